@@ -1,0 +1,2 @@
+import type { TestProject } from 'vitest/node';
+export default function setup(_project: TestProject) {}

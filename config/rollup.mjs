@@ -1,0 +1,36 @@
+// One rollup definition for every package: ESM JavaScript (esbuild transpile, no minify so
+// consumers' bundlers see readable code) plus a bundled .d.ts per entry point.
+import { builtinModules } from 'node:module';
+import { dts } from 'rollup-plugin-dts';
+import esbuild from 'rollup-plugin-esbuild';
+
+const isExternal = (id) =>
+  !id.startsWith('.') && !id.startsWith('/') && !id.startsWith('\0') ||
+  builtinModules.includes(id) || id.startsWith('node:');
+
+/**
+ * @param {{ entries: Record<string, string>, platform?: 'browser' | 'node', banner?: Record<string,string> }} opts
+ * entries: output name -> source path, e.g. { index: 'src/index.ts' }
+ */
+export function defineConfig({ entries, platform = 'browser', banner = {} }) {
+  return [
+    {
+      input: entries,
+      external: isExternal,
+      plugins: [esbuild({ target: platform === 'node' ? 'node20' : 'es2022', platform })],
+      output: {
+        dir: 'dist',
+        format: 'es',
+        entryFileNames: '[name].js',
+        chunkFileNames: 'chunks/[name]-[hash].js',
+        banner: (chunk) => banner[chunk.name] ?? '',
+      },
+    },
+    {
+      input: entries,
+      external: isExternal,
+      plugins: [dts()],
+      output: { dir: 'dist', format: 'es', entryFileNames: '[name].d.ts', chunkFileNames: 'chunks/[name]-[hash].d.ts' },
+    },
+  ];
+}

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
-import { chromiumArgs, chromiumPath } from './config/chromium.js';
+import { chromiumArgs, chromiumPath } from './config/chromium.mjs';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 

@@ -3,8 +3,9 @@ import { existsSync } from 'node:fs';
 /**
  * Debian's Chromium. Keel never downloads a browser: tests and benchmarks drive the system one.
  * Override with KEEL_CHROMIUM when it lives elsewhere.
+ * @returns {string}
  */
-export function chromiumPath(): string {
+export function chromiumPath() {
   const candidates = [process.env.KEEL_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
   for (const c of candidates) if (c && existsSync(c)) return c;
   throw new Error(

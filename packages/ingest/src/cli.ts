@@ -1,0 +1,61 @@
+import { HELP, parseServeArgs, UsageError } from './serve-config.js';
+import { startServer } from './server.js';
+import { openSqliteStore } from './store/sqlite.js';
+
+async function serve(args: string[]): Promise<void> {
+  const cfg = parseServeArgs(args);
+  const store = openSqliteStore(cfg.dataDir, { durability: cfg.durability });
+  let server;
+  try {
+    server = await startServer({ ...cfg, store });
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  console.log(`Keel ingest listening on ${server.url} (data: ${store.path})`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: finishing in-flight requests, then closing the store`);
+    server.close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        console.error('keel: shutdown failed:', e);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(HELP);
+    return command ? 0 : 2;
+  }
+  try {
+    if (command === 'serve') {
+      if (rest.includes('-h') || rest.includes('--help')) {
+        process.stdout.write(HELP);
+        return 0;
+      }
+      await serve(rest);
+      return -1; // keeps running
+    }
+    throw new UsageError(`unknown command "${command}"; run keel --help`);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`keel: ${e.message}`);
+      return 2;
+    }
+    console.error(`keel: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  if (code >= 0) process.exitCode = code;
+});

@@ -1,0 +1,75 @@
+import { parseArgs } from 'node:util';
+import type { Durability } from './store/sqlite.js';
+
+export const HELP = `Usage: keel <command> [options]
+
+Commands:
+  serve       run the ingest API on the embedded SQLite store
+
+keel serve options (flag, or environment variable):
+  --port N             KEEL_PORT             port to listen on (default 4318)
+  --host H             KEEL_HOST             interface to bind (default 127.0.0.1; 0.0.0.0 for all)
+  --data-dir DIR       KEEL_DATA_DIR         where the SQLite database lives (default ./.keel-data)
+  --write-key KEY      KEEL_WRITE_KEYS       accepted write key; repeat the flag, or comma-separate the variable
+  --allowed-origin O   KEEL_ALLOWED_ORIGINS  browser origin allowed to call the API (CORS); repeatable, * for any
+  --durability D       KEEL_DURABILITY       normal (default: survives a process crash) or full (fsync: survives power loss)
+  --log-level L        KEEL_LOG_LEVEL        fatal, error, warn, info (default), debug, trace, silent
+  -h, --help                                 show this help
+`;
+
+export class UsageError extends Error {}
+
+const list = (v: string | undefined) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+
+export interface ServeConfig {
+  port: number;
+  host: string;
+  dataDir: string;
+  writeKeys: string[];
+  allowedOrigins: string[];
+  durability: Durability;
+  logLevel: string;
+}
+
+/** Flags win over environment variables; every bad value is named. */
+export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.env): ServeConfig {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: false,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        'data-dir': { type: 'string' },
+        'write-key': { type: 'string', multiple: true },
+        'allowed-origin': { type: 'string', multiple: true },
+        durability: { type: 'string' },
+        'log-level': { type: 'string' },
+      },
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const v = parsed.values;
+  const portText = v.port ?? env.KEEL_PORT ?? '4318';
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) throw new UsageError(`--port must be a whole number from 0 to 65535, found "${portText}"`);
+  const writeKeys = v['write-key']?.length ? v['write-key'] : list(env.KEEL_WRITE_KEYS);
+  if (writeKeys.length === 0) throw new UsageError('no write key: pass --write-key KEY (repeatable) or set KEEL_WRITE_KEYS=key1,key2');
+  const durability = v.durability ?? env.KEEL_DURABILITY ?? 'normal';
+  if (durability !== 'normal' && durability !== 'full') throw new UsageError(`--durability must be "normal" or "full", found "${durability}"`);
+  const logLevel = v['log-level'] ?? env.KEEL_LOG_LEVEL ?? 'info';
+  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+  if (!levels.includes(logLevel)) throw new UsageError(`--log-level must be one of ${levels.join(', ')}, found "${logLevel}"`);
+  return {
+    port,
+    host: v.host ?? env.KEEL_HOST ?? '127.0.0.1',
+    dataDir: v['data-dir'] ?? env.KEEL_DATA_DIR ?? './.keel-data',
+    writeKeys,
+    allowedOrigins: v['allowed-origin']?.length ? v['allowed-origin'] : list(env.KEEL_ALLOWED_ORIGINS),
+    durability,
+    logLevel,
+  };
+}
+

@@ -1,0 +1,57 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { expect, test } from 'vitest';
+import { openSqliteStore } from './sqlite.js';
+import type { StoredEvent } from './types.js';
+
+const row = (messageId: string, writeKey = 'k'): StoredEvent => ({
+  writeKey, messageId, type: 'track', event: 'e', userId: null, anonymousId: 'a', groupId: null,
+  timestamp: '2026-01-01T00:00:00.000Z', originalTimestamp: null, sentAt: null,
+  receivedAt: '2026-01-01T00:00:00.000Z', payload: '{}',
+});
+const dir = () => mkdtempSync(join(tmpdir(), 'keel-store-'));
+
+test('concurrent inserts are committed together and each caller gets its own counts', async () => {
+  const store = openSqliteStore(dir());
+  const results = await Promise.all([
+    store.insert([row('a'), row('b')]),
+    store.insert([row('b'), row('c')]),
+    store.insert([row('a'), row('a')]),
+  ]);
+  expect(results).toEqual([{ inserted: 2, duplicates: 0 }, { inserted: 1, duplicates: 1 }, { inserted: 0, duplicates: 2 }]);
+  expect(await store.count({ writeKey: 'k' })).toBe(3);
+  await store.close();
+});
+
+test('reopening keeps the rows and does not re-run migrations; WAL and the chosen durability are set', async () => {
+  const d = dir();
+  const s1 = openSqliteStore(d);
+  await s1.insert([row('x')]);
+  await s1.close();
+  const s2 = openSqliteStore(d, { durability: 'full' });
+  expect((await s2.list({ writeKey: 'k' })).map((r) => r.messageId)).toEqual(['x']);
+  await s2.close();
+  const db = new Database(join(d, 'keel.db'));
+  expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+  expect(db.prepare('SELECT COUNT(*) AS n FROM keel_migrations').get()).toEqual({ n: 1 });
+  db.close();
+});
+
+test('list pages by row id and never crosses write keys', async () => {
+  const store = openSqliteStore(dir());
+  await store.insert([row('1'), row('2'), row('3'), row('o', 'other')]);
+  const first = await store.list({ writeKey: 'k', limit: 2 });
+  expect(first.map((r) => r.messageId)).toEqual(['1', '2']);
+  const next = await store.list({ writeKey: 'k', afterRowId: first[1]!.rowId });
+  expect(next.map((r) => r.messageId)).toEqual(['3']);
+  await store.close();
+  await expect(store.insert([row('z')])).rejects.toThrow('closed');
+});
+
+test('a data directory that cannot be created is named in the error', () => {
+  const file = join(dir(), 'a-file');
+  writeFileSync(file, '');
+  expect(() => openSqliteStore(join(file, 'data'))).toThrow(`cannot create the data directory ${join(file, 'data')}`);
+});

@@ -1,0 +1,168 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import type { EventStore, InsertResult, StoredEvent } from './types.js';
+
+export type Durability = 'normal' | 'full';
+
+export interface SqliteStoreOptions {
+  /**
+   * `normal` (default): WAL with synchronous=NORMAL. A committed batch survives a crash or
+   * kill of the process; a power loss can drop the last few commits.
+   * `full`: synchronous=FULL, fsync on every commit; survives power loss too, slower.
+   * See docs/decisions/0001-sqlite-durability.md.
+   */
+  durability?: Durability;
+  /** File name inside the data directory; default `keel.db`. */
+  fileName?: string;
+}
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE events (
+     write_key TEXT NOT NULL,
+     message_id TEXT NOT NULL,
+     type TEXT NOT NULL,
+     event TEXT,
+     user_id TEXT,
+     anonymous_id TEXT,
+     group_id TEXT,
+     timestamp TEXT NOT NULL,
+     original_timestamp TEXT,
+     sent_at TEXT,
+     received_at TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     PRIMARY KEY (write_key, message_id)
+   )`,
+];
+
+/** Applies the migrations the database has not seen yet, each in its own transaction. */
+export function migrate(db: Database.Database): void {
+  db.exec('CREATE TABLE IF NOT EXISTS keel_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+  const done = (db.prepare('SELECT MAX(version) AS v FROM keel_migrations').get() as { v: number | null }).v ?? 0;
+  for (let v = done + 1; v <= MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v - 1]!);
+      db.prepare('INSERT INTO keel_migrations (version, applied_at) VALUES (?, ?)').run(v, new Date().toISOString());
+    })();
+  }
+}
+
+/** Opens (creating if needed) the SQLite database with the pragmas every Keel store uses. */
+export function openDatabase(path: string, durability: Durability = 'normal'): Database.Database {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return db;
+}
+
+export const INSERT_EVENT_SQL = `INSERT OR IGNORE INTO events
+  (write_key, message_id, type, event, user_id, anonymous_id, group_id, timestamp, original_timestamp, sent_at, received_at, payload)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+interface Pending {
+  rows: readonly StoredEvent[];
+  resolve(r: InsertResult): void;
+  reject(e: unknown): void;
+}
+
+/**
+ * The embedded store: one SQLite file in `dataDir`. Inserts from concurrent requests are
+ * grouped into one transaction per event-loop turn (group commit): one commit per turn instead
+ * of one per request, and each request is answered only after its rows are committed.
+ */
+export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {}): EventStore & { readonly path: string } {
+  const dir = resolve(dataDir);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw new Error(`cannot create the data directory ${dir}: ${(e as Error).message}`);
+  }
+  const path = join(dir, options.fileName ?? 'keel.db');
+  const db = openDatabase(path, options.durability);
+  const insert = db.prepare(INSERT_EVENT_SQL);
+  const listStmt = db.prepare(
+    'SELECT rowid AS rowId, * FROM events WHERE write_key = ? AND rowid > ? ORDER BY rowid LIMIT ?',
+  );
+  const countStmt = db.prepare('SELECT COUNT(*) AS n FROM events WHERE write_key = ?');
+
+  let queue: Pending[] = [];
+  let scheduled = false;
+  let closed = false;
+
+  const commit = db.transaction((pending: Pending[]) => {
+    const results: InsertResult[] = [];
+    for (const p of pending) {
+      let inserted = 0;
+      for (const r of p.rows) {
+        inserted += insert.run(
+          r.writeKey, r.messageId, r.type, r.event, r.userId, r.anonymousId, r.groupId,
+          r.timestamp, r.originalTimestamp, r.sentAt, r.receivedAt, r.payload,
+        ).changes;
+      }
+      results.push({ inserted, duplicates: p.rows.length - inserted });
+    }
+    return results;
+  });
+
+  function drain(): void {
+    scheduled = false;
+    const pending = queue;
+    queue = [];
+    if (pending.length === 0) return;
+    try {
+      const results = commit(pending);
+      pending.forEach((p, i) => p.resolve(results[i]!));
+    } catch (e) {
+      for (const p of pending) p.reject(e);
+    }
+  }
+
+  const rowOf = (r: Record<string, unknown>): StoredEvent & { rowId: number } => ({
+    rowId: r.rowId as number,
+    writeKey: r.write_key as string,
+    messageId: r.message_id as string,
+    type: r.type as string,
+    event: r.event as string | null,
+    userId: r.user_id as string | null,
+    anonymousId: r.anonymous_id as string | null,
+    groupId: r.group_id as string | null,
+    timestamp: r.timestamp as string,
+    originalTimestamp: r.original_timestamp as string | null,
+    sentAt: r.sent_at as string | null,
+    receivedAt: r.received_at as string,
+    payload: r.payload as string,
+  });
+
+  return {
+    kind: 'sqlite',
+    path,
+    insert(rows) {
+      if (closed) return Promise.reject(new Error('the event store is closed'));
+      if (rows.length === 0) return Promise.resolve({ inserted: 0, duplicates: 0 });
+      return new Promise<InsertResult>((resolve, reject) => {
+        queue.push({ rows, resolve, reject });
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(drain);
+        }
+      });
+    },
+    async list({ writeKey, limit = 100, afterRowId = 0 }) {
+      return (listStmt.all(writeKey, afterRowId, Math.min(Math.max(limit, 1), 1000)) as Record<string, unknown>[]).map(rowOf);
+    },
+    async count({ writeKey }) {
+      return (countStmt.get(writeKey) as { n: number }).n;
+    },
+    async ping() {
+      db.prepare('SELECT 1').get();
+    },
+    async close() {
+      if (closed) return;
+      drain();
+      closed = true;
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,36 @@
+/**
+ * The rules engine ships in the browser bundle: it must stay dependency-free (no zod, no DOM, no
+ * Node) and small. Bundles `index.ts` the way a browser build would and checks both.
+ */
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { build } from 'esbuild';
+import { describe, expect, it } from 'vitest';
+
+const dir = fileURLToPath(new URL('.', import.meta.url));
+
+async function bundle(contents: string) {
+  const out = await build({
+    stdin: { contents, resolveDir: dir, loader: 'ts' },
+    bundle: true, minify: true, format: 'esm', platform: 'neutral', write: false, metafile: true, logLevel: 'silent',
+  });
+  const code = out.outputFiles[0]?.text ?? '';
+  return { code, gzip: gzipSync(code, { level: 9 }).length, inputs: Object.keys(out.metafile.inputs) };
+}
+
+describe('rules/ bundle', () => {
+  it('imports nothing outside rules/ and touches no browser or Node global', async () => {
+    const { code, inputs } = await bundle(`export * from './index.ts';`);
+    for (const input of inputs) expect(input).toMatch(/^(<stdin>|(?:.*\/)?rules\/(?!.*\.test\.)[a-z-]+\.ts)$/);
+    expect(code).not.toMatch(/\bimport\b|\brequire\(|\bwindow\b|\bdocument\b|\bprocess\b|\bglobalThis\b|zod/);
+  });
+
+  it('stays within the size budget (gzip)', async () => {
+    const engine = await bundle(`export { evaluate, matches, describeRule, matchWhere, referencedEvents } from './index.ts';`);
+    const all = await bundle(`export * from './index.ts';`);
+    // What the browser SDK imports (evaluator, explanations, rollup matching): the ~2 KB budget.
+    expect(engine.gzip).toBeLessThan(2500);
+    // Everything, including the validator's referencedIds and the in-memory context.
+    expect(all.gzip).toBeLessThan(3000);
+  });
+});

@@ -1,0 +1,10 @@
+// Server and CLI entry point (`@keel/sdk-core/schema`): every zod schema Keel validates with.
+// Browser bundles never import this file, so they never pay for zod.
+export { formatIssues, formatPath, type Issue } from './issues.js';
+export {
+  AliasSchema, BatchEnvelopeSchema, GroupSchema, IdentifySchema, MESSAGE_TYPES, PageSchema, parseMessage,
+  ScreenSchema, TrackSchema,
+  type AliasMessage, type BatchEnvelope, type GroupMessage, type IdentifyMessage, type Message,
+  type MessageResult, type MessageType, type PageMessage, type ScreenMessage, type TrackMessage,
+} from './message.js';
+export { DurationSchema, RuleSchema, WhereSchema } from './rule.js';

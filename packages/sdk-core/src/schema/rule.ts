@@ -1,0 +1,156 @@
+/**
+ * zod schema of the rule language (types and semantics: `../rules/types.ts`). Server and CLI
+ * only: the browser evaluates rules that were validated before they shipped.
+ *
+ * Shape: one strict object listing every key of every clause kind, plus a check that exactly one
+ * kind is present and that the other keys belong to that kind. Compared with a union of 13
+ * objects this keeps errors at their real path (`all[1].within`) with one readable message each,
+ * instead of "Invalid input" at the root, and exports to a JSON Schema editors can complete.
+ */
+import * as z from 'zod';
+import { DURATION } from '../rules/duration.js';
+import { OPS } from '../rules/match.js';
+import type { Duration, Rule } from '../rules/types.js';
+
+const KINDS = ['all', 'any', 'not', 'event', 'trait', 'tenantTrait', 'fact', 'metric', 'page', 'lifecycle', 'checklist', 'recipe', 'health'] as const;
+type Kind = (typeof KINDS)[number];
+const NUM_OPS = ['eq', 'ne', 'gt', 'gte', 'lt', 'lte'] as const;
+/** Keys each kind accepts besides its own. */
+const EXTRA: Partial<Record<Kind, readonly string[]>> = {
+  event: ['where', 'count', 'within'],
+  trait: OPS, tenantTrait: OPS, fact: OPS, metric: OPS,
+  checklist: ['items', 'state'],
+  recipe: ['state'],
+};
+
+const q = (v: unknown): string => JSON.stringify(v) ?? String(v);
+const list = (xs: readonly string[]) => xs.join(', ');
+const typeOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const clause = (k: Kind) => `${/^[aeiou]/.test(k) ? 'an' : 'a'} "${k}" clause`;
+const kindsOf = (v: unknown): Kind[] => (isObj(v) ? KINDS.filter((k) => v[k] !== undefined) : []);
+/** Messages for a strict object: its unknown keys, and (with `shape`) a non-object input. */
+const unknownKeys = (what: string, allowed: readonly string[], shape?: string) => (iss: z.core.$ZodRawIssue) =>
+  iss.code === 'unrecognized_keys'
+    ? `unknown ${iss.keys.length > 1 ? 'keys' : 'key'} ${iss.keys.map(q).join(', ')} in ${what}; expected ${list(allowed)}`
+    : iss.code === 'invalid_type' && shape ? `expected ${shape}, found ${typeOf(iss.input)}` : undefined;
+
+const name = (what: string) => z.string({ error: (iss) => `expected ${what} (a string), found ${typeOf(iss.input)}` }).min(1, { error: `${what} must not be empty` });
+
+/** `'7d'`: a whole number then m, h, d or w. */
+export const DurationSchema = z
+  .string({ error: (iss) => `expected "7d"-style duration, found ${q(iss.input)}` })
+  .regex(DURATION, { error: (iss) => `expected "7d"-style duration, found ${q(iss.input)}` }) as unknown as z.ZodType<Duration>;
+
+const scalar = z.union([z.string(), z.number(), z.boolean()], {
+  error: (iss) => `expected a string, number or boolean, found ${typeOf(iss.input)}`,
+});
+const ordered = z.union([z.number(), z.string()], {
+  error: (iss) => `expected a number or string, found ${typeOf(iss.input)}`,
+});
+const scalars = z.array(scalar, { error: (iss) => `expected a list of values, found ${typeOf(iss.input)}` });
+const opShape = {
+  eq: scalar.optional(), ne: scalar.optional(),
+  gt: ordered.optional(), gte: ordered.optional(), lt: ordered.optional(), lte: ordered.optional(),
+  in: scalars.optional(), nin: scalars.optional(),
+  exists: z.boolean({ error: 'expected true or false' }).optional(),
+  glob: z.string({ error: 'expected a glob pattern (a string)' }).optional(),
+};
+const has = (keys: readonly string[]) => (v: object) => keys.some((k) => (v as Record<string, unknown>)[k] !== undefined);
+/**
+ * Run a follow-up check only on a well-formed object without unknown keys (a typo's message
+ * already lists what was expected). zod never aborts on unknown keys, so say it here.
+ */
+const known = { when: (p: z.core.ParsePayload) => !p.issues.some((i) => i.continue !== true || i.code === 'unrecognized_keys') };
+
+const Comparison = z
+  .strictObject(opShape, { error: unknownKeys('a comparison', OPS) })
+  .refine(has(OPS), { error: `a comparison needs an operator: ${list(OPS)}`, ...known });
+
+const whereValue = z.union([z.string(), z.number(), z.boolean(), Comparison], {
+  error: (iss) => {
+    if (iss.code !== 'invalid_union') return undefined;
+    // An object was meant as a comparison: report what is wrong with it, not "invalid union".
+    const errs = iss.errors[3];
+    return isObj(iss.input) && errs
+      ? errs.map((e) => (e.path.length ? `${e.path.join('.')}: ${e.message}` : e.message)).join('; ')
+      : `expected a value (string, number, boolean) or a comparison such as { gte: 3 }, found ${typeOf(iss.input)}`;
+  },
+});
+/** Event property filter: `{ feature: 'reports', size: { gte: 3 } }`. */
+export const WhereSchema = z.record(z.string(), whereValue, { error: (iss) => `expected property filters such as { feature: "reports" }, found ${typeOf(iss.input)}` });
+
+const count = (n: z.ZodNumber) => {
+  const shape = Object.fromEntries(NUM_OPS.map((k) => [k, n.optional()])) as Record<(typeof NUM_OPS)[number], z.ZodOptional<z.ZodNumber>>;
+  return z
+    .strictObject(shape, { error: unknownKeys('a count', NUM_OPS, 'a comparison such as { gte: 1 }') })
+    .refine(has(NUM_OPS), { error: `needs an operator: ${list(NUM_OPS)}`, ...known });
+};
+const whole = z.number({ error: 'expected a number' }).int({ error: 'expected a whole number' }).nonnegative({ error: 'expected a count >= 0' });
+const num = z.number({ error: 'expected a number' });
+const names = (what: string) => z.array(name(what), { error: `expected a list of ${what}s` }).min(1, { error: `list at least one ${what}` });
+const nameOrNames = (what: string) => z.union([name(what), names(what)], {
+  error: (iss) => (iss.code === 'invalid_union' ? `expected a ${what} or a list of them, found ${typeOf(iss.input)}` : undefined),
+});
+const STATES = ['completed', 'started', 'not_started'] as const;
+
+const ruleObject = z
+  .strictObject(
+    {
+      all: z.array(z.lazy(() => RuleSchema), { error: 'expected a list of rules' }).optional(),
+      any: z.array(z.lazy(() => RuleSchema), { error: 'expected a list of rules' }).optional(),
+      not: z.lazy(() => RuleSchema).optional(),
+      event: name('an event name').optional(),
+      where: WhereSchema.optional(),
+      count: count(whole).optional(),
+      within: DurationSchema.optional(),
+      trait: name('a trait name').optional(),
+      tenantTrait: name('a tenant trait name').optional(),
+      fact: name('a fact name').optional(),
+      metric: name('a metric name').optional(),
+      ...opShape,
+      page: z.string({ error: (iss) => `expected a path glob such as "/reports/**", found ${typeOf(iss.input)}` }).optional(),
+      lifecycle: nameOrNames('lifecycle state').optional(),
+      checklist: name('a checklist id').optional(),
+      items: names('checklist item id').optional(),
+      state: z.enum(STATES, { error: (iss) => `expected ${STATES.map(q).join(', ')}, found ${q(iss.input)}` }).optional(),
+      recipe: name('a recipe id').optional(),
+      health: z
+        .strictObject(
+          { band: nameOrNames('band').optional(), score: count(num).optional() },
+          { error: unknownKeys('health', ['band', 'score'], 'health such as { band: "at-risk" } or { score: { lt: 40 } }') },
+        )
+        .refine(has(['band', 'score']), { error: 'health needs band and/or score', ...known })
+        .optional(),
+    },
+    {
+      error: (iss) => {
+        if (iss.code === 'invalid_type') return `expected a rule such as { event: "feature.used" } or { all: [...] }, found ${typeOf(iss.input)}`;
+        const [k] = kindsOf(iss.input);
+        if (k && !EXTRA[k] && iss.code === 'unrecognized_keys') return `unknown key ${iss.keys.map(q).join(', ')}: ${clause(k)} has no other key`;
+        return unknownKeys(k ? clause(k) : 'a rule', k ? (EXTRA[k] ?? []) : KINDS)(iss);
+      },
+    },
+  )
+  .check((ctx) => {
+    const v = ctx.value;
+    const issue = (message: string, path: string[] = []) => ctx.issues.push({ code: 'custom', message, path, input: v });
+    const kinds = kindsOf(v);
+    const [k] = kinds;
+    // An unknown key's message already lists what was expected: don't pile up "needs" messages.
+    const typo = ctx.issues.some((i) => i.code === 'unrecognized_keys' && !i.path?.length);
+    if (!k) return void (typo || issue(`a rule needs one of ${list(KINDS)}`));
+    if (kinds.length > 1) return void issue(`a clause has one kind, found ${kinds.map(q).join(' and ')}: combine conditions with all/any`);
+    const extra = EXTRA[k] ?? [];
+    for (const key of Object.keys(v) as (keyof typeof v)[]) {
+      if (key !== k && !extra.includes(key) && v[key] !== undefined) issue(`${q(key)} does not belong in ${clause(k)}`, [key]);
+    }
+    if (extra === OPS && !typo && !OPS.some((o) => v[o] !== undefined)) issue(`${clause(k)} needs an operator: ${list(OPS)}`);
+  });
+
+/**
+ * The rule language. Parsed output is a `Rule` (the cast is backed by the exactly-one-kind check
+ * and by the property test that every generated `Rule` parses to itself).
+ */
+export const RuleSchema: z.ZodType<Rule> = ruleObject as unknown as z.ZodType<Rule>;

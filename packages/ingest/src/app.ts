@@ -68,11 +68,11 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     reply.header('access-control-allow-origin', origin);
     reply.header('access-control-allow-credentials', 'true');
     reply.header('vary', 'Origin');
+    reply.header('access-control-expose-headers', 'etag, retry-after');
     if (req.method === 'OPTIONS') {
       reply.header('access-control-allow-methods', 'GET, POST, PUT, OPTIONS');
       reply.header('access-control-allow-headers', 'authorization, content-type, content-encoding, if-none-match');
       reply.header('access-control-max-age', '86400');
-      reply.header('access-control-expose-headers', 'etag, retry-after');
     }
   });
 

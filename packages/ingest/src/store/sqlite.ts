@@ -53,6 +53,8 @@ export function openDatabase(path: string, durability: Durability = 'normal'): D
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
   db.pragma('busy_timeout = 5000');
+  // 64 MB of page cache: the primary-key index of random message ids stays in memory.
+  db.pragma('cache_size = -65536');
   migrate(db);
   return db;
 }

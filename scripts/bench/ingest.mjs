@@ -1,0 +1,138 @@
+// Ingest throughput, measured the way PERFORMANCE.md states the target: the real `keel serve`
+// (built CLI, its own process) taking batches of 100 realistic events from concurrent clients,
+// beside the raw SQLite insert rate of the same rows on the same machine (the ceiling).
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { INSERT_EVENT_SQL, openDatabase, toRows } from '../../packages/ingest/dist/index.js';
+
+const WRITE_KEY = 'bench-write-key';
+const FEATURES = ['reports.create', 'dashboards.share', 'alerts.configure', 'exports.csv', 'integrations.connect'];
+
+/** One event as @keel/telemetry sends it: Segment track with a full context. */
+function realisticEvent(i, sentAt) {
+  const t = new Date(Date.parse(sentAt) - (i % 50) * 37).toISOString();
+  return {
+    type: 'track',
+    messageId: randomUUID(),
+    anonymousId: `anon-${i % 977}`,
+    userId: `user-${i % 311}`,
+    event: i % 10 === 0 ? 'user.session' : 'feature.used',
+    timestamp: t,
+    properties: { feature: FEATURES[i % FEATURES.length], plan: 'pro', rows: (i * 7) % 5000, ok: i % 13 !== 0, durationMs: (i * 13) % 900 },
+    context: {
+      library: { name: '@keel/telemetry', version: '0.1.0' },
+      page: { url: `https://app.acme.example/reports/${i % 40}`, path: `/reports/${i % 40}`, referrer: 'https://app.acme.example/', title: 'Reports · Acme' },
+      userAgent: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36',
+      locale: 'en-GB',
+      timezone: 'Europe/London',
+      groupId: `tenant-${i % 53}`,
+    },
+  };
+}
+
+function makeBatches(batches, size) {
+  const sentAt = new Date().toISOString();
+  let i = 0;
+  return Array.from({ length: batches }, () => {
+    const batch = Array.from({ length: size }, () => realisticEvent(i++, sentAt));
+    return { batch, body: Buffer.from(JSON.stringify({ batch, sentAt })) };
+  });
+}
+
+/** The ceiling: the same rows straight into SQLite (same schema, WAL, synchronous=NORMAL), 500 a transaction. */
+export function rawCeiling(batches) {
+  const dir = mkdtempSync(join(tmpdir(), 'keel-bench-raw-'));
+  const db = openDatabase(join(dir, 'keel.db'));
+  const now = Date.now();
+  const rows = batches.flatMap((b) => toRows(b.batch, WRITE_KEY, {}, now).rows);
+  const insert = db.prepare(INSERT_EVENT_SQL);
+  const tx = db.transaction((chunk) => {
+    for (const r of chunk)
+      insert.run(r.writeKey, r.messageId, r.type, r.event, r.userId, r.anonymousId, r.groupId, r.timestamp, r.originalTimestamp, r.sentAt, r.receivedAt, r.payload);
+  });
+  const t0 = performance.now();
+  for (let i = 0; i < rows.length; i += 500) tx(rows.slice(i, i + 500));
+  const secs = (performance.now() - t0) / 1000;
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+  return { rows: rows.length, rowsPerSec: rows.length / secs };
+}
+
+async function startServe(dataDir) {
+  const cli = new URL('../../packages/ingest/dist/cli.js', import.meta.url).pathname;
+  const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--data-dir', dataDir, '--write-key', WRITE_KEY, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (b) => {
+      out += b;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.once('exit', (c) => reject(new Error(`keel serve exited with ${c}: ${out}`)));
+  });
+  return { url, child };
+}
+
+function post(agent, url, body) {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/v1/batch`, {
+      method: 'POST', agent,
+      headers: { 'content-type': 'application/json', 'content-length': body.length, authorization: `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}` },
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+/** Concurrent clients each posting pre-built batches back to back; latency per request. */
+export async function httpIngest(batches, { clients = 8, log = () => {} } = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'keel-bench-http-'));
+  const { url, child } = await startServe(dataDir);
+  const agent = new Agent({ keepAlive: true, maxSockets: clients });
+  try {
+    // Warm-up: 5% of the batches, not counted.
+    const warm = Math.max(clients, Math.floor(batches.length * 0.05));
+    await Promise.all(batches.slice(0, warm).map((b) => post(agent, url, b.body)));
+    const work = batches.slice(warm);
+    const latencies = [];
+    let next = 0;
+    let accepted = 0;
+    let failed = 0;
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: clients }, async () => {
+      while (next < work.length) {
+        const b = work[next++];
+        const s = performance.now();
+        const res = await post(agent, url, b.body);
+        latencies.push(performance.now() - s);
+        if (res.status === 200) accepted += JSON.parse(res.body).accepted;
+        else failed++;
+        if (latencies.length % 500 === 0) log(`  ingest: ${latencies.length}/${work.length} batches`);
+      }
+    }));
+    const secs = (performance.now() - t0) / 1000;
+    latencies.sort((a, b) => a - b);
+    return {
+      clients, batches: work.length, events: accepted, failed,
+      eventsPerSec: accepted / secs,
+      p50: pct(latencies, 50), p99: pct(latencies, 99),
+    };
+  } finally {
+    agent.destroy();
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+export { makeBatches };

@@ -1,0 +1,96 @@
+// Main-thread cost of one track() in Chromium, measured as PERFORMANCE.md describes: a
+// cross-origin-isolated page (5 µs timers), the SDK initialised against a real local ingest
+// server, 1,000 warm-up calls, then 10,000 calls in chunks of 100 timed with performance.now().
+// "drained" also counts the work the calls trigger up to the next task. The floor is a function
+// that pushes { id: crypto.randomUUID(), ts: Date.now(), ... } into an array.
+import { createServer } from 'node:http';
+import { build } from 'esbuild';
+import { chromium } from 'playwright-core';
+import { chromiumArgs, chromiumPath } from '../../config/chromium.mjs';
+
+const HARNESS = `
+export async function run(sdk, label) {
+  const chunk = 100, chunks = 100;
+  const props = { feature: 'reports.create', plan: 'pro', rows: 1200, ok: true };
+  const longTasks = [];
+  const po = new PerformanceObserver((l) => { for (const e of l.getEntries()) longTasks.push(e.duration); });
+  po.observe({ type: 'longtask', buffered: false });
+  const nextTask = () => new Promise((r) => { const c = new MessageChannel(); c.port1.onmessage = () => r(); c.port2.postMessage(0); });
+  for (let i = 0; i < 1000; i++) sdk('warmup', props);
+  await nextTask();
+  const per = [], drained = [];
+  for (let c = 0; c < chunks; c++) {
+    const t0 = performance.now();
+    for (let i = 0; i < chunk; i++) sdk('feature.used', props);
+    const t1 = performance.now();
+    await nextTask();
+    const t2 = performance.now();
+    per.push(((t1 - t0) * 1000) / chunk);
+    drained.push(((t2 - t0) * 1000) / chunk);
+    if (c % 10 === 9) await new Promise((r) => setTimeout(r, 0));
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  po.disconnect();
+  const med = (a) => { const s = [...a].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; };
+  const firstTen = per.slice(0, 10), lastTen = per.slice(-10);
+  return { label, median: med(per), drained: med(drained), longTasks: longTasks.length,
+    flatness: med(lastTen) / med(firstTen), heapMB: performance.memory ? performance.memory.usedJSHeapSize / 1048576 : null };
+}`;
+
+/** @param {{ ingestUrl: string, writeKey: string, telemetryEntry: string }} opts */
+export async function measureTrackCost({ ingestUrl, writeKey, telemetryEntry }) {
+  const sdkJs = (
+    await build({
+      stdin: {
+        contents: `import { createTelemetry } from ${JSON.stringify(telemetryEntry)};
+${HARNESS}
+window.runBench = async () => {
+  const floorArr = [];
+  const floor = (event, properties) => { floorArr.push({ id: crypto.randomUUID(), ts: Date.now(), event, properties }); };
+  const floorResult = await run(floor, 'floor (array push + UUID)');
+  const keel = createTelemetry({ writeKey: ${JSON.stringify(writeKey)}, host: ${JSON.stringify(ingestUrl)}, autocapture: false, flushAt: 100, flushInterval: 1000, maxQueueSize: 100000 });
+  const keelResult = await run((e, p) => keel.track(e, p), 'keel');
+  await keel.flush();
+  return [floorResult, keelResult];
+};`,
+        resolveDir: process.cwd(),
+        loader: 'js',
+      },
+      bundle: true,
+      minify: true,
+      format: 'esm',
+      write: false,
+      logLevel: 'silent',
+    })
+  ).outputFiles[0].text;
+
+  const headers = {
+    'cross-origin-opener-policy': 'same-origin',
+    'cross-origin-embedder-policy': 'require-corp',
+  };
+  const server = createServer((req, res) => {
+    if (req.url === '/bench.js') {
+      res.writeHead(200, { ...headers, 'content-type': 'text/javascript' });
+      return res.end(sdkJs);
+    }
+    res.writeHead(200, { ...headers, 'content-type': 'text/html' });
+    res.end('<!doctype html><title>track() bench</title><script type="module" src="/bench.js"></script>');
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const pageUrl = `http://127.0.0.1:${server.address().port}/`;
+  const browser = await chromium.launch({
+    executablePath: chromiumPath(),
+    args: [...chromiumArgs, '--enable-precise-memory-info', '--js-flags=--expose-gc'],
+  });
+  try {
+    const page = await browser.newPage();
+    await page.goto(pageUrl);
+    await page.waitForFunction(() => 'runBench' in window);
+    const isolated = await page.evaluate(() => crossOriginIsolated);
+    const results = await page.evaluate(() => window.runBench());
+    return { isolated, results };
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}

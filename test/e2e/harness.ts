@@ -1,0 +1,194 @@
+// Shared pieces of the end-to-end tests: the SDK bundled for a page, a page server on its own
+// origin (so every request to ingest is cross-origin, as in production), the real `keel serve`
+// process (killable, restartable on the same port and data dir), and Debian's Chromium.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import Database from 'better-sqlite3';
+import { build } from 'esbuild';
+import { type Browser, chromium } from 'playwright-core';
+import { chromiumArgs, chromiumPath } from '../../config/chromium.mjs';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+export const WRITE_KEY = 'e2e-write-key';
+
+/** The telemetry SDK from source, bundled as the page would load it; exposes window.Keel. */
+export async function bundleSdk(): Promise<string> {
+  const out = await build({
+    stdin: {
+      contents: `import { createTelemetry } from './packages/telemetry/src/index.ts'; window.Keel = { createTelemetry };`,
+      resolveDir: root,
+      loader: 'ts',
+    },
+    bundle: true,
+    format: 'iife',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+  });
+  return out.outputFiles[0]!.text;
+}
+
+export async function freePort(): Promise<number> {
+  const srv = createNetServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** Serves `/` (an empty app page) and `/sdk.js` on its own origin. */
+export async function startPageServer(sdkJs: string): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    if (req.url === '/sdk.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript' });
+      res.end(sdkJs);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end('<!doctype html><html lang="en"><title>e2e app</title><script src="/sdk.js"></script><h1>app</h1></html>');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
+/** The real `keel serve` (built CLI) as a child process. */
+export class IngestProcess {
+  readonly dataDir = mkdtempSync(join(tmpdir(), 'keel-e2e-'));
+  private child: ChildProcess | undefined;
+  constructor(
+    readonly port: number,
+    readonly allowedOrigin: string,
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const cli = join(root, 'packages/ingest/dist/cli.js');
+    if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`pnpm run build\` first (npm test does).`);
+    const child = spawn(
+      process.execPath,
+      [cli, 'serve', '--port', String(this.port), '--data-dir', this.dataDir, '--write-key', WRITE_KEY,
+        '--allowed-origin', this.allowedOrigin, '--log-level', 'warn'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.child = child;
+    let output = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`keel serve did not start: ${output}`)), 15_000);
+      const onData = (b: Buffer) => {
+        output += b.toString();
+        if (output.includes('listening')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`keel serve exited with ${code}: ${output}`));
+      });
+    });
+  }
+
+  /** SIGKILL: no graceful shutdown, exactly as a crash. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    this.child = undefined;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+    this.child = undefined;
+  }
+
+  /** Rows as stored in SQLite, read with a separate read-only connection. */
+  rows(): { message_id: string; type: string; event: string | null; group_id: string | null; payload: string }[] {
+    const db = new Database(join(this.dataDir, 'keel.db'), { readonly: true, fileMustExist: true });
+    try {
+      return db.prepare('SELECT * FROM events ORDER BY rowid').all() as never;
+    } finally {
+      db.close();
+    }
+  }
+}
+
+export async function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: chromiumPath(), args: chromiumArgs });
+}
+
+/**
+ * A recording proxy in front of the ingest server: the page sends to it, it forwards every
+ * request unchanged and logs the message ids of each POST as they went over the wire
+ * (gzip decoded), per path. Seeing the wire from outside the browser catches beacons sent by a
+ * closing page, which the page's own request events may miss.
+ */
+export async function startWireProxy(target: () => string): Promise<{
+  url: string;
+  requests: { path: string; ids: string[] }[];
+  close(): Promise<void>;
+}> {
+  const requests: { path: string; ids: string[] }[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const buf = Buffer.concat(chunks);
+      if (req.method === 'POST' && buf.length) {
+        try {
+          const text = buf[0] === 0x1f && buf[1] === 0x8b ? gunzipSync(buf).toString() : buf.toString();
+          const body = JSON.parse(text) as { batch: { messageId: string }[] };
+          requests.push({ path: (req.url ?? '').split('?')[0]!, ids: body.batch.map((m) => m.messageId) });
+        } catch {
+          requests.push({ path: req.url ?? '', ids: [] });
+        }
+      }
+      const up = httpRequest(`${target()}${req.url}`, { method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      up.on('error', () => {
+        res.destroy(); // the server is down: the client sees a network error, as it would
+      });
+      up.end(buf);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+export async function waitFor<T>(fn: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const start = Date.now();
+  let last: T = await fn();
+  while (!ok(last)) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms; last value: ${JSON.stringify(last)?.slice(0, 500)}`);
+    await new Promise((r) => setTimeout(r, 100));
+    last = await fn();
+  }
+  return last;
+}

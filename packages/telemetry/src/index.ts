@@ -181,9 +181,18 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   }
 
   let flushing: Promise<void> | undefined;
+  let next: Promise<void> | undefined;
   function flush(): Promise<void> {
     if (!enabled) return Promise.resolve();
-    flushing ??= (async () => {
+    // A flush already running may have read the queue before the newest messages were written:
+    // callers meanwhile share one follow-up flush that starts when it ends.
+    if (flushing) {
+      return (next ??= flushing.then(() => {
+        next = undefined;
+        return flush();
+      }));
+    }
+    flushing = (async () => {
       try {
         await persist();
         const locks = navigator.locks;
@@ -193,10 +202,10 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
         // Storage or the network stack failed in a way send() does not classify: try again later.
         report({ kind: 'storage', message: `sending failed, will retry: ${String(e)}` });
         backoff();
-      } finally {
-        flushing = undefined;
       }
-    })();
+    })().finally(() => {
+      flushing = undefined;
+    });
     return flushing;
   }
 

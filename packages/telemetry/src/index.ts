@@ -66,15 +66,24 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     locale: navigator.language,
     timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
   };
-  let pageHref = '';
+  // Page context, re-read at most every 250 ms and on navigation: reading location and the
+  // title through the DOM on every call would cost more than the rest of track().
+  let pageAt = -Infinity;
   let pageCtx = { url: '', path: '', referrer: '', title: '' };
-  const pageInfo = () => {
-    if (location.href !== pageHref || document.title !== pageCtx.title) {
-      pageHref = location.href;
-      pageCtx = { url: pageHref, path: location.pathname, referrer: document.referrer, title: document.title };
+  let ctxBytes = 0;
+  const pageInfo = (now: number, force = false) => {
+    if (force || now - pageAt > 250) {
+      pageAt = now;
+      pageCtx = { url: location.href, path: location.pathname, referrer: document.referrer, title: document.title };
+      ctxBytes = approxSize(base) + approxSize(pageCtx) + 200;
     }
     return pageCtx;
   };
+  const navigated = () => {
+    pageAt = -Infinity;
+  };
+  addEventListener('popstate', navigated);
+  addEventListener('hashchange', navigated);
 
   // The queue: `fresh` holds messages not yet written to IndexedDB; `mine` mirrors what this tab
   // wrote and has not seen sent (for the synchronous unload beacon). Sending always reads from
@@ -118,13 +127,16 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     else if (!flushTimer) schedule(flushInterval);
   }
 
+  let flushDue = 0;
   function schedule(delay: number) {
     if (stopped || !enabled) return;
-    const at = Math.max(delay, retryAt - Date.now());
+    const now = Date.now();
+    const at = Math.max(delay, retryAt - now);
     if (flushTimer) {
-      if (at > 0) return;
+      if (flushDue <= now + at) return; // already due no later than asked
       clearTimeout(flushTimer);
     }
+    flushDue = now + at;
     flushTimer = setTimeout(() => {
       flushTimer = undefined;
       void flush();
@@ -158,9 +170,12 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
 
   function build(type: Message['type'], fields: Partial<Message>): Message | null {
     if (!enabled) return null;
-    const context: Message['context'] = { ...base, page: pageInfo() };
+    const now = Date.now();
+    const context: Message['context'] = {
+      library: base.library, page: pageInfo(now, type === 'page'), userAgent: base.userAgent, locale: base.locale, timezone: base.timezone,
+    };
     if (groupId) context.groupId = groupId;
-    let m: Message | null = { type, messageId: crypto.randomUUID(), timestamp: new Date().toISOString(), anonymousId, context, ...fields };
+    let m: Message | null = { type, messageId: crypto.randomUUID(), timestamp: new Date(now).toISOString(), anonymousId, context, ...fields };
     if (userId) m.userId = userId;
     if (o.beforeSend) {
       try {
@@ -171,7 +186,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       }
       if (!m) return null;
     }
-    const size = approxSize(m);
+    const size = ctxBytes + approxSize(m.properties) + approxSize(m.traits) + (m.event?.length ?? 0);
     if (size > maxEventBytes) {
       console.warn(`@keel/telemetry: "${m.event ?? m.type}" is about ${size} bytes, over the ${maxEventBytes}-byte limit; it was not queued`);
       report({ kind: 'oversized', message: `"${m.event ?? m.type}" is ${size} bytes (limit ${maxEventBytes})`, messages: [m] });
@@ -212,7 +227,8 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   /** Sends from IndexedDB until it is empty or a send fails (then a retry is scheduled). */
   async function drain(): Promise<void> {
     const store = await storeP;
-    let limit = 500;
+    const batchMax = Math.max(flushAt, 100);
+    let limit = batchMax;
     for (;;) {
       if (!enabled || Date.now() < retryAt) return;
       const entries = await store.head(limit);
@@ -238,7 +254,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
         if (bad.length) report({ kind: 'rejected', message: `the server rejected ${bad.length} message(s)`, messages: bad.map((e) => e.m) });
         await done(r.kind === 'ok' ? sent : bad);
         attempt = 0;
-        limit = 500;
+        limit = batchMax;
         continue;
       }
       if (r.kind === 'too-large' && n > 1) {
@@ -350,6 +366,8 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       stopped = true;
       stopCapture();
       removeEventListener('pagehide', onPageHide);
+      removeEventListener('popstate', navigated);
+      removeEventListener('hashchange', navigated);
       document.removeEventListener('visibilitychange', onVisibility);
       clearTimeout(flushTimer);
       clearTimeout(retryTimer);

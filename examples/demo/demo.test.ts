@@ -1,0 +1,55 @@
+// The README's demo, run as a user would: `node examples/demo/start.mjs`, open the printed URL
+// in Chromium, click, and see the events stored by the server, under the page's strict CSP.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { afterAll, expect, test } from 'vitest';
+import { chromiumArgs, chromiumPath } from '../../config/chromium.mjs';
+
+let child: ChildProcess | undefined;
+afterAll(() => {
+  child?.kill('SIGTERM');
+});
+
+test('the demo starts, prints its URL, and the page delivers events to the embedded store with zero CSP violations', async () => {
+  const start = fileURLToPath(new URL('./start.mjs', import.meta.url));
+  const dataDir = mkdtempSync(join(tmpdir(), 'keel-demo-'));
+  child = spawn(process.execPath, [start, '--port', '0', '--ingest-port', '0', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const onData = (b: Buffer) => {
+      out += b;
+      const m = /open the app:\s+(http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    };
+    child!.stdout!.on('data', onData);
+    child!.stderr!.on('data', onData);
+    child!.once('exit', (c) => reject(new Error(`demo exited with ${c}: ${out}`)));
+  });
+  const browser = await chromium.launch({ executablePath: chromiumPath(), args: chromiumArgs });
+  try {
+    const page = await browser.newPage();
+    const violations: string[] = [];
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+    });
+    await page.addInitScript(() => {
+      document.addEventListener('securitypolicyviolation', (e) => console.error(`Content Security Policy violation: ${e.violatedDirective}`));
+    });
+    await page.goto(url);
+    await page.getByRole('button', { name: /^identify/ }).click();
+    await page.getByRole('button', { name: /^group/ }).click();
+    await page.getByRole('button', { name: 'Create a report' }).click();
+    await page.getByRole('button', { name: 'flush()' }).click();
+    await expect.poll(async () => (await (await fetch(`${url}/api/stored`)).json()).total, { timeout: 15_000 }).toBeGreaterThanOrEqual(3);
+    const stored = (await (await fetch(`${url}/api/stored`)).json()) as { rows: { type: string; event: string | null; groupId: string | null }[] };
+    expect(stored.rows.some((r) => r.type === 'track' && r.event === 'feature.used' && r.groupId === 'acme-corp')).toBe(true);
+    await expect.poll(() => page.locator('#stored li').count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
+    expect(violations).toEqual([]);
+  } finally {
+    await browser.close();
+  }
+});

@@ -1,0 +1,119 @@
+// The Keel demo: one command starts the ingest API on the embedded SQLite store and serves a small
+// vendor app ("Acme Analytics") that embeds the SDK under a strict Content-Security-Policy.
+// Usage: node start.mjs [--port 5173] [--ingest-port 4318] [--data-dir ./.keel-data]
+import { createServer } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { build } from 'esbuild';
+import { openSqliteStore, startServer } from '@keel/ingest';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: process.env.DEMO_PORT ?? '5173' },
+    'ingest-port': { type: 'string', default: process.env.KEEL_PORT ?? '4318' },
+    'data-dir': { type: 'string', default: process.env.KEEL_DATA_DIR ?? `${here}.keel-data` },
+  },
+});
+const host = '127.0.0.1';
+const writeKey = 'demo-write-key';
+
+function step(msg) {
+  process.stdout.write(`• ${msg}\n`);
+}
+
+step('bundling the page script (src/app.ts + @keel/telemetry)…');
+const bundle = await build({
+  entryPoints: [`${here}src/app.ts`],
+  bundle: true,
+  minify: true,
+  format: 'esm',
+  target: 'es2022',
+  write: false,
+});
+const appJs = bundle.outputFiles[0].text;
+
+// The page server first, so the ingest server's CORS list can name its exact origin; pages are
+// answered once both are up.
+let ingest;
+let store;
+const page = createServer(async (req, res) => {
+  if (!ingest) {
+    res.writeHead(503, { 'retry-after': '1' });
+    return res.end('starting');
+  }
+  const url = new URL(req.url ?? '/', 'http://x');
+  const csp = `default-src 'self'; connect-src 'self' ${ingest.url}; style-src 'self'; script-src 'self'`;
+  if (url.pathname === '/app.js') {
+    res.writeHead(200, { 'content-type': 'text/javascript', 'content-security-policy': csp });
+    return res.end(appJs);
+  }
+  if (url.pathname === '/app.css') {
+    res.writeHead(200, { 'content-type': 'text/css' });
+    return res.end(await readFile(`${here}src/app.css`));
+  }
+  if (url.pathname === '/api/stored') {
+    // Demo-only: what the ingest server has stored, straight from SQLite.
+    const rows = await store.list({ writeKey, limit: 20 });
+    const total = await store.count({ writeKey });
+    res.writeHead(200, { 'content-type': 'application/json' });
+    return res.end(JSON.stringify({ total, rows }));
+  }
+  const html = (await readFile(`${here}src/index.html`, 'utf8'))
+    .replace('%INGEST%', ingest.url)
+    .replace('%WRITE_KEY%', writeKey);
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': csp });
+  res.end(html);
+});
+/** Listens, or exits with a message that names the port and the flag to change it. */
+async function listenOrExplain(fn, port, flag) {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e.code === 'EADDRINUSE') {
+      console.error(`keel demo: port ${port} is already in use; pass ${flag} N (another port), e.g. npm run demo -- ${flag} ${Number(port) + 1}`);
+      process.exit(1);
+    }
+    throw e;
+  }
+}
+await listenOrExplain(
+  () => new Promise((resolve, reject) => {
+    page.once('error', reject);
+    page.listen(Number(values.port), host, resolve);
+  }),
+  values.port, '--port',
+);
+const pageUrl = `http://${host}:${page.address().port}`;
+
+step(`starting the ingest API on the embedded store (${values['data-dir']})…`);
+store = openSqliteStore(values['data-dir']);
+ingest = await listenOrExplain(() => startServer({
+  host,
+  port: Number(values['ingest-port']),
+  store,
+  writeKeys: [writeKey],
+  allowedOrigins: [pageUrl],
+  logLevel: 'warn',
+}), values['ingest-port'], '--ingest-port');
+
+process.stdout.write(`
+Keel demo is running.
+  open the app:    ${pageUrl}
+  ingest API:      ${ingest.url}   (write key "${writeKey}")
+  data directory:  ${values['data-dir']}
+Press Ctrl+C to stop.
+`);
+
+let stopping = false;
+async function stop() {
+  if (stopping) return;
+  stopping = true;
+  step('stopping: finishing in-flight requests…');
+  page.close();
+  await ingest.close();
+  process.exit(0);
+}
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

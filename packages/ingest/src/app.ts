@@ -3,6 +3,8 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import { DEFAULT_BODY_LIMIT, decodeBody } from './body.js';
 import { HttpError } from './errors.js';
 import { type Envelope, type Rejected, toRows } from './messages.js';
+import { type ConfigValidation, registerStateRoutes } from './routes-state.js';
+import type { ConfigStore, FactsStore, ProgressStore } from './store/state-types.js';
 import type { EventStore } from './store/types.js';
 
 export interface AppOptions {
@@ -15,6 +17,15 @@ export interface AppOptions {
   bodyLimit?: number;
   /** pino level: fatal, error, warn, info, debug, trace or silent; default info. */
   logLevel?: string;
+  /** Published config, progress and tenant facts; the SQLite store provides all three. */
+  config?: ConfigStore;
+  progress?: ProgressStore;
+  facts?: FactsStore;
+  /** Keys allowed to publish config and read the audit log (secret, server-side only). */
+  adminKeys?: readonly string[];
+  /** Secrets user tokens are signed with (HS256); several allow rotation. */
+  secretKeys?: readonly string[];
+  validateConfig?: (doc: unknown) => ConfigValidation;
   /** Fastify logger options, overriding `logLevel` (tests pass `false`). */
   logger?: FastifyServerOptions['logger'];
 }
@@ -92,7 +103,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     reply.code(404).send({
       ok: false,
       error: 'not_found',
-      message: `no route ${req.method} ${req.url.split('?')[0]}; the ingest API serves POST /v1/batch, POST /v1/beacon, POST /v1/{${MESSAGE_TYPES.join(',')}} and GET /healthz`,
+      message: `no route ${req.method} ${req.url.split('?')[0]}; the ingest API serves POST /v1/batch, POST /v1/beacon, POST /v1/{${MESSAGE_TYPES.join(',')}}, GET /v1/config, GET|PUT /v1/progress, /v1/admin/… and GET /healthz`,
     }),
   );
 
@@ -150,6 +161,11 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       return store(reply, [message], writeKey, {}, type);
     });
   }
+
+  registerStateRoutes(app, {
+    config: opts.config, progress: opts.progress, facts: opts.facts, adminKeys: opts.adminKeys, secretKeys: opts.secretKeys,
+    validateConfig: opts.validateConfig, writeKeys: keys, bodyLimit: limit, writeKeyOf,
+  });
 
   return app;
 }

@@ -7,7 +7,7 @@ async function serve(args: string[]): Promise<void> {
   const store = openSqliteStore(cfg.dataDir, { durability: cfg.durability });
   let server;
   try {
-    server = await startServer({ ...cfg, store });
+    server = await startServer({ ...cfg, store, config: store.config, progress: store.progress, facts: store.facts });
   } catch (e) {
     await store.close();
     throw e;

@@ -4,6 +4,10 @@ export { startServer, type RunningServer, type ServerOptions } from './server.js
 export { decodeBody, DEFAULT_BODY_LIMIT } from './body.js';
 export { HttpError } from './errors.js';
 export { correctedTimestamp, toRows, type Envelope, type Rejected } from './messages.js';
-export { INSERT_EVENT_SQL, migrate, openDatabase, openSqliteStore, type Durability, type SqliteStoreOptions } from './store/sqlite.js';
+export { INSERT_EVENT_SQL, migrate, openDatabase, openSqliteStore, type Durability, type SqliteStore, type SqliteStoreOptions } from './store/sqlite.js';
+export { mergeProgress, type AuditEntry, type ConfigStore, type ConfigVersion, type FactsStore, type ProgressEntry, type ProgressStore, type TenantFacts } from './store/state-types.js';
+export { signUserToken, verifyUserToken, MAX_TOKEN_LIFETIME_S, type UserClaims } from './token.js';
+export { diffConfig, summariseDiff, type ConfigDiff } from './config-diff.js';
+export type { ConfigValidation } from './routes-state.js';
 export type { EventStore, InsertResult, StoredEvent } from './store/types.js';
 export { HELP, parseServeArgs, UsageError, type ServeConfig } from './serve-config.js';

@@ -3,7 +3,7 @@ import { parseServeArgs } from './serve-config.js';
 
 test('defaults, flags and environment variables (flags win)', () => {
   expect(parseServeArgs(['--write-key', 'a'], {})).toEqual({
-    port: 4318, host: '127.0.0.1', dataDir: './.keel-data', writeKeys: ['a'], allowedOrigins: [], durability: 'normal', logLevel: 'info',
+    port: 4318, host: '127.0.0.1', dataDir: './.keel-data', writeKeys: ['a'], allowedOrigins: [], adminKeys: [], secretKeys: [], durability: 'normal', logLevel: 'info',
   });
   const env = { KEEL_PORT: '9000', KEEL_WRITE_KEYS: 'k1, k2', KEEL_ALLOWED_ORIGINS: 'https://a.example,https://b.example', KEEL_DATA_DIR: '/d', KEEL_DURABILITY: 'full' };
   expect(parseServeArgs([], env)).toMatchObject({ port: 9000, writeKeys: ['k1', 'k2'], allowedOrigins: ['https://a.example', 'https://b.example'], dataDir: '/d', durability: 'full' });

@@ -12,6 +12,8 @@ keel serve options (flag, or environment variable):
   --data-dir DIR       KEEL_DATA_DIR         where the SQLite database lives (default ./.keel-data)
   --write-key KEY      KEEL_WRITE_KEYS       accepted write key; repeat the flag, or comma-separate the variable
   --allowed-origin O   KEEL_ALLOWED_ORIGINS  browser origin allowed to call the API (CORS); repeatable, * for any
+  --admin-key KEY      KEEL_ADMIN_KEYS       secret key for publishing config and reading the audit log; repeatable
+  --secret-key KEY     KEEL_SECRET_KEYS      secret that user tokens (HS256 JWTs) are signed with; repeatable (rotation)
   --durability D       KEEL_DURABILITY       normal (default: survives a process crash) or full (fsync: survives power loss)
   --log-level L        KEEL_LOG_LEVEL        fatal, error, warn, info (default), debug, trace, silent
   -h, --help                                 show this help
@@ -27,6 +29,8 @@ export interface ServeConfig {
   dataDir: string;
   writeKeys: string[];
   allowedOrigins: string[];
+  adminKeys: string[];
+  secretKeys: string[];
   durability: Durability;
   logLevel: string;
 }
@@ -44,6 +48,8 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
         'data-dir': { type: 'string' },
         'write-key': { type: 'string', multiple: true },
         'allowed-origin': { type: 'string', multiple: true },
+        'admin-key': { type: 'string', multiple: true },
+        'secret-key': { type: 'string', multiple: true },
         durability: { type: 'string' },
         'log-level': { type: 'string' },
       },
@@ -68,6 +74,8 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
     dataDir: v['data-dir'] ?? env.KEEL_DATA_DIR ?? './.keel-data',
     writeKeys,
     allowedOrigins: v['allowed-origin']?.length ? v['allowed-origin'] : list(env.KEEL_ALLOWED_ORIGINS),
+    adminKeys: v['admin-key']?.length ? v['admin-key'] : list(env.KEEL_ADMIN_KEYS),
+    secretKeys: v['secret-key']?.length ? v['secret-key'] : list(env.KEEL_SECRET_KEYS),
     durability,
     logLevel,
   };

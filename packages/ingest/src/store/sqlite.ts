@@ -1,6 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { sqliteConfigStore, sqliteFactsStore, sqliteProgressStore } from './sqlite-state.js';
+import type { ConfigStore, FactsStore, ProgressStore } from './state-types.js';
 import type { EventStore, InsertResult, StoredEvent } from './types.js';
 
 export type Durability = 'normal' | 'full';
@@ -33,6 +35,34 @@ const MIGRATIONS: string[] = [
      payload TEXT NOT NULL,
      PRIMARY KEY (write_key, message_id)
    )`,
+  `CREATE TABLE config_versions (
+     version INTEGER PRIMARY KEY AUTOINCREMENT,
+     document TEXT NOT NULL,
+     hash TEXT NOT NULL,
+     published_at TEXT NOT NULL,
+     published_by TEXT NOT NULL,
+     summary TEXT NOT NULL
+   );
+   CREATE TABLE audit_log (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at TEXT NOT NULL,
+     actor TEXT NOT NULL,
+     action TEXT NOT NULL,
+     detail TEXT NOT NULL
+   );
+   CREATE TABLE progress (
+     tenant_id TEXT NOT NULL,
+     scope TEXT NOT NULL,
+     subject TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     ref TEXT NOT NULL,
+     state TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     completed_at TEXT,
+     data TEXT,
+     PRIMARY KEY (tenant_id, scope, subject, kind, ref)
+   );
+   CREATE INDEX events_tenant_time ON events (group_id, timestamp);`,
 ];
 
 /** Applies the migrations the database has not seen yet, each in its own transaction. */
@@ -74,7 +104,14 @@ interface Pending {
  * grouped into one transaction per event-loop turn (group commit): one commit per turn instead
  * of one per request, and each request is answered only after its rows are committed.
  */
-export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {}): EventStore & { readonly path: string } {
+export interface SqliteStore extends EventStore {
+  readonly path: string;
+  readonly config: ConfigStore;
+  readonly progress: ProgressStore;
+  readonly facts: FactsStore;
+}
+
+export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {}): SqliteStore {
   const dir = resolve(dataDir);
   try {
     mkdirSync(dir, { recursive: true });
@@ -140,6 +177,9 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
   return {
     kind: 'sqlite',
     path,
+    config: sqliteConfigStore(db),
+    progress: sqliteProgressStore(db),
+    facts: sqliteFactsStore(db),
     insert(rows) {
       if (closed) return Promise.reject(new Error('the event store is closed'));
       if (rows.length === 0) return Promise.resolve({ inserted: 0, duplicates: 0 });

@@ -1,0 +1,141 @@
+// Config (publish, serve with ETag, versions, audit) and per-user progress (user tokens).
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import * as z from 'zod';
+import { decodeBody } from './body.js';
+import { diffConfig, summariseDiff } from './config-diff.js';
+import { HttpError } from './errors.js';
+import type { ConfigStore, FactsStore, ProgressStore } from './store/state-types.js';
+import { type UserClaims, verifyUserToken } from './token.js';
+
+export interface ConfigValidation {
+  ok: boolean;
+  problems: { path: string; message: string }[];
+}
+
+export interface StateRouteOptions {
+  config?: ConfigStore;
+  progress?: ProgressStore;
+  facts?: FactsStore;
+  adminKeys?: readonly string[];
+  secretKeys?: readonly string[];
+  writeKeys: ReadonlySet<string>;
+  /** Validates a config document before it is stored (sdk-core's validateConfig). */
+  validateConfig?: (doc: unknown) => ConfigValidation;
+  bodyLimit: number;
+  writeKeyOf(req: FastifyRequest, body: unknown): string | undefined;
+}
+
+const bearer = (req: FastifyRequest) => {
+  const h = req.headers.authorization;
+  return h?.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
+};
+const same = (a: string, b: string) => {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+};
+
+const EntrySchema = z.strictObject({
+  scope: z.enum(['user', 'tenant']),
+  kind: z.enum(['checklist', 'recipe', 'nudge']),
+  ref: z.string().min(1).max(200),
+  state: z.enum(['not_started', 'started', 'completed', 'dismissed']),
+  updatedAt: z.iso.datetime({ offset: true }),
+  completedAt: z.iso.datetime({ offset: true }).nullish(),
+  data: z.record(z.string(), z.unknown()).nullish(),
+});
+const PutProgressSchema = z.strictObject({ entries: z.array(EntrySchema).max(1000) });
+
+export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions): void {
+  const admin = (req: FastifyRequest): string => {
+    const key = bearer(req);
+    if (!o.adminKeys?.length) throw new HttpError(501, 'admin_disabled', 'this server has no admin key configured (--admin-key / KEEL_ADMIN_KEYS)');
+    if (!key) throw new HttpError(401, 'missing_admin_key', 'send the admin key as "Authorization: Bearer <admin key>"');
+    if (!o.adminKeys.some((k) => same(k, key))) throw new HttpError(401, 'unknown_admin_key', 'the admin key is not one this server accepts');
+    return `admin:${createHash('sha256').update(key).digest('hex').slice(0, 8)}`;
+  };
+  const user = (req: FastifyRequest): UserClaims => {
+    const token = bearer(req);
+    if (!token) throw new HttpError(401, 'missing_user_token', 'send the user token minted by your backend as "Authorization: Bearer <token>"');
+    return verifyUserToken(token, o.secretKeys ?? []);
+  };
+
+  if (o.config) {
+    const config = o.config;
+    const etagOf = (v: { version: number; hash: string }) => `"v${v.version}-${v.hash.slice(0, 16)}"`;
+
+    app.get('/v1/config', { logLevel: 'warn' }, async (req, reply) => {
+      const key = o.writeKeyOf(req, undefined);
+      const isAdmin = !!bearer(req) && !!o.adminKeys?.some((k) => same(k, bearer(req)!));
+      if (!isAdmin) {
+        if (!key) throw new HttpError(401, 'missing_write_key', 'send the write key as the HTTP Basic username or ?writeKey=');
+        if (!o.writeKeys.has(key)) throw new HttpError(401, 'unknown_write_key', 'unknown write key');
+      }
+      const v = await config.latest();
+      if (!v) throw new HttpError(404, 'no_config', 'no config has been published yet: run `keel config publish FILE`');
+      const etag = etagOf(v);
+      reply.header('etag', etag).header('cache-control', 'no-cache');
+      const inm = req.headers['if-none-match'];
+      if (inm && inm.split(',').map((s) => s.trim().replace(/^W\//, '')).includes(etag)) return reply.code(304).send();
+      reply.type('application/json');
+      return reply.send(`{"version":${v.version},"publishedAt":${JSON.stringify(v.publishedAt)},"config":${v.document}}`);
+    });
+
+    app.post('/v1/admin/config', async (req, reply) => {
+      const actorKey = admin(req);
+      const body = decodeBody(req.body as Buffer | undefined, req.headers['content-encoding'] as string | undefined, o.bodyLimit) as Record<string, unknown>;
+      const doc = body && typeof body === 'object' && 'config' in body ? body.config : body;
+      const actor = typeof body?.actor === 'string' && body.actor ? `${body.actor} (${actorKey})` : actorKey;
+      const dryRun = (req.query as Record<string, string>).dryRun === '1';
+      if (o.validateConfig) {
+        const r = o.validateConfig(doc);
+        if (!r.ok) return reply.code(422).send({ ok: false, error: 'invalid_config', message: `the config has ${r.problems.length} problem(s)`, problems: r.problems });
+      } else if (!doc || typeof doc !== 'object' || Array.isArray(doc)) {
+        throw new HttpError(422, 'invalid_config', 'expected a config document (an object)');
+      }
+      const prev = await config.latest();
+      const diff = diffConfig(prev ? JSON.parse(prev.document) : undefined, doc as Record<string, unknown>);
+      const summary = summariseDiff(diff, !prev);
+      const document = JSON.stringify(doc);
+      const hash = createHash('sha256').update(document).digest('hex');
+      if (dryRun) return { ok: true, dryRun: true, currentVersion: prev?.version ?? null, diff, summary };
+      if (prev && prev.hash === hash) return { ok: true, unchanged: true, version: prev.version, diff, summary: 'no changes' };
+      const v = await config.publish({ document, hash, publishedAt: new Date().toISOString(), publishedBy: actor, summary });
+      return reply.code(201).send({ ok: true, version: v.version, etag: etagOf(v), diff, summary });
+    });
+
+    app.get('/v1/admin/config/versions', async (req) => {
+      admin(req);
+      return { versions: await config.versions() };
+    });
+    app.get('/v1/admin/audit', async (req) => {
+      admin(req);
+      return { entries: await config.audit() };
+    });
+  }
+
+  if (o.progress) {
+    const progress = o.progress;
+    const answer = async (claims: UserClaims, entries: Awaited<ReturnType<ProgressStore['get']>>) => ({
+      userId: claims.userId,
+      tenantId: claims.tenantId,
+      user: entries.filter((e) => e.scope === 'user'),
+      tenant: entries.filter((e) => e.scope === 'tenant'),
+      facts: o.facts ? await o.facts.tenantFacts(claims.tenantId) : {},
+    });
+    app.get('/v1/progress', async (req) => {
+      const claims = user(req);
+      return answer(claims, await progress.get(claims.tenantId, claims.userId));
+    });
+    app.put('/v1/progress', async (req) => {
+      const claims = user(req);
+      const body = decodeBody(req.body as Buffer | undefined, req.headers['content-encoding'] as string | undefined, o.bodyLimit);
+      const parsed = PutProgressSchema.safeParse(body);
+      if (!parsed.success) {
+        throw new HttpError(400, 'invalid_progress', parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
+      }
+      return answer(claims, await progress.merge(claims.tenantId, claims.userId, parsed.data.entries));
+    });
+  }
+}

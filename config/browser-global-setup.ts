@@ -1,16 +1,36 @@
-// Global setup of the browser test project: starts the fault-injecting ingest stand-in on
-// 127.0.0.1 and hands its URL to the tests (`inject('faultServer')`).
+// Global setup of the browser test project: a fault-injecting ingest stand-in for the SDK's
+// retry tests, and the real ingest API (embedded SQLite in a temp dir) for the client's tests.
+// Their URLs, the admin key and pre-minted user tokens reach the tests through `inject()`.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { openSqliteStore, signUserToken, startServer } from '../packages/ingest/src/index.js';
 import { startFaultServer } from './test-servers/fault-server.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     faultServer: string;
+    ingest: { url: string; writeKey: string; adminKey: string; tokens: Record<string, string> };
   }
 }
 
 export default async function setup(project: TestProject) {
-  const server = await startFaultServer();
-  project.provide('faultServer', server.url);
-  return () => server.close();
+  const fault = await startFaultServer();
+  project.provide('faultServer', fault.url);
+  const store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-browser-ingest-')));
+  const secret = 'browser-test-secret';
+  const ingest = await startServer({
+    store, config: store.config, progress: store.progress, facts: store.facts, port: 0, logger: false,
+    writeKeys: ['wk-browser'], adminKeys: ['admin-browser'], secretKeys: [secret], allowedOrigins: ['*'],
+  });
+  const tokens: Record<string, string> = {};
+  for (const [user, tenant] of [['ada', 'acme'], ['bob', 'acme'], ['eve', 'globex']] as const) {
+    tokens[user] = signUserToken({ sub: user, tenant, role: 'admin', ttlSeconds: 3600 }, secret);
+  }
+  project.provide('ingest', { url: ingest.url, writeKey: 'wk-browser', adminKey: 'admin-browser', tokens });
+  return async () => {
+    await ingest.close();
+    await fault.close();
+  };
 }

@@ -1,0 +1,116 @@
+// Keel.init in Chromium against the real ingest API (started by the browser project's global
+// setup): config from the server with ETag and an IndexedDB cache, rules over local rollups,
+// progress synced per user and per tenant.
+import { afterEach, expect, inject, test, vi } from 'vitest';
+import type { Keel } from './client.js';
+import { init } from './client.js';
+import type { ClientConfig } from './types.js';
+
+const { url, writeKey, adminKey, tokens } = inject('ingest');
+const clients: Keel[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.shutdown();
+});
+
+const CONFIG: ClientConfig = {
+  version: 1,
+  product: 'acme',
+  checklists: [{
+    id: 'onboarding', title: { en: 'Get Acme running', fr: 'Démarrer avec Acme' },
+    items: [
+      { id: 'sso', title: 'Connect SSO', due: { day: 7 },
+        complete: { event: 'integration.state', where: { integration: 'sso', state: 'connected' } },
+        failed: { event: 'integration.state', where: { integration: 'sso', state: 'failed' } },
+        recovery: { label: 'Fix SSO', recipe: 'fix-sso' }, launch: { label: 'Set up SSO', link: '/settings/sso' } },
+      { id: 'dataset', title: 'Ingest a dataset', complete: { event: 'feature.used', where: { feature: 'dataset.ingest' } } },
+      { id: 'team', title: 'Bring a teammate', scope: 'tenant', complete: { fact: 'active_users_7d', gte: 2 } },
+    ],
+  }],
+};
+
+async function publish(config: ClientConfig) {
+  const res = await fetch(`${url}/v1/admin/config`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}` }, body: JSON.stringify({ config, actor: 'browser-test' }) });
+  expect(res.status).toBeLessThan(300);
+}
+async function wipeLocal() {
+  await new Promise((r) => { const q = indexedDB.deleteDatabase(`keel-state:${writeKey}`); q.onsuccess = q.onerror = q.onblocked = r; });
+}
+function start(opts: Partial<Parameters<typeof init>[0]> = {}) {
+  const k = init({ writeKey, host: url, telemetry: { dbName: `keel-client-${crypto.randomUUID()}`, flushInterval: 50, autocapture: false }, ...opts });
+  clients.push(k);
+  return k;
+}
+const states = (k: Keel) => k.checklist('onboarding')?.items.map((i) => `${i.id}:${i.state}`);
+
+test('items complete from the user\'s own events; a failure shows the recovery action; completions are tracked', async () => {
+  await wipeLocal();
+  await publish(CONFIG);
+  const k = start();
+  await k.ready;
+  expect(states(k)).toEqual(['sso:pending', 'dataset:pending', 'team:pending']);
+  const tracked: string[] = [];
+  k.telemetry.subscribe((m) => tracked.push(m.event ?? m.type));
+  let notified = 0;
+  k.subscribe(() => notified++);
+  k.track('integration.state', { integration: 'sso', state: 'failed' });
+  expect(states(k)?.[0]).toBe('sso:failed');
+  expect(k.checklist('onboarding')?.items[0]?.recovery).toEqual({ label: 'Fix SSO', recipe: 'fix-sso' });
+  k.track('feature.used', { feature: 'dataset.ingest' });
+  expect(states(k)?.[1]).toBe('dataset:done');
+  expect(tracked).toContain('checklist.item_completed');
+  expect(notified).toBeGreaterThanOrEqual(2);
+  expect(k.explain('onboarding', 'sso')).toMatchObject({ ok: false });
+  k.track('integration.state', { integration: 'sso', state: 'connected' });
+  expect(states(k)?.[0]).toBe('sso:done');
+});
+
+test('the checklist renders from the cached config when the network does not answer', async () => {
+  await wipeLocal();
+  await publish(CONFIG);
+  const online = start();
+  await online.ready;
+  await online.shutdown();
+  const offline = start({ host: 'http://127.0.0.1:9' });
+  await offline.ready;
+  expect(offline.config?.version).toBeGreaterThan(0);
+  expect(states(offline)).toHaveLength(3);
+});
+
+test('progress is stored server-side: a second device of the same user sees it; tenant items are shared; other tenants see nothing', async () => {
+  await wipeLocal();
+  await publish(CONFIG);
+  const ada = start({ userToken: tokens.ada });
+  await ada.ready;
+  ada.group('acme');
+  ada.track('feature.used', { feature: 'dataset.ingest' });
+  await ada.telemetry.flush();
+  await vi.waitFor(async () => {
+    const res = await fetch(`${url}/v1/progress`, { headers: { authorization: `Bearer ${tokens.ada}` } });
+    expect((await res.json()).user.map((e: { ref: string }) => e.ref)).toContain('onboarding/dataset');
+  }, { timeout: 5000 });
+  await ada.shutdown();
+
+  await wipeLocal(); // another device: nothing local
+  const again = start({ userToken: tokens.ada });
+  await again.ready;
+  expect(states(again)?.[1]).toBe('dataset:done');
+
+  // Bob (same tenant) is active too: the tenant fact reaches 2 users and the tenant item completes for both.
+  await wipeLocal();
+  const bob = start({ userToken: tokens.bob });
+  await bob.ready;
+  bob.group('acme');
+  bob.identify('bob');
+  bob.track('feature.used', { feature: 'reports.view' });
+  await bob.telemetry.flush();
+  await vi.waitFor(async () => {
+    await bob.refresh();
+    expect(states(bob)?.[2]).toBe('team:done');
+  }, { timeout: 8000, interval: 300 });
+  expect(states(bob)?.[1]).toBe('dataset:pending'); // Ada's own item is hers
+
+  await wipeLocal();
+  const eve = start({ userToken: tokens.eve });
+  await eve.ready;
+  expect(states(eve)).toEqual(['sso:pending', 'dataset:pending', 'team:pending']);
+});

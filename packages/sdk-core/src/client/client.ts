@@ -1,0 +1,270 @@
+import { createTelemetry, type Message, type Telemetry, type TelemetryOptions } from '@keel/telemetry';
+import { type IDBPDatabase, openDB } from 'idb';
+import { evaluate } from '../rules/evaluate.js';
+import type { ChecklistProgress, Explanation, Rule, RuleContext } from '../rules/types.js';
+import { type Rollup, Rollups } from './rollups.js';
+import type {
+  ChecklistSource, ChecklistView, ClientChecklist, ClientConfig, ItemAction, ProgressEntry,
+} from './types.js';
+
+export interface KeelOptions {
+  writeKey: string;
+  /** The Keel ingest API, e.g. `https://keel.example.com`. */
+  host: string;
+  /** Short-lived token minted by your backend (user, tenant, role); enables progress sync. */
+  userToken?: string;
+  /** Passed to @keel/telemetry. */
+  telemetry?: Omit<TelemetryOptions, 'writeKey' | 'host'>;
+  /** How often (ms) the published config and tenant facts are revalidated. Default 5 minutes. */
+  refreshInterval?: number;
+  /** Called when an item's action asks to open a recipe; recipes land with <keel-recipe>. */
+  onRecipe?: (recipeId: string) => void;
+  /** Opens a link action; default `location.assign`. */
+  onLink?: (href: string) => void;
+}
+
+export interface Keel extends ChecklistSource {
+  readonly telemetry: Telemetry;
+  track: Telemetry['track'];
+  identify: Telemetry['identify'];
+  group: Telemetry['group'];
+  /** Resolves once the cached state is loaded and the network has answered (or failed). */
+  ready: Promise<void>;
+  /** The published config in use, and its version. */
+  readonly config: ClientConfig | undefined;
+  /** Why a checklist item is (not) done: the evaluator's explanation of its completion rule. */
+  explain(checklistId: string, itemId: string): Explanation | undefined;
+  /** Re-fetches config and progress now. */
+  refresh(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+type Kv = IDBPDatabase;
+const DAY = 86_400_000;
+
+export function init(options: KeelOptions): Keel {
+  const o = options;
+  const host = o.host.replace(/\/+$/, '');
+  const telemetry = createTelemetry({ writeKey: o.writeKey, host, ...o.telemetry });
+  const listeners = new Set<() => void>();
+  let config: ClientConfig | undefined;
+  let etag: string | undefined;
+  let rollups = new Rollups();
+  const progress = new Map<string, ProgressEntry>();
+  let facts: Record<string, unknown> = {};
+  let userTraits: Record<string, unknown> = {};
+  let tenantTraits: Record<string, unknown> = {};
+  let startedAt = Date.now();
+  let views = new Map<string, ChecklistView>();
+  let dirty: ProgressEntry[] = [];
+  let kv: Kv | undefined;
+
+  let closed = false;
+  const dbP: Promise<Kv | undefined> = openDB(`keel-state:${o.writeKey}`, 1, {
+    upgrade: (d) => void d.createObjectStore('kv'),
+    // Another tab upgrades or deletes the database: let it, and keep working from memory.
+    blocking: () => void dbP.then((d) => d?.close()).then(() => (closed = true)),
+  }).catch(() => undefined);
+  const save = (key: string, value: unknown) => void dbP.then((d) => (closed ? undefined : d?.put('kv', value, key))).catch(() => undefined);
+
+  const pkey = (e: { scope: string; kind: string; ref: string }) => `${e.scope}:${e.kind}:${e.ref}`;
+  const rank = { not_started: 0, started: 1, dismissed: 2, completed: 3 } as const;
+  function setProgress(e: ProgressEntry, sync: boolean) {
+    const old = progress.get(pkey(e));
+    if (old && rank[old.state] >= rank[e.state]) return false;
+    progress.set(pkey(e), e);
+    if (sync) dirty.push(e);
+    return true;
+  }
+
+  const checklistProgress = (c: ClientChecklist): ChecklistProgress => {
+    const completedItems = c.items.filter((i) => views.get(c.id)?.items.find((v) => v.id === i.id)?.state === 'done').map((i) => i.id);
+    return { completedItems, completed: completedItems.length === c.items.length };
+  };
+  const ctx = (): RuleContext => ({
+    now: Date.now(),
+    countEvents: (q) => rollups.count(q),
+    userTraits, tenantTraits, facts,
+    page: { path: location.pathname },
+    checklist: (id) => {
+      const c = config?.checklists?.find((x) => x.id === id);
+      return c ? checklistProgress(c) : undefined;
+    },
+    recipe: (id) => {
+      const p = progress.get(`user:recipe:${id}`);
+      return p ? (p.state === 'dismissed' ? 'not_started' : p.state) : 'not_started';
+    },
+  });
+
+  /** Re-derives every checklist view; emits completion events for items that just turned done. */
+  function recompute(emit: boolean) {
+    const next = new Map<string, ChecklistView>();
+    const c0 = ctx();
+    const begun = typeof tenantTraits.createdAt === 'string' ? Date.parse(tenantTraits.createdAt) || startedAt : startedAt;
+    const day = Math.floor((c0.now - begun) / DAY) + 1;
+    for (const c of config?.checklists ?? []) {
+      if (c.audience && !evaluate(c.audience, c0).ok) continue;
+      const items = c.items.map((i) => {
+        const scope = i.scope ?? 'user';
+        const ref = `${c.id}/${i.id}`;
+        let done = progress.get(`${scope}:checklist:${ref}`)?.state === 'completed';
+        if (!done && evaluate(i.complete, c0).ok) {
+          done = true;
+          const at = new Date(c0.now).toISOString();
+          setProgress({ scope, kind: 'checklist', ref, state: 'completed', updatedAt: at, completedAt: at }, true);
+          if (emit) telemetry.track('checklist.item_completed', { checklist: c.id, item: i.id, scope });
+        }
+        const failed = !done && !!i.failed && evaluate(i.failed, c0).ok;
+        const v: ChecklistView['items'][number] = { id: i.id, title: i.title, state: done ? 'done' : failed ? 'failed' : 'pending', scope };
+        if (i.description) v.description = i.description;
+        if (i.due) {
+          v.dueDay = i.due.day;
+          v.overdue = !done && day > i.due.day;
+        }
+        if (i.launch) v.launch = i.launch;
+        if (i.recovery) v.recovery = i.recovery;
+        return v;
+      });
+      const view = { id: c.id, title: c.title, items };
+      const before = views.get(c.id);
+      if (emit && items.length && items.every((x) => x.state === 'done') && before && !before.items.every((x) => x.state === 'done')) {
+        telemetry.track('checklist.completed', { checklist: c.id });
+      }
+      next.set(c.id, view);
+    }
+    const changed = JSON.stringify([...next]) !== JSON.stringify([...views]);
+    views = next;
+    if (dirty.length) {
+      save('progress', [...progress.values()]);
+      void pushProgress();
+    }
+    if (changed) for (const l of listeners) l();
+  }
+
+  function applyConfig(c: ClientConfig | undefined) {
+    config = c;
+    const rules: Rule[] = [];
+    for (const cl of c?.checklists ?? []) {
+      if (cl.audience) rules.push(cl.audience);
+      for (const i of cl.items) rules.push(i.complete, ...(i.failed ? [i.failed] : []));
+    }
+    rollups.watch(rules);
+  }
+
+  let saveTimer: ReturnType<typeof setTimeout> | undefined;
+  telemetry.subscribe((m: Message) => {
+    if (m.type === 'identify' && m.traits) userTraits = { ...userTraits, ...m.traits };
+    if (m.type === 'group' && m.traits) tenantTraits = { ...tenantTraits, ...m.traits };
+    const hit = m.type === 'track' && m.event ? rollups.record(m.event, m.properties, Date.parse(m.timestamp)) : false;
+    if (hit || m.type !== 'track') {
+      saveTimer ??= setTimeout(() => {
+        saveTimer = undefined;
+        save('rollups', rollups.toJSON());
+        save('traits', { userTraits, tenantTraits });
+      }, 200);
+      recompute(true);
+    }
+  });
+
+  const authed = (init: RequestInit = {}): RequestInit => ({ ...init, headers: { ...init.headers, authorization: `Bearer ${o.userToken}` }, credentials: 'omit' });
+
+  async function pushProgress() {
+    if (!o.userToken || !dirty.length) return;
+    const entries = dirty;
+    dirty = [];
+    try {
+      const res = await fetch(`${host}/v1/progress`, authed({ method: 'PUT', body: JSON.stringify({ entries }), headers: { 'content-type': 'application/json' } }));
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      applyProgress(await res.json());
+    } catch {
+      dirty = entries.concat(dirty); // retried with the next change or refresh
+    }
+  }
+
+  function applyProgress(body: { user?: ProgressEntry[]; tenant?: ProgressEntry[]; facts?: Record<string, unknown> }) {
+    for (const e of [...(body.user ?? []), ...(body.tenant ?? [])]) setProgress(e, false);
+    if (body.facts) facts = body.facts;
+    save('progress', [...progress.values()]);
+    save('facts', facts);
+  }
+
+  async function refresh() {
+    try {
+      const res = await fetch(`${host}/v1/config?writeKey=${encodeURIComponent(o.writeKey)}`, {
+        credentials: 'omit', headers: etag ? { 'if-none-match': etag } : {},
+      });
+      if (res.status === 200) {
+        const body = (await res.json()) as { version: number; config: ClientConfig };
+        etag = res.headers.get('etag') ?? undefined;
+        applyConfig({ ...body.config, version: body.version });
+        save('config', { etag, config });
+      }
+    } catch {
+      /* offline: the cached config stays in use */
+    }
+    if (o.userToken) {
+      try {
+        if (dirty.length) await pushProgress();
+        const res = await fetch(`${host}/v1/progress`, authed());
+        if (res.ok) applyProgress(await res.json());
+      } catch {
+        /* offline */
+      }
+    }
+    recompute(true);
+  }
+
+  const ready = (async () => {
+    kv = await dbP;
+    if (kv) {
+      const [c, r, p, f, t, s] = await Promise.all(['config', 'rollups', 'progress', 'facts', 'traits', 'startedAt'].map((k) => kv!.get('kv', k)));
+      if (r) rollups = new Rollups(r as Record<string, Rollup>);
+      if (c) {
+        etag = (c as { etag?: string }).etag;
+        applyConfig((c as { config: ClientConfig }).config);
+      }
+      for (const e of (p as ProgressEntry[] | undefined) ?? []) setProgress(e, false);
+      if (f) facts = f as Record<string, unknown>;
+      if (t) ({ userTraits, tenantTraits } = t as { userTraits: Record<string, unknown>; tenantTraits: Record<string, unknown> });
+      if (typeof s === 'number') startedAt = s;
+      else save('startedAt', startedAt);
+    }
+    recompute(false); // render from cache first…
+    await refresh(); // …then revalidate
+  })();
+
+  const timer = setInterval(() => void refresh(), o.refreshInterval ?? 300_000);
+
+  return {
+    telemetry,
+    track: telemetry.track,
+    identify: telemetry.identify,
+    group: telemetry.group,
+    ready,
+    get config() {
+      return config;
+    },
+    checklist: (id) => views.get(id),
+    subscribe(fn) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+    act(checklistId: string, itemId: string, kind: 'launch' | 'recovery', action: ItemAction) {
+      telemetry.track('checklist.item_action', { checklist: checklistId, item: itemId, kind, recipe: action.recipe, link: action.link });
+      if (action.recipe) o.onRecipe?.(action.recipe);
+      else if (action.link && /^(https?:\/\/|\/)/i.test(action.link)) (o.onLink ?? ((h: string) => location.assign(h)))(action.link);
+    },
+    explain(checklistId, itemId) {
+      const item = config?.checklists?.find((c) => c.id === checklistId)?.items.find((i) => i.id === itemId);
+      return item ? evaluate(item.complete, ctx()) : undefined;
+    },
+    refresh,
+    async shutdown() {
+      clearInterval(timer);
+      clearTimeout(saveTimer);
+      await telemetry.shutdown();
+      closed = true;
+      (await dbP)?.close();
+    },
+  };
+}

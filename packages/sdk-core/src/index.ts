@@ -1,0 +1,4 @@
+// @keel/sdk-core (browser and server): the rule language and the client that wires telemetry →
+// engine → widgets. zod schemas live behind `@keel/sdk-core/schema` so this entry never pulls zod.
+export * from './rules/index.js';
+export * from './client/index.js';

@@ -1,3 +1,5 @@
+import { validateConfig } from '@keel/sdk-core/authoring';
+import { configCommand } from './config-cli.js';
 import { HELP, parseServeArgs, UsageError } from './serve-config.js';
 import { startServer } from './server.js';
 import { openSqliteStore } from './store/sqlite.js';
@@ -7,7 +9,7 @@ async function serve(args: string[]): Promise<void> {
   const store = openSqliteStore(cfg.dataDir, { durability: cfg.durability });
   let server;
   try {
-    server = await startServer({ ...cfg, store, config: store.config, progress: store.progress, facts: store.facts });
+    server = await startServer({ ...cfg, store, config: store.config, progress: store.progress, facts: store.facts, validateConfig: (doc) => validateConfig(doc) });
   } catch (e) {
     await store.close();
     throw e;
@@ -45,6 +47,7 @@ export async function main(argv: string[]): Promise<number> {
       await serve(rest);
       return -1; // keeps running
     }
+    if (command === 'config') return await configCommand(rest);
     throw new UsageError(`unknown command "${command}"; run keel --help`);
   } catch (e) {
     if (e instanceof UsageError) {

@@ -8,3 +8,7 @@ export {
   type MessageResult, type MessageType, type PageMessage, type ScreenMessage, type TrackMessage,
 } from './message.js';
 export { DurationSchema, RuleSchema, WhereSchema } from './rule.js';
+export {
+  ActionSchema, ChecklistItemSchema, ChecklistSchema, ConfigSchema, HealthSchema, IdSchema, LifecycleSchema, NudgeSchema,
+  RecipeSchema, StatusSchema, TextSchema, type KeelConfig,
+} from './document.js';

@@ -1,0 +1,3 @@
+// Authoring (server and CLI): parse, validate and explain config documents; the JSON Schema.
+export { checkReferences, formatProblems, parseConfigText, validateConfig, validateConfigText, type Problem, type Validation } from './validate.js';
+export { ConfigSchema, type KeelConfig } from '../schema/document.js';

@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import * as z from 'zod';
+import { describe, expect, test } from 'vitest';
+import { ConfigSchema } from '../schema/document.js';
+import { formatProblems, validateConfigText } from './validate.js';
+
+const ACME = readFileSync(new URL('./fixtures/acme.keel.yaml', import.meta.url), 'utf8');
+const lineOf = (text: string, needle: string) => text.split('\n').findIndex((l) => l.includes(needle)) + 1;
+
+/** The valid fixture with one edit: each broken fixture differs from it in one place. */
+function broken(from: string, to: string) {
+  expect(ACME).toContain(from);
+  return ACME.replace(from, to);
+}
+
+test('the Acme fixture (the shared example with its recipes defined) is valid', () => {
+  const r = validateConfigText(ACME);
+  expect(r.problems).toEqual([]);
+  expect(r.ok).toBe(true);
+  expect(r.config?.checklists?.[0]?.items.map((i) => i.id)).toEqual(['sso', 'first-integration', 'first-dataset', 'team', 'first-report', 'review']);
+});
+
+describe('broken configs: each problem named with its path, what was expected and found, and its line', () => {
+  test.each([
+    ['an id that is not a slug', '      - id: sso\n', '      - id: SSO Setup\n', 'checklists[0].items[0].id', 'expected an id of lower-case letters, digits and dashes such as "first-report", found "SSO Setup"', '- id: SSO Setup'],
+    ['an unknown key', '    title: Get Acme running', '    titel: Get Acme running', 'checklists[0]', 'unknown key "titel" in a checklist; expected id, title, audience, items', 'titel: Get Acme running'],
+    ['a wrong type', 'due: { day: 14 }', 'due: { day: fourteen }', 'checklists[0].items[4].due.day', 'expected the due day as a number (7, 14, 30…)', 'day: fourteen'],
+    ['a bad duration', 'within: 30d', 'within: 30 days', 'nudges[0].when.all[1].within', 'expected "7d"-style duration, found "30 days"', 'within: 30 days'],
+    ['an unknown recipe', 'launch:   { recipe: first-report }', 'launch:   { recipe: first-reprot }', 'checklists[0].items[4].launch.recipe', 'unknown recipe "first-reprot"; recipes: fix-sso, first-dataset, first-report', 'first-reprot'],
+    ['an unknown checklist item in a rule', 'items: [sso, first-integration, first-dataset]', 'items: [sso, first-integrations, first-dataset]', 'lifecycle.states.activated.proof.items', 'checklist "onboarding" has no item "first-integrations"', 'first-integrations'],
+    ['an unknown lifecycle state in a rule', 'lifecycle: [activated, adopted]', 'lifecycle: [activated, adoptd]', 'nudges[0].when.all[0].lifecycle', 'unknown lifecycle state "adoptd"', 'lifecycle: [activated, adoptd]'],
+    ['an unreachable lifecycle state', '    - { from: [adopted, expanding, at-risk], to: renewing }\n', '', 'lifecycle.states.renewing', 'lifecycle state "renewing" can never be reached from "onboarding": add a transition to it', 'renewing:'],
+    ['weights that do not sum to 100', 'metric: features_used_ratio_30d, weight: 25', 'metric: features_used_ratio_30d, weight: 35', 'health.weights', 'weights: sum-to-100, but the component weights sum to 110; fix them or say weights: normalise', 'weights: sum-to-100'],
+    ['a duplicate id', '      - id: review\n', '      - id: sso  # again\n', 'checklists[0].items[5].id', 'duplicate item id "sso" in checklist "onboarding"', 'id: sso  # again'],
+    ['a locale that is not one', '    title: Get Acme running', '    title: { english: Get Acme running }', 'checklists[0].title', 'english: expected a locale such as "en" or "en-GB", found "english"', 'english'],
+    ['a javascript: link', 'link: /settings/sso', 'link: "javascript:alert(1)"', 'checklists[0].items[0].launch.link', 'expected a link starting with http://, https:// or /, found "javascript:alert(1)"', 'javascript:'],
+  ])('%s', (_name, from, to, path, message, lineNeedle) => {
+    const text = broken(from, to);
+    const r = validateConfigText(text);
+    expect(r.ok).toBe(false);
+    const p = r.problems.find((x) => x.path === path && x.message.includes(message));
+    expect(p, JSON.stringify(r.problems, null, 1)).toBeDefined();
+    const want = lineOf(text, lineNeedle.split('\n')[0]!);
+    expect(p!.line).toBe(want);
+  });
+
+  test('a YAML syntax error names its line', () => {
+    const r = validateConfigText('version: 1\nproduct: acme\nchecklists:\n  - id: x\n    title: [unclosed\n');
+    expect(r.ok).toBe(false);
+    expect(r.problems[0]!.message).toMatch(/^syntax error/);
+    expect(r.problems[0]!.line).toBeGreaterThanOrEqual(5);
+  });
+
+  test('JSON is accepted too, with lines for its problems', () => {
+    const json = JSON.stringify(parseYaml(ACME), null, 2);
+    expect(validateConfigText(json).ok).toBe(true);
+    const bad = json.replace('"id": "first-report",\n      "title": "Create your first report"', '"id": "first-report",\n      "title": 42');
+    const r = validateConfigText(bad);
+    expect(r.problems).toEqual([expect.objectContaining({ path: 'recipes[2].title', line: lineOf(bad, '"title": 42') })]);
+  });
+
+  test('every problem of a file is listed, not only the first', () => {
+    const text = broken('within: 30d', 'within: 30 days').replace('recipe: first-report }', 'recipe: nope }');
+    const r = validateConfigText(text);
+    // A shape error stops before reference checks (they need a valid shape), so this lists the shape problem…
+    expect(r.problems.map((p) => p.path)).toEqual(['nudges[0].when.all[1].within']);
+    // …and once fixed, the references.
+    const r2 = validateConfigText(text.replace('within: 30 days', 'within: 30d'));
+    expect(r2.problems.map((p) => p.message)).toEqual([expect.stringContaining('unknown recipe "nope"')]);
+    expect(formatProblems('acme.keel.yaml', r2.problems)).toMatch(/^acme\.keel\.yaml:\d+ {2}checklists\[0\]\.items\[4\]\.launch\.recipe: unknown recipe "nope"/);
+  });
+});
+
+test('the JSON Schema generated from the zod schema describes every section for editors', () => {
+  const schema = z.toJSONSchema(ConfigSchema, { unrepresentable: 'any', cycles: 'ref', io: 'input' }) as {
+    properties: Record<string, { items?: { properties?: Record<string, unknown> } }>;
+    required: string[];
+    additionalProperties: boolean;
+  };
+  expect(Object.keys(schema.properties)).toEqual(['$schema', 'version', 'product', 'checklists', 'nudges', 'recipes', 'health', 'lifecycle', 'status']);
+  expect(schema.required).toEqual(['version', 'product']);
+  expect(schema.additionalProperties).toBe(false);
+  expect(Object.keys(schema.properties.checklists!.items!.properties!)).toEqual(['id', 'title', 'audience', 'items']);
+});

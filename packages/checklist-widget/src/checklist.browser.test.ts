@@ -1,0 +1,169 @@
+import type { ChecklistSource, ChecklistView, ItemAction } from '@keel/sdk-core';
+import { fixture, html } from '@open-wc/testing-helpers';
+import axe from 'axe-core';
+import { expect, test, vi } from 'vitest';
+import type { KeelChecklist } from './checklist.js';
+import './define.js';
+
+const VIEW: ChecklistView = {
+  id: 'onboarding',
+  title: { en: 'Get Acme running', fr: 'Démarrer avec Acme' },
+  items: [
+    { id: 'sso', title: 'Connect SSO', state: 'pending', dueDay: 7, overdue: true,
+      launch: { label: 'Set up SSO', link: '/settings/sso' }, recovery: { label: 'Fix SSO', recipe: 'fix-sso' } },
+    { id: 'dataset', title: { en: 'Ingest a dataset', fr: 'Importer des données' }, state: 'pending', dueDay: 7 },
+    { id: 'report', title: 'Ship a report', state: 'done', dueDay: 14 },
+  ],
+};
+
+/** A source whose view the test changes, as the engine would. */
+function fakeSource(view: ChecklistView) {
+  let current = structuredClone(view);
+  const listeners = new Set<() => void>();
+  const acted: [string, string, string, ItemAction][] = [];
+  const source: ChecklistSource & { set(f: (v: ChecklistView) => void): void; acted: typeof acted } = {
+    checklist: (id) => (id === current.id ? current : undefined),
+    subscribe: (fn) => (listeners.add(fn), () => listeners.delete(fn)),
+    act: (c, i, k, a) => void acted.push([c, i, k, a]),
+    set(f) {
+      current = structuredClone(current);
+      f(current);
+      for (const l of listeners) l();
+    },
+    acted,
+  };
+  return source;
+}
+
+const shadow = (el: KeelChecklist) => el.shadowRoot!;
+const q = <T extends Element = HTMLElement>(el: KeelChecklist, sel: string) => shadow(el).querySelector<T>(sel)!;
+const text = (el: KeelChecklist) => shadow(el).textContent!.replace(/\s+/g, ' ').trim();
+
+async function axeClean(el: Element) {
+  const r = await axe.run(el, { resultTypes: ['violations'] });
+  expect(r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.html).join(' | ')}`)).toEqual([]);
+}
+
+async function mount(source = fakeSource(VIEW)) {
+  const el = await fixture<KeelChecklist>(html`<keel-checklist checklist-id="onboarding" .source=${source}></keel-checklist>`);
+  return { el, source };
+}
+
+test('renders title, items, due days, overdue marker and progress from the source', async () => {
+  const { el } = await mount();
+  expect(q(el, '[part~="title"]').textContent).toBe('Get Acme running');
+  expect([...shadow(el).querySelectorAll('[part~="item-title"]')].map((n) => n.textContent)).toEqual(['Connect SSO', 'Ingest a dataset', 'Ship a report']);
+  expect(q(el, '[part~="progress-label"]').textContent).toBe('1 of 3 done');
+  const bar = q<HTMLProgressElement>(el, 'progress');
+  expect([bar.value, bar.max]).toEqual([1, 3]);
+  expect(text(el)).toContain('Day 7');
+  expect(q(el, '[data-item="sso"] .overdue').textContent).toBe('Overdue');
+  expect(q(el, '[data-item="dataset"] .overdue')).toBeNull();
+  expect(q(el, '[data-item="sso"] [part~="action"]').textContent).toContain('Set up SSO');
+  await axeClean(el);
+});
+
+test('an item the engine completes ticks with a transition, updates progress and fires keel-item-completed; the last fires keel-checklist-completed', async () => {
+  const { el, source } = await mount();
+  const events: string[] = [];
+  el.addEventListener('keel-item-completed', (e) => events.push(`item:${e.detail.itemId}`));
+  el.addEventListener('keel-checklist-completed', (e) => events.push(`checklist:${e.detail.checklistId}`));
+  source.set((v) => void (v.items[1]!.state = 'done'));
+  await el.updateComplete;
+  expect(q(el, '[data-item="dataset"]').classList.contains('just-done')).toBe(true);
+  expect(q(el, '[part~="progress-label"]').textContent).toBe('2 of 3 done');
+  expect(events).toEqual(['item:dataset']);
+  await axeClean(el);
+  source.set((v) => void (v.items[0]!.state = 'done'));
+  await el.updateComplete;
+  expect(events).toEqual(['item:dataset', 'item:sso', 'checklist:onboarding']);
+  expect(q(el, '[part~="progress-label"]').textContent).toBe('All done');
+  await axeClean(el);
+});
+
+test('a failed item shows its recovery action; activating it fires keel-action and calls the source, unless prevented', async () => {
+  const { el, source } = await mount();
+  source.set((v) => void (v.items[0]!.state = 'failed'));
+  await el.updateComplete;
+  const recovery = q<HTMLButtonElement>(el, '[data-item="sso"] [part~="recovery"]');
+  expect(recovery.textContent).toContain('Fix SSO');
+  expect(q(el, '[data-item="sso"] [part~="action"]')).toBeNull();
+  expect(text(el)).toContain('Connect SSO, needs attention');
+  await axeClean(el);
+  const seen = vi.fn();
+  el.addEventListener('keel-action', (e) => seen(e.detail));
+  recovery.click();
+  expect(seen).toHaveBeenCalledWith({ checklistId: 'onboarding', itemId: 'sso', kind: 'recovery', action: { label: 'Fix SSO', recipe: 'fix-sso' } });
+  expect(source.acted).toEqual([['onboarding', 'sso', 'recovery', { label: 'Fix SSO', recipe: 'fix-sso' }]]);
+  el.addEventListener('keel-action', (e) => e.preventDefault());
+  recovery.click();
+  expect(source.acted).toHaveLength(1);
+});
+
+test('collapse and expand from the keyboard; dismiss, then show again, with focus kept sensible', async () => {
+  const { el } = await mount();
+  const toggle = q<HTMLButtonElement>(el, 'button[aria-controls]');
+  expect(toggle.getAttribute('aria-expanded')).toBe('true');
+  toggle.focus();
+  const { userEvent } = await import('vitest/browser');
+  await userEvent.keyboard('{Enter}');
+  await el.updateComplete;
+  expect(el.collapsed).toBe(true);
+  expect(el.hasAttribute('collapsed')).toBe(true);
+  expect(toggle.getAttribute('aria-expanded')).toBe('false');
+  expect(q(el, 'ol').hidden).toBe(true);
+  await axeClean(el);
+  await userEvent.keyboard(' ');
+  await el.updateComplete;
+  expect(el.collapsed).toBe(false);
+
+  const dismissed = vi.fn();
+  el.addEventListener('keel-dismiss', dismissed);
+  q<HTMLButtonElement>(el, 'button[aria-label="Dismiss checklist"]').click();
+  await el.updateComplete;
+  await el.updateComplete;
+  expect(dismissed).toHaveBeenCalledOnce();
+  const show = q<HTMLButtonElement>(el, '[part~="show"]');
+  expect(show.textContent).toBe('Show checklist: Get Acme running');
+  expect(shadow(el).activeElement).toBe(show);
+  await axeClean(el);
+  show.click();
+  await el.updateComplete;
+  await el.updateComplete;
+  expect(el.dismissed).toBe(false);
+  expect(shadow(el).activeElement).toBe(q(el, '[part~="title"]'));
+});
+
+test('per-locale text: exact locale, then language, then en', async () => {
+  const el = await fixture<KeelChecklist>(html`<keel-checklist locale="fr-CA" .view=${VIEW}></keel-checklist>`);
+  expect(q(el, '[part~="title"]').textContent).toBe('Démarrer avec Acme');
+  expect(q(el, '[data-item="dataset"] [part~="item-title"]').textContent).toBe('Importer des données');
+  el.locale = 'de';
+  await el.updateComplete;
+  expect(q(el, '[part~="title"]').textContent).toBe('Get Acme running');
+  el.strings = { progress: '{done}/{total} erledigt' };
+  await el.updateComplete;
+  expect(q(el, '[part~="progress-label"]').textContent).toBe('1/3 erledigt');
+});
+
+test('works under a strict CSP: no inline style attribute anywhere; reduced motion turns the transition off', async () => {
+  const { el, source } = await mount();
+  source.set((v) => void (v.items[1]!.state = 'done'));
+  await el.updateComplete;
+  expect(shadow(el).querySelectorAll('[style]')).toHaveLength(0);
+  const css = (el.constructor as typeof KeelChecklist & { styles: { cssText: string } }).styles.cssText;
+  expect(css).toMatch(/@media \(prefers-reduced-motion: reduce\)\s*\{\s*\.just-done \.mark \{ animation: none; \}/);
+});
+
+test('disconnecting unsubscribes from the source', async () => {
+  const source = fakeSource(VIEW);
+  const unsub = vi.fn();
+  const subscribe = source.subscribe;
+  source.subscribe = (fn) => {
+    const off = subscribe(fn);
+    return () => (unsub(), off());
+  };
+  const { el } = await mount(source);
+  el.remove();
+  expect(unsub).toHaveBeenCalledOnce();
+});

@@ -17,6 +17,20 @@ import { chromiumArgs, chromiumPath } from '../../config/chromium.mjs';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 export const WRITE_KEY = 'e2e-write-key';
 
+/** Keel.init and <keel-checklist> from source, bundled as a page would load them; exposes window.Keel. */
+export async function bundleClient(): Promise<string> {
+  const out = await build({
+    stdin: {
+      contents: `import { init } from './packages/sdk-core/src/index.ts'; import './packages/checklist-widget/src/define.ts'; window.Keel = { init };`,
+      resolveDir: root,
+      loader: 'ts',
+    },
+    alias: { '@keel/telemetry': `${root}packages/telemetry/src/index.ts`, '@keel/sdk-core': `${root}packages/sdk-core/src/index.ts` },
+    bundle: true, format: 'iife', target: 'es2022', write: false, logLevel: 'silent',
+  });
+  return out.outputFiles[0]!.text;
+}
+
 /** The telemetry SDK from source, bundled as the page would load it; exposes window.Keel. */
 export async function bundleSdk(): Promise<string> {
   const out = await build({
@@ -61,6 +75,18 @@ export async function startPageServer(sdkJs: string): Promise<{ url: string; clo
   };
 }
 
+/** Runs the built `keel` CLI to completion: its exit code and output. */
+export function keelCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string }> {
+  const cli = join(root, 'packages/ingest/dist/cli.js');
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => (out += b));
+    child.stderr!.on('data', (b: Buffer) => (out += b));
+    child.once('exit', (code) => resolve({ code: code ?? -1, out }));
+  });
+}
+
 /** The real `keel serve` (built CLI) as a child process. */
 export class IngestProcess {
   readonly dataDir = mkdtempSync(join(tmpdir(), 'keel-e2e-'));
@@ -68,6 +94,8 @@ export class IngestProcess {
   constructor(
     readonly port: number,
     readonly allowedOrigin: string,
+    /** More `keel serve` flags, e.g. ['--admin-key', 'k', '--secret-key', 's']. */
+    readonly extraArgs: string[] = [],
   ) {}
 
   get url(): string {
@@ -80,7 +108,7 @@ export class IngestProcess {
     const child = spawn(
       process.execPath,
       [cli, 'serve', '--port', String(this.port), '--data-dir', this.dataDir, '--write-key', WRITE_KEY,
-        '--allowed-origin', this.allowedOrigin, '--log-level', 'warn'],
+        '--allowed-origin', this.allowedOrigin, '--log-level', 'warn', ...this.extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.child = child;

@@ -229,6 +229,15 @@ export function init(options: KeelOptions): Keel {
       if (typeof s === 'number') startedAt = s;
       else save('startedAt', startedAt);
     }
+    // The user token's role is a user trait too (audiences such as { trait: role, in: [admin] }).
+    if (o.userToken) {
+      try {
+        const claims = JSON.parse(atob(o.userToken.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/'))) as { role?: unknown };
+        if (typeof claims.role === 'string') userTraits = { role: claims.role, ...userTraits };
+      } catch {
+        /* not a JWT we can read: the server will say so */
+      }
+    }
     recompute(false); // render from cache first…
     await refresh(); // …then revalidate
   })();

@@ -22,6 +22,7 @@ const CLIENTS = Number(process.env.KEEL_BENCH_CLIENTS ?? 4);
 log('keel bench: 1/3 bundle sizes (esbuild --bundle --minify, gzip -9, brotli 11)');
 const bundles = [
   await measureBundle('@keel/telemetry (with idb)', join(root, 'packages/telemetry/src/index.ts'), 6 * 1024),
+  await measureBundle('<keel-checklist> + sdk-core + telemetry + lit', join(root, 'scripts/bench/entries/checklist-page.ts'), 20 * 1024),
 ];
 for (const b of bundles) log(`  ${b.label}: ${kb(b.minified)} min, ${kb(b.gzip)} gzip, ${kb(b.brotli)} brotli (budget ${kb(b.budget)} gzip: ${b.ok ? 'ok' : 'OVER'})`);
 
@@ -62,7 +63,7 @@ esbuild \`--bundle --minify\` (ESM, es2022), then gzip -9 and brotli quality 11,
 |---|---|---|---|---|---|
 ${bundles.map((b) => `| ${b.label} | ${kb(b.minified)} | ${kb(b.gzip)} | ${kb(b.brotli)} | ${kb(b.budget)} | ${pass(b.ok)} |`).join('\n')}
 
-The smallest peer SDK measured on this machine (PERFORMANCE.md): @snowplow/browser-tracker, 18.0 KB gzip.
+The smallest peer SDK measured on this machine (PERFORMANCE.md): @snowplow/browser-tracker, 18.0 KB gzip;\nthe tour libraries alone: shepherd.js 16.2 KB, intro.js 20.3 KB.
 
 ## Main-thread cost of one \`track()\`
 

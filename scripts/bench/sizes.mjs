@@ -3,10 +3,18 @@
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
+const root = new URL('../../', import.meta.url).pathname;
+/** Workspace packages resolve to their sources, so the figure is never that of a stale dist/. */
+const alias = {
+  '@keel/telemetry': `${root}packages/telemetry/src/index.ts`,
+  '@keel/sdk-core': `${root}packages/sdk-core/src/index.ts`,
+};
+
 /** @param {string} label @param {string} entry @param {number} budget gzip bytes */
 export async function measureBundle(label, entry, budget) {
   const out = await build({
     entryPoints: [entry],
+    alias,
     bundle: true,
     minify: true,
     format: 'esm',

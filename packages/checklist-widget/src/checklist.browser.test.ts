@@ -134,6 +134,22 @@ test('collapse and expand from the keyboard; dismiss, then show again, with focu
   expect(shadow(el).activeElement).toBe(q(el, '[part~="title"]'));
 });
 
+test('collapsed and dismissed survive a reload through the source\'s UI state', async () => {
+  const saved: Record<string, { collapsed?: boolean; dismissed?: boolean }> = {};
+  const withUi = () => Object.assign(fakeSource(VIEW), {
+    uiState: (id: string) => saved[id],
+    setUiState: (id: string, st: { collapsed?: boolean; dismissed?: boolean }) => void (saved[id] = { ...saved[id], ...st }),
+  });
+  const { el } = await mount(withUi());
+  q<HTMLButtonElement>(el, 'button[aria-label="Dismiss checklist"]').click();
+  await el.updateComplete;
+  expect(saved.onboarding).toEqual({ dismissed: true });
+  el.remove();
+  const { el: again } = await mount(withUi()); // "after a reload"
+  expect(again.dismissed).toBe(true);
+  expect(q(again, '[part~="show"]')).not.toBeNull();
+});
+
 test('per-locale text: exact locale, then language, then en', async () => {
   const el = await fixture<KeelChecklist>(html`<keel-checklist locale="fr-CA" .view=${VIEW}></keel-checklist>`);
   expect(q(el, '[part~="title"]').textContent).toBe('Démarrer avec Acme');

@@ -98,10 +98,19 @@ export class KeelChecklist extends LitElement {
     this.unsubscribe = this.subscribedTo = undefined;
   }
 
+  private restored = false;
+
   protected override willUpdate(changed: PropertyValues<this>): void {
     if (changed.has('source') && this.isConnected) this.listen();
     const view = this.current();
     if (!view) return;
+    if (!this.restored && this.source?.uiState) {
+      // Collapsed or dismissed in an earlier visit: stay so.
+      this.restored = true;
+      const st = this.source.uiState(view.id);
+      if (st?.collapsed !== undefined) this.collapsed = st.collapsed;
+      if (st?.dismissed !== undefined) this.dismissed = st.dismissed;
+    }
     // Items that turned done since the last render: animated, and announced to the host app.
     this.justDone.clear();
     const first = this.seen.size === 0;
@@ -151,11 +160,13 @@ export class KeelChecklist extends LitElement {
 
   private toggle(view: ChecklistView) {
     this.collapsed = !this.collapsed;
+    this.source?.setUiState?.(view.id, { collapsed: this.collapsed });
     this.emit('keel-collapse', { checklistId: view.id, collapsed: this.collapsed });
   }
 
   private async dismiss(view: ChecklistView) {
     this.dismissed = true;
+    this.source?.setUiState?.(view.id, { dismissed: true });
     this.emit('keel-dismiss', { checklistId: view.id });
     await this.updateComplete;
     this.renderRoot.querySelector<HTMLButtonElement>('[part~="show"]')?.focus();
@@ -163,6 +174,7 @@ export class KeelChecklist extends LitElement {
 
   private async show(view: ChecklistView) {
     this.dismissed = false;
+    this.source?.setUiState?.(view.id, { dismissed: false });
     this.emit('keel-show', { checklistId: view.id });
     await this.updateComplete;
     this.renderRoot.querySelector<HTMLButtonElement>('[part~="title"]')?.focus();

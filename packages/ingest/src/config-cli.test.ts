@@ -48,6 +48,15 @@ test('diff shows the change first; publish stores a new version; publishing the 
   expect(audit.json().entries[0].actor).toMatch(/^ada /);
 });
 
+test('preview saves a draft and says how to open it in the product', async () => {
+  const r = await run(['preview', fixture], { KEEL_URL: server.url, KEEL_ADMIN_KEY: 'adm' });
+  expect(r.code).toBe(0);
+  const id = /\?keel_preview=([0-9a-f]{32})/.exec(r.out)?.[1];
+  expect(id).toBeDefined();
+  const got = await server.app.inject({ method: 'GET', url: `/v1/config?writeKey=wk&draft=${id}` });
+  expect(got.json().config.product).toBe('acme-analytics');
+});
+
 test('bad invocations are named', async () => {
   await expect(run(['publish', fixture], { KEEL_URL: 'http://127.0.0.1:9' })).rejects.toThrow('no admin key');
   await expect(run(['publish', fixture], { KEEL_URL: 'http://127.0.0.1:9', KEEL_ADMIN_KEY: 'adm' })).rejects.toThrow('cannot reach the Keel server at http://127.0.0.1:9');

@@ -9,6 +9,9 @@ export const CONFIG_HELP = `Usage:
   keel config diff FILE [--url U] [--admin-key K]      what publishing FILE would change
   keel config publish FILE [--url U] [--admin-key K] [--actor NAME]
                                             store FILE as a new immutable version (audit-logged)
+  keel config preview FILE [--url U] [--admin-key K]
+                                            store FILE as a draft (24 h) and print how to preview it
+                                            in the product without publishing
 
   --url U          KEEL_URL         the Keel server (default http://127.0.0.1:4318)
   --admin-key K    KEEL_ADMIN_KEY   the admin key the server was started with
@@ -35,12 +38,12 @@ function load(file: string, out: Out): KeelConfig | undefined {
   return c;
 }
 
-interface DiffAnswer { ok: boolean; version?: number; currentVersion?: number | null; summary?: string; unchanged?: boolean; etag?: string; message?: string; problems?: { path: string; message: string }[]; diff?: { added: string[]; changed: string[]; removed: string[] } }
+interface DiffAnswer { ok: boolean; draft?: string; expiresAt?: string; version?: number; currentVersion?: number | null; summary?: string; unchanged?: boolean; etag?: string; message?: string; problems?: { path: string; message: string }[]; diff?: { added: string[]; changed: string[]; removed: string[] } }
 
-async function post(url: string, adminKey: string, config: KeelConfig, actor: string, dryRun: boolean): Promise<DiffAnswer> {
+async function post(url: string, adminKey: string, config: KeelConfig, actor: string, dryRun: boolean, path = '/v1/admin/config'): Promise<DiffAnswer> {
   let res: Response;
   try {
-    res = await fetch(`${url.replace(/\/+$/, '')}/v1/admin/config${dryRun ? '?dryRun=1' : ''}`, {
+    res = await fetch(`${url.replace(/\/+$/, '')}${path}${dryRun ? '?dryRun=1' : ''}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
       body: JSON.stringify({ config, actor }),
@@ -86,7 +89,7 @@ export async function configCommand(args: string[], env: NodeJS.ProcessEnv = pro
     for (const f of files) if (!load(f, out)) bad++;
     return bad ? 1 : 0;
   }
-  if (sub !== 'diff' && sub !== 'publish') throw new UsageError(`unknown config command "${sub}"; run keel config --help`);
+  if (sub !== 'diff' && sub !== 'publish' && sub !== 'preview') throw new UsageError(`unknown config command "${sub}"; run keel config --help`);
   if (files.length > 1) throw new UsageError(`keel config ${sub} takes one FILE`);
   const url = parsed.values.url ?? env.KEEL_URL ?? 'http://127.0.0.1:4318';
   const adminKey = parsed.values['admin-key'] ?? env.KEEL_ADMIN_KEY;
@@ -94,6 +97,12 @@ export async function configCommand(args: string[], env: NodeJS.ProcessEnv = pro
   const actor = parsed.values.actor ?? env.KEEL_ACTOR ?? env.USER ?? 'unknown';
   const config = load(files[0]!, out);
   if (!config) return 1;
+  if (sub === 'preview') {
+    const d = await post(url, adminKey, config, actor, false, '/v1/admin/drafts');
+    out(`draft ${d.draft} saved until ${d.expiresAt}`);
+    out(`preview it: open your app with ?keel_preview=${d.draft} in the URL (only that browser tab sees the draft)`);
+    return 0;
+  }
   const dry = await post(url, adminKey, config, actor, true);
   out(`changes against ${dry.currentVersion ? `version ${dry.currentVersion}` : 'nothing published yet'}:`);
   printDiff(dry.diff, out);

@@ -63,6 +63,21 @@ describe('config: publish, serve with ETag, audit', () => {
     expect(versions.versions.map((v: { version: number }) => v.version)).toEqual([2, 1]);
   });
 
+  test('a draft is previewed by its id without publishing, and expires after a day', async () => {
+    await publish(doc('Published'));
+    const res = await app.inject({ method: 'POST', url: '/v1/admin/drafts', headers: { authorization: `Bearer ${ADMIN}` }, payload: JSON.stringify({ config: doc('Draft title'), actor: 'ada@cs' }) });
+    expect(res.statusCode).toBe(201);
+    const { draft } = res.json() as { draft: string };
+    expect(draft).toMatch(/^[0-9a-f]{32}$/);
+    const preview = await app.inject({ method: 'GET', url: `/v1/config?writeKey=wk&draft=${draft}` });
+    expect(preview.json()).toMatchObject({ version: 0, draft, config: { checklists: [{ title: 'Draft title' }] } });
+    expect(preview.headers['cache-control']).toBe('no-store');
+    expect((await app.inject({ method: 'GET', url: '/v1/config?writeKey=wk' })).json().config.checklists[0].title).toBe('Published');
+    expect((await app.inject({ method: 'GET', url: '/v1/config?writeKey=wk&draft=0000' })).json().error).toBe('no_draft');
+    expect(await store.config.draft(draft, Date.now() + 25 * 3600_000)).toBeUndefined();
+    expect((await app.inject({ method: 'GET', url: '/v1/admin/audit', headers: { authorization: `Bearer ${ADMIN}` } })).json().entries[0].action).toBe('config.draft_saved');
+  });
+
   test('publishing needs the admin key; reading needs a write key', async () => {
     expect((await publish(doc('x'), {})).json()).toMatchObject({ error: 'missing_admin_key' });
     expect((await publish(doc('x'), { authorization: 'Bearer wk' })).statusCode).toBe(401);

@@ -1,5 +1,5 @@
 // Config (publish, serve with ETag, versions, audit) and per-user progress (user tokens).
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import * as z from 'zod';
 import { decodeBody } from './body.js';
@@ -72,6 +72,14 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
         if (!key) throw new HttpError(401, 'missing_write_key', 'send the write key as the HTTP Basic username or ?writeKey=');
         if (!o.writeKeys.has(key)) throw new HttpError(401, 'unknown_write_key', 'unknown write key');
       }
+      const draftId = (req.query as Record<string, unknown>).draft;
+      if (typeof draftId === 'string' && draftId) {
+        // A draft preview: served to whoever holds its unguessable id, never cached.
+        const d = await config.draft(draftId);
+        if (!d) throw new HttpError(404, 'no_draft', 'no such draft, or it has expired: run `keel config preview FILE` again');
+        reply.header('cache-control', 'no-store').type('application/json');
+        return reply.send(`{"version":0,"draft":${JSON.stringify(d.id)},"publishedAt":null,"config":${d.document}}`);
+      }
       const v = await config.latest();
       if (!v) throw new HttpError(404, 'no_config', 'no config has been published yet: run `keel config publish FILE`');
       const etag = etagOf(v);
@@ -103,6 +111,21 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
       if (prev && prev.hash === hash) return { ok: true, unchanged: true, version: prev.version, diff, summary: 'no changes' };
       const v = await config.publish({ document, hash, publishedAt: new Date().toISOString(), publishedBy: actor, summary });
       return reply.code(201).send({ ok: true, version: v.version, etag: etagOf(v), diff, summary });
+    });
+
+    app.post('/v1/admin/drafts', async (req, reply) => {
+      const actorKey = admin(req);
+      const body = decodeBody(req.body as Buffer | undefined, req.headers['content-encoding'] as string | undefined, o.bodyLimit) as Record<string, unknown>;
+      const doc = body && typeof body === 'object' && 'config' in body ? body.config : body;
+      const actor = typeof body?.actor === 'string' && body.actor ? `${body.actor} (${actorKey})` : actorKey;
+      if (o.validateConfig) {
+        const r = o.validateConfig(doc);
+        if (!r.ok) return reply.code(422).send({ ok: false, error: 'invalid_config', message: `the config has ${r.problems.length} problem(s)`, problems: r.problems });
+      }
+      const now = Date.now();
+      const draft = { id: randomBytes(16).toString('hex'), document: JSON.stringify(doc), createdAt: new Date(now).toISOString(), createdBy: actor, expiresAt: new Date(now + 24 * 3600_000).toISOString() };
+      await config.saveDraft(draft);
+      return reply.code(201).send({ ok: true, draft: draft.id, expiresAt: draft.expiresAt });
     });
 
     app.get('/v1/admin/config/versions', async (req) => {

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import {
-  type AuditEntry, type ConfigStore, type ConfigVersion, type FactsStore, mergeProgress, type ProgressEntry,
+  type AuditEntry, type ConfigDraft, type ConfigStore, type ConfigVersion, type FactsStore, mergeProgress, type ProgressEntry,
   type ProgressStore, type TenantFacts,
 } from './state-types.js';
 
@@ -16,9 +16,20 @@ export function sqliteConfigStore(db: Database.Database): ConfigStore {
     audit.run(v.publishedAt, v.publishedBy, 'config.published', `version ${version}: ${v.summary}`);
     return { version, ...v };
   });
+  const draftInsert = db.prepare('INSERT INTO config_drafts (id, document, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?)');
+  const draftGet = db.prepare('SELECT id, document, created_at AS createdAt, created_by AS createdBy, expires_at AS expiresAt FROM config_drafts WHERE id = ? AND expires_at > ?');
+  const draftPrune = db.prepare('DELETE FROM config_drafts WHERE expires_at <= ?');
   return {
     async latest() {
       return latest.get() as ConfigVersion | undefined;
+    },
+    async saveDraft(d) {
+      draftPrune.run(new Date().toISOString());
+      draftInsert.run(d.id, d.document, d.createdAt, d.createdBy, d.expiresAt);
+      audit.run(d.createdAt, d.createdBy, 'config.draft_saved', `draft ${d.id.slice(0, 8)}… for preview until ${d.expiresAt}`);
+    },
+    async draft(id, now = Date.now()) {
+      return draftGet.get(id, new Date(now).toISOString()) as ConfigDraft | undefined;
     },
     async publish(v) {
       return publish(v);

@@ -63,6 +63,13 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (tenant_id, scope, subject, kind, ref)
    );
    CREATE INDEX events_tenant_time ON events (group_id, timestamp);`,
+  `CREATE TABLE config_drafts (
+     id TEXT PRIMARY KEY,
+     document TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     created_by TEXT NOT NULL,
+     expires_at TEXT NOT NULL
+   )`,
 ];
 
 /** Applies the migrations the database has not seen yet, each in its own transaction. */

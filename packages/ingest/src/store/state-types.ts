@@ -18,8 +18,20 @@ export interface AuditEntry {
   detail: string;
 }
 
+/** An unpublished config a CS author previews in the product; expires, never served by default. */
+export interface ConfigDraft {
+  id: string;
+  document: string;
+  createdAt: string;
+  createdBy: string;
+  expiresAt: string;
+}
+
 export interface ConfigStore {
   latest(): Promise<ConfigVersion | undefined>;
+  saveDraft(d: ConfigDraft): Promise<void>;
+  /** The draft, if it exists and has not expired. */
+  draft(id: string, now?: number): Promise<ConfigDraft | undefined>;
   /** Stores a new version and its audit entry in one transaction. */
   publish(v: Omit<ConfigVersion, 'version'>): Promise<ConfigVersion>;
   versions(limit?: number): Promise<Omit<ConfigVersion, 'document'>[]>;

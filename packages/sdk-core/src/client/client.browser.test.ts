@@ -114,3 +114,23 @@ test('progress is stored server-side: a second device of the same user sees it; 
   await eve.ready;
   expect(states(eve)).toEqual(['sso:pending', 'dataset:pending', 'team:pending']);
 });
+
+test('a draft previews in this tab only: its checklist shows, the published config stays cached', async () => {
+  await wipeLocal();
+  await publish(CONFIG);
+  const res = await fetch(`${url}/v1/admin/drafts`, {
+    method: 'POST', headers: { authorization: `Bearer ${adminKey}` },
+    body: JSON.stringify({ config: { ...CONFIG, checklists: [{ ...CONFIG.checklists![0]!, title: 'Draft onboarding' }] } }),
+  });
+  const { draft } = (await res.json()) as { draft: string };
+  const first = start();
+  await first.ready; // caches the published config
+  await first.shutdown();
+  const previewing = start({ preview: draft });
+  await previewing.ready;
+  expect(previewing.checklist('onboarding')?.title).toBe('Draft onboarding');
+  await previewing.shutdown();
+  const normal = start({ host: 'http://127.0.0.1:9' }); // offline: what is cached is the published one
+  await normal.ready;
+  expect(normal.checklist('onboarding')?.title).toEqual(CONFIG.checklists![0]!.title);
+});

@@ -19,6 +19,11 @@ export interface KeelOptions {
   refreshInterval?: number;
   /** Called when an item's action asks to open a recipe; recipes land with <keel-recipe>. */
   onRecipe?: (recipeId: string) => void;
+  /**
+   * A draft id to preview instead of the published config (`keel config preview`). Default: the
+   * page URL's `?keel_preview=` parameter. A draft is never cached.
+   */
+  preview?: string | null;
   /** Opens a link action; default `location.assign`. */
   onLink?: (href: string) => void;
 }
@@ -58,6 +63,9 @@ export function init(options: KeelOptions): Keel {
   let views = new Map<string, ChecklistView>();
   let dirty: ProgressEntry[] = [];
   let kv: Kv | undefined;
+  let cachedConfig: ClientConfig | undefined;
+  let ui: Record<string, { collapsed?: boolean; dismissed?: boolean }> = {};
+  const preview = o.preview !== undefined ? o.preview : new URLSearchParams(location.search).get('keel_preview');
 
   let closed = false;
   const dbP: Promise<Kv | undefined> = openDB(`keel-state:${o.writeKey}`, 1, {
@@ -190,14 +198,20 @@ export function init(options: KeelOptions): Keel {
 
   async function refresh() {
     try {
-      const res = await fetch(`${host}/v1/config?writeKey=${encodeURIComponent(o.writeKey)}`, {
-        credentials: 'omit', headers: etag ? { 'if-none-match': etag } : {},
+      const draft = preview ? `&draft=${encodeURIComponent(preview)}` : '';
+      const res = await fetch(`${host}/v1/config?writeKey=${encodeURIComponent(o.writeKey)}${draft}`, {
+        credentials: 'omit', headers: etag && !preview ? { 'if-none-match': etag } : {},
       });
       if (res.status === 200) {
         const body = (await res.json()) as { version: number; config: ClientConfig };
-        etag = res.headers.get('etag') ?? undefined;
         applyConfig({ ...body.config, version: body.version });
-        save('config', { etag, config });
+        if (!preview) {
+          etag = res.headers.get('etag') ?? undefined;
+          save('config', { etag, config });
+        }
+      } else if (preview && res.status === 404) {
+        console.warn(`Keel: draft ${preview} not found or expired; showing the cached published config`);
+        if (!config && cachedConfig) applyConfig(cachedConfig);
       }
     } catch {
       /* offline: the cached config stays in use */
@@ -217,11 +231,15 @@ export function init(options: KeelOptions): Keel {
   const ready = (async () => {
     kv = await dbP;
     if (kv) {
-      const [c, r, p, f, t, s] = await Promise.all(['config', 'rollups', 'progress', 'facts', 'traits', 'startedAt'].map((k) => kv!.get('kv', k)));
+      const [c, r, p, f, t, s, u] = await Promise.all(['config', 'rollups', 'progress', 'facts', 'traits', 'startedAt', 'ui'].map((k) => kv!.get('kv', k)));
+      if (u) ui = u as typeof ui;
       if (r) rollups = new Rollups(r as Record<string, Rollup>);
       if (c) {
-        etag = (c as { etag?: string }).etag;
-        applyConfig((c as { config: ClientConfig }).config);
+        cachedConfig = (c as { config: ClientConfig }).config;
+        if (!preview) {
+          etag = (c as { etag?: string }).etag;
+          applyConfig(cachedConfig);
+        }
       }
       for (const e of (p as ProgressEntry[] | undefined) ?? []) setProgress(e, false);
       if (f) facts = f as Record<string, unknown>;
@@ -262,6 +280,12 @@ export function init(options: KeelOptions): Keel {
       telemetry.track('checklist.item_action', { checklist: checklistId, item: itemId, kind, recipe: action.recipe, link: action.link });
       if (action.recipe) o.onRecipe?.(action.recipe);
       else if (action.link && /^(https?:\/\/|\/)/i.test(action.link)) (o.onLink ?? ((h: string) => location.assign(h)))(action.link);
+    },
+    uiState: (id) => ui[id],
+    setUiState(id, state) {
+      ui = { ...ui, [id]: { ...ui[id], ...state } };
+      save('ui', ui);
+      if (state.dismissed !== undefined) telemetry.track(state.dismissed ? 'checklist.dismissed' : 'checklist.shown', { checklist: id });
     },
     explain(checklistId, itemId) {
       const item = config?.checklists?.find((c) => c.id === checklistId)?.items.find((i) => i.id === itemId);

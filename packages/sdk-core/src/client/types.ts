@@ -38,6 +38,9 @@ export interface ChecklistSource {
   checklist(id: string): ChecklistView | undefined;
   subscribe(listener: () => void): () => void;
   act?(checklistId: string, itemId: string, kind: 'launch' | 'recovery', action: ItemAction): void;
+  /** UI state that should survive a reload (collapsed, dismissed), kept per browser. */
+  uiState?(checklistId: string): { collapsed?: boolean; dismissed?: boolean } | undefined;
+  setUiState?(checklistId: string, state: { collapsed?: boolean; dismissed?: boolean }): void;
 }
 
 export interface ProgressEntry {

@@ -14,7 +14,7 @@ afterAll(() => {
   child?.kill('SIGTERM');
 });
 
-test('the demo starts, prints its URL, and the page delivers events to the embedded store with zero CSP violations', async () => {
+test('the demo starts, prints its URL; the page delivers events to the embedded store, its checklist ticks from them, with zero CSP violations', async () => {
   const start = fileURLToPath(new URL('./start.mjs', import.meta.url));
   const dataDir = mkdtempSync(join(tmpdir(), 'keel-demo-'));
   child = spawn(process.execPath, [start, '--port', '0', '--ingest-port', '0', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -48,6 +48,15 @@ test('the demo starts, prints its URL, and the page delivers events to the embed
     const stored = (await (await fetch(`${url}/api/stored`)).json()) as { rows: { type: string; event: string | null; groupId: string | null }[] };
     expect(stored.rows.some((r) => r.type === 'track' && r.event === 'feature.used' && r.groupId === 'acme-corp')).toBe(true);
     await expect.poll(() => page.locator('#stored li').count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
+
+    // The checklist (published by the demo at startup) renders and ticks from the page's events.
+    const checklist = page.locator('keel-checklist');
+    await expect.poll(() => checklist.locator('[part~="title"]').textContent(), { timeout: 10_000 }).toBe('Get Acme running');
+    await page.getByRole('button', { name: 'Ingest a dataset' }).click();
+    await expect.poll(() => checklist.locator('[data-item="first-dataset"]').getAttribute('class')).toContain('done');
+    await page.getByRole('button', { name: 'SSO failed' }).click();
+    await expect.poll(() => checklist.locator('[data-item="sso"] [part~="recovery"]').textContent()).toContain("SSO didn't connect");
+    expect(await checklist.locator('[part~="progress-label"]').textContent()).toMatch(/of 4 done/);
     expect(violations).toEqual([]);
   } finally {
     await browser.close();

@@ -6,7 +6,9 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
-import { openSqliteStore, startServer } from '@keel/ingest';
+import { randomBytes } from 'node:crypto';
+import { openSqliteStore, signUserToken, startServer } from '@keel/ingest';
+import { validateConfig, validateConfigText, formatProblems } from '@keel/sdk-core/authoring';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const { values } = parseArgs({
@@ -18,6 +20,10 @@ const { values } = parseArgs({
 });
 const host = '127.0.0.1';
 const writeKey = 'demo-write-key';
+// Fresh secrets each run: the demo publishes its own config and mints its own user token.
+const adminKey = randomBytes(16).toString('hex');
+const secretKey = randomBytes(32).toString('hex');
+const userToken = signUserToken({ sub: 'u-42', tenant: 'acme-corp', role: 'admin', ttlSeconds: 12 * 3600 }, secretKey);
 
 function step(msg) {
   process.stdout.write(`• ${msg}\n`);
@@ -62,7 +68,8 @@ const page = createServer(async (req, res) => {
   }
   const html = (await readFile(`${here}src/index.html`, 'utf8'))
     .replace('%INGEST%', ingest.url)
-    .replace('%WRITE_KEY%', writeKey);
+    .replace('%WRITE_KEY%', writeKey)
+    .replace('%USER_TOKEN%', userToken);
   res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': csp });
   res.end(html);
 });
@@ -96,7 +103,25 @@ ingest = await listenOrExplain(() => startServer({
   writeKeys: [writeKey],
   allowedOrigins: [pageUrl],
   logLevel: 'warn',
+  config: store.config,
+  progress: store.progress,
+  facts: store.facts,
+  adminKeys: [adminKey],
+  secretKeys: [secretKey],
+  validateConfig: (doc) => validateConfig(doc),
 }), values['ingest-port'], '--ingest-port');
+
+step('publishing examples/demo/keel.yaml…');
+const checked = validateConfigText(await readFile(`${here}keel.yaml`, 'utf8'));
+if (!checked.ok) {
+  console.error(formatProblems('examples/demo/keel.yaml', checked.problems));
+  process.exit(1);
+}
+const published = await ingest.app.inject({
+  method: 'POST', url: '/v1/admin/config', headers: { authorization: `Bearer ${adminKey}` },
+  payload: JSON.stringify({ config: checked.config, actor: 'demo' }),
+});
+step(`config: ${published.json().unchanged ? `version ${published.json().version} (unchanged)` : `published version ${published.json().version}`}`);
 
 process.stdout.write(`
 Keel demo is running.

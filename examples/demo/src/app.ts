@@ -1,15 +1,19 @@
-import { createTelemetry } from '@keel/telemetry';
+import { init } from '@keel/sdk-core';
+import '@keel/checklist-widget/define';
 
 const meta = (name: string) => document.querySelector<HTMLMetaElement>(`meta[name="${name}"]`)?.content ?? '';
 
-const keel = createTelemetry({
+const keel = init({
   writeKey: meta('keel-write-key'),
   host: meta('keel-ingest'),
-  flushInterval: 1000,
+  userToken: meta('keel-user-token'),
+  telemetry: { flushInterval: 1000 },
+  onLink: (href) => history.pushState({}, '', href),
 });
+document.querySelector('keel-checklist')!.source = keel;
 
 const local = document.getElementById('local')!;
-keel.subscribe((msg) => {
+keel.telemetry.subscribe((msg) => {
   const li = document.createElement('li');
   li.textContent = `${msg.type} ${'event' in msg && msg.event ? msg.event : ''} ${msg.messageId.slice(0, 8)}`;
   local.prepend(li);
@@ -18,7 +22,7 @@ keel.subscribe((msg) => {
 const on = (id: string, fn: () => void) => document.getElementById(id)!.addEventListener('click', fn);
 on('identify', () => keel.identify('u-42', { role: 'admin', email: 'ada@acme.example' }));
 on('group', () => keel.group('acme-corp', { plan: 'pro', seats: 25 }));
-on('reset', () => keel.reset());
+on('reset', () => keel.telemetry.reset());
 on('ingest', () => keel.track('feature.used', { feature: 'dataset.ingest', rows: 1200 }));
 on('report', () => keel.track('feature.used', { feature: 'reports.create' }));
 on('sso-ok', () => keel.track('integration.state', { integration: 'sso', state: 'connected' }));
@@ -31,7 +35,7 @@ on('boom', () => {
     throw new Error('Demo: something broke in the import wizard');
   });
 });
-on('flush', () => void keel.flush());
+on('flush', () => void keel.telemetry.flush());
 
 // SPA navigation: the nav links change the URL without a reload; autocapture records page views.
 for (const a of document.querySelectorAll<HTMLAnchorElement>('a[data-nav]')) {

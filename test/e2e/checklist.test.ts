@@ -102,6 +102,21 @@ test('validate → publish → the page renders it → a new version is picked u
     (p) => p.user.some((e) => e.ref === 'onboarding/first-dataset' && e.state === 'completed'),
   );
   expect(progress.user.find((e) => e.ref === 'onboarding/first-dataset')).toMatchObject({ state: 'completed' });
+  // …surviving a reload with the server unreachable (rendered from IndexedDB)…
+  await ingest.stop();
+  await page.reload();
+  await page.evaluate(async ({ writeKey, token }) => {
+    const w = window as unknown as { Keel: { init(o: unknown): Window['keelClient'] } };
+    const keel = w.Keel.init({ writeKey, host: 'http://127.0.0.1:9', userToken: token, telemetry: { autocapture: false } });
+    const el = document.createElement('keel-checklist') as HTMLElement & { source: unknown };
+    el.setAttribute('checklist-id', 'onboarding');
+    el.source = keel;
+    document.body.append(el);
+    await keel.ready;
+  }, { writeKey: WRITE_KEY, token });
+  await waitFor(() => shadowText(page, '[part~="progress-label"]'), (t) => t === '1 of 6 done');
+  expect(await shadowText(page, '[part~="title"]')).toBe('Get Acme up and running');
+  await ingest.start();
   // …and the same in a second browser context (another device) for the same user.
   const other = await openApp(token);
   await waitFor(() => shadowText(other, '[part~="progress-label"]'), (t) => t === '1 of 6 done');

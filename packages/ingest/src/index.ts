@@ -11,3 +11,6 @@ export { diffConfig, summariseDiff, type ConfigDiff } from './config-diff.js';
 export type { ConfigValidation } from './routes-state.js';
 export type { EventStore, InsertResult, StoredEvent } from './store/types.js';
 export { HELP, parseServeArgs, UsageError, type ServeConfig } from './serve-config.js';
+export { scoreHealth, pointsFor, bandOf, type HealthScore, type ComponentResult, type Move, type Band, type HealthModel } from './health/score.js';
+export { healthService, type HealthReport, type HealthService } from './health/service.js';
+export { tenantMetricsQuery, METRICS, type MetricName, type TenantMetrics } from './health/metrics.js';

@@ -5,6 +5,7 @@ import * as z from 'zod';
 import { decodeBody } from './body.js';
 import { diffConfig, summariseDiff } from './config-diff.js';
 import { HttpError } from './errors.js';
+import type { HealthService } from './health/service.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './store/state-types.js';
 import { type UserClaims, verifyUserToken } from './token.js';
 
@@ -17,6 +18,7 @@ export interface StateRouteOptions {
   config?: ConfigStore;
   progress?: ProgressStore;
   facts?: FactsStore;
+  health?: HealthService;
   adminKeys?: readonly string[];
   secretKeys?: readonly string[];
   writeKeys: ReadonlySet<string>;
@@ -135,6 +137,24 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
     app.get('/v1/admin/audit', async (req) => {
       admin(req);
       return { entries: await config.audit() };
+    });
+  }
+
+  if (o.health) {
+    const health = o.health;
+    app.get('/v1/tenants/:id/health', async (req) => {
+      const { id } = req.params as { id: string };
+      const key = bearer(req);
+      const isAdmin = !!key && !!o.adminKeys?.some((k) => same(k, key));
+      if (!isAdmin) {
+        // Tenant isolation: a user token reads only its own tenant's health, and only as an admin.
+        const claims = user(req);
+        if (claims.tenantId !== id) throw new HttpError(403, 'other_tenant', `this user token is for tenant "${claims.tenantId}", not "${id}"`);
+        if (claims.role !== 'admin') throw new HttpError(403, 'not_admin', `health is for the tenant's admins; this token's role is "${claims.role}"`);
+      }
+      const r = await health.report(id);
+      if (!r) throw new HttpError(404, 'no_health_model', 'the published config has no health model: add a `health:` section and publish');
+      return r;
     });
   }
 

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { healthService, type HealthService } from '../health/service.js';
 import { sqliteConfigStore, sqliteFactsStore, sqliteProgressStore } from './sqlite-state.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './state-types.js';
 import type { EventStore, InsertResult, StoredEvent } from './types.js';
@@ -70,6 +71,16 @@ const MIGRATIONS: string[] = [
      created_by TEXT NOT NULL,
      expires_at TEXT NOT NULL
    )`,
+  `CREATE TABLE health_snapshots (
+     tenant_id TEXT NOT NULL,
+     day TEXT NOT NULL,
+     score REAL NOT NULL,
+     band TEXT NOT NULL,
+     coverage REAL NOT NULL,
+     components TEXT NOT NULL,
+     computed_at TEXT NOT NULL,
+     PRIMARY KEY (tenant_id, day)
+   )`,
 ];
 
 /** Applies the migrations the database has not seen yet, each in its own transaction. */
@@ -116,6 +127,7 @@ export interface SqliteStore extends EventStore {
   readonly config: ConfigStore;
   readonly progress: ProgressStore;
   readonly facts: FactsStore;
+  readonly health: HealthService;
 }
 
 export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {}): SqliteStore {
@@ -187,6 +199,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     config: sqliteConfigStore(db),
     progress: sqliteProgressStore(db),
     facts: sqliteFactsStore(db),
+    health: healthService(db, sqliteConfigStore(db)),
     insert(rows) {
       if (closed) return Promise.reject(new Error('the event store is closed'));
       if (rows.length === 0) return Promise.resolve({ inserted: 0, duplicates: 0 });

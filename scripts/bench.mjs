@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { openSqliteStore, startServer } from '../packages/ingest/dist/index.js';
 import { chromiumPath } from '../config/chromium.mjs';
+import { measureHealthRecompute } from './bench/health.mjs';
 import { httpIngest, makeBatches, rawCeiling } from './bench/ingest.mjs';
 import { kb, measureBundle } from './bench/sizes.mjs';
 import { measureTrackCost } from './bench/track-cost.mjs';
@@ -19,14 +20,14 @@ const pass = (ok) => (ok ? 'meets target' : '**misses target**');
 const BATCHES = Number(process.env.KEEL_BENCH_BATCHES ?? 3000);
 const CLIENTS = Number(process.env.KEEL_BENCH_CLIENTS ?? 4);
 
-log('keel bench: 1/3 bundle sizes (esbuild --bundle --minify, gzip -9, brotli 11)');
+log('keel bench: 1/4 bundle sizes (esbuild --bundle --minify, gzip -9, brotli 11)');
 const bundles = [
   await measureBundle('@keel/telemetry (with idb)', join(root, 'packages/telemetry/src/index.ts'), 6 * 1024),
   await measureBundle('<keel-checklist> + sdk-core + telemetry + lit', join(root, 'scripts/bench/entries/checklist-page.ts'), 20 * 1024),
 ];
 for (const b of bundles) log(`  ${b.label}: ${kb(b.minified)} min, ${kb(b.gzip)} gzip, ${kb(b.brotli)} brotli (budget ${kb(b.budget)} gzip: ${b.ok ? 'ok' : 'OVER'})`);
 
-log('keel bench: 2/3 track() main-thread cost in Chromium (10,000 calls, chunks of 100)');
+log('keel bench: 2/4 track() main-thread cost in Chromium (10,000 calls, chunks of 100)');
 const store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-bench-track-')));
 const server = await startServer({ store, writeKeys: ['bench'], allowedOrigins: ['*'], port: 0, logger: false });
 let track;
@@ -38,7 +39,7 @@ try {
 const [floor, keel] = track.results;
 for (const r of track.results) log(`  ${r.label}: median ${fmt(r.median, 2)} µs, drained ${fmt(r.drained, 2)} µs, long tasks ${r.longTasks}, last/first chunk ${fmt(r.flatness, 2)}, heap ${r.heapMB === null ? 'n/a' : `${fmt(r.heapMB, 1)} MB`}`);
 
-log(`keel bench: 3/3 ingest, ${BATCHES} batches of 100 events, ${CLIENTS} concurrent clients`);
+log(`keel bench: 3/4 ingest, ${BATCHES} batches of 100 events, ${CLIENTS} concurrent clients`);
 const batches = makeBatches(BATCHES, 100);
 const raw = rawCeiling(batches);
 log(`  raw SQLite ceiling (same rows, WAL, synchronous=NORMAL, 500 a transaction): ${fmt(raw.rowsPerSec)} rows/s`);
@@ -46,6 +47,10 @@ const http = await httpIngest(batches, { clients: CLIENTS, log });
 const ratio = http.eventsPerSec / raw.rowsPerSec;
 log(`  keel serve: ${fmt(http.eventsPerSec)} events/s, p50 ${fmt(http.p50, 1)} ms, p99 ${fmt(http.p99, 1)} ms per batch, ${http.failed} failed`);
 log(`  ratio to the raw ceiling: ${fmt(ratio * 100, 1)}% (target ≥ 50%), p99 target ≤ 50 ms`);
+
+log('keel bench: 4/4 health recompute, 1,000 tenants × 30 days of events');
+const health = await measureHealthRecompute({ log });
+log(`  ${fmt(health.events)} events; every tenant's health computed in ${fmt(health.totalMs)} ms (${fmt(health.perTenantMs, 2)} ms a tenant); bands ${JSON.stringify(health.bands)}`);
 
 let chromiumVersion = 'unknown';
 try { chromiumVersion = execFileSync(chromiumPath(), ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch {}
@@ -94,6 +99,16 @@ WAL, synchronous=NORMAL, 500 rows a transaction, primary-key de-duplication.
 | keel serve (HTTP, validation, dedupe, durable ack) | ${fmt(http.eventsPerSec)} | ${fmt(http.p50, 1)} ms | ${fmt(http.p99, 1)} ms |
 
 Ratio: **${fmt(ratio * 100, 1)}%** of the raw ceiling (target ≥ 50%: ${pass(ratio >= 0.5)}); p99 ${pass(http.p99 <= 50)} (≤ 50 ms).
-${http.failed ? `\n${http.failed} batches failed.\n` : ''}`;
+${http.failed ? `\n${http.failed} batches failed.\n` : ''}
+## Health recompute
+
+${fmt(health.tenants)} tenants × ${health.days} days of events (${fmt(health.events)} events: sessions, feature use, errors,
+tickets, CSAT, invoices) in the embedded store; then each tenant's health report computed once from
+its events (metrics in SQL, scoring against the published model, daily snapshot written).
+
+| tenants | events | total | per tenant |
+|---|---|---|---|
+| ${fmt(health.tenants)} | ${fmt(health.events)} | ${fmt(health.totalMs)} ms | ${fmt(health.perTenantMs, 2)} ms |
+`;
 writeFileSync(join(root, 'docs/benchmarks.md'), md);
 log('keel bench: wrote docs/benchmarks.md');

@@ -2,3 +2,4 @@
 // engine → widgets. zod schemas live behind `@keel/sdk-core/schema` so this entry never pulls zod.
 export * from './rules/index.js';
 export * from './client/index.js';
+export * from './lifecycle/index.js';

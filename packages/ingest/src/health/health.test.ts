@@ -7,6 +7,8 @@ import { buildApp } from '../app.js';
 import { openSqliteStore, type SqliteStore } from '../store/sqlite.js';
 import type { StoredEvent } from '../store/types.js';
 import { signUserToken } from '../token.js';
+import Database from 'better-sqlite3';
+import { tenantMetricsQuery } from './metrics.js';
 import { type HealthModel, scoreHealth } from './score.js';
 
 const ACME = validateConfigText(readFileSync(new URL('../../../sdk-core/src/authoring/fixtures/acme.keel.yaml', import.meta.url), 'utf8')).config!;
@@ -117,4 +119,23 @@ describe('health from stored events, served per tenant', () => {
     expect(spiked.trend.wow).toEqual({ points: Math.round((spiked.score - before.score) * 10) / 10, percent: before.score ? expect.any(Number) : null });
     expect(spiked.trend.history.map((h) => h.day)).toEqual([new Date(weekAgo).toISOString().slice(0, 10), new Date().toISOString().slice(0, 10)]);
   });
+});
+
+test('days since the sponsor was active: sponsors are the tenant\'s users identified with role "sponsor"', async () => {
+  const store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-health-sponsor-')));
+  const day = 86_400_000;
+  const at = (d: number) => new Date(Date.now() - d * day).toISOString();
+  let i = 0;
+  const row = (userId: string, type: string, event: string | null, payload: Record<string, unknown>, ts: string) => ({
+    writeKey: 'wk', messageId: `s${++i}`, type, event, userId, anonymousId: null, groupId: 'acme', timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: ts, payload: JSON.stringify(payload),
+  });
+  const q = tenantMetricsQuery(new Database(store.path));
+  expect(q('acme').values.days_since_sponsor_active).toBeNull();
+  await store.insert([
+    row('cfo', 'identify', null, { traits: { role: 'sponsor' } }, at(40)),
+    row('cfo', 'track', 'feature.used', { properties: {} }, at(20)),
+    row('dev', 'track', 'feature.used', { properties: {} }, at(1)),
+  ]);
+  expect(q('acme').values.days_since_sponsor_active).toBe(20);
+  await store.close();
 });

@@ -32,10 +32,10 @@ export function tenantMetricsQuery(db: Database.Database) {
   const count = one<{ n: number }>(`SELECT COUNT(*) AS n FROM events WHERE group_id = ? AND event = ? AND timestamp >= ? AND timestamp <= ?`);
   const sessions = one<{ n: number }>(`SELECT COUNT(*) AS n FROM events WHERE group_id = ? AND event = 'user.session' AND json_extract(payload, '$.properties.action') = 'start' AND timestamp >= ? AND timestamp <= ?`);
   const csat = one<{ n: number | null }>(`SELECT AVG(json_extract(payload, '$.properties.score')) AS n FROM events WHERE group_id = ? AND event = 'csat.submitted' AND timestamp >= ? AND timestamp <= ?`);
-  const sponsorLast = one<{ t: string | null }>(`SELECT MAX(e.timestamp) AS t FROM events e WHERE e.group_id = ? AND e.timestamp <= ? AND e.user_id IN (
-      SELECT user_id FROM events WHERE type = 'identify' AND user_id IS NOT NULL AND json_extract(payload, '$.traits.role') = 'sponsor')`);
-  const sponsorKnown = one<{ n: number }>(`SELECT COUNT(*) AS n FROM events e WHERE e.group_id = ? AND e.user_id IN (
-      SELECT user_id FROM events WHERE type = 'identify' AND json_extract(payload, '$.traits.role') = 'sponsor')`);
+  // Sponsors: users the tenant's own identify calls (which carry context.groupId) mark role = sponsor.
+  const sponsorLast = one<{ t: string | null; n: number }>(`SELECT MAX(e.timestamp) AS t, COUNT(s.user_id) AS n FROM
+      (SELECT DISTINCT user_id FROM events WHERE group_id = ? AND type = 'identify' AND user_id IS NOT NULL AND json_extract(payload, '$.traits.role') = 'sponsor') s
+      LEFT JOIN events e ON e.group_id = ? AND e.user_id = s.user_id AND e.timestamp <= ?`);
   const invoices = all<{ status: string | null }>(`SELECT status FROM (
       SELECT json_extract(payload, '$.properties.status') AS status,
              ROW_NUMBER() OVER (PARTITION BY COALESCE(json_extract(payload, '$.properties.invoice'), json_extract(payload, '$.properties.invoiceId'), message_id) ORDER BY timestamp DESC, rowid DESC) AS rn
@@ -57,7 +57,7 @@ export function tenantMetricsQuery(db: Database.Database) {
     const s1 = sessions(tenantId, since(1), until).n;
     const err = (days: number) => count(tenantId, 'error.raised', since(days), until).n;
     const ratio = (a: number, b: number | null) => (b ? a / b : null);
-    const sponsorT = sponsorLast(tenantId, until).t;
+    const sponsor = sponsorLast(tenantId, tenantId, until);
     const inv = invoices(tenantId, until);
     const values: Record<MetricName, number | null> = {
       features_used_ratio_30d: ratio(features(tenantId, since(30), until).n, planFeatures),
@@ -67,7 +67,7 @@ export function tenantMetricsQuery(db: Database.Database) {
       errors_per_session_1d: ratio(err(1), s1),
       tickets_per_active_user_30d: ratio(count(tenantId, 'ticket.created', since(30), until).n, active30),
       csat_90d: csat(tenantId, since(90), until).n,
-      days_since_sponsor_active: sponsorKnown(tenantId).n && sponsorT ? Math.floor((now - Date.parse(sponsorT)) / DAY) : null,
+      days_since_sponsor_active: sponsor.n && sponsor.t ? Math.floor((now - Date.parse(sponsor.t)) / DAY) : null,
       invoices_overdue: inv.length ? inv.filter((i) => i.status === 'overdue').length : null,
     };
     const ev = (event: string, days: number) => recent(tenantId, event, since(days), until).map((r) => ({ event: r.event, at: r.timestamp }));

@@ -10,7 +10,7 @@ const root = fileURLToPath(new URL('.', import.meta.url));
  * against a stale `dist/`. Built output is exercised by the end-to-end tests and the bench.
  */
 const alias = [
-  { find: /^@keel\/sdk-core\/(schema|authoring)$/, replacement: `${root}packages/sdk-core/src/$1/index.ts` },
+  { find: /^@keel\/sdk-core\/(schema|authoring|engine)$/, replacement: `${root}packages/sdk-core/src/$1/index.ts` },
   { find: /^@keel\/([a-z-]+)$/, replacement: `${root}packages/$1/src/index.ts` },
 ];
 

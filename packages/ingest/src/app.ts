@@ -4,6 +4,7 @@ import { DEFAULT_BODY_LIMIT, decodeBody } from './body.js';
 import { HttpError } from './errors.js';
 import { type Envelope, type Rejected, toRows } from './messages.js';
 import { type ConfigValidation, registerStateRoutes } from './routes-state.js';
+import type { LifecycleService } from './health/lifecycle.js';
 import type { HealthService } from './health/service.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './store/state-types.js';
 import type { EventStore } from './store/types.js';
@@ -23,6 +24,7 @@ export interface AppOptions {
   progress?: ProgressStore;
   facts?: FactsStore;
   health?: HealthService;
+  lifecycle?: LifecycleService;
   /** Keys allowed to publish config and read the audit log (secret, server-side only). */
   adminKeys?: readonly string[];
   /** Secrets user tokens are signed with (HS256); several allow rotation. */
@@ -165,7 +167,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   }
 
   registerStateRoutes(app, {
-    config: opts.config, progress: opts.progress, facts: opts.facts, health: opts.health, adminKeys: opts.adminKeys, secretKeys: opts.secretKeys,
+    config: opts.config, progress: opts.progress, facts: opts.facts, health: opts.health, lifecycle: opts.lifecycle, adminKeys: opts.adminKeys, secretKeys: opts.secretKeys,
     validateConfig: opts.validateConfig, writeKeys: keys, bodyLimit: limit, writeKeyOf,
   });
 

@@ -9,7 +9,7 @@ async function serve(args: string[]): Promise<void> {
   const store = openSqliteStore(cfg.dataDir, { durability: cfg.durability });
   let server;
   try {
-    server = await startServer({ ...cfg, store, config: store.config, progress: store.progress, facts: store.facts, health: store.health, validateConfig: (doc) => validateConfig(doc) });
+    server = await startServer({ ...cfg, store, config: store.config, progress: store.progress, facts: store.facts, health: store.health, lifecycle: store.lifecycle, validateConfig: (doc) => validateConfig(doc) });
   } catch (e) {
     await store.close();
     throw e;

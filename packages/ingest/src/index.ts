@@ -14,3 +14,4 @@ export { HELP, parseServeArgs, UsageError, type ServeConfig } from './serve-conf
 export { scoreHealth, pointsFor, bandOf, type HealthScore, type ComponentResult, type Move, type Band, type HealthModel } from './health/score.js';
 export { healthService, type HealthReport, type HealthService } from './health/service.js';
 export { tenantMetricsQuery, METRICS, type MetricName, type TenantMetrics } from './health/metrics.js';
+export { lifecycleService, type LifecycleReport, type LifecycleService, type RecordedTransition } from './health/lifecycle.js';

@@ -5,6 +5,7 @@ import * as z from 'zod';
 import { decodeBody } from './body.js';
 import { diffConfig, summariseDiff } from './config-diff.js';
 import { HttpError } from './errors.js';
+import type { LifecycleService } from './health/lifecycle.js';
 import type { HealthService } from './health/service.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './store/state-types.js';
 import { type UserClaims, verifyUserToken } from './token.js';
@@ -19,6 +20,7 @@ export interface StateRouteOptions {
   progress?: ProgressStore;
   facts?: FactsStore;
   health?: HealthService;
+  lifecycle?: LifecycleService;
   adminKeys?: readonly string[];
   secretKeys?: readonly string[];
   writeKeys: ReadonlySet<string>;
@@ -140,18 +142,31 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
     });
   }
 
+  /** Admin key, or a user token with the admin role for this very tenant (tenant isolation). */
+  const tenantAdmin = (req: FastifyRequest, id: string, what: string) => {
+    const key = bearer(req);
+    if (key && o.adminKeys?.some((k) => same(k, key))) return;
+    const claims = user(req);
+    if (claims.tenantId !== id) throw new HttpError(403, 'other_tenant', `this user token is for tenant "${claims.tenantId}", not "${id}"`);
+    if (claims.role !== 'admin') throw new HttpError(403, 'not_admin', `${what} is for the tenant's admins; this token's role is "${claims.role}"`);
+  };
+
+  if (o.lifecycle) {
+    const lifecycle = o.lifecycle;
+    app.get('/v1/tenants/:id/lifecycle', async (req) => {
+      const { id } = req.params as { id: string };
+      tenantAdmin(req, id, 'the lifecycle');
+      const r = await lifecycle.evaluate(id);
+      if (!r) throw new HttpError(404, 'no_lifecycle', 'the published config has no lifecycle: add a `lifecycle:` section and publish');
+      return r;
+    });
+  }
+
   if (o.health) {
     const health = o.health;
     app.get('/v1/tenants/:id/health', async (req) => {
       const { id } = req.params as { id: string };
-      const key = bearer(req);
-      const isAdmin = !!key && !!o.adminKeys?.some((k) => same(k, key));
-      if (!isAdmin) {
-        // Tenant isolation: a user token reads only its own tenant's health, and only as an admin.
-        const claims = user(req);
-        if (claims.tenantId !== id) throw new HttpError(403, 'other_tenant', `this user token is for tenant "${claims.tenantId}", not "${id}"`);
-        if (claims.role !== 'admin') throw new HttpError(403, 'not_admin', `health is for the tenant's admins; this token's role is "${claims.role}"`);
-      }
+      tenantAdmin(req, id, 'health');
       const r = await health.report(id);
       if (!r) throw new HttpError(404, 'no_health_model', 'the published config has no health model: add a `health:` section and publish');
       return r;

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { healthService, type HealthService } from '../health/service.js';
+import { lifecycleService, type LifecycleService } from '../health/lifecycle.js';
 import { sqliteConfigStore, sqliteFactsStore, sqliteProgressStore } from './sqlite-state.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './state-types.js';
 import type { EventStore, InsertResult, StoredEvent } from './types.js';
@@ -81,6 +82,16 @@ const MIGRATIONS: string[] = [
      computed_at TEXT NOT NULL,
      PRIMARY KEY (tenant_id, day)
    )`,
+  `CREATE TABLE lifecycle_transitions (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     tenant_id TEXT NOT NULL,
+     from_state TEXT NOT NULL,
+     to_state TEXT NOT NULL,
+     at TEXT NOT NULL,
+     config_version INTEGER NOT NULL,
+     evidence TEXT NOT NULL
+   );
+   CREATE INDEX lifecycle_tenant ON lifecycle_transitions (tenant_id, id);`,
 ];
 
 /** Applies the migrations the database has not seen yet, each in its own transaction. */
@@ -128,6 +139,7 @@ export interface SqliteStore extends EventStore {
   readonly progress: ProgressStore;
   readonly facts: FactsStore;
   readonly health: HealthService;
+  readonly lifecycle: LifecycleService;
 }
 
 export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {}): SqliteStore {
@@ -200,6 +212,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     progress: sqliteProgressStore(db),
     facts: sqliteFactsStore(db),
     health: healthService(db, sqliteConfigStore(db)),
+    lifecycle: lifecycleService(db, sqliteConfigStore(db)),
     insert(rows) {
       if (closed) return Promise.reject(new Error('the event store is closed'));
       if (rows.length === 0) return Promise.resolve({ inserted: 0, duplicates: 0 });

@@ -1,0 +1,56 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { validateConfigText } from '@keel/sdk-core/authoring';
+import { afterEach, beforeEach, expect, test } from 'vitest';
+import { buildApp } from '../app.js';
+import { openSqliteStore, type SqliteStore } from '../store/sqlite.js';
+import type { StoredEvent } from '../store/types.js';
+import { signUserToken } from '../token.js';
+
+const ACME = validateConfigText(readFileSync(new URL('../../../sdk-core/src/authoring/fixtures/acme.keel.yaml', import.meta.url), 'utf8')).config!;
+let store: SqliteStore;
+beforeEach(async () => {
+  store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-lifecycle-')));
+  await store.config.publish({ document: JSON.stringify(ACME), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'first version' });
+});
+afterEach(() => store.close());
+
+let n = 0;
+const ev = (userId: string, event: string): StoredEvent => {
+  const ts = new Date(Date.now() - 60_000).toISOString();
+  return { writeKey: 'wk', messageId: `l${++n}`, type: 'track', event, userId, anonymousId: null, groupId: 'acme', timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: ts, payload: '{"properties":{}}' };
+};
+const done = (ref: string) => ({ scope: 'user' as const, kind: 'checklist' as const, ref, state: 'completed' as const, updatedAt: new Date().toISOString() });
+
+test('each transition is recorded with its evidence, the config version and the time; re-evaluating adds nothing', async () => {
+  expect(await store.lifecycle.evaluate('acme')).toMatchObject({ state: 'onboarding', owner: 'onboarding', transitions: [] });
+  await store.progress.merge('acme', 'ada', [done('onboarding/sso'), done('onboarding/first-integration')]);
+  expect((await store.lifecycle.evaluate('acme'))!.state).toBe('onboarding');
+  await store.progress.merge('acme', 'bob', [done('onboarding/first-dataset')]); // completed by another user of the tenant
+  const r = (await store.lifecycle.evaluate('acme'))!;
+  expect(r.state).toBe('activated');
+  expect(r.owner).toBe('csm');
+  expect(r.transitions).toEqual([{
+    from: 'onboarding', to: 'activated', at: expect.any(String), configVersion: 1,
+    evidence: expect.objectContaining({ ok: true, actual: 'completed', clause: expect.stringContaining('onboarding') }),
+  }]);
+  expect((await store.lifecycle.evaluate('acme'))!.transitions).toHaveLength(1);
+});
+
+test('a disallowed action is refused with the reason; allowed ones pass', async () => {
+  expect(await store.lifecycle.check('acme', 'recipe:first-report')).toEqual({ ok: true });
+  expect(await store.lifecycle.check('acme', 'checklist:other')).toEqual({ ok: false, reason: expect.stringContaining('"checklist:other" is not allowed in lifecycle state "onboarding"') });
+});
+
+test('GET /v1/tenants/:id/lifecycle: admin key or the tenant\'s admin token; facts from stored events feed the proofs', async () => {
+  await store.progress.merge('acme', 'ada', ['sso', 'first-integration', 'first-dataset'].map((i) => done(`onboarding/${i}`)));
+  // Six active users and every one active each day: DAU/WAU = 1 ≥ 0.3, active users ≥ 5 → adopted.
+  await store.insert(['u1', 'u2', 'u3', 'u4', 'u5', 'u6'].map((u) => ev(u, 'feature.used')));
+  const app = buildApp({ store, writeKeys: ['wk'], adminKeys: ['adm'], secretKeys: ['s'], lifecycle: store.lifecycle, logger: false });
+  const res = await app.inject({ method: 'GET', url: '/v1/tenants/acme/lifecycle', headers: { authorization: 'Bearer adm' } });
+  expect(res.json()).toMatchObject({ state: 'adopted', transitions: [{ from: 'activated', to: 'adopted' }, { from: 'onboarding', to: 'activated' }] });
+  const other = await app.inject({ method: 'GET', url: '/v1/tenants/acme/lifecycle', headers: { authorization: `Bearer ${signUserToken({ sub: 'x', tenant: 'globex', role: 'admin' }, 's')}` } });
+  expect(other.statusCode).toBe(403);
+  await app.close();
+});

@@ -1,0 +1,115 @@
+/**
+ * Lifecycle evaluation in the server: builds the tenant's rule context from its stored events,
+ * facts, health metrics and checklist progress, advances the machine from its recorded state,
+ * and records every transition with its evidence, the config version and the time.
+ */
+import { advance, allows, type LifecycleModel, matchWhere, type RuleContext, type Transition } from '@keel/sdk-core/engine';
+import type Database from 'better-sqlite3';
+import type { ConfigStore } from '../store/state-types.js';
+import { tenantMetricsQuery } from './metrics.js';
+import { bandOf, type HealthModel, scoreHealth } from './score.js';
+
+export interface RecordedTransition { from: string; to: string; at: string; configVersion: number; evidence: Transition['evidence'] }
+
+export interface LifecycleReport {
+  tenantId: string;
+  state: string;
+  owner: string | null;
+  allows: readonly string[] | null;
+  /** Newest first. */
+  transitions: RecordedTransition[];
+}
+
+export interface LifecycleService {
+  /** Advances the tenant's lifecycle as far as its facts now allow; records and returns the result. */
+  evaluate(tenantId: string, now?: number): Promise<LifecycleReport | undefined>;
+  /** Whether `action` (`nudge:x`) may run for this tenant now, with the reason when not. */
+  check(tenantId: string, action: string): Promise<{ ok: true } | { ok: false; reason: string }>;
+}
+
+export function lifecycleService(db: Database.Database, config: ConfigStore): LifecycleService {
+  const metricsOf = tenantMetricsQuery(db);
+  const last = db.prepare('SELECT to_state AS state FROM lifecycle_transitions WHERE tenant_id = ? ORDER BY id DESC LIMIT 1');
+  const insert = db.prepare('INSERT INTO lifecycle_transitions (tenant_id, from_state, to_state, at, config_version, evidence) VALUES (?, ?, ?, ?, ?, ?)');
+  const history = db.prepare('SELECT from_state AS "from", to_state AS "to", at, config_version AS configVersion, evidence FROM lifecycle_transitions WHERE tenant_id = ? ORDER BY id DESC LIMIT 100');
+  const eventsNamed = db.prepare('SELECT timestamp, payload FROM events WHERE group_id = ? AND event = ? AND timestamp <= ?');
+  const facts = db.prepare(`SELECT COUNT(DISTINCT COALESCE(user_id, anonymous_id)) AS n FROM events WHERE group_id = ? AND timestamp >= ? AND timestamp <= ?`);
+  const traits = db.prepare(`SELECT payload FROM events WHERE group_id = ? AND type = 'group' ORDER BY timestamp DESC, rowid DESC LIMIT 1`);
+  const doneItems = db.prepare(`SELECT DISTINCT ref FROM progress WHERE tenant_id = ? AND kind = 'checklist' AND state = 'completed'`);
+
+  async function model(): Promise<{ version: number; lifecycle: LifecycleModel; health?: HealthModel; checklists: { id: string; items: { id: string }[] }[] } | undefined> {
+    const v = await config.latest();
+    if (!v) return undefined;
+    const doc = JSON.parse(v.document) as { lifecycle?: LifecycleModel; health?: HealthModel; checklists?: { id: string; items: { id: string }[] }[] };
+    return doc.lifecycle ? { version: v.version, lifecycle: doc.lifecycle, health: doc.health, checklists: doc.checklists ?? [] } : undefined;
+  }
+
+  const stateOf = (tenantId: string, m: LifecycleModel) => ((last.get(tenantId) as { state: string } | undefined)?.state ?? m.initial);
+
+  function context(tenantId: string, now: number, m: NonNullable<Awaited<ReturnType<typeof model>>>): RuleContext {
+    const day = 86_400_000;
+    const until = new Date(now).toISOString();
+    const metrics = metricsOf(tenantId, now);
+    const t = traits.get(tenantId) as { payload: string } | undefined;
+    const tenantTraits = (t ? (JSON.parse(t.payload) as { traits?: Record<string, unknown> }).traits : undefined) ?? {};
+    const done = new Set((doneItems.all(tenantId) as { ref: string }[]).map((r) => r.ref));
+    const score = m.health ? scoreHealth(m.health, metrics.values) : undefined;
+    // Events are read per name once, then matched in JS with the evaluator's own matchWhere.
+    const cache = new Map<string, { ts: number; properties: Record<string, unknown> }[]>();
+    const named = (event: string) => {
+      let list = cache.get(event);
+      if (!list) {
+        list = (eventsNamed.all(tenantId, event, until) as { timestamp: string; payload: string }[]).map((r) => ({
+          ts: Date.parse(r.timestamp), properties: (JSON.parse(r.payload) as { properties?: Record<string, unknown> }).properties ?? {},
+        }));
+        cache.set(event, list);
+      }
+      return list;
+    };
+    return {
+      now,
+      countEvents: (q) => named(q.event).filter((e) => e.ts <= q.until && (q.since === undefined || e.ts >= q.since) && matchWhere(q.where, e.properties)).length,
+      tenantTraits,
+      facts: {
+        ...tenantTraits,
+        active_users_7d: (facts.get(tenantId, new Date(now - 7 * day).toISOString(), until) as { n: number }).n,
+        active_users_30d: (facts.get(tenantId, new Date(now - 30 * day).toISOString(), until) as { n: number }).n,
+      },
+      metrics: metrics.values,
+      checklist: (id) => {
+        const c = m.checklists.find((x) => x.id === id);
+        if (!c) return undefined;
+        const completedItems = c.items.map((i) => i.id).filter((i) => done.has(`${id}/${i}`));
+        return { completedItems, completed: completedItems.length === c.items.length };
+      },
+      ...(score && m.health ? { health: { score: score.score, band: bandOf(score.score, m.health.bands) } } : {}),
+    };
+  }
+
+  const report = (tenantId: string, state: string, m: LifecycleModel): LifecycleReport => ({
+    tenantId, state,
+    owner: m.states[state]?.owner ?? null,
+    allows: m.states[state]?.allows ?? null,
+    transitions: (history.all(tenantId) as (Omit<RecordedTransition, 'evidence'> & { evidence: string })[]).map((r) => ({ ...r, evidence: JSON.parse(r.evidence) })),
+  });
+
+  const record = db.transaction((tenantId: string, version: number, ts: Transition[]) => {
+    for (const t of ts) insert.run(tenantId, t.from, t.to, new Date(t.at).toISOString(), version, JSON.stringify(t.evidence));
+  });
+
+  return {
+    async evaluate(tenantId, now = Date.now()) {
+      const m = await model();
+      if (!m) return undefined;
+      const current = stateOf(tenantId, m.lifecycle);
+      const r = advance(m.lifecycle, current, context(tenantId, now, m));
+      if (r.transitions.length) record(tenantId, m.version, r.transitions);
+      return report(tenantId, r.state, m.lifecycle);
+    },
+    async check(tenantId, action) {
+      const m = await model();
+      if (!m) return { ok: true };
+      return allows(m.lifecycle, stateOf(tenantId, m.lifecycle), action);
+    },
+  };
+}

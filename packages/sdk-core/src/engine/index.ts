@@ -1,0 +1,4 @@
+// The shared decision engine without the browser client: the rule language and the lifecycle
+// machine. What the server imports (`@keel/sdk-core/engine`); no zod, no DOM, no IndexedDB.
+export * from '../rules/index.js';
+export * from '../lifecycle/index.js';

@@ -25,6 +25,7 @@ export interface AppOptions {
   facts?: FactsStore;
   health?: HealthService;
   lifecycle?: LifecycleService;
+  timeline?: (tenantId: string, page: { before?: string; limit?: number }) => { items: unknown[]; next: string | null };
   /** Keys allowed to publish config and read the audit log (secret, server-side only). */
   adminKeys?: readonly string[];
   /** Secrets user tokens are signed with (HS256); several allow rotation. */
@@ -167,7 +168,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   }
 
   registerStateRoutes(app, {
-    config: opts.config, progress: opts.progress, facts: opts.facts, health: opts.health, lifecycle: opts.lifecycle, adminKeys: opts.adminKeys, secretKeys: opts.secretKeys,
+    config: opts.config, progress: opts.progress, facts: opts.facts, health: opts.health, lifecycle: opts.lifecycle, timeline: opts.timeline, adminKeys: opts.adminKeys, secretKeys: opts.secretKeys,
     validateConfig: opts.validateConfig, writeKeys: keys, bodyLimit: limit, writeKeyOf,
   });
 

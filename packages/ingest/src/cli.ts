@@ -6,20 +6,25 @@ import { openSqliteStore } from './store/sqlite.js';
 
 async function serve(args: string[]): Promise<void> {
   const cfg = parseServeArgs(args);
-  const store = openSqliteStore(cfg.dataDir, { durability: cfg.durability });
+  const store = openSqliteStore(cfg.dataDir, {
+    durability: cfg.durability,
+    alerts: { webhooks: cfg.webhooks, ...(cfg.webhookSecret ? { webhookSecret: cfg.webhookSecret } : {}) },
+  });
   let server;
   try {
-    server = await startServer({ ...cfg, store, config: store.config, progress: store.progress, facts: store.facts, health: store.health, lifecycle: store.lifecycle, validateConfig: (doc) => validateConfig(doc) });
+    server = await startServer({ ...cfg, store, config: store.config, progress: store.progress, facts: store.facts, health: store.health, lifecycle: store.lifecycle, timeline: store.timeline, validateConfig: (doc) => validateConfig(doc) });
   } catch (e) {
     await store.close();
     throw e;
   }
   console.log(`Keel ingest listening on ${server.url} (data: ${store.path})`);
+  const evaluator = store.startEvaluator();
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: finishing in-flight requests, then closing the store`);
+    evaluator.stop();
     server.close().then(
       () => process.exit(0),
       (e: unknown) => {

@@ -15,3 +15,6 @@ export { scoreHealth, pointsFor, bandOf, type HealthScore, type ComponentResult,
 export { healthService, type HealthReport, type HealthService } from './health/service.js';
 export { tenantMetricsQuery, METRICS, type MetricName, type TenantMetrics } from './health/metrics.js';
 export { lifecycleService, type LifecycleReport, type LifecycleService, type RecordedTransition } from './health/lifecycle.js';
+export { alertService, signWebhook, type AlertOptions, type AlertService, type FiredAlert, type Webhook } from './health/alerts.js';
+export { timelineQuery, TIMELINE_EVENTS, type TimelineItem } from './health/timeline.js';
+export { startEvaluator, type Evaluator } from './health/evaluator.js';

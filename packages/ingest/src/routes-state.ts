@@ -21,6 +21,7 @@ export interface StateRouteOptions {
   facts?: FactsStore;
   health?: HealthService;
   lifecycle?: LifecycleService;
+  timeline?: (tenantId: string, page: { before?: string; limit?: number }) => { items: unknown[]; next: string | null };
   adminKeys?: readonly string[];
   secretKeys?: readonly string[];
   writeKeys: ReadonlySet<string>;
@@ -159,6 +160,19 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
       const r = await lifecycle.evaluate(id);
       if (!r) throw new HttpError(404, 'no_lifecycle', 'the published config has no lifecycle: add a `lifecycle:` section and publish');
       return r;
+    });
+  }
+
+  if (o.timeline) {
+    const timeline = o.timeline;
+    app.get('/v1/tenants/:id/timeline', async (req) => {
+      const { id } = req.params as { id: string };
+      tenantAdmin(req, id, 'the timeline');
+      const q = req.query as { before?: string; limit?: string };
+      if (q.before !== undefined && Number.isNaN(Date.parse(q.before))) throw new HttpError(400, 'invalid_cursor', `before must be an ISO time (the "next" of a previous page), found "${q.before}"`);
+      const limit = q.limit === undefined ? 50 : Number(q.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new HttpError(400, 'invalid_limit', `limit must be a whole number from 1 to 200, found "${q.limit}"`);
+      return timeline(id, { ...(q.before ? { before: q.before } : {}), limit });
     });
   }
 

@@ -15,6 +15,8 @@ keel serve options (flag, or environment variable):
   --allowed-origin O   KEEL_ALLOWED_ORIGINS  browser origin allowed to call the API (CORS); repeatable, * for any
   --admin-key KEY      KEEL_ADMIN_KEYS       secret key for publishing config and reading the audit log; repeatable
   --secret-key KEY     KEEL_SECRET_KEYS      secret that user tokens (HS256 JWTs) are signed with; repeatable (rotation)
+  --webhook URL        KEEL_WEBHOOKS         where fired alerts are POSTed (JSON); repeatable; prefix slack: for a Slack incoming webhook
+  --webhook-secret S   KEEL_WEBHOOK_SECRET   signs deliveries: keel-signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">
   --durability D       KEEL_DURABILITY       normal (default: survives a process crash) or full (fsync: survives power loss)
   --log-level L        KEEL_LOG_LEVEL        fatal, error, warn, info (default), debug, trace, silent
   -h, --help                                 show this help
@@ -32,6 +34,8 @@ export interface ServeConfig {
   allowedOrigins: string[];
   adminKeys: string[];
   secretKeys: string[];
+  webhooks: { url: string; format: 'json' | 'slack' }[];
+  webhookSecret: string | undefined;
   durability: Durability;
   logLevel: string;
 }
@@ -51,6 +55,8 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
         'allowed-origin': { type: 'string', multiple: true },
         'admin-key': { type: 'string', multiple: true },
         'secret-key': { type: 'string', multiple: true },
+        webhook: { type: 'string', multiple: true },
+        'webhook-secret': { type: 'string' },
         durability: { type: 'string' },
         'log-level': { type: 'string' },
       },
@@ -77,6 +83,13 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
     allowedOrigins: v['allowed-origin']?.length ? v['allowed-origin'] : list(env.KEEL_ALLOWED_ORIGINS),
     adminKeys: v['admin-key']?.length ? v['admin-key'] : list(env.KEEL_ADMIN_KEYS),
     secretKeys: v['secret-key']?.length ? v['secret-key'] : list(env.KEEL_SECRET_KEYS),
+    webhooks: (v.webhook?.length ? v.webhook : list(env.KEEL_WEBHOOKS)).map((w) => {
+      const slack = w.startsWith('slack:');
+      const url = slack ? w.slice(6) : w;
+      if (!/^https?:\/\//.test(url)) throw new UsageError(`--webhook must be an http(s) URL (optionally prefixed slack:), found "${w}"`);
+      return { url, format: slack ? ('slack' as const) : ('json' as const) };
+    }),
+    webhookSecret: v['webhook-secret'] ?? env.KEEL_WEBHOOK_SECRET,
     durability,
     logLevel,
   };

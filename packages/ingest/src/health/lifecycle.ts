@@ -21,6 +21,8 @@ export interface LifecycleReport {
 }
 
 export interface LifecycleService {
+  /** The tenant's rule context now, as proofs and alert rules see it. */
+  context(tenantId: string, now?: number): Promise<RuleContext | undefined>;
   /** Advances the tenant's lifecycle as far as its facts now allow; records and returns the result. */
   evaluate(tenantId: string, now?: number): Promise<LifecycleReport | undefined>;
   /** Whether `action` (`nudge:x`) may run for this tenant now, with the reason when not. */
@@ -36,12 +38,14 @@ export function lifecycleService(db: Database.Database, config: ConfigStore): Li
   const facts = db.prepare(`SELECT COUNT(DISTINCT COALESCE(user_id, anonymous_id)) AS n FROM events WHERE group_id = ? AND timestamp >= ? AND timestamp <= ?`);
   const traits = db.prepare(`SELECT payload FROM events WHERE group_id = ? AND type = 'group' ORDER BY timestamp DESC, rowid DESC LIMIT 1`);
   const doneItems = db.prepare(`SELECT DISTINCT ref FROM progress WHERE tenant_id = ? AND kind = 'checklist' AND state = 'completed'`);
+  const lastProgress = db.prepare(`SELECT MAX(updated_at) AS t FROM progress WHERE tenant_id = ? AND kind = 'checklist'`);
+  const firstSeen = db.prepare(`SELECT MIN(timestamp) AS t FROM events WHERE group_id = ?`);
 
-  async function model(): Promise<{ version: number; lifecycle: LifecycleModel; health?: HealthModel; checklists: { id: string; items: { id: string }[] }[] } | undefined> {
+  async function model(): Promise<{ version: number; lifecycle: LifecycleModel; hasLifecycle: boolean; health?: HealthModel | undefined; checklists: { id: string; items: { id: string }[] }[] } | undefined> {
     const v = await config.latest();
     if (!v) return undefined;
     const doc = JSON.parse(v.document) as { lifecycle?: LifecycleModel; health?: HealthModel; checklists?: { id: string; items: { id: string }[] }[] };
-    return doc.lifecycle ? { version: v.version, lifecycle: doc.lifecycle, health: doc.health, checklists: doc.checklists ?? [] } : undefined;
+    return { version: v.version, lifecycle: doc.lifecycle ?? { initial: 'none', states: { none: {} }, transitions: [] }, hasLifecycle: !!doc.lifecycle, health: doc.health, checklists: doc.checklists ?? [] };
   }
 
   const stateOf = (tenantId: string, m: LifecycleModel) => ((last.get(tenantId) as { state: string } | undefined)?.state ?? m.initial);
@@ -74,6 +78,11 @@ export function lifecycleService(db: Database.Database, config: ConfigStore): Li
         ...tenantTraits,
         active_users_7d: (facts.get(tenantId, new Date(now - 7 * day).toISOString(), until) as { n: number }).n,
         active_users_30d: (facts.get(tenantId, new Date(now - 30 * day).toISOString(), until) as { n: number }).n,
+        // Since the last checklist progress, or since the tenant was first seen when it has none.
+        ...(() => {
+          const t = (lastProgress.get(tenantId) as { t: string | null }).t ?? (firstSeen.get(tenantId) as { t: string | null }).t;
+          return t ? { hours_since_checklist_progress: Math.floor((now - Date.parse(t)) / 3_600_000) } : {};
+        })(),
       },
       metrics: metrics.values,
       checklist: (id) => {
@@ -98,9 +107,13 @@ export function lifecycleService(db: Database.Database, config: ConfigStore): Li
   });
 
   return {
+    async context(tenantId, now = Date.now()) {
+      const m = await model();
+      return m ? context(tenantId, now, m) : undefined;
+    },
     async evaluate(tenantId, now = Date.now()) {
       const m = await model();
-      if (!m) return undefined;
+      if (!m?.hasLifecycle) return undefined;
       const current = stateOf(tenantId, m.lifecycle);
       const r = advance(m.lifecycle, current, context(tenantId, now, m));
       if (r.transitions.length) record(tenantId, m.version, r.transitions);
@@ -108,7 +121,7 @@ export function lifecycleService(db: Database.Database, config: ConfigStore): Li
     },
     async check(tenantId, action) {
       const m = await model();
-      if (!m) return { ok: true };
+      if (!m?.hasLifecycle) return { ok: true };
       return allows(m.lifecycle, stateOf(tenantId, m.lifecycle), action);
     },
   };

@@ -3,6 +3,9 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { healthService, type HealthService } from '../health/service.js';
 import { lifecycleService, type LifecycleService } from '../health/lifecycle.js';
+import { alertService, type AlertOptions, type AlertService } from '../health/alerts.js';
+import { type Evaluator, startEvaluator } from '../health/evaluator.js';
+import { timelineQuery } from '../health/timeline.js';
 import { sqliteConfigStore, sqliteFactsStore, sqliteProgressStore } from './sqlite-state.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './state-types.js';
 import type { EventStore, InsertResult, StoredEvent } from './types.js';
@@ -17,6 +20,8 @@ export interface SqliteStoreOptions {
    * See docs/decisions/0001-sqlite-durability.md.
    */
   durability?: Durability;
+  /** Where fired alerts are delivered (signed webhooks). */
+  alerts?: AlertOptions;
   /** File name inside the data directory; default `keel.db`. */
   fileName?: string;
 }
@@ -92,6 +97,15 @@ const MIGRATIONS: string[] = [
      evidence TEXT NOT NULL
    );
    CREATE INDEX lifecycle_tenant ON lifecycle_transitions (tenant_id, id);`,
+  `CREATE TABLE alerts (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     tenant_id TEXT NOT NULL,
+     alert TEXT NOT NULL,
+     fired_at TEXT NOT NULL,
+     notify TEXT NOT NULL,
+     detail TEXT NOT NULL
+   );
+   CREATE INDEX alerts_tenant ON alerts (tenant_id, alert, id);`,
 ];
 
 /** Applies the migrations the database has not seen yet, each in its own transaction. */
@@ -140,6 +154,10 @@ export interface SqliteStore extends EventStore {
   readonly facts: FactsStore;
   readonly health: HealthService;
   readonly lifecycle: LifecycleService;
+  readonly alerts: AlertService;
+  timeline: ReturnType<typeof timelineQuery>;
+  /** Re-evaluates tenants with new events every interval (health, lifecycle, alerts). */
+  startEvaluator(opts?: { intervalMs?: number }): Evaluator;
 }
 
 export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {}): SqliteStore {
@@ -152,6 +170,10 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
   const path = join(dir, options.fileName ?? 'keel.db');
   const db = openDatabase(path, options.durability);
   const insert = db.prepare(INSERT_EVENT_SQL);
+  const configStore = sqliteConfigStore(db);
+  const health = healthService(db, configStore);
+  const lifecycle = lifecycleService(db, configStore);
+  const alerts = alertService(db, configStore, health, lifecycle, options.alerts);
   const listStmt = db.prepare(
     'SELECT rowid AS rowId, * FROM events WHERE write_key = ? AND rowid > ? ORDER BY rowid LIMIT ?',
   );
@@ -208,11 +230,14 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
   return {
     kind: 'sqlite',
     path,
-    config: sqliteConfigStore(db),
+    config: configStore,
     progress: sqliteProgressStore(db),
     facts: sqliteFactsStore(db),
-    health: healthService(db, sqliteConfigStore(db)),
-    lifecycle: lifecycleService(db, sqliteConfigStore(db)),
+    health,
+    lifecycle,
+    alerts,
+    timeline: timelineQuery(db),
+    startEvaluator: (opts) => startEvaluator(db, { health, lifecycle, alerts }, opts),
     insert(rows) {
       if (closed) return Promise.reject(new Error('the event store is closed'));
       if (rows.length === 0) return Promise.resolve({ inserted: 0, duplicates: 0 });

@@ -1,0 +1,55 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { validateConfigText } from '@keel/sdk-core/authoring';
+import { afterEach, beforeEach, expect, test } from 'vitest';
+import { buildApp } from '../app.js';
+import { openSqliteStore, type SqliteStore } from '../store/sqlite.js';
+import type { StoredEvent } from '../store/types.js';
+import { signUserToken } from '../token.js';
+
+const ACME = validateConfigText(readFileSync(new URL('../../../sdk-core/src/authoring/fixtures/acme.keel.yaml', import.meta.url), 'utf8')).config!;
+let store: SqliteStore;
+beforeEach(async () => {
+  store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-timeline-')));
+  await store.config.publish({ document: JSON.stringify(ACME), hash: 'h', publishedAt: new Date(Date.now() - 10 * 3_600_000).toISOString(), publishedBy: 'ada', summary: 'first version' });
+});
+afterEach(() => store.close());
+
+let n = 0;
+const ev = (groupId: string, event: string, properties: Record<string, unknown>, hoursAgo: number): StoredEvent => {
+  const ts = new Date(Date.now() - hoursAgo * 3_600_000).toISOString();
+  return { writeKey: 'wk', messageId: `t${++n}`, type: 'track', event, userId: 'u', anonymousId: null, groupId, timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: new Date().toISOString(), payload: JSON.stringify({ properties }) };
+};
+
+test('the evaluator re-evaluates tenants with new events; the timeline shows events that matter, transitions, alerts and config changes, paginated and isolated', async () => {
+  await store.insert([
+    ev('acme', 'deployment.published', { version: '2.3.0' }, 5),
+    ev('acme', 'feature.used', { feature: 'x' }, 4), // not timeline material
+    ev('acme', 'ticket.created', { id: 'T-1' }, 3),
+    ev('acme', 'billing.invoice', { invoice: 'inv-9', status: 'overdue' }, 2),
+    ev('globex', 'ticket.created', { id: 'G-1' }, 1),
+  ]);
+  await store.progress.merge('acme', 'u', ['sso', 'first-integration', 'first-dataset'].map((i) => ({ scope: 'user' as const, kind: 'checklist' as const, ref: `onboarding/${i}`, state: 'completed' as const, updatedAt: new Date().toISOString() })));
+  const evaluator = store.startEvaluator({ intervalMs: 3_600_000 });
+  expect(await evaluator.runOnce()).toBe(2); // acme and globex had new events
+  expect(await evaluator.runOnce()).toBe(0); // nothing new since
+  evaluator.stop();
+
+  const page = store.timeline('acme', { limit: 3 });
+  expect(page.items.map((i) => i.title)).toEqual(['lifecycle: onboarding → activated', 'alert: unpaid-invoice', 'billing.invoice']);
+  const rest = store.timeline('acme', { before: page.next!, limit: 10 });
+  expect(rest.items.map((i) => i.title)).toEqual(['ticket.created', 'deployment.published', 'config version 1']);
+  expect(rest.next).toBeNull();
+  expect(rest.items[1]!.detail).toEqual({ version: '2.3.0' });
+
+  const app = buildApp({ store, writeKeys: ['wk'], adminKeys: ['adm'], secretKeys: ['s'], timeline: store.timeline, logger: false });
+  const get = (url: string, auth: string) => app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${auth}` } });
+  expect((await get('/v1/tenants/acme/timeline?limit=2', 'adm')).json().items).toHaveLength(2);
+  const acmeAdmin = signUserToken({ sub: 'u', tenant: 'acme', role: 'admin' }, 's');
+  expect((await get('/v1/tenants/acme/timeline', acmeAdmin)).json().items.some((i: { title: string }) => i.title.includes('G-1'))).toBe(false);
+  expect((await get('/v1/tenants/globex/timeline', acmeAdmin)).statusCode).toBe(403);
+  expect((await get('/v1/tenants/acme/timeline?limit=500', 'adm')).json().error).toBe('invalid_limit');
+  expect((await get('/v1/tenants/acme/timeline?before=yesterday', 'adm')).json().error).toBe('invalid_cursor');
+  await app.close();
+});

@@ -12,25 +12,33 @@ declare module 'vitest' {
   export interface ProvidedContext {
     faultServer: string;
     ingest: { url: string; writeKey: string; adminKey: string; tokens: Record<string, string> };
+    /** A second, separate server: test files that publish other configs don't race each other. */
+    ingestHealth: { url: string; writeKey: string; adminKey: string; tokens: Record<string, string> };
   }
 }
 
 export default async function setup(project: TestProject) {
   const fault = await startFaultServer();
   project.provide('faultServer', fault.url);
-  const store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-browser-ingest-')));
   const secret = 'browser-test-secret';
-  const ingest = await startServer({
-    store, config: store.config, progress: store.progress, facts: store.facts, port: 0, logger: false,
-    writeKeys: ['wk-browser'], adminKeys: ['admin-browser'], secretKeys: [secret], allowedOrigins: ['*'],
-  });
+  const serve = async () => {
+    const store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-browser-ingest-')));
+    return startServer({
+      store, config: store.config, progress: store.progress, facts: store.facts, health: store.health, lifecycle: store.lifecycle, timeline: store.timeline, port: 0, logger: false,
+      writeKeys: ['wk-browser'], adminKeys: ['admin-browser'], secretKeys: [secret], allowedOrigins: ['*'],
+    });
+  };
+  const ingest = await serve();
+  const ingestHealth = await serve();
   const tokens: Record<string, string> = {};
   for (const [user, tenant] of [['ada', 'acme'], ['bob', 'acme'], ['eve', 'globex']] as const) {
     tokens[user] = signUserToken({ sub: user, tenant, role: 'admin', ttlSeconds: 3600 }, secret);
   }
   project.provide('ingest', { url: ingest.url, writeKey: 'wk-browser', adminKey: 'admin-browser', tokens });
+  project.provide('ingestHealth', { url: ingestHealth.url, writeKey: 'wk-browser', adminKey: 'admin-browser', tokens });
   return async () => {
     await ingest.close();
+    await ingestHealth.close();
     await fault.close();
   };
 }

@@ -1,0 +1,97 @@
+import { fixture, html } from '@open-wc/testing-helpers';
+import axe from 'axe-core';
+import { expect, inject, test } from 'vitest';
+import { userEvent } from 'vitest/browser';
+import type { KeelHealthBadge } from './badge.js';
+import './define.js';
+import type { HealthReportView } from './types.js';
+
+const REPORT: HealthReportView = {
+  tenantId: 'acme', score: 44, band: 'watch', coverage: 0.9,
+  components: [
+    { id: 'adoption', metric: 'features_used_ratio_30d', value: 0.5, rule: 'linear 0.2 → 0.8', points: 50, weight: 25, contribution: 12.5, included: true },
+    { id: 'errors', metric: 'errors_per_session_7d', value: 0.5, rule: 'otherwise → 0', points: 0, weight: 15, contribution: 0, included: true },
+    { id: 'width', metric: 'active_users_over_seats', value: null, rule: 'missing → exclude', points: 0, weight: 15, contribution: 0, included: false, missing: 'exclude' },
+  ],
+  whatWouldMove: [{ component: 'adoption', target: 0.8, gain: 12.5, description: 'features_used_ratio_30d reaching 0.8 (now 0.5): +12.5 points' }],
+  trend: { wow: { points: -6, percent: -12 }, history: [{ day: '2026-11-20', score: 50, band: 'watch' }, { day: '2026-11-21', score: 47, band: 'watch' }, { day: '2026-11-22', score: 44, band: 'watch' }] },
+};
+
+async function axeClean(el: Element) {
+  const r = await axe.run(el, { resultTypes: ['violations'] });
+  expect(r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.html).join(' | ')}`)).toEqual([]);
+}
+const q = <T extends Element = HTMLElement>(el: KeelHealthBadge, sel: string) => el.shadowRoot!.querySelector<T>(sel)!;
+
+test('shows score, band as text and colour, and the trend; axe-clean', async () => {
+  const el = await fixture<KeelHealthBadge>(html`<keel-health-badge .report=${REPORT}></keel-health-badge>`);
+  const badge = q(el, '[part~="badge"]');
+  expect(badge.textContent).toMatch(/Health 44\s*Watch\s*▼\s*down 6 points this week\s*-6/);
+  expect(badge.classList.contains('watch')).toBe(true);
+  await axeClean(el);
+});
+
+test('the keyboard opens the popover in the top layer with the reasons; Escape closes it and focus returns', async () => {
+  const el = await fixture<KeelHealthBadge>(html`<keel-health-badge .report=${REPORT}></keel-health-badge>`);
+  const badge = q<HTMLButtonElement>(el, '[part~="badge"]');
+  badge.focus();
+  await userEvent.keyboard('{Enter}');
+  await el.updateComplete;
+  const pop = q(el, '[part~="popover"]');
+  expect(pop.matches(':popover-open')).toBe(true);
+  expect(el.open).toBe(true);
+  expect(badge.getAttribute('aria-expanded')).toBe('true');
+  expect(el.shadowRoot!.activeElement).toBe(q(el, 'h2'));
+  const text = pop.textContent!.replace(/\s+/g, ' ');
+  expect(text).toContain('Account health: 44 (Watch)');
+  expect(text).toContain('errors 0.5 otherwise → 0 0 × 15');
+  expect(text).toContain('width no data missing → exclude excluded');
+  expect(text).toContain('features_used_ratio_30d reaching 0.8 (now 0.5): +12.5 points');
+  expect(q(el, 'svg').getAttribute('aria-label')).toBe('Score over the last 3 days: from 50 on 2026-11-20 to 44 on 2026-11-22');
+  await axeClean(el);
+  await userEvent.keyboard('{Escape}');
+  await el.updateComplete;
+  expect(pop.matches(':popover-open')).toBe(false);
+  expect(el.open).toBe(false);
+  expect(el.shadowRoot!.activeElement).toBe(badge);
+  await axeClean(el);
+});
+
+test('the popover stays on top of a host overlay with the maximum z-index', async () => {
+  const cover = document.createElement('div');
+  cover.className = 'cover';
+  Object.assign(cover.style, { position: 'fixed', inset: '0', zIndex: '2147483647', background: 'rgba(0,0,0,0.1)' });
+  document.body.append(cover);
+  const el = await fixture<KeelHealthBadge>(html`<keel-health-badge .report=${REPORT}></keel-health-badge>`);
+  q<HTMLButtonElement>(el, '[part~="badge"]').click();
+  await el.updateComplete;
+  await new Promise((r) => setTimeout(r, 50));
+  const box = q(el, 'h2').getBoundingClientRect();
+  const hit = el.shadowRoot!.elementFromPoint(box.x + 5, box.y + 5);
+  expect(hit && q(el, '[part~="popover"]').contains(hit)).toBe(true);
+  cover.remove();
+});
+
+test('from the real server: an admin of the tenant sees its health; a token for another tenant never gets it', async () => {
+  const { url, adminKey, tokens, writeKey } = inject('ingestHealth');
+  const config = {
+    version: 1, product: 'acme',
+    health: { bands: { healthy: 70, watch: 40 }, weights: 'sum-to-100', components: [
+      { id: 'errors', metric: 'errors_per_session_7d', weight: 60, points: { steps: [[0.1, 100]], otherwise: 0 } },
+      { id: 'support', metric: 'tickets_per_active_user_30d', weight: 40, points: { steps: [[0.1, 100]], otherwise: 0 } },
+    ] },
+  };
+  await fetch(`${url}/v1/admin/config`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}` }, body: JSON.stringify({ config }) });
+  const now = new Date().toISOString();
+  await fetch(`${url}/v1/batch`, { method: 'POST', body: JSON.stringify({ writeKey, batch: [
+    { type: 'track', event: 'user.session', messageId: crypto.randomUUID(), userId: 'ada', timestamp: now, properties: { action: 'start' }, context: { groupId: 'acme' } },
+    { type: 'track', event: 'ticket.created', messageId: crypto.randomUUID(), userId: 'ada', timestamp: now, properties: {}, context: { groupId: 'acme' } },
+  ] }) });
+  const el = await fixture<KeelHealthBadge>(html`<keel-health-badge host=${url} tenant="acme" .token=${tokens.ada}></keel-health-badge>`);
+  await expect.poll(() => el.report?.score).toBe(60); // errors 0/1 → 100 × 60; tickets 1/1 → 0 × 40
+  await axeClean(el);
+  const other = await fixture<KeelHealthBadge>(html`<keel-health-badge host=${url} tenant="acme" .token=${tokens.eve}></keel-health-badge>`);
+  await expect.poll(() => other.shadowRoot!.textContent).toContain('this user token is for tenant "globex", not "acme"');
+  expect(other.report).toBeUndefined();
+  await axeClean(other);
+});

@@ -1,0 +1,150 @@
+import { autoUpdate, computePosition, flip, offset, shift } from '@floating-ui/dom';
+import { html, LitElement, nothing, svg } from 'lit';
+import { hidden, styles } from './styles.js';
+import type { HealthReportView } from './types.js';
+
+const BAND_TEXT = { healthy: 'Healthy', watch: 'Watch', 'at-risk': 'At risk' } as const;
+let uid = 0;
+
+/**
+ * A tenant's health for its admins: score, band (text and colour), trend; activating it opens a
+ * popover with the components, their reasons, what would move the score, and a 30-day sparkline.
+ *
+ * @summary Transparent account health for customer admins.
+ * @fires keel-health-open - The popover opened.
+ * @csspart badge - The button.
+ * @csspart popover - The details popover (in the top layer).
+ * @cssproperty --keel-health-healthy - Colour of the healthy band.
+ * @cssproperty --keel-health-watch - Colour of the watch band.
+ * @cssproperty --keel-health-at-risk - Colour of the at-risk band.
+ */
+export class KeelHealthBadge extends LitElement {
+  static override styles = [styles, hidden];
+  static override properties = {
+    tenant: { type: String },
+    host: { type: String },
+    token: { attribute: false },
+    report: { attribute: false },
+    error: { state: true },
+    open: { type: Boolean, reflect: true },
+  };
+
+  declare tenant: string;
+  declare host: string;
+  /** A user token with the admin role for this tenant. */
+  declare token: string;
+  declare report: HealthReportView | undefined;
+  declare error: string | undefined;
+  declare open: boolean;
+  private readonly pid = `keel-health-${++uid}`;
+  private cleanup: (() => void) | undefined;
+
+  constructor() {
+    super();
+    this.tenant = '';
+    this.host = '';
+    this.token = '';
+    this.open = false;
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    if (!this.report && this.host && this.tenant) void this.refresh();
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.cleanup?.();
+    this.cleanup = undefined;
+  }
+
+  /** Fetches the report again. */
+  async refresh(): Promise<void> {
+    try {
+      const res = await fetch(`${this.host.replace(/\/+$/, '')}/v1/tenants/${encodeURIComponent(this.tenant)}/health`, {
+        headers: { authorization: `Bearer ${this.token}` }, credentials: 'omit',
+      });
+      const body = (await res.json()) as HealthReportView & { message?: string };
+      if (!res.ok) throw new Error(body.message ?? `HTTP ${res.status}`);
+      this.report = body;
+      this.error = undefined;
+    } catch (e) {
+      this.error = (e as Error).message;
+    }
+  }
+
+  private get panel() {
+    return this.renderRoot.querySelector<HTMLElement>(`#${this.pid}`);
+  }
+
+  private async toggle() {
+    const pop = this.panel;
+    if (!pop) return;
+    if (this.open) return pop.hidePopover();
+    pop.showPopover();
+  }
+
+  private async onToggle(e: ToggleEvent) {
+    const pop = e.target as HTMLElement;
+    const button = this.renderRoot.querySelector<HTMLButtonElement>('[part~="badge"]')!;
+    if (e.newState === 'open') {
+      this.open = true;
+      // Positioned after render; kept attached while the page scrolls or resizes.
+      this.cleanup = autoUpdate(button, pop, () => {
+        void computePosition(button, pop, { strategy: 'fixed', placement: 'bottom-start', middleware: [offset(6), flip(), shift({ padding: 8 })] })
+          .then(({ x, y }) => Object.assign(pop.style, { left: `${x}px`, top: `${y}px` }));
+      });
+      this.dispatchEvent(new CustomEvent('keel-health-open', { bubbles: true, composed: true }));
+      await this.updateComplete;
+      pop.querySelector<HTMLElement>('h2')?.focus();
+    } else {
+      this.open = false;
+      this.cleanup?.();
+      this.cleanup = undefined;
+      button.focus(); // focus returns where it was
+    }
+  }
+
+  private sparkline(r: HealthReportView) {
+    const h = r.trend.history;
+    if (h.length < 2) return html`<p class="muted">Not enough history yet for a trend.</p>`;
+    const pts = h.map((p, i) => `${(i / (h.length - 1)) * 100},${40 - (p.score / 100) * 40}`).join(' ');
+    const first = h[0]!;
+    const last = h[h.length - 1]!;
+    return html`<svg viewBox="0 0 100 40" preserveAspectRatio="none" role="img" aria-label="Score over the last ${h.length} days: from ${first.score} on ${first.day} to ${last.score} on ${last.day}">${svg`<polyline points=${pts}></polyline>`}</svg>`;
+  }
+
+  protected override render() {
+    if (this.error) return html`<span role="status" class="muted">Health unavailable: ${this.error}</span>`;
+    const r = this.report;
+    if (!r) return html`<span role="status" class="muted">Loading health…</span>`;
+    const wow = r.trend.wow;
+    const arrow = !wow || wow.points === 0 ? '→' : wow.points > 0 ? '▲' : '▼';
+    const trendText = wow ? `${wow.points > 0 ? 'up' : wow.points < 0 ? 'down' : 'unchanged'} ${Math.abs(wow.points)} points this week` : 'no trend yet';
+    return html`
+      <button type="button" part="badge" class=${r.band} aria-haspopup="dialog" aria-expanded=${String(this.open)} aria-controls=${this.pid} @click=${() => this.toggle()}>
+        <span class="dot" aria-hidden="true"></span>
+        <span class="score">Health ${Math.round(r.score)}</span>
+        <span>${BAND_TEXT[r.band]}</span>
+        <span aria-hidden="true">${arrow}</span><span class="visually-hidden">${trendText}</span>
+        <span class="score">${wow ? `${wow.points > 0 ? '+' : ''}${wow.points}` : ''}</span>
+      </button>
+      <div part="popover" id=${this.pid} popover="auto" role="dialog" aria-labelledby="${this.pid}-title" @toggle=${(e: ToggleEvent) => this.onToggle(e)}>
+        <h2 id="${this.pid}-title" tabindex="-1">Account health: ${Math.round(r.score)} (${BAND_TEXT[r.band]})</h2>
+        <p class="muted">${trendText}. Based on ${Math.round(r.coverage * 100)}% of the model (components without data are listed).</p>
+        ${this.sparkline(r)}
+        <h3>Components</h3>
+        <table>
+          <thead><tr><th scope="col">Component</th><th scope="col" class="num">Value</th><th scope="col">Why</th><th scope="col" class="num">Points × weight</th></tr></thead>
+          <tbody>${r.components.map((c) => html`<tr>
+            <th scope="row">${c.id}</th>
+            <td class="num">${c.value === null ? 'no data' : Math.round(c.value * 1000) / 1000}</td>
+            <td>${c.rule}</td>
+            <td class="num">${c.included ? `${c.points} × ${c.weight}` : 'excluded'}</td>
+          </tr>`)}</tbody>
+        </table>
+        ${r.whatWouldMove.length ? html`<h3>What would move it</h3><ul>${r.whatWouldMove.slice(0, 4).map((m) => html`<li>${m.description}</li>`)}</ul>` : nothing}
+        <button type="button" class="close" @click=${() => this.panel?.hidePopover()}>Close</button>
+      </div>`;
+  }
+}

@@ -1,0 +1,3 @@
+// @keel/health-badge: the element class and its types, without registering it (see ./define).
+export { KeelHealthBadge } from './badge.js';
+export type { HealthReportView } from './types.js';

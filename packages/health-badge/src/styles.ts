@@ -1,0 +1,35 @@
+import { css } from 'lit';
+
+export const styles = css`
+  :host { display: inline-block; }
+  button {
+    font: var(--keel-font, inherit); cursor: pointer; border-radius: var(--keel-radius, 8px);
+    border: 1px solid currentColor; background: var(--keel-color-surface, #fff); color: var(--keel-color-text, #1f2328);
+    padding: 0.25em 0.6em; display: inline-flex; gap: 0.4em; align-items: center;
+  }
+  button:focus-visible { outline: 2px solid var(--keel-color-accent, #0969da); outline-offset: 2px; }
+  .dot { width: 0.7em; height: 0.7em; border-radius: 50%; background: currentColor; }
+  .healthy { color: var(--keel-health-healthy, #1a7f37); }
+  .watch { color: var(--keel-health-watch, #9a6700); }
+  .at-risk { color: var(--keel-health-at-risk, #cf222e); }
+  .score { color: var(--keel-color-text, #1f2328); font-weight: 600; }
+  [part~='popover'] {
+    position: fixed; margin: 0; inset: auto; width: min(26rem, 90vw);
+    font: var(--keel-font, inherit); color: var(--keel-color-text, #1f2328); background: var(--keel-color-surface, #fff);
+    border: 1px solid #d0d7de; border-radius: var(--keel-radius, 8px); padding: var(--keel-space, 1rem);
+    box-shadow: 0 8px 24px rgba(0, 0, 0, 0.15);
+  }
+  h2 { font-size: 1rem; margin: 0 0 0.5rem; }
+  h3 { font-size: 0.9rem; margin: 0.75rem 0 0.25rem; }
+  table { border-collapse: collapse; width: 100%; font-size: 0.85rem; }
+  th, td { text-align: left; padding: 0.2rem 0.3rem; border-bottom: 1px solid #eaeef2; }
+  td.num, th.num { text-align: right; }
+  ul { margin: 0; padding-left: 1.1rem; font-size: 0.85rem; }
+  svg { width: 100%; height: 2.5rem; display: block; }
+  polyline { fill: none; stroke: var(--keel-color-accent, #0969da); stroke-width: 2; }
+  .muted { color: #57606a; font-size: 0.85rem; }
+  .close { margin-top: 0.75rem; }
+`;
+export const hidden = css`
+  .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
+`;

@@ -24,7 +24,7 @@ log('keel bench: 1/4 bundle sizes (esbuild --bundle --minify, gzip -9, brotli 11
 const bundles = [
   await measureBundle('@keel/telemetry (with idb)', join(root, 'packages/telemetry/src/index.ts'), 6 * 1024),
   await measureBundle('<keel-checklist> + sdk-core + telemetry + lit', join(root, 'scripts/bench/entries/checklist-page.ts'), 20 * 1024),
-  await measureBundle('<keel-health-badge> + lit + @floating-ui/dom', join(root, 'packages/health-badge/src/define.ts'), 15 * 1024),
+  await measureBundle('<keel-health-badge> + <keel-status> + lit + @floating-ui/dom', join(root, 'packages/health-badge/src/define.ts'), 16 * 1024),
 ];
 for (const b of bundles) log(`  ${b.label}: ${kb(b.minified)} min, ${kb(b.gzip)} gzip, ${kb(b.brotli)} brotli (budget ${kb(b.budget)} gzip: ${b.ok ? 'ok' : 'OVER'})`);
 

@@ -4,6 +4,7 @@ import { expect, inject, test } from 'vitest';
 import { userEvent } from 'vitest/browser';
 import type { KeelHealthBadge } from './badge.js';
 import './define.js';
+import { SHARED_CONFIG } from './test-fixtures.js';
 import type { HealthReportView } from './types.js';
 
 const REPORT: HealthReportView = {
@@ -74,13 +75,7 @@ test('the popover stays on top of a host overlay with the maximum z-index', asyn
 
 test('from the real server: an admin of the tenant sees its health; a token for another tenant never gets it', async () => {
   const { url, adminKey, tokens, writeKey } = inject('ingestHealth');
-  const config = {
-    version: 1, product: 'acme',
-    health: { bands: { healthy: 70, watch: 40 }, weights: 'sum-to-100', components: [
-      { id: 'errors', metric: 'errors_per_session_7d', weight: 60, points: { steps: [[0.1, 100]], otherwise: 0 } },
-      { id: 'support', metric: 'tickets_per_active_user_30d', weight: 40, points: { steps: [[0.1, 100]], otherwise: 0 } },
-    ] },
-  };
+  const config = SHARED_CONFIG;
   await fetch(`${url}/v1/admin/config`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}` }, body: JSON.stringify({ config }) });
   const now = new Date().toISOString();
   await fetch(`${url}/v1/batch`, { method: 'POST', body: JSON.stringify({ writeKey, batch: [

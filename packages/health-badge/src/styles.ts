@@ -29,6 +29,15 @@ export const styles = css`
   polyline { fill: none; stroke: var(--keel-color-accent, #0969da); stroke-width: 2; }
   .muted { color: #57606a; font-size: 0.85rem; }
   .close { margin-top: 0.75rem; }
+  .operational { color: var(--keel-health-healthy, #1a7f37); }
+  .outage { color: var(--keel-health-at-risk, #cf222e); }
+  .degraded { color: var(--keel-health-watch, #9a6700); }
+  [part~='indicator'] { font: var(--keel-font, inherit); font-size: 0.85rem; display: inline-flex; gap: 0.35em; align-items: center; }
+  .panel {
+    font: var(--keel-font, inherit); color: var(--keel-color-text, #1f2328); background: var(--keel-color-surface, #fff);
+    border: 1px solid #d0d7de; border-radius: var(--keel-radius, 8px); padding: var(--keel-space, 1rem);
+  }
+  .panel li span { font-weight: 600; }
 `;
 export const hidden = css`
   .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }

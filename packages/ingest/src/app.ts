@@ -5,6 +5,7 @@ import { HttpError } from './errors.js';
 import { type Envelope, type Rejected, toRows } from './messages.js';
 import { type ConfigValidation, registerStateRoutes } from './routes-state.js';
 import type { LifecycleService } from './health/lifecycle.js';
+import type { StatusService } from './health/status.js';
 import type { HealthService } from './health/service.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './store/state-types.js';
 import type { EventStore } from './store/types.js';
@@ -25,6 +26,7 @@ export interface AppOptions {
   facts?: FactsStore;
   health?: HealthService;
   lifecycle?: LifecycleService;
+  status?: StatusService;
   timeline?: (tenantId: string, page: { before?: string; limit?: number }) => { items: unknown[]; next: string | null };
   /** Keys allowed to publish config and read the audit log (secret, server-side only). */
   adminKeys?: readonly string[];
@@ -168,7 +170,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   }
 
   registerStateRoutes(app, {
-    config: opts.config, progress: opts.progress, facts: opts.facts, health: opts.health, lifecycle: opts.lifecycle, timeline: opts.timeline, adminKeys: opts.adminKeys, secretKeys: opts.secretKeys,
+    config: opts.config, progress: opts.progress, facts: opts.facts, health: opts.health, lifecycle: opts.lifecycle, status: opts.status, timeline: opts.timeline, adminKeys: opts.adminKeys, secretKeys: opts.secretKeys,
     validateConfig: opts.validateConfig, writeKeys: keys, bodyLimit: limit, writeKeyOf,
   });
 

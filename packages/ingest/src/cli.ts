@@ -12,7 +12,7 @@ async function serve(args: string[]): Promise<void> {
   });
   let server;
   try {
-    server = await startServer({ ...cfg, store, config: store.config, progress: store.progress, facts: store.facts, health: store.health, lifecycle: store.lifecycle, timeline: store.timeline, validateConfig: (doc) => validateConfig(doc) });
+    server = await startServer({ ...cfg, store, config: store.config, progress: store.progress, facts: store.facts, health: store.health, lifecycle: store.lifecycle, status: store.status, timeline: store.timeline, validateConfig: (doc) => validateConfig(doc) });
   } catch (e) {
     await store.close();
     throw e;

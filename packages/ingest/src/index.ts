@@ -18,3 +18,4 @@ export { lifecycleService, type LifecycleReport, type LifecycleService, type Rec
 export { alertService, signWebhook, type AlertOptions, type AlertService, type FiredAlert, type Webhook } from './health/alerts.js';
 export { timelineQuery, TIMELINE_EVENTS, type TimelineItem } from './health/timeline.js';
 export { startEvaluator, type Evaluator } from './health/evaluator.js';
+export { statusService, IMPACTS, INCIDENT_STATES, type Incident, type StatusService, type TenantStatus } from './health/status.js';

@@ -7,6 +7,7 @@ import { diffConfig, summariseDiff } from './config-diff.js';
 import { HttpError } from './errors.js';
 import type { LifecycleService } from './health/lifecycle.js';
 import type { HealthService } from './health/service.js';
+import { IMPACTS, INCIDENT_STATES, type StatusService } from './health/status.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './store/state-types.js';
 import { type UserClaims, verifyUserToken } from './token.js';
 
@@ -21,6 +22,7 @@ export interface StateRouteOptions {
   facts?: FactsStore;
   health?: HealthService;
   lifecycle?: LifecycleService;
+  status?: StatusService;
   timeline?: (tenantId: string, page: { before?: string; limit?: number }) => { items: unknown[]; next: string | null };
   adminKeys?: readonly string[];
   secretKeys?: readonly string[];
@@ -160,6 +162,37 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
       const r = await lifecycle.evaluate(id);
       if (!r) throw new HttpError(404, 'no_lifecycle', 'the published config has no lifecycle: add a `lifecycle:` section and publish');
       return r;
+    });
+  }
+
+  if (o.status) {
+    const status = o.status;
+    const IncidentSchema = z.strictObject({
+      id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, { error: 'expected an incident id of lower-case letters, digits and dashes' }).optional(),
+      title: z.string({ error: 'title is required' }).min(1),
+      state: z.enum(INCIDENT_STATES).optional(),
+      impact: z.enum(IMPACTS).optional(),
+      components: z.array(z.string()).optional(),
+      tenants: z.array(z.string()).optional(),
+      message: z.string().optional(),
+    });
+    app.post('/v1/admin/incidents', async (req, reply) => {
+      admin(req);
+      const body = decodeBody(req.body as Buffer | undefined, req.headers['content-encoding'] as string | undefined, o.bodyLimit);
+      const parsed = IncidentSchema.safeParse(body);
+      if (!parsed.success) throw new HttpError(400, 'invalid_incident', parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
+      const d = parsed.data;
+      const input = Object.fromEntries(Object.entries(d).filter(([, v]) => v !== undefined)) as typeof d & { title: string };
+      return reply.code(201).send(status.upsertIncident(input));
+    });
+    // A user of the tenant (any role) reads its status: components, incidents that affect it, its integrations.
+    app.get('/v1/status', async (req, reply) => {
+      const claims = user(req);
+      const { status: s, etag } = await status.forTenant(claims.tenantId);
+      reply.header('etag', etag).header('cache-control', 'no-cache');
+      const inm = req.headers['if-none-match'];
+      if (inm && inm.split(',').map((x) => x.trim()).includes(etag)) return reply.code(304).send();
+      return s;
     });
   }
 

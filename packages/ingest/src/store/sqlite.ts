@@ -6,6 +6,7 @@ import { lifecycleService, type LifecycleService } from '../health/lifecycle.js'
 import { alertService, type AlertOptions, type AlertService } from '../health/alerts.js';
 import { type Evaluator, startEvaluator } from '../health/evaluator.js';
 import { timelineQuery } from '../health/timeline.js';
+import { statusService, type StatusService } from '../health/status.js';
 import { sqliteConfigStore, sqliteFactsStore, sqliteProgressStore } from './sqlite-state.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './state-types.js';
 import type { EventStore, InsertResult, StoredEvent } from './types.js';
@@ -106,6 +107,7 @@ const MIGRATIONS: string[] = [
      detail TEXT NOT NULL
    );
    CREATE INDEX alerts_tenant ON alerts (tenant_id, alert, id);`,
+  `CREATE TABLE incidents (id TEXT PRIMARY KEY, doc TEXT NOT NULL, updated_at TEXT NOT NULL)`,
 ];
 
 /** Applies the migrations the database has not seen yet, each in its own transaction. */
@@ -156,6 +158,7 @@ export interface SqliteStore extends EventStore {
   readonly lifecycle: LifecycleService;
   readonly alerts: AlertService;
   timeline: ReturnType<typeof timelineQuery>;
+  readonly status: StatusService;
   /** Re-evaluates tenants with new events every interval (health, lifecycle, alerts). */
   startEvaluator(opts?: { intervalMs?: number }): Evaluator;
 }
@@ -237,6 +240,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     lifecycle,
     alerts,
     timeline: timelineQuery(db),
+    status: statusService(db, configStore),
     startEvaluator: (opts) => startEvaluator(db, { health, lifecycle, alerts }, opts),
     insert(rows) {
       if (closed) return Promise.reject(new Error('the event store is closed'));

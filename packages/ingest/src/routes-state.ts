@@ -228,6 +228,8 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
       user: entries.filter((e) => e.scope === 'user'),
       tenant: entries.filter((e) => e.scope === 'tenant'),
       facts: o.facts ? await o.facts.tenantFacts(claims.tenantId) : {},
+      // The tenant's lifecycle state and what it allows: the client refuses what it doesn't.
+      lifecycle: o.lifecycle ? await o.lifecycle.evaluate(claims.tenantId).then((r) => (r ? { state: r.state, allows: r.allows } : null)) : null,
     });
     app.get('/v1/progress', async (req) => {
       const claims = user(req);

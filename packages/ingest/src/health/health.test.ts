@@ -42,6 +42,16 @@ describe('scores computed by hand (the acme model: weights 25/15/15/15/10/10/5/5
     ]);
   });
 
+  test('a stalled onboarding: little adoption, a sponsor gone quiet → 35, at risk', () => {
+    const s = scoreHealth(MODEL, {
+      features_used_ratio_30d: 0.2, active_users_over_seats: 0.1, dau_over_wau: 0.1, errors_per_session_7d: 0.01,
+      tickets_per_active_user_30d: 0, csat_90d: null, days_since_sponsor_active: 40, invoices_overdue: 0,
+    });
+    // (25·0 + 15·0 + 15·0 + 15·100 + 10·100 + 10·50 + 5·0 + 5·100) / 100 = 35
+    expect([s.score, s.band]).toEqual([35, 'at-risk']);
+    expect(s.whatWouldMove[0]).toMatchObject({ component: 'adoption', target: 0.8, gain: 25 });
+  });
+
   test('an unpaid invoice → billing at 0 points: 95, with the invoice events as evidence', () => {
     const s = scoreHealth(MODEL, { ...perfect, invoices_overdue: 2 }, { invoices_overdue: [{ event: 'billing.invoice', at: '2026-03-01T00:00:00.000Z' }] });
     expect(s.score).toBe(95);

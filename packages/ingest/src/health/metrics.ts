@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3';
 const DAY = 86_400_000;
 export const METRICS = [
   'features_used_ratio_30d', 'active_users_over_seats', 'dau_over_wau', 'errors_per_session_7d', 'errors_per_session_1d',
-  'tickets_per_active_user_30d', 'csat_90d', 'days_since_sponsor_active', 'invoices_overdue',
+  'tickets_per_active_user_30d', 'csat_90d', 'nps_90d', 'days_since_sponsor_active', 'invoices_overdue',
 ] as const;
 export type MetricName = (typeof METRICS)[number];
 
@@ -32,6 +32,10 @@ export function tenantMetricsQuery(db: Database.Database) {
   const count = one<{ n: number }>(`SELECT COUNT(*) AS n FROM events WHERE group_id = ? AND event = ? AND timestamp >= ? AND timestamp <= ?`);
   const sessions = one<{ n: number }>(`SELECT COUNT(*) AS n FROM events WHERE group_id = ? AND event = 'user.session' AND json_extract(payload, '$.properties.action') = 'start' AND timestamp >= ? AND timestamp <= ?`);
   const csat = one<{ n: number | null }>(`SELECT AVG(json_extract(payload, '$.properties.score')) AS n FROM events WHERE group_id = ? AND event = 'csat.submitted' AND timestamp >= ? AND timestamp <= ?`);
+  // NPS: % promoters (9–10) minus % detractors (0–6), -100..100.
+  const nps = one<{ n: number | null }>(`SELECT CASE WHEN COUNT(*) = 0 THEN NULL ELSE
+      100.0 * (SUM(CASE WHEN s >= 9 THEN 1 ELSE 0 END) - SUM(CASE WHEN s <= 6 THEN 1 ELSE 0 END)) / COUNT(*) END AS n
+      FROM (SELECT json_extract(payload, '$.properties.score') AS s FROM events WHERE group_id = ? AND event = 'nps.submitted' AND timestamp >= ? AND timestamp <= ?)`);
   // Sponsors: users the tenant's own identify calls (which carry context.groupId) mark role = sponsor.
   const sponsorLast = one<{ t: string | null; n: number }>(`SELECT MAX(e.timestamp) AS t, COUNT(s.user_id) AS n FROM
       (SELECT DISTINCT user_id FROM events WHERE group_id = ? AND type = 'identify' AND user_id IS NOT NULL AND json_extract(payload, '$.traits.role') = 'sponsor') s
@@ -67,6 +71,7 @@ export function tenantMetricsQuery(db: Database.Database) {
       errors_per_session_1d: ratio(err(1), s1),
       tickets_per_active_user_30d: ratio(count(tenantId, 'ticket.created', since(30), until).n, active30),
       csat_90d: csat(tenantId, since(90), until).n,
+      nps_90d: nps(tenantId, since(90), until).n,
       days_since_sponsor_active: sponsor.n && sponsor.t ? Math.floor((now - Date.parse(sponsor.t)) / DAY) : null,
       invoices_overdue: inv.length ? inv.filter((i) => i.status === 'overdue').length : null,
     };
@@ -76,6 +81,7 @@ export function tenantMetricsQuery(db: Database.Database) {
       errors_per_session_1d: ev('error.raised', 1),
       tickets_per_active_user_30d: ev('ticket.created', 30),
       csat_90d: ev('csat.submitted', 90),
+      nps_90d: ev('nps.submitted', 90),
       invoices_overdue: ev('billing.invoice', 365),
       features_used_ratio_30d: ev('feature.used', 30),
     };

@@ -134,3 +134,26 @@ test('a draft previews in this tab only: its checklist shows, the published conf
   await normal.ready;
   expect(normal.checklist('onboarding')?.title).toEqual(CONFIG.checklists![0]!.title);
 });
+
+test('the lifecycle state from the server: a checklist or recipe it does not allow is refused, with the reason', async () => {
+  await wipeLocal();
+  await publish({
+    ...CONFIG,
+    checklists: [...CONFIG.checklists!, { id: 'expansion', title: 'Grow', items: [{ id: 'seats', title: 'Add seats', complete: { fact: 'seats', gte: 50 } }] }],
+    lifecycle: { initial: 'onboarding', states: { onboarding: { owner: 'csm', allows: ['checklist:onboarding', 'recipe:first-*'] } }, transitions: [] },
+  });
+  const recipes: string[] = [];
+  const k = start({ userToken: tokens.ada, onRecipe: (id) => recipes.push(id) });
+  await k.ready;
+  expect(k.lifecycle).toEqual({ state: 'onboarding', allows: ['checklist:onboarding', 'recipe:first-*'] });
+  expect(k.checklist('onboarding')).toBeDefined();
+  expect(k.checklist('expansion')).toBeUndefined(); // not run in this state
+  expect(k.allows('recipe:first-report')).toEqual({ ok: true });
+  expect(k.allows('recipe:fix-sso')).toEqual({ ok: false, reason: '"recipe:fix-sso" is not allowed in lifecycle state "onboarding" (allows: checklist:onboarding, recipe:first-*)' });
+  const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+  k.act('onboarding', 'sso', 'recovery', { label: 'Fix SSO', recipe: 'fix-sso' });
+  k.act('onboarding', 'dataset', 'launch', { recipe: 'first-dataset' });
+  expect(recipes).toEqual(['first-dataset']);
+  expect(warn).toHaveBeenCalledWith(expect.stringContaining('"recipe:fix-sso" is not allowed'));
+  warn.mockRestore();
+});

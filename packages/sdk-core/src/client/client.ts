@@ -39,6 +39,10 @@ export interface Keel extends ChecklistSource {
   readonly config: ClientConfig | undefined;
   /** Why a checklist item is (not) done: the evaluator's explanation of its completion rule. */
   explain(checklistId: string, itemId: string): Explanation | undefined;
+  /** The tenant's lifecycle state and its allow-list, from the server (null until known). */
+  readonly lifecycle: { state: string; allows: readonly string[] | null } | null;
+  /** Whether an action (`recipe:first-report`, `nudge:x`) may run in the tenant's lifecycle state. */
+  allows(action: string): { ok: true } | { ok: false; reason: string };
   /** Re-fetches config and progress now. */
   refresh(): Promise<void>;
   shutdown(): Promise<void>;
@@ -65,6 +69,7 @@ export function init(options: KeelOptions): Keel {
   let kv: Kv | undefined;
   let cachedConfig: ClientConfig | undefined;
   let ui: Record<string, { collapsed?: boolean; dismissed?: boolean }> = {};
+  let lifecycle: { state: string; allows: readonly string[] | null } | null = null;
   const preview = o.preview !== undefined ? o.preview : new URLSearchParams(location.search).get('keel_preview');
 
   let closed = false;
@@ -94,6 +99,7 @@ export function init(options: KeelOptions): Keel {
     countEvents: (q) => rollups.count(q),
     userTraits, tenantTraits, facts,
     page: { path: location.pathname },
+    ...(lifecycle ? { lifecycle: lifecycle.state } : {}),
     checklist: (id) => {
       const c = config?.checklists?.find((x) => x.id === id);
       return c ? checklistProgress(c) : undefined;
@@ -112,6 +118,7 @@ export function init(options: KeelOptions): Keel {
     const day = Math.floor((c0.now - begun) / DAY) + 1;
     for (const c of config?.checklists ?? []) {
       if (c.audience && !evaluate(c.audience, c0).ok) continue;
+      if (allowed(`checklist:${c.id}`)) continue; // the lifecycle state doesn't run this checklist
       const items = c.items.map((i) => {
         const scope = i.scope ?? 'user';
         const ref = `${c.id}/${i.id}`;
@@ -189,9 +196,10 @@ export function init(options: KeelOptions): Keel {
     }
   }
 
-  function applyProgress(body: { user?: ProgressEntry[]; tenant?: ProgressEntry[]; facts?: Record<string, unknown> }) {
+  function applyProgress(body: { user?: ProgressEntry[]; tenant?: ProgressEntry[]; facts?: Record<string, unknown>; lifecycle?: typeof lifecycle }) {
     for (const e of [...(body.user ?? []), ...(body.tenant ?? [])]) setProgress(e, false);
     if (body.facts) facts = body.facts;
+    if (body.lifecycle !== undefined) lifecycle = body.lifecycle;
     save('progress', [...progress.values()]);
     save('facts', facts);
   }
@@ -260,6 +268,13 @@ export function init(options: KeelOptions): Keel {
     await refresh(); // …then revalidate
   })();
 
+  /** The lifecycle state's allow-list, as the server evaluated it; undefined = allowed. */
+  function allowed(action: string): string | undefined {
+    if (!lifecycle?.allows) return undefined;
+    const ok = lifecycle.allows.some((p) => (p.endsWith('*') ? action.startsWith(p.slice(0, -1)) : p === action));
+    return ok ? undefined : `"${action}" is not allowed in lifecycle state "${lifecycle.state}" (allows: ${lifecycle.allows.join(', ')})`;
+  }
+
   const timer = setInterval(() => void refresh(), o.refreshInterval ?? 300_000);
 
   return {
@@ -277,11 +292,24 @@ export function init(options: KeelOptions): Keel {
       return () => listeners.delete(fn);
     },
     act(checklistId: string, itemId: string, kind: 'launch' | 'recovery', action: ItemAction) {
+      const refusal = action.recipe ? allowed(`recipe:${action.recipe}`) : undefined;
+      if (refusal) {
+        console.warn(`Keel: ${refusal}`);
+        telemetry.track('lifecycle.action_refused', { action: `recipe:${action.recipe}`, state: lifecycle?.state, checklist: checklistId, item: itemId });
+        return;
+      }
       telemetry.track('checklist.item_action', { checklist: checklistId, item: itemId, kind, recipe: action.recipe, link: action.link });
       if (action.recipe) o.onRecipe?.(action.recipe);
       else if (action.link && /^(https?:\/\/|\/)/i.test(action.link)) (o.onLink ?? ((h: string) => location.assign(h)))(action.link);
     },
     uiState: (id) => ui[id],
+    get lifecycle() {
+      return lifecycle;
+    },
+    allows: (action: string) => {
+      const why = allowed(action);
+      return why ? { ok: false as const, reason: why } : { ok: true as const };
+    },
     setUiState(id, state) {
       ui = { ...ui, [id]: { ...ui[id], ...state } };
       save('ui', ui);

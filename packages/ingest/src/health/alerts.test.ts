@@ -102,3 +102,14 @@ test('an error rate above the cohort\'s p95 fires for that tenant only', async (
   expect(spike.detail).toEqual({ metric: 'errors_per_session_1d', value: 4, cohortP95: 0.1 });
   expect((await store.alerts.evaluate('t3')).map((f) => f.alert)).not.toContain('error-spike');
 });
+
+test('a healthy tenant fires no alert', async () => {
+  await open();
+  const rows: StoredEvent[] = [];
+  for (let t = 0; t < 5; t++) for (let s = 0; s < 10; s++) rows.push(ev(`peer${t}`, 'user.session', { action: 'start' }));
+  rows.push(...Array.from({ length: 10 }, () => ev('healthy', 'user.session', { action: 'start' })), ev('healthy', 'billing.invoice', { invoice: 'inv-1', status: 'paid' }));
+  await store.insert(rows);
+  await store.progress.merge('healthy', 'u1', [{ scope: 'user', kind: 'checklist', ref: 'onboarding/sso', state: 'completed', updatedAt: new Date().toISOString() }]);
+  expect(await store.alerts.evaluate('healthy')).toEqual([]);
+  expect(received).toEqual([]);
+});

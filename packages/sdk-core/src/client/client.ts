@@ -39,6 +39,8 @@ export interface Keel extends ChecklistSource {
   readonly config: ClientConfig | undefined;
   /** Why a checklist item is (not) done: the evaluator's explanation of its completion rule. */
   explain(checklistId: string, itemId: string): Explanation | undefined;
+  /** Opens an item's recipe or link (refused, with a console warning, when the lifecycle state doesn't allow it). */
+  act(checklistId: string, itemId: string, kind: 'launch' | 'recovery', action: ItemAction): void;
   /** The tenant's lifecycle state and its allow-list, from the server (null until known). */
   readonly lifecycle: { state: string; allows: readonly string[] | null } | null;
   /** Whether an action (`recipe:first-report`, `nudge:x`) may run in the tenant's lifecycle state. */

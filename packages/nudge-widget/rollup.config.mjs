@@ -1,0 +1,2 @@
+import { defineConfig } from '../../config/rollup.mjs';
+export default defineConfig({ entries: { index: 'src/index.ts' } });

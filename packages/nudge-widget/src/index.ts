@@ -1,0 +1,3 @@
+// @keel/nudge-widget: the pieces the anchored nudge and recipe elements are built on.
+export { renderMarkdown, safeHref } from './markdown.js';
+export { deepQuery, findAnchor, waitForAnchor, type AnchorResult } from './anchor.js';

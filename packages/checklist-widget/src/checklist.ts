@@ -1,18 +1,19 @@
-import type { ChecklistItemView, ChecklistSource, ChecklistView, ItemAction } from '@keel/sdk-core';
-import { html, LitElement, nothing, type PropertyValues } from 'lit';
+import { html, LitElement, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { styles } from './styles.js';
 import { type ChecklistStrings, DEFAULT_STRINGS, fill, resolveText } from './text.js';
+import type { ChecklistAction, ChecklistItemView, ChecklistSource, ChecklistView } from './types.js';
 
 export interface ChecklistEventDetail { checklistId: string }
 export interface ItemEventDetail extends ChecklistEventDetail { itemId: string }
-export interface ActionEventDetail extends ItemEventDetail { kind: 'launch' | 'recovery'; action: ItemAction }
+export interface ActionEventDetail extends ItemEventDetail { kind: 'launch' | 'recovery'; action: ChecklistAction }
+export interface CollapseEventDetail extends ChecklistEventDetail { collapsed: boolean }
 
 declare global {
   interface GlobalEventHandlersEventMap {
     'keel-item-completed': CustomEvent<ItemEventDetail>;
     'keel-checklist-completed': CustomEvent<ChecklistEventDetail>;
     'keel-action': CustomEvent<ActionEventDetail>;
-    'keel-collapse': CustomEvent<ChecklistEventDetail & { collapsed: boolean }>;
+    'keel-collapse': CustomEvent<CollapseEventDetail>;
     'keel-dismiss': CustomEvent<ChecklistEventDetail>;
     'keel-show': CustomEvent<ChecklistEventDetail>;
   }
@@ -35,7 +36,7 @@ let uid = 0;
  * @csspart header - Title row with the collapse and dismiss buttons.
  * @csspart title - The checklist title.
  * @csspart progress - The progress bar (a `<progress>` element).
- * @csspart progress-label - "2 of 5 done".
+ * @csspart progress-label - "2 of 5 done", or "All done" with a check mark (a polite live region).
  * @csspart item - One item row.
  * @csspart item-title - An item's title.
  * @csspart action - A launch action button.
@@ -50,6 +51,10 @@ let uid = 0;
  * @cssproperty --keel-space - Padding.
  * @cssproperty --keel-checklist-border - Card border colour.
  * @cssproperty --keel-checklist-track - Progress track colour.
+ * @cssproperty --keel-checklist-surface - Card background (defaults to `--keel-color-surface`).
+ * @cssproperty --keel-checklist-font - Font (defaults to `--keel-font`).
+ * @cssproperty --keel-checklist-muted - Secondary text: due days, descriptions, done items.
+ * @cssproperty --keel-checklist-mark - The border of a pending item's state mark.
  */
 export class KeelChecklist extends LitElement {
   static override styles = styles;
@@ -98,21 +103,24 @@ export class KeelChecklist extends LitElement {
     this.unsubscribe = this.subscribedTo = undefined;
   }
 
-  private restored = false;
+  /** The checklist whose UI state was restored and whose item states `seen` holds. */
+  private tracking: string | undefined;
 
   protected override willUpdate(changed: PropertyValues<this>): void {
     if (changed.has('source') && this.isConnected) this.listen();
     const view = this.current();
+    this.justDone.clear();
     if (!view) return;
-    if (!this.restored && this.source?.uiState) {
-      // Collapsed or dismissed in an earlier visit: stay so.
-      this.restored = true;
-      const st = this.source.uiState(view.id);
+    if (view.id !== this.tracking) {
+      // A first render, or another checklist (checklist-id changed): nothing "turned" done, and
+      // its own collapsed/dismissed state from an earlier visit applies.
+      this.tracking = view.id;
+      this.seen.clear();
+      const st = this.source?.uiState?.(view.id);
       if (st?.collapsed !== undefined) this.collapsed = st.collapsed;
       if (st?.dismissed !== undefined) this.dismissed = st.dismissed;
     }
     // Items that turned done since the last render: animated, and announced to the host app.
-    this.justDone.clear();
     const first = this.seen.size === 0;
     for (const item of view.items) {
       const before = this.seen.get(item.id);
@@ -145,14 +153,14 @@ export class KeelChecklist extends LitElement {
   }
 
   private get resolvedLocale(): string {
-    return this.locale || document.documentElement.lang || navigator.language || 'en';
+    return this.locale || document.documentElement.lang || 'en';
   }
 
   private emit<K extends keyof GlobalEventHandlersEventMap>(type: K, detail: GlobalEventHandlersEventMap[K] extends CustomEvent<infer D> ? D : never, cancelable = false): boolean {
     return this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true, cancelable }));
   }
 
-  private act(view: ChecklistView, item: ChecklistItemView, kind: 'launch' | 'recovery', action: ItemAction) {
+  private act(view: ChecklistView, item: ChecklistItemView, kind: 'launch' | 'recovery', action: ChecklistAction) {
     if (this.emit('keel-action', { checklistId: view.id, itemId: item.id, kind, action }, true)) {
       this.source?.act?.(view.id, item.id, kind, action);
     }
@@ -180,7 +188,7 @@ export class KeelChecklist extends LitElement {
     this.renderRoot.querySelector<HTMLButtonElement>('[part~="title"]')?.focus();
   }
 
-  private renderItem(view: ChecklistView, item: ChecklistItemView) {
+  private renderItem(view: ChecklistView, item: ChecklistItemView): TemplateResult {
     const s = this.s;
     const t = (x: Parameters<typeof resolveText>[0]) => resolveText(x, this.resolvedLocale);
     const action = item.state === 'failed' ? item.recovery : item.state === 'pending' ? item.launch : undefined;
@@ -203,7 +211,7 @@ export class KeelChecklist extends LitElement {
     </li>`;
   }
 
-  protected override render() {
+  protected override render(): TemplateResult | typeof nothing {
     const view = this.current();
     if (!view) return nothing;
     const s = this.s;
@@ -213,15 +221,16 @@ export class KeelChecklist extends LitElement {
     }
     const total = view.items.length;
     const done = view.items.filter((i) => i.state === 'done').length;
-    const label = total && done === total ? s.completed : fill(s.progress, { done, total });
-    return html`<section part="base" aria-labelledby="${this.listId}-title">
+    const complete = total > 0 && done === total;
+    const label = complete ? s.completed : fill(s.progress, { done, total });
+    return html`<section part="base" class=${complete ? 'completed' : ''} aria-labelledby="${this.listId}-title">
       <div part="header">
         <h2 part="title" id="${this.listId}-title" tabindex="-1">${title}</h2>
         <button type="button" class="icon-button" aria-expanded=${String(!this.collapsed)} aria-controls=${this.listId}
           aria-label=${this.collapsed ? s.expand : s.collapse} @click=${() => this.toggle(view)}>${this.collapsed ? '▸' : '▾'}</button>
         <button type="button" class="icon-button" aria-label=${s.dismiss} @click=${() => this.dismiss(view)}>✕</button>
       </div>
-      <p part="progress-label" id="${this.listId}-progress">${label}</p>
+      <p part="progress-label" aria-live="polite">${complete ? html`<span class="seal" aria-hidden="true">✓</span>` : nothing}<span id="${this.listId}-progress">${label}</span></p>
       <progress part="progress" max=${total || 1} value=${done} aria-labelledby="${this.listId}-progress"></progress>
       <ol id=${this.listId} ?hidden=${this.collapsed}>${view.items.map((i) => this.renderItem(view, i))}</ol>
     </section>`;

@@ -20,6 +20,8 @@ export const styles = css`
   button:focus-visible, a:focus-visible { outline: 2px solid var(--keel-color-accent, #0969da); outline-offset: 2px; }
   .icon-button { border: none; padding: 0.2em 0.4em; }
   [part~='progress-label'] { margin: 0.5rem 0 0.25rem; font-size: 0.9em; }
+  .completed [part~='progress-label'] { font-weight: 600; }
+  .seal { color: var(--keel-color-accent, #0969da); margin-inline-end: 0.35em; }
   progress {
     width: 100%; height: 0.5rem; appearance: none; border: none; border-radius: 999px;
     background: var(--keel-checklist-track, #eaeef2); overflow: hidden; display: block;

@@ -34,6 +34,10 @@ describe('broken configs: each problem named with its path, what was expected an
     ['weights that do not sum to 100', 'metric: features_used_ratio_30d, weight: 25', 'metric: features_used_ratio_30d, weight: 35', 'health.weights', 'weights: sum-to-100, but the component weights sum to 110; fix them or say weights: normalise', 'weights: sum-to-100'],
     ['a duplicate id', '      - id: review\n', '      - id: sso  # again\n', 'checklists[0].items[5].id', 'duplicate item id "sso" in checklist "onboarding"', 'id: sso  # again'],
     ['a locale that is not one', '    title: Get Acme running', '    title: { english: Get Acme running }', 'checklists[0].title', 'english: expected a locale such as "en" or "en-GB", found "english"', 'english'],
+    ['a click step without an anchor', "      - anchor: 'nav a[href=\"/reports\"]'\n        text: Open Reports.", '      - text: Open Reports.', 'recipes[2].steps[0].advance', 'a step that advances on "click" needs an "anchor"', 'advance: click'],
+    ['a fatigue cap that is not a whole number', 'perSession: 2', 'perSession: 2.5', 'fatigue.perSession', 'expected interruptions per session (a whole number)', 'perSession: 2.5'],
+    ['a quiet period that is not a duration', 'quiet: 10m', 'quiet: 10 minutes', 'fatigue.quiet', 'expected "7d"-style duration, found "10 minutes"', 'quiet: 10 minutes'],
+    ['an unknown placement', "    priority: 50", "    placement: below\n    priority: 50", 'nudges[0].placement', 'expected a placement (top, bottom,', 'placement: below'],
     ['a javascript: link', 'link: /settings/sso', 'link: "javascript:alert(1)"', 'checklists[0].items[0].launch.link', 'expected a link starting with http://, https:// or /, found "javascript:alert(1)"', 'javascript:'],
   ])('%s', (_name, from, to, path, message, lineNeedle) => {
     const text = broken(from, to);
@@ -78,7 +82,7 @@ test('the JSON Schema generated from the zod schema describes every section for 
     required: string[];
     additionalProperties: boolean;
   };
-  expect(Object.keys(schema.properties)).toEqual(['$schema', 'version', 'product', 'checklists', 'nudges', 'recipes', 'health', 'lifecycle', 'status']);
+  expect(Object.keys(schema.properties)).toEqual(['$schema', 'version', 'product', 'checklists', 'nudges', 'recipes', 'health', 'lifecycle', 'status', 'fatigue']);
   expect(schema.required).toEqual(['version', 'product']);
   expect(schema.additionalProperties).toBe(false);
   expect(Object.keys(schema.properties.checklists!.items!.properties!)).toEqual(['id', 'title', 'audience', 'items']);

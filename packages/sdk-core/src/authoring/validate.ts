@@ -125,11 +125,13 @@ export function checkReferences(c: KeelConfig): { path: Path; message: string }[
     });
   });
   (c.nudges ?? []).forEach((n, ni) => {
+    rule(['nudges', ni, 'audience'], n.audience);
     rule(['nudges', ni, 'when'], n.when);
     (n.actions ?? []).forEach((a, ai) => recipeRef(['nudges', ni, 'actions', ai, 'recipe'], a.recipe));
   });
   (c.recipes ?? []).forEach((r, ri) => r.steps.forEach((s, si) => {
     if (s.advance && typeof s.advance === 'object') rule(['recipes', ri, 'steps', si, 'advance'], s.advance);
+    if (s.advance === 'click' && !s.anchor) out.push({ path: ['recipes', ri, 'steps', si, 'advance'], message: 'a step that advances on "click" needs an "anchor" (the element the user clicks)' });
   }));
   (c.health?.alerts ?? []).forEach((a, ai) => {
     if (!('score_change_wow' in a.when) && !('above' in a.when)) rule(['health', 'alerts', ai, 'when'], a.when as Rule);

@@ -2,9 +2,13 @@ import { createTelemetry, type Message, type Telemetry, type TelemetryOptions } 
 import { type IDBPDatabase, openDB } from 'idb';
 import { evaluate } from '../rules/evaluate.js';
 import type { ChecklistProgress, Explanation, Rule, RuleContext } from '../rules/types.js';
+import { mergeProgress } from '../progress/merge.js';
+import type { FatiguePolicy } from './budget.js';
+import { createGuide, type Outcome } from './guide.js';
 import { type Rollup, Rollups } from './rollups.js';
 import type {
-  ChecklistSource, ChecklistView, ClientChecklist, ClientConfig, ItemAction, ProgressEntry,
+  ChecklistSource, ChecklistView, ClientChecklist, ClientConfig, GuideLoader, GuideReport, ItemAction, NudgeDecision,
+  ProgressEntry,
 } from './types.js';
 
 export interface KeelOptions {
@@ -17,8 +21,18 @@ export interface KeelOptions {
   telemetry?: Omit<TelemetryOptions, 'writeKey' | 'host'>;
   /** How often (ms) the published config and tenant facts are revalidated. Default 5 minutes. */
   refreshInterval?: number;
-  /** Called when an item's action asks to open a recipe; recipes land with <keel-recipe>. */
+  /** Called when a checklist item's action opens a recipe (before Keel runs it). */
   onRecipe?: (recipeId: string) => void;
+  /**
+   * The nudge and recipe UI, loaded the first time something is to be shown:
+   * `ui: () => import('@keel/nudge-widget/ui')`. Without it the engine still decides (and
+   * `debug.explain` says why), but nothing is drawn.
+   */
+  ui?: GuideLoader;
+  /** Overrides of the config's `fatigue` section (interruptions per session and per day, quiet period in ms). */
+  fatigue?: Partial<FatiguePolicy>;
+  /** Shows the "why (not)" overlay listing every nudge. Default: the page URL has `?keel_debug=1`. */
+  debug?: boolean;
   /**
    * A draft id to preview instead of the published config (`keel config preview`). Default: the
    * page URL's `?keel_preview=` parameter. A draft is never cached.
@@ -47,11 +61,35 @@ export interface Keel extends ChecklistSource {
   allows(action: string): { ok: true } | { ok: false; reason: string };
   /** Re-fetches config and progress now. */
   refresh(): Promise<void>;
+  /** Recipes: multi-step walkthroughs (`start` resumes one at the step where the user left it). */
+  recipes: {
+    start(recipeId: string, options?: { source?: string }): Outcome;
+    /** The running recipe and its step (1-based). */
+    readonly active: { id: string; step: number; total: number } | undefined;
+    exit(): void;
+  };
+  /** "Why didn't it show?": every rule with its value and every cap with its count. */
+  debug: {
+    explain(nudgeId: string): NudgeDecision;
+    report(): GuideReport;
+  };
   shutdown(): Promise<void>;
 }
 
 type Kv = IDBPDatabase;
 const DAY = 86_400_000;
+const TEXT_INPUT = /^(text|search|email|url|tel|password|number|date|datetime-local|month|week|time)$/;
+
+/** The text field the user is typing in (through open shadow roots), described for the trace. */
+function typing(): string | undefined {
+  let a: Element | null = document.activeElement;
+  while (a?.shadowRoot?.activeElement) a = a.shadowRoot.activeElement;
+  if (!(a instanceof HTMLElement)) return undefined;
+  const field = a instanceof HTMLTextAreaElement || (a instanceof HTMLInputElement && TEXT_INPUT.test(a.type)) || a.isContentEditable;
+  if (!field) return undefined;
+  const name = a.id ? `#${a.id}` : a.getAttribute('name') ? `[name="${a.getAttribute('name')}"]` : '';
+  return `<${a.localName}${name ? ` ${name}` : ''}>`;
+}
 
 export function init(options: KeelOptions): Keel {
   const o = options;
@@ -83,11 +121,12 @@ export function init(options: KeelOptions): Keel {
   const save = (key: string, value: unknown) => void dbP.then((d) => (closed ? undefined : d?.put('kv', value, key))).catch(() => undefined);
 
   const pkey = (e: { scope: string; kind: string; ref: string }) => `${e.scope}:${e.kind}:${e.ref}`;
-  const rank = { not_started: 0, started: 1, dismissed: 2, completed: 3 } as const;
+  /** Merges like the server does (a state never moves back, a recipe's step only advances). */
   function setProgress(e: ProgressEntry, sync: boolean) {
     const old = progress.get(pkey(e));
-    if (old && rank[old.state] >= rank[e.state]) return false;
-    progress.set(pkey(e), e);
+    const merged = mergeProgress(old, e);
+    if (old && old.state === merged.state && JSON.stringify(old.data ?? null) === JSON.stringify(merged.data ?? null)) return false;
+    progress.set(pkey(e), merged);
     if (sync) dirty.push(e);
     return true;
   }
@@ -112,6 +151,49 @@ export function init(options: KeelOptions): Keel {
     },
   });
 
+  const guide = createGuide({
+    storageKey: `keel-guide:${o.writeKey}`,
+    storage: (() => {
+      try {
+        return localStorage;
+      } catch {
+        return undefined; // storage blocked: the budget holds per page
+      }
+    })(),
+    now: Date.now,
+    config: () => config,
+    ctx,
+    refused: allowed,
+    lifecycleState: () => lifecycle?.state,
+    track: (event, properties) => void telemetry.track(event, properties),
+    progress: (kind, id) => progress.get(`user:${kind}:${id}`),
+    saveProgress(kind, id, state, data) {
+      const at = new Date().toISOString();
+      const e: ProgressEntry = { scope: 'user', kind, ref: id, state, updatedAt: at, ...(state === 'completed' ? { completedAt: at } : {}), ...(data ? { data } : {}) };
+      if (setProgress(e, true)) {
+        save('progress', [...progress.values()]);
+        void pushProgress();
+      }
+    },
+    recipeCompleted: () => recompute(true),
+    openLink: (href) => (o.onLink ?? ((h: string) => location.assign(h)))(href),
+    path: () => location.pathname,
+    typing,
+    locale: () => document.documentElement.lang || undefined,
+    loader: o.ui,
+    fatigue: o.fatigue,
+    debug: o.debug ?? new URLSearchParams(location.search).get('keel_debug') === '1',
+  });
+  // What makes the engine decide again besides events: navigation, focus leaving a text field,
+  // another tab spending the budget.
+  const onStorage = (e: StorageEvent) => {
+    if (e.key === `keel-guide:${o.writeKey}`) guide.reload();
+  };
+  const onNav = () => guide.schedule();
+  addEventListener('popstate', onNav);
+  addEventListener('storage', onStorage);
+  document.addEventListener('focusout', onNav, true);
+
   /** Re-derives every checklist view; emits completion events for items that just turned done. */
   function recompute(emit: boolean) {
     const next = new Map<string, ChecklistView>();
@@ -125,7 +207,9 @@ export function init(options: KeelOptions): Keel {
         const scope = i.scope ?? 'user';
         const ref = `${c.id}/${i.id}`;
         let done = progress.get(`${scope}:checklist:${ref}`)?.state === 'completed';
-        if (!done && evaluate(i.complete, c0).ok) {
+        // An item is also done when the recipe it launches has been completed.
+        const served = !!i.launch?.recipe && progress.get(`user:recipe:${i.launch.recipe}`)?.state === 'completed';
+        if (!done && (served || evaluate(i.complete, c0).ok)) {
           done = true;
           const at = new Date(c0.now).toISOString();
           setProgress({ scope, kind: 'checklist', ref, state: 'completed', updatedAt: at, completedAt: at }, true);
@@ -156,6 +240,7 @@ export function init(options: KeelOptions): Keel {
       void pushProgress();
     }
     if (changed) for (const l of listeners) l();
+    guide.schedule();
   }
 
   function applyConfig(c: ClientConfig | undefined) {
@@ -165,6 +250,7 @@ export function init(options: KeelOptions): Keel {
       if (cl.audience) rules.push(cl.audience);
       for (const i of cl.items) rules.push(i.complete, ...(i.failed ? [i.failed] : []));
     }
+    for (const n of c?.nudges ?? []) rules.push(n.when, ...(n.audience ? [n.audience] : []));
     rollups.watch(rules);
   }
 
@@ -173,6 +259,8 @@ export function init(options: KeelOptions): Keel {
     if (m.type === 'identify' && m.traits) userTraits = { ...userTraits, ...m.traits };
     if (m.type === 'group' && m.traits) tenantTraits = { ...tenantTraits, ...m.traits };
     const hit = m.type === 'track' && m.event ? rollups.record(m.event, m.properties, Date.parse(m.timestamp)) : false;
+    if (m.type === 'track' && m.event) guide.onMessage(m.event, m.properties, Date.parse(m.timestamp));
+    if (m.type === 'page') guide.schedule();
     if (hit || m.type !== 'track') {
       saveTimer ??= setTimeout(() => {
         saveTimer = undefined;
@@ -190,7 +278,8 @@ export function init(options: KeelOptions): Keel {
     const entries = dirty;
     dirty = [];
     try {
-      const res = await fetch(`${host}/v1/progress`, authed({ method: 'PUT', body: JSON.stringify({ entries }), headers: { 'content-type': 'application/json' } }));
+      // keepalive: a step saved as the page navigates away still reaches the server.
+      const res = await fetch(`${host}/v1/progress`, authed({ method: 'PUT', keepalive: true, body: JSON.stringify({ entries }), headers: { 'content-type': 'application/json' } }));
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       applyProgress(await res.json());
     } catch {
@@ -204,6 +293,7 @@ export function init(options: KeelOptions): Keel {
     if (body.lifecycle !== undefined) lifecycle = body.lifecycle;
     save('progress', [...progress.values()]);
     save('facts', facts);
+    guide.resume(); // a recipe left running on another device
   }
 
   async function refresh() {
@@ -267,7 +357,9 @@ export function init(options: KeelOptions): Keel {
       }
     }
     recompute(false); // render from cache first…
+    guide.resume();
     await refresh(); // …then revalidate
+    guide.resume();
   })();
 
   /** The lifecycle state's allow-list, as the server evaluated it; undefined = allowed. */
@@ -278,6 +370,7 @@ export function init(options: KeelOptions): Keel {
   }
 
   const timer = setInterval(() => void refresh(), o.refreshInterval ?? 300_000);
+
 
   return {
     telemetry,
@@ -301,8 +394,11 @@ export function init(options: KeelOptions): Keel {
         return;
       }
       telemetry.track('checklist.item_action', { checklist: checklistId, item: itemId, kind, recipe: action.recipe, link: action.link });
-      if (action.recipe) o.onRecipe?.(action.recipe);
-      else if (action.link && /^(https?:\/\/|\/)/i.test(action.link)) (o.onLink ?? ((h: string) => location.assign(h)))(action.link);
+      if (action.recipe) {
+        o.onRecipe?.(action.recipe);
+        const started = guide.recipes.start(action.recipe, { source: `checklist:${checklistId}/${itemId}` });
+        if (!started.ok) console.warn(`Keel: ${started.reason}`);
+      } else if (action.link && /^(https?:\/\/|\/)/i.test(action.link)) (o.onLink ?? ((h: string) => location.assign(h)))(action.link);
     },
     uiState: (id) => ui[id],
     get lifecycle() {
@@ -322,7 +418,13 @@ export function init(options: KeelOptions): Keel {
       return item ? evaluate(item.complete, ctx()) : undefined;
     },
     refresh,
+    recipes: guide.recipes,
+    debug: { explain: guide.explain, report: guide.report },
     async shutdown() {
+      guide.dispose();
+      removeEventListener('popstate', onNav);
+      removeEventListener('storage', onStorage);
+      document.removeEventListener('focusout', onNav, true);
       clearInterval(timer);
       clearTimeout(saveTimer);
       await telemetry.shutdown();

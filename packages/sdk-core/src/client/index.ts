@@ -1,7 +1,12 @@
-// Keel.init: telemetry → local rollups and rules → views for the widgets, config and progress synced.
+// Keel.init: telemetry → local rollups and rules → views for the widgets, config and progress synced;
+// the guidance engine (nudges, recipes, one fatigue budget) and the contract of its lazy UI.
 export { init, type Keel, type KeelOptions } from './client.js';
 export { Rollups, type Rollup } from './rollups.js';
+export { DEFAULT_FATIGUE, SESSION_GAP_MS, type FatiguePolicy, type SurfaceKind } from './budget.js';
+export { explainLine, type Outcome } from './guide.js';
 export type {
-  ChecklistItemView, ChecklistSource, ChecklistView, ClientChecklist, ClientChecklistItem, ClientConfig, ItemAction,
-  ProgressEntry, Text,
+  ChecklistItemView, ChecklistSource, ChecklistView, ClientChecklist, ClientChecklistItem, ClientConfig, ClientNudge,
+  ClientRecipe, ClientRecipeStep, FatigueConfig, GuideCheck, GuideHost, GuideLoader, GuideReport, GuideState, ItemAction,
+  NudgeAction, NudgeCloseReason, NudgeDecision, NudgeKind, NudgeView, Placement, ProgressEntry, RecipeStepView, Text,
 } from './types.js';
+export { mergeProgress, type ProgressKind, type ProgressScope, type ProgressStateName } from '../progress/merge.js';

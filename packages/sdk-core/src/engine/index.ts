@@ -2,3 +2,4 @@
 // machine. What the server imports (`@keel/sdk-core/engine`); no zod, no DOM, no IndexedDB.
 export * from '../rules/index.js';
 export * from '../lifecycle/index.js';
+export * from '../progress/merge.js';

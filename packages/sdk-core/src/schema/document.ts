@@ -81,15 +81,18 @@ const NudgeActionSchema = obj('a nudge action', {
 });
 
 export const NUDGE_KINDS = ['tooltip', 'hotspot', 'modal', 'banner'] as const;
+const PLACEMENTS = ['top', 'bottom', 'left', 'right', 'top-start', 'top-end', 'bottom-start', 'bottom-end', 'left-start', 'left-end', 'right-start', 'right-end'] as const;
 const anchor = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], { error: 'expected a CSS selector or a list of them, tried in order' });
 
 export const NudgeSchema = obj('a nudge', {
   id: IdSchema,
   kind: z.enum(NUDGE_KINDS, { error: (iss) => `expected kind ${NUDGE_KINDS.map(q).join(', ')}, found ${q(iss.input)}` }),
   anchor: anchor.optional(),
-  placement: z.enum(['top', 'bottom', 'left', 'right', 'top-start', 'top-end', 'bottom-start', 'bottom-end', 'left-start', 'left-end', 'right-start', 'right-end']).optional(),
+  placement: z.enum(PLACEMENTS, { error: (iss) => `expected a placement (${PLACEMENTS.join(', ')}), found ${q(iss.input)}` }).optional(),
   title: TextSchema.optional(),
   body: TextSchema,
+  /** Who may see it (targeting); `when` says at what moment (the trigger). */
+  audience: RuleSchema.optional(),
   when: RuleSchema,
   actions: z.array(NudgeActionSchema).optional(),
   priority: z.number({ error: 'expected a priority (a number; higher shows first)' }).optional(),
@@ -103,6 +106,7 @@ export const RecipeStepSchema = obj('a recipe step', {
   id: IdSchema.optional(),
   anchor: anchor.optional(),
   route: z.string().startsWith('/', { error: 'expected a route starting with /' }).optional(),
+  placement: z.enum(PLACEMENTS, { error: (iss) => `expected a placement (${PLACEMENTS.join(', ')}), found ${q(iss.input)}` }).optional(),
   title: TextSchema.optional(),
   text: TextSchema,
   advance: advance.optional(),
@@ -155,6 +159,18 @@ export const StatusSchema = obj('status', {
   components: z.array(obj('a status component', { id: IdSchema, name: TextSchema })),
 });
 
+const count = (what: string) => z.number({ error: `expected ${what} (a whole number)` }).int({ error: `expected ${what} (a whole number)` }).nonnegative({ error: `${what} is >= 0` });
+/**
+ * One fatigue budget for every surface that interrupts (nudges, recipes, checklists reopening):
+ * at most `perSession` in a session (30 min of inactivity ends one) and `perDay` in 24 hours,
+ * and none for `quiet` after the user closes one.
+ */
+export const FatigueSchema = obj('fatigue', {
+  perSession: count('interruptions per session').optional(),
+  perDay: count('interruptions per day').optional(),
+  quiet: DurationSchema.optional(),
+});
+
 export const ConfigSchema = obj('the config', {
   $schema: z.string().optional(),
   version: z.literal(1, { error: (iss) => `expected version: 1, found ${q(iss.input)}` }),
@@ -165,6 +181,7 @@ export const ConfigSchema = obj('the config', {
   health: HealthSchema.optional(),
   lifecycle: LifecycleSchema.optional(),
   status: StatusSchema.optional(),
+  fatigue: FatigueSchema.optional(),
 });
 
 export type KeelConfig = z.infer<typeof ConfigSchema>;

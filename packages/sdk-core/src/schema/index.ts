@@ -9,6 +9,6 @@ export {
 } from './message.js';
 export { DurationSchema, RuleSchema, WhereSchema } from './rule.js';
 export {
-  ActionSchema, ChecklistItemSchema, ChecklistSchema, ConfigSchema, HealthSchema, IdSchema, LifecycleSchema, NudgeSchema,
+  ActionSchema, ChecklistItemSchema, ChecklistSchema, ConfigSchema, FatigueSchema, HealthSchema, IdSchema, LifecycleSchema, NudgeSchema,
   RecipeSchema, StatusSchema, TextSchema, type KeelConfig,
 } from './document.js';

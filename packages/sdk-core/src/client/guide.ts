@@ -1,0 +1,614 @@
+/**
+ * The guidance engine: which nudge shows now (targeting, trigger, lifecycle, caps, one at a time,
+ * priority), the running recipe (steps, advance, resume), and the decision trace behind both.
+ * It renders nothing: the UI module, loaded on first need (`GuideLoader`), draws `host.state()`
+ * and reports back through `host`. No DOM here: the page's path, focus and storage come in `deps`,
+ * so the whole decision logic runs (and is tested) in Node too.
+ */
+import { durationMs } from '../rules/duration.js';
+import { evaluate } from '../rules/evaluate.js';
+import { glob } from '../rules/match.js';
+import { memoryContext, type MemoryEvent } from '../rules/memory.js';
+import type { Explanation, Rule, RuleContext } from '../rules/types.js';
+import { DEFAULT_FATIGUE, type FatiguePolicy, humanDuration, Ledger, type SurfaceKind } from './budget.js';
+import type {
+  ClientConfig, ClientNudge, ClientRecipe, GuideCheck, GuideHost, GuideLoader, GuideReport, GuideState, NudgeAction,
+  NudgeCloseReason, NudgeDecision, NudgeView, ProgressEntry, RecipeStepView,
+} from './types.js';
+
+const DAY = 86_400_000;
+const DEFAULT_CAP = { times: 1, per: '1d' };
+const MAX_TIMER = 2 ** 31 - 1;
+
+export type Outcome = { ok: true } | { ok: false; reason: string };
+
+export interface GuideDeps {
+  /** localStorage key of the fatigue ledger. */
+  storageKey: string;
+  storage: Pick<Storage, 'getItem' | 'setItem'> | undefined;
+  now(): number;
+  config(): ClientConfig | undefined;
+  /** The rule context of the moment (rollups, traits, facts, lifecycle, page). */
+  ctx(): RuleContext;
+  /** Why the lifecycle state refuses an action (`nudge:x`), or undefined when it allows it. */
+  refused(action: string): string | undefined;
+  lifecycleState(): string | undefined;
+  track(event: string, properties: Record<string, unknown>): void;
+  /** The user's synced progress entry for a recipe or nudge. */
+  progress(kind: 'recipe' | 'nudge', id: string): ProgressEntry | undefined;
+  /** Records progress (synced to `/v1/progress`). */
+  saveProgress(kind: 'recipe' | 'nudge', id: string, state: ProgressEntry['state'], data?: Record<string, unknown>): void;
+  /** A recipe completed: the checklist items it serves complete (the client re-derives them). */
+  recipeCompleted(id: string): void;
+  openLink(href: string): void;
+  /** The current pathname. */
+  path(): string;
+  /** What the user is typing in (an input's description), or undefined. */
+  typing(): string | undefined;
+  locale(): string | undefined;
+  loader?: GuideLoader | undefined;
+  /** Code-level overrides of the config's `fatigue` section. */
+  fatigue?: Partial<FatiguePolicy> | undefined;
+  debug: boolean;
+}
+
+interface Showing { nudge: ClientNudge; view: NudgeView; decision: NudgeDecision; state: 'offered' | 'on-screen'; since: number }
+interface Run { recipe: ClientRecipe; index: number; completedBefore: boolean; stepStart: number; events: MemoryEvent[]; missing?: string }
+interface PageMark { path: string; detail: string }
+
+const q = (v: unknown) => JSON.stringify(v) ?? String(v);
+const selectorsOf = (a: string | readonly string[] | undefined): readonly string[] => (a === undefined ? [] : typeof a === 'string' ? [a] : a);
+const clock = (t: number) => new Date(t).toISOString().slice(11, 19);
+
+/**
+ * A rule's outcome in one line: `holds: all of 3`, or the first clause that failed with its value
+ * (`"feature.used" where feature = "reports.create" in the last 7d is 2 (needs no)`).
+ */
+export function explainLine(e: Explanation): string {
+  if (e.ok) return `holds: ${e.clause}`;
+  const leaf = (x: Explanation): string =>
+    x.reason === 'missing' ? `${x.clause}: no data yet` : `${x.clause} is ${q(x.actual)}${x.expected ? ` (needs ${x.expected})` : ''}`;
+  let x = e;
+  while (x.clause.startsWith('all of') && x.children?.some((c) => !c.ok)) x = x.children.find((c) => !c.ok)!;
+  if (x.clause.startsWith('any of') && x.children?.length) return `none of ${x.children.length} holds; the first: ${explainLine(x.children[0]!)}`;
+  return leaf(x);
+}
+
+export interface Guide {
+  readonly host: GuideHost;
+  /** Decide again soon (coalesced): after events, navigation, focus changes, config or progress. */
+  schedule(): void;
+  /** Every telemetry message: a recipe step may advance on it. */
+  onMessage(event: string, properties: Readonly<Record<string, unknown>> | undefined, ts: number): void;
+  explain(nudgeId: string): NudgeDecision;
+  report(): GuideReport;
+  recipes: {
+    start(id: string, options?: { source?: string }): Outcome;
+    readonly active: { id: string; step: number; total: number } | undefined;
+    exit(): void;
+  };
+  /** A surface other than a nudge (a checklist reopening itself) asks to interrupt; counted when granted. */
+  interrupt(kind: SurfaceKind, id: string): Outcome;
+  /** Picks up a recipe left running (this browser's ledger, else the synced progress). */
+  resume(): void;
+  /** Another tab changed the ledger. */
+  reload(): void;
+  dispose(): void;
+}
+
+export function createGuide(deps: GuideDeps): Guide {
+  const ledger = new Ledger(deps.storage, deps.storageKey, deps.now());
+  const listeners = new Set<() => void>();
+  let showing: Showing | undefined;
+  let openHotspot: string | undefined;
+  let hotspots: NudgeView[] = [];
+  let run: Run | undefined;
+  /** Per page (path): nudges whose anchor never appeared, or that the host app prevented. */
+  const skippedOn = new Map<string, PageMark>();
+  let ui: Promise<void> | undefined;
+  let uiError: string | undefined;
+  let unmount: (() => void) | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let wake: ReturnType<typeof setTimeout> | undefined;
+  let routePoll: ReturnType<typeof setInterval> | undefined;
+  let lastPath = '';
+  let disposed = false;
+
+  const policy = (): FatiguePolicy => {
+    const f = deps.config()?.fatigue;
+    const quiet = f?.quiet ? durationMs(f.quiet) : NaN;
+    return {
+      perSession: deps.fatigue?.perSession ?? f?.perSession ?? DEFAULT_FATIGUE.perSession,
+      perDay: deps.fatigue?.perDay ?? f?.perDay ?? DEFAULT_FATIGUE.perDay,
+      quietMs: deps.fatigue?.quietMs ?? (quiet === quiet ? quiet : DEFAULT_FATIGUE.quietMs),
+    };
+  };
+
+  const notify = () => {
+    for (const l of listeners) l();
+  };
+
+  function ensureUI() {
+    if (ui || !deps.loader || disposed) return;
+    ui = deps.loader().then(
+      (m) => {
+        if (!disposed) unmount = m.mountGuide(host, { debug: deps.debug });
+      },
+      (e: unknown) => {
+        uiError = e instanceof Error ? e.message : String(e);
+        console.warn(`Keel: the nudge and recipe UI failed to load (${uiError}); nothing will be shown`);
+        showing = undefined;
+        notify();
+      },
+    );
+  }
+
+  const viewOf = (n: ClientNudge): NudgeView => {
+    const v: NudgeView = { id: n.id, kind: n.kind, anchor: selectorsOf(n.anchor), body: n.body, actions: n.actions ?? [] };
+    if (n.placement) v.placement = n.placement;
+    if (n.title !== undefined) v.title = n.title;
+    return v;
+  };
+
+  const isDismissed = (id: string) => ledger.data.dismissed[id] ?? (deps.progress('nudge', id)?.state === 'dismissed' ? Date.parse(deps.progress('nudge', id)!.updatedAt) : undefined);
+
+  /** Checks that decide whether any interrupting surface may open now, shared by nudges and checklists. */
+  function interruptionChecks(now: number): GuideCheck[] {
+    const p = policy();
+    const sess = ledger.sessionCount(now);
+    const day = ledger.dayCount(now);
+    const quietUntil = ledger.data.closedAt ? ledger.data.closedAt + p.quietMs : 0;
+    const typing = deps.typing();
+    const busy = showing ? `nudge "${showing.nudge.id}" is ${showing.state === 'on-screen' ? 'on screen' : 'being shown'}`
+      : run ? `recipe "${run.recipe.id}" is running (step ${run.index + 1} of ${run.recipe.steps.length})` : undefined;
+    const dayFree = ledger.oldestInterruptionSince(now - DAY);
+    const checks: GuideCheck[] = [
+      { check: 'session cap', ok: sess < p.perSession, count: sess, limit: p.perSession, detail: `${sess} of ${p.perSession} interruptions this session` },
+      { check: 'day cap', ok: day < p.perDay, count: day, limit: p.perDay, detail: `${day} of ${p.perDay} interruptions in the last 24 h` },
+      { check: 'quiet period', ok: now >= quietUntil, detail: now >= quietUntil ? (ledger.data.closedAt ? `over (the last close was at ${clock(ledger.data.closedAt)})` : 'nothing closed yet') : `${humanDuration(quietUntil - now)} left after the last close at ${clock(ledger.data.closedAt)}` },
+      { check: 'one at a time', ok: !busy, detail: busy ?? 'nothing else is open' },
+      { check: 'typing', ok: !typing, detail: typing ? `the user is typing in ${typing}` : 'no text field has focus' },
+    ];
+    if (day >= p.perDay && dayFree) checks[1]!.until = dayFree + DAY;
+    if (now < quietUntil) checks[2]!.until = quietUntil;
+    return checks;
+  }
+
+  /** The full decision for every nudge in the config, with no side effects. */
+  function decide(now: number): { decisions: NudgeDecision[]; winner?: ClientNudge; hot: ClientNudge[] } {
+    const cfg = deps.config();
+    const nudges = cfg?.nudges ?? [];
+    const ctx = deps.ctx();
+    const path = deps.path();
+    const state = deps.lifecycleState();
+    const shared = interruptionChecks(now);
+    const ready: { n: ClientNudge; d: NudgeDecision; order: number }[] = [];
+    const hot: ClientNudge[] = [];
+    const decisions = nudges.map((n, order): NudgeDecision => {
+      if (openHotspot === n.id) {
+        hot.push(n);
+        return { nudgeId: n.id, status: 'showing', summary: 'open (the user opened its beacon)', checks: [], at: now };
+      }
+      if (showing?.nudge.id === n.id) {
+        return { ...showing.decision, status: showing.state === 'on-screen' ? 'showing' : 'eligible', summary: showing.state === 'on-screen' ? `on screen since ${clock(showing.since)}` : 'chosen; waiting for its anchor to appear', at: now };
+      }
+      const checks: GuideCheck[] = [];
+      const refusal = deps.refused(`nudge:${n.id}`);
+      checks.push({ check: 'lifecycle', ok: !refusal, detail: refusal ?? (state ? `allowed in lifecycle state "${state}"` : 'no lifecycle restriction') });
+      if (n.audience) {
+        const e = evaluate(n.audience, ctx);
+        checks.push({ check: 'audience', ok: e.ok, detail: explainLine(e), explanation: e });
+      }
+      const w = evaluate(n.when, ctx);
+      checks.push({ check: 'when', ok: w.ok, detail: explainLine(w), explanation: w });
+      const dismissedAt = isDismissed(n.id);
+      checks.push({ check: 'dismissed', ok: dismissedAt === undefined, detail: dismissedAt === undefined ? 'not dismissed' : `dismissed for good on ${new Date(dismissedAt).toISOString().slice(0, 10)}` });
+      const snoozed = ledger.data.snoozed[n.id];
+      const snoozing = snoozed !== undefined && snoozed > now;
+      checks.push({ check: 'snoozed', ok: !snoozing, detail: snoozing ? `snoozed for ${humanDuration(snoozed - now)} more` : 'not snoozed', ...(snoozing ? { until: snoozed } : {}) });
+      const cap = n.cap ?? DEFAULT_CAP;
+      const perMs = durationMs(cap.per) || DAY;
+      const c = ledger.countOf('nudge', n.id, perMs, now);
+      const capCheck: GuideCheck = { check: 'nudge cap', ok: c.count < cap.times, count: c.count, limit: cap.times, detail: `shown ${c.count} of ${cap.times} ${cap.times === 1 ? 'time' : 'times'} in ${cap.per}${n.cap ? '' : ' (the default cap)'}` };
+      if (!capCheck.ok && c.oldest !== undefined) capCheck.until = c.oldest + perMs;
+      checks.push(capCheck);
+      const mark = skippedOn.get(n.id);
+      if (mark && mark.path === path) checks.push({ check: 'anchor', ok: false, detail: mark.detail });
+      if (n.kind !== 'hotspot') checks.push(...shared.map((x) => ({ ...x })));
+      if (!deps.loader) checks.push({ check: 'ui', ok: false, detail: 'no UI to show it: pass ui: () => import("@keel/nudge-widget/ui") to init()' });
+      else if (uiError) checks.push({ check: 'ui', ok: false, detail: `the UI module failed to load: ${uiError}` });
+      const failed = checks.find((x) => !x.ok);
+      const d: NudgeDecision = { nudgeId: n.id, status: failed ? 'blocked' : 'eligible', summary: failed ? `blocked by ${failed.check}: ${failed.detail}` : 'eligible', checks, at: now };
+      if (!failed) {
+        if (n.kind === 'hotspot') {
+          if (!run) hot.push(n);
+          d.summary = run ? 'eligible; hidden while a recipe runs' : 'shown as a hotspot beacon';
+        } else ready.push({ n, d, order });
+      }
+      return d;
+    });
+    ready.sort((a, b) => (b.n.priority ?? 0) - (a.n.priority ?? 0) || a.order - b.order);
+    const [first, ...rest] = ready;
+    if (first) first.d.summary = 'eligible: every check passes; it shows now';
+    for (const r of rest) {
+      const detail = `"${first!.n.id}" goes first (priority ${first!.n.priority ?? 0} vs ${r.n.priority ?? 0})`;
+      r.d.checks.push({ check: 'priority', ok: false, detail });
+      r.d.status = 'blocked';
+      r.d.summary = `blocked by priority: ${detail}`;
+    }
+    return first ? { decisions, winner: first.n, hot } : { decisions, hot };
+  }
+
+  /** Decides and acts: offers the winner to the UI, updates hotspots, sets a timer for the next change. */
+  function apply() {
+    timer = undefined;
+    if (disposed) return;
+    const now = deps.now();
+    ledger.touch(now);
+    const path = deps.path();
+    if (path !== lastPath) {
+      lastPath = path;
+      for (const [id, m] of skippedOn) if (m.path !== path) skippedOn.delete(id);
+    }
+    const { decisions, winner, hot } = decide(now);
+    let changed = false;
+    if (!showing && winner) {
+      const d = decisions.find((x) => x.nudgeId === winner.id)!;
+      showing = { nudge: winner, view: viewOf(winner), decision: d, state: 'offered', since: now };
+      changed = true;
+    }
+    const hotIds = hot.map((n) => n.id).join();
+    if (hotIds !== hotspots.map((n) => n.id).join()) {
+      hotspots = hot.map(viewOf);
+      changed = true;
+    }
+    if (showing || hotspots.length || run || deps.debug) ensureUI();
+    // Wake up when the earliest time-bound block ends (quiet period, snooze, a cap's window).
+    const next = Math.min(...decisions.flatMap((d) => d.checks.filter((c) => !c.ok && c.until !== undefined && c.until > now).map((c) => c.until!)));
+    clearTimeout(wake);
+    if (Number.isFinite(next)) wake = setTimeout(schedule, Math.min(MAX_TIMER, next - now + 25));
+    watchRoute();
+    if (changed) notify();
+    else if (deps.debug) notify(); // the overlay shows live counts
+  }
+
+  function schedule() {
+    if (timer === undefined && !disposed) timer = setTimeout(apply, 16);
+  }
+
+  // ── recipes ───────────────────────────────────────────────────────────────────────────────
+  const recipeOf = (id: string) => deps.config()?.recipes?.find((r) => r.id === id);
+
+  function stepView(): RecipeStepView | undefined {
+    if (!run) return undefined;
+    const s = run.recipe.steps[run.index]!;
+    const v: RecipeStepView = {
+      recipeId: run.recipe.id, recipeTitle: run.recipe.title, index: run.index, total: run.recipe.steps.length,
+      anchor: selectorsOf(s.anchor), text: s.text,
+      advance: s.advance === 'click' ? 'click' : s.advance && typeof s.advance === 'object' ? 'event' : 'next',
+    };
+    if (s.id) v.id = s.id;
+    if (s.title !== undefined) v.title = s.title;
+    if (s.placement) v.placement = s.placement;
+    if (s.route && !glob(s.route, deps.path())) v.waitingForRoute = s.route;
+    return v;
+  }
+
+  /** While a step waits for its route, look at the path a few times a second (SPA or not, no history patching). */
+  function watchRoute() {
+    const waiting = run?.recipe.steps[run.index]?.route !== undefined;
+    if (waiting && !routePoll) {
+      let seen = deps.path();
+      routePoll = setInterval(() => {
+        const p = deps.path();
+        if (p !== seen) {
+          seen = p;
+          notify();
+          schedule();
+        }
+      }, 250);
+    } else if (!waiting && routePoll) {
+      clearInterval(routePoll);
+      routePoll = undefined;
+    }
+  }
+
+  function persistRun(now: number) {
+    if (!run) return;
+    ledger.setRecipe({ id: run.recipe.id, step: run.index, active: true, at: now });
+    if (!run.completedBefore) deps.saveProgress('recipe', run.recipe.id, 'started', { step: run.index, active: true });
+  }
+
+  function begin(recipe: ClientRecipe, index: number, completedBefore: boolean) {
+    const now = deps.now();
+    run = { recipe, index: Math.min(Math.max(0, index), recipe.steps.length - 1), completedBefore, stepStart: now, events: [] };
+    if (showing) endNudge('replaced');
+    openHotspot = undefined;
+    hotspots = [];
+    persistRun(now);
+    ensureUI();
+    watchRoute();
+    notify();
+  }
+
+  function start(id: string, options: { source?: string } = {}): Outcome {
+    const recipe = recipeOf(id);
+    if (!recipe) {
+      const known = (deps.config()?.recipes ?? []).map((r) => r.id);
+      return { ok: false, reason: `no recipe "${id}" in the published config (recipes: ${known.join(', ') || 'none'})` };
+    }
+    const refusal = deps.refused(`recipe:${id}`);
+    if (refusal) {
+      deps.track('lifecycle.action_refused', { action: `recipe:${id}`, state: deps.lifecycleState(), source: options.source });
+      return { ok: false, reason: refusal };
+    }
+    if (run?.recipe.id === id) return { ok: true };
+    if (run) stopRun('replaced');
+    const mark = ledger.data.recipe?.id === id ? ledger.data.recipe : undefined;
+    const prog = deps.progress('recipe', id);
+    const completedBefore = prog?.state === 'completed';
+    const saved = typeof prog?.data?.step === 'number' ? prog.data.step : 0;
+    const index = completedBefore ? 0 : mark ? mark.step : saved;
+    const now = deps.now();
+    ledger.record('recipe', id, now, true);
+    begin(recipe, index, completedBefore);
+    deps.track('recipe.started', { recipe: id, source: options.source ?? 'api', step: run!.index + 1, steps: recipe.steps.length, resumed: run!.index > 0 });
+    return { ok: true };
+  }
+
+  function resume() {
+    if (run || disposed) return;
+    const mark = ledger.data.recipe;
+    let id: string | undefined;
+    let index = 0;
+    if (mark?.active) {
+      id = mark.id;
+      index = mark.step;
+    } else {
+      // Another device left one running, and this browser has no newer word on it.
+      for (const r of deps.config()?.recipes ?? []) {
+        const p = deps.progress('recipe', r.id);
+        if (p?.state === 'started' && p.data?.active === true && typeof p.data.step === 'number' && !(mark?.id === r.id && mark.at >= Date.parse(p.updatedAt))) {
+          id = r.id;
+          index = p.data.step;
+          break;
+        }
+      }
+    }
+    const recipe = id ? recipeOf(id) : undefined;
+    if (!recipe || !id || deps.refused(`recipe:${id}`)) return;
+    const prog = deps.progress('recipe', id);
+    const completedBefore = prog?.state === 'completed';
+    if (completedBefore && mark?.active && Date.parse(prog.completedAt ?? prog.updatedAt) > mark.at) {
+      ledger.setRecipe(undefined); // finished on another device since this one last ran it
+      return;
+    }
+    begin(recipe, index, completedBefore);
+    deps.track('recipe.resumed', { recipe: id, step: run!.index + 1, steps: recipe.steps.length });
+  }
+
+  function stopRun(why: 'exited' | 'replaced') {
+    if (!run) return;
+    const now = deps.now();
+    const { recipe, index, completedBefore } = run;
+    deps.track('recipe.exited', { recipe: recipe.id, step: index + 1, steps: recipe.steps.length, reason: why });
+    ledger.setRecipe({ id: recipe.id, step: index, active: false, at: now });
+    if (!completedBefore) deps.saveProgress('recipe', recipe.id, 'started', { step: index, active: false });
+    run = undefined;
+    if (why === 'exited') ledger.closed(now);
+    watchRoute();
+    notify();
+    schedule();
+  }
+
+  function advance(how: 'next' | 'click' | 'event' | 'skip') {
+    if (!run) return;
+    const now = deps.now();
+    const { recipe, index } = run;
+    const step = recipe.steps[index]!;
+    deps.track('recipe.step_completed', { recipe: recipe.id, step: index + 1, steps: recipe.steps.length, ...(step.id ? { stepId: step.id } : {}), how });
+    if (index + 1 < recipe.steps.length) {
+      run = { ...run, index: index + 1, stepStart: now, events: [] };
+      delete run.missing;
+      persistRun(now);
+      watchRoute();
+      notify();
+      return;
+    }
+    deps.track('recipe.completed', { recipe: recipe.id, steps: recipe.steps.length });
+    deps.saveProgress('recipe', recipe.id, 'completed', { step: recipe.steps.length, active: false });
+    ledger.setRecipe(undefined);
+    ledger.closed(now);
+    run = undefined;
+    watchRoute();
+    deps.recipeCompleted(recipe.id);
+    notify();
+    schedule();
+  }
+
+  function onMessage(event: string, properties: Readonly<Record<string, unknown>> | undefined, ts: number) {
+    if (!run) return;
+    const rule = run.recipe.steps[run.index]?.advance;
+    if (!rule || typeof rule !== 'object') return;
+    run.events.push(properties ? { event, ts, properties } : { event, ts });
+    if (run.events.length > 200) run.events.shift();
+    const base = deps.ctx();
+    const ctx = memoryContext(run.events.filter((e) => e.ts >= run!.stepStart - 1000), base);
+    if (evaluate(rule as Rule, ctx).ok) advance('event');
+  }
+
+  // ── nudges: what the UI reports ───────────────────────────────────────────────────────────
+  function endNudge(reason: NudgeCloseReason | 'action') {
+    if (!showing) return;
+    const now = deps.now();
+    if (showing.state === 'on-screen' && (reason === 'escape' || reason === 'close' || reason === 'action')) ledger.closed(now);
+    showing = undefined;
+    notify();
+    schedule();
+  }
+
+  const kindOfAction = (a: NudgeAction) => (a.recipe ? 'recipe' : a.link ? 'link' : a.dismiss ? 'dismiss' : a.snooze ? 'snooze' : a.event ? 'event' : 'close');
+  const nudgeOf = (id: string) => deps.config()?.nudges?.find((n) => n.id === id);
+
+  const host: GuideHost = {
+    state(): GuideState {
+      const s: GuideState = { hotspots };
+      if (showing) s.nudge = showing.view;
+      const step = stepView();
+      if (step) s.step = step;
+      const locale = deps.locale();
+      if (locale) s.locale = locale;
+      return s;
+    },
+    subscribe(fn) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+    shown(id, anchor) {
+      const now = deps.now();
+      const n = nudgeOf(id);
+      if (!n) return;
+      if (showing?.nudge.id === id) {
+        showing.state = 'on-screen';
+        showing.since = now;
+        ledger.record('nudge', id, now, true);
+      } else if (n.kind === 'hotspot') {
+        openHotspot = id;
+        ledger.record('nudge', id, now, false);
+      } else return;
+      deps.track('nudge.sent', { nudge: id, kind: n.kind, anchor, priority: n.priority ?? 0, ...(n.kind === 'hotspot' ? { opened: 'by the user' } : {}) });
+      if (deps.debug) notify();
+    },
+    skipped(id, why) {
+      const path = deps.path();
+      if (why.reason === 'anchor.missing') {
+        deps.track('anchor.missing', { nudge: id, selectors: [...why.selectors], waitedMs: why.waitedMs, path });
+        skippedOn.set(id, { path, detail: `not found on ${path} after ${why.waitedMs} ms: ${why.selectors.map(q).join(', ')}` });
+      } else {
+        skippedOn.set(id, { path, detail: `the host app prevented it on ${path} (keel-nudge-show was cancelled)` });
+      }
+      if (showing?.nudge.id === id) {
+        showing = undefined;
+        notify();
+      }
+      if (hotspots.some((h) => h.id === id)) {
+        hotspots = hotspots.filter((h) => h.id !== id);
+        notify();
+      }
+      schedule();
+    },
+    acted(id, action) {
+      const n = nudgeOf(id);
+      if (!n) return;
+      const now = deps.now();
+      deps.track('nudge.acted', { nudge: id, kind: n.kind, action: kindOfAction(action), ...(typeof action.label === 'string' ? { label: action.label } : {}) });
+      if (action.event) deps.track(action.event, { nudge: id });
+      if (action.snooze) {
+        const ms = durationMs(action.snooze);
+        if (ms === ms) ledger.snooze(id, now + ms);
+      }
+      if (action.dismiss) {
+        ledger.dismiss(id, now);
+        deps.saveProgress('nudge', id, 'dismissed');
+      }
+      if (openHotspot === id) {
+        openHotspot = undefined;
+        ledger.closed(now);
+        schedule();
+      }
+      if (showing?.nudge.id === id) endNudge('action');
+      if (action.recipe) {
+        const r = start(action.recipe, { source: `nudge:${id}` });
+        if (!r.ok) console.warn(`Keel: ${r.reason}`);
+      } else if (action.link && /^(https?:\/\/|\/(?!\/))/i.test(action.link)) deps.openLink(action.link);
+    },
+    closed(id, reason) {
+      const n = nudgeOf(id);
+      if (n && (reason === 'escape' || reason === 'close')) deps.track('nudge.acted', { nudge: id, kind: n.kind, action: 'close', via: reason });
+      if (openHotspot === id) {
+        openHotspot = undefined;
+        if (reason === 'escape' || reason === 'close') ledger.closed(deps.now());
+        schedule();
+        return;
+      }
+      if (showing?.nudge.id === id) endNudge(reason);
+    },
+    recipe: {
+      next: (cause) => advance(cause),
+      back() {
+        if (!run || run.index === 0) return;
+        run = { ...run, index: run.index - 1, stepStart: deps.now(), events: [] };
+        ledger.setRecipe({ id: run.recipe.id, step: run.index, active: true, at: deps.now() });
+        watchRoute();
+        notify();
+      },
+      skip: () => advance('skip'),
+      exit: () => stopRun('exited'),
+      missing(selectors, waitedMs) {
+        if (!run) return;
+        const path = deps.path();
+        run.missing = `step ${run.index + 1}: not found on ${path} after ${waitedMs} ms: ${selectors.map(q).join(', ')}`;
+        deps.track('anchor.missing', { recipe: run.recipe.id, step: run.index + 1, selectors: [...selectors], waitedMs, path });
+        if (deps.debug) notify();
+      },
+    },
+    debug: () => report(),
+  };
+
+  function report(): GuideReport {
+    const now = deps.now();
+    const p = policy();
+    const quietUntil = ledger.data.closedAt ? ledger.data.closedAt + p.quietMs : 0;
+    const r: GuideReport = {
+      nudges: decide(now).decisions,
+      budget: { session: { count: ledger.sessionCount(now), limit: p.perSession }, day: { count: ledger.dayCount(now), limit: p.perDay } },
+    };
+    const version = deps.config()?.version;
+    if (version !== undefined) r.configVersion = version;
+    if (quietUntil > now) r.budget.quietUntil = quietUntil;
+    const step = stepView();
+    if (run && step) r.recipe = { id: run.recipe.id, step: run.index + 1, total: step.total, active: true, ...(step.waitingForRoute ? { waitingForRoute: step.waitingForRoute } : {}) };
+    return r;
+  }
+
+  return {
+    host,
+    schedule,
+    onMessage,
+    explain(id) {
+      const now = deps.now();
+      const d = decide(now).decisions.find((x) => x.nudgeId === id);
+      if (d) return d;
+      const known = (deps.config()?.nudges ?? []).map((n) => n.id);
+      return { nudgeId: id, status: 'unknown', summary: `no nudge "${id}" in config version ${deps.config()?.version ?? '(none loaded yet)'} (nudges: ${known.join(', ') || 'none'})`, checks: [], at: now };
+    },
+    report,
+    recipes: {
+      start,
+      get active() {
+        return run ? { id: run.recipe.id, step: run.index + 1, total: run.recipe.steps.length } : undefined;
+      },
+      exit: () => stopRun('exited'),
+    },
+    interrupt(kind, id) {
+      const now = deps.now();
+      const failed = interruptionChecks(now).find((c) => !c.ok);
+      if (failed) return { ok: false, reason: `${failed.check}: ${failed.detail}` };
+      ledger.record(kind, id, now, true);
+      return { ok: true };
+    },
+    resume,
+    reload() {
+      ledger.reload(deps.now());
+      schedule();
+    },
+    dispose() {
+      disposed = true;
+      clearTimeout(timer);
+      clearTimeout(wake);
+      clearInterval(routePoll);
+      unmount?.();
+      listeners.clear();
+    },
+  };
+}

@@ -11,6 +11,7 @@ const root = fileURLToPath(new URL('.', import.meta.url));
  */
 const alias = [
   { find: /^@keel\/sdk-core\/(schema|authoring|engine)$/, replacement: `${root}packages/sdk-core/src/$1/index.ts` },
+  { find: /^@keel\/([a-z-]+-widget)\/(define|ui)$/, replacement: `${root}packages/$1/src/$2.ts` },
   { find: /^@keel\/([a-z-]+)$/, replacement: `${root}packages/$1/src/index.ts` },
 ];
 

@@ -14,6 +14,8 @@ declare module 'vitest' {
     ingest: { url: string; writeKey: string; adminKey: string; tokens: Record<string, string> };
     /** A second, separate server: test files that publish other configs don't race each other. */
     ingestHealth: { url: string; writeKey: string; adminKey: string; tokens: Record<string, string> };
+    /** A third, for the guidance (nudges and recipes) tests. */
+    ingestGuide: { url: string; writeKey: string; adminKey: string; tokens: Record<string, string> };
   }
 }
 
@@ -30,15 +32,19 @@ export default async function setup(project: TestProject) {
   };
   const ingest = await serve();
   const ingestHealth = await serve();
+  const ingestGuide = await serve();
   const tokens: Record<string, string> = {};
-  for (const [user, tenant] of [['ada', 'acme'], ['bob', 'acme'], ['eve', 'globex']] as const) {
+  const users = [['ada', 'acme'], ['bob', 'acme'], ['eve', 'globex'], ...Array.from({ length: 12 }, (_, i) => [`guide-${i + 1}`, 'acme'])];
+  for (const [user, tenant] of users as [string, string][]) {
     tokens[user] = signUserToken({ sub: user, tenant, role: 'admin', ttlSeconds: 3600 }, secret);
   }
   project.provide('ingest', { url: ingest.url, writeKey: 'wk-browser', adminKey: 'admin-browser', tokens });
   project.provide('ingestHealth', { url: ingestHealth.url, writeKey: 'wk-browser', adminKey: 'admin-browser', tokens });
+  project.provide('ingestGuide', { url: ingestGuide.url, writeKey: 'wk-browser', adminKey: 'admin-browser', tokens });
   return async () => {
     await ingest.close();
     await ingestHealth.close();
+    await ingestGuide.close();
     await fault.close();
   };
 }

@@ -1,2 +1,2 @@
 import { defineConfig } from '../../config/rollup.mjs';
-export default defineConfig({ entries: { index: 'src/index.ts', define: 'src/define.ts' } });
+export default defineConfig({ entries: { index: 'src/index.ts', define: 'src/define.ts', ui: 'src/ui.ts' } });

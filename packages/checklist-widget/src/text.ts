@@ -1,12 +1,5 @@
-import type { Text } from '@keel/sdk-core';
-
-/** Resolves CS-authored text for a locale: exact (`fr-CA`), then language (`fr`), then `en`, then any. */
-export function resolveText(t: Text | undefined, locale: string): string {
-  if (t === undefined) return '';
-  if (typeof t === 'string') return t;
-  const lang = locale.split('-')[0]!;
-  return t[locale] ?? t[lang] ?? t.en ?? Object.values(t)[0] ?? '';
-}
+// One resolver for every widget's CS-authored text: sdk-core's.
+export { resolveText } from '@keel/sdk-core';
 
 /** `"{done} of {total} done"` with values. */
 export const fill = (s: string, vars: Record<string, string | number>) => s.replace(/\{(\w+)\}/g, (_, k: string) => String(vars[k] ?? ''));

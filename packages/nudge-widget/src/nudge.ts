@@ -1,8 +1,11 @@
-import { autoUpdate, computePosition, flip, hide, offset, shift, type Placement } from '@floating-ui/dom';
-import { css, html, LitElement, nothing } from 'lit';
+import type { Placement } from '@floating-ui/dom';
+import { css, html, LitElement, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { waitForAnchor } from './anchor.js';
 import { renderMarkdown, safeHref } from './markdown.js';
+import { panelStyles } from './styles.js';
+import { attach, close, deepActive, open } from './surface.js';
 
+/** A button of a nudge; what it does is up to the engine (or the host app listening to `keel-nudge-action`). */
 export interface NudgeAction {
   label: string;
   event?: string;
@@ -12,60 +15,64 @@ export interface NudgeAction {
   dismiss?: true;
 }
 
-export type HideReason = 'escape' | 'action' | 'close' | 'anchor-removed' | 'disconnected';
+export type NudgeKind = 'tooltip' | 'hotspot' | 'modal' | 'banner';
+/** `outside`: a click elsewhere closed a tooltip (light dismiss). */
+export type HideReason = 'escape' | 'action' | 'close' | 'outside' | 'anchor-removed' | 'replaced' | 'disconnected';
+
+export interface NudgeEventDetail { nudgeId: string }
 
 declare global {
   interface GlobalEventHandlersEventMap {
-    'keel-nudge-show': CustomEvent<{ nudgeId: string }>;
-    'keel-nudge-shown': CustomEvent<{ nudgeId: string; anchor: string | null }>;
-    'keel-nudge-hidden': CustomEvent<{ nudgeId: string; reason: HideReason }>;
-    'keel-nudge-action': CustomEvent<{ nudgeId: string; action: NudgeAction }>;
-    'keel-anchor-missing': CustomEvent<{ nudgeId: string; selectors: readonly string[]; waitedMs: number }>;
+    'keel-nudge-show': CustomEvent<NudgeEventDetail>;
+    'keel-nudge-shown': CustomEvent<NudgeEventDetail & { anchor: string | null }>;
+    'keel-nudge-hidden': CustomEvent<NudgeEventDetail & { reason: HideReason }>;
+    'keel-nudge-action': CustomEvent<NudgeEventDetail & { action: NudgeAction }>;
+    'keel-anchor-missing': CustomEvent<NudgeEventDetail & { selectors: readonly string[]; waitedMs: number }>;
   }
 }
 
-const styles = css`
-  :host { display: contents; }
-  .panel {
-    margin: 0; inset: auto; position: fixed; max-width: min(22rem, 92vw);
-    font: var(--keel-font, inherit); color: var(--keel-color-text, #1f2328); background: var(--keel-color-surface, #fff);
-    border: 1px solid #d0d7de; border-radius: var(--keel-radius, 8px); padding: var(--keel-space, 1rem);
-    box-shadow: 0 8px 24px rgba(0, 0, 0, 0.18);
+const hotspotStyles = css`
+  .beacon {
+    margin: 0; inset: auto; position: fixed; width: 1.5rem; height: 1.5rem; padding: 0; border-radius: 50%; overflow: visible;
+    border: 2px solid var(--keel-color-surface, #fff); background: var(--keel-color-accent, #0969da);
+    box-shadow: 0 0 0 1px var(--keel-color-accent, #0969da); color: var(--keel-color-on-accent, #fff); font-weight: 700; line-height: 1;
   }
-  .panel.banner { inset: 0 0 auto 0; max-width: none; width: auto; border-radius: 0; }
-  dialog.panel { inset: 0; margin: auto; }
-  dialog::backdrop { background: rgba(0, 0, 0, 0.35); }
-  h2 { font-size: 1rem; margin: 0 0 0.4rem; }
-  .body :first-child { margin-top: 0; }
-  .actions { display: flex; gap: 0.5rem; margin-top: 0.75rem; flex-wrap: wrap; }
-  button, a.button {
-    font: inherit; cursor: pointer; border-radius: calc(var(--keel-radius, 8px) / 2); padding: 0.3em 0.7em;
-    border: 1px solid var(--keel-color-accent, #0969da); background: var(--keel-color-accent, #0969da); color: #fff; text-decoration: none;
+  @media (prefers-reduced-motion: no-preference) {
+    .beacon::after {
+      content: ''; position: absolute; inset: -6px; border-radius: 50%; border: 2px solid var(--keel-color-accent, #0969da);
+      animation: keel-pulse 1.6s ease-out infinite; pointer-events: none;
+    }
   }
-  button.secondary { background: transparent; color: var(--keel-color-accent, #0969da); }
-  .close { position: absolute; top: 0.25rem; right: 0.25rem; background: transparent; color: inherit; border: none; }
-  button:focus-visible, a:focus-visible, h2:focus-visible { outline: 2px solid var(--keel-color-accent, #0969da); outline-offset: 2px; }
-  @media (prefers-reduced-motion: no-preference) { .panel { transition: opacity 120ms ease; } }
+  @keyframes keel-pulse { from { opacity: 0.8; transform: scale(0.7); } to { opacity: 0; transform: scale(1.4); } }
 `;
 
+let uid = 0;
+
 /**
- * CS-authored guidance anchored to the product: a tooltip pointing at an element, a modal or a
- * banner, rendered in the top layer (popover API or `<dialog>`), so host z-index and stacking
- * contexts can't hide it. The anchor is a contract: ranked selectors, open shadow roots, a
- * bounded wait, and `keel-anchor-missing` instead of a tooltip pointing at nothing.
+ * CS-authored guidance anchored to the product: a tooltip pointing at an element, a hotspot (a
+ * beacon the user opens), a modal or a banner, rendered in the top layer (popover API or
+ * `<dialog>`) so host z-index and stacking contexts can't hide it. The anchor is a contract:
+ * ranked selectors, open shadow roots, a bounded wait, and `keel-anchor-missing` instead of a
+ * tooltip pointing at nothing. Content is the safe markdown subset, built as DOM nodes.
  *
  * @summary Anchored nudges that never point at nothing.
- * @fires keel-nudge-show - Before showing; cancelable.
- * @fires keel-nudge-shown - Shown (the engine tracks `nudge.sent`).
- * @fires keel-nudge-action - An action was chosen (the engine tracks `nudge.acted`, snoozes, opens recipes).
+ * @fires keel-nudge-show - Before showing; cancelable (the host app can veto it).
+ * @fires keel-nudge-shown - On screen (for a hotspot: when the user opened it).
+ * @fires keel-nudge-action - An action was chosen; cancelable: a cancelled link action does not navigate (the engine opens it).
  * @fires keel-nudge-hidden - Closed, with the reason.
  * @fires keel-anchor-missing - The anchor never appeared; the nudge was skipped.
  * @csspart panel - The nudge.
+ * @csspart beacon - A hotspot's beacon.
+ * @csspart actions - The row of action buttons.
+ * @cssproperty --keel-nudge-surface - Panel background.
+ * @cssproperty --keel-nudge-border - Panel border colour.
+ * @cssproperty --keel-nudge-shadow - Panel shadow.
+ * @cssproperty --keel-nudge-backdrop - Behind a modal.
  */
 export class KeelNudge extends LitElement {
-  static override styles = styles;
+  static override styles = [panelStyles, hotspotStyles];
   static override properties = {
-    nudgeId: { type: String, attribute: 'nudge-id' },
+    nudgeId: { type: String, attribute: 'nudge-id', reflect: true },
     kind: { type: String, reflect: true },
     anchor: { attribute: false },
     placement: { type: String },
@@ -73,21 +80,36 @@ export class KeelNudge extends LitElement {
     body: { type: String },
     actions: { attribute: false },
     anchorTimeout: { type: Number, attribute: 'anchor-timeout' },
+    closeLabel: { type: String, attribute: 'close-label' },
+    beaconLabel: { type: String, attribute: 'beacon-label' },
     open: { type: Boolean, reflect: true },
   };
 
   declare nudgeId: string;
-  declare kind: 'tooltip' | 'modal' | 'banner';
+  declare kind: NudgeKind;
+  /** Ranked CSS selectors; the first that matches (open shadow roots included) is the anchor. */
   declare anchor: string | readonly string[] | undefined;
   declare placement: Placement;
   declare heading: string;
   /** CS-authored text in the safe markdown subset; never parsed as HTML. */
   declare body: string;
   declare actions: readonly NudgeAction[];
+  /** How long (ms) to wait for the anchor to appear. */
   declare anchorTimeout: number;
+  declare closeLabel: string;
+  /** The hotspot beacon's accessible name; default "Tip: <heading>". */
+  declare beaconLabel: string;
+  /** True while the panel is on screen (a hotspot's beacon alone is not "open"). */
   declare open: boolean;
-  private cleanup: (() => void) | undefined;
+
+  private readonly pid = `keel-nudge-${++uid}`;
+  private stopPanel: (() => void) | undefined;
+  private stopBeacon: (() => void) | undefined;
+  private anchorEl: Element | undefined;
   private returnFocus: HTMLElement | undefined;
+  private escaping = false;
+  private showing: Promise<boolean> | undefined;
+  private abort: AbortController | undefined;
 
   constructor() {
     super();
@@ -98,10 +120,12 @@ export class KeelNudge extends LitElement {
     this.body = '';
     this.actions = [];
     this.anchorTimeout = 5000;
+    this.closeLabel = 'Close';
+    this.beaconLabel = '';
     this.open = false;
   }
 
-  private emit<K extends keyof GlobalEventHandlersEventMap>(type: K, detail: GlobalEventHandlersEventMap[K] extends CustomEvent<infer D> ? D : never, cancelable = false) {
+  private emit<K extends keyof GlobalEventHandlersEventMap>(type: K, detail: GlobalEventHandlersEventMap[K] extends CustomEvent<infer D> ? D : never, cancelable = false): boolean {
     return this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true, cancelable }));
   }
 
@@ -109,57 +133,81 @@ export class KeelNudge extends LitElement {
     return this.renderRoot.querySelector<HTMLElement>('.panel')!;
   }
 
-  /** Shows the nudge; resolves false when it was prevented or its anchor never appeared. */
-  async show(): Promise<boolean> {
-    if (this.open) return true;
+  private get beacon(): HTMLElement | null {
+    return this.renderRoot.querySelector<HTMLElement>('.beacon');
+  }
+
+  private get anchored(): boolean {
+    return this.kind === 'tooltip' || this.kind === 'hotspot';
+  }
+
+  /**
+   * Shows the nudge (a hotspot: its beacon); resolves false when the host app prevented it or its
+   * anchor never appeared (then `keel-anchor-missing` has fired).
+   */
+  show(): Promise<boolean> {
+    this.showing ??= this.doShow().finally(() => (this.showing = undefined));
+    return this.showing;
+  }
+
+  private async doShow(): Promise<boolean> {
+    if (this.open || this.stopBeacon) return true;
     if (!this.emit('keel-nudge-show', { nudgeId: this.nudgeId }, true)) return false;
-    let anchorEl: Element | undefined;
     let selector: string | null = null;
-    if (this.kind === 'tooltip') {
-      const selectors = this.anchor ?? [];
-      const r = await waitForAnchor(selectors, { timeoutMs: this.anchorTimeout });
+    if (this.anchored) {
+      this.abort = new AbortController();
+      const r = await waitForAnchor(this.anchor ?? [], { timeoutMs: this.anchorTimeout, signal: this.abort.signal });
+      if (this.abort.signal.aborted) return false; // hidden or removed while waiting
       if (!r.ok) {
         this.emit('keel-anchor-missing', { nudgeId: this.nudgeId, selectors: r.selectors, waitedMs: r.waitedMs });
         return false;
       }
-      anchorEl = r.element;
+      this.anchorEl = r.element;
       selector = r.selector;
     }
     await this.updateComplete;
-    this.returnFocus = deepActive();
-    const panel = this.panel;
-    if (panel instanceof HTMLDialogElement) panel.showModal(); // the page behind becomes inert
-    else panel.showPopover();
-    this.open = true;
-    if (anchorEl) this.follow(anchorEl, panel);
-    this.renderRoot.querySelector<HTMLElement>('h2')?.focus();
-    this.emit('keel-nudge-shown', { nudgeId: this.nudgeId, anchor: selector });
+    if (this.kind === 'hotspot') {
+      const beacon = this.beacon!;
+      open(beacon);
+      this.stopBeacon = attach(this.anchorEl!, beacon, { placement: 'right-start', gap: 4, onRemoved: () => this.hide('anchor-removed') });
+      return true;
+    }
+    this.openPanel(selector);
     return true;
   }
 
-  /** Keeps the tooltip attached (scroll, resize, layout); hides it while the anchor is scrolled out of view. */
-  private follow(anchorEl: Element, panel: HTMLElement) {
-    this.cleanup = autoUpdate(anchorEl, panel, () => {
-      if (!anchorEl.isConnected) return void this.hide('anchor-removed');
-      void computePosition(anchorEl, panel, {
-        strategy: 'fixed', placement: this.placement, middleware: [offset(8), flip(), shift({ padding: 8 }), hide()],
-      }).then(({ x, y, middlewareData }) => {
-        Object.assign(panel.style, { left: `${x}px`, top: `${y}px`, visibility: middlewareData.hide?.referenceHidden ? 'hidden' : 'visible' });
+  private openPanel(selector: string | null) {
+    this.returnFocus = deepActive();
+    const panel = this.panel;
+    open(panel); // a <dialog> opens modal: the page behind becomes inert
+    this.open = true;
+    if (this.anchorEl) {
+      this.stopPanel = attach(this.anchorEl, panel, {
+        placement: this.placement, arrow: panel.querySelector<HTMLElement>('.arrow'),
+        onRemoved: () => this.hide('anchor-removed'),
       });
-    });
+    }
+    this.renderRoot.querySelector<HTMLElement>('h2, .body, .actions > *')?.focus({ preventScroll: true });
+    this.emit('keel-nudge-shown', { nudgeId: this.nudgeId, anchor: selector });
   }
 
-  hide(reason: HideReason = 'close'): void {
+  /** Closes the panel (a hotspot's too, and its beacon unless `keepBeacon`). */
+  hide(reason: HideReason = 'close', { keepBeacon = false } = {}): void {
+    this.abort?.abort();
+    if (!keepBeacon) {
+      this.stopBeacon?.();
+      this.stopBeacon = undefined;
+      close(this.beacon);
+    }
     if (!this.open) return;
     this.open = false;
-    this.cleanup?.();
-    this.cleanup = undefined;
-    const panel = this.panel;
-    if (panel instanceof HTMLDialogElement) {
-      if (panel.open) panel.close();
-    } else if (panel.matches(':popover-open')) panel.hidePopover();
+    this.stopPanel?.();
+    this.stopPanel = undefined;
+    close(this.panel);
     this.emit('keel-nudge-hidden', { nudgeId: this.nudgeId, reason });
-    if (reason !== 'disconnected' && this.returnFocus?.isConnected) this.returnFocus.focus(); // focus returns where it was
+    // Focus returns where it was (for a hotspot: to its beacon, when it is still there).
+    const back = this.stopBeacon ? this.beacon : this.returnFocus;
+    if (reason !== 'disconnected' && reason !== 'outside' && back?.isConnected) back.focus({ preventScroll: true });
   }
 
   override disconnectedCallback(): void {
@@ -167,49 +215,60 @@ export class KeelNudge extends LitElement {
     this.hide('disconnected');
   }
 
-  private act(action: NudgeAction) {
-    this.emit('keel-nudge-action', { nudgeId: this.nudgeId, action });
+  private act(action: NudgeAction, e: Event) {
+    if (!this.emit('keel-nudge-action', { nudgeId: this.nudgeId, action }, true)) e.preventDefault();
     this.hide('action');
   }
 
-  protected override updated(): void {
+  protected override updated(changed: PropertyValues<this>): void {
     // Content is built as DOM nodes from the safe subset: never innerHTML of a config string.
     const target = this.renderRoot.querySelector('.body');
-    if (target && target.getAttribute('data-src') !== this.body) {
-      target.replaceChildren(renderMarkdown(this.body, this.ownerDocument));
-      target.setAttribute('data-src', this.body);
-    }
+    if (target && (changed.has('body') || !target.hasChildNodes())) target.replaceChildren(renderMarkdown(this.body, this.ownerDocument));
+  }
+
+  private onKeydown(e: KeyboardEvent) {
+    if (e.key === 'Escape') this.escaping = true;
   }
 
   private onToggle(e: ToggleEvent) {
-    if (e.newState === 'closed' && this.open) this.hide('escape'); // light dismiss or Escape
+    // A hotspot's panel is opened by its beacon (popovertarget): the user asked for it.
+    if (e.newState === 'open' && !this.open && this.kind === 'hotspot' && this.stopBeacon) return this.openPanel(null);
+    if (e.newState !== 'closed' || !this.open) return;
+    // The popover closed itself: Escape, or a click elsewhere (light dismiss).
+    const reason = this.escaping ? 'escape' : 'outside';
+    this.escaping = false;
+    this.hide(reason, { keepBeacon: true });
   }
 
-  protected override render() {
-    const id = `keel-nudge-${this.nudgeId || 'x'}`;
+  private renderActions(): TemplateResult | typeof nothing {
+    if (!this.actions.length) return nothing;
+    return html`<div class="actions" part="actions">${this.actions.map((a, i) => {
+      const href = a.link ? safeHref(a.link) : undefined;
+      return href
+        ? html`<a class="button" href=${href} rel="noopener noreferrer" @click=${(e: Event) => this.act(a, e)}>${a.label}</a>`
+        : html`<button type="button" class=${i ? 'secondary' : ''} @click=${(e: Event) => this.act(a, e)}>${a.label}</button>`;
+    })}</div>`;
+  }
+
+  protected override render(): TemplateResult {
+    const id = this.pid;
+    const labelled = this.heading ? `${id}-title` : nothing;
     const content = html`
-      <button type="button" class="close" aria-label="Close" @click=${() => this.hide('close')}>✕</button>
+      ${this.anchored ? html`<div class="arrow" aria-hidden="true"></div>` : nothing}
+      <button type="button" class="close" aria-label=${this.closeLabel} @click=${() => this.hide('close', { keepBeacon: true })}>✕</button>
       ${this.heading ? html`<h2 id="${id}-title" tabindex="-1">${this.heading}</h2>` : nothing}
-      <div class="body"></div>
-      ${this.actions.length
-        ? html`<div class="actions">${this.actions.map((a, i) => {
-            const href = a.link ? safeHref(a.link) : undefined;
-            return href
-              ? html`<a class="button" href=${href} rel="noopener noreferrer" @click=${() => this.act(a)}>${a.label}</a>`
-              : html`<button type="button" class=${i ? 'secondary' : ''} @click=${() => this.act(a)}>${a.label}</button>`;
-          })}</div>`
-        : nothing}`;
+      <div class="body" id="${id}-body" tabindex=${this.heading ? nothing : '-1'}></div>
+      ${this.renderActions()}`;
     if (this.kind === 'modal') {
-      return html`<dialog part="panel" class="panel" aria-labelledby="${id}-title" @cancel=${(e: Event) => { e.preventDefault(); this.hide('escape'); }}>${content}</dialog>`;
+      return html`<dialog part="panel" class="panel" aria-labelledby=${labelled} aria-describedby="${id}-body"
+        @cancel=${(e: Event) => { e.preventDefault(); this.hide('escape'); }}>${content}</dialog>`;
     }
-    return html`<div part="panel" class="panel ${this.kind}" popover="auto" role=${this.kind === 'banner' ? 'region' : 'dialog'}
-      aria-labelledby="${id}-title" @toggle=${(e: ToggleEvent) => this.onToggle(e)}>${content}</div>`;
+    const panel = html`<div part="panel" class="panel ${this.kind}" id="${id}-panel" popover=${this.kind === 'banner' ? 'manual' : 'auto'}
+      role=${this.kind === 'banner' ? 'region' : 'dialog'} aria-label=${this.heading ? nothing : 'Tip'} aria-labelledby=${labelled} aria-describedby="${id}-body"
+      @keydown=${(e: KeyboardEvent) => this.onKeydown(e)} @toggle=${(e: ToggleEvent) => this.onToggle(e)}
+      @keyup=${(e: KeyboardEvent) => { if (this.kind === 'banner' && e.key === 'Escape') this.hide('escape'); }}>${content}</div>`;
+    if (this.kind !== 'hotspot') return panel;
+    return html`<button part="beacon" class="beacon" popover="manual" type="button" popovertarget="${id}-panel" aria-haspopup="dialog"
+      aria-expanded=${String(this.open)} aria-controls="${id}-panel" aria-label=${this.beaconLabel || `Tip: ${this.heading || 'open'}`}>?</button>${panel}`;
   }
-}
-
-/** The focused element, through open shadow roots. */
-function deepActive(): HTMLElement | undefined {
-  let a: Element | null = document.activeElement;
-  while (a?.shadowRoot?.activeElement) a = a.shadowRoot.activeElement;
-  return a instanceof HTMLElement && a !== document.body ? a : undefined;
 }

@@ -51,7 +51,11 @@ function setup({ config, lifecycle, ...over }: Partial<Omit<GuideDeps, 'config'>
     storageKey: 'keel-guide:test', storage, now: () => Date.now(), config: () => state.config,
     ctx: () => memoryContext(events, { now: Date.now(), page: { path: state.path }, ...(lc ? { lifecycle: lc.state } : {}) }),
     refused, lifecycleState: () => lc?.state,
-    track: (e, p) => void tracked.push([e, p]),
+    // As in the client: what the engine tracks comes straight back to it as a message.
+    track: (e, p) => {
+      tracked.push([e, p]);
+      guide.onMessage(e, p, Date.now());
+    },
     progress: (kind, id) => progress.get(`${kind}:${id}`),
     saveProgress: (kind, id, st, data) => {
       const at = new Date().toISOString();

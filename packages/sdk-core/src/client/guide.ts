@@ -11,9 +11,10 @@ import { glob } from '../rules/match.js';
 import { memoryContext, type MemoryEvent } from '../rules/memory.js';
 import type { Explanation, Rule, RuleContext } from '../rules/types.js';
 import { DEFAULT_FATIGUE, type FatiguePolicy, humanDuration, Ledger, type SurfaceKind } from './budget.js';
+import { resolveText } from './text.js';
 import type {
-  ClientConfig, ClientNudge, ClientRecipe, GuideCheck, GuideHost, GuideLoader, GuideReport, GuideState, NudgeAction,
-  NudgeCloseReason, NudgeDecision, NudgeView, ProgressEntry, RecipeStepView,
+  ClientConfig, ClientNudge, ClientRecipe, GuideCheck, GuideHost, GuideLoader, GuideReport, GuideState, NudgeActionView,
+  NudgeCloseReason, NudgeDecision, NudgeView, ProgressEntry, RecipeStepView, Text,
 } from './types.js';
 
 const DAY = 86_400_000;
@@ -143,10 +144,11 @@ export function createGuide(deps: GuideDeps): Guide {
     );
   }
 
+  const t = (x: Text | undefined) => resolveText(x, deps.locale() ?? 'en');
   const viewOf = (n: ClientNudge): NudgeView => {
-    const v: NudgeView = { id: n.id, kind: n.kind, anchor: selectorsOf(n.anchor), body: n.body, actions: n.actions ?? [] };
+    const v: NudgeView = { id: n.id, kind: n.kind, anchor: selectorsOf(n.anchor), body: t(n.body), actions: (n.actions ?? []).map((a) => ({ ...a, label: t(a.label) })) };
     if (n.placement) v.placement = n.placement;
-    if (n.title !== undefined) v.title = n.title;
+    if (n.title !== undefined) v.title = t(n.title);
     return v;
   };
 
@@ -283,12 +285,12 @@ export function createGuide(deps: GuideDeps): Guide {
     if (!run) return undefined;
     const s = run.recipe.steps[run.index]!;
     const v: RecipeStepView = {
-      recipeId: run.recipe.id, recipeTitle: run.recipe.title, index: run.index, total: run.recipe.steps.length,
-      anchor: selectorsOf(s.anchor), text: s.text,
+      recipeId: run.recipe.id, recipeTitle: t(run.recipe.title), index: run.index, total: run.recipe.steps.length,
+      anchor: selectorsOf(s.anchor), text: t(s.text),
       advance: s.advance === 'click' ? 'click' : s.advance && typeof s.advance === 'object' ? 'event' : 'next',
     };
     if (s.id) v.id = s.id;
-    if (s.title !== undefined) v.title = s.title;
+    if (s.title !== undefined) v.title = t(s.title);
     if (s.placement) v.placement = s.placement;
     if (s.route && !glob(s.route, deps.path())) v.waitingForRoute = s.route;
     return v;
@@ -406,24 +408,26 @@ export function createGuide(deps: GuideDeps): Guide {
     const now = deps.now();
     const { recipe, index } = run;
     const step = recipe.steps[index]!;
-    deps.track('recipe.step_completed', { recipe: recipe.id, step: index + 1, steps: recipe.steps.length, ...(step.id ? { stepId: step.id } : {}), how });
-    if (index + 1 < recipe.steps.length) {
+    const last = index + 1 === recipe.steps.length;
+    // State first, events after: a tracked event comes straight back through onMessage.
+    if (last) {
+      run = undefined;
+      ledger.setRecipe(undefined);
+      ledger.closed(now);
+    } else {
       run = { ...run, index: index + 1, stepStart: now, events: [] };
       delete run.missing;
       persistRun(now);
-      watchRoute();
-      notify();
-      return;
     }
-    deps.track('recipe.completed', { recipe: recipe.id, steps: recipe.steps.length });
-    deps.saveProgress('recipe', recipe.id, 'completed', { step: recipe.steps.length, active: false });
-    ledger.setRecipe(undefined);
-    ledger.closed(now);
-    run = undefined;
     watchRoute();
-    deps.recipeCompleted(recipe.id);
+    deps.track('recipe.step_completed', { recipe: recipe.id, step: index + 1, steps: recipe.steps.length, ...(step.id ? { stepId: step.id } : {}), how });
+    if (last) {
+      deps.track('recipe.completed', { recipe: recipe.id, steps: recipe.steps.length });
+      deps.saveProgress('recipe', recipe.id, 'completed', { step: recipe.steps.length, active: false });
+      deps.recipeCompleted(recipe.id);
+      schedule();
+    }
     notify();
-    schedule();
   }
 
   function onMessage(event: string, properties: Readonly<Record<string, unknown>> | undefined, ts: number) {
@@ -447,7 +451,7 @@ export function createGuide(deps: GuideDeps): Guide {
     schedule();
   }
 
-  const kindOfAction = (a: NudgeAction) => (a.recipe ? 'recipe' : a.link ? 'link' : a.dismiss ? 'dismiss' : a.snooze ? 'snooze' : a.event ? 'event' : 'close');
+  const kindOfAction = (a: NudgeActionView) => (a.recipe ? 'recipe' : a.link ? 'link' : a.dismiss ? 'dismiss' : a.snooze ? 'snooze' : a.event ? 'event' : 'close');
   const nudgeOf = (id: string) => deps.config()?.nudges?.find((n) => n.id === id);
 
   const host: GuideHost = {
@@ -456,8 +460,6 @@ export function createGuide(deps: GuideDeps): Guide {
       if (showing) s.nudge = showing.view;
       const step = stepView();
       if (step) s.step = step;
-      const locale = deps.locale();
-      if (locale) s.locale = locale;
       return s;
     },
     subscribe(fn) {
@@ -501,7 +503,7 @@ export function createGuide(deps: GuideDeps): Guide {
       const n = nudgeOf(id);
       if (!n) return;
       const now = deps.now();
-      deps.track('nudge.acted', { nudge: id, kind: n.kind, action: kindOfAction(action), ...(typeof action.label === 'string' ? { label: action.label } : {}) });
+      deps.track('nudge.acted', { nudge: id, kind: n.kind, action: kindOfAction(action), label: action.label });
       if (action.event) deps.track(action.event, { nudge: id });
       if (action.snooze) {
         const ms = durationMs(action.snooze);

@@ -4,9 +4,10 @@ export { init, type Keel, type KeelOptions } from './client.js';
 export { Rollups, type Rollup } from './rollups.js';
 export { DEFAULT_FATIGUE, SESSION_GAP_MS, type FatiguePolicy, type SurfaceKind } from './budget.js';
 export { explainLine, type Outcome } from './guide.js';
+export { resolveText } from './text.js';
 export type {
   ChecklistItemView, ChecklistSource, ChecklistView, ClientChecklist, ClientChecklistItem, ClientConfig, ClientNudge,
   ClientRecipe, ClientRecipeStep, FatigueConfig, GuideCheck, GuideHost, GuideLoader, GuideReport, GuideState, ItemAction,
-  NudgeAction, NudgeCloseReason, NudgeDecision, NudgeKind, NudgeView, Placement, ProgressEntry, RecipeStepView, Text,
+  NudgeAction, NudgeActionView, NudgeCloseReason, NudgeDecision, NudgeKind, NudgeView, Placement, ProgressEntry, RecipeStepView, Text,
 } from './types.js';
 export { mergeProgress, type ProgressKind, type ProgressScope, type ProgressStateName } from '../progress/merge.js';

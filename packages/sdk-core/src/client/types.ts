@@ -110,30 +110,34 @@ export interface ClientRecipe { id: string; title: Text; steps: readonly ClientR
 /** The config's `fatigue` section (see `FatiguePolicy` for the defaults). */
 export interface FatigueConfig { perSession?: number; perDay?: number; quiet?: string }
 
-/** A nudge as the UI renders it. */
+/** A nudge action as the UI renders it: its label resolved for the page's locale. */
+export type NudgeActionView = Omit<NudgeAction, 'label'> & { label: string };
+
+/** A nudge as the UI renders it (texts resolved for the page's locale). */
 export interface NudgeView {
   id: string;
   kind: NudgeKind;
   /** Ranked selectors; empty for modals and banners. */
   anchor: readonly string[];
   placement?: Placement;
-  title?: Text;
-  body: Text;
-  actions: readonly NudgeAction[];
+  title?: string;
+  /** The safe markdown subset; the UI builds DOM nodes from it, never HTML. */
+  body: string;
+  actions: readonly NudgeActionView[];
 }
 
 /** The current step of the running recipe, as the UI renders it. */
 export interface RecipeStepView {
   recipeId: string;
-  recipeTitle: Text;
+  recipeTitle: string;
   /** 0-based; the UI shows `index + 1` of `total`. */
   index: number;
   total: number;
   id?: string;
   anchor: readonly string[];
   placement?: Placement;
-  title?: Text;
-  text: Text;
+  title?: string;
+  text: string;
   advance: 'click' | 'next' | 'event';
   /** Set while the step waits for the user to reach its route (nothing is shown meanwhile). */
   waitingForRoute?: string;
@@ -146,8 +150,6 @@ export interface GuideState {
   /** Hotspot beacons: not interrupting, opened by the user. */
   hotspots: readonly NudgeView[];
   step?: RecipeStepView;
-  /** Text locale (the page's `<html lang>` by default). */
-  locale?: string;
 }
 
 export type NudgeCloseReason = 'escape' | 'close' | 'anchor-removed' | 'replaced';
@@ -164,7 +166,7 @@ export interface GuideHost {
   /** It could not be shown: its anchor never appeared (`anchor.missing` is tracked), or the host app prevented it. */
   skipped(nudgeId: string, why: { reason: 'anchor.missing'; selectors: readonly string[]; waitedMs: number } | { reason: 'prevented' }): void;
   /** An action was chosen (the engine tracks `nudge.acted` and does what the action says). */
-  acted(nudgeId: string, action: NudgeAction): void;
+  acted(nudgeId: string, action: NudgeActionView): void;
   /** Closed without an action (✕, Escape, its anchor removed). */
   closed(nudgeId: string, reason: NudgeCloseReason): void;
   recipe: {

@@ -1,0 +1,256 @@
+// The guidance engine (Keel.init) with its lazily loaded UI (./ui), in Chromium, against the real
+// ingest API: one fatigue budget (two eligible nudges → one shown, the other after the quiet
+// period), nudge actions, hotspots from the keyboard, a recipe from start to the checklist item it
+// completes (progress stored by the server), the decision trace and the ?keel_debug overlay.
+import { type ClientConfig, init, type Keel } from '@keel/sdk-core';
+import axe from 'axe-core';
+import { afterEach, beforeEach, expect, inject, test } from 'vitest';
+import { userEvent } from 'vitest/browser';
+import type { KeelNudge } from './nudge.js';
+import type { KeelRecipe } from './recipe.js';
+
+const { url, writeKey, adminKey, tokens } = inject('ingestGuide');
+let users = 0;
+const clients: Keel[] = [];
+
+beforeEach(async () => {
+  localStorage.clear();
+  await new Promise((r) => { const q = indexedDB.deleteDatabase(`keel-state:${writeKey}`); q.onsuccess = q.onerror = q.onblocked = r; });
+});
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.shutdown();
+  document.body.replaceChildren();
+});
+
+async function publish(config: ClientConfig) {
+  const res = await fetch(`${url}/v1/admin/config`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}` }, body: JSON.stringify({ config, actor: 'guide-test' }) });
+  expect(res.status, await res.clone().text()).toBeLessThan(300);
+}
+
+/** Keel.init for a user of its own (progress on the server starts empty), with the UI module loaded lazily. */
+async function start(opts: Partial<Parameters<typeof init>[0]> = {}) {
+  const user = `guide-${++users}`;
+  const tracked: { event: string; properties: Record<string, unknown> }[] = [];
+  let loads = 0;
+  const keel = init({
+    writeKey, host: url, userToken: tokens[user]!,
+    telemetry: { dbName: `keel-guide-${crypto.randomUUID()}`, flushInterval: 50, autocapture: false },
+    ui: () => (loads++, import('./ui.js')),
+    ...opts,
+  });
+  clients.push(keel);
+  keel.telemetry.subscribe((m) => {
+    if (m.type === 'track' && m.event) tracked.push({ event: m.event, properties: (m.properties ?? {}) as Record<string, unknown> });
+  });
+  await keel.ready;
+  return { keel, tracked, user, loads: () => loads, events: (name: string) => tracked.filter((t) => t.event === name).map((t) => t.properties) };
+}
+
+const nudgeEl = (id: string) => document.querySelector<KeelNudge>(`keel-nudge[nudge-id="${id}"]`);
+const panelOf = (el: Element | null) => el?.shadowRoot?.querySelector<HTMLElement>('.panel') ?? null;
+const onScreen = (id: string) => !!panelOf(nudgeEl(id))?.matches(':popover-open, [open]');
+const recipeEl = () => document.querySelector<KeelRecipe>('keel-recipe');
+const stepOpen = () => !!panelOf(recipeEl())?.matches(':popover-open');
+const stepText = (sel: string) => recipeEl()?.shadowRoot?.querySelector(sel)?.textContent?.replace(/\s+/g, ' ').trim();
+const frame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+
+/** Waits for entrance animations (not the beacon's endless pulse), so axe measures the final colours. */
+async function settled(el: Element) {
+  const animations = (el.shadowRoot ?? document).getAnimations().filter((a) => a.effect?.getTiming().iterations !== Infinity);
+  await Promise.all(animations.map((a) => a.finished.catch(() => undefined)));
+}
+
+async function axeClean(el: Element) {
+  await settled(el);
+  const r = await axe.run(el, { resultTypes: ['violations'] });
+  expect(r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.html).join(' | ')}`)).toEqual([]);
+}
+
+const INGESTED = { event: 'feature.used', where: { feature: 'dataset.ingest' } };
+
+test('two eligible nudges: the higher priority one shows, the other only after the quiet period; the UI module loads on first need', async () => {
+  await publish({
+    version: 1, product: 'acme',
+    nudges: [
+      { id: 'reports-unused', kind: 'tooltip', anchor: ['[data-keel="reports-nav"]', 'nav a[href="/reports"]'], title: 'Turn this data into a report', body: 'Teams like yours save **3 hours a week**.', priority: 50, when: INGESTED },
+      { id: 'invite-team', kind: 'banner', title: 'Bring your team', body: 'Invite a teammate.', priority: 10, when: INGESTED, actions: [{ label: 'Not now', snooze: '3d' }] },
+    ],
+  });
+  document.body.insertAdjacentHTML('beforeend', '<nav><a href="/reports">Reports</a></nav><main><button id="work">work</button></main>');
+  const g = await start({ fatigue: { quietMs: 1500 } });
+  expect(g.loads()).toBe(0); // nothing to show yet: the UI chunk has not been fetched
+  expect(g.keel.debug.explain('reports-unused').summary).toMatch(/^blocked by when: at least 1 "feature.used" where feature = "dataset.ingest" is 0/);
+  document.getElementById('work')!.focus();
+  g.keel.track('feature.used', { feature: 'dataset.ingest' });
+  await expect.poll(() => onScreen('reports-unused')).toBe(true);
+  expect(g.loads()).toBe(1);
+  expect(nudgeEl('invite-team')).toBeNull();
+  expect(g.keel.debug.explain('invite-team').summary).toBe('blocked by one at a time: nudge "reports-unused" is on screen');
+  expect(g.events('nudge.sent')).toEqual([{ nudge: 'reports-unused', kind: 'tooltip', anchor: 'nav a[href="/reports"]', priority: 50 }]);
+  await axeClean(nudgeEl('reports-unused')!);
+
+  // The user closes it: the other one waits for the quiet period, then shows.
+  const closedAt = performance.now();
+  nudgeEl('reports-unused')!.shadowRoot!.querySelector<HTMLButtonElement>('.close')!.click();
+  expect(document.activeElement).toBe(document.getElementById('work')); // focus went back
+  await new Promise((r) => setTimeout(r, 300));
+  expect(onScreen('invite-team')).toBe(false);
+  expect(g.keel.debug.explain('invite-team').summary).toMatch(/^blocked by quiet period: \ds left after the last close/);
+  await expect.poll(() => onScreen('invite-team'), { timeout: 5000 }).toBe(true);
+  expect(performance.now() - closedAt).toBeGreaterThanOrEqual(1400);
+  expect(g.events('nudge.acted')).toEqual([{ nudge: 'reports-unused', kind: 'tooltip', action: 'close', via: 'close' }]);
+  expect(g.keel.debug.explain('reports-unused').summary).toBe('blocked by nudge cap: shown 1 of 1 time in 1d (the default cap)');
+  await axeClean(nudgeEl('invite-team')!);
+
+  // Its action snoozes it; nothing else is eligible.
+  nudgeEl('invite-team')!.shadowRoot!.querySelector<HTMLButtonElement>('.actions button')!.click();
+  expect(g.events('nudge.acted').at(-1)).toEqual({ nudge: 'invite-team', kind: 'banner', action: 'snooze', label: 'Not now' });
+  await expect.poll(() => nudgeEl('invite-team')).toBeNull();
+  expect(g.keel.debug.explain('invite-team').summary).toMatch(/^blocked by snoozed: snoozed for 3d more/);
+  expect(g.loads()).toBe(1);
+});
+
+test('a modal never opens over a focused text field, and opens when the user leaves it; the host app can veto a nudge', async () => {
+  await publish({ version: 1, product: 'acme', nudges: [
+    { id: 'welcome', kind: 'modal', title: 'Welcome', body: 'Here is what is new.', when: INGESTED, actions: [{ label: 'Got it' }] },
+    { id: 'vetoed', kind: 'banner', body: 'Never seen', priority: 99, when: INGESTED },
+  ] });
+  document.body.insertAdjacentHTML('beforeend', '<label>Search <input id="q" type="search"></label><button id="other">other</button>');
+  document.addEventListener('keel-nudge-show', (e) => { if (e.detail.nudgeId === 'vetoed') e.preventDefault(); }, { once: true });
+  const g = await start();
+  document.getElementById('q')!.focus();
+  g.keel.track('feature.used', { feature: 'dataset.ingest' });
+  await new Promise((r) => setTimeout(r, 200));
+  expect(onScreen('welcome')).toBe(false);
+  expect(g.keel.debug.explain('welcome').summary).toBe('blocked by typing: the user is typing in <input #q>');
+  document.getElementById('other')!.focus();
+  // The vetoed one (priority 99) goes first and is prevented by the host app; then the modal shows.
+  await expect.poll(() => onScreen('welcome')).toBe(true);
+  expect(g.keel.debug.explain('vetoed').summary).toBe('blocked by anchor: the host app prevented it on / (keel-nudge-show was cancelled)');
+  const dialog = panelOf(nudgeEl('welcome')) as HTMLDialogElement;
+  expect(dialog.matches(':modal')).toBe(true); // the page behind is inert
+  await axeClean(nudgeEl('welcome')!);
+  await userEvent.keyboard('{Escape}');
+  await expect.poll(() => onScreen('welcome')).toBe(false);
+  expect(document.activeElement).toBe(document.getElementById('other'));
+  expect(g.events('nudge.acted')).toEqual([{ nudge: 'welcome', kind: 'modal', action: 'close', via: 'escape' }]);
+});
+
+test('a hotspot is a beacon reachable from the keyboard: Enter opens it, focus moves in, Escape returns to the beacon', async () => {
+  await publish({ version: 1, product: 'acme', nudges: [
+    { id: 'filters-tip', kind: 'hotspot', anchor: '#filters', title: 'Filters', body: 'Narrow a report with *filters*.', when: { page: '/**' } },
+  ] });
+  document.body.insertAdjacentHTML('beforeend', '<button id="filters">Filters</button>');
+  const g = await start();
+  const beacon = () => nudgeEl('filters-tip')?.shadowRoot?.querySelector<HTMLButtonElement>('.beacon') ?? null;
+  await expect.poll(() => beacon()?.matches(':popover-open')).toBe(true);
+  expect(g.events('nudge.sent')).toEqual([]); // a beacon is not an interruption: nothing is "sent" until opened
+  expect(beacon()!.getAttribute('aria-label')).toBe('Tip: Filters');
+  await axeClean(nudgeEl('filters-tip')!);
+  beacon()!.focus();
+  await userEvent.keyboard('{Enter}');
+  await expect.poll(() => onScreen('filters-tip')).toBe(true);
+  expect(nudgeEl('filters-tip')!.shadowRoot!.activeElement?.localName).toBe('h2');
+  expect(g.events('nudge.sent')).toEqual([{ nudge: 'filters-tip', kind: 'hotspot', anchor: null, priority: 0, opened: 'by the user' }]);
+  await axeClean(nudgeEl('filters-tip')!);
+  await userEvent.keyboard('{Escape}');
+  await expect.poll(() => onScreen('filters-tip')).toBe(false);
+  expect(nudgeEl('filters-tip')!.shadowRoot!.activeElement).toBe(beacon());
+});
+
+test('a recipe from its checklist item: click, Next and event steps, a late anchor, one in a shadow root; completion completes the item, on the server too', async () => {
+  await publish({
+    version: 1, product: 'acme',
+    checklists: [{ id: 'onboarding', title: 'Get started', items: [
+      { id: 'first-report', title: 'Ship your first report', complete: { event: 'report.shipped' }, launch: { label: 'Show me', recipe: 'first-report' } },
+    ] }],
+    recipes: [{ id: 'first-report', title: 'Create your first report', steps: [
+      { anchor: 'nav a[href="/reports"]', title: 'Open Reports', text: 'Open **Reports**.', advance: 'click' },
+      { anchor: '[data-keel="new-report"]', text: 'Start a new report.', advance: 'next' },
+      { anchor: '#save', text: 'Give it a name and save it.', advance: { event: 'feature.used', where: { feature: 'reports.create' } } },
+    ] }],
+  });
+  document.body.insertAdjacentHTML('beforeend', '<nav><a href="/reports" id="nav-reports">Reports</a></nav><button id="launcher">Show me</button><div id="shell"></div>');
+  document.getElementById('nav-reports')!.addEventListener('click', (e) => e.preventDefault()); // an SPA link
+  const shell = document.getElementById('shell')!.attachShadow({ mode: 'open' });
+  shell.innerHTML = '<button data-keel="new-report">New report</button>';
+  const g = await start();
+  document.getElementById('launcher')!.focus();
+  g.keel.act('onboarding', 'first-report', 'launch', { label: 'Show me', recipe: 'first-report' });
+  await expect.poll(() => stepOpen()).toBe(true);
+  expect(g.loads()).toBe(1);
+  expect(stepText('[part~="progress"]')).toBe('Step 1 of 3 · Create your first report');
+  expect(stepText('[role="status"]')).toBe('Step 1 of 3: Open Reports');
+  expect(recipeEl()!.shadowRoot!.activeElement?.localName).toBe('h2');
+  expect(g.events('recipe.started')).toEqual([{ recipe: 'first-report', source: 'checklist:onboarding/first-report', step: 1, steps: 3, resumed: false }]);
+  await axeClean(recipeEl()!);
+
+  document.getElementById('nav-reports')!.click();
+  await expect.poll(() => stepText('[part~="progress"]')).toBe('Step 2 of 3 · Create your first report');
+  await expect.poll(() => stepOpen()).toBe(true);
+  await frame();
+  const anchor = shell.querySelector('button')!.getBoundingClientRect();
+  expect(panelOf(recipeEl())!.getBoundingClientRect().top).toBeGreaterThanOrEqual(anchor.bottom);
+  setTimeout(() => document.body.insertAdjacentHTML('beforeend', '<button id="save">Save</button>'), 2000);
+  [...recipeEl()!.shadowRoot!.querySelectorAll('button')].find((b) => b.textContent!.trim() === 'Next')!.click();
+  await expect.poll(() => stepText('[part~="progress"]')).toBe('Step 3 of 3 · Create your first report');
+  expect(stepOpen()).toBe(false); // waiting for #save
+  await expect.poll(() => stepOpen(), { timeout: 4000 }).toBe(true);
+  g.keel.track('feature.used', { feature: 'reports.create' });
+  await expect.poll(() => stepOpen()).toBe(false);
+  expect(g.keel.recipes.active).toBeUndefined();
+  expect(g.events('recipe.step_completed').map((p) => `${String(p.step)}:${String(p.how)}`)).toEqual(['1:click', '2:next', '3:event']);
+  expect(g.events('recipe.completed')).toEqual([{ recipe: 'first-report', steps: 3 }]);
+  expect(document.activeElement).toBe(document.getElementById('launcher'));
+  // The checklist item it serves is done, and said so.
+  expect(g.keel.checklist('onboarding')?.items[0]?.state).toBe('done');
+  expect(g.events('checklist.item_completed')).toEqual([{ checklist: 'onboarding', item: 'first-report', scope: 'user' }]);
+  await expect.poll(async () => {
+    const res = await fetch(`${url}/v1/progress`, { headers: { authorization: `Bearer ${tokens[g.user]}` } });
+    const body = (await res.json()) as { user: { kind: string; ref: string; state: string }[] };
+    return body.user.map((e) => `${e.kind}:${e.ref}:${e.state}`).sort();
+  }).toEqual(['checklist:onboarding/first-report:completed', 'recipe:first-report:completed']);
+});
+
+test('keel.recipes.start refuses what the config lacks, with the reason; a running recipe holds back nudges; ✕ exits and keeps the step', async () => {
+  await publish({
+    version: 1, product: 'acme',
+    nudges: [{ id: 'later', kind: 'banner', body: 'Later', when: INGESTED }],
+    recipes: [{ id: 'tour', title: 'Tour', steps: [{ text: 'One' }, { text: 'Two' }] }],
+  });
+  const g = await start();
+  expect(g.keel.recipes.start('nope')).toEqual({ ok: false, reason: 'no recipe "nope" in the published config (recipes: tour)' });
+  expect(g.keel.recipes.start('tour')).toEqual({ ok: true });
+  await expect.poll(() => stepOpen()).toBe(true);
+  expect(panelOf(recipeEl())!.classList.contains('centered')).toBe(true);
+  g.keel.track('feature.used', { feature: 'dataset.ingest' });
+  await new Promise((r) => setTimeout(r, 200));
+  expect(nudgeEl('later')).toBeNull();
+  expect(g.keel.debug.explain('later').summary).toBe('blocked by one at a time: recipe "tour" is running (step 1 of 2)');
+  [...recipeEl()!.shadowRoot!.querySelectorAll('button')].find((b) => b.textContent!.trim() === 'Next')!.click();
+  await expect.poll(() => g.keel.recipes.active).toEqual({ id: 'tour', step: 2, total: 2 });
+  recipeEl()!.shadowRoot!.querySelector<HTMLButtonElement>('.close')!.click();
+  await expect.poll(() => stepOpen()).toBe(false);
+  expect(g.events('recipe.exited')).toEqual([{ recipe: 'tour', step: 2, steps: 2, reason: 'exited' }]);
+  expect(g.keel.recipes.start('tour')).toEqual({ ok: true });
+  expect(g.keel.recipes.active).toEqual({ id: 'tour', step: 2, total: 2 }); // where the user left it
+});
+
+test('?keel_debug=1: an overlay lists every nudge, eligible or blocked, with the reasons and each check', async () => {
+  await publish({ version: 1, product: 'acme', nudges: [
+    { id: 'shown-one', kind: 'banner', body: 'Hello', when: { page: '/**' } },
+    { id: 'needs-data', kind: 'banner', body: 'Later', when: INGESTED },
+  ] });
+  const g = await start({ debug: true });
+  const overlay = () => document.querySelector('keel-debug');
+  await expect.poll(() => overlay()?.shadowRoot?.querySelectorAll('li').length).toBe(2);
+  const lines = () => [...overlay()!.shadowRoot!.querySelectorAll('summary')].map((s) => s.textContent!.replace(/\s+/g, ' ').trim());
+  await expect.poll(() => lines()[0]).toMatch(/^● shown-one showing: on screen since \d\d:\d\d:\d\d$/);
+  expect(g.keel.debug.report().budget.session).toEqual({ count: 1, limit: 3 });
+  expect(lines()[1]).toBe('✕ needs-data blocked: blocked by when: at least 1 "feature.used" where feature = "dataset.ingest" is 0 (needs at least 1)');
+  const checks = [...overlay()!.shadowRoot!.querySelectorAll('li')[1]!.querySelectorAll('tr')].map((r) => [...r.cells].map((c) => c.textContent!.trim()).join(' '));
+  expect(checks).toContain('✓ session cap 1 of 3 interruptions this session');
+  expect(checks).toContain('✕ when at least 1 "feature.used" where feature = "dataset.ingest" is 0 (needs at least 1)');
+  expect(overlay()!.shadowRoot!.querySelector('.panel')!.matches(':popover-open')).toBe(true);
+  await axeClean(overlay()!);
+});

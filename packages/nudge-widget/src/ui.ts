@@ -1,0 +1,98 @@
+/**
+ * The UI the engine loads the first time a nudge, a hotspot, a recipe or the debug overlay is to
+ * be shown: `init({ ui: () => import('@keel/nudge-widget/ui') })`. A bundler makes this module
+ * (and @floating-ui/dom, which only it uses) a separate chunk, so pages pay for it only then.
+ *
+ * It draws `host.state()` with `<keel-nudge>`, `<keel-recipe>` and `<keel-debug>` appended to
+ * `<body>`, and reports what the user did back to the engine. It decides nothing itself.
+ */
+import type { GuideHost, NudgeCloseReason, NudgeView } from '@keel/sdk-core';
+import { KeelDebug } from './debug.js';
+import { KeelNudge } from './nudge.js';
+import { KeelRecipe } from './recipe.js';
+
+function define(tag: string, ctor: CustomElementConstructor) {
+  if (!customElements.get(tag)) customElements.define(tag, ctor);
+}
+
+export function mountGuide(host: GuideHost, { debug = false }: { debug?: boolean } = {}): () => void {
+  define('keel-nudge', KeelNudge);
+  define('keel-recipe', KeelRecipe);
+  define('keel-debug', KeelDebug);
+  const doc = document;
+  const nudges = new Map<string, KeelNudge>(); // the interrupting one and the hotspots, by id
+
+  const make = (v: NudgeView): KeelNudge => {
+    const el = doc.createElement('keel-nudge') as KeelNudge;
+    Object.assign(el, { nudgeId: v.id, kind: v.kind, anchor: v.anchor, heading: v.title ?? '', body: v.body, actions: v.actions });
+    if (v.placement) el.placement = v.placement;
+    el.addEventListener('keel-nudge-shown', (e) => host.shown(v.id, e.detail.anchor));
+    el.addEventListener('keel-anchor-missing', (e) => {
+      el.dataset.missing = '1';
+      host.skipped(v.id, { reason: 'anchor.missing', selectors: e.detail.selectors, waitedMs: e.detail.waitedMs });
+    });
+    el.addEventListener('keel-nudge-action', (e) => {
+      e.preventDefault(); // the engine opens links (through the app's router when it has one)
+      host.acted(v.id, e.detail.action);
+    });
+    el.addEventListener('keel-nudge-hidden', (e) => {
+      const r = e.detail.reason;
+      if (r === 'action' || r === 'replaced' || r === 'disconnected') return;
+      const reason: NudgeCloseReason = r === 'outside' ? 'close' : r;
+      host.closed(v.id, reason);
+    });
+    return el;
+  };
+
+  const present = (v: NudgeView) => {
+    const el = make(v);
+    nudges.set(v.id, el);
+    doc.body.append(el);
+    void el.show().then((ok) => {
+      // Not shown, still wanted, and not for a missing anchor (that was reported): the host app prevented it.
+      if (!ok && nudges.get(v.id) === el && el.dataset.missing !== '1') host.skipped(v.id, { reason: 'prevented' });
+    });
+  };
+
+  const retire = (id: string) => {
+    const el = nudges.get(id);
+    nudges.delete(id);
+    if (!el) return;
+    el.hide('replaced');
+    el.remove();
+  };
+
+  const recipe = doc.createElement('keel-recipe') as KeelRecipe;
+  recipe.addEventListener('keel-recipe-next', (e) => host.recipe.next(e.detail.cause));
+  recipe.addEventListener('keel-recipe-back', () => host.recipe.back());
+  recipe.addEventListener('keel-recipe-skip', () => host.recipe.skip());
+  recipe.addEventListener('keel-recipe-exit', () => host.recipe.exit());
+  recipe.addEventListener('keel-recipe-anchor-missing', (e) => host.recipe.missing(e.detail.selectors, e.detail.waitedMs));
+  doc.body.append(recipe);
+
+  let overlay: KeelDebug | undefined;
+  if (debug) {
+    overlay = doc.createElement('keel-debug') as KeelDebug;
+    doc.body.append(overlay);
+  }
+
+  const render = () => {
+    const s = host.state();
+    const wanted = new Map<string, NudgeView>();
+    if (s.nudge) wanted.set(s.nudge.id, s.nudge);
+    for (const h of s.hotspots) wanted.set(h.id, h);
+    for (const id of [...nudges.keys()]) if (!wanted.has(id)) retire(id);
+    for (const [id, v] of wanted) if (!nudges.has(id)) present(v);
+    recipe.step = s.step;
+    if (overlay?.isConnected) overlay.report = host.debug();
+  };
+
+  const unsubscribe = host.subscribe(render);
+  render();
+  return () => {
+    unsubscribe();
+    for (const id of [...nudges.keys()]) retire(id);
+    recipe.remove();
+    overlay?.remove();
+  };
+}

@@ -1,0 +1,9 @@
+import type { Text } from './types.js';
+
+/** Resolves CS-authored text for a locale: exact (`fr-CA`), then language (`fr`), then `en`, then any. */
+export function resolveText(t: Text | undefined, locale: string): string {
+  if (t === undefined) return '';
+  if (typeof t === 'string') return t;
+  const lang = locale.split('-')[0]!;
+  return t[locale] ?? t[lang] ?? t.en ?? Object.values(t)[0] ?? '';
+}

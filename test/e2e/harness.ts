@@ -220,3 +220,89 @@ export async function waitFor<T>(fn: () => T | Promise<T>, ok: (v: T) => boolean
   }
   return last;
 }
+
+export interface AppBundle {
+  /** Output file name (`app.js`, `ui-XXXX.js`, `chunk-XXXX.js`) → its code. */
+  files: Map<string, string>;
+  /** The files a page fetches only through a dynamic `import()`: the lazily loaded chunks. */
+  lazy: string[];
+}
+
+/**
+ * Bundles a page entry the way a vendor's bundler would: ESM with code splitting, minified, so a
+ * dynamic `import()` (Keel's `ui` loader) becomes a chunk of its own.
+ */
+export async function bundleApp(entry: string): Promise<AppBundle> {
+  const outdir = join(root, '.e2e-assets');
+  const out = await build({
+    entryPoints: { app: entry }, outdir, bundle: true, splitting: true, format: 'esm', minify: true,
+    target: 'es2022', write: false, metafile: true, logLevel: 'silent', chunkNames: '[name]-[hash]',
+  });
+  const files = new Map(out.outputFiles.map((f) => [f.path.slice(outdir.length + 1), f.text]));
+  const outputs = out.metafile.outputs;
+  const name = (p: string) => p.split('/').pop()!;
+  const staticOf = new Set<string>();
+  const visit = (p: string) => {
+    if (staticOf.has(p)) return;
+    staticOf.add(p);
+    for (const i of outputs[p]?.imports ?? []) if (i.kind === 'import-statement') visit(i.path);
+  };
+  const main = Object.keys(outputs).find((p) => outputs[p]!.entryPoint && name(p) === 'app.js')!;
+  visit(main);
+  const lazy = Object.keys(outputs).filter((p) => p.endsWith('.js') && !staticOf.has(p)).map(name);
+  return { files, lazy };
+}
+
+/**
+ * The vendor's app server: its pages under a strict CSP (`default-src 'self'`, nothing else:
+ * no inline script or style, no other origin), its bundle under /assets/, and Keel's API
+ * forwarded from /v1 to the ingest server, so the page talks to its own origin only.
+ */
+export async function startAppServer(o: {
+  bundle: AppBundle;
+  /** path → HTML */
+  pages: Record<string, string>;
+  assets?: Record<string, { type: string; body: string }>;
+  ingest: () => string;
+}): Promise<{ url: string; requests: string[]; close(): Promise<void> }> {
+  const requests: string[] = [];
+  const csp = "default-src 'self'";
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    requests.push(path);
+    if (path.startsWith('/v1/')) {
+      const up = httpRequest(`${o.ingest()}${req.url}`, { method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+      return;
+    }
+    const asset = path.startsWith('/assets/') ? path.slice(8) : undefined;
+    const js = asset !== undefined ? o.bundle.files.get(asset) : undefined;
+    if (js !== undefined) {
+      res.writeHead(200, { 'content-type': 'text/javascript', 'cache-control': 'no-store' });
+      return void res.end(js);
+    }
+    const other = asset !== undefined ? o.assets?.[asset] : undefined;
+    if (other) {
+      res.writeHead(200, { 'content-type': other.type });
+      return void res.end(other.body);
+    }
+    const html = o.pages[path];
+    if (html === undefined) {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      return void res.end(`no page ${path}`);
+    }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': csp });
+    res.end(html);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}

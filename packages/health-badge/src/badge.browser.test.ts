@@ -85,6 +85,10 @@ test('from the real server: an admin of the tenant sees its health; a token for 
   const el = await fixture<KeelHealthBadge>(html`<keel-health-badge host=${url} tenant="acme" .token=${tokens.ada}></keel-health-badge>`);
   await expect.poll(() => el.report?.score).toBe(60); // errors 0/1 → 100 × 60; tickets 1/1 → 0 × 40
   await axeClean(el);
+  // Placed in markup first and configured by the page's script afterwards (as a vendor does): it loads then.
+  const late = await fixture<KeelHealthBadge>(html`<keel-health-badge tenant="acme"></keel-health-badge>`);
+  Object.assign(late, { host: url, token: tokens.ada });
+  await expect.poll(() => late.report?.score).toBe(60);
   const other = await fixture<KeelHealthBadge>(html`<keel-health-badge host=${url} tenant="acme" .token=${tokens.eve}></keel-health-badge>`);
   await expect.poll(() => other.shadowRoot!.textContent).toContain('this user token is for tenant "globex", not "acme"');
   expect(other.report).toBeUndefined();

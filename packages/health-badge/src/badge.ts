@@ -1,5 +1,5 @@
 import { autoUpdate, computePosition, flip, offset, shift } from '@floating-ui/dom';
-import { html, LitElement, nothing, svg } from 'lit';
+import { html, LitElement, nothing, type PropertyValues, svg } from 'lit';
 import { hidden, styles } from './styles.js';
 import type { HealthReportView } from './types.js';
 
@@ -47,9 +47,9 @@ export class KeelHealthBadge extends LitElement {
     this.open = false;
   }
 
-  override connectedCallback(): void {
-    super.connectedCallback();
-    if (!this.report && this.host && this.tenant) void this.refresh();
+  /** Loads the report once host and tenant are known, and again when they (or the token) change. */
+  protected override updated(changed: PropertyValues<this>): void {
+    if ((changed.has('host') || changed.has('tenant') || changed.has('token')) && this.host && this.tenant) void this.refresh();
   }
 
   override disconnectedCallback(): void {

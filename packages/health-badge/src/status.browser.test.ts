@@ -19,6 +19,11 @@ test('all well → a small indicator; an incident → details, announced politel
   const el = await fixture<KeelStatus>(html`<keel-status host=${url} .token=${tokens.ada} interval="150"></keel-status>`);
   await expect.poll(() => shown(el)).toContain('All systems operational');
   expect(el.shadowRoot!.querySelector('[part~="indicator"]')).not.toBeNull();
+  // Configured by script after it was placed: it polls then.
+  const late = await fixture<KeelStatus>(html`<keel-status interval="150"></keel-status>`);
+  Object.assign(late, { host: url, token: tokens.ada });
+  await expect.poll(() => shown(late)).toContain('All systems operational');
+  late.remove();
   await axeClean(el);
 
   const changes: string[] = [];

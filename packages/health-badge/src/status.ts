@@ -1,4 +1,4 @@
-import { html, LitElement, nothing } from 'lit';
+import { html, LitElement, nothing, type PropertyValues } from 'lit';
 import { hidden, styles } from './styles.js';
 
 export interface StatusView {
@@ -64,7 +64,12 @@ export class KeelStatus extends LitElement {
 
   override connectedCallback(): void {
     super.connectedCallback();
-    if (this.host) void this.poll();
+    if (this.host && this.hasUpdated) void this.poll(); // reconnected: resume polling
+  }
+
+  /** Polls once the host is known, and again at once when the host or token change. */
+  protected override updated(changed: PropertyValues<this>): void {
+    if ((changed.has('host') || changed.has('token')) && this.host) void this.poll();
   }
 
   override disconnectedCallback(): void {

@@ -3,11 +3,11 @@
 // period), nudge actions, hotspots from the keyboard, a recipe from start to the checklist item it
 // completes (progress stored by the server), the decision trace and the ?keel_debug overlay.
 import { type ClientConfig, init, type Keel } from '@keel/sdk-core';
-import axe from 'axe-core';
 import { afterEach, beforeEach, expect, inject, test } from 'vitest';
 import { userEvent } from 'vitest/browser';
 import type { KeelNudge } from './nudge.js';
 import type { KeelRecipe } from './recipe.js';
+import { axeClean, frame } from './test-helpers.js';
 
 const { url, writeKey, adminKey, tokens } = inject('ingestGuide');
 let users = 0;
@@ -52,19 +52,7 @@ const onScreen = (id: string) => !!panelOf(nudgeEl(id))?.matches(':popover-open,
 const recipeEl = () => document.querySelector<KeelRecipe>('keel-recipe');
 const stepOpen = () => !!panelOf(recipeEl())?.matches(':popover-open');
 const stepText = (sel: string) => recipeEl()?.shadowRoot?.querySelector(sel)?.textContent?.replace(/\s+/g, ' ').trim();
-const frame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
 
-/** Waits for entrance animations (not the beacon's endless pulse), so axe measures the final colours. */
-async function settled(el: Element) {
-  const animations = (el.shadowRoot ?? document).getAnimations().filter((a) => a.effect?.getTiming().iterations !== Infinity);
-  await Promise.all(animations.map((a) => a.finished.catch(() => undefined)));
-}
-
-async function axeClean(el: Element) {
-  await settled(el);
-  const r = await axe.run(el, { resultTypes: ['violations'] });
-  expect(r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.html).join(' | ')}`)).toEqual([]);
-}
 
 const INGESTED = { event: 'feature.used', where: { feature: 'dataset.ingest' } };
 

@@ -1,20 +1,15 @@
 // <keel-nudge> in Chromium: anchors (present, late, never, in a shadow root, removed), the top
 // layer over a max-z-index overlay, focus in and back, Escape, modal inertness, actions, axe.
 import { fixture, html } from '@open-wc/testing-helpers';
-import axe from 'axe-core';
 import { afterEach, expect, test } from 'vitest';
 import { userEvent } from 'vitest/browser';
 import './define.js';
 import type { KeelNudge, NudgeAction } from './nudge.js';
+import { axeClean, frame } from './test-helpers.js';
 
 afterEach(() => document.body.replaceChildren());
 
-async function axeClean(el: Element) {
-  const r = await axe.run(el, { resultTypes: ['violations'] });
-  expect(r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.html).join(' | ')}`)).toEqual([]);
-}
 const panel = (el: KeelNudge) => el.shadowRoot!.querySelector<HTMLElement>('.panel')!;
-const frame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
 const ACTIONS: NudgeAction[] = [{ label: 'Show me', recipe: 'first-report' }, { label: 'Not now', snooze: '3d' }];
 
 function page() {

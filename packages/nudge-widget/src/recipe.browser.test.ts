@@ -2,15 +2,14 @@
 // shadow root, removed and back), in a scroll container under a fixed header, over a max-z-index
 // overlay; its controls, announcements, focus, Escape, inert content, axe and reduced motion.
 import { fixture, html } from '@open-wc/testing-helpers';
-import axe from 'axe-core';
 import { afterEach, expect, test } from 'vitest';
 import { cdp, userEvent } from 'vitest/browser';
 import './define.js';
 import type { KeelRecipe, RecipeStep } from './recipe.js';
+import { axeClean, frame } from './test-helpers.js';
 
 afterEach(() => document.body.replaceChildren());
 
-const frame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
 const panel = (el: KeelRecipe) => el.shadowRoot!.querySelector<HTMLElement>('.panel');
 const isOpen = (el: KeelRecipe) => !!panel(el)?.matches(':popover-open');
 const text = (el: KeelRecipe, sel: string) => el.shadowRoot!.querySelector(sel)?.textContent?.replace(/\s+/g, ' ').trim();
@@ -31,12 +30,6 @@ async function mount(s: RecipeStep | undefined, timeout = 5000) {
   return { el, events };
 }
 
-async function axeClean(el: Element) {
-  // Entrance animations finish first, so axe measures the final colours.
-  await Promise.all((el.shadowRoot ?? document).getAnimations().map((a) => a.finished.catch(() => undefined)));
-  const r = await axe.run(el, { resultTypes: ['violations'] });
-  expect(r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.html).join(' | ')}`)).toEqual([]);
-}
 
 test('a step next to its anchor: progress, title, text, Back/Skip/Next, announced, focus in; Escape exits and focus returns', async () => {
   document.body.insertAdjacentHTML('beforeend', '<button id="start">Show me how</button><button id="new-report">New report</button>');

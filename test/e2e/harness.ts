@@ -201,11 +201,15 @@ export async function startWireProxy(target: () => string): Promise<{
       up.end(buf);
     });
   });
+  return { ...(await listen(server)), requests };
+}
+
+/** Listens on a free loopback port: its URL, and a close that drops open connections. */
+async function listen(server: Server): Promise<{ url: string; close(): Promise<void> }> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    requests,
     close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };
 }
@@ -298,11 +302,5 @@ export async function startAppServer(o: {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': csp });
     res.end(html);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
-  };
+  return { ...(await listen(server)), requests };
 }

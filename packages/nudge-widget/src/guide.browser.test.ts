@@ -67,13 +67,13 @@ test('two eligible nudges: the higher priority one shows, the other only after t
   document.body.insertAdjacentHTML('beforeend', '<nav><a href="/reports">Reports</a></nav><main><button id="work">work</button></main>');
   const g = await start({ fatigue: { quietMs: 1500 } });
   expect(g.loads()).toBe(0); // nothing to show yet: the UI chunk has not been fetched
-  expect(g.keel.debug.explain('reports-unused').summary).toMatch(/^blocked by when: at least 1 "feature.used" where feature = "dataset.ingest" is 0/);
+  expect((await g.keel.debug.explain('reports-unused')).summary).toMatch(/^blocked by when: at least 1 "feature.used" where feature = "dataset.ingest" is 0/);
   document.getElementById('work')!.focus();
   g.keel.track('feature.used', { feature: 'dataset.ingest' });
   await expect.poll(() => onScreen('reports-unused')).toBe(true);
   expect(g.loads()).toBe(1);
   expect(nudgeEl('invite-team')).toBeNull();
-  expect(g.keel.debug.explain('invite-team').summary).toBe('blocked by one at a time: nudge "reports-unused" is on screen');
+  expect((await g.keel.debug.explain('invite-team')).summary).toBe('blocked by one at a time: nudge "reports-unused" is on screen');
   expect(g.events('nudge.sent')).toEqual([{ nudge: 'reports-unused', kind: 'tooltip', anchor: 'nav a[href="/reports"]', priority: 50 }]);
   await axeClean(nudgeEl('reports-unused')!);
 
@@ -83,18 +83,18 @@ test('two eligible nudges: the higher priority one shows, the other only after t
   expect(document.activeElement).toBe(document.getElementById('work')); // focus went back
   await new Promise((r) => setTimeout(r, 300));
   expect(onScreen('invite-team')).toBe(false);
-  expect(g.keel.debug.explain('invite-team').summary).toMatch(/^blocked by quiet period: \ds left after the last close/);
+  expect((await g.keel.debug.explain('invite-team')).summary).toMatch(/^blocked by quiet period: \ds left after the last close/);
   await expect.poll(() => onScreen('invite-team'), { timeout: 5000 }).toBe(true);
   expect(performance.now() - closedAt).toBeGreaterThanOrEqual(1400);
   expect(g.events('nudge.acted')).toEqual([{ nudge: 'reports-unused', kind: 'tooltip', action: 'close', via: 'close' }]);
-  expect(g.keel.debug.explain('reports-unused').summary).toBe('blocked by nudge cap: shown 1 of 1 time in 1d (the default cap)');
+  expect((await g.keel.debug.explain('reports-unused')).summary).toBe('blocked by nudge cap: shown 1 of 1 time in 1d (the default cap)');
   await axeClean(nudgeEl('invite-team')!);
 
   // Its action snoozes it; nothing else is eligible.
   nudgeEl('invite-team')!.shadowRoot!.querySelector<HTMLButtonElement>('.actions button')!.click();
   expect(g.events('nudge.acted').at(-1)).toEqual({ nudge: 'invite-team', kind: 'banner', action: 'snooze', label: 'Not now' });
   await expect.poll(() => nudgeEl('invite-team')).toBeNull();
-  expect(g.keel.debug.explain('invite-team').summary).toMatch(/^blocked by snoozed: snoozed for 3d more/);
+  expect((await g.keel.debug.explain('invite-team')).summary).toMatch(/^blocked by snoozed: snoozed for 3d more/);
   expect(g.loads()).toBe(1);
 });
 
@@ -110,11 +110,11 @@ test('a modal never opens over a focused text field, and opens when the user lea
   g.keel.track('feature.used', { feature: 'dataset.ingest' });
   await new Promise((r) => setTimeout(r, 200));
   expect(onScreen('welcome')).toBe(false);
-  expect(g.keel.debug.explain('welcome').summary).toBe('blocked by typing: the user is typing in <input #q>');
+  expect((await g.keel.debug.explain('welcome')).summary).toBe('blocked by typing: the user is typing in <input #q>');
   document.getElementById('other')!.focus();
   // The vetoed one (priority 99) goes first and is prevented by the host app; then the modal shows.
   await expect.poll(() => onScreen('welcome')).toBe(true);
-  expect(g.keel.debug.explain('vetoed').summary).toBe('blocked by anchor: the host app prevented it on / (keel-nudge-show was cancelled)');
+  expect((await g.keel.debug.explain('vetoed')).summary).toBe('blocked by anchor: the host app prevented it on / (keel-nudge-show was cancelled)');
   const dialog = panelOf(nudgeEl('welcome')) as HTMLDialogElement;
   expect(dialog.matches(':modal')).toBe(true); // the page behind is inert
   await axeClean(nudgeEl('welcome')!);
@@ -207,20 +207,20 @@ test('keel.recipes.start refuses what the config lacks, with the reason; a runni
     recipes: [{ id: 'tour', title: 'Tour', steps: [{ text: 'One' }, { text: 'Two' }] }],
   });
   const g = await start();
-  expect(g.keel.recipes.start('nope')).toEqual({ ok: false, reason: 'no recipe "nope" in the published config (recipes: tour)' });
-  expect(g.keel.recipes.start('tour')).toEqual({ ok: true });
+  expect(await g.keel.recipes.start('nope')).toEqual({ ok: false, reason: 'no recipe "nope" in the published config (recipes: tour)' });
+  expect(await g.keel.recipes.start('tour')).toEqual({ ok: true });
   await expect.poll(() => stepOpen()).toBe(true);
   expect(panelOf(recipeEl())!.classList.contains('centered')).toBe(true);
   g.keel.track('feature.used', { feature: 'dataset.ingest' });
   await new Promise((r) => setTimeout(r, 200));
   expect(nudgeEl('later')).toBeNull();
-  expect(g.keel.debug.explain('later').summary).toBe('blocked by one at a time: recipe "tour" is running (step 1 of 2)');
+  expect((await g.keel.debug.explain('later')).summary).toBe('blocked by one at a time: recipe "tour" is running (step 1 of 2)');
   [...recipeEl()!.shadowRoot!.querySelectorAll('button')].find((b) => b.textContent!.trim() === 'Next')!.click();
   await expect.poll(() => g.keel.recipes.active).toEqual({ id: 'tour', step: 2, total: 2 });
   recipeEl()!.shadowRoot!.querySelector<HTMLButtonElement>('.close')!.click();
   await expect.poll(() => stepOpen()).toBe(false);
   expect(g.events('recipe.exited')).toEqual([{ recipe: 'tour', step: 2, steps: 2, reason: 'exited' }]);
-  expect(g.keel.recipes.start('tour')).toEqual({ ok: true });
+  expect(await g.keel.recipes.start('tour')).toEqual({ ok: true });
   expect(g.keel.recipes.active).toEqual({ id: 'tour', step: 2, total: 2 }); // where the user left it
 });
 
@@ -234,7 +234,7 @@ test('?keel_debug=1: an overlay lists every nudge, eligible or blocked, with the
   await expect.poll(() => overlay()?.shadowRoot?.querySelectorAll('li').length).toBe(2);
   const lines = () => [...overlay()!.shadowRoot!.querySelectorAll('summary')].map((s) => s.textContent!.replace(/\s+/g, ' ').trim());
   await expect.poll(() => lines()[0]).toMatch(/^● shown-one showing: on screen since \d\d:\d\d:\d\d$/);
-  expect(g.keel.debug.report().budget.session).toEqual({ count: 1, limit: 3 });
+  expect((await g.keel.debug.report()).budget.session).toEqual({ count: 1, limit: 3 });
   expect(lines()[1]).toBe('✕ needs-data blocked: blocked by when: at least 1 "feature.used" where feature = "dataset.ingest" is 0 (needs at least 1)');
   const checks = [...overlay()!.shadowRoot!.querySelectorAll('li')[1]!.querySelectorAll('tr')].map((r) => [...r.cells].map((c) => c.textContent!.trim()).join(' '));
   expect(checks).toContain('✓ session cap 1 of 3 interruptions this session');

@@ -3,11 +3,12 @@
  * be shown: `init({ ui: () => import('@keel/nudge-widget/ui') })`. A bundler makes this module
  * (and @floating-ui/dom, which only it uses) a separate chunk, so pages pay for it only then.
  *
- * It draws `host.state()` with `<keel-nudge>`, `<keel-recipe>` and `<keel-debug>` appended to
- * `<body>`, and reports what the user did back to the engine. It decides nothing itself.
+ * It draws `host.state()` with `<keel-nudge>` and `<keel-recipe>` appended to `<body>` (and
+ * `<keel-debug>`, its own chunk, with ?keel_debug=1), and reports what the user did back to the
+ * engine. It decides nothing itself.
  */
 import type { GuideHost, NudgeCloseReason, NudgeView } from '@keel/sdk-core';
-import { KeelDebug } from './debug.js';
+import type { KeelDebug } from './debug.js';
 import { KeelNudge } from './nudge.js';
 import { KeelRecipe } from './recipe.js';
 
@@ -18,7 +19,6 @@ function define(tag: string, ctor: CustomElementConstructor) {
 export function mountGuide(host: GuideHost, { debug = false }: { debug?: boolean } = {}): () => void {
   define('keel-nudge', KeelNudge);
   define('keel-recipe', KeelRecipe);
-  define('keel-debug', KeelDebug);
   const doc = document;
   const nudges = new Map<string, KeelNudge>(); // the interrupting one and the hotspots, by id
 
@@ -71,9 +71,16 @@ export function mountGuide(host: GuideHost, { debug = false }: { debug?: boolean
   doc.body.append(recipe);
 
   let overlay: KeelDebug | undefined;
+  let unmounted = false;
   if (debug) {
-    overlay = doc.createElement('keel-debug') as KeelDebug;
-    doc.body.append(overlay);
+    // The overlay is for CS authors with ?keel_debug=1: a chunk of its own, never fetched otherwise.
+    void import('./debug.js').then(({ KeelDebug }) => {
+      if (unmounted) return;
+      define('keel-debug', KeelDebug);
+      overlay = doc.createElement('keel-debug') as KeelDebug;
+      doc.body.append(overlay);
+      render();
+    });
   }
 
   const render = () => {
@@ -90,6 +97,7 @@ export function mountGuide(host: GuideHost, { debug = false }: { debug?: boolean
   const unsubscribe = host.subscribe(render);
   render();
   return () => {
+    unmounted = true;
     unsubscribe();
     for (const id of [...nudges.keys()]) retire(id);
     recipe.remove();

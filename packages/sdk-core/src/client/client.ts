@@ -1,10 +1,11 @@
 import { createTelemetry, type Message, type Telemetry, type TelemetryOptions } from '@keel/telemetry';
 import { type IDBPDatabase, openDB } from 'idb';
-import { evaluate } from '../rules/evaluate.js';
+import { evaluate, matches } from '../rules/evaluate.js';
 import type { ChecklistProgress, Explanation, Rule, RuleContext } from '../rules/types.js';
 import { mergeProgress } from '../progress/merge.js';
 import type { FatiguePolicy } from './budget.js';
-import { createGuide, type Outcome } from './guide.js';
+import type { Outcome } from './guide.js';
+import { lazyGuide } from './lazy-guide.js';
 import { type Rollup, Rollups } from './rollups.js';
 import type {
   ChecklistSource, ChecklistView, ClientChecklist, ClientConfig, GuideLoader, GuideReport, ItemAction, NudgeDecision,
@@ -63,34 +64,21 @@ export interface Keel extends ChecklistSource {
   refresh(): Promise<void>;
   /** Recipes: multi-step walkthroughs (`start` resumes one at the step where the user left it). */
   recipes: {
-    start(recipeId: string, options?: { source?: string }): Outcome;
+    start(recipeId: string, options?: { source?: string }): Promise<Outcome>;
     /** The running recipe and its step (1-based). */
     readonly active: { id: string; step: number; total: number } | undefined;
     exit(): void;
   };
   /** "Why didn't it show?": every rule with its value and every cap with its count. */
   debug: {
-    explain(nudgeId: string): NudgeDecision;
-    report(): GuideReport;
+    explain(nudgeId: string): Promise<NudgeDecision>;
+    report(): Promise<GuideReport>;
   };
   shutdown(): Promise<void>;
 }
 
 type Kv = IDBPDatabase;
 const DAY = 86_400_000;
-const TEXT_INPUT = /^(text|search|email|url|tel|password|number|date|datetime-local|month|week|time)$/;
-
-/** The text field the user is typing in (through open shadow roots), described for the trace. */
-function typing(): string | undefined {
-  let a: Element | null = document.activeElement;
-  while (a?.shadowRoot?.activeElement) a = a.shadowRoot.activeElement;
-  if (!(a instanceof HTMLElement)) return undefined;
-  const field = a instanceof HTMLTextAreaElement || (a instanceof HTMLInputElement && TEXT_INPUT.test(a.type)) || a.isContentEditable;
-  if (!field) return undefined;
-  const name = a.id ? `#${a.id}` : a.getAttribute('name') ? `[name="${a.getAttribute('name')}"]` : '';
-  return `<${a.localName}${name ? ` ${name}` : ''}>`;
-}
-
 export function init(options: KeelOptions): Keel {
   const o = options;
   const host = o.host.replace(/\/+$/, '');
@@ -151,45 +139,45 @@ export function init(options: KeelOptions): Keel {
     },
   });
 
-  const guide = createGuide({
-    storageKey: `keel-guide:${o.writeKey}`,
-    storage: (() => {
-      try {
-        return localStorage;
-      } catch {
-        return undefined; // storage blocked: the budget holds per page
-      }
-    })(),
-    now: Date.now,
-    config: () => config,
-    ctx,
-    refused: allowed,
-    lifecycleState: () => lifecycle?.state,
+  const guideKey = `keel-guide:${o.writeKey}`;
+  const debugMode = o.debug ?? new URLSearchParams(location.search).get('keel_debug') === '1';
+  const guide = lazyGuide({
+    storageKey: guideKey, config: () => config, ctx, refused: allowed, lifecycleState: () => lifecycle?.state,
     track: (event, properties) => void telemetry.track(event, properties),
-    progress: (kind, id) => progress.get(`user:${kind}:${id}`),
-    saveProgress(kind, id, state, data) {
-      const at = new Date().toISOString();
-      const e: ProgressEntry = { scope: 'user', kind, ref: id, state, updatedAt: at, ...(state === 'completed' ? { completedAt: at } : {}), ...(data ? { data } : {}) };
-      if (setProgress(e, true)) {
-        save('progress', [...progress.values()]);
-        void pushProgress();
-      }
+    progress: (key) => progress.get(key),
+    record(e) {
+      if (!setProgress(e, true)) return;
+      save('progress', [...progress.values()]);
+      void pushProgress();
     },
-    recipeCompleted: () => recompute(true),
-    openLink: (href) => (o.onLink ?? ((h: string) => location.assign(h)))(href),
-    path: () => location.pathname,
-    typing,
-    locale: () => document.documentElement.lang || undefined,
-    loader: o.ui,
-    fatigue: o.fatigue,
-    debug: o.debug ?? new URLSearchParams(location.search).get('keel_debug') === '1',
-  });
+    recompute: () => recompute(true),
+    onLink: o.onLink, ui: o.ui, fatigue: o.fatigue, debug: debugMode,
+  }, guideWanted);
+  /** This browser's ledger says a recipe is running (read at start and when another tab writes it). */
+  const recipeRunning = () => {
+    try {
+      return (JSON.parse(localStorage.getItem(guideKey) ?? 'null') as { recipe?: { active?: unknown } } | null)?.recipe?.active === true;
+    } catch {
+      return false;
+    }
+  };
+  let ledgerRecipe = recipeRunning();
+  /** Is the engine needed now? Cheap: the nudges' own rules (no explanations), the running recipe, debug. */
+  function guideWanted(): boolean {
+    if (debugMode || ledgerRecipe) return true;
+    for (const e of progress.values()) if (e.kind === 'recipe' && e.state === 'started' && e.data?.active === true) return true;
+    const c0 = ctx();
+    return (config?.nudges ?? []).some((n) =>
+      !allowed(`nudge:${n.id}`) && progress.get(`user:nudge:${n.id}`)?.state !== 'dismissed' && matches(n.when, c0) && (!n.audience || matches(n.audience, c0)));
+  }
   // What makes the engine decide again besides events: navigation, focus leaving a text field,
   // another tab spending the budget.
   const onStorage = (e: StorageEvent) => {
-    if (e.key === `keel-guide:${o.writeKey}`) guide.reload();
+    if (e.key !== guideKey) return;
+    ledgerRecipe = recipeRunning();
+    guide.reload();
   };
-  const onNav = () => guide.schedule();
+  const onNav = () => guide.wake();
   addEventListener('popstate', onNav);
   addEventListener('storage', onStorage);
   document.addEventListener('focusout', onNav, true);
@@ -240,7 +228,7 @@ export function init(options: KeelOptions): Keel {
       void pushProgress();
     }
     if (changed) for (const l of listeners) l();
-    guide.schedule();
+    guide.wake();
   }
 
   function applyConfig(c: ClientConfig | undefined) {
@@ -260,7 +248,7 @@ export function init(options: KeelOptions): Keel {
     if (m.type === 'group' && m.traits) tenantTraits = { ...tenantTraits, ...m.traits };
     const hit = m.type === 'track' && m.event ? rollups.record(m.event, m.properties, Date.parse(m.timestamp)) : false;
     if (m.type === 'track' && m.event) guide.onMessage(m.event, m.properties, Date.parse(m.timestamp));
-    if (m.type === 'page') guide.schedule();
+    if (m.type === 'page') guide.wake();
     if (hit || m.type !== 'track') {
       saveTimer ??= setTimeout(() => {
         saveTimer = undefined;
@@ -293,7 +281,7 @@ export function init(options: KeelOptions): Keel {
     if (body.lifecycle !== undefined) lifecycle = body.lifecycle;
     save('progress', [...progress.values()]);
     save('facts', facts);
-    guide.resume(); // a recipe left running on another device
+    guide.wake(); // a recipe left running on another device
   }
 
   async function refresh() {
@@ -357,9 +345,7 @@ export function init(options: KeelOptions): Keel {
       }
     }
     recompute(false); // render from cache first…
-    guide.resume();
     await refresh(); // …then revalidate
-    guide.resume();
   })();
 
   /** The lifecycle state's allow-list, as the server evaluated it; undefined = allowed. */
@@ -396,8 +382,11 @@ export function init(options: KeelOptions): Keel {
       telemetry.track('checklist.item_action', { checklist: checklistId, item: itemId, kind, recipe: action.recipe, link: action.link });
       if (action.recipe) {
         o.onRecipe?.(action.recipe);
-        const started = guide.recipes.start(action.recipe, { source: `checklist:${checklistId}/${itemId}` });
-        if (!started.ok) console.warn(`Keel: ${started.reason}`);
+        const recipe = action.recipe;
+        void guide.load().then((g) => {
+          const started = g.recipes.start(recipe, { source: `checklist:${checklistId}/${itemId}` });
+          if (!started.ok) console.warn(`Keel: ${started.reason}`);
+        });
       } else if (action.link && /^(https?:\/\/|\/)/i.test(action.link)) (o.onLink ?? ((h: string) => location.assign(h)))(action.link);
     },
     uiState: (id) => ui[id],
@@ -418,8 +407,17 @@ export function init(options: KeelOptions): Keel {
       return item ? evaluate(item.complete, ctx()) : undefined;
     },
     refresh,
-    recipes: guide.recipes,
-    debug: { explain: guide.explain, report: guide.report },
+    recipes: {
+      start: async (id, options) => (await guide.load()).recipes.start(id, options),
+      get active() {
+        return guide.loaded?.recipes.active;
+      },
+      exit: () => guide.loaded?.recipes.exit(),
+    },
+    debug: {
+      explain: async (id) => (await guide.load()).explain(id),
+      report: async () => (await guide.load()).report(),
+    },
     async shutdown() {
       guide.dispose();
       removeEventListener('popstate', onNav);

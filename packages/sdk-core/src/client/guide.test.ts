@@ -274,6 +274,18 @@ describe('recipes', () => {
     expect(again.host.state().step?.index).toBe(1); // …but started again where it was left
   });
 
+  test('a running recipe resumes once the config that names it arrives (the engine can start before it)', async () => {
+    const storage = new MemoryStorage();
+    storage.setItem('keel-guide:test', JSON.stringify({ v: 1, shown: [], recipe: { id: 'first-report', step: 1, active: true, at: T0 - MIN } }));
+    const g = setup({ storage, config: { version: 1 } });
+    g.guide.resume();
+    expect(g.host.state().step).toBeUndefined();
+    g.state.config = CONFIG;
+    g.guide.schedule();
+    await g.tick();
+    expect(g.host.state().step).toMatchObject({ recipeId: 'first-report', index: 1 });
+  });
+
   test('a recipe left running on another device resumes from the synced progress', () => {
     const g = setup();
     g.progress.set('recipe:first-report', { scope: 'user', kind: 'recipe', ref: 'first-report', state: 'started', updatedAt: new Date(T0 - MIN).toISOString(), data: { step: 2, active: true } });

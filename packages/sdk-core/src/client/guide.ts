@@ -247,6 +247,7 @@ export function createGuide(deps: GuideDeps): Guide {
     if (disposed) return;
     const now = deps.now();
     ledger.touch(now);
+    if (!run) resume(); // the config (or the synced progress) that names it may have just arrived
     const path = deps.path();
     if (path !== lastPath) {
       lastPath = path;

@@ -2,8 +2,8 @@
 // the guidance engine (nudges, recipes, one fatigue budget) and the contract of its lazy UI.
 export { init, type Keel, type KeelOptions } from './client.js';
 export { Rollups, type Rollup } from './rollups.js';
-export { DEFAULT_FATIGUE, SESSION_GAP_MS, type FatiguePolicy, type SurfaceKind } from './budget.js';
-export { explainLine, type Outcome } from './guide.js';
+export type { FatiguePolicy, SurfaceKind } from './budget.js';
+export type { Outcome } from './guide.js';
 export { resolveText } from './text.js';
 export type {
   ChecklistItemView, ChecklistSource, ChecklistView, ClientChecklist, ClientChecklistItem, ClientConfig, ClientNudge,

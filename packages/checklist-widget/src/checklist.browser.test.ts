@@ -322,3 +322,30 @@ test('prefers-reduced-motion: reduce turns the completion animation off (emulate
     await cdp().send('Emulation.setEmulatedMedia', { features: [] });
   }
 });
+
+test('collapsed, an item that fails asks to reopen (the fatigue budget decides): granted → expanded to show the recovery; refused → stays collapsed', async () => {
+  for (const granted of [true, false]) {
+    const source = fakeSource(VIEW);
+    const asked: string[] = [];
+    const ui: Record<string, unknown>[] = [];
+    Object.assign(source, {
+      interrupt: async (checklistId: string, itemId: string) => (asked.push(`${checklistId}/${itemId}`), granted),
+      setUiState: (_id: string, st: Record<string, unknown>) => void ui.push(st),
+    });
+    const { el } = await mount(source);
+    el.collapsed = true;
+    await el.updateComplete;
+    source.set((v) => void (v.items[1]!.state = 'failed'));
+    await el.updateComplete;
+    await expect.poll(() => asked).toEqual(['onboarding/dataset']);
+    await new Promise((r) => setTimeout(r, 20));
+    await el.updateComplete;
+    expect(el.collapsed).toBe(!granted);
+    expect(ui).toEqual(granted ? [{ collapsed: false }] : []);
+    // Already failed: no second request on the next render.
+    el.requestUpdate();
+    await el.updateComplete;
+    expect(asked).toHaveLength(1);
+    el.remove();
+  }
+});

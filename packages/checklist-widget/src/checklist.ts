@@ -121,12 +121,21 @@ export class KeelChecklist extends LitElement {
       if (st?.dismissed !== undefined) this.dismissed = st.dismissed;
     }
     // Items that turned done since the last render: animated, and announced to the host app.
+    // An item that turned failed while the checklist is collapsed: it asks to reopen, to show the
+    // recovery (an interruption, so the shared fatigue budget decides).
     const first = this.seen.size === 0;
     for (const item of view.items) {
       const before = this.seen.get(item.id);
       if (!first && before !== undefined && before !== 'done' && item.state === 'done') this.justDone.add(item.id);
+      if (!first && before !== undefined && before !== 'failed' && item.state === 'failed' && this.collapsed && !this.dismissed) this.reopen(view.id, item.id);
       this.seen.set(item.id, item.state);
     }
+  }
+
+  private async reopen(checklistId: string, itemId: string) {
+    if (!(await this.source?.interrupt?.(checklistId, itemId)) || !this.collapsed) return;
+    this.collapsed = false;
+    this.source?.setUiState?.(checklistId, { collapsed: false });
   }
 
   protected override updated(): void {

@@ -242,3 +242,41 @@ test('?keel_debug=1: an overlay lists every nudge, eligible or blocked, with the
   expect(overlay()!.shadowRoot!.querySelector('.panel')!.matches(':popover-open')).toBe(true);
   await axeClean(overlay()!);
 });
+
+test('one budget: a checklist reopening itself for a failed item counts against the same caps as nudges', async () => {
+  await publish({
+    version: 1, product: 'acme', fatigue: { perSession: 1 },
+    checklists: [{ id: 'onboarding', title: 'Setup', items: [{ id: 'sso', title: 'SSO', complete: { event: 'sso.ok' }, failed: { event: 'sso.failed' }, recovery: { label: 'Fix it', link: '/sso' } }] }],
+    nudges: [{ id: 'tip', kind: 'banner', body: 'A tip', when: INGESTED }],
+  });
+  const g = await start();
+  expect(await g.keel.interrupt!('onboarding', 'sso')).toBe(true);
+  expect(g.events('checklist.reopened')).toEqual([{ checklist: 'onboarding', item: 'sso', reason: 'failed' }]);
+  g.keel.track('feature.used', { feature: 'dataset.ingest' });
+  await expect.poll(async () => (await g.keel.debug.explain('tip')).summary).toBe('blocked by session cap: 1 of 1 interruptions this session');
+  expect(await g.keel.interrupt!('onboarding', 'sso')).toBe(false);
+  expect(nudgeEl('tip')).toBeNull();
+});
+
+test('a step that waits for its route shows when an SPA navigation reaches it', async () => {
+  const back = location.pathname;
+  await publish({ version: 1, product: 'acme', recipes: [{ id: 'spa', title: 'SPA tour', steps: [
+    { text: 'Go to the reports page.' },
+    { route: '/spa-reports/**', anchor: '#spa-new', text: 'Start here.' },
+  ] }] });
+  document.body.insertAdjacentHTML('beforeend', '<button id="spa-new">New</button>');
+  const g = await start();
+  try {
+    await g.keel.recipes.start('spa');
+    await expect.poll(() => stepOpen()).toBe(true);
+    [...recipeEl()!.shadowRoot!.querySelectorAll('button')].find((b) => b.textContent!.trim() === 'Next')!.click();
+    await expect.poll(() => g.keel.recipes.active?.step).toBe(2);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(stepOpen()).toBe(false); // not on its route yet
+    history.pushState({}, '', '/spa-reports/new');
+    await expect.poll(() => stepOpen()).toBe(true);
+    expect(stepText('[part~="progress"]')).toBe('Step 2 of 2 · SPA tour');
+  } finally {
+    history.replaceState({}, '', back);
+  }
+});

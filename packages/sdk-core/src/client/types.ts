@@ -49,6 +49,11 @@ export interface ChecklistSource {
   /** UI state that should survive a reload (collapsed, dismissed), kept per browser. */
   uiState?(checklistId: string): { collapsed?: boolean; dismissed?: boolean } | undefined;
   setUiState?(checklistId: string, state: { collapsed?: boolean; dismissed?: boolean }): void;
+  /**
+   * A collapsed checklist asks to reopen itself because an item just failed (to show its
+   * recovery): an interruption, granted or refused by the same fatigue budget as nudges.
+   */
+  interrupt?(checklistId: string, itemId: string): Promise<boolean>;
 }
 
 export type { ProgressEntry } from '../progress/merge.js';

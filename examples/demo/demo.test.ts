@@ -14,7 +14,7 @@ afterAll(() => {
   child?.kill('SIGTERM');
 });
 
-test('the demo starts, prints its URL; the page delivers events to the embedded store, its checklist ticks from them, with zero CSP violations', async () => {
+test('the demo starts, prints its URL; the page delivers events to the embedded store, its checklist ticks from them, a nudge leads into a recipe that completes an item, with zero CSP violations', async () => {
   const start = fileURLToPath(new URL('./start.mjs', import.meta.url));
   const dataDir = mkdtempSync(join(tmpdir(), 'keel-demo-'));
   child = spawn(process.execPath, [start, '--port', '0', '--ingest-port', '0', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -42,18 +42,31 @@ test('the demo starts, prints its URL; the page delivers events to the embedded 
     await page.goto(url);
     await page.getByRole('button', { name: /^identify/ }).click();
     await page.getByRole('button', { name: /^group/ }).click();
-    await page.getByRole('button', { name: 'Create a report' }).click();
-    await page.getByRole('button', { name: 'flush()' }).click();
-    await expect.poll(async () => (await (await fetch(`${url}/api/stored`)).json()).total, { timeout: 15_000 }).toBeGreaterThanOrEqual(3);
-    const stored = (await (await fetch(`${url}/api/stored`)).json()) as { rows: { type: string; event: string | null; groupId: string | null }[] };
-    expect(stored.rows.some((r) => r.type === 'track' && r.event === 'feature.used' && r.groupId === 'acme-corp')).toBe(true);
-    await expect.poll(() => page.locator('#stored li').count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
 
     // The checklist (published by the demo at startup) renders and ticks from the page's events.
     const checklist = page.locator('keel-checklist');
     await expect.poll(() => checklist.locator('[part~="title"]').textContent(), { timeout: 10_000 }).toBe('Get Acme running');
     await page.getByRole('button', { name: 'Ingest a dataset' }).click();
     await expect.poll(() => checklist.locator('[data-item="first-dataset"]').getAttribute('class')).toContain('done');
+
+    // A nudge points at Reports; its action walks the user through their first report.
+    const nudge = page.locator('keel-nudge[nudge-id="reports-unused"]');
+    await expect.poll(() => nudge.locator('h2').textContent(), { timeout: 10_000 }).toBe('Turn this data into a report');
+    await nudge.getByRole('button', { name: 'Show me' }).click();
+    const step = page.locator('keel-recipe [part~="progress"]');
+    await expect.poll(() => step.textContent()).toBe('Step 1 of 2 · Create your first report');
+    await page.getByRole('link', { name: 'Reports' }).click();
+    await expect.poll(() => step.textContent()).toBe('Step 2 of 2');
+    await page.getByRole('button', { name: 'Create a report' }).click();
+    await expect.poll(() => page.locator('keel-recipe [part~="panel"]').count()).toBe(0);
+    await expect.poll(() => checklist.locator('[data-item="first-report"]').getAttribute('class')).toContain('done');
+
+    await page.getByRole('button', { name: 'flush()' }).click();
+    await expect.poll(async () => (await (await fetch(`${url}/api/stored`)).json()).total, { timeout: 15_000 }).toBeGreaterThanOrEqual(3);
+    const stored = (await (await fetch(`${url}/api/stored`)).json()) as { rows: { type: string; event: string | null; groupId: string | null }[] };
+    expect(stored.rows.some((r) => r.type === 'track' && r.event === 'feature.used' && r.groupId === 'acme-corp')).toBe(true);
+    await expect.poll(() => page.locator('#stored li').count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
+
     await page.getByRole('button', { name: 'SSO failed' }).click();
     await expect.poll(() => checklist.locator('[data-item="sso"] [part~="recovery"]').textContent()).toContain("SSO didn't connect");
     expect(await checklist.locator('[part~="progress-label"]').textContent()).toMatch(/of 4 done/);

@@ -29,16 +29,19 @@ function step(msg) {
   process.stdout.write(`• ${msg}\n`);
 }
 
-step('bundling the page script (src/app.ts + @keel/telemetry)…');
+step('bundling the page script (src/app.ts + Keel, the nudge/recipe UI as a lazy chunk)…');
 const bundle = await build({
-  entryPoints: [`${here}src/app.ts`],
+  entryPoints: { app: `${here}src/app.ts` },
+  outdir: `${here}.assets`,
   bundle: true,
+  splitting: true,
   minify: true,
   format: 'esm',
   target: 'es2022',
   write: false,
 });
-const appJs = bundle.outputFiles[0].text;
+/** /assets/app.js and its chunks, served from memory. */
+const assets = new Map(bundle.outputFiles.map((f) => [`/assets/${f.path.split('/').pop()}`, f.text]));
 
 // The page server first, so the ingest server's CORS list can name its exact origin; pages are
 // answered once both are up.
@@ -51,9 +54,9 @@ const page = createServer(async (req, res) => {
   }
   const url = new URL(req.url ?? '/', 'http://x');
   const csp = `default-src 'self'; connect-src 'self' ${ingest.url}; style-src 'self'; script-src 'self'`;
-  if (url.pathname === '/app.js') {
+  if (assets.has(url.pathname)) {
     res.writeHead(200, { 'content-type': 'text/javascript', 'content-security-policy': csp });
-    return res.end(appJs);
+    return res.end(assets.get(url.pathname));
   }
   if (url.pathname === '/app.css') {
     res.writeHead(200, { 'content-type': 'text/css' });

@@ -9,6 +9,8 @@ const keel = init({
   userToken: meta('keel-user-token'),
   telemetry: { flushInterval: 1000 },
   onLink: (href) => history.pushState({}, '', href),
+  // Nudges and recipes: their UI is a chunk of its own, fetched the first time one shows.
+  ui: () => import('@keel/nudge-widget/ui'),
 });
 document.querySelector('keel-checklist')!.source = keel;
 

@@ -55,7 +55,7 @@ export class KeelDebug extends LitElement {
 
   private line(n: DebugReport['nudges'][number]): TemplateResult {
     return html`<li class=${n.status}><details>
-      <summary><span aria-hidden="true">${MARK[n.status]}</span> <span class="id">${n.nudgeId}</span> ${n.status}: ${n.summary}</summary>
+      <summary><span aria-hidden="true">${MARK[n.status]}</span> <span class="id">${n.nudgeId}</span>: ${n.summary}</summary>
       <table><tbody>${n.checks.map((c) => html`<tr><td>${c.ok ? '✓' : '✕'} ${c.check}</td><td>${c.detail}</td></tr>`)}</tbody></table>
     </details></li>`;
   }

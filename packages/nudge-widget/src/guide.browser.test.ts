@@ -174,14 +174,14 @@ test('a recipe from its checklist item: click, Next and event steps, a late anch
   await axeClean(recipeEl()!);
 
   document.getElementById('nav-reports')!.click();
-  await expect.poll(() => stepText('[part~="progress"]')).toBe('Step 2 of 3 · Create your first report');
+  await expect.poll(() => stepText('[part~="progress"]')).toBe('Step 2 of 3');
   await expect.poll(() => stepOpen()).toBe(true);
   await frame();
   const anchor = shell.querySelector('button')!.getBoundingClientRect();
   expect(panelOf(recipeEl())!.getBoundingClientRect().top).toBeGreaterThanOrEqual(anchor.bottom);
   setTimeout(() => document.body.insertAdjacentHTML('beforeend', '<button id="save">Save</button>'), 2000);
   [...recipeEl()!.shadowRoot!.querySelectorAll('button')].find((b) => b.textContent!.trim() === 'Next')!.click();
-  await expect.poll(() => stepText('[part~="progress"]')).toBe('Step 3 of 3 · Create your first report');
+  await expect.poll(() => stepText('[part~="progress"]')).toBe('Step 3 of 3');
   expect(stepOpen()).toBe(false); // waiting for #save
   await expect.poll(() => stepOpen(), { timeout: 4000 }).toBe(true);
   g.keel.track('feature.used', { feature: 'reports.create' });
@@ -233,9 +233,9 @@ test('?keel_debug=1: an overlay lists every nudge, eligible or blocked, with the
   const overlay = () => document.querySelector('keel-debug');
   await expect.poll(() => overlay()?.shadowRoot?.querySelectorAll('li').length).toBe(2);
   const lines = () => [...overlay()!.shadowRoot!.querySelectorAll('summary')].map((s) => s.textContent!.replace(/\s+/g, ' ').trim());
-  await expect.poll(() => lines()[0]).toMatch(/^● shown-one showing: on screen since \d\d:\d\d:\d\d$/);
+  await expect.poll(() => lines()[0]).toMatch(/^● shown-one: on screen since \d\d:\d\d:\d\d$/);
   expect((await g.keel.debug.report()).budget.session).toEqual({ count: 1, limit: 3 });
-  expect(lines()[1]).toBe('✕ needs-data blocked: blocked by when: at least 1 "feature.used" where feature = "dataset.ingest" is 0 (needs at least 1)');
+  expect(lines()[1]).toBe('✕ needs-data: blocked by when: at least 1 "feature.used" where feature = "dataset.ingest" is 0 (needs at least 1)');
   const checks = [...overlay()!.shadowRoot!.querySelectorAll('li')[1]!.querySelectorAll('tr')].map((r) => [...r.cells].map((c) => c.textContent!.trim()).join(' '));
   expect(checks).toContain('✓ session cap 1 of 3 interruptions this session');
   expect(checks).toContain('✕ when at least 1 "feature.used" where feature = "dataset.ingest" is 0 (needs at least 1)');
@@ -275,7 +275,7 @@ test('a step that waits for its route shows when an SPA navigation reaches it', 
     expect(stepOpen()).toBe(false); // not on its route yet
     history.pushState({}, '', '/spa-reports/new');
     await expect.poll(() => stepOpen()).toBe(true);
-    expect(stepText('[part~="progress"]')).toBe('Step 2 of 2 · SPA tour');
+    expect(stepText('[part~="progress"]')).toBe('Step 2 of 2');
   } finally {
     history.replaceState({}, '', back);
   }

@@ -280,3 +280,20 @@ test('a step that waits for its route shows when an SPA navigation reaches it', 
     history.replaceState({}, '', back);
   }
 });
+
+test('a recipe finished by skipping its steps does not complete the checklist item it serves', async () => {
+  await publish({
+    version: 1, product: 'acme',
+    checklists: [{ id: 'onboarding', title: 'Setup', items: [{ id: 'tour', title: 'Take the tour', complete: { event: 'never.happens' }, launch: { recipe: 'tour' } }] }],
+    recipes: [{ id: 'tour', title: 'Tour', steps: [{ text: 'One' }, { text: 'Two' }] }],
+  });
+  const g = await start();
+  g.keel.act('onboarding', 'tour', 'launch', { recipe: 'tour' });
+  await expect.poll(() => stepOpen()).toBe(true);
+  const press = (name: string) => [...recipeEl()!.shadowRoot!.querySelectorAll('button')].find((b) => b.textContent!.trim() === name)!.click();
+  press('Skip step');
+  await expect.poll(() => stepText('[part~="progress"]')).toBe('Step 2 of 2');
+  press('Skip step');
+  await expect.poll(() => g.events('recipe.completed')).toEqual([{ recipe: 'tour', steps: 2, skipped: 2 }]);
+  expect(g.keel.checklist('onboarding')?.items[0]?.state).toBe('pending');
+});

@@ -139,7 +139,8 @@ export class KeelRecipe extends LitElement {
       body.replaceChildren(renderMarkdown(this.step.text, this.ownerDocument)); // DOM nodes, never innerHTML
       body.setAttribute('data-key', keyOf(this.step));
     }
-    if (changed.has('step') && keyOf(this.step) !== this.presented) void this.present();
+    // After this update, not inside it: presenting sets state of its own.
+    if (changed.has('step') && keyOf(this.step) !== this.presented) void Promise.resolve().then(() => this.present());
   }
 
   override disconnectedCallback(): void {
@@ -166,6 +167,7 @@ export class KeelRecipe extends LitElement {
   private async present() {
     const step = this.step;
     const key = keyOf(step);
+    if (key === this.presented) return;
     this.presented = key;
     this.detach();
     if (!step) {

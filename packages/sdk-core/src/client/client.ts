@@ -195,8 +195,9 @@ export function init(options: KeelOptions): Keel {
         const scope = i.scope ?? 'user';
         const ref = `${c.id}/${i.id}`;
         let done = progress.get(`${scope}:checklist:${ref}`)?.state === 'completed';
-        // An item is also done when the recipe it launches has been completed.
-        const served = !!i.launch?.recipe && progress.get(`user:recipe:${i.launch.recipe}`)?.state === 'completed';
+        // An item is also done when the recipe it launches was completed (without skipping a step).
+        const walked = i.launch?.recipe ? progress.get(`user:recipe:${i.launch.recipe}`) : undefined;
+        const served = walked?.state === 'completed' && !walked.data?.skipped;
         if (!done && (served || evaluate(i.complete, c0).ok)) {
           done = true;
           const at = new Date(c0.now).toISOString();

@@ -274,6 +274,16 @@ describe('recipes', () => {
     expect(again.host.state().step?.index).toBe(1); // …but started again where it was left
   });
 
+  test('skipping a step still finishes the walkthrough, but says so: the completion carries how many were skipped', () => {
+    const g = setup();
+    g.guide.recipes.start('first-report');
+    g.host.recipe.skip();
+    g.host.recipe.next('next');
+    g.host.recipe.next('next');
+    expect(g.progress.get('recipe:first-report')).toMatchObject({ state: 'completed', data: { step: 3, active: false, skipped: 1 } });
+    expect(g.tracked.find(([e]) => e === 'recipe.completed')?.[1]).toEqual({ recipe: 'first-report', steps: 3, skipped: 1 });
+  });
+
   test('a running recipe resumes once the config that names it arrives (the engine can start before it)', async () => {
     const storage = new MemoryStorage();
     storage.setItem('keel-guide:test', JSON.stringify({ v: 1, shown: [], recipe: { id: 'first-report', step: 1, active: true, at: T0 - MIN } }));

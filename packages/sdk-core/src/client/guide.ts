@@ -54,7 +54,7 @@ export interface GuideDeps {
 }
 
 interface Showing { nudge: ClientNudge; view: NudgeView; decision: NudgeDecision; state: 'offered' | 'on-screen'; since: number }
-interface Run { recipe: ClientRecipe; index: number; completedBefore: boolean; stepStart: number; events: MemoryEvent[]; missing?: string }
+interface Run { recipe: ClientRecipe; index: number; completedBefore: boolean; stepStart: number; events: MemoryEvent[]; skipped: number; missing?: string }
 interface PageMark { path: string; detail: string }
 
 const q = (v: unknown) => JSON.stringify(v) ?? String(v);
@@ -319,12 +319,14 @@ export function createGuide(deps: GuideDeps): Guide {
   function persistRun(now: number) {
     if (!run) return;
     ledger.setRecipe({ id: run.recipe.id, step: run.index, active: true, at: now });
-    if (!run.completedBefore) deps.saveProgress('recipe', run.recipe.id, 'started', { step: run.index, active: true });
+    if (!run.completedBefore) deps.saveProgress('recipe', run.recipe.id, 'started', { step: run.index, active: true, skipped: run.skipped });
   }
 
   function begin(recipe: ClientRecipe, index: number, completedBefore: boolean) {
     const now = deps.now();
-    run = { recipe, index: Math.min(Math.max(0, index), recipe.steps.length - 1), completedBefore, stepStart: now, events: [] };
+    const saved = deps.progress('recipe', recipe.id)?.data?.skipped;
+    const skipped = !completedBefore && typeof saved === 'number' ? saved : 0;
+    run = { recipe, index: Math.min(Math.max(0, index), recipe.steps.length - 1), completedBefore, stepStart: now, events: [], skipped };
     if (showing) endNudge('replaced');
     openHotspot = undefined;
     hotspots = [];
@@ -410,21 +412,23 @@ export function createGuide(deps: GuideDeps): Guide {
     const { recipe, index } = run;
     const step = recipe.steps[index]!;
     const last = index + 1 === recipe.steps.length;
+    const skipped = run.skipped + (how === 'skip' ? 1 : 0);
     // State first, events after: a tracked event comes straight back through onMessage.
     if (last) {
       run = undefined;
       ledger.setRecipe(undefined);
       ledger.closed(now);
     } else {
-      run = { ...run, index: index + 1, stepStart: now, events: [] };
+      run = { ...run, index: index + 1, stepStart: now, events: [], skipped };
       delete run.missing;
       persistRun(now);
     }
     watchRoute();
     deps.track('recipe.step_completed', { recipe: recipe.id, step: index + 1, steps: recipe.steps.length, ...(step.id ? { stepId: step.id } : {}), how });
     if (last) {
-      deps.track('recipe.completed', { recipe: recipe.id, steps: recipe.steps.length });
-      deps.saveProgress('recipe', recipe.id, 'completed', { step: recipe.steps.length, active: false });
+      deps.track('recipe.completed', { recipe: recipe.id, steps: recipe.steps.length, ...(skipped ? { skipped } : {}) });
+      // Finished with skipped steps: the walkthrough is over, but it proves nothing was done.
+      deps.saveProgress('recipe', recipe.id, 'completed', { step: recipe.steps.length, active: false, skipped });
       deps.recipeCompleted(recipe.id);
       schedule();
     }

@@ -1,5 +1,6 @@
 // One rollup definition for every package: ESM JavaScript (esbuild transpile, no minify so
 // consumers' bundlers see readable code) plus a bundled .d.ts per entry point.
+import { rmSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dts } from 'rollup-plugin-dts';
 import esbuild from 'rollup-plugin-esbuild';
@@ -17,10 +18,19 @@ export function defineConfig({ entries, platform = 'browser', banner = {} }) {
     {
       input: entries,
       external: isExternal,
-      plugins: [esbuild({ target: platform === 'node' ? 'node20' : 'es2022', platform })],
+      // Our dependencies are imported for what they export, never for side effects: no bare
+      // `import 'x'` is left behind for a module whose bindings were all tree-shaken.
+      treeshake: { moduleSideEffects: (_id, external) => !external },
+      plugins: [
+        // A fresh dist/ each build: no chunk of an earlier build is left to be imported by mistake.
+        { name: 'clean-dist', buildStart: () => rmSync('dist', { recursive: true, force: true }) },
+        esbuild({ target: platform === 'node' ? 'node20' : 'es2022', platform }),
+      ],
       output: {
         dir: 'dist',
         format: 'es',
+        // Only the imports a file needs: no `import 'lit'` hoisted into define.js for load order.
+        hoistTransitiveImports: false,
         entryFileNames: '[name].js',
         chunkFileNames: 'chunks/[name]-[hash].js',
         banner: (chunk) => banner[chunk.name] ?? '',

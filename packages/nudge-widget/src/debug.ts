@@ -63,7 +63,7 @@ export class KeelDebug extends LitElement {
   protected override render(): TemplateResult {
     const r = this.report;
     const b = r?.budget;
-    const quiet = b?.quietUntil ? `, quiet until ${new Date(b.quietUntil).toLocaleTimeString()}` : '';
+    const quiet = b?.quietUntil ? `, quiet until ${new Date(b.quietUntil).toISOString().slice(11, 19)} UTC` : '';
     return html`<section part="panel" class="panel" popover="manual" aria-labelledby="keel-debug-title">
       <h2 id="keel-debug-title">Keel debug · config v${r?.configVersion ?? '?'}</h2>
       <button type="button" aria-label="Close the Keel debug overlay" @click=${() => this.remove()}>✕</button>

@@ -233,7 +233,7 @@ test('?keel_debug=1: an overlay lists every nudge, eligible or blocked, with the
   const overlay = () => document.querySelector('keel-debug');
   await expect.poll(() => overlay()?.shadowRoot?.querySelectorAll('li').length).toBe(2);
   const lines = () => [...overlay()!.shadowRoot!.querySelectorAll('summary')].map((s) => s.textContent!.replace(/\s+/g, ' ').trim());
-  await expect.poll(() => lines()[0]).toMatch(/^● shown-one: on screen since \d\d:\d\d:\d\d$/);
+  await expect.poll(() => lines()[0]).toMatch(/^● shown-one: on screen since \d\d:\d\d:\d\d UTC$/);
   expect((await g.keel.debug.report()).budget.session).toEqual({ count: 1, limit: 3 });
   expect(lines()[1]).toBe('✕ needs-data: blocked by when: at least 1 "feature.used" where feature = "dataset.ingest" is 0 (needs at least 1)');
   const checks = [...overlay()!.shadowRoot!.querySelectorAll('li')[1]!.querySelectorAll('tr')].map((r) => [...r.cells].map((c) => c.textContent!.trim()).join(' '));

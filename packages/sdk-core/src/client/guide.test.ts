@@ -103,7 +103,7 @@ describe('nudges', () => {
     await g.tick();
     expect(g.host.state().nudge).toBeUndefined();
     const quiet = g.guide.explain('invite-team');
-    expect(quiet.summary).toMatch(/^blocked by quiet period: 10m left after the last close at 09:00:00/);
+    expect(quiet.summary).toMatch(/^blocked by quiet period: 10m left after the last close at 09:00:00 UTC$/);
     expect(quiet.checks.find((c) => c.check === 'quiet period')?.until).toBe(closedAt + 10 * MIN);
     // The first one is capped now (3 in 14d allows more, but it is the quiet period that blocks both).
     await g.tick(10 * MIN - 1000);

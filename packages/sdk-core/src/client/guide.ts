@@ -59,7 +59,8 @@ interface PageMark { path: string; detail: string }
 
 const q = (v: unknown) => JSON.stringify(v) ?? String(v);
 const selectorsOf = (a: string | readonly string[] | undefined): readonly string[] => (a === undefined ? [] : typeof a === 'string' ? [a] : a);
-const clock = (t: number) => new Date(t).toISOString().slice(11, 19);
+/** `09:41:07 UTC`: the trace is read by people in any time zone, and in logs. */
+const clock = (t: number) => `${new Date(t).toISOString().slice(11, 19)} UTC`;
 
 /**
  * A rule's outcome in one line: `holds: all of 3`, or the first clause that failed with its value

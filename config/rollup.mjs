@@ -4,6 +4,7 @@ import { rmSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dts } from 'rollup-plugin-dts';
 import esbuild from 'rollup-plugin-esbuild';
+import { compactCssLiterals } from './css-literals.mjs';
 
 const isExternal = (id) =>
   !id.startsWith('.') && !id.startsWith('/') && !id.startsWith('\0') ||
@@ -24,6 +25,8 @@ export function defineConfig({ entries, platform = 'browser', banner = {} }) {
       plugins: [
         // A fresh dist/ each build: no chunk of an earlier build is left to be imported by mistake.
         { name: 'clean-dist', buildStart: () => rmSync('dist', { recursive: true, force: true }) },
+        // lit `css` literals compacted: a minifier leaves a template's text as written.
+        { name: 'compact-css', transform: (code, id) => (id.endsWith('.ts') && code.includes('css`') ? { code: compactCssLiterals(code), map: null } : null) },
         esbuild({ target: platform === 'node' ? 'node20' : 'es2022', platform }),
       ],
       output: {

@@ -1,7 +1,9 @@
 // Bytes a page pays: each browser bundle built the way PERFORMANCE.md measured the peers
 // (esbuild --bundle --minify, ESM), then gzip -9 and brotli (quality 11).
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
+import { readFile } from 'node:fs/promises';
 import { build } from 'esbuild';
+import { compactCssLiterals } from '../../config/css-literals.mjs';
 
 const root = new URL('../../', import.meta.url).pathname;
 /** Workspace packages resolve to their sources, so the figure is never that of a stale dist/. */
@@ -9,6 +11,14 @@ const alias = {
   '@keel/telemetry': `${root}packages/telemetry/src/index.ts`,
   '@keel/sdk-core': `${root}packages/sdk-core/src/index.ts`,
 };
+
+/** Our sources as each package's build leaves them in dist/: lit `css` literals compacted. */
+const plugins = [{
+  name: 'compact-css',
+  setup(b) {
+    b.onLoad({ filter: /\/packages\/[^/]+\/src\/.*\.ts$/ }, async (a) => ({ contents: compactCssLiterals(await readFile(a.path, 'utf8')), loader: 'ts' }));
+  },
+}];
 
 const gz = (code) => gzipSync(code, { level: 9 }).length;
 const br = (code) => brotliCompressSync(code, { params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: code.length } }).length;
@@ -18,6 +28,7 @@ export async function measureBundle(label, entry, budget) {
   const out = await build({
     entryPoints: [entry],
     alias,
+    plugins,
     bundle: true,
     minify: true,
     format: 'esm',
@@ -41,7 +52,7 @@ export async function measureBundle(label, entry, budget) {
 export async function measureSplit(entry) {
   const outdir = `${root}.bench-split`;
   const out = await build({
-    entryPoints: { page: entry }, alias, outdir, bundle: true, splitting: true, minify: true, format: 'esm',
+    entryPoints: { page: entry }, alias, plugins, outdir, bundle: true, splitting: true, minify: true, format: 'esm',
     target: 'es2022', write: false, metafile: true, logLevel: 'silent',
   });
   const code = new Map(out.outputFiles.map((f) => [f.path.slice(outdir.length + 1), f.contents]));

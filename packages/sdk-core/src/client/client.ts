@@ -145,11 +145,7 @@ export function init(options: KeelOptions): Keel {
     storageKey: guideKey, config: () => config, ctx, refused: allowed, lifecycleState: () => lifecycle?.state,
     track: (event, properties) => void telemetry.track(event, properties),
     progress: (key) => progress.get(key),
-    record(e) {
-      if (!setProgress(e, true)) return;
-      save('progress', [...progress.values()]);
-      void pushProgress();
-    },
+    record: (e) => setProgress(e, true) && persist(),
     recompute: () => recompute(true),
     onLink: o.onLink, ui: o.ui, fatigue: o.fatigue, debug: debugMode,
   }, guideWanted);
@@ -224,10 +220,7 @@ export function init(options: KeelOptions): Keel {
     }
     const changed = JSON.stringify([...next]) !== JSON.stringify([...views]);
     views = next;
-    if (dirty.length) {
-      save('progress', [...progress.values()]);
-      void pushProgress();
-    }
+    if (dirty.length) persist();
     if (changed) for (const l of listeners) l();
     guide.wake();
   }
@@ -261,6 +254,12 @@ export function init(options: KeelOptions): Keel {
   });
 
   const authed = (init: RequestInit = {}): RequestInit => ({ ...init, headers: { ...init.headers, authorization: `Bearer ${o.userToken}` }, credentials: 'omit' });
+
+  /** Saves progress here and sends what changed. */
+  function persist() {
+    save('progress', [...progress.values()]);
+    void pushProgress();
+  }
 
   async function pushProgress() {
     if (!o.userToken || !dirty.length) return;

@@ -1,0 +1,2 @@
+export declare function compactCss(text: string): string;
+export declare function compactCssLiterals(code: string): string;

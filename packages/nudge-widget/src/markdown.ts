@@ -5,12 +5,16 @@
  * the literal characters; links are kept only for http(s) (and relative paths) and open safely.
  */
 
-const SAFE_URL = /^(https?:\/\/|\/(?!\/))/i;
+/** The same rule as sdk-core's SAFE_LINK (this module also serves `<keel-nudge>` used on its own). */
+const SAFE_URL = /^(?:https?:\/\/|\/(?![/\\]))[^\s\\\x00-\x1f]*$/i;
 
-/** A link target a nudge may open: http(s) or a same-site path. `javascript:`, `data:`, `//x` are refused. */
+/**
+ * A link target a nudge may open: http(s) or a same-site path. `javascript:`, `data:`, `//x`,
+ * `/\\x` (read as `//x`) and anything with whitespace are refused.
+ */
 export function safeHref(href: string): string | undefined {
   const h = href.trim();
-  return SAFE_URL.test(h) && !/[\s<>"']/.test(h) ? h : undefined;
+  return SAFE_URL.test(h) && !/[<>"']/.test(h) ? h : undefined;
 }
 
 type Inline = { kind: 'text' | 'strong' | 'em' | 'code'; text: string } | { kind: 'link'; text: string; href: string };

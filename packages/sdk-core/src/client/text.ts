@@ -7,3 +7,10 @@ export function resolveText(t: Text | undefined, locale: string): string {
   const lang = locale.split('-')[0]!;
   return t[locale] ?? t[lang] ?? t.en ?? Object.values(t)[0] ?? '';
 }
+
+/**
+ * A link CS-authored config may open: http(s), or a path on this site (`/reports`). Not
+ * `javascript:` or `data:`, not `//other.site` nor `/\\other.site` (which browsers read as
+ * `//other.site`), and no whitespace or control characters (browsers drop some, joining the rest).
+ */
+export const SAFE_LINK = /^(?:https?:\/\/|\/(?![/\\]))[^\s\\\x00-\x1f]*$/i;

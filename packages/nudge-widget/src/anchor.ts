@@ -24,11 +24,15 @@ export function deepQuery(selector: string, root: Document | ShadowRoot | Elemen
   return null;
 }
 
-/** The first selector, in rank order, that matches a visible element. */
+/**
+ * The first selector, in rank order, that matches an element with a box on the page: one that is
+ * `display: none` (or inside such) is not there to point at, so a lower-ranked match wins, or the
+ * wait goes on until it shows.
+ */
 export function findAnchor(selectors: string | readonly string[], root: Document = document): { element: Element; selector: string } | undefined {
   for (const selector of typeof selectors === 'string' ? [selectors] : selectors) {
     const element = deepQuery(selector, root);
-    if (element && (element as HTMLElement).isConnected) return { element, selector };
+    if (element?.isConnected && element.getClientRects().length > 0) return { element, selector };
   }
   return undefined;
 }
@@ -48,31 +52,48 @@ export function waitForAnchor(selectors: string | readonly string[], { timeoutMs
   if (now) return Promise.resolve({ ok: true, ...now, waitedMs: 0 });
   return new Promise((resolve) => {
     const observers: MutationObserver[] = [];
+    let pending: ReturnType<typeof setTimeout> | undefined;
     const done = (r: AnchorResult) => {
       for (const o of observers) o.disconnect();
       clearTimeout(timer);
+      clearTimeout(pending);
       signal?.removeEventListener('abort', abort);
       resolve(r);
     };
     const missing = () => done({ ok: false, reason: 'anchor.missing', selectors: list, waitedMs: Math.round(performance.now() - start) });
     const abort = () => missing();
+    let added = false;
     const check = () => {
+      pending = undefined;
       const hit = findAnchor(list, root);
       if (hit) return done({ ok: true, ...hit, waitedMs: Math.round(performance.now() - start) });
-      observeShadowRoots();
+      if (added) observeShadowRoots();
+      added = false;
+    };
+    // A busy page mutates constantly: look at most every 50 ms, and walk for new shadow roots
+    // only when elements were added.
+    const onMutations = (records: MutationRecord[]) => {
+      added ||= records.some((r) => r.addedNodes.length > 0);
+      pending ??= setTimeout(check, 50);
     };
     const observed = new WeakSet<Node>();
     const observe = (target: Node) => {
       if (observed.has(target)) return;
       observed.add(target);
-      const o = new MutationObserver(check);
-      o.observe(target, { childList: true, subtree: true, attributes: true, attributeFilter: ['id', 'class', 'data-keel'] });
+      const o = new MutationObserver(onMutations);
+      o.observe(target, { childList: true, subtree: true, attributes: true, attributeFilter: ['id', 'class', 'style', 'hidden', 'data-keel'] });
       observers.push(o);
     };
     // Mutations inside a shadow root are not seen from the document: observe each open root too.
-    const observeShadowRoots = () => {
-      const walker = root.createTreeWalker(root, NodeFilter.SHOW_ELEMENT);
-      for (let n = walker.nextNode(); n; n = walker.nextNode()) if ((n as Element).shadowRoot) observe((n as Element).shadowRoot!);
+    const observeShadowRoots = (within: Document | ShadowRoot = root) => {
+      const walker = root.createTreeWalker(within, NodeFilter.SHOW_ELEMENT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        const sr = (n as Element).shadowRoot;
+        if (sr) {
+          observe(sr);
+          observeShadowRoots(sr); // roots inside roots
+        }
+      }
     };
     observe(root);
     observeShadowRoots();

@@ -243,6 +243,82 @@ test('?keel_debug=1: an overlay lists every nudge, eligible or blocked, with the
   await axeClean(overlay()!);
 });
 
+test('an anchor that never appears: skipped with anchor.missing on the wire, the next nudge shows; a re-rendered beacon anchor gets its beacon back', async () => {
+  await publish({ version: 1, product: 'acme', nudges: [
+    { id: 'ghost', kind: 'tooltip', anchor: ['#never-there', '.nor-this'], body: 'Pointing at nothing', priority: 50, when: INGESTED },
+    { id: 'next-up', kind: 'banner', body: 'Shown instead', priority: 10, when: INGESTED },
+    { id: 'export-tip', kind: 'hotspot', anchor: '#export', title: 'Export', body: 'Export as CSV.', when: INGESTED },
+  ] });
+  document.body.insertAdjacentHTML('beforeend', '<div id="toolbar"><button id="export">Export</button></div>');
+  const g = await start();
+  g.keel.track('feature.used', { feature: 'dataset.ingest' });
+  const beacon = () => nudgeEl('export-tip')?.shadowRoot?.querySelector<HTMLElement>('.beacon') ?? null;
+  await expect.poll(() => beacon()?.matches(':popover-open')).toBe(true);
+  // The toolbar re-renders: the beacon goes with its anchor and comes back on the new one.
+  const old = nudgeEl('export-tip');
+  document.getElementById('toolbar')!.replaceChildren(Object.assign(document.createElement('button'), { id: 'export', textContent: 'Export' }));
+  await expect.poll(() => nudgeEl('export-tip') !== old && beacon()?.matches(':popover-open')).toBe(true);
+  expect(old!.isConnected).toBe(false);
+  // The tooltip's anchor never appears (the UI waits 5 s): skipped, reported, and the banner goes next.
+  await expect.poll(() => g.events('anchor.missing'), { timeout: 8000 }).toEqual([
+    { nudge: 'ghost', selectors: ['#never-there', '.nor-this'], waitedMs: expect.any(Number), path: location.pathname },
+  ]);
+  await expect.poll(() => onScreen('next-up')).toBe(true);
+  expect(nudgeEl('ghost')).toBeNull();
+  expect((await g.keel.debug.explain('ghost')).summary).toMatch(/^blocked by anchor: not found on \S+ after \d+ ms: "#never-there", ".nor-this"$/);
+  expect(g.events('nudge.sent').map((e) => e.nudge)).toEqual(['next-up']);
+}, 20_000);
+
+test('a nudge chosen before the user began typing waits for them to stop, even once its anchor is there; not in a background tab', async () => {
+  await publish({ version: 1, product: 'acme', nudges: [
+    { id: 'late-tip', kind: 'tooltip', anchor: '#late', body: 'Over here', when: INGESTED },
+  ] });
+  document.body.insertAdjacentHTML('beforeend', '<input id="q" type="text"><button id="other">other</button>');
+  const visibility = Object.getOwnPropertyDescriptor(Document.prototype, 'visibilityState')!;
+  Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+  try {
+    const g = await start();
+    g.keel.track('feature.used', { feature: 'dataset.ingest' });
+    await expect.poll(async () => (await g.keel.debug.explain('late-tip')).summary).toBe('blocked by page visible: the page is in a background tab');
+    Object.defineProperty(document, 'visibilityState', visibility);
+    delete (document as { visibilityState?: unknown }).visibilityState;
+    document.dispatchEvent(new Event('visibilitychange'));
+    await expect.poll(async () => (await g.keel.debug.explain('late-tip')).summary).toBe('chosen; waiting for its anchor to appear');
+    const q = document.getElementById('q')!;
+    q.focus();
+    document.body.insertAdjacentHTML('beforeend', '<button id="late">late</button>');
+    await new Promise((r) => setTimeout(r, 400));
+    expect(onScreen('late-tip')).toBe(false);
+    expect(document.activeElement).toBe(q);
+    document.getElementById('other')!.focus();
+    await expect.poll(() => onScreen('late-tip')).toBe(true);
+  } finally {
+    delete (document as { visibilityState?: unknown }).visibilityState;
+  }
+});
+
+test('the host app removing a nudge (or the recipe element) does not leave the engine stuck', async () => {
+  await publish({ version: 1, product: 'acme',
+    nudges: [
+      { id: 'first', kind: 'banner', body: 'First', priority: 50, when: INGESTED },
+      { id: 'second', kind: 'banner', body: 'Second', priority: 10, when: INGESTED },
+    ],
+    recipes: [{ id: 'tour', title: 'Tour', steps: [{ text: 'One' }, { text: 'Two' }] }],
+  });
+  const g = await start({ fatigue: { quietMs: 60_000 } });
+  g.keel.track('feature.used', { feature: 'dataset.ingest' });
+  await expect.poll(() => onScreen('first')).toBe(true);
+  nudgeEl('first')!.remove(); // a framework re-render, say
+  await expect.poll(() => onScreen('second')).toBe(true); // no quiet period: the user closed nothing
+  expect((await g.keel.debug.explain('first')).checks.find((c) => c.check === 'anchor')?.detail).toBe(`the host app removed it from ${location.pathname}`);
+  nudgeEl('second')!.shadowRoot!.querySelector<HTMLButtonElement>('.close')!.click();
+  expect((await g.keel.recipes.start('tour')).ok).toBe(true);
+  await expect.poll(() => stepOpen()).toBe(true);
+  recipeEl()!.remove();
+  await expect.poll(() => stepOpen()).toBe(true); // put back, the step on screen again
+  expect(stepText('h2')).toBe('Tour');
+});
+
 test('one budget: a checklist reopening itself for a failed item counts against the same caps as nudges', async () => {
   await publish({
     version: 1, product: 'acme', fatigue: { perSession: 1 },

@@ -88,20 +88,99 @@ test('stays on top of a host overlay with z-index 2147483647, and inside a scrol
   document.body.insertAdjacentHTML('beforeend', `
     <header id="fixed" style="position:fixed;top:0;left:0;right:0;height:40px;background:#eee;z-index:2147483647">header</header>
     <div id="cover" style="position:fixed;inset:0;z-index:2147483647;background:rgba(0,0,0,.05)"></div>
-    <div id="scroller" style="height:200px;overflow:auto;margin-top:60px"><div style="height:150px"></div><button id="deep">deep</button><div style="height:800px"></div></div>`);
+    <div id="scroller" style="height:200px;overflow:auto;margin-top:60px"><div style="height:150px"></div><button id="deep">deep</button><div style="height:800px"></div></div>
+    <div style="height:2000px"></div>`);
   const el = await nudge('#deep');
   await el.show();
   await frame();
   const h2 = el.shadowRoot!.querySelector('h2')!.getBoundingClientRect();
   const hit = el.shadowRoot!.elementFromPoint(h2.x + 4, h2.y + 4);
-  expect(hit && panel(el).contains(hit)).toBe(true);
+  expect(hit && panel(el).contains(hit)).toBe(true); // on top of both max-z-index layers
+  const anchor = document.getElementById('deep')!;
+  const attached = async () => {
+    await frame();
+    await frame();
+    return Math.abs(panel(el).getBoundingClientRect().top - anchor.getBoundingClientRect().bottom);
+  };
+  // The scroll container scrolls: the tooltip follows.
   const scroller = document.getElementById('scroller')!;
+  scroller.scrollTop = 100;
+  expect(await attached()).toBeLessThan(20);
+  // The page scrolls until the anchor is under the fixed header: still attached to it.
+  window.scrollTo(0, 90);
+  const a = anchor.getBoundingClientRect();
+  expect(a.top).toBeLessThan(40);
+  expect(a.top).toBeGreaterThanOrEqual(0);
+  expect(await attached()).toBeLessThan(20);
+  expect(panel(el).style.visibility).toBe('visible');
+  // Scrolled out of its container: hidden, never pointing at nothing; back in view, shown again.
+  scroller.scrollTop = 600;
+  await frame();
+  await frame();
+  expect(panel(el).style.visibility).toBe('hidden');
   scroller.scrollTop = 100;
   await frame();
   await frame();
-  const anchorRect = document.getElementById('deep')!.getBoundingClientRect();
-  expect(Math.abs(panel(el).getBoundingClientRect().top - anchorRect.bottom)).toBeLessThan(20);
+  expect(panel(el).style.visibility).toBe('visible');
+  expect(await attached()).toBeLessThan(20);
+  window.scrollTo(0, 0);
   el.hide();
+});
+
+test('never opens over a text field the user is typing in: it waits, keeps their focus, and opens once they leave it', async () => {
+  page();
+  document.body.insertAdjacentHTML('beforeend', '<input id="q" type="search"><button id="other">other</button>');
+  const q = document.getElementById('q') as HTMLInputElement;
+  const el = await nudge(undefined, { deferWhile: () => (document.activeElement === q ? '<input #q>' : undefined) });
+  q.focus();
+  let settled = false;
+  const shown = el.show().then((ok) => ((settled = true), ok));
+  await new Promise((r) => setTimeout(r, 300));
+  expect(settled).toBe(false);
+  expect(panel(el).matches(':popover-open')).toBe(false);
+  expect(document.activeElement).toBe(q); // still typing, undisturbed
+  document.getElementById('other')!.focus();
+  expect(await shown).toBe(true);
+  expect(panel(el).matches(':popover-open')).toBe(true);
+  el.hide();
+});
+
+test('a display:none match is not an anchor: a visible lower-ranked one wins, or the wait goes on until it shows', async () => {
+  document.body.insertAdjacentHTML('beforeend', '<button id="first" style="display:none">hidden</button><button id="second">visible</button>');
+  const el = await nudge(['#first', '#second']);
+  const anchors: (string | null)[] = [];
+  el.addEventListener('keel-nudge-shown', (e) => anchors.push(e.detail.anchor));
+  expect(await el.show()).toBe(true);
+  el.hide();
+  const later = await nudge('#first', { anchorTimeout: 3000 });
+  later.addEventListener('keel-nudge-shown', (e) => anchors.push(e.detail.anchor));
+  setTimeout(() => document.getElementById('first')!.style.removeProperty('display'), 300);
+  expect(await later.show()).toBe(true);
+  expect(anchors).toEqual(['#second', '#first']);
+  later.hide();
+});
+
+test('a hotspot whose anchor is removed says so; a nudge removed while it waits stops waiting and says so', async () => {
+  document.body.insertAdjacentHTML('beforeend', '<button id="tip-anchor">Export</button>');
+  const hot = await nudge('#tip-anchor', { kind: 'hotspot' });
+  const hidden: string[] = [];
+  hot.addEventListener('keel-nudge-hidden', (e) => hidden.push(`hot:${e.detail.reason}`));
+  expect(await hot.show()).toBe(true);
+  const beacon = hot.shadowRoot!.querySelector<HTMLElement>('.beacon')!;
+  expect(beacon.matches(':popover-open')).toBe(true);
+  document.getElementById('tip-anchor')!.remove();
+  await expect.poll(() => hidden).toEqual(['hot:anchor-removed']);
+  expect(beacon.matches(':popover-open')).toBe(false);
+
+  const waiting = await nudge('#not-yet', { anchorTimeout: 2000 });
+  waiting.addEventListener('keel-nudge-hidden', (e) => hidden.push(`waiting:${e.detail.reason}`));
+  const shown = waiting.show();
+  waiting.remove();
+  expect(await shown).toBe(false);
+  document.body.insertAdjacentHTML('beforeend', '<button id="not-yet">late</button>');
+  await new Promise((r) => setTimeout(r, 150));
+  expect(panel(waiting).matches(':popover-open')).toBe(false); // its wait (and observers) ended with it
+  expect(hidden).toEqual(['hot:anchor-removed', 'waiting:disconnected']);
 });
 
 test('a modal makes the page behind inert; an action emits keel-nudge-action and closes; axe-clean', async () => {
@@ -117,6 +196,10 @@ test('a modal makes the page behind inert; an action emits keel-nudge-action and
   el.shadowRoot!.querySelector<HTMLButtonElement>('.actions button')!.click();
   expect(acted).toEqual([{ label: 'Show me', recipe: 'first-report' }]);
   expect(dialog.open).toBe(false);
+  el.heading = ''; // no title: the dialog still has a name
+  await el.show();
+  expect((panel(el) as HTMLDialogElement).getAttribute('aria-label')).toBe('Tip');
+  el.hide();
 });
 
 test('config strings with markup render inert inside a nudge; unsafe link actions become plain buttons', async () => {

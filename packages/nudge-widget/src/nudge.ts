@@ -48,6 +48,24 @@ const hotspotStyles = css`
 
 let uid = 0;
 
+/** Resolves true the next time focus moves anywhere in the page, false when `signal` aborts first. */
+function focusMoves(signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (moved: boolean) => {
+      document.removeEventListener('focusin', onMove, true);
+      document.removeEventListener('focusout', onMove, true);
+      signal.removeEventListener('abort', onAbort);
+      resolve(moved);
+    };
+    // After the event: by then focus has settled where it went.
+    const onMove = () => setTimeout(() => done(!signal.aborted), 0);
+    const onAbort = () => done(false);
+    document.addEventListener('focusin', onMove, true);
+    document.addEventListener('focusout', onMove, true);
+    signal.addEventListener('abort', onAbort);
+  });
+}
+
 /**
  * CS-authored guidance anchored to the product: a tooltip pointing at an element, a hotspot (a
  * beacon the user opens), a modal or a banner, rendered in the top layer (popover API or
@@ -83,6 +101,7 @@ export class KeelNudge extends LitElement {
     closeLabel: { type: String, attribute: 'close-label' },
     beaconLabel: { type: String, attribute: 'beacon-label' },
     open: { type: Boolean, reflect: true },
+    deferWhile: { attribute: false },
   };
 
   declare nudgeId: string;
@@ -101,6 +120,11 @@ export class KeelNudge extends LitElement {
   declare beaconLabel: string;
   /** True while the panel is on screen (a hotspot's beacon alone is not "open"). */
   declare open: boolean;
+  /**
+   * While this returns a reason (say, the text field the user is typing in), a tooltip, modal or
+   * banner waits to open, and looks again each time focus moves. The engine's UI sets it.
+   */
+  declare deferWhile: (() => string | undefined) | undefined;
 
   private readonly pid = `keel-nudge-${++uid}`;
   private stopPanel: (() => void) | undefined;
@@ -153,19 +177,26 @@ export class KeelNudge extends LitElement {
   private async doShow(): Promise<boolean> {
     if (this.open || this.stopBeacon) return true;
     if (!this.emit('keel-nudge-show', { nudgeId: this.nudgeId }, true)) return false;
+    const signal = (this.abort = new AbortController()).signal;
     let selector: string | null = null;
-    if (this.anchored) {
-      this.abort = new AbortController();
-      const r = await waitForAnchor(this.anchor ?? [], { timeoutMs: this.anchorTimeout, signal: this.abort.signal });
-      if (this.abort.signal.aborted) return false; // hidden or removed while waiting
-      if (!r.ok) {
-        this.emit('keel-anchor-missing', { nudgeId: this.nudgeId, selectors: r.selectors, waitedMs: r.waitedMs });
-        return false;
+    for (;;) {
+      if (this.anchored) {
+        const r = await waitForAnchor(this.anchor ?? [], { timeoutMs: this.anchorTimeout, signal });
+        if (signal.aborted) return false; // hidden or removed while waiting
+        if (!r.ok) {
+          this.emit('keel-anchor-missing', { nudgeId: this.nudgeId, selectors: r.selectors, waitedMs: r.waitedMs });
+          return false;
+        }
+        this.anchorEl = r.element;
+        selector = r.selector;
       }
-      this.anchorEl = r.element;
-      selector = r.selector;
+      // Never over a text field the user is typing in: wait for focus to move, then look again
+      // (the anchor too: the page may have changed meanwhile).
+      if (this.kind === 'hotspot' || !this.deferWhile?.()) break;
+      if (!(await focusMoves(signal))) return false;
     }
     await this.updateComplete;
+    if (signal.aborted || !this.isConnected) return false;
     if (this.kind === 'hotspot') {
       const beacon = this.beacon!;
       open(beacon);
@@ -193,13 +224,20 @@ export class KeelNudge extends LitElement {
 
   /** Closes the panel (a hotspot's too, and its beacon unless `keepBeacon`). */
   hide(reason: HideReason = 'close', { keepBeacon = false } = {}): void {
+    // A show still pending (waiting for the anchor, or for the user to stop typing) ends here.
+    const pending = !!this.showing && !this.abort?.signal.aborted;
     this.abort?.abort();
+    const beacon = !keepBeacon && !!this.stopBeacon;
     if (!keepBeacon) {
       this.stopBeacon?.();
       this.stopBeacon = undefined;
       close(this.beacon);
     }
-    if (!this.open) return;
+    if (!this.open) {
+      // A hotspot's beacon gone with its anchor, or a nudge removed before it showed: said too.
+      if ((beacon || pending) && reason !== 'replaced') this.emit('keel-nudge-hidden', { nudgeId: this.nudgeId, reason });
+      return;
+    }
     this.open = false;
     this.stopPanel?.();
     this.stopPanel = undefined;
@@ -260,7 +298,7 @@ export class KeelNudge extends LitElement {
       <div class="body" id="${id}-body" tabindex=${this.heading ? nothing : '-1'}></div>
       ${this.renderActions()}`;
     if (this.kind === 'modal') {
-      return html`<dialog part="panel" class="panel" aria-labelledby=${labelled} aria-describedby="${id}-body"
+      return html`<dialog part="panel" class="panel" aria-label=${this.heading ? nothing : 'Tip'} aria-labelledby=${labelled} aria-describedby="${id}-body"
         @cancel=${(e: Event) => { e.preventDefault(); this.hide('escape'); }}>${content}</dialog>`;
     }
     const panel = html`<div part="panel" class="panel ${this.kind}" id="${id}-panel" popover=${this.kind === 'banner' ? 'manual' : 'auto'}

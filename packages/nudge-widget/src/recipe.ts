@@ -143,6 +143,12 @@ export class KeelRecipe extends LitElement {
     if (changed.has('step') && keyOf(this.step) !== this.presented) void Promise.resolve().then(() => this.present());
   }
 
+  override connectedCallback(): void {
+    super.connectedCallback();
+    // Back in the page (the host app moved or re-added it): the step shows again.
+    if (this.step && !this.presented) void this.updateComplete.then(() => this.present());
+  }
+
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     this.detach();
@@ -227,16 +233,19 @@ export class KeelRecipe extends LitElement {
 
   protected override render(): TemplateResult {
     const step = this.step;
+    // The live region stays the same node from step to step, so each new text is announced.
+    return html`<div class="sr-only" role="status" aria-live="polite">${this.announcement}</div>${step && !step.waitingForRoute ? this.renderStep(step) : nothing}`;
+  }
+
+  private renderStep(step: RecipeStep): TemplateResult {
     const s = this.s;
     const id = this.pid;
-    const live = html`<div class="sr-only" role="status" aria-live="polite">${this.announcement}</div>`;
-    if (!step || step.waitingForRoute) return live;
     const anchored = step.anchor.length > 0 && !this.missing;
     const last = step.index + 1 === step.total;
     const hint = this.missing ? html`<p class="note">${s.missing}</p>`
       : step.advance === 'click' ? html`<p class="hint">${s.clickHint}</p>`
       : step.advance === 'event' ? html`<p class="hint">${s.eventHint}</p>` : nothing;
-    return html`${live}<div part="panel" class="panel ${anchored ? '' : 'centered'}" popover="manual" role="dialog"
+    return html`<div part="panel" class="panel ${anchored ? '' : 'centered'}" popover="manual" role="dialog"
         aria-labelledby="${id}-title" aria-describedby="${id}-body" @keydown=${(e: KeyboardEvent) => this.onKeydown(e)}>
         ${anchored ? html`<div class="arrow" aria-hidden="true"></div>` : nothing}
         <button type="button" class="close" aria-label=${s.close} @click=${() => this.emit('keel-recipe-exit', this.detail())}>✕</button>

@@ -26,6 +26,7 @@ export function mountGuide(host: GuideHost, { debug = false }: { debug?: boolean
     const el = doc.createElement('keel-nudge') as KeelNudge;
     Object.assign(el, { nudgeId: v.id, kind: v.kind, anchor: v.anchor, heading: v.title ?? '', body: v.body, actions: v.actions });
     if (v.placement) el.placement = v.placement;
+    el.deferWhile = host.typing;
     el.addEventListener('keel-nudge-shown', (e) => host.shown(v.id, e.detail.anchor));
     el.addEventListener('keel-anchor-missing', (e) => {
       el.dataset.missing = '1';
@@ -37,7 +38,13 @@ export function mountGuide(host: GuideHost, { debug = false }: { debug?: boolean
     });
     el.addEventListener('keel-nudge-hidden', (e) => {
       const r = e.detail.reason;
-      if (r === 'action' || r === 'replaced' || r === 'disconnected') return;
+      if (r === 'action' || r === 'replaced' || nudges.get(v.id) !== el) return;
+      if (r === 'anchor-removed' || r === 'disconnected') {
+        // This element is done for (its anchor left, or the host app removed it): the engine
+        // decides what comes next, and a new element shows it.
+        nudges.delete(v.id);
+        el.remove();
+      }
       const reason: NudgeCloseReason = r === 'outside' ? 'close' : r;
       host.closed(v.id, reason);
     });
@@ -69,6 +76,11 @@ export function mountGuide(host: GuideHost, { debug = false }: { debug?: boolean
   recipe.addEventListener('keel-recipe-exit', () => host.recipe.exit());
   recipe.addEventListener('keel-recipe-anchor-missing', (e) => host.recipe.missing(e.detail.selectors, e.detail.waitedMs));
   doc.body.append(recipe);
+  // The host app may clear <body> (a re-render): a walkthrough in progress is put back.
+  const keepRecipe = new MutationObserver(() => {
+    if (!recipe.isConnected && recipe.step) doc.body.append(recipe);
+  });
+  keepRecipe.observe(doc.body, { childList: true });
 
   let overlay: KeelDebug | undefined;
   let unmounted = false;
@@ -90,6 +102,7 @@ export function mountGuide(host: GuideHost, { debug = false }: { debug?: boolean
     for (const h of s.hotspots) wanted.set(h.id, h);
     for (const id of [...nudges.keys()]) if (!wanted.has(id)) retire(id);
     for (const [id, v] of wanted) if (!nudges.has(id)) present(v);
+    if (s.step && !recipe.isConnected) doc.body.append(recipe);
     recipe.step = s.step;
     if (overlay?.isConnected) overlay.report = host.debug();
   };
@@ -99,6 +112,7 @@ export function mountGuide(host: GuideHost, { debug = false }: { debug?: boolean
   return () => {
     unmounted = true;
     unsubscribe();
+    keepRecipe.disconnect();
     for (const id of [...nudges.keys()]) retire(id);
     recipe.remove();
     overlay?.remove();

@@ -7,6 +7,7 @@ import type { FatiguePolicy } from './budget.js';
 import type { Outcome } from './guide.js';
 import { lazyGuide } from './lazy-guide.js';
 import { type Rollup, Rollups } from './rollups.js';
+import { SAFE_LINK } from './text.js';
 import type {
   ChecklistSource, ChecklistView, ClientChecklist, ClientConfig, GuideLoader, GuideReport, ItemAction, NudgeDecision,
   ProgressEntry,
@@ -167,7 +168,7 @@ export function init(options: KeelOptions): Keel {
       !allowed(`nudge:${n.id}`) && progress.get(`user:nudge:${n.id}`)?.state !== 'dismissed' && matches(n.when, c0) && (!n.audience || matches(n.audience, c0)));
   }
   // What makes the engine decide again besides events: navigation, focus leaving a text field,
-  // another tab spending the budget.
+  // the tab coming to the front, another tab spending the budget.
   const onStorage = (e: StorageEvent) => {
     if (e.key !== guideKey) return;
     ledgerRecipe = recipeRunning();
@@ -177,6 +178,7 @@ export function init(options: KeelOptions): Keel {
   addEventListener('popstate', onNav);
   addEventListener('storage', onStorage);
   document.addEventListener('focusout', onNav, true);
+  document.addEventListener('visibilitychange', onNav);
 
   /** Re-derives every checklist view; emits completion events for items that just turned done. */
   function recompute(emit: boolean) {
@@ -387,7 +389,7 @@ export function init(options: KeelOptions): Keel {
           const started = g.recipes.start(recipe, { source: `checklist:${checklistId}/${itemId}` });
           if (!started.ok) console.warn(`Keel: ${started.reason}`);
         });
-      } else if (action.link && /^(https?:\/\/|\/)/i.test(action.link)) (o.onLink ?? ((h: string) => location.assign(h)))(action.link);
+      } else if (action.link && SAFE_LINK.test(action.link)) (o.onLink ?? ((h: string) => location.assign(h)))(action.link);
     },
     uiState: (id) => ui[id],
     get lifecycle() {
@@ -428,6 +430,7 @@ export function init(options: KeelOptions): Keel {
       removeEventListener('popstate', onNav);
       removeEventListener('storage', onStorage);
       document.removeEventListener('focusout', onNav, true);
+      document.removeEventListener('visibilitychange', onNav);
       clearInterval(timer);
       clearTimeout(saveTimer);
       await telemetry.shutdown();

@@ -39,6 +39,7 @@ export function startGuide(c: GuideCore): Guide {
     openLink: (href) => (c.onLink ?? ((h: string) => location.assign(h)))(href),
     path: () => location.pathname,
     typing,
+    hidden: () => document.visibilityState === 'hidden',
     locale: () => document.documentElement.lang || undefined,
     loader: c.ui, fatigue: c.fatigue, debug: c.debug,
   });

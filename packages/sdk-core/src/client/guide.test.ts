@@ -126,7 +126,7 @@ describe('nudges', () => {
     expect(d.summary).toBe('blocked by when: no "feature.used" where feature = "reports.create" in the last 7d is 1 (needs no)');
     expect(d.checks.map((c) => [c.check, c.ok])).toEqual([
       ['lifecycle', true], ['when', false], ['dismissed', true], ['snoozed', true], ['nudge cap', true],
-      ['session cap', true], ['day cap', true], ['quiet period', true], ['one at a time', false], ['typing', true],
+      ['session cap', true], ['day cap', true], ['quiet period', true], ['one at a time', false], ['typing', true], ['page visible', true],
     ]);
     const when = d.checks.find((c) => c.check === 'when')!;
     expect(when.explanation?.children?.map((c) => [c.ok, c.actual])).toEqual([[true, 1], [false, 1]]);
@@ -209,6 +209,58 @@ describe('nudges', () => {
     expect(g.host.state().hotspots).toEqual([]); // its cap (once a day) is spent
   });
 
+  test('nothing interrupts a page in a background tab; it shows when the tab comes to the front', async () => {
+    const view = { hidden: true };
+    const g = setup({ hidden: () => view.hidden });
+    g.track('feature.used', { feature: 'dataset.ingest' });
+    await g.tick();
+    expect(g.host.state().nudge).toBeUndefined();
+    expect(g.guide.explain('reports-unused').summary).toBe('blocked by page visible: the page is in a background tab');
+    expect(g.guide.interrupt('checklist', 'onboarding')).toEqual({ ok: false, reason: 'page visible: the page is in a background tab' });
+    view.hidden = false;
+    g.guide.schedule(); // the client does this on visibilitychange
+    await g.tick();
+    expect(g.host.state().nudge?.id).toBe('reports-unused');
+  });
+
+  test('an open hotspot counts as one at a time; a beacon whose anchor left is offered again, and it is not a close', async () => {
+    const g = setup({ config: { ...CONFIG, nudges: CONFIG.nudges!.map((n) => (n.id === 'tip' ? { ...n, when: { event: 'feature.used' }, cap: { times: 5, per: '1d' } } : n)) } });
+    g.track('feature.used', { feature: 'reports.create' }); // the tip applies; the others don't yet
+    await g.tick();
+    g.host.shown('tip', '#tip'); // the user opened the beacon
+    g.track('feature.used', { feature: 'dataset.ingest' });
+    await g.tick();
+    expect(g.host.state().nudge).toBeUndefined();
+    expect(g.guide.explain('invite-team').summary).toBe('blocked by one at a time: hotspot "tip" is open');
+    // The page re-rendered the element the beacon was attached to.
+    g.host.closed('tip', 'anchor-removed');
+    expect(g.host.state().hotspots).toEqual([]); // that beacon is gone…
+    await g.tick();
+    expect(g.host.state().hotspots.map((h) => h.id)).toEqual(['tip']); // …and a new one is offered
+    expect(g.host.state().nudge?.id).toBe('invite-team'); // no quiet period: the user closed nothing
+    expect(g.names()).not.toContain('nudge.acted');
+  });
+
+  test('a nudge the host app removed from the page is not a close by the user: no quiet period, not stuck', async () => {
+    const g = setup();
+    g.track('feature.used', { feature: 'dataset.ingest' });
+    await g.tick();
+    g.host.shown('reports-unused', null);
+    g.host.closed('reports-unused', 'disconnected');
+    await g.tick();
+    expect(g.host.state().nudge?.id).toBe('invite-team');
+    expect(g.guide.explain('reports-unused').summary).toBe('blocked by anchor: the host app removed it from /'); // not on this page again
+  });
+
+  test('a link action opens http(s) and paths on this site only', () => {
+    const opened: string[] = [];
+    const g = setup({ openLink: (h) => void opened.push(h) });
+    for (const link of ['/reports', 'https://docs.acme.example/x', 'javascript:alert(1)', '//evil.example', '/\\evil.example', '/\t/evil.example', 'data:text/html,x']) {
+      g.host.acted('invite-team', { label: 'Go', link });
+    }
+    expect(opened).toEqual(['/reports', 'https://docs.acme.example/x']);
+  });
+
   test('without a UI module the engine still decides and says why nothing shows', async () => {
     const g = setup({ loader: undefined });
     g.track('feature.used', { feature: 'dataset.ingest' });
@@ -272,6 +324,27 @@ describe('recipes', () => {
     expect(again.host.state().step).toBeUndefined(); // exited: not resumed by itself
     again.guide.recipes.start('first-report');
     expect(again.host.state().step?.index).toBe(1); // …but started again where it was left
+  });
+
+  test('two tabs on one walkthrough: a step taken or an exit in one is followed by the other', async () => {
+    const storage = new MemoryStorage();
+    const a = setup({ storage });
+    const b = setup({ storage });
+    a.guide.recipes.start('first-report');
+    b.guide.reload(); // the storage event
+    await b.tick();
+    expect(b.host.state().step).toMatchObject({ recipeId: 'first-report', index: 0 });
+    a.host.recipe.next('click');
+    b.guide.reload();
+    expect(b.host.state().step).toMatchObject({ recipeId: 'first-report', index: 1 });
+    a.host.recipe.exit();
+    b.guide.reload();
+    await b.tick();
+    expect(b.host.state().step).toBeUndefined();
+    expect(b.guide.recipes.active).toBeUndefined();
+    expect(b.names().filter((e) => e.startsWith('recipe.') && e !== 'recipe.resumed')).toEqual([]); // the tab that acted tracked it, once
+    a.guide.dispose();
+    b.guide.dispose();
   });
 
   test('skipping a step still finishes the walkthrough, but says so: the completion carries how many were skipped', () => {

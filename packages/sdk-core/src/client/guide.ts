@@ -11,7 +11,7 @@ import { glob } from '../rules/match.js';
 import { memoryContext, type MemoryEvent } from '../rules/memory.js';
 import type { Explanation, Rule, RuleContext } from '../rules/types.js';
 import { DEFAULT_FATIGUE, type FatiguePolicy, humanDuration, Ledger, type SurfaceKind } from './budget.js';
-import { resolveText } from './text.js';
+import { resolveText, SAFE_LINK } from './text.js';
 import type {
   ClientConfig, ClientNudge, ClientRecipe, GuideCheck, GuideHost, GuideLoader, GuideReport, GuideState, NudgeActionView,
   NudgeCloseReason, NudgeDecision, NudgeView, ProgressEntry, RecipeStepView, Text,
@@ -46,6 +46,8 @@ export interface GuideDeps {
   path(): string;
   /** What the user is typing in (an input's description), or undefined. */
   typing(): string | undefined;
+  /** The page is in a background tab (or minimized): nothing interrupts a page nobody sees. */
+  hidden?(): boolean;
   locale(): string | undefined;
   loader?: GuideLoader | undefined;
   /** Code-level overrides of the config's `fatigue` section. */
@@ -163,7 +165,9 @@ export function createGuide(deps: GuideDeps): Guide {
     const quietUntil = ledger.data.closedAt ? ledger.data.closedAt + p.quietMs : 0;
     const typing = deps.typing();
     const busy = showing ? `nudge "${showing.nudge.id}" is ${showing.state === 'on-screen' ? 'on screen' : 'being shown'}`
-      : run ? `recipe "${run.recipe.id}" is running (step ${run.index + 1} of ${run.recipe.steps.length})` : undefined;
+      : run ? `recipe "${run.recipe.id}" is running (step ${run.index + 1} of ${run.recipe.steps.length})`
+      : openHotspot ? `hotspot "${openHotspot}" is open` : undefined;
+    const hidden = deps.hidden?.() ?? false;
     const dayFree = ledger.oldestInterruptionSince(now - DAY);
     const checks: GuideCheck[] = [
       { check: 'session cap', ok: sess < p.perSession, count: sess, limit: p.perSession, detail: `${sess} of ${p.perSession} interruptions this session` },
@@ -171,6 +175,7 @@ export function createGuide(deps: GuideDeps): Guide {
       { check: 'quiet period', ok: now >= quietUntil, detail: now >= quietUntil ? (ledger.data.closedAt ? `over (the last close was at ${clock(ledger.data.closedAt)})` : 'nothing closed yet') : `${humanDuration(quietUntil - now)} left after the last close at ${clock(ledger.data.closedAt)}` },
       { check: 'one at a time', ok: !busy, detail: busy ?? 'nothing else is open' },
       { check: 'typing', ok: !typing, detail: typing ? `the user is typing in ${typing}` : 'no text field has focus' },
+      { check: 'page visible', ok: !hidden, detail: hidden ? 'the page is in a background tab' : 'the page is visible' },
     ];
     if (day >= p.perDay && dayFree) checks[1]!.until = dayFree + DAY;
     if (now < quietUntil) checks[2]!.until = quietUntil;
@@ -528,19 +533,29 @@ export function createGuide(deps: GuideDeps): Guide {
       if (action.recipe) {
         const r = start(action.recipe, { source: `nudge:${id}` });
         if (!r.ok) console.warn(`Keel: ${r.reason}`);
-      } else if (action.link && /^(https?:\/\/|\/(?!\/))/i.test(action.link)) deps.openLink(action.link);
+      } else if (action.link && SAFE_LINK.test(action.link)) deps.openLink(action.link);
     },
     closed(id, reason) {
       const n = nudgeOf(id);
-      if (n && (reason === 'escape' || reason === 'close')) deps.track('nudge.acted', { nudge: id, kind: n.kind, action: 'close', via: reason });
+      const byUser = reason === 'escape' || reason === 'close';
+      if (n && byUser) deps.track('nudge.acted', { nudge: id, kind: n.kind, action: 'close', via: reason });
+      // Removed by the host app (a re-render that cleared <body>, say): not on this page again.
+      if (reason === 'disconnected') skippedOn.set(id, { path: deps.path(), detail: `the host app removed it from ${deps.path()}` });
       if (openHotspot === id) {
         openHotspot = undefined;
-        if (reason === 'escape' || reason === 'close') ledger.closed(deps.now());
+        if (byUser) ledger.closed(deps.now());
         schedule();
-        return;
+      }
+      if (!byUser && hotspots.some((h) => h.id === id)) {
+        // Its beacon is gone with its anchor (or the host app removed it): offered afresh, it
+        // waits for the anchor to come back (a re-render) and is skipped on this page if it doesn't.
+        hotspots = hotspots.filter((h) => h.id !== id);
+        notify();
+        schedule();
       }
       if (showing?.nudge.id === id) endNudge(reason);
     },
+    typing: () => deps.typing(),
     recipe: {
       next: (cause) => advance(cause),
       back() {
@@ -608,6 +623,19 @@ export function createGuide(deps: GuideDeps): Guide {
     resume,
     reload() {
       ledger.reload(deps.now());
+      // Another tab moved, exited or finished the walkthrough this one shows: follow it, quietly
+      // (that tab tracked it). A recipe started there is picked up by resume().
+      const mark = ledger.data.recipe;
+      if (run && (mark?.id !== run.recipe.id || !mark.active)) {
+        run = undefined;
+        watchRoute();
+        notify();
+      } else if (run && mark && mark.step !== run.index && mark.step < run.recipe.steps.length) {
+        run = { ...run, index: mark.step, stepStart: deps.now(), events: [] };
+        delete run.missing;
+        watchRoute();
+        notify();
+      }
       schedule();
     },
     dispose() {

@@ -157,7 +157,11 @@ export interface GuideState {
   step?: RecipeStepView;
 }
 
-export type NudgeCloseReason = 'escape' | 'close' | 'anchor-removed' | 'replaced';
+/**
+ * `escape` and `close` are the user's (they start the quiet period); `anchor-removed` (its element
+ * left the page) and `disconnected` (the host app removed the nudge itself) are not.
+ */
+export type NudgeCloseReason = 'escape' | 'close' | 'anchor-removed' | 'replaced' | 'disconnected';
 
 /**
  * The contract between the engine (`Keel.init`) and the UI module it loads lazily
@@ -172,8 +176,10 @@ export interface GuideHost {
   skipped(nudgeId: string, why: { reason: 'anchor.missing'; selectors: readonly string[]; waitedMs: number } | { reason: 'prevented' }): void;
   /** An action was chosen (the engine tracks `nudge.acted` and does what the action says). */
   acted(nudgeId: string, action: NudgeActionView): void;
-  /** Closed without an action (✕, Escape, its anchor removed). */
+  /** Closed without an action (✕, Escape, its anchor removed, the nudge element removed). */
   closed(nudgeId: string, reason: NudgeCloseReason): void;
+  /** What the user is typing in, if anything: an interrupting nudge chosen earlier waits until they stop. */
+  typing(): string | undefined;
   recipe: {
     /** Advance: the user pressed Next or clicked the step's anchor. */
     next(cause: 'next' | 'click'): void;
@@ -195,7 +201,7 @@ export type GuideLoader = () => Promise<{ mountGuide(host: GuideHost, options: {
 export interface GuideCheck {
   check:
     | 'lifecycle' | 'audience' | 'when' | 'dismissed' | 'snoozed' | 'nudge cap' | 'session cap' | 'day cap'
-    | 'quiet period' | 'one at a time' | 'typing' | 'priority' | 'anchor' | 'ui';
+    | 'quiet period' | 'one at a time' | 'typing' | 'page visible' | 'priority' | 'anchor' | 'ui';
   ok: boolean;
   /** One readable line: `1 of 3 interruptions this session`. */
   detail: string;

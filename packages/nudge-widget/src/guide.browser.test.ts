@@ -319,20 +319,27 @@ test('the host app removing a nudge (or the recipe element) does not leave the e
   expect(stepText('h2')).toBe('Tour');
 });
 
-test('one budget: a checklist reopening itself for a failed item counts against the same caps as nudges', async () => {
+test('one budget: a checklist reopening itself for a failed item counts against the same caps as nudges, and holds them back until closed', async () => {
   await publish({
-    version: 1, product: 'acme', fatigue: { perSession: 1 },
+    version: 1, product: 'acme', fatigue: { perSession: 2 },
     checklists: [{ id: 'onboarding', title: 'Setup', items: [{ id: 'sso', title: 'SSO', complete: { event: 'sso.ok' }, failed: { event: 'sso.failed' }, recovery: { label: 'Fix it', link: '/sso' } }] }],
     nudges: [{ id: 'tip', kind: 'banner', body: 'A tip', when: INGESTED }],
   });
-  const g = await start();
+  const g = await start({ fatigue: { quietMs: 2000 } });
   expect(await g.keel.interrupt!('onboarding', 'sso')).toBe(true);
   expect(g.events('checklist.reopened')).toEqual([{ checklist: 'onboarding', item: 'sso', reason: 'failed' }]);
   g.keel.track('feature.used', { feature: 'dataset.ingest' });
-  await expect.poll(async () => (await g.keel.debug.explain('tip')).summary).toBe('blocked by session cap: 1 of 1 interruptions this session');
-  expect(await g.keel.interrupt!('onboarding', 'sso')).toBe(false);
-  expect(nudgeEl('tip')).toBeNull();
-});
+  await expect.poll(async () => (await g.keel.debug.explain('tip')).summary).toMatch(/^blocked by one at a time: checklist "onboarding" reopened itself/);
+  g.keel.setUiState!('onboarding', { collapsed: true }); // what <keel-checklist> does when the user collapses it
+  expect((await g.keel.debug.explain('tip')).summary).toMatch(/^blocked by quiet period: \ds left/);
+  await expect.poll(() => onScreen('tip'), { timeout: 4000 }).toBe(true);
+  expect((await g.keel.debug.explain('tip')).summary).toMatch(/^on screen since/);
+  nudgeEl('tip')!.shadowRoot!.querySelector<HTMLButtonElement>('.close')!.click();
+  await expect.poll(async () => (await g.keel.debug.explain('tip')).summary).toBe('blocked by nudge cap: shown 1 of 1 time in 1d (the default cap)');
+  await new Promise((r) => setTimeout(r, 2100)); // the quiet period after that close
+  expect(await g.keel.interrupt!('onboarding', 'sso')).toBe(false); // two interruptions this session: spent
+  expect((await g.keel.debug.report()).budget.session).toEqual({ count: 2, limit: 2 });
+}, 15_000);
 
 test('a step that waits for its route shows when an SPA navigation reaches it', async () => {
   const back = location.pathname;

@@ -407,6 +407,7 @@ export function init(options: KeelOptions): Keel {
     setUiState(id, state) {
       ui = { ...ui, [id]: { ...ui[id], ...state } };
       save('ui', ui);
+      if (state.collapsed || state.dismissed) guide.loaded?.settled(id); // a reopened checklist closed
       if (state.dismissed !== undefined) telemetry.track(state.dismissed ? 'checklist.dismissed' : 'checklist.shown', { checklist: id });
     },
     explain(checklistId, itemId) {

@@ -252,6 +252,39 @@ describe('nudges', () => {
     expect(g.guide.explain('reports-unused').summary).toBe('blocked by anchor: the host app removed it from /'); // not on this page again
   });
 
+  test('a checklist that reopened itself is one at a time until the user closes it (then the quiet period) or leaves the page', async () => {
+    const g = setup();
+    expect(g.guide.interrupt('checklist', 'onboarding')).toEqual({ ok: true });
+    g.track('feature.used', { feature: 'dataset.ingest' });
+    await g.tick();
+    expect(g.host.state().nudge).toBeUndefined();
+    expect(g.guide.explain('reports-unused').summary).toBe('blocked by one at a time: checklist "onboarding" reopened itself to show a failed item (until the user closes it, leaves the page, or 09:10:00 UTC)');
+    g.guide.settled('elsewhere'); // not the one that reopened: nothing changes
+    expect(g.guide.explain('reports-unused').summary).toMatch(/^blocked by one at a time/);
+    g.guide.settled('onboarding'); // the user collapsed it
+    await g.tick();
+    expect(g.guide.explain('reports-unused').summary).toMatch(/^blocked by quiet period: 10m left/);
+    await g.tick(10 * MIN + 100);
+    expect(g.host.state().nudge?.id).toBe('reports-unused');
+
+    const h = setup();
+    h.guide.interrupt('checklist', 'onboarding');
+    h.track('feature.used', { feature: 'dataset.ingest' });
+    await h.tick();
+    h.state.path = '/reports'; // left the page without closing it
+    h.guide.schedule();
+    await h.tick();
+    expect(h.host.state().nudge?.id).toBe('reports-unused');
+
+    const k = setup(); // left open on the same page: it holds the others back for a quiet period at most
+    k.guide.interrupt('checklist', 'onboarding');
+    k.track('feature.used', { feature: 'dataset.ingest' });
+    await k.tick(9 * MIN);
+    expect(k.host.state().nudge).toBeUndefined();
+    await k.tick(MIN + 100); // the engine woke itself when the hold ended
+    expect(k.host.state().nudge?.id).toBe('reports-unused');
+  });
+
   test('a link action opens http(s) and paths on this site only', () => {
     const opened: string[] = [];
     const g = setup({ openLink: (h) => void opened.push(h) });

@@ -91,8 +91,13 @@ export interface Guide {
     readonly active: { id: string; step: number; total: number } | undefined;
     exit(): void;
   };
-  /** A surface other than a nudge (a checklist reopening itself) asks to interrupt; counted when granted. */
+  /**
+   * A surface other than a nudge (a checklist reopening itself) asks to interrupt; counted when
+   * granted, and "one at a time" until the user closes it (`settled`) or leaves the page.
+   */
   interrupt(kind: SurfaceKind, id: string): Outcome;
+  /** The user closed (or acted on) what `interrupt` opened: the quiet period starts. */
+  settled(id: string): void;
   /** Picks up a recipe left running (this browser's ledger, else the synced progress). */
   resume(): void;
   /** Another tab changed the ledger. */
@@ -105,6 +110,8 @@ export function createGuide(deps: GuideDeps): Guide {
   const listeners = new Set<() => void>();
   let showing: Showing | undefined;
   let openHotspot: string | undefined;
+  /** A checklist that reopened itself (granted by `interrupt`) and that the user has not closed yet. */
+  let reopened: { id: string; at: number } | undefined;
   let hotspots: NudgeView[] = [];
   let run: Run | undefined;
   /** Per page (path): nudges whose anchor never appeared, or that the host app prevented. */
@@ -164,9 +171,12 @@ export function createGuide(deps: GuideDeps): Guide {
     const day = ledger.dayCount(now);
     const quietUntil = ledger.data.closedAt ? ledger.data.closedAt + p.quietMs : 0;
     const typing = deps.typing();
+    // A reopened checklist is inline, not an overlay: it holds the others back for a quiet period at most.
+    const held = reopened && now < reopened.at + p.quietMs ? reopened : undefined;
     const busy = showing ? `nudge "${showing.nudge.id}" is ${showing.state === 'on-screen' ? 'on screen' : 'being shown'}`
       : run ? `recipe "${run.recipe.id}" is running (step ${run.index + 1} of ${run.recipe.steps.length})`
-      : openHotspot ? `hotspot "${openHotspot}" is open` : undefined;
+      : openHotspot ? `hotspot "${openHotspot}" is open`
+      : held ? `checklist "${held.id}" reopened itself to show a failed item (until the user closes it, leaves the page, or ${clock(held.at + p.quietMs)})` : undefined;
     const hidden = deps.hidden?.() ?? false;
     const dayFree = ledger.oldestInterruptionSince(now - DAY);
     const checks: GuideCheck[] = [
@@ -179,6 +189,7 @@ export function createGuide(deps: GuideDeps): Guide {
     ];
     if (day >= p.perDay && dayFree) checks[1]!.until = dayFree + DAY;
     if (now < quietUntil) checks[2]!.until = quietUntil;
+    if (held && !showing && !run && !openHotspot) checks[3]!.until = held.at + p.quietMs; // held by the checklist alone
     return checks;
   }
 
@@ -256,6 +267,7 @@ export function createGuide(deps: GuideDeps): Guide {
     if (!run) resume(); // the config (or the synced progress) that names it may have just arrived
     const path = deps.path();
     if (path !== lastPath) {
+      if (lastPath) reopened = undefined;
       lastPath = path;
       for (const [id, m] of skippedOn) if (m.path !== path) skippedOn.delete(id);
     }
@@ -618,7 +630,14 @@ export function createGuide(deps: GuideDeps): Guide {
       const failed = interruptionChecks(now).find((c) => !c.ok);
       if (failed) return { ok: false, reason: `${failed.check}: ${failed.detail}` };
       ledger.record(kind, id, now, true);
+      if (kind === 'checklist') reopened = { id, at: now };
       return { ok: true };
+    },
+    settled(id) {
+      if (reopened?.id !== id) return;
+      reopened = undefined;
+      ledger.closed(deps.now());
+      schedule();
     },
     resume,
     reload() {

@@ -218,3 +218,43 @@ test('config strings with markup render inert inside a nudge; unsafe link action
   expect(el.shadowRoot!.querySelector('h2')!.textContent).toBe('"><img src=x onerror="window.__pwned=1">');
   el.hide();
 });
+
+test('removed from the page, a shown nudge stops following its anchor: autoUpdate and its observers are cleaned up', async () => {
+  page();
+  const added: [string, EventListenerOrEventListenerObject][] = [];
+  const removed: [string, EventListenerOrEventListenerObject][] = [];
+  const { addEventListener: add, removeEventListener: rm } = window;
+  const observers = { made: 0, disconnected: 0 };
+  const RealMO = window.MutationObserver;
+  window.addEventListener = function (this: Window, type: string, l: EventListenerOrEventListenerObject, o?: boolean | AddEventListenerOptions) {
+    if (type === 'scroll' || type === 'resize') added.push([type, l]);
+    return add.call(this, type, l, o);
+  } as typeof window.addEventListener;
+  window.removeEventListener = function (this: Window, type: string, l: EventListenerOrEventListenerObject, o?: boolean | EventListenerOptions) {
+    if (type === 'scroll' || type === 'resize') removed.push([type, l]);
+    return rm.call(this, type, l, o);
+  } as typeof window.removeEventListener;
+  window.MutationObserver = class extends RealMO {
+    constructor(cb: MutationCallback) {
+      super(cb);
+      observers.made++;
+    }
+    override disconnect() {
+      observers.disconnected++;
+      super.disconnect();
+    }
+  };
+  try {
+    const el = await nudge();
+    expect(await el.show()).toBe(true);
+    expect(new Set(added.map(([t]) => t))).toEqual(new Set(['resize', 'scroll'])); // autoUpdate follows the page
+    expect(observers.made).toBeGreaterThan(0); // and the anchor's removal is watched
+    el.remove();
+    expect(removed).toEqual(expect.arrayContaining(added));
+    expect(observers.disconnected).toBe(observers.made);
+  } finally {
+    window.addEventListener = add;
+    window.removeEventListener = rm;
+    window.MutationObserver = RealMO;
+  }
+});

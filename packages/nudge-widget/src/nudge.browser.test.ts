@@ -258,3 +258,21 @@ test('removed from the page, a shown nudge stops following its anchor: autoUpdat
     window.MutationObserver = RealMO;
   }
 });
+
+test('declarative: <keel-nudge anchor="…" open> in markup shows itself next to its anchor', async () => {
+  page();
+  const shown: (string | null)[] = [];
+  document.addEventListener('keel-nudge-shown', (e) => shown.push(e.detail.anchor), { once: true });
+  const el = await fixture<KeelNudge>(html`<keel-nudge nudge-id="markup" anchor="nav a[href='/reports']" heading="From markup" body="Set in *HTML*." open></keel-nudge>`);
+  await expect.poll(() => panel(el).matches(':popover-open')).toBe(true);
+  expect(shown).toEqual(["nav a[href='/reports']"]);
+  expect(el.hasAttribute('open')).toBe(true);
+  await frame();
+  await frame();
+  const a = document.querySelector('nav a')!.getBoundingClientRect();
+  expect(Math.abs(panel(el).getBoundingClientRect().top - a.bottom)).toBeLessThan(20);
+  expect(panel(el).querySelector('.body')!.innerHTML).toBe('<p>Set in <em>HTML</em>.</p>');
+  el.hide();
+  await el.updateComplete;
+  expect(el.hasAttribute('open')).toBe(false);
+});

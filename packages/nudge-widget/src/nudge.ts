@@ -92,7 +92,7 @@ export class KeelNudge extends LitElement {
   static override properties = {
     nudgeId: { type: String, attribute: 'nudge-id', reflect: true },
     kind: { type: String, reflect: true },
-    anchor: { attribute: false },
+    anchor: {},
     placement: { type: String },
     heading: { type: String },
     body: { type: String },
@@ -106,7 +106,10 @@ export class KeelNudge extends LitElement {
 
   declare nudgeId: string;
   declare kind: NudgeKind;
-  /** Ranked CSS selectors; the first that matches (open shadow roots included) is the anchor. */
+  /**
+   * Ranked CSS selectors; the first that matches (open shadow roots included) is the anchor. The
+   * `anchor` attribute takes one selector; the property also takes a ranked list.
+   */
   declare anchor: string | readonly string[] | undefined;
   declare placement: Placement;
   declare heading: string;
@@ -246,6 +249,15 @@ export class KeelNudge extends LitElement {
     // Focus returns where it was (for a hotspot: to its beacon, when it is still there).
     const back = this.stopBeacon ? this.beacon : this.returnFocus;
     if (reason !== 'disconnected' && reason !== 'outside' && back?.isConnected) back.focus({ preventScroll: true });
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    // Declarative use: `<keel-nudge open …>` in the page's markup shows itself once connected.
+    if (this.open && !this.stopPanel && !this.showing) {
+      this.open = false;
+      void this.show();
+    }
   }
 
   override disconnectedCallback(): void {

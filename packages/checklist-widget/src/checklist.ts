@@ -25,6 +25,7 @@ let uid = 0;
  * A guided-setup checklist whose items complete themselves from what the user (or the whole
  * account) does. Give it a `source` (`Keel.init(...)`) and a `checklist-id`, or a static `view`.
  *
+ * @tag keel-checklist
  * @summary Guided setup: progress, due days, launch and recovery actions.
  * @fires keel-item-completed - An item turned done while shown (engine-driven).
  * @fires keel-checklist-completed - The last item turned done.

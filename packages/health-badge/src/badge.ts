@@ -10,6 +10,7 @@ let uid = 0;
  * A tenant's health for its admins: score, band (text and colour), trend; activating it opens a
  * popover with the components, their reasons, what would move the score, and a 30-day sparkline.
  *
+ * @tag keel-health-badge
  * @summary Transparent account health for customer admins.
  * @fires keel-health-open - The popover opened.
  * @csspart badge - The button.
@@ -34,7 +35,7 @@ export class KeelHealthBadge extends LitElement {
   /** A user token with the admin role for this tenant. */
   declare token: string;
   declare report: HealthReportView | undefined;
-  declare error: string | undefined;
+  declare private error: string | undefined;
   declare open: boolean;
   private readonly pid = `keel-health-${++uid}`;
   private cleanup: (() => void) | undefined;

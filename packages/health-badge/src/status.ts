@@ -26,6 +26,7 @@ export function summarise(s: StatusView): string {
  * The vendor's components and incidents that affect this tenant, and the tenant's own
  * integrations, polled with ETag; changes are announced politely; a small indicator when all is well.
  *
+ * @tag keel-status
  * @summary Service and integration status, in the product.
  * @fires keel-status-change - The status changed (detail: the new StatusView).
  * @csspart indicator - The all-is-well indicator.
@@ -47,8 +48,8 @@ export class KeelStatus extends LitElement {
   /** Poll interval in ms (default 60 s). */
   declare interval: number;
   declare status: StatusView | undefined;
-  declare announcement: string;
-  declare error: string | undefined;
+  declare private announcement: string;
+  declare private error: string | undefined;
   private etag: string | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** Requests made and how many were answered 304 (for tests and diagnostics). */

@@ -20,6 +20,7 @@ const MARK = { showing: '●', eligible: '○', blocked: '✕', unknown: '?' } a
  * and each check (rules with their values, caps with their counts); the running recipe and the
  * fatigue budget. Read-only; lives in the top layer so the host page can't cover it.
  *
+ * @tag keel-debug
  * @summary "Why didn't it show?", on the page.
  * @csspart panel - The overlay.
  */

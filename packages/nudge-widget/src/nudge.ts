@@ -73,6 +73,7 @@ function focusMoves(signal: AbortSignal): Promise<boolean> {
  * ranked selectors, open shadow roots, a bounded wait, and `keel-anchor-missing` instead of a
  * tooltip pointing at nothing. Content is the safe markdown subset, built as DOM nodes.
  *
+ * @tag keel-nudge
  * @summary Anchored nudges that never point at nothing.
  * @fires keel-nudge-show - Before showing; cancelable (the host app can veto it).
  * @fires keel-nudge-shown - On screen (for a hotspot: when the user opened it).

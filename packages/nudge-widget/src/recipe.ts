@@ -62,6 +62,7 @@ let uid = 0;
  * the events. A click on the step's anchor advances a `click` step; a step whose anchor is removed
  * waits for it to come back; one that never appears is shown centred, with Skip, and reported.
  *
+ * @tag keel-recipe
  * @summary A guided walkthrough, one anchored step at a time.
  * @fires keel-recipe-next - Next was pressed, or the anchor clicked (`cause`).
  * @fires keel-recipe-back - Back was pressed.

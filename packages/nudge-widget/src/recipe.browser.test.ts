@@ -179,3 +179,21 @@ test('prefers-reduced-motion: reduce turns the entrance animation off', async ()
     await cdp().send('Emulation.setEmulatedMedia', { features: [] });
   }
 });
+
+test('a step shown while the user types in a text field does not take their focus, and is still announced; the live region stays one node', async () => {
+  document.body.insertAdjacentHTML('beforeend', '<input id="search" type="search"><button id="new-report">New report</button>');
+  const search = document.getElementById('search') as HTMLInputElement;
+  search.focus();
+  const el = await fixture<KeelRecipe>(html`<keel-recipe></keel-recipe>`);
+  el.keepFocusWhile = () => (document.activeElement === search ? '<input #search>' : undefined);
+  const live = el.shadowRoot!.querySelector('[role="status"]');
+  el.step = step();
+  await expect.poll(() => isOpen(el)).toBe(true);
+  expect(document.activeElement).toBe(search);
+  expect(text(el, '[role="status"]')).toBe('Step 2 of 3: New report');
+  el.step = step({ index: 2, title: 'Save it', anchor: [] });
+  await expect.poll(() => text(el, '[role="status"]')).toBe('Step 3 of 3: Save it');
+  expect(el.shadowRoot!.querySelector('[role="status"]')).toBe(live); // the same node: each text is announced
+  el.step = undefined;
+  await el.updateComplete;
+});

@@ -86,6 +86,7 @@ export class KeelRecipe extends LitElement {
     step: { attribute: false },
     anchorTimeout: { type: Number, attribute: 'anchor-timeout' },
     strings: { attribute: false },
+    keepFocusWhile: { attribute: false },
     missing: { state: true },
     announcement: { state: true },
   };
@@ -94,6 +95,12 @@ export class KeelRecipe extends LitElement {
   /** How long (ms) to wait for a step's anchor to appear. */
   declare anchorTimeout: number;
   declare strings: Partial<RecipeStrings>;
+  /**
+   * While this returns a reason (the text field the user is typing in), a step shows without
+   * taking focus; it is still announced. The engine's UI sets it (a step resumed on page load
+   * must not pull the user out of an autofocused search field).
+   */
+  declare keepFocusWhile: (() => string | undefined) | undefined;
   declare private missing: boolean;
   declare private announcement: string;
 
@@ -220,7 +227,7 @@ export class KeelRecipe extends LitElement {
         },
       });
     }
-    panel.querySelector<HTMLElement>('h2')?.focus({ preventScroll: true });
+    if (!this.keepFocusWhile?.()) panel.querySelector<HTMLElement>('h2')?.focus({ preventScroll: true });
     this.announcement = `${fill(this.s.progress, { n: step.index + 1, total: step.total })}: ${step.title ?? step.recipeTitle}`;
     this.emit('keel-recipe-step-shown', { ...this.detail(), anchor: selector });
   }

@@ -70,6 +70,7 @@ export function mountGuide(host: GuideHost, { debug = false }: { debug?: boolean
   };
 
   const recipe = doc.createElement('keel-recipe') as KeelRecipe;
+  recipe.keepFocusWhile = host.typing;
   recipe.addEventListener('keel-recipe-next', (e) => host.recipe.next(e.detail.cause));
   recipe.addEventListener('keel-recipe-back', () => host.recipe.back());
   recipe.addEventListener('keel-recipe-skip', () => host.recipe.skip());

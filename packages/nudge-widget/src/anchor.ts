@@ -4,35 +4,41 @@
  * never pointed at.
  */
 
-/** `querySelector` that also searches every open shadow root, depth first, document order. */
-export function deepQuery(selector: string, root: Document | ShadowRoot | Element = document): Element | null {
-  let found: Element | null = null;
+/**
+ * `querySelector` that also searches every open shadow root, depth first, document order: the
+ * first match that `accept`s (by default, any).
+ */
+export function deepQuery(selector: string, root: Document | ShadowRoot | Element = document, accept: (el: Element) => boolean = () => true): Element | null {
+  let found: NodeListOf<Element>;
   try {
-    found = root.querySelector(selector);
+    found = root.querySelectorAll(selector);
   } catch {
     return null; // an invalid selector matches nothing (the config validator warns about it)
   }
-  if (found) return found;
+  for (const el of found) if (accept(el)) return el;
   const walker = (root instanceof Document ? root : root.ownerDocument ?? document).createTreeWalker(root, NodeFilter.SHOW_ELEMENT);
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
     const sr = (n as Element).shadowRoot;
     if (sr) {
-      const hit = deepQuery(selector, sr);
+      const hit = deepQuery(selector, sr, accept);
       if (hit) return hit;
     }
   }
   return null;
 }
 
+/** An element on the page with a box to point at (not `display: none`, nor inside such). */
+const hasBox = (el: Element) => el.isConnected && el.getClientRects().length > 0;
+
 /**
- * The first selector, in rank order, that matches an element with a box on the page: one that is
- * `display: none` (or inside such) is not there to point at, so a lower-ranked match wins, or the
- * wait goes on until it shows.
+ * The first selector, in rank order, that matches an element with a box on the page: a hidden
+ * match (the mobile copy of a nav, say) is passed over for a visible one, then for a lower-ranked
+ * selector, or the wait goes on until one shows.
  */
 export function findAnchor(selectors: string | readonly string[], root: Document = document): { element: Element; selector: string } | undefined {
   for (const selector of typeof selectors === 'string' ? [selectors] : selectors) {
-    const element = deepQuery(selector, root);
-    if (element?.isConnected && element.getClientRects().length > 0) return { element, selector };
+    const element = deepQuery(selector, root, hasBox);
+    if (element) return { element, selector };
   }
   return undefined;
 }
@@ -57,25 +63,25 @@ export function waitForAnchor(selectors: string | readonly string[], { timeoutMs
       for (const o of observers) o.disconnect();
       clearTimeout(timer);
       clearTimeout(pending);
+      clearInterval(poll);
       signal?.removeEventListener('abort', abort);
       resolve(r);
     };
     const missing = () => done({ ok: false, reason: 'anchor.missing', selectors: list, waitedMs: Math.round(performance.now() - start) });
     const abort = () => missing();
-    let added = false;
     const check = () => {
       pending = undefined;
       const hit = findAnchor(list, root);
       if (hit) return done({ ok: true, ...hit, waitedMs: Math.round(performance.now() - start) });
-      if (added) observeShadowRoots();
-      added = false;
+      observeShadowRoots();
     };
-    // A busy page mutates constantly: look at most every 50 ms, and walk for new shadow roots
-    // only when elements were added.
-    const onMutations = (records: MutationRecord[]) => {
-      added ||= records.some((r) => r.addedNodes.length > 0);
+    // A busy page mutates constantly: look at most every 50 ms.
+    const onMutations = () => {
       pending ??= setTimeout(check, 50);
     };
+    // And every 250 ms regardless: a shadow root attached when an element upgrades (a late
+    // customElements.define) is not a mutation anyone observes, nor is what renders inside it.
+    const poll = setInterval(onMutations, 250);
     const observed = new WeakSet<Node>();
     const observe = (target: Node) => {
       if (observed.has(target)) return;

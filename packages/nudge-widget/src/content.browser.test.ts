@@ -91,3 +91,20 @@ test('an anchor added later inside an existing shadow root is found', async () =
   }, 200);
   expect(await waitForAnchor('.deep', { timeoutMs: 2000 })).toMatchObject({ ok: true, selector: '.deep' });
 });
+
+test('an anchor rendered inside a shadow root attached on a late upgrade (customElements.define after the element is in the page) is found', async () => {
+  document.body.insertAdjacentHTML('beforeend', '<late-widget-x></late-widget-x>');
+  const wait = waitForAnchor('[data-keel="late-save"]', { timeoutMs: 3000 });
+  setTimeout(() => {
+    customElements.define('late-widget-x', class extends HTMLElement {
+      connectedCallback() {
+        const root = this.attachShadow({ mode: 'open' });
+        setTimeout(() => root.append(Object.assign(document.createElement('button'), { textContent: 'Save' })), 100);
+        setTimeout(() => root.querySelector('button')?.setAttribute('data-keel', 'late-save'), 150);
+      }
+    });
+  }, 200);
+  const r = await wait;
+  expect(r.ok).toBe(true);
+  expect(r.ok && r.element.getRootNode()).toBeInstanceOf(ShadowRoot);
+});

@@ -2,7 +2,7 @@
 // of our stylesheets, compacted, as the same rules it reads from the text as written.
 import type { CSSResultGroup } from 'lit';
 import { describe, expect, it } from 'vitest';
-import { compactCss } from '../../../config/css-literals.mjs';
+import { compactCss, compactCssLiterals } from '../../../config/css-literals.mjs';
 import { styles as checklist } from '../../checklist-widget/src/styles.js';
 import { hidden as badgeHidden, styles as badge } from '../../health-badge/src/styles.js';
 import { KeelDebug } from './debug.js';
@@ -29,6 +29,17 @@ describe('compacted component styles', () => {
     const rules = parsed(text);
     expect(rules.length).toBeGreaterThan(0);
     expect(parsed(compact)).toEqual(rules);
+  });
+
+  it('reads comments and strings in one pass; a comment between two values still separates them', () => {
+    const text = `.a::after { content: "/*"; margin: 1px/**/2px; } /* it's gone */ .b { color: red; }`;
+    expect(compactCss(text)).toBe(`.a::after{content:"/*";margin:1px 2px}.b{color:red}`);
+    expect(parsed(compactCss(text))).toEqual(parsed(text));
+  });
+
+  it('finds css tags, not the word in a comment, and leaves literals with escapes alone', () => {
+    const code = "// lit `css` literals\nconst a = css`  .x { color: red; }  `;\nconst b = css`.\\31  .y { color: red; }`;";
+    expect(compactCssLiterals(code)).toBe("// lit `css` literals\nconst a = css`.x{color:red}`;\nconst b = css`.\\31  .y { color: red; }`;");
   });
 
   it('keeps the spaces that carry meaning and quoted text as written', () => {

@@ -146,12 +146,19 @@ test('never opens over a text field the user is typing in: it waits, keeps their
 });
 
 test('a display:none match is not an anchor: a visible lower-ranked one wins, or the wait goes on until it shows', async () => {
-  document.body.insertAdjacentHTML('beforeend', '<button id="first" style="display:none">hidden</button><button id="second">visible</button>');
+  document.body.insertAdjacentHTML('beforeend', '<button id="first" style="display:none">hidden</button><button id="second">visible</button><nav class="m" style="display:none"><a class="go">m</a></nav><nav class="d"><a class="go">d</a></nav>');
   const el = await nudge(['#first', '#second']);
   const anchors: (string | null)[] = [];
   el.addEventListener('keel-nudge-shown', (e) => anchors.push(e.detail.anchor));
   expect(await el.show()).toBe(true);
   el.hide();
+  // Two matches of one selector, the first hidden (a mobile copy of the nav): the visible one.
+  const dup = await nudge('a.go', { anchorTimeout: 500 });
+  expect(await dup.show()).toBe(true);
+  await frame();
+  const d = document.querySelector('nav.d a')!.getBoundingClientRect();
+  expect(Math.abs(panel(dup).getBoundingClientRect().top - d.bottom)).toBeLessThan(20);
+  dup.hide();
   const later = await nudge('#first', { anchorTimeout: 3000 });
   later.addEventListener('keel-nudge-shown', (e) => anchors.push(e.detail.anchor));
   setTimeout(() => document.getElementById('first')!.style.removeProperty('display'), 300);
@@ -275,4 +282,15 @@ test('declarative: <keel-nudge anchor="…" open> in markup shows itself next to
   el.hide();
   await el.updateComplete;
   expect(el.hasAttribute('open')).toBe(false);
+  // A framework binding toggles it later: it shows, and hides (nothing left following the anchor).
+  const hidden: string[] = [];
+  el.addEventListener('keel-nudge-hidden', (e) => hidden.push(e.detail.reason));
+  el.open = true;
+  await expect.poll(() => panel(el).matches(':popover-open')).toBe(true);
+  el.open = false;
+  await expect.poll(() => panel(el).matches(':popover-open')).toBe(false);
+  expect(hidden).toEqual(['close']);
+  expect(await el.show()).toBe(true); // and show() still works after that
+  expect(panel(el).matches(':popover-open')).toBe(true);
+  el.hide();
 });

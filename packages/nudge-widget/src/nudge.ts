@@ -48,20 +48,22 @@ const hotspotStyles = css`
 
 let uid = 0;
 
-/** Resolves true the next time focus moves anywhere in the page, false when `signal` aborts first. */
+/**
+ * Resolves true the next time focus moves anywhere in the page (or the tab is hidden or shown),
+ * false when `signal` aborts first.
+ */
 function focusMoves(signal: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
+    const types = ['focusin', 'focusout', 'visibilitychange'];
     const done = (moved: boolean) => {
-      document.removeEventListener('focusin', onMove, true);
-      document.removeEventListener('focusout', onMove, true);
+      for (const t of types) document.removeEventListener(t, onMove, true);
       signal.removeEventListener('abort', onAbort);
       resolve(moved);
     };
     // After the event: by then focus has settled where it went.
     const onMove = () => setTimeout(() => done(!signal.aborted), 0);
     const onAbort = () => done(false);
-    document.addEventListener('focusin', onMove, true);
-    document.addEventListener('focusout', onMove, true);
+    for (const t of types) document.addEventListener(t, onMove, true);
     signal.addEventListener('abort', onAbort);
   });
 }
@@ -137,6 +139,10 @@ export class KeelNudge extends LitElement {
   private returnFocus: HTMLElement | undefined;
   private escaping = false;
   private showing: Promise<boolean> | undefined;
+  /** A show() not finished yet: waiting for the anchor, or for the user to stop typing. */
+  private pending = false;
+  /** What `open` is as far as this element knows; a different value was set from outside. */
+  private selfOpen = false;
   private abort: AbortController | undefined;
 
   constructor() {
@@ -181,13 +187,16 @@ export class KeelNudge extends LitElement {
   private async doShow(): Promise<boolean> {
     if (this.open || this.stopBeacon) return true;
     if (!this.emit('keel-nudge-show', { nudgeId: this.nudgeId }, true)) return false;
+    this.pending = true;
     const signal = (this.abort = new AbortController()).signal;
+    const fail = () => ((this.pending = false), false);
     let selector: string | null = null;
     for (;;) {
       if (this.anchored) {
         const r = await waitForAnchor(this.anchor ?? [], { timeoutMs: this.anchorTimeout, signal });
-        if (signal.aborted) return false; // hidden or removed while waiting
+        if (signal.aborted) return fail(); // hidden or removed while waiting
         if (!r.ok) {
+          fail();
           this.emit('keel-anchor-missing', { nudgeId: this.nudgeId, selectors: r.selectors, waitedMs: r.waitedMs });
           return false;
         }
@@ -197,10 +206,11 @@ export class KeelNudge extends LitElement {
       // Never over a text field the user is typing in: wait for focus to move, then look again
       // (the anchor too: the page may have changed meanwhile).
       if (this.kind === 'hotspot' || !this.deferWhile?.()) break;
-      if (!(await focusMoves(signal))) return false;
+      if (!(await focusMoves(signal))) return fail();
     }
     await this.updateComplete;
-    if (signal.aborted || !this.isConnected) return false;
+    if (signal.aborted || !this.isConnected) return fail();
+    this.pending = false;
     if (this.kind === 'hotspot') {
       const beacon = this.beacon!;
       open(beacon);
@@ -211,11 +221,15 @@ export class KeelNudge extends LitElement {
     return true;
   }
 
+  private setOpen(open: boolean) {
+    this.open = this.selfOpen = open;
+  }
+
   private openPanel(selector: string | null) {
     this.returnFocus = deepActive();
     const panel = this.panel;
     open(panel); // a <dialog> opens modal: the page behind becomes inert
-    this.open = true;
+    this.setOpen(true);
     if (this.anchorEl) {
       this.stopPanel = attach(this.anchorEl, panel, {
         placement: this.placement, arrow: panel.querySelector<HTMLElement>('.arrow'),
@@ -229,7 +243,8 @@ export class KeelNudge extends LitElement {
   /** Closes the panel (a hotspot's too, and its beacon unless `keepBeacon`). */
   hide(reason: HideReason = 'close', { keepBeacon = false } = {}): void {
     // A show still pending (waiting for the anchor, or for the user to stop typing) ends here.
-    const pending = !!this.showing && !this.abort?.signal.aborted;
+    const pending = this.pending;
+    this.pending = false;
     this.abort?.abort();
     const beacon = !keepBeacon && !!this.stopBeacon;
     if (!keepBeacon) {
@@ -239,10 +254,10 @@ export class KeelNudge extends LitElement {
     }
     if (!this.open) {
       // A hotspot's beacon gone with its anchor, or a nudge removed before it showed: said too.
-      if ((beacon || pending) && reason !== 'replaced') this.emit('keel-nudge-hidden', { nudgeId: this.nudgeId, reason });
+      if ((beacon && reason !== 'replaced') || (pending && reason === 'disconnected')) this.emit('keel-nudge-hidden', { nudgeId: this.nudgeId, reason });
       return;
     }
-    this.open = false;
+    this.setOpen(false);
     this.stopPanel?.();
     this.stopPanel = undefined;
     close(this.panel);
@@ -252,12 +267,13 @@ export class KeelNudge extends LitElement {
     if (reason !== 'disconnected' && reason !== 'outside' && back?.isConnected) back.focus({ preventScroll: true });
   }
 
-  override connectedCallback(): void {
-    super.connectedCallback();
-    // Declarative use: `<keel-nudge open …>` in the page's markup shows itself once connected.
-    if (this.open && !this.stopPanel && !this.showing) {
-      this.open = false;
-      void this.show();
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    // `open` set from outside (`<keel-nudge open>` in markup, a framework binding): show or hide.
+    if (changed.has('open') && this.open !== this.selfOpen) {
+      const want = this.open;
+      this.open = this.selfOpen;
+      if (want) void this.show();
+      else this.hide('close');
     }
   }
 

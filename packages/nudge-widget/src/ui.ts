@@ -26,7 +26,8 @@ export function mountGuide(host: GuideHost, { debug = false }: { debug?: boolean
     const el = doc.createElement('keel-nudge') as KeelNudge;
     Object.assign(el, { nudgeId: v.id, kind: v.kind, anchor: v.anchor, heading: v.title ?? '', body: v.body, actions: v.actions });
     if (v.placement) el.placement = v.placement;
-    el.deferWhile = host.typing;
+    // Not while the user types, nor into a background tab (it opens when they come back).
+    el.deferWhile = () => host.typing() ?? (doc.visibilityState === 'hidden' ? 'a background tab' : undefined);
     el.addEventListener('keel-nudge-shown', (e) => host.shown(v.id, e.detail.anchor));
     el.addEventListener('keel-anchor-missing', (e) => {
       el.dataset.missing = '1';
@@ -77,11 +78,16 @@ export function mountGuide(host: GuideHost, { debug = false }: { debug?: boolean
   recipe.addEventListener('keel-recipe-exit', () => host.recipe.exit());
   recipe.addEventListener('keel-recipe-anchor-missing', (e) => host.recipe.missing(e.detail.selectors, e.detail.waitedMs));
   doc.body.append(recipe);
-  // The host app may clear <body> (a re-render): a walkthrough in progress is put back.
+  // The host app may clear <body>, or swap it (a re-render, Turbo): a walkthrough in progress is
+  // put back, a few times a step at most (never a tug of war with an app that keeps removing it).
+  let putBack = { key: '', times: 0 };
   const keepRecipe = new MutationObserver(() => {
-    if (!recipe.isConnected && recipe.step) doc.body.append(recipe);
+    if (recipe.isConnected || !recipe.step || !doc.body) return;
+    const key = `${recipe.step.recipeId}/${recipe.step.index}`;
+    if (putBack.key !== key) putBack = { key, times: 0 };
+    if (putBack.times++ < 3) doc.body.append(recipe);
   });
-  keepRecipe.observe(doc.body, { childList: true });
+  keepRecipe.observe(doc.documentElement, { childList: true, subtree: true });
 
   let overlay: KeelDebug | undefined;
   let unmounted = false;

@@ -216,11 +216,13 @@ describe('nudges', () => {
     await g.tick();
     expect(g.host.state().nudge).toBeUndefined();
     expect(g.guide.explain('reports-unused').summary).toBe('blocked by page visible: the page is in a background tab');
-    expect(g.guide.interrupt('checklist', 'onboarding')).toEqual({ ok: false, reason: 'page visible: the page is in a background tab' });
     view.hidden = false;
     g.guide.schedule(); // the client does this on visibilitychange
     await g.tick();
     expect(g.host.state().nudge?.id).toBe('reports-unused');
+    // A checklist asks once, when its item fails: in a background tab it still reopens (seen on return).
+    const h = setup({ hidden: () => true });
+    expect(h.guide.interrupt('checklist', 'onboarding')).toEqual({ ok: true });
   });
 
   test('an open hotspot counts as one at a time; a beacon whose anchor left is offered again, and it is not a close', async () => {
@@ -276,6 +278,14 @@ describe('nudges', () => {
     await h.tick();
     expect(h.host.state().nudge?.id).toBe('reports-unused');
 
+    const late = setup(); // collapsed long after the hold ended: no new quiet period
+    late.guide.interrupt('checklist', 'onboarding');
+    await late.tick(60 * MIN);
+    late.guide.settled('onboarding');
+    late.track('feature.used', { feature: 'dataset.ingest' });
+    await late.tick();
+    expect(late.host.state().nudge?.id).toBe('reports-unused');
+
     const k = setup(); // left open on the same page: it holds the others back for a quiet period at most
     k.guide.interrupt('checklist', 'onboarding');
     k.track('feature.used', { feature: 'dataset.ingest' });
@@ -283,6 +293,18 @@ describe('nudges', () => {
     expect(k.host.state().nudge).toBeUndefined();
     await k.tick(MIN + 100); // the engine woke itself when the hold ended
     expect(k.host.state().nudge?.id).toBe('reports-unused');
+  });
+
+  test('a nudge chosen but not on screen yet is withdrawn when the page changes, and decided again there', async () => {
+    const g = setup({ config: { ...CONFIG, nudges: [{ ...CONFIG.nudges![1]!, when: { all: [{ event: 'feature.used', where: { feature: 'dataset.ingest' } }, { page: '/' }] } }] } });
+    g.track('feature.used', { feature: 'dataset.ingest' });
+    await g.tick();
+    expect(g.host.state().nudge?.id).toBe('invite-team'); // offered: the UI waits (anchor, typing)
+    g.state.path = '/reports';
+    g.guide.schedule();
+    await g.tick();
+    expect(g.host.state().nudge).toBeUndefined();
+    expect(g.guide.explain('invite-team').summary).toMatch(/^blocked by when/);
   });
 
   test('a link action opens http(s) and paths on this site only', () => {
@@ -376,6 +398,20 @@ describe('recipes', () => {
     expect(b.host.state().step).toBeUndefined();
     expect(b.guide.recipes.active).toBeUndefined();
     expect(b.names().filter((e) => e.startsWith('recipe.') && e !== 'recipe.resumed')).toEqual([]); // the tab that acted tracked it, once
+    // Finished in one tab: the other stops too, and does not pick it up again from its own progress.
+    b.guide.recipes.start('first-report');
+    a.guide.reload();
+    await a.tick();
+    expect(a.host.state().step?.index).toBe(1);
+    b.host.recipe.next('next');
+    b.host.recipe.next('next');
+    expect(b.tracked.some(([e]) => e === 'recipe.completed')).toBe(true);
+    a.guide.reload();
+    await a.tick(100);
+    expect(a.host.state().step).toBeUndefined();
+    b.guide.reload();
+    await b.tick(100);
+    expect(b.host.state().step).toBeUndefined();
     a.guide.dispose();
     b.guide.dispose();
   });

@@ -266,13 +266,21 @@ export function createGuide(deps: GuideDeps): Guide {
     ledger.touch(now);
     if (!run) resume(); // the config (or the synced progress) that names it may have just arrived
     const path = deps.path();
+    let changed = false;
     if (path !== lastPath) {
-      if (lastPath) reopened = undefined;
+      if (lastPath) {
+        reopened = undefined;
+        // Chosen for the page the user just left and not on screen yet (waiting for its anchor,
+        // or for the user to stop typing): withdrawn, and decided again for this page.
+        if (showing?.state === 'offered') {
+          showing = undefined;
+          changed = true;
+        }
+      }
       lastPath = path;
       for (const [id, m] of skippedOn) if (m.path !== path) skippedOn.delete(id);
     }
     const { decisions, winner, hot } = decide(now);
-    let changed = false;
     if (!showing && winner) {
       const d = decisions.find((x) => x.nudgeId === winner.id)!;
       showing = { nudge: winner, view: viewOf(winner), decision: d, state: 'offered', since: now };
@@ -434,7 +442,8 @@ export function createGuide(deps: GuideDeps): Guide {
     // State first, events after: a tracked event comes straight back through onMessage.
     if (last) {
       run = undefined;
-      ledger.setRecipe(undefined);
+      // An inactive mark, not none: another tab must not resume it from its own older progress.
+      ledger.setRecipe({ id: recipe.id, step: recipe.steps.length, active: false, at: now });
       ledger.closed(now);
     } else {
       run = { ...run, index: index + 1, stepStart: now, events: [], skipped };
@@ -552,7 +561,9 @@ export function createGuide(deps: GuideDeps): Guide {
       const byUser = reason === 'escape' || reason === 'close';
       if (n && byUser) deps.track('nudge.acted', { nudge: id, kind: n.kind, action: 'close', via: reason });
       // Removed by the host app (a re-render that cleared <body>, say): not on this page again.
-      if (reason === 'disconnected') skippedOn.set(id, { path: deps.path(), detail: `the host app removed it from ${deps.path()}` });
+      // (The page it was on: a navigation that clears <body> often changes the URL first.)
+      const on = lastPath || deps.path();
+      if (reason === 'disconnected') skippedOn.set(id, { path: on, detail: `the host app removed it from ${on}` });
       if (openHotspot === id) {
         openHotspot = undefined;
         if (byUser) ledger.closed(deps.now());
@@ -627,7 +638,9 @@ export function createGuide(deps: GuideDeps): Guide {
     },
     interrupt(kind, id) {
       const now = deps.now();
-      const failed = interruptionChecks(now).find((c) => !c.ok);
+      // A checklist reopening itself in a background tab is seen when the user comes back (it
+      // asks once, when the item fails): visibility is not one of its checks.
+      const failed = interruptionChecks(now).find((c) => !c.ok && c.check !== 'page visible');
       if (failed) return { ok: false, reason: `${failed.check}: ${failed.detail}` };
       ledger.record(kind, id, now, true);
       if (kind === 'checklist') reopened = { id, at: now };
@@ -635,8 +648,10 @@ export function createGuide(deps: GuideDeps): Guide {
     },
     settled(id) {
       if (reopened?.id !== id) return;
+      const now = deps.now();
+      const held = now < reopened.at + policy().quietMs; // collapsed hours later: nothing to close
       reopened = undefined;
-      ledger.closed(deps.now());
+      if (held) ledger.closed(now);
       schedule();
     },
     resume,

@@ -45,7 +45,7 @@ test.each([
 test('safeHref keeps http(s) and same-site paths only', () => {
   expect(safeHref('https://acme.example/x')).toBe('https://acme.example/x');
   expect(safeHref('/settings/sso')).toBe('/settings/sso');
-  for (const bad of ['javascript:alert(1)', ' JavaScript:alert(1)', 'data:text/html,x', '//evil.example', '/\\evil.example', '/\t/evil.example', 'vbscript:x', 'https://a.example/"onmouseover=x']) expect(safeHref(bad)).toBeUndefined();
+  for (const bad of ['javascript:alert(1)', ' JavaScript:alert(1)', 'data:text/html,x', '//evil.example', '/\\evil.example', '/\t/evil.example', 'https://', 'vbscript:x', 'https://a.example/"onmouseover=x']) expect(safeHref(bad)).toBeUndefined();
 });
 
 test('anchors: ranked selectors, the first that matches wins; lookup reaches into open shadow roots', () => {

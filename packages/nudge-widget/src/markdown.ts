@@ -6,7 +6,7 @@
  */
 
 /** The same rule as sdk-core's SAFE_LINK (this module also serves `<keel-nudge>` used on its own). */
-const SAFE_URL = /^(?:https?:\/\/|\/(?![/\\]))[^\s\\\x00-\x1f]*$/i;
+const SAFE_URL = /^(?:https?:\/\/[^\s\\/\x00-\x1f]|\/(?![/\\]))[^\s\\\x00-\x1f]*$/i;
 
 /**
  * A link target a nudge may open: http(s) or a same-site path. `javascript:`, `data:`, `//x`,

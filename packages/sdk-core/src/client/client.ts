@@ -399,11 +399,7 @@ export function init(options: KeelOptions): Keel {
       const why = allowed(action);
       return why ? { ok: false as const, reason: why } : { ok: true as const };
     },
-    async interrupt(checklistId, itemId) {
-      const r = (await guide.load()).interrupt('checklist', checklistId);
-      if (r.ok) telemetry.track('checklist.reopened', { checklist: checklistId, item: itemId, reason: 'failed' });
-      return r.ok;
-    },
+    interrupt: async (checklistId, itemId) => (await guide.load()).interrupt('checklist', checklistId, itemId).ok,
     setUiState(id, state) {
       ui = { ...ui, [id]: { ...ui[id], ...state } };
       save('ui', ui);

@@ -310,7 +310,7 @@ describe('nudges', () => {
   test('a link action opens http(s) and paths on this site only', () => {
     const opened: string[] = [];
     const g = setup({ openLink: (h) => void opened.push(h) });
-    for (const link of ['/reports', 'https://docs.acme.example/x', 'javascript:alert(1)', '//evil.example', '/\\evil.example', '/\t/evil.example', 'data:text/html,x']) {
+    for (const link of ['/reports', 'https://docs.acme.example/x', 'javascript:alert(1)', '//evil.example', '/\\evil.example', '/\t/evil.example', 'data:text/html,x', 'https://', 'https:///evil.example']) {
       g.host.acted('invite-team', { label: 'Go', link });
     }
     expect(opened).toEqual(['/reports', 'https://docs.acme.example/x']);

@@ -95,7 +95,7 @@ export interface Guide {
    * A surface other than a nudge (a checklist reopening itself) asks to interrupt; counted when
    * granted, and "one at a time" until the user closes it (`settled`) or leaves the page.
    */
-  interrupt(kind: SurfaceKind, id: string): Outcome;
+  interrupt(kind: SurfaceKind, id: string, item?: string): Outcome;
   /** The user closed (or acted on) what `interrupt` opened: the quiet period starts. */
   settled(id: string): void;
   /** Picks up a recipe left running (this browser's ledger, else the synced progress). */
@@ -636,14 +636,17 @@ export function createGuide(deps: GuideDeps): Guide {
       },
       exit: () => stopRun('exited'),
     },
-    interrupt(kind, id) {
+    interrupt(kind, id, item) {
       const now = deps.now();
       // A checklist reopening itself in a background tab is seen when the user comes back (it
       // asks once, when the item fails): visibility is not one of its checks.
       const failed = interruptionChecks(now).find((c) => !c.ok && c.check !== 'page visible');
       if (failed) return { ok: false, reason: `${failed.check}: ${failed.detail}` };
       ledger.record(kind, id, now, true);
-      if (kind === 'checklist') reopened = { id, at: now };
+      if (kind === 'checklist') {
+        reopened = { id, at: now };
+        deps.track('checklist.reopened', { checklist: id, item, reason: 'failed' });
+      }
       return { ok: true };
     },
     settled(id) {

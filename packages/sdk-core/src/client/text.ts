@@ -13,4 +13,4 @@ export function resolveText(t: Text | undefined, locale: string): string {
  * `javascript:` or `data:`, not `//other.site` nor `/\\other.site` (which browsers read as
  * `//other.site`), and no whitespace or control characters (browsers drop some, joining the rest).
  */
-export const SAFE_LINK = /^(?:https?:\/\/|\/(?![/\\]))[^\s\\\x00-\x1f]*$/i;
+export const SAFE_LINK = /^(?:https?:\/\/[^\s\\/\x00-\x1f]|\/(?![/\\]))[^\s\\\x00-\x1f]*$/i;

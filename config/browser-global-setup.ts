@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { openSqliteStore, signUserToken, startServer } from '../packages/ingest/src/index.js';
+import { validateConfig } from '../packages/sdk-core/src/authoring/index.js';
 import { startFaultServer } from './test-servers/fault-server.js';
 
 declare module 'vitest' {
@@ -28,6 +29,8 @@ export default async function setup(project: TestProject) {
     return startServer({
       store, config: store.config, progress: store.progress, facts: store.facts, health: store.health, lifecycle: store.lifecycle, status: store.status, timeline: store.timeline, port: 0, logger: false,
       writeKeys: ['wk-browser'], adminKeys: ['admin-browser'], secretKeys: [secret], allowedOrigins: ['*'],
+      // As `keel serve` does: a config the validator refuses is never published.
+      validateConfig: (doc) => validateConfig(doc),
     });
   };
   const ingest = await serve();

@@ -26,11 +26,12 @@ const CONFIG: ClientConfig = {
       { id: 'team', title: 'Bring a teammate', scope: 'tenant', complete: { fact: 'active_users_7d', gte: 2 } },
     ],
   }],
+  recipes: [{ id: 'fix-sso', title: 'Fix SSO', steps: [{ text: 'Open the SSO settings and reconnect.' }] }],
 };
 
 async function publish(config: ClientConfig) {
   const res = await fetch(`${url}/v1/admin/config`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}` }, body: JSON.stringify({ config, actor: 'browser-test' }) });
-  expect(res.status).toBeLessThan(300);
+  expect(res.status, await res.clone().text()).toBeLessThan(300);
 }
 async function wipeLocal() {
   await new Promise((r) => { const q = indexedDB.deleteDatabase(`keel-state:${writeKey}`); q.onsuccess = q.onerror = q.onblocked = r; });

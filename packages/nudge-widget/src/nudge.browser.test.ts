@@ -294,3 +294,23 @@ test('declarative: <keel-nudge anchor="…" open> in markup shows itself next to
   expect(panel(el).matches(':popover-open')).toBe(true);
   el.hide();
 });
+
+test('a banner: across the top in the top layer, focus moves in, Escape closes it and focus returns; axe-clean', async () => {
+  const start = page();
+  start.focus();
+  const el = await nudge(undefined, { kind: 'banner', heading: 'Scheduled maintenance', body: 'Reports are read-only on **Sunday**.' });
+  const hidden: string[] = [];
+  el.addEventListener('keel-nudge-hidden', (e) => hidden.push(e.detail.reason));
+  expect(await el.show()).toBe(true);
+  const p = panel(el);
+  expect(p.matches(':popover-open')).toBe(true);
+  expect(p.getAttribute('role')).toBe('region');
+  await expect.poll(() => p.getBoundingClientRect().top).toBe(0); // after its entrance animation
+  expect(Math.round(p.getBoundingClientRect().width)).toBe(document.documentElement.clientWidth);
+  expect(el.shadowRoot!.activeElement).toBe(el.shadowRoot!.querySelector('h2'));
+  await axeClean(el);
+  await userEvent.keyboard('{Escape}');
+  await expect.poll(() => p.matches(':popover-open')).toBe(false);
+  expect(hidden).toEqual(['escape']);
+  expect(document.activeElement).toBe(start);
+});

@@ -5,6 +5,8 @@ import { body, send } from './transport.js';
 import type { Message, Telemetry, TelemetryError, TelemetryOptions } from './types.js';
 
 export type { Message, MessageContext, Telemetry, TelemetryError, TelemetryOptions } from './types.js';
+/** IndexedDB as promises (also what @keel/sdk-core keeps its state with). */
+export { committed, openStore, request } from './idb.js';
 
 export const VERSION = '0.1.0';
 const BEACON_BYTES = 60_000;
@@ -59,13 +61,18 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   let userId = ls.get('keel.userId') ?? undefined;
   let groupId = ls.get('keel.groupId') ?? undefined;
 
-  // Computed once: no Intl call, no navigator lookup per event.
+  // Computed once: no navigator lookup per event.
   const base = {
     library: { name: '@keel/telemetry', version: VERSION },
     userAgent: navigator.userAgent,
     locale: navigator.language,
-    timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
   };
+  // The time zone needs Intl, and a page's first Intl call can take tens of milliseconds: it is
+  // looked up when the page is idle (or at the first write to the queue, if that comes first),
+  // never in createTelemetry() or track(), and stamped on messages as they are written.
+  let timezone: string | undefined;
+  const zone = () => (timezone ??= Intl.DateTimeFormat().resolvedOptions().timeZone);
+  if (typeof requestIdleCallback === 'function') requestIdleCallback(zone, { timeout: 2000 });
   // Page context, re-read at most every 250 ms and on navigation: reading location and the
   // title through the DOM on every call would cost more than the rest of track().
   let pageAt = -Infinity;
@@ -151,6 +158,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     fresh = [];
     persisting = persisting.then(async () => {
       if (!batch.length) return;
+      for (const e of batch) e.m.context.timezone ??= zone();
       const store = await storeP;
       try {
         await store.add(batch); // in slices of a few ms: never a long task
@@ -172,7 +180,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     if (!enabled) return null;
     const now = Date.now();
     const context: Message['context'] = {
-      library: base.library, page: pageInfo(now, type === 'page'), userAgent: base.userAgent, locale: base.locale, timezone: base.timezone,
+      library: base.library, page: pageInfo(now, type === 'page'), userAgent: base.userAgent, locale: base.locale,
     };
     if (groupId) context.groupId = groupId;
     let m: Message | null = { type, messageId: crypto.randomUUID(), timestamp: new Date(now).toISOString(), anonymousId, context, ...fields };

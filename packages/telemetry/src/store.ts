@@ -1,4 +1,4 @@
-import { type IDBPDatabase, openDB } from 'idb';
+import { committed, openStore, request } from './idb.js';
 import type { Message } from './types.js';
 
 /** A queued message and its key: [queued-at ms, messageId] keeps FIFO order across tabs. */
@@ -21,35 +21,34 @@ export interface QueueStore {
 const S = 'q';
 
 export async function openQueue(name: string): Promise<QueueStore> {
-  const db: IDBPDatabase = await openDB(name, 1, {
-    upgrade(d) {
-      d.createObjectStore(S, { keyPath: 'k' });
-    },
-  });
+  const db = await openStore(name, S, 'k');
+  const tx = (mode: IDBTransactionMode = 'readonly') => db.transaction(S, mode);
   return {
     async add(entries) {
       // Each put structured-clones its message in this task: a backlog goes in slices of ~8 ms,
       // one transaction each, so no slice is a long task even on a slow machine.
       for (let i = 0; i < entries.length; ) {
-        const tx = db.transaction(S, 'readwrite');
-        for (const end = performance.now() + 8; i < entries.length && performance.now() < end; ) void tx.store.put(entries[i++]!);
-        await tx.done;
+        const t = tx('readwrite');
+        const s = t.objectStore(S);
+        for (const end = performance.now() + 8; i < entries.length && performance.now() < end; ) s.put(entries[i++]!);
+        await committed(t);
       }
     },
-    head: (count) => db.getAll(S, null, count) as Promise<Entry[]>,
+    head: (count) => request(tx().objectStore(S).getAll(null, count)) as Promise<Entry[]>,
     async remove(keys) {
-      const tx = db.transaction(S, 'readwrite');
-      for (const k of keys) void tx.store.delete(k);
-      await tx.done;
+      const t = tx('readwrite');
+      for (const k of keys) t.objectStore(S).delete(k);
+      await committed(t);
     },
     async trim(max) {
-      const tx = db.transaction(S, 'readwrite');
-      const excess = (await tx.store.count()) - max;
-      if (excess > 0) for (const k of await tx.store.getAllKeys(null, excess)) void tx.store.delete(k);
-      await tx.done;
+      const t = tx('readwrite');
+      const s = t.objectStore(S);
+      const excess = (await request(s.count())) - max;
+      if (excess > 0) for (const k of await request(s.getAllKeys(null, excess))) s.delete(k);
+      await committed(t);
       return Math.max(0, excess);
     },
-    clear: () => db.clear(S),
+    clear: () => request(tx('readwrite').objectStore(S).clear()),
   };
 }
 

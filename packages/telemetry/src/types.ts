@@ -18,7 +18,12 @@ export interface MessageContext {
   page: { url: string; path: string; referrer: string; title: string };
   userAgent: string;
   locale: string;
-  timezone: string;
+  /**
+   * The IANA time zone, stamped when the message is written to the queue (a page's first Intl
+   * call is slow, so not when it is built): a message that leaves by the unload beacon before its
+   * first write has none.
+   */
+  timezone?: string;
   /** The tenant from the last `group()` call. */
   groupId?: string;
   [key: string]: unknown;

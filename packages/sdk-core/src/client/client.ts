@@ -1,5 +1,4 @@
-import { createTelemetry, type Message, type Telemetry, type TelemetryOptions } from '@keel/telemetry';
-import { type IDBPDatabase, openDB } from 'idb';
+import { createTelemetry, type Message, openStore, request, type Telemetry, type TelemetryOptions } from '@keel/telemetry';
 import { evaluate, matches } from '../rules/evaluate.js';
 import type { ChecklistProgress, Explanation, Rule, RuleContext } from '../rules/types.js';
 import { mergeProgress } from '../progress/merge.js';
@@ -78,7 +77,7 @@ export interface Keel extends ChecklistSource {
   shutdown(): Promise<void>;
 }
 
-type Kv = IDBPDatabase;
+type Kv = IDBDatabase;
 const DAY = 86_400_000;
 export function init(options: KeelOptions): Keel {
   const o = options;
@@ -102,12 +101,13 @@ export function init(options: KeelOptions): Keel {
   const preview = o.preview !== undefined ? o.preview : new URLSearchParams(location.search).get('keel_preview');
 
   let closed = false;
-  const dbP: Promise<Kv | undefined> = openDB(`keel-state:${o.writeKey}`, 1, {
-    upgrade: (d) => void d.createObjectStore('kv'),
-    // Another tab upgrades or deletes the database: let it, and keep working from memory.
-    blocking: () => void dbP.then((d) => d?.close()).then(() => (closed = true)),
+  // Another tab upgrades or deletes the database: let it, and keep working from memory.
+  const dbP: Promise<Kv | undefined> = openStore(`keel-state:${o.writeKey}`, 'kv', undefined, (d) => {
+    d.close();
+    closed = true;
   }).catch(() => undefined);
-  const save = (key: string, value: unknown) => void dbP.then((d) => (closed ? undefined : d?.put('kv', value, key))).catch(() => undefined);
+  const kvStore = (d: Kv, mode?: IDBTransactionMode) => d.transaction('kv', mode).objectStore('kv');
+  const save = (key: string, value: unknown) => void dbP.then((d) => (closed || !d ? undefined : request(kvStore(d, 'readwrite').put(value, key)))).catch(() => undefined);
 
   const pkey = (e: { scope: string; kind: string; ref: string }) => `${e.scope}:${e.kind}:${e.ref}`;
   /** Merges like the server does (a state never moves back, a recipe's step only advances). */
@@ -321,7 +321,7 @@ export function init(options: KeelOptions): Keel {
   const ready = (async () => {
     kv = await dbP;
     if (kv) {
-      const [c, r, p, f, t, s, u] = await Promise.all(['config', 'rollups', 'progress', 'facts', 'traits', 'startedAt', 'ui'].map((k) => kv!.get('kv', k)));
+      const [c, r, p, f, t, s, u] = await Promise.all(['config', 'rollups', 'progress', 'facts', 'traits', 'startedAt', 'ui'].map((k) => request(kvStore(kv!).get(k))));
       if (u) ui = u as typeof ui;
       if (r) rollups = new Rollups(r as Record<string, Rollup>);
       if (c) {

@@ -36,6 +36,9 @@ export default defineConfig({
           name: 'browser',
           include: ['packages/*/src/**/*.browser.test.ts'],
           testTimeout: 30_000,
+          // expect.poll waits for the page to get somewhere (a lazy chunk loaded, a nudge shown);
+          // with both projects running on 2 cores, 1 s (the default) was sometimes too short.
+          expect: { poll: { timeout: 5_000 } },
           globalSetup: ['./config/browser-global-setup.ts'],
           browser: {
             enabled: true,

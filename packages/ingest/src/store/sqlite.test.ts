@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { expect, test } from 'vitest';
+import { expect, test, vi } from 'vitest';
 import { openSqliteStore } from './sqlite.js';
 import type { StoredEvent } from './types.js';
 
@@ -54,4 +54,22 @@ test('a data directory that cannot be created is named in the error', () => {
   const file = join(dir(), 'a-file');
   writeFileSync(file, '');
   expect(() => openSqliteStore(join(file, 'data'))).toThrow(`cannot create the data directory ${join(file, 'data')}`);
+});
+
+test('checkpoints run on a worker thread: the database file takes the WAL pages while the store is open; close leaves no WAL', async () => {
+  const d = dir();
+  const store = openSqliteStore(d);
+  const file = join(d, 'keel.db');
+  const before = statSync(file).size;
+  const payload = JSON.stringify({ properties: { note: 'x'.repeat(900) } });
+  // ~3 MB: under SQLite's automatic checkpoint (1,000 pages), and the committing connection has
+  // that turned off: only the worker's checkpoints can move these pages into the database file.
+  await store.insert(Array.from({ length: 3000 }, (_, i) => ({ ...row(`m${i}`), payload })));
+  await vi.waitFor(() => expect(statSync(file).size).toBeGreaterThan(before + 2_000_000), { timeout: 5000, interval: 50 });
+  expect(await store.count({ writeKey: 'k' })).toBe(3000);
+  await store.close();
+  expect(existsSync(`${file}-wal`)).toBe(false);
+  const db = new Database(file);
+  expect(db.prepare('SELECT COUNT(*) AS n FROM events').get()).toEqual({ n: 3000 });
+  db.close();
 });

@@ -7,6 +7,7 @@ import { alertService, type AlertOptions, type AlertService } from '../health/al
 import { type Evaluator, startEvaluator } from '../health/evaluator.js';
 import { timelineQuery } from '../health/timeline.js';
 import { statusService, type StatusService } from '../health/status.js';
+import { startCheckpointer } from './checkpointer.js';
 import { sqliteConfigStore, sqliteFactsStore, sqliteProgressStore } from './sqlite-state.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './state-types.js';
 import type { EventStore, InsertResult, StoredEvent } from './types.js';
@@ -172,6 +173,10 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
   }
   const path = join(dir, options.fileName ?? 'keel.db');
   const db = openDatabase(path, options.durability);
+  // Checkpoints run on a worker thread (see checkpointer.ts), or, if none starts, automatically.
+  db.pragma('wal_autocheckpoint = 0');
+  const checkpointer = startCheckpointer(path);
+  if (!checkpointer) db.pragma('wal_autocheckpoint = 1000');
   const insert = db.prepare(INSERT_EVENT_SQL);
   const configStore = sqliteConfigStore(db);
   const health = healthService(db, configStore);
@@ -266,7 +271,8 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
       if (closed) return;
       drain();
       closed = true;
-      db.close();
+      await checkpointer?.stop();
+      db.close(); // the last connection: SQLite checkpoints what is left and removes the WAL
     },
   };
 }

@@ -1,0 +1,17 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent, request } from 'node:http';
+import { makeBatches } from './bench/ingest.mjs';
+const cli = new URL('../packages/ingest/dist/cli.js', import.meta.url).pathname;
+const dataDir = mkdtempSync(join(tmpdir(), 'keel-prof-'));
+const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--data-dir', dataDir, '--write-key', 'bench-write-key', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const url = await new Promise((resolve) => { let out = ''; child.stdout.on('data', (b) => { out += b; const m = /listening on (http:\/\/\S+)/.exec(out); if (m) resolve(m[1]); }); });
+const batches = makeBatches(1200, 100);
+const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+const post = (body) => new Promise((resolve, reject) => { const req = request(`${url}/v1/batch`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length, authorization: `Basic ${Buffer.from('bench-write-key:').toString('base64')}` } }, (res) => { res.resume(); res.on('end', resolve); }); req.on('error', reject); req.end(body); });
+let next = 0; const lat = [];
+await Promise.all(Array.from({ length: 4 }, async () => { while (next < batches.length) { const b = batches[next++]; const s = performance.now(); await post(b.body); lat.push(performance.now() - s); } }));
+lat.sort((a, b) => a - b); console.log(process.env.TAG, 'p50', lat[600].toFixed(1), 'p90', lat[1080].toFixed(1), 'p99', lat[1188].toFixed(1), 'max', lat[1199].toFixed(1));
+agent.destroy(); child.kill('SIGTERM'); await new Promise((r) => child.once('exit', r));

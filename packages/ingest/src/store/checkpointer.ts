@@ -38,9 +38,13 @@ export function startCheckpointer(path: string, everyMs = 200): Checkpointer | u
   worker.on('error', () => undefined); // a failed checkpoint thread costs latency, never data
   return {
     async stop() {
+      worker.ref(); // whoever awaits this must not see the process end first (an unfinished await)
       worker.postMessage('stop');
-      const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 5000).unref());
-      if ((await Promise.race([exited, timeout])) === 'timeout') await worker.terminate();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 5000)));
+      const how = await Promise.race([exited, timeout]);
+      clearTimeout(timer);
+      if (how === 'timeout') await worker.terminate();
     },
   };
 }

@@ -5,8 +5,7 @@
  * the literal characters; links are kept only for http(s) (and relative paths) and open safely.
  */
 
-/** The same rule as sdk-core's SAFE_LINK (this module also serves `<keel-nudge>` used on its own). */
-const SAFE_URL = /^(?:https?:\/\/[^\s\\/\x00-\x1f]|\/(?![/\\]))[^\s\\\x00-\x1f]*$/i;
+import { SAFE_LINK } from '@keel/sdk-core'; // the one link rule: config validator, engine, markdown
 
 /**
  * A link target a nudge may open: http(s) or a same-site path. `javascript:`, `data:`, `//x`,
@@ -14,7 +13,7 @@ const SAFE_URL = /^(?:https?:\/\/[^\s\\/\x00-\x1f]|\/(?![/\\]))[^\s\\\x00-\x1f]*
  */
 export function safeHref(href: string): string | undefined {
   const h = href.trim();
-  return SAFE_URL.test(h) && !/[<>"']/.test(h) ? h : undefined;
+  return SAFE_LINK.test(h) && !/[<>"']/.test(h) ? h : undefined;
 }
 
 type Inline = { kind: 'text' | 'strong' | 'em' | 'code'; text: string } | { kind: 'link'; text: string; href: string };

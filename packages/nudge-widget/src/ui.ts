@@ -87,7 +87,6 @@ export function mountGuide(host: GuideHost, { debug = false }: { debug?: boolean
     if (putBack.key !== key) putBack = { key, times: 0 };
     if (putBack.times++ < 3) doc.body.append(recipe);
   });
-  keepRecipe.observe(doc.documentElement, { childList: true, subtree: true });
 
   let overlay: KeelDebug | undefined;
   let unmounted = false;
@@ -110,6 +109,9 @@ export function mountGuide(host: GuideHost, { debug = false }: { debug?: boolean
     for (const id of [...nudges.keys()]) if (!wanted.has(id)) retire(id);
     for (const [id, v] of wanted) if (!nudges.has(id)) present(v);
     if (s.step && !recipe.isConnected) doc.body.append(recipe);
+    // Watched only while a step is on: no observer on every page mutation otherwise.
+    if (s.step) keepRecipe.observe(doc.documentElement, { childList: true, subtree: true });
+    else keepRecipe.disconnect();
     recipe.step = s.step;
     if (overlay?.isConnected) overlay.report = host.debug();
   };

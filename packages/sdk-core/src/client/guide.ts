@@ -560,10 +560,12 @@ export function createGuide(deps: GuideDeps): Guide {
       const n = nudgeOf(id);
       const byUser = reason === 'escape' || reason === 'close';
       if (n && byUser) deps.track('nudge.acted', { nudge: id, kind: n.kind, action: 'close', via: reason });
-      // Removed by the host app (a re-render that cleared <body>, say): not on this page again.
-      // (The page it was on: a navigation that clears <body> often changes the URL first.)
-      const on = lastPath || deps.path();
-      if (reason === 'disconnected') skippedOn.set(id, { path: on, detail: `the host app removed it from ${on}` });
+      if (reason === 'disconnected') {
+        // Removed by the host app (a re-render that cleared <body>, say): not on this page again.
+        // (The page it was on: a navigation that clears <body> often changes the URL first.)
+        const on = lastPath || deps.path();
+        skippedOn.set(id, { path: on, detail: `the host app removed it from ${on}` });
+      }
       if (openHotspot === id) {
         openHotspot = undefined;
         if (byUser) ledger.closed(deps.now());

@@ -4,7 +4,7 @@ export { init, type Keel, type KeelOptions } from './client.js';
 export { Rollups, type Rollup } from './rollups.js';
 export type { FatiguePolicy, SurfaceKind } from './budget.js';
 export type { Outcome } from './guide.js';
-export { resolveText } from './text.js';
+export { resolveText, SAFE_LINK } from './text.js';
 export type {
   ChecklistItemView, ChecklistSource, ChecklistView, ClientChecklist, ClientChecklistItem, ClientConfig, ClientNudge,
   ClientRecipe, ClientRecipeStep, FatigueConfig, GuideCheck, GuideHost, GuideLoader, GuideReport, GuideState, ItemAction,

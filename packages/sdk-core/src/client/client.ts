@@ -321,7 +321,8 @@ export function init(options: KeelOptions): Keel {
   const ready = (async () => {
     kv = await dbP;
     if (kv) {
-      const [c, r, p, f, t, s, u] = await Promise.all(['config', 'rollups', 'progress', 'facts', 'traits', 'startedAt', 'ui'].map((k) => request(kvStore(kv!).get(k))));
+      const st = kvStore(kv); // one transaction for every key
+      const [c, r, p, f, t, s, u] = await Promise.all(['config', 'rollups', 'progress', 'facts', 'traits', 'startedAt', 'ui'].map((k) => request(st.get(k))));
       if (u) ui = u as typeof ui;
       if (r) rollups = new Rollups(r as Record<string, Rollup>);
       if (c) {

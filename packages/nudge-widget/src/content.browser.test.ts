@@ -1,7 +1,8 @@
 // XSS and anchors, in Chromium: what a nudge renders from config strings, and where it points.
 import { afterEach, expect, test } from 'vitest';
 import { deepQuery, findAnchor, waitForAnchor } from './anchor.js';
-import { renderMarkdown, safeHref } from './markdown.js';
+import { SAFE_LINK } from '@keel/sdk-core';
+import { renderMarkdown, SAFE_URL, safeHref } from './markdown.js';
 
 const host = () => {
   const div = document.createElement('div');
@@ -40,6 +41,11 @@ test.each([
   expect(el.querySelectorAll('script, img, [onerror], [onmouseover]')).toHaveLength(0);
   for (const a of el.querySelectorAll('a')) expect(a.getAttribute('href')).toMatch(/^(https?:\/\/|\/[^/])/);
   expect(el.textContent!.length).toBeGreaterThan(0);
+});
+
+test('the markdown link rule is the one the config validator and the engine use', () => {
+  expect(SAFE_URL.source).toBe(SAFE_LINK.source);
+  expect(SAFE_URL.flags).toBe(SAFE_LINK.flags);
 });
 
 test('safeHref keeps http(s) and same-site paths only', () => {

@@ -5,7 +5,12 @@
  * the literal characters; links are kept only for http(s) (and relative paths) and open safely.
  */
 
-import { SAFE_LINK } from '@keel/sdk-core'; // the one link rule: config validator, engine, markdown
+/**
+ * sdk-core's SAFE_LINK, copied rather than imported: the UI chunk importing it at run time made a
+ * bundler split it into one more file that every page with the guide UI loads up front.
+ * content.browser.test.ts holds the two to the same source.
+ */
+export const SAFE_URL = /^(?:https?:\/\/[^\s\\/\x00-\x1f]|\/(?![/\\]))[^\s\\\x00-\x1f]*$/i;
 
 /**
  * A link target a nudge may open: http(s) or a same-site path. `javascript:`, `data:`, `//x`,
@@ -13,7 +18,7 @@ import { SAFE_LINK } from '@keel/sdk-core'; // the one link rule: config validat
  */
 export function safeHref(href: string): string | undefined {
   const h = href.trim();
-  return SAFE_LINK.test(h) && !/[<>"']/.test(h) ? h : undefined;
+  return SAFE_URL.test(h) && !/[<>"']/.test(h) ? h : undefined;
 }
 
 type Inline = { kind: 'text' | 'strong' | 'em' | 'code'; text: string } | { kind: 'link'; text: string; href: string };

@@ -95,7 +95,10 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
-    if (err instanceof HttpError) return reply.code(err.statusCode).send({ ok: false, error: err.code, message: err.message });
+    if (err instanceof HttpError) {
+      if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
+      return reply.code(err.statusCode).send({ ok: false, error: err.code, message: err.message });
+    }
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return reply.code(413).send({ ok: false, error: 'payload_too_large', message: `the body is larger than ${limit} bytes; send smaller batches` });
     }

@@ -54,6 +54,7 @@ let uid = 0;
  * @cssproperty --keel-checklist-track - Progress track colour.
  * @cssproperty --keel-checklist-surface - Card background (defaults to `--keel-color-surface`).
  * @cssproperty --keel-checklist-font - Font (defaults to `--keel-font`).
+ * @cssproperty --keel-checklist-max-height - Tallest the card gets (default: the viewport less 16px); the items scroll inside.
  * @cssproperty --keel-checklist-muted - Secondary text: due days, descriptions, done items.
  * @cssproperty --keel-checklist-mark - The border of a pending item's state mark.
  */

@@ -1,6 +1,6 @@
 import { html, LitElement, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { styles } from './styles.js';
-import { type ChecklistStrings, DEFAULT_STRINGS, fill, resolveText } from './text.js';
+import { type ChecklistStrings, DEFAULT_STRINGS, fill, resolveText, SAFE_LINK } from './text.js';
 import type { ChecklistAction, ChecklistItemView, ChecklistSource, ChecklistView } from './types.js';
 
 export interface ChecklistEventDetail { checklistId: string }
@@ -54,6 +54,7 @@ let uid = 0;
  * @cssproperty --keel-checklist-track - Progress track colour.
  * @cssproperty --keel-checklist-surface - Card background (defaults to `--keel-color-surface`).
  * @cssproperty --keel-checklist-font - Font (defaults to `--keel-font`).
+ * @cssproperty --keel-checklist-max-height - Tallest the card gets (default: the viewport less 16px); the items scroll inside.
  * @cssproperty --keel-checklist-muted - Secondary text: due days, descriptions, done items.
  * @cssproperty --keel-checklist-mark - The border of a pending item's state mark.
  */
@@ -201,7 +202,9 @@ export class KeelChecklist extends LitElement {
   private renderItem(view: ChecklistView, item: ChecklistItemView): TemplateResult {
     const s = this.s;
     const t = (x: Parameters<typeof resolveText>[0]) => resolveText(x, this.resolvedLocale);
-    const action = item.state === 'failed' ? item.recovery : item.state === 'pending' ? item.launch : undefined;
+    const offered = item.state === 'failed' ? item.recovery : item.state === 'pending' ? item.launch : undefined;
+    // A link the link rule refuses (sdk-core's SAFE_LINK) is never offered, not even to the host app's keel-action listener.
+    const action = offered && (offered.recipe || offered.link === undefined || SAFE_LINK.test(offered.link)) ? offered : undefined;
     const kind = item.state === 'failed' && item.recovery ? 'recovery' : 'launch';
     const stateText = item.state === 'done' ? s.done : item.state === 'failed' ? s.failed : s.todo;
     return html`<li part="item" class="${item.state}${this.justDone.has(item.id) ? ' just-done' : ''}" data-item=${item.id}>

@@ -10,6 +10,7 @@ export const styles = css`
     border: 1px solid var(--keel-checklist-border, #d0d7de);
     border-radius: var(--keel-radius, 8px);
     padding: var(--keel-space, 1rem);
+    display: flex; flex-direction: column; box-sizing: border-box; max-height: var(--keel-checklist-max-height, calc(100dvh - 16px));
   }
   [part~='header'] { display: flex; align-items: center; gap: 0.5rem; }
   [part~='title'] { font-size: 1.05em; margin: 0; flex: 1; }
@@ -29,7 +30,8 @@ export const styles = css`
   progress::-webkit-progress-bar { background: var(--keel-checklist-track, #eaeef2); }
   progress::-webkit-progress-value { background: var(--keel-color-accent, #0969da); transition: width 300ms ease; }
   progress::-moz-progress-bar { background: var(--keel-color-accent, #0969da); }
-  ol { list-style: none; margin: 0.75rem 0 0; padding: 0; display: grid; gap: 0.5rem; }
+  ol { list-style: none; margin: calc(0.75rem - 3px) -3px -3px; padding: 3px; display: grid; gap: 0.5rem; overflow: auto; min-height: 0; }
+  ol[hidden] { display: none; }
   [part~='item'] { display: grid; grid-template-columns: 1.5rem 1fr auto; gap: 0.5rem; align-items: start; }
   .mark {
     width: 1.25rem; height: 1.25rem; border-radius: 50%; border: 2px solid var(--keel-checklist-mark, #8c959f);

@@ -1,5 +1,5 @@
-// One resolver for every widget's CS-authored text: sdk-core's.
-export { resolveText } from '@keel/sdk-core';
+// One resolver for every widget's CS-authored text, and one link rule: sdk-core's.
+export { resolveText, SAFE_LINK } from '@keel/sdk-core';
 
 /** `"{done} of {total} done"` with values. */
 export const fill = (s: string, vars: Record<string, string | number>) => s.replace(/\{(\w+)\}/g, (_, k: string) => String(vars[k] ?? ''));

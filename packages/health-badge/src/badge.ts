@@ -92,7 +92,7 @@ export class KeelHealthBadge extends LitElement {
       this.open = true;
       // Positioned after render; kept attached while the page scrolls or resizes.
       this.cleanup = autoUpdate(button, pop, () => {
-        void computePosition(button, pop, { strategy: 'fixed', placement: 'bottom-start', middleware: [offset(6), flip(), shift({ padding: 8 })] })
+        void computePosition(button, pop, { strategy: 'fixed', placement: 'bottom-start', middleware: [offset(6), flip(), shift({ padding: 8, crossAxis: true })] })
           .then(({ x, y }) => Object.assign(pop.style, { left: `${x}px`, top: `${y}px` }));
       });
       this.dispatchEvent(new CustomEvent('keel-health-open', { bubbles: true, composed: true }));

@@ -14,7 +14,7 @@ export const styles = css`
   .at-risk { color: var(--keel-health-at-risk, #cf222e); }
   .score { color: var(--keel-color-text, #1f2328); font-weight: 600; }
   [part~='popover'] {
-    position: fixed; margin: 0; inset: auto; width: min(26rem, 90vw);
+    position: fixed; margin: 0; inset: auto; width: min(26rem, 90vw); box-sizing: border-box; max-height: calc(100% - 16px); overflow: auto;
     font: var(--keel-font, inherit); color: var(--keel-color-text, #1f2328); background: var(--keel-color-surface, #fff);
     border: 1px solid #d0d7de; border-radius: var(--keel-radius, 8px); padding: var(--keel-space, 1rem);
     box-shadow: 0 8px 24px rgba(0, 0, 0, 0.15);
@@ -28,7 +28,7 @@ export const styles = css`
   svg { width: 100%; height: 2.5rem; display: block; }
   polyline { fill: none; stroke: var(--keel-color-accent, #0969da); stroke-width: 2; }
   .muted { color: #57606a; font-size: 0.85rem; }
-  .close { margin-top: 0.75rem; }
+  .close { margin-top: 0.75rem; position: sticky; bottom: 0; }
   .operational { color: var(--keel-health-healthy, #1a7f37); }
   .outage { color: var(--keel-health-at-risk, #cf222e); }
   .degraded { color: var(--keel-health-watch, #9a6700); }

@@ -6,24 +6,21 @@
  */
 
 /**
- * sdk-core's SAFE_LINK, copied rather than imported: the UI chunk importing it at run time made a
- * bundler split it into one more file that every page with the guide UI loads up front.
- * content.browser.test.ts holds the two to the same source.
+ * sdk-core's SAFE_LINK (packages/sdk-core/src/schema/link.ts: what it allows and why), copied
+ * rather than imported: the UI chunk importing it at run time made a bundler split it into one
+ * more file that every page with the guide UI loads up front. links.test.ts (sdk-core) holds the
+ * copy to the same source and runs it over the shared table of link cases.
  */
-export const SAFE_URL = /^(?:https?:\/\/[^\s\\/\x00-\x1f]|\/(?![/\\]))[^\s\\\x00-\x1f]*$/i;
+export const SAFE_URL = /^(?=[^\s"'`<>\\\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufff9-\ufffb]*$)(?:[hH][tT][tT][pP][sS]?:\/\/[^/?#@:%[\]]+(?::\d{1,5})?(?:[/?#]|$)|\/(?!\/))/;
 
-/**
- * A link target a nudge may open: http(s) or a same-site path. `javascript:`, `data:`, `//x`,
- * `/\\x` (read as `//x`) and anything with whitespace are refused.
- */
+/** A link target a nudge may open (SAFE_URL), or undefined: nothing is trimmed or repaired. */
 export function safeHref(href: string): string | undefined {
-  const h = href.trim();
-  return SAFE_URL.test(h) && !/[<>"']/.test(h) ? h : undefined;
+  return SAFE_URL.test(href) ? href : undefined;
 }
 
 type Inline = { kind: 'text' | 'strong' | 'em' | 'code'; text: string } | { kind: 'link'; text: string; href: string };
 
-const INLINE = /(\*\*([^*]+)\*\*)|(\*([^*]+)\*)|(`([^`]+)`)|(\[([^\]]+)\]\(([^)\s]+)\))/g;
+export const INLINE = /(\*\*([^*]+)\*\*)|(\*([^*]+)\*)|(`([^`]+)`)|(\[([^\]]+)\]\(([^)\s]+)\))/g;
 
 function inline(src: string): Inline[] {
   const out: Inline[] = [];

@@ -323,8 +323,8 @@ export class KeelNudge extends LitElement {
     const content = html`
       ${this.anchored ? html`<div class="arrow" aria-hidden="true"></div>` : nothing}
       <button type="button" class="close" aria-label=${this.closeLabel} @click=${() => this.hide('close', { keepBeacon: true })}>✕</button>
-      ${this.heading ? html`<h2 id="${id}-title" tabindex="-1">${this.heading}</h2>` : nothing}
-      <div class="body" id="${id}-body" tabindex=${this.heading ? nothing : '-1'}></div>
+      <div class="scroll">${this.heading ? html`<h2 id="${id}-title" tabindex="-1">${this.heading}</h2>` : nothing}
+      <div class="body" id="${id}-body" tabindex=${this.heading ? nothing : '-1'}></div></div>
       ${this.renderActions()}`;
     if (this.kind === 'modal') {
       return html`<dialog part="panel" class="panel" aria-label=${this.heading ? nothing : 'Tip'} aria-labelledby=${labelled} aria-describedby="${id}-body"

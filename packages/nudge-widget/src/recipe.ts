@@ -257,10 +257,10 @@ export class KeelRecipe extends LitElement {
         aria-labelledby="${id}-title" aria-describedby="${id}-body" @keydown=${(e: KeyboardEvent) => this.onKeydown(e)}>
         ${anchored ? html`<div class="arrow" aria-hidden="true"></div>` : nothing}
         <button type="button" class="close" aria-label=${s.close} @click=${() => this.emit('keel-recipe-exit', this.detail())}>✕</button>
-        <p part="progress" class="progress">${fill(s.progress, { n: step.index + 1, total: step.total })}${step.title ? ` · ${step.recipeTitle}` : ''}</p>
+        <div class="scroll"><p part="progress" class="progress">${fill(s.progress, { n: step.index + 1, total: step.total })}${step.title ? ` · ${step.recipeTitle}` : ''}</p>
         <h2 id="${id}-title" tabindex="-1">${step.title ?? step.recipeTitle}</h2>
         <div class="body" id="${id}-body"></div>
-        ${hint}
+        ${hint}</div>
         <div class="actions" part="actions">
           ${step.index > 0 ? html`<button type="button" class="secondary" @click=${() => this.emit('keel-recipe-back', this.detail())}>${s.back}</button>` : nothing}
           <span class="spacer"></span>

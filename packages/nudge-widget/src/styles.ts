@@ -13,6 +13,12 @@ export const panelStyles = css`
     border: 1px solid var(--keel-nudge-border, #d0d7de); border-radius: var(--keel-radius, 8px); padding: var(--keel-space, 1rem);
     box-shadow: var(--keel-nudge-shadow, 0 8px 24px rgba(0, 0, 0, 0.18));
   }
+  /* Never taller than the viewport (anchored ones: than the room beside the anchor, set by
+     surface.ts): the text scrolls inside, ✕ stays in the corner, the actions stay below it. */
+  .panel { max-height: calc(100% - 16px); }
+  .panel:popover-open, dialog.panel[open] { display: flex; flex-direction: column; }
+  .scroll, .actions { overflow: auto; margin: -3px; padding: 3px; }
+  .scroll { flex: 0 1 auto; min-height: 2em; }
   .panel.banner { inset: 0 0 auto 0; max-width: none; width: 100%; border-radius: 0; border-width: 0 0 1px; }
   .panel.centered { inset: 0; margin: auto; height: fit-content; }
   dialog.panel { inset: 0; margin: auto; }
@@ -29,7 +35,7 @@ export const panelStyles = css`
   .body > :last-child { margin-bottom: 0; }
   .body code { font-size: 0.9em; background: rgba(127, 127, 127, 0.15); padding: 0 0.25em; border-radius: 3px; }
   .body a { color: var(--keel-color-accent, #0969da); }
-  .actions { display: flex; gap: 0.5rem; margin-top: 0.75rem; flex-wrap: wrap; align-items: center; }
+  .actions { display: flex; gap: 0.5rem; margin-top: calc(0.75rem - 3px); flex: 0 0.001 auto; min-height: 0; flex-wrap: wrap; align-items: center; }
   button, a.button {
     font: inherit; cursor: pointer; border-radius: calc(var(--keel-radius, 8px) / 2); padding: 0.3em 0.75em;
     border: 1px solid var(--keel-color-accent, #0969da); background: var(--keel-color-accent, #0969da);

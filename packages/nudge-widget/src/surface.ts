@@ -2,11 +2,11 @@
  * What every anchored surface (a nudge's tooltip or beacon, a recipe step) needs once its anchor
  * is found: stay attached to it, and know when it goes away.
  *
- * Positioning is @floating-ui/dom's `computePosition` (offset, flip, shift, arrow, hide) re-run by
+ * Positioning is @floating-ui/dom's `computePosition` (offset, flip, shift, size, arrow, hide) re-run by
  * `autoUpdate` on scroll, resize and layout changes of either element. Styles are set through the
  * CSSOM (`el.style.left = …`), which a strict CSP allows, never as `style` attributes in markup.
  */
-import { arrow, autoUpdate, computePosition, flip, hide, offset, type Placement, shift } from '@floating-ui/dom';
+import { arrow, autoUpdate, computePosition, flip, hide, offset, type Placement, shift, size } from '@floating-ui/dom';
 
 export interface AttachOptions {
   placement: Placement;
@@ -29,7 +29,10 @@ export function attach(anchor: Element, panel: HTMLElement, o: AttachOptions): (
     void computePosition(anchor, panel, {
       strategy: 'fixed',
       placement: o.placement,
-      middleware: [offset(o.gap ?? 10), flip(), shift({ padding: 8 }), ...(o.arrow ? [arrow({ element: o.arrow, padding: 6 })] : []), hide()],
+      middleware: [offset(o.gap ?? 10), flip(), shift({ padding: 8 }),
+        // No taller than the room on its side of the anchor: long content scrolls inside (styles.ts).
+        size({ padding: 8, apply: ({ availableHeight }) => void (panel.style.maxHeight = `${Math.max(availableHeight, 96)}px`) }),
+        ...(o.arrow ? [arrow({ element: o.arrow, padding: 6 })] : []), hide()],
     }).then(({ x, y, placement, middlewareData }) => {
       if (stopped) return;
       // Scrolled out of view (behind a scroll container's edge): hidden, never pointing at nothing.
@@ -57,6 +60,8 @@ export function attach(anchor: Element, panel: HTMLElement, o: AttachOptions): (
     stopped = true;
     cleanup();
     observer.disconnect();
+    // Unattached again (a recipe's next step may be centred): no position or height left behind.
+    Object.assign(panel.style, { left: '', top: '', maxHeight: '', visibility: '' });
   }
   function removed() {
     if (stopped) return;

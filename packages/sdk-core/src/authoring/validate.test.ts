@@ -38,7 +38,7 @@ describe('broken configs: each problem named with its path, what was expected an
     ['a fatigue cap that is not a whole number', 'perSession: 2', 'perSession: 2.5', 'fatigue.perSession', 'expected interruptions per session (a whole number)', 'perSession: 2.5'],
     ['a quiet period that is not a duration', 'quiet: 10m', 'quiet: 10 minutes', 'fatigue.quiet', 'expected "7d"-style duration, found "10 minutes"', 'quiet: 10 minutes'],
     ['an unknown placement', "    priority: 50", "    placement: below\n    priority: 50", 'nudges[0].placement', 'expected a placement (top, bottom,', 'placement: below'],
-    ['a javascript: link', 'link: /settings/sso', 'link: "javascript:alert(1)"', 'checklists[0].items[0].launch.link', 'expected a link starting with http://, https:// or a single / (a path on this site), without spaces or backslashes, found "javascript:alert(1)"', 'javascript:'],
+    ['a javascript: link', 'link: /settings/sso', 'link: "javascript:alert(1)"', 'checklists[0].items[0].launch.link', 'expected a link: http:// or https:// and a host, or a path on this site starting with a single /; no spaces, quotes, angle brackets, backslashes or control characters; found "javascript:alert(1)"', 'javascript:'],
     ['a link to another site dressed as a path', 'link: /settings/sso', 'link: "/\\\\evil.example"', 'checklists[0].items[0].launch.link', 'found "/\\\\evil.example"', 'evil.example'],
   ])('%s', (_name, from, to, path, message, lineNeedle) => {
     const text = broken(from, to);

@@ -9,6 +9,7 @@ import { referencedIds } from '../rules/events.js';
 import type { Rule } from '../rules/types.js';
 import { ConfigSchema, type KeelConfig } from '../schema/document.js';
 import { formatPath } from '../schema/issues.js';
+import { SAFE_LINK } from '../schema/link.js';
 
 export interface Problem {
   /** `checklists[0].items[2].complete.within`; `` for the whole document. */
@@ -25,6 +26,9 @@ export interface Validation {
 }
 
 type Path = (string | number)[];
+
+/** The nudge renderer's inline markdown (nudge-widget's markdown.ts INLINE; links.test.ts holds them equal): group 9 is a link's target. */
+export const MARKDOWN_INLINE = /(\*\*([^*]+)\*\*)|(\*([^*]+)\*)|(`([^`]+)`)|(\[([^\]]+)\]\(([^)\s]+)\))/g;
 
 /** Parses YAML (a superset of JSON) and keeps the positions of nodes for line numbers. */
 export function parseConfigText(text: string): { value?: unknown; problems: Problem[]; lineOf(path: Path): number | undefined } {
@@ -124,12 +128,28 @@ export function checkReferences(c: KeelConfig): { path: Path; message: string }[
       if (it.recovery && !it.failed) out.push({ path: [...p, 'recovery'], message: 'a recovery action needs a "failed" rule saying when the step has failed' });
     });
   });
+  /**
+   * Links inside nudge and recipe text follow the same rule as action links: the renderer
+   * (nudge-widget's markdown.ts, whose inline syntax this pattern repeats: no link inside **, *
+   * or `code`) shows a refused one as plain text.
+   */
+  const textLinks = (path: Path, t: string | Readonly<Record<string, string>> | undefined) => {
+    for (const [loc, src] of t === undefined ? [] : typeof t === 'string' ? [[undefined, t] as const] : Object.entries(t)) {
+      for (const m of src.matchAll(MARKDOWN_INLINE)) {
+        if (m[9] !== undefined && !SAFE_LINK.test(m[9])) {
+          out.push({ path: loc === undefined ? path : [...path, loc], message: `a link Keel will not open (it would show as plain text): ${JSON.stringify(m[9])}; expected http:// or https:// and a host, or a path on this site starting with a single /, with no quotes, angle brackets, backslashes or control characters` });
+        }
+      }
+    }
+  };
   (c.nudges ?? []).forEach((n, ni) => {
+    textLinks(['nudges', ni, 'body'], n.body);
     rule(['nudges', ni, 'audience'], n.audience);
     rule(['nudges', ni, 'when'], n.when);
     (n.actions ?? []).forEach((a, ai) => recipeRef(['nudges', ni, 'actions', ai, 'recipe'], a.recipe));
   });
   (c.recipes ?? []).forEach((r, ri) => r.steps.forEach((s, si) => {
+    textLinks(['recipes', ri, 'steps', si, 'text'], s.text);
     if (s.advance && typeof s.advance === 'object') rule(['recipes', ri, 'steps', si, 'advance'], s.advance);
     if (s.advance === 'click' && !s.anchor) out.push({ path: ['recipes', ri, 'steps', si, 'advance'], message: 'a step that advances on "click" needs an "anchor" (the element the user clicks)' });
   }));

@@ -8,9 +8,5 @@ export function resolveText(t: Text | undefined, locale: string): string {
   return t[locale] ?? t[lang] ?? t.en ?? Object.values(t)[0] ?? '';
 }
 
-/**
- * A link CS-authored config may open: http(s), or a path on this site (`/reports`). Not
- * `javascript:` or `data:`, not `//other.site` nor `/\\other.site` (which browsers read as
- * `//other.site`), and no whitespace or control characters (browsers drop some, joining the rest).
- */
-export const SAFE_LINK = /^(?:https?:\/\/[^\s\\/\x00-\x1f]|\/(?![/\\]))[^\s\\\x00-\x1f]*$/i;
+// The link rule lives with the config schema (one rule for the schema, the engine and the renderers).
+export { SAFE_LINK } from '../schema/link.js';

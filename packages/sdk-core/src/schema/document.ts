@@ -6,7 +6,7 @@
  * `../config/validate.ts` once this shape holds.
  */
 import * as z from 'zod';
-import { SAFE_LINK } from '../client/text.js';
+import { SAFE_LINK } from './link.js';
 import { DurationSchema, RuleSchema, WhereSchema } from './rule.js';
 
 const typeOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
@@ -48,7 +48,7 @@ export const TextSchema = z.union(
   },
 );
 
-const link = z.string().regex(SAFE_LINK, { error: (iss) => `expected a link starting with http://, https:// or a single / (a path on this site), without spaces or backslashes, found ${q(iss.input)}` });
+const link = z.string({ error: (iss) => `expected a link (a string), found ${q(iss.input)}` }).regex(SAFE_LINK, { error: (iss) => `expected a link: http:// or https:// and a host, or a path on this site starting with a single /; no spaces, quotes, angle brackets, backslashes or control characters; found ${q(iss.input)}` });
 
 export const ActionSchema = obj('an action', { label: TextSchema.optional(), recipe: IdSchema.optional(), link: link.optional() })
   .refine((a) => a.recipe !== undefined || a.link !== undefined, { error: 'an action opens a recipe or a link: give "recipe" or "link"' });

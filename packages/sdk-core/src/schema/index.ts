@@ -7,6 +7,7 @@ export {
   type AliasMessage, type BatchEnvelope, type GroupMessage, type IdentifyMessage, type Message,
   type MessageResult, type MessageType, type PageMessage, type ScreenMessage, type TrackMessage,
 } from './message.js';
+export { SAFE_LINK } from './link.js';
 export { DurationSchema, RuleSchema, WhereSchema } from './rule.js';
 export {
   ActionSchema, ChecklistItemSchema, ChecklistSchema, ConfigSchema, FatigueSchema, HealthSchema, IdSchema, LifecycleSchema, NudgeSchema,

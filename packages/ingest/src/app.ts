@@ -1,4 +1,5 @@
-import { BatchEnvelopeSchema, formatIssues, MESSAGE_TYPES } from '@keel/sdk-core/schema';
+import { BatchEnvelopeSchema, checkShape, formatIssues, MAX_JSON_DEPTH, MESSAGE_TYPES } from '@keel/sdk-core/schema';
+import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { DEFAULT_BODY_LIMIT, decodeBody } from './body.js';
 import { HttpError } from './errors.js';
@@ -59,6 +60,25 @@ function writeKeyOf(req: FastifyRequest, body: unknown): string | undefined {
   return typeof q === 'string' && q ? q : undefined;
 }
 
+/** Most messages in one batch: a 500 KB batch of small events holds a few thousand. */
+export const MAX_BATCH_MESSAGES = 10_000;
+
+/**
+ * The batch envelope's own limits, apart from its messages (each is checked on its own, so one
+ * too deep is rejected alone): as deep and as wide as a message may be, at most 10,000 messages.
+ */
+function checkEnvelope(body: unknown): void {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return;
+  const batch = (body as Record<string, unknown>).batch;
+  if (Array.isArray(batch) && batch.length > MAX_BATCH_MESSAGES) {
+    throw new HttpError(400, 'batch_too_long', `the batch has ${batch.length} messages, over the limit of ${MAX_BATCH_MESSAGES}; send smaller batches`);
+  }
+  const issue = checkShape(body, { maxDepth: MAX_JSON_DEPTH, maxKeys: 10_000 }, { skip: 'batch' });
+  if (issue) {
+    throw new HttpError(400, issue.limit === 'depth' ? 'envelope_too_deep' : 'envelope_too_many_keys', `the batch envelope${issue.path ? ` at ${issue.path}` : ''} ${issue.message}`);
+  }
+}
+
 const shown = (key: string) => (key.length > 12 ? `${key.slice(0, 8)}…` : key);
 
 /**
@@ -74,6 +94,8 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     logger: opts.logger ?? { level: opts.logLevel ?? 'info' },
     bodyLimit: limit,
     return503OnClosing: true,
+    // Request ids unique across restarts: a 500 names one, and so does its log line.
+    genReqId: () => randomUUID(),
   });
 
   // Every body is read raw and parsed here: see decodeBody.
@@ -105,8 +127,15 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     if (err.statusCode && err.statusCode < 500) {
       return reply.code(err.statusCode).send({ ok: false, error: 'bad_request', message: err.message });
     }
-    req.log.error({ err }, 'request failed');
-    return reply.code(500).send({ ok: false, error: 'internal', message: 'the server failed to handle this request; it is safe to retry' });
+    // Unexpected: a bug, not the request's fault, and retrying may fail the same way. The
+    // request id is in the answer and in the log line (pino's reqId), to find one from the other.
+    req.log.error({ err, requestId: req.id }, 'request failed');
+    return reply.code(500).header('x-request-id', req.id).send({
+      ok: false,
+      error: 'internal',
+      requestId: req.id,
+      message: `the server failed unexpectedly on this request (request id ${req.id}, logged with the error); this is a server bug, please report it with the id`,
+    });
   });
 
   app.setNotFoundHandler((req, reply) =>
@@ -148,8 +177,9 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   }
 
   const batchHandler = async (req: FastifyRequest, reply: FastifyReply) => {
-    const body = decodeBody(req.body as Buffer | undefined, req.headers['content-encoding'] as string | undefined, limit);
+    const body = decodeBody(req.body as Buffer | undefined, req.headers['content-encoding'] as string | undefined, limit, false);
     const writeKey = authorise(req, body);
+    checkEnvelope(body);
     const env = BatchEnvelopeSchema.safeParse(body);
     if (!env.success) {
       const issues = formatIssues(env.error);
@@ -164,7 +194,8 @@ export function buildApp(opts: AppOptions): FastifyInstance {
 
   for (const type of MESSAGE_TYPES) {
     app.post(`/v1/${type}`, quiet, async (req, reply) => {
-      const body = decodeBody(req.body as Buffer | undefined, req.headers['content-encoding'] as string | undefined, limit);
+      // The message is the body: its limits are checked as a message's (toRows), naming them.
+      const body = decodeBody(req.body as Buffer | undefined, req.headers['content-encoding'] as string | undefined, limit, false);
       const writeKey = authorise(req, body);
       if (!isObj(body)) throw new HttpError(400, 'invalid_message', `expected a ${type} message object, found ${Array.isArray(body) ? 'array' : body === null ? 'null' : typeof body}`);
       const { writeKey: _k, ...message } = body;

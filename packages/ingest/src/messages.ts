@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type Issue, type Message, parseMessage } from '@keel/sdk-core/schema';
+import { checkMessage, type Issue, type Message, parseMessage } from '@keel/sdk-core/schema';
 import type { StoredEvent } from './store/types.js';
 
 export interface Rejected {
@@ -39,6 +39,8 @@ export function correctedTimestamp(timestamp: string | undefined, sentAt: string
 /**
  * Validates each message on its own and turns the valid ones into rows; one bad message never
  * costs the others their place. `forcedType` is the type a single-message route implies.
+ * A message's depth, key count and size are checked first (see sdk-core's limits), so nothing
+ * recursive (`JSON.stringify`, zod, SQLite's JSON functions on what is stored) sees one too deep.
  */
 export function toRows(
   inputs: readonly unknown[],
@@ -52,6 +54,12 @@ export function toRows(
   const receivedAt = new Date(receivedAtMs).toISOString();
   for (let index = 0; index < inputs.length; index++) {
     let input = inputs[index];
+    const limit = checkMessage(input);
+    if (limit) {
+      const messageId = isObj(input) && typeof input.messageId === 'string' && input.messageId.length <= 512 ? input.messageId : null;
+      rejected.push({ index, messageId, errors: [{ path: limit.path, message: `the message ${limit.message}` }] });
+      continue;
+    }
     if (isObj(input)) {
       if (forcedType) {
         if (input.type === undefined) input = { ...input, type: forcedType };
@@ -59,7 +67,13 @@ export function toRows(
           rejected.push({
             index,
             messageId: typeof input.messageId === 'string' ? input.messageId : null,
-            errors: [{ path: 'type', message: `a "${String(input.type)}" message was sent to /v1/${forcedType}; send it to /v1/${String(input.type)} or /v1/batch` }],
+            errors: [{
+              path: 'type',
+              // Never String(input.type): an object with its own `toString` key throws.
+              message: typeof input.type === 'string'
+                ? `a ${JSON.stringify(input.type.slice(0, 64))} message was sent to /v1/${forcedType}; send it to /v1/batch, or to /v1/${forcedType} as a ${forcedType}`
+                : `expected type to be "${forcedType}" (or absent) on /v1/${forcedType}, found ${Array.isArray(input.type) ? 'array' : input.type === null ? 'null' : typeof input.type}`,
+            }],
           });
           continue;
         }

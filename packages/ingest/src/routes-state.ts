@@ -62,7 +62,7 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
     if (!o.adminKeys.some((k) => same(k, key))) throw new HttpError(401, 'unknown_admin_key', 'the admin key is not one this server accepts');
     return `admin:${createHash('sha256').update(key).digest('hex').slice(0, 8)}`;
   };
-  const user = (req: FastifyRequest): UserClaims => {
+  const user = async (req: FastifyRequest): Promise<UserClaims> => {
     const token = bearer(req);
     if (!token) throw new HttpError(401, 'missing_user_token', 'send the user token minted by your backend as "Authorization: Bearer <token>"');
     return verifyUserToken(token, o.secretKeys ?? []);
@@ -146,10 +146,10 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
   }
 
   /** Admin key, or a user token with the admin role for this very tenant (tenant isolation). */
-  const tenantAdmin = (req: FastifyRequest, id: string, what: string) => {
+  const tenantAdmin = async (req: FastifyRequest, id: string, what: string) => {
     const key = bearer(req);
     if (key && o.adminKeys?.some((k) => same(k, key))) return;
-    const claims = user(req);
+    const claims = await user(req);
     if (claims.tenantId !== id) throw new HttpError(403, 'other_tenant', `this user token is for tenant "${claims.tenantId}", not "${id}"`);
     if (claims.role !== 'admin') throw new HttpError(403, 'not_admin', `${what} is for the tenant's admins; this token's role is "${claims.role}"`);
   };
@@ -158,7 +158,7 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
     const lifecycle = o.lifecycle;
     app.get('/v1/tenants/:id/lifecycle', async (req) => {
       const { id } = req.params as { id: string };
-      tenantAdmin(req, id, 'the lifecycle');
+      await tenantAdmin(req, id, 'the lifecycle');
       const r = await lifecycle.evaluate(id);
       if (!r) throw new HttpError(404, 'no_lifecycle', 'the published config has no lifecycle: add a `lifecycle:` section and publish');
       return r;
@@ -187,7 +187,7 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
     });
     // A user of the tenant (any role) reads its status: components, incidents that affect it, its integrations.
     app.get('/v1/status', async (req, reply) => {
-      const claims = user(req);
+      const claims = await user(req);
       const { status: s, etag } = await status.forTenant(claims.tenantId);
       reply.header('etag', etag).header('cache-control', 'no-cache');
       const inm = req.headers['if-none-match'];
@@ -200,7 +200,7 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
     const timeline = o.timeline;
     app.get('/v1/tenants/:id/timeline', async (req) => {
       const { id } = req.params as { id: string };
-      tenantAdmin(req, id, 'the timeline');
+      await tenantAdmin(req, id, 'the timeline');
       const q = req.query as { before?: string; limit?: string };
       if (q.before !== undefined && Number.isNaN(Date.parse(q.before))) throw new HttpError(400, 'invalid_cursor', `before must be an ISO time (the "next" of a previous page), found "${q.before}"`);
       const limit = q.limit === undefined ? 50 : Number(q.limit);
@@ -213,7 +213,7 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
     const health = o.health;
     app.get('/v1/tenants/:id/health', async (req) => {
       const { id } = req.params as { id: string };
-      tenantAdmin(req, id, 'health');
+      await tenantAdmin(req, id, 'health');
       const r = await health.report(id);
       if (!r) throw new HttpError(404, 'no_health_model', 'the published config has no health model: add a `health:` section and publish');
       return r;
@@ -232,11 +232,11 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
       lifecycle: o.lifecycle ? await o.lifecycle.evaluate(claims.tenantId).then((r) => (r ? { state: r.state, allows: r.allows } : null)) : null,
     });
     app.get('/v1/progress', async (req) => {
-      const claims = user(req);
+      const claims = await user(req);
       return answer(claims, await progress.get(claims.tenantId, claims.userId));
     });
     app.put('/v1/progress', async (req) => {
-      const claims = user(req);
+      const claims = await user(req);
       const body = decodeBody(req.body as Buffer | undefined, req.headers['content-encoding'] as string | undefined, o.bodyLimit);
       const parsed = PutProgressSchema.safeParse(body);
       if (!parsed.success) {

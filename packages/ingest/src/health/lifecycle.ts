@@ -97,8 +97,8 @@ export function lifecycleService(db: Database.Database, config: ConfigStore): Li
 
   const report = (tenantId: string, state: string, m: LifecycleModel): LifecycleReport => ({
     tenantId, state,
-    owner: m.states[state]?.owner ?? null,
-    allows: m.states[state]?.allows ?? null,
+    owner: (Object.hasOwn(m.states, state) ? m.states[state]?.owner : undefined) ?? null,
+    allows: (Object.hasOwn(m.states, state) ? m.states[state]?.allows : undefined) ?? null,
     transitions: (history.all(tenantId) as (Omit<RecordedTransition, 'evidence'> & { evidence: string })[]).map((r) => ({ ...r, evidence: JSON.parse(r.evidence) })),
   });
 

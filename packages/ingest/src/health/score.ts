@@ -76,7 +76,7 @@ function nextTargets(c: Component, value: number | null, points: number): { targ
 export function scoreHealth(model: HealthModel, metrics: Readonly<Record<string, number | null | undefined>>, evidence: Readonly<Record<string, { event: string; at: string }[]>> = {}): HealthScore {
   const totalWeight = model.components.reduce((s, c) => s + c.weight, 0);
   const parts = model.components.map((c) => {
-    const raw = metrics[c.metric];
+    const raw = Object.hasOwn(metrics, c.metric) ? metrics[c.metric] : undefined;
     const value = typeof raw === 'number' && Number.isFinite(raw) ? raw : null;
     const policy = c.missing ?? 'exclude';
     if (value === null) {
@@ -94,7 +94,7 @@ export function scoreHealth(model: HealthModel, metrics: Readonly<Record<string,
       contribution: included && p.included ? round((p.points * p.c.weight) / included, 2) : 0, included: p.included,
     };
     if (p.missing) r.missing = p.missing;
-    const ev = evidence[p.c.metric];
+    const ev = Object.hasOwn(evidence, p.c.metric) ? evidence[p.c.metric] : undefined;
     if (ev?.length) r.evidence = ev;
     return r;
   });

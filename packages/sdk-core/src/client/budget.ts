@@ -51,11 +51,13 @@ export interface LedgerData {
   recipe?: RecipeMark;
 }
 
-const fresh = (now: number): LedgerData => ({ v: 1, session: { start: now, last: now }, shown: [], closedAt: 0, snoozed: {}, dismissed: {} });
+/** Id → number maps without a prototype: a nudge id such as `constructor` reads as absent, not as Object's. */
+const idMap = (entries: Iterable<readonly [string, number]> = []): Record<string, number> => Object.assign(Object.create(null) as Record<string, number>, Object.fromEntries(entries));
+const fresh = (now: number): LedgerData => ({ v: 1, session: { start: now, last: now }, shown: [], closedAt: 0, snoozed: idMap(), dismissed: idMap() });
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const num = (v: unknown, d = 0) => (typeof v === 'number' && Number.isFinite(v) ? v : d);
 const numbers = (v: unknown): Record<string, number> =>
-  isObj(v) ? Object.fromEntries(Object.entries(v).filter(([, x]) => typeof x === 'number')) as Record<string, number> : {};
+  idMap(isObj(v) ? (Object.entries(v).filter(([, x]) => typeof x === 'number') as [string, number][]) : []);
 
 /** Reads a stored ledger defensively: whatever another version (or a user) left there never breaks a page. */
 export function parseLedger(text: string | null, now: number): LedgerData {

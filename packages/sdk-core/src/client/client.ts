@@ -392,7 +392,7 @@ export function init(options: KeelOptions): Keel {
         });
       } else if (action.link && SAFE_LINK.test(action.link)) (o.onLink ?? ((h: string) => location.assign(h)))(action.link);
     },
-    uiState: (id) => ui[id],
+    uiState: (id) => (Object.hasOwn(ui, id) ? ui[id] : undefined),
     get lifecycle() {
       return lifecycle;
     },
@@ -402,7 +402,7 @@ export function init(options: KeelOptions): Keel {
     },
     interrupt: async (checklistId, itemId) => (await guide.load()).interrupt('checklist', checklistId, itemId).ok,
     setUiState(id, state) {
-      ui = { ...ui, [id]: { ...ui[id], ...state } };
+      ui = { ...ui, [id]: { ...(Object.hasOwn(ui, id) ? ui[id] : undefined), ...state } };
       save('ui', ui);
       if (state.collapsed || state.dismissed) guide.loaded?.settled(id); // a reopened checklist closed
       if (state.dismissed !== undefined) telemetry.track(state.dismissed ? 'checklist.dismissed' : 'checklist.shown', { checklist: id });

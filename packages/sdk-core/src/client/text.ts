@@ -5,7 +5,8 @@ export function resolveText(t: Text | undefined, locale: string): string {
   if (t === undefined) return '';
   if (typeof t === 'string') return t;
   const lang = locale.split('-')[0]!;
-  return t[locale] ?? t[lang] ?? t.en ?? Object.values(t)[0] ?? '';
+  const own = (k: string) => (Object.hasOwn(t, k) ? t[k] : undefined);
+  return own(locale) ?? own(lang) ?? own('en') ?? Object.values(t)[0] ?? '';
 }
 
 // The link rule lives with the config schema (one rule for the schema, the engine and the renderers).

@@ -35,7 +35,7 @@ const froms = (t: LifecycleModel['transitions'][number]) => (typeof t.from === '
 export function nextTransition(model: LifecycleModel, current: string, ctx: RuleContext): Transition | undefined {
   for (const t of model.transitions) {
     if (!froms(t).includes(current) || t.to === current) continue;
-    const proof = model.states[t.to]?.proof;
+    const proof = Object.hasOwn(model.states, t.to) ? model.states[t.to]?.proof : undefined;
     if (!proof) continue;
     const evidence = evaluate(proof, { ...ctx, lifecycle: current });
     if (evidence.ok) return { from: current, to: t.to, at: ctx.now, evidence };
@@ -81,7 +81,7 @@ const matchesPattern = (pattern: string, action: string) => {
 
 /** Whether `action` (`nudge:upgrade-seats`) may run in `state`; with the reason when it may not. */
 export function allows(model: LifecycleModel, state: string, action: string): { ok: true } | { ok: false; reason: string } {
-  const def = model.states[state];
+  const def = Object.hasOwn(model.states, state) ? model.states[state] : undefined;
   if (!def) return { ok: false, reason: `unknown lifecycle state "${state}"` };
   if (!def.allows) return { ok: true };
   return def.allows.some((p) => matchesPattern(p, action))

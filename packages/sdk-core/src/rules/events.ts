@@ -42,14 +42,14 @@ export interface RuleIds {
 export function referencedIds(rule: Rule): RuleIds {
   const ids: RuleIds = {
     event: [], trait: [], tenantTrait: [], fact: [], metric: [], page: [], lifecycle: [],
-    checklist: [], recipe: [], health: [], items: {},
+    checklist: [], recipe: [], health: [], items: Object.create(null) as Record<string, string[]>,
   };
   const add = (list: string[], xs: unknown) => {
     for (const x of [xs].flat() as string[]) if (x !== undefined && !list.includes(x)) list.push(x);
   };
   walkRule(rule, (r) => {
     for (const k in r) {
-      if (k in ids && k !== 'items') add(ids[k as Exclude<keyof RuleIds, 'items'>], k === 'health' ? (r as { health: { band?: unknown } }).health.band : r[k as keyof typeof r]);
+      if (Object.hasOwn(ids, k) && k !== 'items') add(ids[k as Exclude<keyof RuleIds, 'items'>], k === 'health' ? (r as { health: { band?: unknown } }).health.band : r[k as keyof typeof r]);
     }
     if ('checklist' in r && r.items) add((ids.items[r.checklist] ??= []), r.items);
   });

@@ -13,3 +13,6 @@ export {
   ActionSchema, ChecklistItemSchema, ChecklistSchema, ConfigSchema, FatigueSchema, HealthSchema, IdSchema, LifecycleSchema, NudgeSchema,
   RecipeSchema, StatusSchema, TextSchema, type KeelConfig,
 } from './document.js';
+export {
+  checkMessage, checkShape, MAX_JSON_DEPTH, MAX_MESSAGE_BYTES, MAX_MESSAGE_KEYS, type LimitIssue, type ShapeLimits,
+} from './limits.js';

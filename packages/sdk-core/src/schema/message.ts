@@ -68,10 +68,14 @@ export const PageSchema = messageOf('page');
 export const ScreenSchema = messageOf('screen');
 export const AliasSchema = messageOf('alias');
 
-const byType = {
+// A null-prototype table read with Object.hasOwn: a `type` such as `constructor`, `__proto__` or
+// `toString` is an unknown type, never something inherited from Object.prototype.
+type MessageSchema = typeof TrackSchema | typeof IdentifySchema | typeof GroupSchema | typeof PageSchema | typeof ScreenSchema | typeof AliasSchema;
+const byType: Readonly<Record<MessageType, MessageSchema>> = Object.assign(Object.create(null) as Record<MessageType, MessageSchema>, {
   track: TrackSchema, identify: IdentifySchema, group: GroupSchema,
   page: PageSchema, screen: ScreenSchema, alias: AliasSchema,
-};
+});
+const isMessageType = (t: unknown): t is MessageType => typeof t === 'string' && Object.hasOwn(byType, t);
 
 export type TrackMessage = z.infer<typeof TrackSchema>;
 export type IdentifyMessage = z.infer<typeof IdentifySchema>;
@@ -92,13 +96,13 @@ export type MessageResult =
 export function parseMessage(input: unknown): MessageResult {
   if (!isObj(input)) return { success: false, issues: [{ path: '', message: `expected a message object, found ${typeOf(input)}` }] };
   const type = input.type;
-  if (typeof type !== 'string' || !(type in byType)) {
+  if (!isMessageType(type)) {
     return {
       success: false,
-      issues: [{ path: 'type', message: `expected type to be one of ${MESSAGE_TYPES.join(', ')}, found ${JSON.stringify(type) ?? 'nothing'}` }],
+      issues: [{ path: 'type', message: `expected type to be one of ${MESSAGE_TYPES.join(', ')}, found ${typeof type === 'string' ? JSON.stringify(type.length > 64 ? `${type.slice(0, 64)}…` : type) : type === undefined ? 'nothing' : typeOf(type)}` }],
     };
   }
-  const r = byType[type as MessageType].safeParse(input);
+  const r = byType[type].safeParse(input);
   if (r.success) return { success: true, data: r.data as Message };
   return { success: false, issues: formatIssues(r.error) };
 }

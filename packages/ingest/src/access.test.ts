@@ -287,4 +287,15 @@ describe('load shedding (@fastify/under-pressure)', () => {
     await expect.poll(async () => (await postBatch(app)).statusCode, { timeout: 5000, interval: 50 }).toBe(200);
     expect(app.accessStats.shed).toBeGreaterThan(0);
   });
+
+  test('an app built without `shedding` (tests, embedding) never sheds, however long its own work blocks', async () => {
+    const { app } = make();
+    await app.ready();
+    const until = Date.now() + 1500;
+    while (Date.now() < until) {
+      // the embedding script's own synchronous work
+    }
+    for (let i = 0; i < 5; i++) expect((await postBatch(app)).statusCode).toBe(200);
+    expect(app.accessStats.shed).toBe(0);
+  });
 });

@@ -105,7 +105,9 @@ export function registerAccess(app: FastifyInstance, o: AccessOptions): Access {
   /** `--allowed-origin` names origins: browsers elsewhere may not write. */
   const restricted = origins.size > 0 && !anyOrigin;
 
-  const shedding = o.shedding === false ? undefined : { ...DEFAULT_SHEDDING, ...o.shedding };
+  // Off unless asked for (`keel serve` asks, with DEFAULT_SHEDDING): an app embedded in a test or
+  // a script whose own work blocks the loop would otherwise refuse the requests that follow it.
+  const shedding = !o.shedding ? undefined : { ...DEFAULT_SHEDDING, ...o.shedding };
   if (shedding && shedding.maxEventLoopDelayMs > 0) {
     app.register(underPressure, {
       maxEventLoopDelay: shedding.maxEventLoopDelayMs,

@@ -23,7 +23,7 @@ export interface AppOptions {
   allowedOrigins?: readonly string[];
   /** Per-IP, per-write-key and failed-authentication limits (access.ts); `false`: none (tests, benches). */
   rateLimit?: RateLimitOptions | false;
-  /** Load shedding when the event loop lags (access.ts); `false`: none. */
+  /** Load shedding when the event loop lags (access.ts); none unless given (`keel serve` gives it). */
   shedding?: SheddingOptions | false;
   /**
    * Fastify's trustProxy: behind a reverse proxy, the client IP (for the per-IP limits) is taken

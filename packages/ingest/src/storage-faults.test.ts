@@ -225,6 +225,7 @@ describe('every store answers a fault the same way', () => {
     } finally {
       await app.close();
       await store.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

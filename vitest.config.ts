@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
+import { keelAdmin } from './config/browser-commands.js';
 import { chromiumArgs, chromiumPath } from './config/chromium.mjs';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
@@ -48,6 +49,8 @@ export default defineConfig({
               launchOptions: { executablePath: chromiumPath(), args: chromiumArgs },
             }),
             instances: [{ browser: 'chromium' }],
+            // Admin calls from the Node side: the server refuses the admin key from a page.
+            commands: { keelAdmin },
           },
         },
       },

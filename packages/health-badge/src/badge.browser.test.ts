@@ -2,6 +2,7 @@ import { fixture, html } from '@open-wc/testing-helpers';
 import axe from 'axe-core';
 import { expect, inject, test } from 'vitest';
 import { userEvent } from 'vitest/browser';
+import { adminCall } from '../../../config/browser-admin.js';
 import type { KeelHealthBadge } from './badge.js';
 import './define.js';
 import { SHARED_CONFIG } from './test-fixtures.js';
@@ -76,7 +77,7 @@ test('the popover stays on top of a host overlay with the maximum z-index', asyn
 test('from the real server: an admin of the tenant sees its health; a token for another tenant never gets it', async () => {
   const { url, adminKey, tokens, writeKey } = inject('ingestHealth');
   const config = SHARED_CONFIG;
-  await fetch(`${url}/v1/admin/config`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}` }, body: JSON.stringify({ config }) });
+  await adminCall(url, adminKey, '/v1/admin/config', { config });
   const now = new Date().toISOString();
   await fetch(`${url}/v1/batch`, { method: 'POST', body: JSON.stringify({ writeKey, batch: [
     { type: 'track', event: 'user.session', messageId: crypto.randomUUID(), userId: 'ada', timestamp: now, properties: { action: 'start' }, context: { groupId: 'acme' } },

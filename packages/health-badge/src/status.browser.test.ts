@@ -1,12 +1,13 @@
 import { fixture, html } from '@open-wc/testing-helpers';
 import axe from 'axe-core';
 import { expect, inject, test } from 'vitest';
+import { adminCall } from '../../../config/browser-admin.js';
 import './define.js';
 import type { KeelStatus } from './status.js';
 import { SHARED_CONFIG } from './test-fixtures.js';
 
 const { url, adminKey, tokens, writeKey } = inject('ingestHealth');
-const admin = (path: string, body: unknown) => fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}` }, body: JSON.stringify(body) });
+const admin = (path: string, body: unknown) => adminCall(url, adminKey, path, body);
 async function axeClean(el: Element) {
   const r = await axe.run(el, { resultTypes: ['violations'] });
   expect(r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.html).join(' | ')}`)).toEqual([]);

@@ -1,8 +1,10 @@
 import { BatchEnvelopeSchema, checkShape, formatIssues, MAX_JSON_DEPTH, MESSAGE_TYPES } from '@keel/sdk-core/schema';
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { type RateLimitOptions, registerAccess, type SheddingOptions } from './access.js';
 import { DEFAULT_BODY_LIMIT, decodeBody } from './body.js';
 import { HttpError } from './errors.js';
+import { StorageFaultError } from './store/faults.js';
 import { type Envelope, type Rejected, toRows } from './messages.js';
 import { type ConfigValidation, registerStateRoutes } from './routes-state.js';
 import type { LifecycleService } from './health/lifecycle.js';
@@ -15,8 +17,20 @@ export interface AppOptions {
   store: EventStore;
   /** Write keys this server accepts. */
   writeKeys: readonly string[];
-  /** Origins allowed to call the API from a browser; `*` allows any. */
+  /**
+   * Origins allowed to call the API from a browser; `*` allows any. When it names origins,
+   * browser writes from any other origin are refused (403).
+   */
   allowedOrigins?: readonly string[];
+  /** Per-IP, per-write-key and failed-authentication limits (access.ts); `false`: none (tests, benches). */
+  rateLimit?: RateLimitOptions | false;
+  /** Load shedding when the event loop lags (access.ts); none unless given (`keel serve` gives it). */
+  shedding?: SheddingOptions | false;
+  /**
+   * Fastify's trustProxy: behind a reverse proxy, the client IP (for the per-IP limits) is taken
+   * from X-Forwarded-For: `true`, a number of hops, or the proxies' addresses / CIDRs.
+   */
+  trustProxy?: boolean | number | string[];
   /** Largest accepted body, compressed or inflated; default 500 KB. */
   bodyLimit?: number;
   /** pino level: fatal, error, warn, info, debug, trace or silent; default info. */
@@ -79,6 +93,9 @@ function checkEnvelope(body: unknown): void {
   }
 }
 
+/** proxy-addr's "trust the first n hops", as Fastify does for a numeric trustProxy. */
+const trustHops = (n: number) => (_addr: string, i: number) => i < n;
+
 const shown = (key: string) => (key.length > 12 ? `${key.slice(0, 8)}…` : key);
 
 /**
@@ -88,33 +105,21 @@ const shown = (key: string) => (key.length > 12 ? `${key.slice(0, 8)}…` : key)
 export function buildApp(opts: AppOptions): FastifyInstance {
   const limit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const keys = new Set(opts.writeKeys);
-  const origins = new Set(opts.allowedOrigins ?? []);
-  const anyOrigin = origins.has('*');
   const app = Fastify({
     logger: opts.logger ?? { level: opts.logLevel ?? 'info' },
     bodyLimit: limit,
     return503OnClosing: true,
     // Request ids unique across restarts: a 500 names one, and so does its log line.
     genReqId: () => randomUUID(),
+    ...(opts.trustProxy === undefined ? {} : { trustProxy: typeof opts.trustProxy === 'number' ? trustHops(opts.trustProxy) : opts.trustProxy }),
   });
 
   // Every body is read raw and parsed here: see decodeBody.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limit }, (_req, body, done) => done(null, body));
 
-  app.addHook('onRequest', async (req, reply) => {
-    const origin = req.headers.origin;
-    if (!origin || !(anyOrigin || origins.has(origin))) return;
-    reply.header('access-control-allow-origin', origin);
-    reply.header('access-control-allow-credentials', 'true');
-    reply.header('vary', 'Origin');
-    reply.header('access-control-expose-headers', 'etag, retry-after');
-    if (req.method === 'OPTIONS') {
-      reply.header('access-control-allow-methods', 'GET, POST, PUT, OPTIONS');
-      reply.header('access-control-allow-headers', 'authorization, content-type, content-encoding, if-none-match');
-      reply.header('access-control-max-age', '86400');
-    }
-  });
+  // CORS, the origin allowlist, rate limits and load shedding: see access.ts.
+  const access = registerAccess(app, { allowedOrigins: opts.allowedOrigins ?? [], rateLimit: opts.rateLimit, shedding: opts.shedding });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (err instanceof HttpError) {
@@ -146,10 +151,16 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     }),
   );
 
-  app.options('/*', { logLevel: 'warn' }, async (_req, reply) => reply.code(204).send());
-
-  app.get('/healthz', { logLevel: 'warn' }, async () => {
-    await opts.store.ping();
+  // While the store can't write (disk full, read-only), /healthz says so: 503, degraded, the cause.
+  app.get('/healthz', { logLevel: 'warn' }, async (req, reply) => {
+    try {
+      await opts.store.ping();
+    } catch (e) {
+      if (!(e instanceof StorageFaultError)) throw e;
+      access.noteFault(req.log, e);
+      reply.code(503).header('retry-after', String(e.retryAfter));
+      return { ok: false, status: 'degraded', store: opts.store.kind, cause: e.reason, since: e.since };
+    }
     return { ok: true, store: opts.store.kind };
   });
 
@@ -163,6 +174,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   };
 
   async function store(reply: FastifyReply, inputs: unknown[], writeKey: string, env: Envelope, forcedType?: string) {
+    await access.limitWriteKey(reply.request, writeKey);
     const { rows, rejected } = toRows(inputs, writeKey, env, Date.now(), forcedType);
     const { inserted, duplicates } = await opts.store.insert(rows);
     const res: IngestResponse = { ok: rejected.length === 0, accepted: inserted, duplicates, rejected };

@@ -3,6 +3,8 @@ export { buildApp, type AppOptions, type IngestResponse } from './app.js';
 export { startServer, type RunningServer, type ServerOptions } from './server.js';
 export { decodeBody, DEFAULT_BODY_LIMIT } from './body.js';
 export { HttpError } from './errors.js';
+export { DEFAULT_RATE_LIMITS, DEFAULT_SHEDDING, fromBrowser, type AccessStats, type RateLimitOptions, type SheddingOptions } from './access.js';
+export { StorageFaultError, type FaultCause } from './store/faults.js';
 export { correctedTimestamp, toRows, type Envelope, type Rejected } from './messages.js';
 export { INSERT_EVENT_SQL, migrate, openDatabase, openSqliteStore, type Durability, type SqliteStore, type SqliteStoreOptions } from './store/sqlite.js';
 export { mergeProgress, type AuditEntry, type ConfigStore, type ConfigVersion, type FactsStore, type ProgressEntry, type ProgressStore, type TenantFacts } from './store/state-types.js';

@@ -2,6 +2,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import * as z from 'zod';
+import { fromBrowser } from './access.js';
 import { decodeBody } from './body.js';
 import { diffConfig, summariseDiff } from './config-diff.js';
 import { HttpError } from './errors.js';
@@ -54,12 +55,19 @@ const EntrySchema = z.strictObject({
 });
 const PutProgressSchema = z.strictObject({ entries: z.array(EntrySchema).max(1000) });
 
+/** The admin key is a server's secret: a request a browser made (Origin, Sec-Fetch-Site) never carries it. */
+const refuseFromBrowser = (req: FastifyRequest) => {
+  if (fromBrowser(req)) throw new HttpError(403, 'admin_key_from_browser', 'the admin key is for servers; never put it in a page');
+};
+
 export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions): void {
+  const isAdminKey = (key: string | undefined): key is string => !!key && !!o.adminKeys?.some((k) => same(k, key));
   const admin = (req: FastifyRequest): string => {
     const key = bearer(req);
     if (!o.adminKeys?.length) throw new HttpError(501, 'admin_disabled', 'this server has no admin key configured (--admin-key / KEEL_ADMIN_KEYS)');
+    refuseFromBrowser(req); // whatever it carries: the admin API is for servers
     if (!key) throw new HttpError(401, 'missing_admin_key', 'send the admin key as "Authorization: Bearer <admin key>"');
-    if (!o.adminKeys.some((k) => same(k, key))) throw new HttpError(401, 'unknown_admin_key', 'the admin key is not one this server accepts');
+    if (!isAdminKey(key)) throw new HttpError(401, 'unknown_admin_key', 'the admin key is not one this server accepts');
     return `admin:${createHash('sha256').update(key).digest('hex').slice(0, 8)}`;
   };
   const user = async (req: FastifyRequest): Promise<UserClaims> => {
@@ -74,7 +82,8 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
 
     app.get('/v1/config', { logLevel: 'warn' }, async (req, reply) => {
       const key = o.writeKeyOf(req, undefined);
-      const isAdmin = !!bearer(req) && !!o.adminKeys?.some((k) => same(k, bearer(req)!));
+      const isAdmin = isAdminKey(bearer(req));
+      if (isAdmin) refuseFromBrowser(req);
       if (!isAdmin) {
         if (!key) throw new HttpError(401, 'missing_write_key', 'send the write key as the HTTP Basic username or ?writeKey=');
         if (!o.writeKeys.has(key)) throw new HttpError(401, 'unknown_write_key', 'unknown write key');
@@ -147,8 +156,7 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
 
   /** Admin key, or a user token with the admin role for this very tenant (tenant isolation). */
   const tenantAdmin = async (req: FastifyRequest, id: string, what: string) => {
-    const key = bearer(req);
-    if (key && o.adminKeys?.some((k) => same(k, key))) return;
+    if (isAdminKey(bearer(req))) return refuseFromBrowser(req);
     const claims = await user(req);
     if (claims.tenantId !== id) throw new HttpError(403, 'other_tenant', `this user token is for tenant "${claims.tenantId}", not "${id}"`);
     if (claims.role !== 'admin') throw new HttpError(403, 'not_admin', `${what} is for the tenant's admins; this token's role is "${claims.role}"`);

@@ -4,13 +4,24 @@ import { parseServeArgs } from './serve-config.js';
 test('defaults, flags and environment variables (flags win)', () => {
   expect(parseServeArgs(['--write-key', 'a'], {})).toEqual({
     port: 4318, host: '127.0.0.1', dataDir: './.keel-data', writeKeys: ['a'], allowedOrigins: [], adminKeys: [], secretKeys: [], webhooks: [], webhookSecret: undefined, durability: 'normal', logLevel: 'info',
+    rateLimit: { perIp: 12_000, perWriteKey: 120_000, authFailuresPerIp: 30 }, shedding: { maxEventLoopDelayMs: 1000 },
   });
   const env = { KEEL_PORT: '9000', KEEL_WRITE_KEYS: 'k1, k2', KEEL_ALLOWED_ORIGINS: 'https://a.example,https://b.example', KEEL_DATA_DIR: '/d', KEEL_DURABILITY: 'full' };
   expect(parseServeArgs([], env)).toMatchObject({ port: 9000, writeKeys: ['k1', 'k2'], allowedOrigins: ['https://a.example', 'https://b.example'], dataDir: '/d', durability: 'full' });
   expect(parseServeArgs(['--port', '1234', '--write-key', 'x', '--write-key', 'y'], env)).toMatchObject({ port: 1234, writeKeys: ['x', 'y'] });
 });
 
+test('rate limits, load shedding and the proxy to trust: flags and environment variables', () => {
+  const cfg = parseServeArgs(['--write-key', 'a', '--rate-limit-ip', '0', '--auth-failure-limit', '5', '--trust-proxy', '10.0.0.0/8, 10.1.1.1'], { KEEL_RATE_LIMIT_KEY: '99', KEEL_MAX_EVENT_LOOP_DELAY: '0' });
+  expect(cfg).toMatchObject({ rateLimit: { perIp: 0, perWriteKey: 99, authFailuresPerIp: 5 }, shedding: { maxEventLoopDelayMs: 0 }, trustProxy: ['10.0.0.0/8', '10.1.1.1'] });
+  expect(parseServeArgs(['--write-key', 'a'], { KEEL_TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+  expect(parseServeArgs(['--write-key', 'a', '--trust-proxy', '2'], {}).trustProxy).toBe(2);
+  expect(parseServeArgs(['--write-key', 'a'], {})).not.toHaveProperty('trustProxy');
+});
+
 test.each([
+  [['--write-key', 'a', '--rate-limit-ip', 'lots'], /--rate-limit-ip must be a whole number \(0 turns it off\), found "lots"/],
+  [['--write-key', 'a', '--max-event-loop-delay=-5'], /--max-event-loop-delay must be a whole number/],
   [['--write-key', 'a', '--port', 'eighty'], /--port must be a whole number.*"eighty"/],
   [['--write-key', 'a', '--port', '70000'], /--port must be/],
   [[], /no write key/],

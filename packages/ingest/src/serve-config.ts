@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { DEFAULT_RATE_LIMITS, DEFAULT_SHEDDING, type RateLimitOptions, type SheddingOptions } from './access.js';
 import type { Durability } from './store/sqlite.js';
 
 export const HELP = `Usage: keel <command> [options]
@@ -12,13 +13,22 @@ keel serve options (flag, or environment variable):
   --host H             KEEL_HOST             interface to bind (default 127.0.0.1; 0.0.0.0 for all)
   --data-dir DIR       KEEL_DATA_DIR         where the SQLite database lives (default ./.keel-data)
   --write-key KEY      KEEL_WRITE_KEYS       accepted write key; repeat the flag, or comma-separate the variable
-  --allowed-origin O   KEEL_ALLOWED_ORIGINS  browser origin allowed to call the API (CORS); repeatable, * for any
+  --allowed-origin O   KEEL_ALLOWED_ORIGINS  browser origin allowed to call the API (CORS); repeatable, * for any;
+                                             once set, browser writes from other origins are refused (403)
   --admin-key KEY      KEEL_ADMIN_KEYS       secret key for publishing config and reading the audit log; repeatable
   --secret-key KEY     KEEL_SECRET_KEYS      secret that user tokens (HS256 JWTs) are signed with; repeatable (rotation)
   --webhook URL        KEEL_WEBHOOKS         where fired alerts are POSTed (JSON); repeatable; prefix slack: for a Slack incoming webhook
   --webhook-secret S   KEEL_WEBHOOK_SECRET   signs deliveries: keel-signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">
   --durability D       KEEL_DURABILITY       normal (default: survives a process crash) or full (fsync: survives power loss)
   --log-level L        KEEL_LOG_LEVEL        fatal, error, warn, info (default), debug, trace, silent
+  --rate-limit-ip N    KEEL_RATE_LIMIT_IP    requests a minute from one client IP (default ${DEFAULT_RATE_LIMITS.perIp}; 0: no limit); past it, 429
+  --rate-limit-key N   KEEL_RATE_LIMIT_KEY   requests a minute with one write key (default ${DEFAULT_RATE_LIMITS.perWriteKey}; 0: no limit)
+  --auth-failure-limit N  KEEL_AUTH_FAILURE_LIMIT  failed authentications a minute from one IP before they are
+                                             answered 429 with Retry-After (default ${DEFAULT_RATE_LIMITS.authFailuresPerIp}; 0: off)
+  --max-event-loop-delay MS  KEEL_MAX_EVENT_LOOP_DELAY  shed requests (503 + Retry-After) while the event loop
+                                             lags more than this (default ${DEFAULT_SHEDDING.maxEventLoopDelayMs}; 0: off)
+  --trust-proxy V      KEEL_TRUST_PROXY      behind a reverse proxy: true, a hop count, or the proxies' addresses/CIDRs
+                                             (comma-separated); client IPs (for the limits) then come from X-Forwarded-For
   -h, --help                                 show this help
 `;
 
@@ -38,6 +48,10 @@ export interface ServeConfig {
   webhookSecret: string | undefined;
   durability: Durability;
   logLevel: string;
+  rateLimit: RateLimitOptions;
+  shedding: SheddingOptions;
+  /** Unset: the socket's address is the client's. */
+  trustProxy?: boolean | number | string[];
 }
 
 /** Flags win over environment variables; every bad value is named. */
@@ -59,6 +73,11 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
         'webhook-secret': { type: 'string' },
         durability: { type: 'string' },
         'log-level': { type: 'string' },
+        'rate-limit-ip': { type: 'string' },
+        'rate-limit-key': { type: 'string' },
+        'auth-failure-limit': { type: 'string' },
+        'max-event-loop-delay': { type: 'string' },
+        'trust-proxy': { type: 'string' },
       },
     });
   } catch (e) {
@@ -75,6 +94,16 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
   const logLevel = v['log-level'] ?? env.KEEL_LOG_LEVEL ?? 'info';
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
   if (!levels.includes(logLevel)) throw new UsageError(`--log-level must be one of ${levels.join(', ')}, found "${logLevel}"`);
+  const count = (flag: string, text: string | undefined, dflt: number) => {
+    if (text === undefined) return dflt;
+    if (!/^\d+$/.test(text.trim())) throw new UsageError(`--${flag} must be a whole number (0 turns it off), found "${text}"`);
+    return Number(text);
+  };
+  const trustText = v['trust-proxy'] ?? env.KEEL_TRUST_PROXY;
+  const trustProxy = trustText === undefined || trustText === '' || trustText === 'false' ? undefined
+    : trustText === 'true' ? true
+    : /^\d+$/.test(trustText) ? Number(trustText)
+    : list(trustText);
   return {
     port,
     host: v.host ?? env.KEEL_HOST ?? '127.0.0.1',
@@ -92,6 +121,13 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
     webhookSecret: v['webhook-secret'] ?? env.KEEL_WEBHOOK_SECRET,
     durability,
     logLevel,
+    rateLimit: {
+      perIp: count('rate-limit-ip', v['rate-limit-ip'] ?? env.KEEL_RATE_LIMIT_IP, DEFAULT_RATE_LIMITS.perIp),
+      perWriteKey: count('rate-limit-key', v['rate-limit-key'] ?? env.KEEL_RATE_LIMIT_KEY, DEFAULT_RATE_LIMITS.perWriteKey),
+      authFailuresPerIp: count('auth-failure-limit', v['auth-failure-limit'] ?? env.KEEL_AUTH_FAILURE_LIMIT, DEFAULT_RATE_LIMITS.authFailuresPerIp),
+    },
+    shedding: { maxEventLoopDelayMs: count('max-event-loop-delay', v['max-event-loop-delay'] ?? env.KEEL_MAX_EVENT_LOOP_DELAY, DEFAULT_SHEDDING.maxEventLoopDelayMs) },
+    ...(trustProxy === undefined ? {} : { trustProxy }),
   };
 }
 

@@ -5,6 +5,7 @@
 import { type ClientConfig, init, type Keel } from '@keel/sdk-core';
 import { afterEach, beforeEach, expect, inject, test } from 'vitest';
 import { userEvent } from 'vitest/browser';
+import { adminCall } from '../../../config/browser-admin.js';
 import type { KeelNudge } from './nudge.js';
 import type { KeelRecipe } from './recipe.js';
 import { axeClean, frame } from './test-helpers.js';
@@ -23,7 +24,7 @@ afterEach(async () => {
 });
 
 async function publish(config: ClientConfig) {
-  const res = await fetch(`${url}/v1/admin/config`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}` }, body: JSON.stringify({ config, actor: 'guide-test' }) });
+  const res = await adminCall(url, adminKey, '/v1/admin/config', { config, actor: 'guide-test' });
   expect(res.status, await res.clone().text()).toBeLessThan(300);
 }
 

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statfsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { healthService, type HealthService } from '../health/service.js';
@@ -8,6 +8,7 @@ import { type Evaluator, startEvaluator } from '../health/evaluator.js';
 import { timelineQuery } from '../health/timeline.js';
 import { statusService, type StatusService } from '../health/status.js';
 import { startCheckpointer } from './checkpointer.js';
+import { faultCause, faultState, guardFaults, MIN_FREE_BYTES, probeDirectory, StorageFaultError } from './faults.js';
 import { sqliteConfigStore, sqliteFactsStore, sqliteProgressStore } from './sqlite-state.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './state-types.js';
 import type { EventStore, InsertResult, StoredEvent } from './types.js';
@@ -126,12 +127,17 @@ export function migrate(db: Database.Database): void {
 /** Opens (creating if needed) the SQLite database with the pragmas every Keel store uses. */
 export function openDatabase(path: string, durability: Durability = 'normal'): Database.Database {
   const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
-  db.pragma('busy_timeout = 5000');
-  // 64 MB of page cache: the primary-key index of random message ids stays in memory.
-  db.pragma('cache_size = -65536');
-  migrate(db);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
+    db.pragma('busy_timeout = 5000');
+    // 64 MB of page cache: the primary-key index of random message ids stays in memory.
+    db.pragma('cache_size = -65536');
+    migrate(db);
+  } catch (e) {
+    db.close(); // a half-opened database must not hold the file (or its mount) open
+    throw e;
+  }
   return db;
 }
 
@@ -160,6 +166,8 @@ export interface SqliteStore extends EventStore {
   readonly alerts: AlertService;
   timeline: ReturnType<typeof timelineQuery>;
   readonly status: StatusService;
+  /** The storage fault the store is in (a full disk, a read-only file system), if any. */
+  readonly fault: StorageFaultError | undefined;
   /** Re-evaluates tenants with new events every interval (health, lifecycle, alerts). */
   startEvaluator(opts?: { intervalMs?: number }): Evaluator;
 }
@@ -169,10 +177,19 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
   try {
     mkdirSync(dir, { recursive: true });
   } catch (e) {
-    throw new Error(`cannot create the data directory ${dir}: ${(e as Error).message}`);
+    // Recursive mkdir says ENOENT when the parent is read-only: ask the file system instead.
+    const cause = probeDirectory(dir);
+    throw new Error(`cannot create the data directory ${dir}: ${cause ?? (e as Error).message}${cause ? ` (${(e as NodeJS.ErrnoException).code ?? 'error'})` : ''}`);
   }
   const path = join(dir, options.fileName ?? 'keel.db');
-  const db = openDatabase(path, options.durability);
+  let db: Database.Database;
+  try {
+    db = openDatabase(path, options.durability);
+  } catch (e) {
+    const cause = faultCause(e, dir);
+    throw new Error(`cannot open the database ${path}: ${cause ? `${cause} (${(e as { code?: string }).code})` : (e as Error).message}`);
+  }
+  const faults = faultState(path);
   // Checkpoints run on a worker thread (see checkpointer.ts), or, if none starts, automatically.
   db.pragma('wal_autocheckpoint = 0');
   const checkpointer = startCheckpointer(path);
@@ -213,9 +230,12 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     if (pending.length === 0) return;
     try {
       const results = commit(pending);
+      faults.clear();
       pending.forEach((p, i) => p.resolve(results[i]!));
     } catch (e) {
-      for (const p of pending) p.reject(e);
+      // Nothing of this group was committed (the transaction rolled back): none is acknowledged.
+      const err = faults.classify(e);
+      for (const p of pending) p.reject(err);
     }
   }
 
@@ -238,14 +258,15 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
   return {
     kind: 'sqlite',
     path,
-    config: configStore,
-    progress: sqliteProgressStore(db),
-    facts: sqliteFactsStore(db),
-    health,
-    lifecycle,
+    // A full disk or a read-only file met by any store answers 503 + Retry-After (faults.ts).
+    config: guardFaults(configStore, faults),
+    progress: guardFaults(sqliteProgressStore(db), faults),
+    facts: guardFaults(sqliteFactsStore(db), faults),
+    health: guardFaults(health, faults),
+    lifecycle: guardFaults(lifecycle, faults),
     alerts,
-    timeline: timelineQuery(db),
-    status: statusService(db, configStore),
+    timeline: guardFaults(timelineQuery(db), faults),
+    status: guardFaults(statusService(db, configStore), faults),
     startEvaluator: (opts) => startEvaluator(db, { health, lifecycle, alerts }, opts),
     insert(rows) {
       if (closed) return Promise.reject(new Error('the event store is closed'));
@@ -264,8 +285,31 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     async count({ writeKey }) {
       return (countStmt.get(writeKey) as { n: number }).n;
     },
+    /**
+     * Throws a StorageFaultError while the store can't write: after a write failed, until a probe
+     * write succeeds with room to spare; or when the disk has (almost) no free space left.
+     */
     async ping() {
       db.prepare('SELECT 1').get();
+      let free = Infinity;
+      try {
+        const s = statfsSync(dir);
+        free = s.bavail * s.bsize;
+      } catch {
+        // no statfs: rely on the probe
+      }
+      if (free < MIN_FREE_BYTES) throw faults.classify(Object.assign(new Error('no free space'), { code: 'ENOSPC' }));
+      if (!faults.current) return;
+      try {
+        db.exec('CREATE TABLE IF NOT EXISTS keel_write_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL)');
+        db.prepare('INSERT OR REPLACE INTO keel_write_probe (id, at) VALUES (1, ?)').run(new Date().toISOString());
+      } catch (e) {
+        throw faults.classify(e);
+      }
+      faults.clear();
+    },
+    get fault() {
+      return faults.current;
     },
     async close() {
       if (closed) return;

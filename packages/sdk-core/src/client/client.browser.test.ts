@@ -2,6 +2,7 @@
 // setup): config from the server with ETag and an IndexedDB cache, rules over local rollups,
 // progress synced per user and per tenant.
 import { afterEach, expect, inject, test, vi } from 'vitest';
+import { adminCall } from '../../../../config/browser-admin.js';
 import type { Keel } from './client.js';
 import { init } from './client.js';
 import type { ClientConfig } from './types.js';
@@ -30,7 +31,7 @@ const CONFIG: ClientConfig = {
 };
 
 async function publish(config: ClientConfig) {
-  const res = await fetch(`${url}/v1/admin/config`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}` }, body: JSON.stringify({ config, actor: 'browser-test' }) });
+  const res = await adminCall(url, adminKey, '/v1/admin/config', { config, actor: 'browser-test' });
   expect(res.status, await res.clone().text()).toBeLessThan(300);
 }
 async function wipeLocal() {
@@ -119,10 +120,7 @@ test('progress is stored server-side: a second device of the same user sees it; 
 test('a draft previews in this tab only: its checklist shows, the published config stays cached', async () => {
   await wipeLocal();
   await publish(CONFIG);
-  const res = await fetch(`${url}/v1/admin/drafts`, {
-    method: 'POST', headers: { authorization: `Bearer ${adminKey}` },
-    body: JSON.stringify({ config: { ...CONFIG, checklists: [{ ...CONFIG.checklists![0]!, title: 'Draft onboarding' }] } }),
-  });
+  const res = await adminCall(url, adminKey, '/v1/admin/drafts', { config: { ...CONFIG, checklists: [{ ...CONFIG.checklists![0]!, title: 'Draft onboarding' }] } });
   const { draft } = (await res.json()) as { draft: string };
   const first = start();
   await first.ready; // caches the published config

@@ -8,6 +8,7 @@ import { type Evaluator, startEvaluator } from '../health/evaluator.js';
 import { timelineQuery } from '../health/timeline.js';
 import { statusService, type StatusService } from '../health/status.js';
 import { startCheckpointer } from './checkpointer.js';
+import { IDENTITY_MIGRATION, identityResolver } from './identity.js';
 import { sqliteConfigStore, sqliteFactsStore, sqliteProgressStore } from './sqlite-state.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './state-types.js';
 import type { EventStore, InsertResult, StoredEvent } from './types.js';
@@ -26,6 +27,11 @@ export interface SqliteStoreOptions {
   alerts?: AlertOptions;
   /** File name inside the data directory; default `keel.db`. */
   fileName?: string;
+  /**
+   * Tenant attribution through the identity table (default true). `false` stores each message's
+   * own claim only, with no identity lookups: the baseline `pnpm bench` compares against.
+   */
+  attribution?: boolean;
 }
 
 const MIGRATIONS: string[] = [
@@ -109,6 +115,8 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX alerts_tenant ON alerts (tenant_id, alert, id);`,
   `CREATE TABLE incidents (id TEXT PRIMARY KEY, doc TEXT NOT NULL, updated_at TEXT NOT NULL)`,
+  // Identity and tenant attribution, trust per event (identity.ts).
+  IDENTITY_MIGRATION,
 ];
 
 /** Applies the migrations the database has not seen yet, each in its own transaction. */
@@ -138,6 +146,11 @@ export function openDatabase(path: string, durability: Durability = 'normal'): D
 export const INSERT_EVENT_SQL = `INSERT OR IGNORE INTO events
   (write_key, message_id, type, event, user_id, anonymous_id, group_id, timestamp, original_timestamp, sent_at, received_at, payload)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+/** The row with its attributed tenant, trust and how the tenant was decided (identity.ts). */
+export const INSERT_ATTRIBUTED_SQL = `INSERT OR IGNORE INTO events
+  (write_key, message_id, type, event, user_id, anonymous_id, group_id, timestamp, original_timestamp, sent_at, received_at, payload, trust, attribution)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 interface Pending {
   rows: readonly StoredEvent[];
@@ -177,7 +190,9 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
   db.pragma('wal_autocheckpoint = 0');
   const checkpointer = startCheckpointer(path);
   if (!checkpointer) db.pragma('wal_autocheckpoint = 1000');
-  const insert = db.prepare(INSERT_EVENT_SQL);
+  const insert = db.prepare(INSERT_ATTRIBUTED_SQL);
+  const identity = identityResolver(db);
+  const attributing = options.attribution ?? true;
   const configStore = sqliteConfigStore(db);
   const health = healthService(db, configStore);
   const lifecycle = lifecycleService(db, configStore);
@@ -196,10 +211,15 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     for (const p of pending) {
       let inserted = 0;
       for (const r of p.rows) {
-        inserted += insert.run(
-          r.writeKey, r.messageId, r.type, r.event, r.userId, r.anonymousId, r.groupId,
-          r.timestamp, r.originalTimestamp, r.sentAt, r.receivedAt, r.payload,
+        const at = attributing
+          ? identity.attribute(r)
+          : { groupId: r.groupId, trust: r.sender?.kind === 'server' ? 'verified' as const : 'unverified' as const, attribution: 'claim' as const };
+        const n = insert.run(
+          r.writeKey, r.messageId, r.type, r.event, r.userId, r.anonymousId, at.groupId,
+          r.timestamp, r.originalTimestamp, r.sentAt, r.receivedAt, r.payload, at.trust, at.attribution,
         ).changes;
+        if (n && attributing && (r.type === 'group' || r.type === 'alias' || r.type === 'identify')) identity.learn(r, at);
+        inserted += n;
       }
       results.push({ inserted, duplicates: p.rows.length - inserted });
     }
@@ -215,6 +235,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
       const results = commit(pending);
       pending.forEach((p, i) => p.resolve(results[i]!));
     } catch (e) {
+      identity.reset(); // the transaction rolled back: cached identity lookups may be ahead of it
       for (const p of pending) p.reject(e);
     }
   }
@@ -233,6 +254,8 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     sentAt: r.sent_at as string | null,
     receivedAt: r.received_at as string,
     payload: r.payload as string,
+    trust: r.trust as StoredEvent['trust'],
+    attribution: r.attribution as StoredEvent['attribution'],
   });
 
   return {
@@ -260,6 +283,9 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     },
     async list({ writeKey, limit = 100, afterRowId = 0 }) {
       return (listStmt.all(writeKey, afterRowId, Math.min(Math.max(limit, 1), 1000)) as Record<string, unknown>[]).map(rowOf);
+    },
+    async memberships(q) {
+      return identity.memberships(q);
     },
     async count({ writeKey }) {
       return (countStmt.get(writeKey) as { n: number }).n;

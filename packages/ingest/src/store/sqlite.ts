@@ -173,6 +173,7 @@ export interface SqliteStore extends EventStore {
   readonly alerts: AlertService;
   timeline: ReturnType<typeof timelineQuery>;
   readonly status: StatusService;
+  memberships: NonNullable<EventStore['memberships']>;
   /** Re-evaluates tenants with new events every interval (health, lifecycle, alerts). */
   startEvaluator(opts?: { intervalMs?: number }): Evaluator;
 }

@@ -20,6 +20,7 @@ export interface Received {
   ids: string[];
   messages: Record<string, unknown>[];
   writeKey: unknown;
+  userToken: unknown;
 }
 
 interface Scenario {
@@ -64,7 +65,7 @@ export async function startFaultServer(): Promise<{ url: string; close(): Promis
     }
     const s = get(m[1]!);
     const gzip = buf[0] === 0x1f && buf[1] === 0x8b;
-    let body: { batch?: Record<string, unknown>[]; writeKey?: unknown } = {};
+    let body: { batch?: Record<string, unknown>[]; writeKey?: unknown; userToken?: unknown } = {};
     try {
       body = JSON.parse((gzip ? gunzipSync(buf) : buf).toString());
     } catch {
@@ -74,7 +75,7 @@ export async function startFaultServer(): Promise<{ url: string; close(): Promis
     const step = s.script.shift() ?? { status: 200 };
     const rec: Received = {
       path: m[2]!, query: url.search, at: Date.now(), status: 'network' in step ? 'network' : step.status, gzip,
-      contentType: req.headers['content-type'], ids: messages.map((x) => String(x.messageId)), messages, writeKey: body.writeKey,
+      contentType: req.headers['content-type'], ids: messages.map((x) => String(x.messageId)), messages, writeKey: body.writeKey, userToken: body.userToken,
     };
     s.received.push(rec);
     if ('network' in step) {

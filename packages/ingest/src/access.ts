@@ -129,7 +129,7 @@ export function registerAccess(app: FastifyInstance, o: AccessOptions): Access {
     credentials: true,
     exposedHeaders: 'etag, retry-after',
     methods: 'GET, POST, PUT, OPTIONS',
-    allowedHeaders: 'authorization, content-type, content-encoding, if-none-match',
+    allowedHeaders: 'authorization, content-type, content-encoding, if-none-match, x-retry-count',
     maxAge: 86400,
   };
   const none: FastifyCorsOptions = { origin: false };

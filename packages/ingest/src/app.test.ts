@@ -111,13 +111,14 @@ describe('accepting messages', () => {
     expect(row!.originalTimestamp).toBeNull();
   });
 
-  test('the tenant: groupId of a group call, context.groupId of any other; batch-level context is merged', async () => {
+  test('the tenant: groupId of a group call, context.groupId of any other, else its user\'s (identity); batch-level context is merged', async () => {
     await post('/v1/batch', {
       context: { library: { name: 'other-lib' } },
       batch: [track({ type: 'group', event: undefined, groupId: 'acme' }), track({ context: { groupId: 'acme' } }), track()],
     });
     const stored = await rows();
-    expect(stored.map((r) => r.groupId)).toEqual(['acme', 'acme', null]);
+    expect(stored.map((r) => r.groupId)).toEqual(['acme', 'acme', 'acme']);
+    expect(stored.map((r) => r.attribution)).toEqual(['claim', 'claim', 'identity']);
     expect(JSON.parse(stored[1]!.payload).context).toEqual({ library: { name: 'other-lib' }, groupId: 'acme' });
   });
 

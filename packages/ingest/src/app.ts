@@ -7,16 +7,23 @@ import { HttpError } from './errors.js';
 import { StorageFaultError } from './store/faults.js';
 import { type Envelope, type Rejected, toRows } from './messages.js';
 import { type ConfigValidation, registerStateRoutes } from './routes-state.js';
+import { registerSegmentRoutes } from './segment-routes.js';
+import { verifyUserToken } from './token.js';
 import type { LifecycleService } from './health/lifecycle.js';
 import type { StatusService } from './health/status.js';
 import type { HealthService } from './health/service.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './store/state-types.js';
-import type { EventStore } from './store/types.js';
+import type { EventStore, Sender } from './store/types.js';
 
 export interface AppOptions {
   store: EventStore;
   /** Write keys this server accepts. */
   writeKeys: readonly string[];
+  /**
+   * Server-side write keys: secret, for backends (Segment's Node library…). Accepted wherever a
+   * write key is, and the events sent with one are `verified`.
+   */
+  serverWriteKeys?: readonly string[];
   /**
    * Origins allowed to call the API from a browser; `*` allows any. When it names origins,
    * browser writes from any other origin are refused (403).
@@ -57,6 +64,8 @@ export interface IngestResponse {
   accepted: number;
   duplicates: number;
   rejected: Rejected[];
+  /** Why a user token sent with the batch did not count (its events are stored unverified). */
+  userToken?: { ok: false; error: string; message: string };
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -104,7 +113,8 @@ const shown = (key: string) => (key.length > 12 ? `${key.slice(0, 8)}…` : key)
  */
 export function buildApp(opts: AppOptions): FastifyInstance {
   const limit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
-  const keys = new Set(opts.writeKeys);
+  const serverKeys = new Set(opts.serverWriteKeys ?? []);
+  const keys = new Set([...opts.writeKeys, ...serverKeys]);
   const app = Fastify({
     logger: opts.logger ?? { level: opts.logLevel ?? 'info' },
     bodyLimit: limit,
@@ -173,11 +183,32 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     return key;
   };
 
-  async function store(reply: FastifyReply, inputs: unknown[], writeKey: string, env: Envelope, forcedType?: string) {
+  /**
+   * Who sent the batch: a server-side key, a page with a valid user token (`userToken` in the body,
+   * or `Authorization: Bearer`), or anyone. A bad token costs the events only their trust.
+   */
+  const senderOf = async (req: FastifyRequest, writeKey: string, token: unknown): Promise<{ sender: Sender; problem?: IngestResponse['userToken'] }> => {
+    if (serverKeys.has(writeKey)) return { sender: { kind: 'server' } };
+    const auth = req.headers.authorization;
+    const t = typeof token === 'string' && token ? token : auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
+    if (!t) return { sender: { kind: 'anonymous' } };
+    try {
+      const c = await verifyUserToken(t, opts.secretKeys ?? []);
+      return { sender: { kind: 'user', userId: c.userId, tenantId: c.tenantId } };
+    } catch (e) {
+      const err = e as HttpError;
+      return { sender: { kind: 'anonymous' }, problem: { ok: false, error: err.code ?? 'invalid_user_token', message: `${err.message}; the events were stored unverified` } };
+    }
+  };
+
+  async function store(reply: FastifyReply, inputs: unknown[], writeKey: string, env: Envelope, forcedType?: string, req?: FastifyRequest, token?: unknown) {
     await access.limitWriteKey(reply.request, writeKey);
     const { rows, rejected } = toRows(inputs, writeKey, env, Date.now(), forcedType);
+    const who = req ? await senderOf(req, writeKey, token) : { sender: { kind: 'anonymous' } as Sender };
+    for (const r of rows) r.sender = who.sender;
     const { inserted, duplicates } = await opts.store.insert(rows);
     const res: IngestResponse = { ok: rejected.length === 0, accepted: inserted, duplicates, rejected };
+    if ('problem' in who && who.problem) res.userToken = who.problem;
     if (rows.length === 0) {
       return reply.code(400).send({
         ...res,
@@ -197,7 +228,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       const issues = formatIssues(env.error);
       throw new HttpError(400, 'invalid_batch', `expected {"batch": [messages]}: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`);
     }
-    return store(reply, env.data.batch, writeKey, env.data);
+    return store(reply, env.data.batch, writeKey, env.data, undefined, req, (body as { userToken?: unknown }).userToken);
   };
   // Per-request access logs would cost more than the ingest itself: routes log warnings and up.
   const quiet = { logLevel: 'warn' as const };
@@ -210,10 +241,15 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       const body = decodeBody(req.body as Buffer | undefined, req.headers['content-encoding'] as string | undefined, limit, false);
       const writeKey = authorise(req, body);
       if (!isObj(body)) throw new HttpError(400, 'invalid_message', `expected a ${type} message object, found ${Array.isArray(body) ? 'array' : body === null ? 'null' : typeof body}`);
-      const { writeKey: _k, ...message } = body;
-      return store(reply, [message], writeKey, {}, type);
+      const { writeKey: _k, userToken, ...message } = body;
+      return store(reply, [message], writeKey, {}, type, req, userToken);
     });
   }
+
+  registerSegmentRoutes(app, {
+    writeKeys: new Set(opts.writeKeys), serverWriteKeys: serverKeys, bodyLimit: limit, authorise,
+    ingest: (req, reply, inputs, writeKey, env, forcedType, token) => store(reply, inputs, writeKey, env, forcedType, req, token),
+  });
 
   registerStateRoutes(app, {
     config: opts.config, progress: opts.progress, facts: opts.facts, health: opts.health, lifecycle: opts.lifecycle, status: opts.status, timeline: opts.timeline, adminKeys: opts.adminKeys, secretKeys: opts.secretKeys,

@@ -144,7 +144,7 @@ describe('progress', () => {
   test('facts computed from stored events come with the progress', async () => {
     const ev = (id: string, userId: string, event: string, properties: Record<string, unknown>, now = new Date(Date.now() - 60_000 + Number(id)).toISOString()) => ({
       writeKey: 'wk', messageId: id, type: 'track', event, userId, anonymousId: null, groupId: 'acme', timestamp: now,
-      originalTimestamp: null, sentAt: null, receivedAt: now, payload: JSON.stringify({ properties }),
+      originalTimestamp: null, sentAt: null, receivedAt: now, payload: JSON.stringify({ properties }), sender: { kind: 'server' as const },
     });
     await store.insert([
       ev('1', 'ada', 'feature.used', { feature: 'dataset.ingest' }), ev('2', 'bob', 'feature.used', { feature: 'reports.create' }),
@@ -152,6 +152,8 @@ describe('progress', () => {
       ev('4', 'ada', 'integration.state', { integration: 'slack', state: 'connected' }),
     ]);
     await store.insert([ev('5', 'ada', 'integration.state', { integration: 'slack', state: 'failed' })]);
+    // Unverified events (a public write key, no user token) are left out of the facts.
+    await store.insert([{ ...ev('6', 'eve', 'feature.used', { feature: 'dataset.ingest' }), sender: { kind: 'anonymous' } }]);
     const res = (await app.inject({ method: 'GET', url: '/v1/progress', headers: token('ada') })).json();
     expect(res.facts).toMatchObject({ active_users_7d: 2, datasets_ingested: 1, integrations_connected: 1 });
   });

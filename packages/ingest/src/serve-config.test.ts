@@ -3,11 +3,13 @@ import { parseServeArgs } from './serve-config.js';
 
 test('defaults, flags and environment variables (flags win)', () => {
   expect(parseServeArgs(['--write-key', 'a'], {})).toEqual({
-    port: 4318, host: '127.0.0.1', dataDir: './.keel-data', writeKeys: ['a'], allowedOrigins: [], adminKeys: [], secretKeys: [], webhooks: [], webhookSecret: undefined, durability: 'normal', logLevel: 'info',
+    port: 4318, host: '127.0.0.1', dataDir: './.keel-data', writeKeys: ['a'], serverWriteKeys: [], allowedOrigins: [], adminKeys: [], secretKeys: [], webhooks: [], webhookSecret: undefined, durability: 'normal', logLevel: 'info',
     rateLimit: { perIp: 12_000, perWriteKey: 120_000, authFailuresPerIp: 30 }, shedding: { maxEventLoopDelayMs: 1000 },
   });
   const env = { KEEL_PORT: '9000', KEEL_WRITE_KEYS: 'k1, k2', KEEL_ALLOWED_ORIGINS: 'https://a.example,https://b.example', KEEL_DATA_DIR: '/d', KEEL_DURABILITY: 'full' };
   expect(parseServeArgs([], env)).toMatchObject({ port: 9000, writeKeys: ['k1', 'k2'], allowedOrigins: ['https://a.example', 'https://b.example'], dataDir: '/d', durability: 'full' });
+  expect(parseServeArgs(['--write-key', 'a', '--server-write-key', 's1'], {}).serverWriteKeys).toEqual(['s1']);
+  expect(parseServeArgs(['--write-key', 'a'], { KEEL_SERVER_WRITE_KEYS: 's1,s2' }).serverWriteKeys).toEqual(['s1', 's2']);
   expect(parseServeArgs(['--port', '1234', '--write-key', 'x', '--write-key', 'y'], env)).toMatchObject({ port: 1234, writeKeys: ['x', 'y'] });
 });
 
@@ -29,6 +31,7 @@ test.each([
   [['--write-key', 'a', '--log-level', 'loud'], /--log-level must be one of/],
   [['--write-key', 'a', '--prot', '1'], /Unknown option '--prot'/],
   [['--write-key', 'a', '--webhook', 'ftp://x'], /--webhook must be an http\(s\) URL/],
+  [['--write-key', 'a', '--server-write-key', 'a'], /can't be both a public write key and a server write key/],
 ])('%j is refused with a message naming the problem', (args, message) => {
   expect(() => parseServeArgs(args as string[], {})).toThrow(message);
 });

@@ -13,6 +13,7 @@ keel serve options (flag, or environment variable):
   --host H             KEEL_HOST             interface to bind (default 127.0.0.1; 0.0.0.0 for all)
   --data-dir DIR       KEEL_DATA_DIR         where the SQLite database lives (default ./.keel-data)
   --write-key KEY      KEEL_WRITE_KEYS       accepted write key; repeat the flag, or comma-separate the variable
+  --server-write-key K KEEL_SERVER_WRITE_KEYS secret write key for backends: its events are verified; repeatable
   --allowed-origin O   KEEL_ALLOWED_ORIGINS  browser origin allowed to call the API (CORS); repeatable, * for any;
                                              once set, browser writes from other origins are refused (403)
   --admin-key KEY      KEEL_ADMIN_KEYS       secret key for publishing config and reading the audit log; repeatable
@@ -41,6 +42,7 @@ export interface ServeConfig {
   host: string;
   dataDir: string;
   writeKeys: string[];
+  serverWriteKeys: string[];
   allowedOrigins: string[];
   adminKeys: string[];
   secretKeys: string[];
@@ -66,6 +68,7 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
         host: { type: 'string' },
         'data-dir': { type: 'string' },
         'write-key': { type: 'string', multiple: true },
+        'server-write-key': { type: 'string', multiple: true },
         'allowed-origin': { type: 'string', multiple: true },
         'admin-key': { type: 'string', multiple: true },
         'secret-key': { type: 'string', multiple: true },
@@ -89,6 +92,9 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
   if (!/^\d+$/.test(portText) || port > 65535) throw new UsageError(`--port must be a whole number from 0 to 65535, found "${portText}"`);
   const writeKeys = v['write-key']?.length ? v['write-key'] : list(env.KEEL_WRITE_KEYS);
   if (writeKeys.length === 0) throw new UsageError('no write key: pass --write-key KEY (repeatable) or set KEEL_WRITE_KEYS=key1,key2');
+  const serverWriteKeys = v['server-write-key']?.length ? v['server-write-key'] : list(env.KEEL_SERVER_WRITE_KEYS);
+  const both = serverWriteKeys.filter((k) => writeKeys.includes(k));
+  if (both.length) throw new UsageError(`a key can't be both a public write key and a server write key (a server key is secret): "${both[0]!.slice(0, 8)}…"`);
   const durability = v.durability ?? env.KEEL_DURABILITY ?? 'normal';
   if (durability !== 'normal' && durability !== 'full') throw new UsageError(`--durability must be "normal" or "full", found "${durability}"`);
   const logLevel = v['log-level'] ?? env.KEEL_LOG_LEVEL ?? 'info';
@@ -109,6 +115,7 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
     host: v.host ?? env.KEEL_HOST ?? '127.0.0.1',
     dataDir: v['data-dir'] ?? env.KEEL_DATA_DIR ?? './.keel-data',
     writeKeys,
+    serverWriteKeys,
     allowedOrigins: v['allowed-origin']?.length ? v['allowed-origin'] : list(env.KEEL_ALLOWED_ORIGINS),
     adminKeys: v['admin-key']?.length ? v['admin-key'] : list(env.KEEL_ADMIN_KEYS),
     secretKeys: v['secret-key']?.length ? v['secret-key'] : list(env.KEEL_SECRET_KEYS),

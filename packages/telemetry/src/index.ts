@@ -54,6 +54,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   const compress = o.compress ?? true;
   const dbName = o.dbName ?? 'keel-telemetry';
   const report = (e: TelemetryError) => o.onError?.(e);
+  let userToken = o.userToken;
 
   let enabled = o.consent ?? true;
   let anonymousId = ls.get('keel.anonymousId') ?? '';
@@ -250,7 +251,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       let text = '';
       let n = entries.length;
       for (;;) {
-        text = body(entries.slice(0, n).map((e) => e.m), o.writeKey);
+        text = body(entries.slice(0, n).map((e) => e.m), o.writeKey, userToken);
         if (n === 1 || new TextEncoder().encode(text).length <= maxBatchBytes) break;
         n = Math.ceil(n / 2);
       }
@@ -301,10 +302,10 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     let i = 0;
     while (i < all.length) {
       let n = Math.min(all.length - i, 100);
-      let text = body(all.slice(i, i + n).map((e) => e.m), o.writeKey);
+      let text = body(all.slice(i, i + n).map((e) => e.m), o.writeKey, userToken);
       while (n > 1 && text.length > BEACON_BYTES) {
         n = Math.ceil(n / 2);
-        text = body(all.slice(i, i + n).map((e) => e.m), o.writeKey);
+        text = body(all.slice(i, i + n).map((e) => e.m), o.writeKey, userToken);
       }
       if (text.length > BEACON_BYTES || !navigator.sendBeacon(url, new Blob([text], { type: 'text/plain' }))) break;
       gone.push(...all.slice(i, i + n));
@@ -381,6 +382,9 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       clearTimeout(retryTimer);
       clearTimeout(persistTimer);
       await persist();
+    },
+    setUserToken(token) {
+      userToken = token;
     },
     get anonymousId() {
       return anonymousId;

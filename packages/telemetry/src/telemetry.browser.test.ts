@@ -51,6 +51,21 @@ test('the queue survives a reload: a new instance on the same database delivers 
   expect(after.ids).toEqual([]);
 });
 
+test('the user token goes in every batch body; setUserToken replaces it, or stops sending it', async () => {
+  const s = await scenario();
+  const t = make({ host: s.host, userToken: 'tok-1' });
+  t.track('a');
+  await t.flush();
+  t.setUserToken('tok-2');
+  t.track('b');
+  await t.flush();
+  t.setUserToken(undefined);
+  t.track('c');
+  await t.flush();
+  await vi.waitFor(async () => expect((await s.received()).filter((r) => r.status === 200).length).toBe(3), { timeout: 5000 });
+  expect((await s.received()).filter((r) => r.status === 200).map((r) => r.userToken ?? null)).toEqual(['tok-1', 'tok-2', null]);
+});
+
 test('offline, then online: everything is delivered, each message once', async () => {
   const s = await scenario([{ network: true }, { network: true }, { network: true }]);
   const t = make({ host: s.host, flushAt: 10 });

@@ -25,8 +25,9 @@ export function retryAfter(value: string | null, now = Date.now()): number | und
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-export const body = (batch: Message[], writeKey: string) =>
-  JSON.stringify({ batch, sentAt: new Date().toISOString(), writeKey });
+/** `userToken`: the page's user token, so the server can verify the batch's user and tenant. */
+export const body = (batch: Message[], writeKey: string, userToken?: string) =>
+  JSON.stringify({ batch, sentAt: new Date().toISOString(), writeKey, userToken });
 
 /**
  * One POST of `{ batch, sentAt, writeKey }` as text/plain with no custom header, so the browser

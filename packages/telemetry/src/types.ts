@@ -68,6 +68,11 @@ export interface TelemetryOptions {
   /** IndexedDB database name; tabs sharing it share one queue and one sender. */
   dbName?: string;
   onError?: (err: TelemetryError) => void;
+  /**
+   * The user token your backend minted (HS256 JWT: sub = user, tenant). Sent in every batch body
+   * (and beacon), so the server can mark the events verified; see `setUserToken`.
+   */
+  userToken?: string;
 }
 
 export interface Telemetry {
@@ -85,6 +90,8 @@ export interface Telemetry {
   subscribe(fn: (msg: Message) => void): () => void;
   /** Removes listeners and timers after a last flush. */
   shutdown(): Promise<void>;
+  /** Replaces the user token sent with each batch (a re-minted one), or stops sending it. */
+  setUserToken(token: string | undefined): void;
   readonly anonymousId: string;
   /** Messages dropped by the bounded queue since start. */
   readonly dropped: number;

@@ -19,7 +19,7 @@ afterEach(() => store.close());
 let n = 0;
 const ev = (userId: string, event: string): StoredEvent => {
   const ts = new Date(Date.now() - 60_000).toISOString();
-  return { writeKey: 'wk', messageId: `l${++n}`, type: 'track', event, userId, anonymousId: null, groupId: 'acme', timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: ts, payload: '{"properties":{}}' };
+  return { writeKey: 'wk', messageId: `l${++n}`, type: 'track', event, userId, anonymousId: null, groupId: 'acme', timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: ts, payload: '{"properties":{}}', sender: { kind: 'server' } };
 };
 const done = (ref: string) => ({ scope: 'user' as const, kind: 'checklist' as const, ref, state: 'completed' as const, updatedAt: new Date().toISOString() });
 
@@ -46,6 +46,7 @@ test('a disallowed action is refused with the reason; allowed ones pass', async 
 test('GET /v1/tenants/:id/lifecycle: admin key or the tenant\'s admin token; facts from stored events feed the proofs', async () => {
   await store.progress.merge('acme', 'ada', ['sso', 'first-integration', 'first-dataset'].map((i) => done(`onboarding/${i}`)));
   // Six active users and every one active each day: DAU/WAU = 1 ≥ 0.3, active users ≥ 5 → adopted.
+  // (Sent with a server-side key: verified events, which the proofs count.)
   await store.insert(['u1', 'u2', 'u3', 'u4', 'u5', 'u6'].map((u) => ev(u, 'feature.used')));
   const app = buildApp({ store, writeKeys: ['wk'], adminKeys: ['adm'], secretKeys: ['s'], lifecycle: store.lifecycle, logger: false });
   const res = await app.inject({ method: 'GET', url: '/v1/tenants/acme/lifecycle', headers: { authorization: 'Bearer adm' } });

@@ -34,12 +34,13 @@ export function lifecycleService(db: Database.Database, config: ConfigStore): Li
   const last = db.prepare('SELECT to_state AS state FROM lifecycle_transitions WHERE tenant_id = ? ORDER BY id DESC LIMIT 1');
   const insert = db.prepare('INSERT INTO lifecycle_transitions (tenant_id, from_state, to_state, at, config_version, evidence) VALUES (?, ?, ?, ?, ?, ?)');
   const history = db.prepare('SELECT from_state AS "from", to_state AS "to", at, config_version AS configVersion, evidence FROM lifecycle_transitions WHERE tenant_id = ? ORDER BY id DESC LIMIT 100');
-  const eventsNamed = db.prepare('SELECT timestamp, payload FROM events WHERE group_id = ? AND event = ? AND timestamp <= ?');
-  const facts = db.prepare(`SELECT COUNT(DISTINCT COALESCE(user_id, anonymous_id)) AS n FROM events WHERE group_id = ? AND timestamp >= ? AND timestamp <= ?`);
-  const traits = db.prepare(`SELECT payload FROM events WHERE group_id = ? AND type = 'group' ORDER BY timestamp DESC, rowid DESC LIMIT 1`);
+  // Proofs count verified events only unless a clause says `evidence: any` (the `any` argument, 0 or 1).
+  const eventsNamed = db.prepare('SELECT timestamp, payload, trust FROM events WHERE group_id = ? AND event = ? AND timestamp <= ?');
+  const facts = db.prepare(`SELECT COUNT(DISTINCT COALESCE(user_id, anonymous_id)) AS n FROM events WHERE group_id = ? AND timestamp >= ? AND timestamp <= ? AND (? OR trust = 'verified')`);
+  const traits = db.prepare(`SELECT payload FROM events WHERE group_id = ? AND type = 'group' AND (? OR trust = 'verified') ORDER BY timestamp DESC, rowid DESC LIMIT 1`);
   const doneItems = db.prepare(`SELECT DISTINCT ref FROM progress WHERE tenant_id = ? AND kind = 'checklist' AND state = 'completed'`);
   const lastProgress = db.prepare(`SELECT MAX(updated_at) AS t FROM progress WHERE tenant_id = ? AND kind = 'checklist'`);
-  const firstSeen = db.prepare(`SELECT MIN(timestamp) AS t FROM events WHERE group_id = ?`);
+  const firstSeen = db.prepare(`SELECT MIN(timestamp) AS t FROM events WHERE group_id = ? AND (? OR trust = 'verified')`);
 
   async function model(): Promise<{ version: number; lifecycle: LifecycleModel; hasLifecycle: boolean; health?: HealthModel | undefined; checklists: { id: string; items: { id: string }[] }[] } | undefined> {
     const v = await config.latest();
@@ -54,35 +55,55 @@ export function lifecycleService(db: Database.Database, config: ConfigStore): Li
     const day = 86_400_000;
     const until = new Date(now).toISOString();
     const metrics = metricsOf(tenantId, now);
-    const t = traits.get(tenantId) as { payload: string } | undefined;
-    const tenantTraits = (t ? (JSON.parse(t.payload) as { traits?: Record<string, unknown> }).traits : undefined) ?? {};
+    const traitsOf = (any: number) => {
+      const t = traits.get(tenantId, any) as { payload: string } | undefined;
+      return (t ? (JSON.parse(t.payload) as { traits?: Record<string, unknown> }).traits : undefined) ?? {};
+    };
+    const tenantTraits = traitsOf(0);
     const done = new Set((doneItems.all(tenantId) as { ref: string }[]).map((r) => r.ref));
     const score = m.health ? scoreHealth(m.health, metrics.values) : undefined;
     // Events are read per name once, then matched in JS with the evaluator's own matchWhere.
-    const cache = new Map<string, { ts: number; properties: Record<string, unknown> }[]>();
+    const cache = new Map<string, { ts: number; properties: Record<string, unknown>; verified: boolean }[]>();
     const named = (event: string) => {
       let list = cache.get(event);
       if (!list) {
-        list = (eventsNamed.all(tenantId, event, until) as { timestamp: string; payload: string }[]).map((r) => ({
-          ts: Date.parse(r.timestamp), properties: (JSON.parse(r.payload) as { properties?: Record<string, unknown> }).properties ?? {},
+        list = (eventsNamed.all(tenantId, event, until) as { timestamp: string; payload: string; trust: string }[]).map((r) => ({
+          ts: Date.parse(r.timestamp), properties: (JSON.parse(r.payload) as { properties?: Record<string, unknown> }).properties ?? {}, verified: r.trust === 'verified',
         }));
         cache.set(event, list);
       }
       return list;
     };
+    const factsOf = (any: number, traitsNow: Record<string, unknown>) => ({
+      ...traitsNow,
+      active_users_7d: (facts.get(tenantId, new Date(now - 7 * day).toISOString(), until, any) as { n: number }).n,
+      active_users_30d: (facts.get(tenantId, new Date(now - 30 * day).toISOString(), until, any) as { n: number }).n,
+      // Since the last checklist progress, or since the tenant was first seen when it has none.
+      ...(() => {
+        const t = (lastProgress.get(tenantId) as { t: string | null }).t ?? (firstSeen.get(tenantId, any) as { t: string | null }).t;
+        return t ? { hours_since_checklist_progress: Math.floor((now - Date.parse(t)) / 3_600_000) } : {};
+      })(),
+    });
+    let wide: { facts: Record<string, unknown>; tenantTraits: Record<string, unknown> } | undefined;
+    const anyOf = () => {
+      if (!wide) {
+        const tt = traitsOf(1);
+        wide = { tenantTraits: tt, facts: factsOf(1, tt) };
+      }
+      return wide;
+    };
     return {
       now,
-      countEvents: (q) => named(q.event).filter((e) => e.ts <= q.until && (q.since === undefined || e.ts >= q.since) && matchWhere(q.where, e.properties)).length,
+      countEvents: (q) => named(q.event).filter((e) => (e.verified || q.evidence === 'any') && e.ts <= q.until && (q.since === undefined || e.ts >= q.since) && matchWhere(q.where, e.properties)).length,
       tenantTraits,
-      facts: {
-        ...tenantTraits,
-        active_users_7d: (facts.get(tenantId, new Date(now - 7 * day).toISOString(), until) as { n: number }).n,
-        active_users_30d: (facts.get(tenantId, new Date(now - 30 * day).toISOString(), until) as { n: number }).n,
-        // Since the last checklist progress, or since the tenant was first seen when it has none.
-        ...(() => {
-          const t = (lastProgress.get(tenantId) as { t: string | null }).t ?? (firstSeen.get(tenantId) as { t: string | null }).t;
-          return t ? { hours_since_checklist_progress: Math.floor((now - Date.parse(t)) / 3_600_000) } : {};
-        })(),
+      facts: factsOf(0, tenantTraits),
+      // Computed only when a clause asks for `evidence: any`, or to explain what was left out.
+      anyEvidence: {
+        get facts() { return anyOf().facts; },
+        get tenantTraits() { return anyOf().tenantTraits; },
+        explain: (leaf, value, withAny, okWithAny) =>
+          !('event' in leaf || 'fact' in leaf || 'tenantTrait' in leaf) || JSON.stringify(value) === JSON.stringify(withAny) ? undefined
+            : `unverified events left out: counting them, ${'event' in leaf ? 'the count' : 'the value'} would be ${JSON.stringify(withAny) ?? 'missing'} and the clause would ${okWithAny ? 'hold' : 'fail'} (evidence: any counts them)`,
       },
       metrics: metrics.values,
       checklist: (id) => {

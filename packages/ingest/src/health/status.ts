@@ -28,6 +28,8 @@ export interface TenantStatus {
   components: { id: string; name: unknown; status: 'operational' | 'degraded' | 'outage' }[];
   incidents: Omit<Incident, 'tenants'>[];
   integrations: { integration: string; state: string; at: string }[];
+  /** Unverified `integration.state` events (no server key or user token proved them), not counted. */
+  unverifiedLeftOut?: number;
   /** operational when every component and integration is fine and no incident is open. */
   overall: 'operational' | 'degraded' | 'outage';
 }
@@ -39,7 +41,9 @@ export function statusService(db: Database.Database, config: ConfigStore) {
   const integrations = db.prepare(`SELECT integration, state, at FROM (
       SELECT json_extract(payload, '$.properties.integration') AS integration, json_extract(payload, '$.properties.state') AS state, timestamp AS at,
              ROW_NUMBER() OVER (PARTITION BY json_extract(payload, '$.properties.integration') ORDER BY timestamp DESC, rowid DESC) AS rn
-      FROM events WHERE group_id = ? AND event = 'integration.state') WHERE rn = 1 AND integration IS NOT NULL ORDER BY integration`);
+      FROM events WHERE group_id = ? AND event = 'integration.state' AND trust = 'verified') WHERE rn = 1 AND integration IS NOT NULL ORDER BY integration`);
+  // Unverified integration states never change the status; the answer says how many were left out.
+  const unverified = db.prepare(`SELECT COUNT(*) AS n FROM events WHERE group_id = ? AND event = 'integration.state' AND trust != 'verified'`);
 
   return {
     /** Opens or updates an incident (same id = update). */
@@ -69,6 +73,8 @@ export function statusService(db: Database.Database, config: ConfigStore) {
       const bad = components.some((c) => c.status === 'outage') ? 'outage'
         : components.some((c) => c.status === 'degraded') || incidents.length || ints.some((i) => i.state !== 'connected') ? 'degraded' : 'operational';
       const status: TenantStatus = { components, incidents: incidents.map(({ tenants: _t, ...rest }) => rest), integrations: ints, overall: bad };
+      const left = (unverified.get(tenantId) as { n: number }).n;
+      if (left) status.unverifiedLeftOut = left;
       const etag = `"s-${createHash('sha256').update(JSON.stringify(status)).digest('hex').slice(0, 16)}"`;
       return { status, etag };
     },

@@ -78,14 +78,15 @@ export function sqliteProgressStore(db: Database.Database): ProgressStore {
 const DAY = 86_400_000;
 
 export function sqliteFactsStore(db: Database.Database): FactsStore {
-  const active = db.prepare(`SELECT COUNT(DISTINCT COALESCE(user_id, anonymous_id)) AS n FROM events WHERE group_id = ? AND timestamp >= ? AND type = 'track'`);
-  const count = db.prepare('SELECT COUNT(*) AS n FROM events WHERE group_id = ? AND timestamp >= ?');
+  // Facts count verified events only (a server-side write key, or a user token proving user and tenant).
+  const active = db.prepare(`SELECT COUNT(DISTINCT COALESCE(user_id, anonymous_id)) AS n FROM events WHERE group_id = ? AND timestamp >= ? AND type = 'track' AND trust = 'verified'`);
+  const count = db.prepare(`SELECT COUNT(*) AS n FROM events WHERE group_id = ? AND timestamp >= ? AND trust = 'verified'`);
   const integrations = db.prepare(`SELECT COUNT(*) AS n FROM (
       SELECT json_extract(payload, '$.properties.integration') AS integration,
              json_extract(payload, '$.properties.state') AS state,
              ROW_NUMBER() OVER (PARTITION BY json_extract(payload, '$.properties.integration') ORDER BY timestamp DESC, rowid DESC) AS rn
-      FROM events WHERE group_id = ? AND event = 'integration.state') WHERE rn = 1 AND state = 'connected' AND integration IS NOT NULL`);
-  const datasets = db.prepare(`SELECT COUNT(*) AS n FROM events WHERE group_id = ? AND event = 'feature.used' AND json_extract(payload, '$.properties.feature') = 'dataset.ingest'`);
+      FROM events WHERE group_id = ? AND event = 'integration.state' AND trust = 'verified') WHERE rn = 1 AND state = 'connected' AND integration IS NOT NULL`);
+  const datasets = db.prepare(`SELECT COUNT(*) AS n FROM events WHERE group_id = ? AND event = 'feature.used' AND trust = 'verified' AND json_extract(payload, '$.properties.feature') = 'dataset.ingest'`);
   const n = (stmt: Database.Statement, ...args: unknown[]) => (stmt.get(...args) as { n: number }).n;
   return {
     async tenantFacts(tenantId, now = Date.now()): Promise<TenantFacts> {

@@ -9,6 +9,7 @@ import { timelineQuery } from '../health/timeline.js';
 import { statusService, type StatusService } from '../health/status.js';
 import { startCheckpointer } from './checkpointer.js';
 import { faultCause, faultState, guardFaults, MIN_FREE_BYTES, probeDirectory, StorageFaultError } from './faults.js';
+import { IDENTITY_MIGRATION, identityResolver } from './identity.js';
 import { sqliteConfigStore, sqliteFactsStore, sqliteProgressStore } from './sqlite-state.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './state-types.js';
 import type { EventStore, InsertResult, StoredEvent } from './types.js';
@@ -27,6 +28,11 @@ export interface SqliteStoreOptions {
   alerts?: AlertOptions;
   /** File name inside the data directory; default `keel.db`. */
   fileName?: string;
+  /**
+   * Tenant attribution through the identity table (default true). `false` stores each message's
+   * own claim only, with no identity lookups: the baseline `pnpm bench` compares against.
+   */
+  attribution?: boolean;
 }
 
 const MIGRATIONS: string[] = [
@@ -110,6 +116,8 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX alerts_tenant ON alerts (tenant_id, alert, id);`,
   `CREATE TABLE incidents (id TEXT PRIMARY KEY, doc TEXT NOT NULL, updated_at TEXT NOT NULL)`,
+  // Identity and tenant attribution, trust per event (identity.ts).
+  IDENTITY_MIGRATION,
 ];
 
 /** Applies the migrations the database has not seen yet, each in its own transaction. */
@@ -145,6 +153,11 @@ export const INSERT_EVENT_SQL = `INSERT OR IGNORE INTO events
   (write_key, message_id, type, event, user_id, anonymous_id, group_id, timestamp, original_timestamp, sent_at, received_at, payload)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
+/** The row with its attributed tenant, trust and how the tenant was decided (identity.ts). */
+export const INSERT_ATTRIBUTED_SQL = `INSERT OR IGNORE INTO events
+  (write_key, message_id, type, event, user_id, anonymous_id, group_id, timestamp, original_timestamp, sent_at, received_at, payload, trust, attribution)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
 interface Pending {
   rows: readonly StoredEvent[];
   resolve(r: InsertResult): void;
@@ -168,6 +181,7 @@ export interface SqliteStore extends EventStore {
   readonly status: StatusService;
   /** The storage fault the store is in (a full disk, a read-only file system), if any. */
   readonly fault: StorageFaultError | undefined;
+  memberships: NonNullable<EventStore['memberships']>;
   /** Re-evaluates tenants with new events every interval (health, lifecycle, alerts). */
   startEvaluator(opts?: { intervalMs?: number }): Evaluator;
 }
@@ -194,7 +208,9 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
   db.pragma('wal_autocheckpoint = 0');
   const checkpointer = startCheckpointer(path);
   if (!checkpointer) db.pragma('wal_autocheckpoint = 1000');
-  const insert = db.prepare(INSERT_EVENT_SQL);
+  const insert = db.prepare(INSERT_ATTRIBUTED_SQL);
+  const identity = identityResolver(db);
+  const attributing = options.attribution ?? true;
   const configStore = sqliteConfigStore(db);
   const health = healthService(db, configStore);
   const lifecycle = lifecycleService(db, configStore);
@@ -213,10 +229,15 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     for (const p of pending) {
       let inserted = 0;
       for (const r of p.rows) {
-        inserted += insert.run(
-          r.writeKey, r.messageId, r.type, r.event, r.userId, r.anonymousId, r.groupId,
-          r.timestamp, r.originalTimestamp, r.sentAt, r.receivedAt, r.payload,
+        const at = attributing
+          ? identity.attribute(r)
+          : { groupId: r.groupId, trust: r.sender?.kind === 'server' ? 'verified' as const : 'unverified' as const, attribution: 'claim' as const };
+        const n = insert.run(
+          r.writeKey, r.messageId, r.type, r.event, r.userId, r.anonymousId, at.groupId,
+          r.timestamp, r.originalTimestamp, r.sentAt, r.receivedAt, r.payload, at.trust, at.attribution,
         ).changes;
+        if (n && attributing && (r.type === 'group' || r.type === 'alias' || r.type === 'identify')) identity.learn(r, at);
+        inserted += n;
       }
       results.push({ inserted, duplicates: p.rows.length - inserted });
     }
@@ -234,6 +255,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
       pending.forEach((p, i) => p.resolve(results[i]!));
     } catch (e) {
       // Nothing of this group was committed (the transaction rolled back): none is acknowledged.
+      identity.reset(); // cached identity lookups may be ahead of the rolled-back transaction
       const err = faults.classify(e);
       for (const p of pending) p.reject(err);
     }
@@ -253,6 +275,8 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     sentAt: r.sent_at as string | null,
     receivedAt: r.received_at as string,
     payload: r.payload as string,
+    trust: r.trust as StoredEvent['trust'],
+    attribution: r.attribution as StoredEvent['attribution'],
   });
 
   return {
@@ -281,6 +305,9 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     },
     async list({ writeKey, limit = 100, afterRowId = 0 }) {
       return (listStmt.all(writeKey, afterRowId, Math.min(Math.max(limit, 1), 1000)) as Record<string, unknown>[]).map(rowOf);
+    },
+    async memberships(q) {
+      return identity.memberships(q);
     },
     async count({ writeKey }) {
       return (countStmt.get(writeKey) as { n: number }).n;

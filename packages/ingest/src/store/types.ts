@@ -11,7 +11,10 @@ export interface StoredEvent {
   event: string | null;
   userId: string | null;
   anonymousId: string | null;
-  /** The tenant: `groupId` of a group call, `context.groupId` of any other message. */
+  /**
+   * Before insert: the tenant the message claims (`groupId` of a group call, `context.groupId`
+   * of any other message). Stored: the attributed tenant (see identity.ts), which every read uses.
+   */
   groupId: string | null;
   /** Skew-corrected event time (ISO). */
   timestamp: string;
@@ -21,7 +24,18 @@ export interface StoredEvent {
   receivedAt: string;
   /** The whole message as JSON. */
   payload: string;
+  /** Who sent it, as the server established (write key kind, user token); default anonymous. */
+  sender?: Sender;
+  /** Stored rows: how far the row can be trusted, and how its tenant was decided (identity.ts). */
+  trust?: 'verified' | 'unverified';
+  attribution?: 'claim' | 'token' | 'identity' | 'disputed';
 }
+
+/**
+ * `server`: a server-side (secret) write key. `user`: a browser batch with a valid user token
+ * (its `sub` and `tenant`). `anonymous`: a public write key and no valid token.
+ */
+export type Sender = { kind: 'server' } | { kind: 'user'; userId: string; tenantId: string } | { kind: 'anonymous' };
 
 export interface InsertResult {
   inserted: number;
@@ -38,6 +52,8 @@ export interface EventStore {
   insert(rows: readonly StoredEvent[]): Promise<InsertResult>;
   list(q: { writeKey: string; limit?: number; afterRowId?: number }): Promise<(StoredEvent & { rowId: number })[]>;
   count(q: { writeKey: string }): Promise<number>;
+  /** The tenants a user or anonymous id belongs to (from group calls), with when each membership began. */
+  memberships?(q: { userId?: string; anonymousId?: string }): Promise<{ tenantId: string; since: string; verified: boolean }[]>;
   /** A cheap liveness check for `/healthz`. */
   ping(): Promise<void>;
   /** Commits what is pending and releases the database. */

@@ -82,7 +82,8 @@ const DAY = 86_400_000;
 export function init(options: KeelOptions): Keel {
   const o = options;
   const host = o.host.replace(/\/+$/, '');
-  const telemetry = createTelemetry({ writeKey: o.writeKey, host, ...o.telemetry });
+  // The user token goes with every batch: the server marks the events it proves as verified.
+  const telemetry = createTelemetry({ writeKey: o.writeKey, host, ...(o.userToken ? { userToken: o.userToken } : {}), ...o.telemetry });
   const listeners = new Set<() => void>();
   let config: ClientConfig | undefined;
   let etag: string | undefined;

@@ -1,16 +1,18 @@
 import { describeLeaf, describeRule } from './describe.js';
 import { durationMs } from './duration.js';
 import { COMPARED, compare, get, glob } from './match.js';
-import type { EventQuery, Explanation, LeafRule, Rule, RuleContext } from './types.js';
+import type { EventQuery, EventRule, Explanation, LeafRule, Rule, RuleContext } from './types.js';
 
 const INVALID: unique symbol = Symbol('invalid');
 const SOURCE = { trait: 'userTraits', tenantTrait: 'tenantTraits', fact: 'facts', metric: 'metrics' } as const;
 
-/** Reads the value a leaf is about: the count, the trait, the path, the checklist state… */
-function fetch(r: LeafRule, ctx: RuleContext): unknown {
+/** Reads the value a leaf is about: the count, the trait, the path, the checklist state… `any`: counting unverified events too. */
+function fetch(r: LeafRule, ctx: RuleContext, any = false): unknown {
+  const anyEv = any || (r as EventRule).evidence === 'any';
   if ('event' in r) {
     const q: EventQuery = { event: r.event, until: ctx.now };
     if (r.where) q.where = r.where;
+    if (anyEv) q.evidence = 'any';
     if (r.within !== undefined) {
       const ms = durationMs(r.within);
       if (ms !== ms) return INVALID;
@@ -18,7 +20,11 @@ function fetch(r: LeafRule, ctx: RuleContext): unknown {
     }
     return ctx.countEvents(q);
   }
-  for (const k of COMPARED) if (k in r) return get(ctx[SOURCE[k]], (r as unknown as Record<string, string>)[k] as string);
+  for (const k of COMPARED) {
+    if (!(k in r)) continue;
+    const wide = anyEv ? ctx.anyEvidence?.[SOURCE[k] as 'facts'] : undefined;
+    return get(wide ?? ctx[SOURCE[k]], (r as unknown as Record<string, string>)[k] as string);
+  }
   if ('page' in r) return ctx.page?.path;
   if ('lifecycle' in r) return ctx.lifecycle;
   if ('recipe' in r) return ctx.recipe?.(r.recipe);
@@ -87,5 +93,11 @@ export function evaluate(r: Rule, ctx: RuleContext): Explanation {
   const e: Explanation = { ok, clause, expected };
   if (v !== undefined && v !== INVALID) e.actual = v;
   if (!ok && (v == null || v === INVALID)) e.reason = v === INVALID ? 'invalid' : 'missing';
+  // Server side: say when leaving unverified events out made a difference.
+  const x = ctx.anyEvidence?.explain;
+  if (x && (r as EventRule).evidence !== 'any') {
+    const w = fetch(r, ctx, true);
+    if (w !== v) e.note = x(r, v, w, test(r, w));
+  }
   return e;
 }

@@ -71,7 +71,7 @@ describe('RuleSchema errors: one readable message at the real path', () => {
     ['list as a where value', { event: 'x', where: { size: [1, 2] } }, [['where.size', 'expected a value (string, number, boolean) or a comparison such as { gte: 3 }, found array']]],
     ['bad duration', { all: [{ event: 'x', within: '7 days' }] }, [['all.0.within', 'expected "7d"-style duration, found "7 days"']]],
     ['zero duration', { event: 'x', within: '0d' }, [['within', 'expected "7d"-style duration, found "0d"']]],
-    ['forgot where', { event: 'feature.used', feature: 'reports' }, [['', 'unknown key "feature" in an "event" clause; expected where, count, within']]],
+    ['forgot where', { event: 'feature.used', feature: 'reports' }, [['', 'unknown key "feature" in an "event" clause; expected where, count, within, evidence']]],
     ['unknown count operator', { event: 'x', count: { atleast: 1 } }, [['count', 'unknown key "atleast" in a count; expected eq, ne, gt, gte, lt, lte']]],
     ['fractional count', { event: 'x', count: { gte: 1.5 } }, [['count.gte', 'expected a whole number']]],
     ['empty count', { event: 'x', count: {} }, [['count', 'needs an operator: eq, ne, gt, gte, lt, lte']]],

@@ -59,6 +59,13 @@ export type Where = Readonly<Record<string, Scalar | Comparison>>;
 
 export type ProgressState = 'completed' | 'started' | 'not_started';
 
+/**
+ * Which stored events a server-side clause counts: `verified` (default) only events the server
+ * could verify (a server-side write key, or a user token proving their user and tenant); `any`
+ * counts unverified ones too. The browser sees only its own events and ignores it.
+ */
+export type Evidence = 'verified' | 'any';
+
 export interface AllRule { all: readonly Rule[] }
 export interface AnyRule { any: readonly Rule[] }
 export interface NotRule { not: Rule }
@@ -69,10 +76,11 @@ export interface EventRule {
   count?: NumberComparison;
   /** Default: all time. */
   within?: Duration;
+  evidence?: Evidence;
 }
 export interface TraitRule extends Comparison { trait: string }
-export interface TenantTraitRule extends Comparison { tenantTrait: string }
-export interface FactRule extends Comparison { fact: string }
+export interface TenantTraitRule extends Comparison { tenantTrait: string; evidence?: Evidence }
+export interface FactRule extends Comparison { fact: string; evidence?: Evidence }
 export interface MetricRule extends Comparison { metric: string }
 /** Glob on the current path: `*` one segment, `**` any depth (`/reports/**` also matches `/reports`). */
 export interface PageRule { page: string }
@@ -99,7 +107,7 @@ export type Rule = AllRule | AnyRule | NotRule | LeafRule;
  * What `countEvents` is asked: events named `event`, matching `where` (see `matchWhere`), with a
  * timestamp `ts` such that `since <= ts <= until` (both inclusive; no `since` = from the beginning).
  */
-export interface EventQuery { event: string; where?: Where; since?: number; until: number }
+export interface EventQuery { event: string; where?: Where; since?: number; until: number; evidence?: Evidence }
 
 export interface ChecklistProgress { completedItems: readonly string[]; completed: boolean }
 
@@ -128,6 +136,17 @@ export interface RuleContext {
   /** `undefined` = unknown recipe (missing). A known, untouched one is `'not_started'`. */
   recipe?(id: string): ProgressState | undefined;
   health?: Health;
+  /**
+   * Server side, where events carry trust: `countEvents` honours `query.evidence`, `facts` and
+   * `tenantTraits` are from verified events, and these are the same counting unverified ones
+   * too (for `evidence: 'any'` clauses, and to explain what was left out).
+   */
+  anyEvidence?: {
+    facts?: Readonly<Record<string, unknown>>;
+    tenantTraits?: Readonly<Record<string, unknown>>;
+    /** The explanation's `note` for a leaf whose value counting unverified events is `withAny` (it would then pass or not: `okWithAny`). */
+    explain?(leaf: LeafRule, value: unknown, withAny: unknown, okWithAny: boolean): string | undefined;
+  };
 }
 
 /** `missing`: the context lacks the data; `invalid`: the rule itself is malformed (unvalidated input). */
@@ -143,5 +162,7 @@ export interface Explanation {
   /** What was required: `at least 1`, `in ["owner","admin"]`, `completed`… */
   expected?: string;
   reason?: Reason;
+  /** Server side: what counting unverified events too would have changed ("unverified events left out: …"). */
+  note?: string;
   children?: Explanation[];
 }

@@ -16,9 +16,10 @@ const KINDS = ['all', 'any', 'not', 'event', 'trait', 'tenantTrait', 'fact', 'me
 type Kind = (typeof KINDS)[number];
 const NUM_OPS = ['eq', 'ne', 'gt', 'gte', 'lt', 'lte'] as const;
 /** Keys each kind accepts besides its own. */
+const EVIDENCED = [...OPS, 'evidence'] as const;
 const EXTRA: Partial<Record<Kind, readonly string[]>> = {
-  event: ['where', 'count', 'within'],
-  trait: OPS, tenantTrait: OPS, fact: OPS, metric: OPS,
+  event: ['where', 'count', 'within', 'evidence'],
+  trait: OPS, tenantTrait: EVIDENCED, fact: EVIDENCED, metric: OPS,
   checklist: ['items', 'state'],
   recipe: ['state'],
 };
@@ -105,6 +106,7 @@ const ruleObject = z
       where: WhereSchema.optional(),
       count: count(whole).optional(),
       within: DurationSchema.optional(),
+      evidence: z.enum(['verified', 'any'], { error: (iss) => `expected evidence "verified" (the default: events the server could verify) or "any", found ${q(iss.input)}` }).optional(),
       trait: name('a trait name').optional(),
       tenantTrait: name('a tenant trait name').optional(),
       fact: name('a fact name').optional(),
@@ -146,7 +148,7 @@ const ruleObject = z
     for (const key of Object.keys(v) as (keyof typeof v)[]) {
       if (key !== k && !extra.includes(key) && v[key] !== undefined) issue(`${q(key)} does not belong in ${clause(k)}`, [key]);
     }
-    if (extra === OPS && !typo && !OPS.some((o) => v[o] !== undefined)) issue(`${clause(k)} needs an operator: ${list(OPS)}`);
+    if ((extra === OPS || extra === EVIDENCED) && !typo && !OPS.some((o) => v[o] !== undefined)) issue(`${clause(k)} needs an operator: ${list(OPS)}`);
   });
 
 /**

@@ -1,0 +1,234 @@
+/**
+ * Identity and tenant attribution. Segment's libraries don't stamp `context.groupId`, so the
+ * server keeps who belongs to which tenant (from `group` calls, and `alias`/`identify` links
+ * between ids) and attributes each stored event to a tenant itself:
+ *
+ * - a message's own `context.groupId` (a `group` call's `groupId`) decides when present;
+ * - a batch carrying a valid user token is the page of that token's tenant: a message without a
+ *   tenant gets it, and a message claiming another tenant is *disputed* (stored, attributed to
+ *   no tenant: a claim the server can disprove is recorded as a claim, never counted);
+ * - otherwise its user's tenant at the event's time: the latest `group` call at or before it,
+ *   or, for events sent before their user's first `group` call, that call (if it comes within
+ *   30 days after the event). Events already stored are re-attributed when a `group`, `alias`
+ *   or `identify` call that changes their answer arrives.
+ *
+ * Trust: `verified` when sent with a server-side write key, or when the batch's user token proves
+ * the message's user (`sub` = userId) and its tenant (`tenant` = the attributed tenant);
+ * `unverified` otherwise. A server-key message without a tenant of its own is attributed through
+ * verified memberships only (a browser's `group` call can't move a backend's events).
+ *
+ * One identity table per server: every write key (public and server-side) shares it, so a
+ * backend's `group` call attributes the browser's events (tenants are global to the server's
+ * reads too).
+ */
+import type Database from 'better-sqlite3';
+import type { Sender, StoredEvent } from './types.js';
+
+export const ATTRIBUTION_WINDOW_MS = 30 * 86_400_000;
+
+interface Membership { tenant: string; at: string; verified: boolean }
+interface Link { user: string; verified: boolean }
+export type Attribution = 'claim' | 'token' | 'identity' | 'disputed';
+
+export interface Attributed {
+  groupId: string | null;
+  trust: 'verified' | 'unverified';
+  attribution: Attribution;
+}
+
+export const IDENTITY_MIGRATION = `
+  ALTER TABLE events ADD COLUMN trust TEXT NOT NULL DEFAULT 'unverified';
+  ALTER TABLE events ADD COLUMN attribution TEXT NOT NULL DEFAULT 'claim';
+  CREATE INDEX events_identity_user ON events (user_id, timestamp) WHERE attribution = 'identity';
+  CREATE INDEX events_identity_anon ON events (anonymous_id, timestamp) WHERE attribution = 'identity';
+  CREATE TABLE identity_memberships (
+    subject TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    verified INTEGER NOT NULL,
+    PRIMARY KEY (subject, at, tenant_id, verified)
+  ) WITHOUT ROWID;
+  CREATE TABLE identity_links (
+    subject TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    verified INTEGER NOT NULL,
+    PRIMARY KEY (subject, user_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX identity_links_user ON identity_links (user_id);`;
+
+const u = (id: string) => `u:${id}`;
+const a = (id: string) => `a:${id}`;
+
+/** The subjects an event is about: its user, its anonymous id. */
+const subjectsOf = (userId: string | null, anonymousId: string | null) => {
+  const s: string[] = [];
+  if (userId) s.push(u(userId));
+  if (anonymousId) s.push(a(anonymousId));
+  return s;
+};
+
+export interface IdentityResolver {
+  /** Decides the row's tenant and trust (before it is inserted). */
+  attribute(row: StoredEvent): Attributed;
+  /** After the row was inserted (not a duplicate): records memberships and links, re-attributes. */
+  learn(row: StoredEvent, a: Attributed): void;
+  /** Memberships of a user or anonymous id, oldest first, with when each began. */
+  memberships(q: { userId?: string; anonymousId?: string }): { tenantId: string; since: string; verified: boolean }[];
+  /** Forgets cached lookups (call when a transaction rolled back). */
+  reset(): void;
+}
+
+/**
+ * Statements are prepared once; every call runs inside the caller's (group-commit) transaction.
+ * Lookups are cached across commits (bounded); the cache is only ever changed by `learn`, the one
+ * writer of the identity tables, and dropped on a rollback.
+ */
+export function identityResolver(db: Database.Database, { windowMs = ATTRIBUTION_WINDOW_MS, cacheSize = 20_000 } = {}): IdentityResolver {
+  const membersOf = db.prepare('SELECT tenant_id AS tenant, at, verified FROM identity_memberships WHERE subject = ? ORDER BY at');
+  const linksOf = db.prepare('SELECT user_id AS user, verified FROM identity_links WHERE subject = ?');
+  const aliasesOf = db.prepare('SELECT subject FROM identity_links WHERE user_id = ?');
+  const addMember = db.prepare('INSERT OR IGNORE INTO identity_memberships (subject, tenant_id, at, verified) VALUES (?, ?, ?, ?)');
+  const addLink = db.prepare('INSERT OR IGNORE INTO identity_links (subject, user_id, at, verified) VALUES (?, ?, ?, ?)');
+  const upgradeLink = db.prepare('UPDATE identity_links SET verified = 1 WHERE subject = ? AND user_id = ? AND verified = 0');
+  const byUser = db.prepare(`SELECT rowid AS id, user_id AS userId, anonymous_id AS anonymousId, timestamp, trust, group_id AS groupId FROM events
+    WHERE attribution = 'identity' AND user_id = ? AND timestamp >= ?`);
+  const byAnon = db.prepare(`SELECT rowid AS id, user_id AS userId, anonymous_id AS anonymousId, timestamp, trust, group_id AS groupId FROM events
+    WHERE attribution = 'identity' AND anonymous_id = ? AND timestamp >= ?`);
+  const setTenant = db.prepare('UPDATE events SET group_id = ? WHERE rowid = ?');
+
+  const members = new Map<string, Membership[]>();
+  const links = new Map<string, Link[]>();
+  const cached = <T>(m: Map<string, T>, key: string, load: () => T): T => {
+    let v = m.get(key);
+    if (v === undefined) {
+      if (m.size >= cacheSize) m.clear();
+      v = load();
+      m.set(key, v);
+    }
+    return v;
+  };
+  const membershipsOf = (s: string) =>
+    cached(members, s, () => (membersOf.all(s) as { tenant: string; at: string; verified: number }[]).map((r) => ({ tenant: r.tenant, at: r.at, verified: r.verified === 1 })));
+  const linksFrom = (s: string) =>
+    cached(links, s, () => (linksOf.all(s) as { user: string; verified: number }[]).map((r) => ({ user: r.user, verified: r.verified === 1 })));
+
+  /** Every subject whose memberships count for an event: its ids and the users they are linked to. */
+  function candidates(userId: string | null, anonymousId: string | null, verifiedOnly: boolean): string[] {
+    const own = subjectsOf(userId, anonymousId);
+    const out = [...own];
+    for (const s of own) for (const l of linksFrom(s)) if (!verifiedOnly || l.verified) out.push(u(l.user));
+    return out;
+  }
+
+  /** The tenant at `ts`: the latest membership at or before it, else the first one within the window after it. */
+  function tenantAt(subjects: readonly string[], ts: string, verifiedOnly: boolean): string | null {
+    let best: Membership | undefined;
+    let next: Membership | undefined;
+    for (const s of subjects) {
+      for (const m of membershipsOf(s)) {
+        if (verifiedOnly && !m.verified) continue;
+        if (m.at <= ts) {
+          if (!best || m.at > best.at || (m.at === best.at && m.tenant > best.tenant)) best = m;
+        } else if (!next || m.at < next.at) next = m;
+      }
+    }
+    if (best) return best.tenant;
+    if (next && Date.parse(next.at) - Date.parse(ts) <= windowMs) return next.tenant;
+    return null;
+  }
+
+  /** Recomputes the tenant of the identity-attributed events of these subjects from `since` on. */
+  function reattribute(subjects: Iterable<string>, since: string): void {
+    const seen = new Set<number>();
+    for (const s of subjects) {
+      const id = s.slice(2);
+      const rows = (s.startsWith('u:') ? byUser : byAnon).all(id, since) as { id: number; userId: string | null; anonymousId: string | null; timestamp: string; trust: string; groupId: string | null }[];
+      for (const r of rows) {
+        if (seen.has(r.id)) continue;
+        seen.add(r.id);
+        const verifiedOnly = r.trust === 'verified';
+        const t = tenantAt(candidates(r.userId, r.anonymousId, verifiedOnly), r.timestamp, verifiedOnly);
+        if (t !== r.groupId) setTenant.run(t, r.id);
+      }
+    }
+  }
+
+  const minus = (ts: string, ms: number) => new Date(Date.parse(ts) - ms).toISOString();
+
+  return {
+    attribute(row) {
+      const claim = row.groupId;
+      const sender: Sender = row.sender ?? { kind: 'anonymous' };
+      if (sender.kind === 'user') {
+        if (claim && claim !== sender.tenantId) return { groupId: null, trust: 'unverified', attribution: 'disputed' };
+        const trust = row.userId === sender.userId ? 'verified' : 'unverified';
+        if (claim) return { groupId: claim, trust, attribution: 'claim' };
+        if (trust === 'verified') return { groupId: sender.tenantId, trust, attribution: 'token' };
+      }
+      const server = sender.kind === 'server';
+      const trust = server ? 'verified' : 'unverified';
+      if (claim) return { groupId: claim, trust, attribution: 'claim' };
+      return { groupId: tenantAt(candidates(row.userId, row.anonymousId, server), row.timestamp, server), trust, attribution: 'identity' };
+    },
+
+    learn(row, at) {
+      const verified = at.trust === 'verified';
+      if (row.type === 'group' && at.groupId && at.attribution !== 'disputed') {
+        const tenant = at.groupId;
+        const own = subjectsOf(row.userId, row.anonymousId);
+        // A repeated call (the same tenant already holds at that time, for both views) changes nothing.
+        const holds = own.every((s) => {
+          const ms = membershipsOf(s).filter((m) => m.at <= row.timestamp);
+          const latest = (v: boolean) => ms.filter((m) => !v || m.verified).at(-1)?.tenant;
+          return latest(false) === tenant && (!verified || latest(true) === tenant);
+        });
+        if (holds) return;
+        for (const s of own) {
+          if (addMember.run(s, tenant, row.timestamp, verified ? 1 : 0).changes) members.delete(s);
+        }
+        const affected = new Set(own);
+        if (row.userId) for (const r of aliasesOf.all(row.userId) as { subject: string }[]) affected.add(r.subject);
+        reattribute(affected, minus(row.timestamp, windowMs));
+        return;
+      }
+      // alias: previousId (a user or an anonymous id) is the same person as userId.
+      // identify with both ids: the anonymous id is that user's.
+      const from = row.type === 'alias' ? (JSON.parse(row.payload) as { previousId?: string }).previousId : row.type === 'identify' ? row.anonymousId : null;
+      if (!from || !row.userId || from === row.userId) return;
+      const subjects = row.type === 'alias' ? [u(from), a(from)] : [a(from)];
+      let changed = false;
+      for (const s of subjects) {
+        const r = addLink.run(s, row.userId, row.timestamp, verified ? 1 : 0);
+        const up = !r.changes && verified ? upgradeLink.run(s, row.userId) : undefined;
+        if (r.changes || up?.changes) {
+          links.delete(s);
+          changed = true;
+        }
+      }
+      if (!changed) return;
+      const first = membershipsOf(u(row.userId))[0];
+      if (first) reattribute(subjects, minus(first.at, windowMs));
+    },
+
+    memberships({ userId, anonymousId }) {
+      const out = new Map<string, { tenantId: string; since: string; verified: boolean }>();
+      for (const s of subjectsOf(userId ?? null, anonymousId ?? null)) {
+        for (const m of membershipsOf(s)) {
+          const prev = out.get(m.tenant);
+          if (!prev) out.set(m.tenant, { tenantId: m.tenant, since: m.at, verified: m.verified });
+          else {
+            if (m.at < prev.since) prev.since = m.at;
+            prev.verified ||= m.verified;
+          }
+        }
+      }
+      return [...out.values()].sort((x, y) => (x.since < y.since ? -1 : 1));
+    },
+
+    reset() {
+      members.clear();
+      links.clear();
+    },
+  };
+}

@@ -176,6 +176,18 @@ describe('progress from evidence', () => {
     expect((await put(auth('ada'), [claim('n', 'user', 'nudge', 'dismissed')])).statusCode).toBe(200);
   });
 
+  test('hours since checklist progress count from evidence (an event an item counts, an attestation), not from claims', async () => {
+    await publish(CONFIG);
+    const now = Date.now();
+    await store.insert([ev('ada', 'x', {}, now - 100 * 3_600_000), ev('ada', 'integration.state', { integration: 'sso', state: 'connected' }, now - 80 * 3_600_000), ev('ada', 'x', {}, now - 3_600_000)]);
+    const hours = async () => (await store.lifecycle.context('acme', Date.now()))!.facts!.hours_since_checklist_progress;
+    expect(await hours()).toBe(80);
+    await put(auth('mallory'), [claim('onboarding/sso')]); // ignored: no progress
+    expect(await hours()).toBe(80);
+    await put(auth('ada'), [claim('onboarding/tour')]); // attested: progress now
+    expect(await hours()).toBe(0);
+  });
+
   test('the answer carries the user\'s per-day history over the longest window, and the ids of stored messages since pendingSince', async () => {
     await publish(CONFIG);
     const now = Date.now();

@@ -48,7 +48,6 @@ export function lifecycleService(db: Database.Database, config: ConfigStore): Li
   const facts = db.prepare(`SELECT COUNT(DISTINCT COALESCE(user_id, anonymous_id)) AS n FROM events WHERE group_id = ? AND timestamp >= ? AND timestamp <= ?`);
   const traits = db.prepare(`SELECT payload FROM events WHERE group_id = ? AND type = 'group' ORDER BY timestamp DESC, rowid DESC LIMIT 1`);
   const progress = progressEvaluator(db);
-  const lastProgress = db.prepare(`SELECT MAX(updated_at) AS t FROM progress WHERE tenant_id = ? AND kind = 'checklist'`);
   const firstSeen = db.prepare(`SELECT MIN(timestamp) AS t FROM events WHERE group_id = ?`);
 
   type Doc = { lifecycle?: LifecycleModel; health?: HealthModel; checklists?: ConfigChecklist[]; nudges?: { when: Rule; audience?: Rule }[] };
@@ -100,10 +99,11 @@ export function lifecycleService(db: Database.Database, config: ConfigStore): Li
         ...tenantTraits,
         active_users_7d: (facts.get(tenantId, new Date(now - 7 * day).toISOString(), until) as { n: number }).n,
         active_users_30d: (facts.get(tenantId, new Date(now - 30 * day).toISOString(), until) as { n: number }).n,
-        // Since the last checklist progress, or since the tenant was first seen when it has none.
+        // Since the last checklist progress (evidence: an event an item counts, or an attestation),
+        // or since the tenant was first seen when it has none.
         ...(() => {
-          const t = (lastProgress.get(tenantId) as { t: string | null }).t ?? (firstSeen.get(tenantId) as { t: string | null }).t;
-          return t ? { hours_since_checklist_progress: Math.floor((now - Date.parse(t)) / 3_600_000) } : {};
+          const t = progress.lastEvidence(tenantId, now, m.checklists) ?? (first ? Date.parse(first) : undefined);
+          return t !== undefined ? { hours_since_checklist_progress: Math.floor((now - t) / 3_600_000) } : {};
         })(),
       },
       metrics: metrics.values,

@@ -77,6 +77,7 @@ export function progressEvaluator(db: Database.Database) {
   const userFirst = db.prepare(`SELECT MIN(timestamp) AS t FROM events WHERE group_id = ? AND user_id = ?`);
   const tenantFirst = db.prepare(`SELECT MIN(timestamp) AS t FROM events WHERE group_id = ?`);
   const ids = db.prepare(`SELECT message_id AS id FROM events WHERE group_id = ? AND user_id = ? AND type = 'track' AND timestamp >= ? AND timestamp <= ? ORDER BY timestamp LIMIT 5000`);
+  const lastAttested = db.prepare(`SELECT MAX(updated_at) AS t FROM progress WHERE tenant_id = ? AND kind = 'checklist' AND json_extract(data, '$.attested.by') IS NOT NULL`);
   const attested = db.prepare(`SELECT DISTINCT ref FROM progress WHERE tenant_id = ? AND kind = 'checklist' AND state = 'completed' AND json_extract(data, '$.attested.by') IS NOT NULL`);
 
   const rows = (rs: { id: string; user: string | null; timestamp: string; event: string; payload: string }[]): Ev[] =>
@@ -184,5 +185,22 @@ export function progressEvaluator(db: Database.Database) {
     return out;
   }
 
-  return { forUser, forTenant };
+  /**
+   * When the tenant last made checklist progress (ms), from evidence: the newest stored event
+   * that matches an event clause of some checklist item, or the newest attestation of an item.
+   */
+  function lastEvidence(tenantId: string, now: number, checklists: readonly ConfigChecklist[]): number | undefined {
+    const refs = checklists.flatMap((c) => c.items.flatMap((i) => referencedEvents(i.complete)));
+    let t = -Infinity;
+    if (refs.length) {
+      for (const e of rows(tenantEvents.all(tenantId, JSON.stringify([...new Set(refs.map((r) => r.event))]), new Date(now).toISOString()) as never)) {
+        if (e.ts > t && refs.some((r) => r.event === e.event && matchWhere(r.where, e.properties))) t = e.ts;
+      }
+    }
+    const a = (lastAttested.get(tenantId) as { t: string | null }).t;
+    if (a) t = Math.max(t, Date.parse(a));
+    return t === -Infinity ? undefined : t;
+  }
+
+  return { forUser, forTenant, lastEvidence };
 }

@@ -141,6 +141,12 @@ describe('progress from evidence', () => {
       expect.objectContaining({ ref: 'onboarding/tour', state: 'completed', source: 'attested', attestedBy: 'ada', attestedRole: 'member', attestedAt: expect.any(String) }),
       expect.objectContaining({ kind: 'recipe', ref: 'tour', source: 'attested', attestedBy: 'ada' }),
     ]));
+    // An item completed by walking its launch recipe through: attested too (a skipped step doesn't count).
+    await publish({ ...CONFIG, checklists: [{ ...CONFIG.checklists[0]!, items: [...CONFIG.checklists[0]!.items, { id: 'report', title: 'Report', complete: { event: 'report.shipped' }, launch: { recipe: 'report' } }] }] });
+    const skipped = await put(auth('bob'), [{ ...claim('report', 'user', 'recipe'), data: { skipped: true } }, claim('onboarding/report')]);
+    expect((skipped.json() as ProgressAnswer).ignored).toEqual([expect.objectContaining({ ref: 'onboarding/report', reason: expect.stringMatching(/^server-decided/) })]);
+    const walked = await put(auth('ada'), [claim('report', 'user', 'recipe'), claim('onboarding/report')]);
+    expect((walked.json() as ProgressAnswer).user.find((e) => e.ref === 'onboarding/report')).toMatchObject({ source: 'attested', attestedBy: 'ada' });
     // A forged attestation in `data` is replaced by the server's own.
     await put(auth('ada'), [{ ...claim('onboarding/tour'), data: { attested: { by: 'ceo', role: 'admin', at: '2020-01-01T00:00:00Z' } } }]);
     expect((await get(auth('ada'))).user.find((e) => e.ref === 'onboarding/tour')).toMatchObject({ attestedBy: 'ada' });

@@ -296,6 +296,11 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
       }
       const sp = lifecycle ? await lifecycle.serverProgress(claims.tenantId, claims.userId, now) : undefined;
       const items = new Map((sp?.items ?? []).map((d) => [d.ref, d]));
+      // Recipes this user walked through to the end without skipping (stored, or in this PUT): they complete the items that launch them.
+      const walked = new Set<string>();
+      for (const e of [...(await progress.get(claims.tenantId, claims.userId)), ...parsed.data.entries]) {
+        if (e.kind === 'recipe' && e.scope === 'user' && e.state === 'completed' && !e.data?.skipped) walked.add(e.ref);
+      }
       const accepted: ProgressEntry[] = [];
       const ignored: IgnoredClaim[] = [];
       const ignore = (e: ProgressEntry, reason: string) => ignored.push({ scope: e.scope, kind: e.kind, ref: e.ref, reason });
@@ -319,6 +324,9 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
             throw new HttpError(403, 'attest_role', `"${e.ref}" may be attested by role ${roles.map((x) => `"${x}"`).join(' or ')} only; this token's role is "${claims.role}"`);
           }
           accepted.push({ ...e, scope: d.scope });
+        } else if (d.scope === 'user' && d.recipe && walked.has(d.recipe)) {
+          // A recipe finished in the page: the server can't see it; stored as attested by this user.
+          accepted.push({ ...e, scope: 'user' });
         } else if (d.scope === 'tenant') {
           ignore(e, `tenant-scope: "${e.ref}" is a tenant item, decided by the server from the tenant's events; a browser's claim is not evidence`);
         } else if (d.decidable) {

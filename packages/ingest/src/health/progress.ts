@@ -20,7 +20,7 @@ import type Database from 'better-sqlite3';
 const DAY = 86_400_000;
 
 export type Attest = 'user' | { roles: readonly string[] };
-export interface ConfigItem { id: string; scope?: 'user' | 'tenant'; complete: Rule; attest?: Attest }
+export interface ConfigItem { id: string; scope?: 'user' | 'tenant'; complete: Rule; attest?: Attest; launch?: { recipe?: string } }
 export interface ConfigChecklist { id: string; items: readonly ConfigItem[] }
 
 /** What every rule context of a tenant shares: its traits, facts, metrics and health. */
@@ -33,6 +33,8 @@ export interface ItemDecision {
   ref: string;
   scope: 'user' | 'tenant';
   attest?: Attest;
+  /** The recipe the item launches: walking it through in the page (all steps, none skipped) completes the item. */
+  recipe?: string;
   /** The server can evaluate the item's rule from stored events. */
   decidable: boolean;
   /** Server-decided: the rule holds now (always false when not decidable). */
@@ -114,6 +116,7 @@ export function progressEvaluator(db: Database.Database) {
     const decisions: ItemDecision[] = items.map(({ c, i, ref, scope, decidable }) => {
       const d: ItemDecision = { checklist: c.id, item: i.id, ref, scope, decidable, completed: false };
       if (i.attest) d.attest = i.attest;
+      if (i.launch?.recipe) d.recipe = i.launch.recipe;
       if (decidable) {
         d.explanation = evaluate(i.complete, scope === 'tenant' ? tenantContext() : userCtx);
         d.completed = d.explanation.ok;

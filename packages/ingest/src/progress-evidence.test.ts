@@ -255,13 +255,17 @@ describe('property', () => {
     const now = Date.now();
     await fc.assert(fc.asyncProperty(
       fc.array(fc.record({ user: fc.constantFrom('u1', 'u2'), event: fc.constantFrom('a', 'b'), k: fc.constantFrom(1, 2), ts: fc.integer({ min: now - 10 * DAY, max: now }) }), { maxLength: 25 }),
-      fc.array(fc.record({ rule, scope: fc.constantFrom('user', 'tenant') }), { minLength: 1, maxLength: 4 }),
-      fc.array(fc.record({ item: fc.integer({ min: 0, max: 5 }), scope: fc.constantFrom('user', 'tenant'), state: fc.constantFrom('started', 'completed', 'dismissed') }), { maxLength: 6 }),
+      fc.array(fc.record({ rule, scope: fc.constantFrom('user', 'tenant'), attest: fc.boolean() }), { minLength: 1, maxLength: 4 }),
+      fc.array(fc.record({
+        kind: fc.constantFrom('checklist', 'checklist', 'recipe', 'nudge'), item: fc.integer({ min: 0, max: 5 }), scope: fc.constantFrom('user', 'tenant'),
+        state: fc.constantFrom('started', 'completed', 'dismissed'), skipped: fc.boolean(),
+      }), { maxLength: 6 }),
       async (events, items, claims) => {
         const tenant = `t${++t}`;
         await publish({
           version: 1, product: 'acme',
-          checklists: [{ id: 'c', title: 'c', items: items.map((x, i) => ({ id: `i${i}`, title: 'x', scope: x.scope, complete: toRule(x.rule) })) }],
+          // Some items a member may attest, some launched by a recipe: attestations must still not move a proof that doesn't accept them.
+          checklists: [{ id: 'c', title: 'c', items: items.map((x, i) => ({ id: `i${i}`, title: 'x', scope: x.scope, complete: toRule(x.rule), ...(x.attest ? { attest: 'user' } : { launch: { recipe: `r${i}` } }) })) }],
           lifecycle: {
             initial: 'start',
             states: { start: {}, done: { proof: { checklist: 'c' } }, half: { proof: { checklist: 'c', items: ['i0'] } } },
@@ -276,7 +280,10 @@ describe('property', () => {
           expect(sp.items[i]!.completed, JSON.stringify(x)).toBe(reference(x.rule, evs, now, firstOf(evs)));
         });
         const before = (await store.lifecycle.evaluate(tenant))!.state;
-        const res = await put(auth('u1', tenant), claims.map((c) => ({ scope: c.scope, kind: 'checklist', ref: `c/i${c.item}`, state: c.state, updatedAt: new Date(now).toISOString() })));
+        const res = await put(auth('u1', tenant), claims.map((c) => ({
+          scope: c.scope, kind: c.kind, ref: c.kind === 'checklist' ? `c/i${c.item}` : c.kind === 'recipe' ? `r${c.item}` : `n${c.item}`,
+          state: c.state, updatedAt: new Date(now).toISOString(), ...(c.skipped ? { data: { skipped: true } } : {}),
+        })));
         expect(res.statusCode).toBe(200);
         expect((await store.lifecycle.evaluate(tenant))!.state).toBe(before);
       },

@@ -230,8 +230,10 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
      * server decides from stored events (`source: server`), facts, the lifecycle state, and the
      * user's history for the browser's rules. Reads only.
      */
-    const answer = async (claims: UserClaims, now: number, pendingSince?: number, ignored?: IgnoredClaim[]): Promise<ProgressAnswer> => {
-      const sp = lifecycle ? await lifecycle.serverProgress(claims.tenantId, claims.userId, now, pendingSince) : undefined;
+    type Decided = Awaited<ReturnType<LifecycleService['serverProgress']>>;
+    const decide = (claims: UserClaims, now: number, pendingSince?: number): Promise<Decided> =>
+      lifecycle ? lifecycle.serverProgress(claims.tenantId, claims.userId, now, pendingSince) : Promise.resolve(undefined);
+    const answer = async (claims: UserClaims, now: number, sp: Decided, ignored?: IgnoredClaim[]): Promise<ProgressAnswer> => {
       const stored = await progress.get(claims.tenantId, claims.userId);
       const at = new Date(now).toISOString();
       const out = new Map<string, ProgressAnswerEntry>();
@@ -249,7 +251,6 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
         out.set(key, { scope: d.scope, kind: 'checklist', ref: d.ref, state: 'completed', updatedAt: at, completedAt, data: null, source: 'server' });
       }
       const entries = [...out.values()].sort((a, b) => (a.kind + a.ref < b.kind + b.ref ? -1 : 1));
-      const peek = lifecycle ? await lifecycle.peek(claims.tenantId, now) : undefined;
       const fromDay = Math.floor(now / DAY);
       const r: ProgressAnswer = {
         userId: claims.userId,
@@ -258,7 +259,7 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
         tenant: entries.filter((e) => e.scope === 'tenant'),
         facts: o.facts ? { ...(await o.facts.tenantFacts(claims.tenantId, now)) } : {},
         // The tenant's lifecycle state and what it allows: the client refuses what it doesn't; so does PUT.
-        lifecycle: peek ?? null,
+        lifecycle: sp?.lifecycle ?? null,
         history: sp?.history ?? { fromDay, firstSeen: null, tenantFirstSeen: null, clauses: [], messageIds: [] },
       };
       if (ignored) r.ignored = ignored;
@@ -273,7 +274,8 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
     };
     app.get('/v1/progress', async (req) => {
       const claims = user(req);
-      return answer(claims, Date.now(), pendingSinceOf(req));
+      const now = Date.now();
+      return answer(claims, now, await decide(claims, now, pendingSinceOf(req)));
     });
     app.put('/v1/progress', async (req) => {
       const claims = user(req);
@@ -294,7 +296,8 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
           if (!ok.ok) throw new HttpError(403, 'not_allowed_in_state', `progress for ${e.kind} "${e.ref}" refused: ${ok.reason}`);
         }
       }
-      const sp = lifecycle ? await lifecycle.serverProgress(claims.tenantId, claims.userId, now) : undefined;
+      // Server decisions don't depend on stored attestations: the same ones answer after the merge.
+      const sp = await decide(claims, now, pendingSince);
       const items = new Map((sp?.items ?? []).map((d) => [d.ref, d]));
       // Recipes this user walked through to the end without skipping (stored, or in this PUT): they complete the items that launch them.
       const walked = new Set<string>();
@@ -337,7 +340,7 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
         }
       }
       if (accepted.length) await progress.merge(claims.tenantId, claims.userId, accepted);
-      return answer(claims, now, pendingSince, ignored);
+      return answer(claims, now, sp, ignored);
     });
   }
 }

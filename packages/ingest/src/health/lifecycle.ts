@@ -36,7 +36,11 @@ export interface LifecycleService {
    * One user's server-decided checklist items and event history (see `./progress.ts`), from stored
    * events only; writes nothing. Undefined when no config is published.
    */
-  serverProgress(tenantId: string, userId: string, now?: number, pendingSince?: number): Promise<(UserProgress & { checklists: readonly ConfigChecklist[] }) | undefined>;
+  serverProgress(tenantId: string, userId: string, now?: number, pendingSince?: number): Promise<(UserProgress & {
+    checklists: readonly ConfigChecklist[];
+    /** As `peek`, from the same context (null: the config has no lifecycle). */
+    lifecycle: { state: string; allows: readonly string[] | null } | null;
+  }) | undefined>;
 }
 
 export function lifecycleService(db: Database.Database, config: ConfigStore): LifecycleService {
@@ -148,7 +152,11 @@ export function lifecycleService(db: Database.Database, config: ConfigStore): Li
       if (!m) return undefined;
       const c = context(tenantId, now, m);
       const base = { tenantTraits: c.tenantTraits, facts: c.facts, metrics: c.metrics, ...(c.health ? { health: c.health } : {}) };
-      return { ...progress.forUser(tenantId, userId, now, m.checklists, base, clientRules(m.doc), pendingSince), checklists: m.checklists };
+      const state = m.hasLifecycle ? advance(m.lifecycle, stateOf(tenantId, m.lifecycle), c).state : undefined;
+      return {
+        ...progress.forUser(tenantId, userId, now, m.checklists, base, clientRules(m.doc), pendingSince), checklists: m.checklists,
+        lifecycle: state === undefined ? null : { state, allows: m.lifecycle.states[state]?.allows ?? null },
+      };
     },
     async check(tenantId, action) {
       const m = await model();

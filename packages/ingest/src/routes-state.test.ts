@@ -17,7 +17,7 @@ beforeEach(() => {
   store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-state-')));
   app = buildApp({
     store, writeKeys: ['wk'], adminKeys: [ADMIN], secretKeys: [SECRET], logger: false,
-    config: store.config, progress: store.progress, facts: store.facts,
+    config: store.config, progress: store.progress, facts: store.facts, lifecycle: store.lifecycle,
   });
 });
 afterEach(async () => {
@@ -127,6 +127,11 @@ describe('progress', () => {
     ({ scope, kind: 'checklist' as const, ref, state, updatedAt });
 
   test('progress follows the user; tenant-wide items are shared by the account; a late older sync never undoes a completion', async () => {
+    // Items a user may attest (the server can't see them): stored as attested by that user.
+    await publish({ version: 1, product: 'acme', checklists: [{ id: 'onboarding', title: 'x', items: [
+      { id: 'sso', title: 'SSO', attest: 'user', complete: { page: '/sso/done' } },
+      { id: 'team', title: 'Team', scope: 'tenant', attest: 'user', complete: { page: '/team' } },
+    ] }] });
     const ada = token('ada');
     await put(ada, [item('onboarding/sso', 'completed', '2026-05-02T10:00:00Z'), item('onboarding/team', 'completed', '2026-05-02T10:00:00Z', 'tenant')]);
     // An older device syncs late with "started".

@@ -81,8 +81,9 @@ test('an unpaid invoice fires once, signed, to every webhook; not again within t
 test('onboarding stalled: no checklist progress for 72 h fires; recent progress does not', async () => {
   await open();
   await store.insert([ev('fresh', 'feature.used', {}, 1), ev('stalled', 'feature.used', {}, 1)]);
-  await store.progress.merge('fresh', 'u1', [{ scope: 'user', kind: 'checklist', ref: 'onboarding/sso', state: 'completed', updatedAt: new Date(Date.now() - 2 * HOUR).toISOString() }]);
-  await store.progress.merge('stalled', 'u1', [{ scope: 'user', kind: 'checklist', ref: 'onboarding/sso', state: 'completed', updatedAt: new Date(Date.now() - 80 * HOUR).toISOString() }]);
+  // Checklist progress is evidence: the newest event an item counts (sso connected).
+  const sso = { integration: 'sso', state: 'connected' };
+  await store.insert([ev('fresh', 'integration.state', sso, 2), ev('stalled', 'integration.state', sso, 80)]);
   expect((await store.alerts.evaluate('fresh')).map((f) => f.alert)).not.toContain('onboarding-stalled');
   const stalled = (await store.alerts.evaluate('stalled')).find((f) => f.alert === 'onboarding-stalled')!;
   expect(stalled.detail.explanation).toMatchObject({ ok: true, actual: 80 });

@@ -3,10 +3,13 @@
  * facts, health metrics and checklist progress, advances the machine from its recorded state,
  * and records every transition with its evidence, the config version and the time.
  */
-import { advance, allows, type LifecycleModel, matchWhere, type RuleContext, type Transition } from '@keel/sdk-core/engine';
+import {
+  advance, allows, type ChecklistProgress, clientRules, type LifecycleModel, matchWhere, type Rule, type RuleContext, type Transition,
+} from '@keel/sdk-core/engine';
 import type Database from 'better-sqlite3';
 import type { ConfigStore } from '../store/state-types.js';
 import { tenantMetricsQuery } from './metrics.js';
+import { type ConfigChecklist, progressEvaluator, type UserProgress } from './progress.js';
 import { bandOf, type HealthModel, scoreHealth } from './score.js';
 
 export interface RecordedTransition { from: string; to: string; at: string; configVersion: number; evidence: Transition['evidence'] }
@@ -27,6 +30,17 @@ export interface LifecycleService {
   evaluate(tenantId: string, now?: number): Promise<LifecycleReport | undefined>;
   /** Whether `action` (`nudge:x`) may run for this tenant now, with the reason when not. */
   check(tenantId: string, action: string): Promise<{ ok: true } | { ok: false; reason: string }>;
+  /** The state the tenant would be in now (advanced as `evaluate` would), without recording anything: for GET routes. */
+  peek(tenantId: string, now?: number): Promise<{ state: string; allows: readonly string[] | null } | undefined>;
+  /**
+   * One user's server-decided checklist items and event history (see `./progress.ts`), from stored
+   * events only; writes nothing. Undefined when no config is published.
+   */
+  serverProgress(tenantId: string, userId: string, now?: number, pendingSince?: number): Promise<(UserProgress & {
+    checklists: readonly ConfigChecklist[];
+    /** As `peek`, from the same context (null: the config has no lifecycle). */
+    lifecycle: { state: string; allows: readonly string[] | null } | null;
+  }) | undefined>;
 }
 
 export function lifecycleService(db: Database.Database, config: ConfigStore): LifecycleService {
@@ -38,15 +52,17 @@ export function lifecycleService(db: Database.Database, config: ConfigStore): Li
   const eventsNamed = db.prepare('SELECT timestamp, payload, trust FROM events WHERE group_id = ? AND event = ? AND timestamp <= ?');
   const facts = db.prepare(`SELECT COUNT(DISTINCT COALESCE(user_id, anonymous_id)) AS n FROM events WHERE group_id = ? AND timestamp >= ? AND timestamp <= ? AND (? OR trust = 'verified')`);
   const traits = db.prepare(`SELECT payload FROM events WHERE group_id = ? AND type = 'group' AND (? OR trust = 'verified') ORDER BY timestamp DESC, rowid DESC LIMIT 1`);
-  const doneItems = db.prepare(`SELECT DISTINCT ref FROM progress WHERE tenant_id = ? AND kind = 'checklist' AND state = 'completed'`);
-  const lastProgress = db.prepare(`SELECT MAX(updated_at) AS t FROM progress WHERE tenant_id = ? AND kind = 'checklist'`);
+  const progress = progressEvaluator(db);
   const firstSeen = db.prepare(`SELECT MIN(timestamp) AS t FROM events WHERE group_id = ? AND (? OR trust = 'verified')`);
 
-  async function model(): Promise<{ version: number; lifecycle: LifecycleModel; hasLifecycle: boolean; health?: HealthModel | undefined; checklists: { id: string; items: { id: string }[] }[] } | undefined> {
+  type Doc = { lifecycle?: LifecycleModel; health?: HealthModel; checklists?: ConfigChecklist[]; nudges?: { when: Rule; audience?: Rule }[] };
+  let parsed: { hash: string; doc: Doc } | undefined;
+  async function model(): Promise<{ version: number; lifecycle: LifecycleModel; hasLifecycle: boolean; health?: HealthModel | undefined; checklists: ConfigChecklist[]; doc: Doc } | undefined> {
     const v = await config.latest();
     if (!v) return undefined;
-    const doc = JSON.parse(v.document) as { lifecycle?: LifecycleModel; health?: HealthModel; checklists?: { id: string; items: { id: string }[] }[] };
-    return { version: v.version, lifecycle: doc.lifecycle ?? { initial: 'none', states: { none: {} }, transitions: [] }, hasLifecycle: !!doc.lifecycle, health: doc.health, checklists: doc.checklists ?? [] };
+    if (parsed?.hash !== v.hash) parsed = { hash: v.hash, doc: JSON.parse(v.document) as Doc };
+    const doc = parsed.doc;
+    return { version: v.version, lifecycle: doc.lifecycle ?? { initial: 'none', states: { none: {} }, transitions: [] }, hasLifecycle: !!doc.lifecycle, health: doc.health, checklists: doc.checklists ?? [], doc };
   }
 
   const stateOf = (tenantId: string, m: LifecycleModel) => ((last.get(tenantId) as { state: string } | undefined)?.state ?? m.initial);
@@ -60,7 +76,6 @@ export function lifecycleService(db: Database.Database, config: ConfigStore): Li
       return (t ? (JSON.parse(t.payload) as { traits?: Record<string, unknown> }).traits : undefined) ?? {};
     };
     const tenantTraits = traitsOf(0);
-    const done = new Set((doneItems.all(tenantId) as { ref: string }[]).map((r) => r.ref));
     const score = m.health ? scoreHealth(m.health, metrics.values) : undefined;
     // Events are read per name once, then matched in JS with the evaluator's own matchWhere.
     const cache = new Map<string, { ts: number; properties: Record<string, unknown>; verified: boolean }[]>();
@@ -74,14 +89,25 @@ export function lifecycleService(db: Database.Database, config: ConfigStore): Li
       }
       return list;
     };
+    const firstOf = (any: number) => (firstSeen.get(tenantId, any) as { t: string | null }).t;
+    const first = firstOf(0);
+    // Checklists from server-decided progress (and attestations, for proofs that accept them), read on first use.
+    let lists: Map<string, ChecklistProgress> | undefined;
+    const base = {
+      tenantTraits, metrics: metrics.values,
+      get facts() { return ctx.facts; },
+      ...(score && m.health ? { health: { score: score.score, band: bandOf(score.score, m.health.bands) } } : {}),
+    };
     const factsOf = (any: number, traitsNow: Record<string, unknown>) => ({
       ...traitsNow,
       active_users_7d: (facts.get(tenantId, new Date(now - 7 * day).toISOString(), until, any) as { n: number }).n,
       active_users_30d: (facts.get(tenantId, new Date(now - 30 * day).toISOString(), until, any) as { n: number }).n,
-      // Since the last checklist progress, or since the tenant was first seen when it has none.
+      // Since the last checklist progress (evidence: an event an item counts, or an attestation),
+      // or since the tenant was first seen when it has none.
       ...(() => {
-        const t = (lastProgress.get(tenantId) as { t: string | null }).t ?? (firstSeen.get(tenantId, any) as { t: string | null }).t;
-        return t ? { hours_since_checklist_progress: Math.floor((now - Date.parse(t)) / 3_600_000) } : {};
+        const f = any ? firstOf(1) : first;
+        const t = progress.lastEvidence(tenantId, now, m.checklists) ?? (f ? Date.parse(f) : undefined);
+        return t !== undefined ? { hours_since_checklist_progress: Math.floor((now - t) / 3_600_000) } : {};
       })(),
     });
     let wide: { facts: Record<string, unknown>; tenantTraits: Record<string, unknown> } | undefined;
@@ -92,8 +118,10 @@ export function lifecycleService(db: Database.Database, config: ConfigStore): Li
       }
       return wide;
     };
-    return {
+    const ctx: RuleContext = {
       now,
+      // The tenant's known history starts at its first (verified) event: an absence over a longer window is unproven.
+      historySince: first ? Math.min(Date.parse(first), now) : now,
       countEvents: (q) => named(q.event).filter((e) => (e.verified || q.evidence === 'any') && e.ts <= q.until && (q.since === undefined || e.ts >= q.since) && matchWhere(q.where, e.properties)).length,
       tenantTraits,
       facts: factsOf(0, tenantTraits),
@@ -106,14 +134,10 @@ export function lifecycleService(db: Database.Database, config: ConfigStore): Li
             : `unverified events left out: counting them, ${'event' in leaf ? 'the count' : 'the value'} would be ${JSON.stringify(withAny) ?? 'missing'} and the clause would ${okWithAny ? 'hold' : 'fail'} (evidence: any counts them)`,
       },
       metrics: metrics.values,
-      checklist: (id) => {
-        const c = m.checklists.find((x) => x.id === id);
-        if (!c) return undefined;
-        const completedItems = c.items.map((i) => i.id).filter((i) => done.has(`${id}/${i}`));
-        return { completedItems, completed: completedItems.length === c.items.length };
-      },
+      checklist: (id) => (lists ??= progress.forTenant(tenantId, now, m.checklists, base)).get(id),
       ...(score && m.health ? { health: { score: score.score, band: bandOf(score.score, m.health.bands) } } : {}),
     };
+    return ctx;
   }
 
   const report = (tenantId: string, state: string, m: LifecycleModel): LifecycleReport => ({
@@ -139,6 +163,23 @@ export function lifecycleService(db: Database.Database, config: ConfigStore): Li
       const r = advance(m.lifecycle, current, context(tenantId, now, m));
       if (r.transitions.length) record(tenantId, m.version, r.transitions);
       return report(tenantId, r.state, m.lifecycle);
+    },
+    async peek(tenantId, now = Date.now()) {
+      const m = await model();
+      if (!m?.hasLifecycle) return undefined;
+      const r = advance(m.lifecycle, stateOf(tenantId, m.lifecycle), context(tenantId, now, m));
+      return { state: r.state, allows: m.lifecycle.states[r.state]?.allows ?? null };
+    },
+    async serverProgress(tenantId, userId, now = Date.now(), pendingSince) {
+      const m = await model();
+      if (!m) return undefined;
+      const c = context(tenantId, now, m);
+      const base = { tenantTraits: c.tenantTraits, facts: c.facts, metrics: c.metrics, ...(c.health ? { health: c.health } : {}) };
+      const state = m.hasLifecycle ? advance(m.lifecycle, stateOf(tenantId, m.lifecycle), c).state : undefined;
+      return {
+        ...progress.forUser(tenantId, userId, now, m.checklists, base, clientRules(m.doc), pendingSince), checklists: m.checklists,
+        lifecycle: state === undefined ? null : { state, allows: m.lifecycle.states[state]?.allows ?? null },
+      };
     },
     async check(tenantId, action) {
       const m = await model();

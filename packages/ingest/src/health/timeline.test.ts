@@ -30,7 +30,8 @@ test('the evaluator re-evaluates tenants with new events; the timeline shows eve
     ev('acme', 'billing.invoice', { invoice: 'inv-9', status: 'overdue' }, 2),
     ev('globex', 'ticket.created', { id: 'G-1' }, 1),
   ]);
-  await store.progress.merge('acme', 'u', ['sso', 'first-integration', 'first-dataset'].map((i) => ({ scope: 'user' as const, kind: 'checklist' as const, ref: `onboarding/${i}`, state: 'completed' as const, updatedAt: new Date().toISOString() })));
+  // Onboarding done from evidence (the server decides the items from these events).
+  await store.insert([ev('acme', 'integration.state', { integration: 'sso', state: 'connected' }, 6), ev('acme', 'feature.used', { feature: 'dataset.ingest' }, 6)]);
   const evaluator = store.startEvaluator({ intervalMs: 3_600_000 });
   expect(await evaluator.runOnce()).toBe(2); // acme and globex had new events
   expect(await evaluator.runOnce()).toBe(0); // nothing new since
@@ -39,7 +40,7 @@ test('the evaluator re-evaluates tenants with new events; the timeline shows eve
   const page = store.timeline('acme', { limit: 3 });
   expect(page.items.map((i) => i.title)).toEqual(['lifecycle: onboarding → activated', 'alert: unpaid-invoice', 'billing.invoice']);
   const rest = store.timeline('acme', { before: page.next!, limit: 10 });
-  expect(rest.items.map((i) => i.title)).toEqual(['ticket.created', 'deployment.published', 'config version 1']);
+  expect(rest.items.map((i) => i.title)).toEqual(['ticket.created', 'deployment.published', 'integration.state', 'config version 1']);
   expect(rest.next).toBeNull();
   expect(rest.items[1]!.detail).toEqual({ version: '2.3.0' });
 

@@ -60,7 +60,10 @@ export function sqliteProgressStore(db: Database.Database): ProgressStore {
     for (const e of entries) {
       const subject = e.scope === 'tenant' ? '' : userId;
       const old = one.get(tenantId, e.scope, subject, e.kind, e.ref) as Row | undefined;
-      const m = mergeProgress(old && toEntry(old), e);
+      const prev = old && toEntry(old);
+      const m = mergeProgress(prev, e);
+      // An attestation belongs to the observation that set the state: a later, lower one doesn't re-attest it.
+      if (prev?.data?.attested && prev.state === m.state) m.data = { ...m.data, attested: prev.data.attested };
       upsert.run(tenantId, e.scope, subject, e.kind, e.ref, m.state, m.updatedAt, m.completedAt ?? null, m.data ? JSON.stringify(m.data) : null);
     }
   });

@@ -83,6 +83,7 @@ test('progress is stored server-side: a second device of the same user sees it; 
   await publish(CONFIG);
   const ada = start({ userToken: tokens.ada });
   await ada.ready;
+  ada.identify('ada'); // the server decides her items from her stored events
   ada.group('acme');
   ada.track('feature.used', { feature: 'dataset.ingest' });
   await ada.telemetry.flush();
@@ -155,4 +156,63 @@ test('the lifecycle state from the server: a checklist or recipe it does not all
   expect(recipes).toEqual(['first-dataset']);
   expect(warn).toHaveBeenCalledWith(expect.stringContaining('"recipe:fix-sso" is not allowed'));
   warn.mockRestore();
+});
+
+// ── History the browser can trust ────────────────────────────────────────────────────────────
+// An item the server can't decide (its rule reads the page too), so only the browser's own
+// evaluation over the merged history can complete it.
+const HISTORY: ClientConfig = {
+  version: 1, product: 'acme',
+  checklists: [{
+    id: 'habits', title: 'Habits',
+    items: [
+      { id: 'weekly', title: 'Two reports this week', complete: { all: [{ event: 'feature.used', where: { feature: 'weekly-report' }, count: { gte: 2 }, within: '7d' }, { page: '/**' }] } },
+      { id: 'early', title: 'Early bird', complete: { all: [{ event: 'feature.used', where: { feature: 'early-bird' } }, { page: '/**' }] } },
+      { id: 'quiet', title: 'A quiet week', complete: { all: [{ not: { event: 'error.raised', within: '7d' } }, { page: '/**' }] } },
+    ],
+  }],
+};
+const habit = (k: Keel, id: string) => k.checklist('habits')?.items.find((i) => i.id === id)?.state;
+
+test('a new device (empty IndexedDB) gets the user\'s history from the server: an item completes without new events, counted once', async () => {
+  await wipeLocal();
+  await publish(HISTORY);
+  const a = start({ userToken: tokens['guide-11'] });
+  await a.ready;
+  a.identify('guide-11');
+  a.group('acme');
+  a.track('feature.used', { feature: 'weekly-report' });
+  a.track('feature.used', { feature: 'weekly-report' });
+  expect(habit(a, 'weekly')).toBe('done'); // this browser counted them itself
+  await a.telemetry.flush();
+  // Once stored, the server reports them in the user's history.
+  await vi.waitFor(async () => {
+    const res = await fetch(`${url}/v1/progress`, { headers: { authorization: `Bearer ${tokens['guide-11']}` } });
+    const h = (await res.json()).history as { clauses: { key: string; days: Record<string, number> }[] };
+    const c = h.clauses.find((x) => x.key === 'feature.used {"feature":"weekly-report"}');
+    expect(Object.values(c?.days ?? {}).reduce((x, y) => x + y, 0)).toBe(2);
+  }, { timeout: 5000 });
+  await a.refresh(); // the answer lists both ids: acknowledged, no longer added on top
+  expect(a.explain('habits', 'weekly')?.children?.[0]).toMatchObject({ ok: true, actual: 2 });
+  await a.shutdown();
+
+  await wipeLocal(); // another device: nothing local
+  const b = start({ userToken: tokens['guide-11'] });
+  await b.ready;
+  expect(habit(b, 'weekly')).toBe('done');
+  expect(b.explain('habits', 'weekly')?.children?.[0]).toMatchObject({ ok: true, actual: 2 });
+  // "A quiet week" can't be proven yet: the user was first seen seconds ago, on either device.
+  expect(habit(b, 'quiet')).toBe('pending');
+  expect(b.explain('habits', 'quiet')?.children?.[0]).toMatchObject({ ok: false, reason: 'history', note: expect.stringMatching(/^history shorter than the window: first seen (less than a minute|\d+ minutes?) ago$/) });
+});
+
+test('events tracked before the config reaches the browser count once it does', async () => {
+  await wipeLocal();
+  await publish(HISTORY);
+  const k = start();
+  k.track('feature.used', { feature: 'early-bird' }); // before the saved state and the config are loaded
+  expect(k.config).toBeUndefined();
+  await k.ready;
+  expect(k.config?.checklists?.[0]?.id).toBe('habits');
+  expect(habit(k, 'early')).toBe('done');
 });

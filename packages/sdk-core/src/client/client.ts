@@ -5,7 +5,9 @@ import { mergeProgress } from '../progress/merge.js';
 import type { FatiguePolicy } from './budget.js';
 import type { Outcome } from './guide.js';
 import { lazyGuide } from './lazy-guide.js';
-import { type Rollup, Rollups } from './rollups.js';
+import type { ProgressAnswer } from '../progress/answer.js';
+import { clientRules } from '../progress/answer.js';
+import { type Rollup, Rollups, type SavedHistory } from './rollups.js';
 import { SAFE_LINK } from './text.js';
 import type {
   ChecklistSource, ChecklistView, ClientChecklist, ClientConfig, GuideLoader, GuideReport, ItemAction, NudgeDecision,
@@ -127,6 +129,8 @@ export function init(options: KeelOptions): Keel {
   };
   const ctx = (): RuleContext => ({
     now: Date.now(),
+    // The known history: the server's first sight of this user or this browser's first run, whichever is older.
+    historySince: Math.min(startedAt, rollups.serverFirstSeen ?? Infinity),
     countEvents: (q) => rollups.count(q),
     userTraits, tenantTraits, facts,
     page: { path: location.pathname },
@@ -230,30 +234,24 @@ export function init(options: KeelOptions): Keel {
 
   function applyConfig(c: ClientConfig | undefined) {
     config = c;
-    const rules: Rule[] = [];
-    for (const cl of c?.checklists ?? []) {
-      if (cl.audience) rules.push(cl.audience);
-      for (const i of cl.items) rules.push(i.complete, ...(i.failed ? [i.failed] : []));
-    }
-    for (const n of c?.nudges ?? []) rules.push(n.when, ...(n.audience ? [n.audience] : []));
-    rollups.watch(rules);
+    const rules: Rule[] = clientRules(c);
+    rollups.watch(rules); // counts the recent messages tracked before this config arrived, too
   }
 
   let saveTimer: ReturnType<typeof setTimeout> | undefined;
   telemetry.subscribe((m: Message) => {
     if (m.type === 'identify' && m.traits) userTraits = { ...userTraits, ...m.traits };
     if (m.type === 'group' && m.traits) tenantTraits = { ...tenantTraits, ...m.traits };
-    const hit = m.type === 'track' && m.event ? rollups.record(m.event, m.properties, Date.parse(m.timestamp)) : false;
+    const hit = m.type === 'track' && m.event ? rollups.record(m.event, m.properties, Date.parse(m.timestamp), m.messageId) : false;
     if (m.type === 'track' && m.event) guide.onMessage(m.event, m.properties, Date.parse(m.timestamp));
     if (m.type === 'page') guide.wake();
-    if (hit || m.type !== 'track') {
-      saveTimer ??= setTimeout(() => {
-        saveTimer = undefined;
-        save('rollups', rollups.toJSON());
-        save('traits', { userTraits, tenantTraits });
-      }, 200);
-      recompute(true);
-    }
+    saveTimer ??= setTimeout(() => {
+      saveTimer = undefined;
+      save('rollups', rollups.toJSON());
+      save('history', rollups.history());
+      save('traits', { userTraits, tenantTraits });
+    }, 200);
+    if (hit || m.type !== 'track') recompute(true);
   });
 
   const authed = (init: RequestInit = {}): RequestInit => ({ ...init, headers: { ...init.headers, authorization: `Bearer ${o.userToken}` }, credentials: 'omit' });
@@ -270,18 +268,38 @@ export function init(options: KeelOptions): Keel {
     dirty = [];
     try {
       // keepalive: a step saved as the page navigates away still reaches the server.
-      const res = await fetch(`${host}/v1/progress`, authed({ method: 'PUT', keepalive: true, body: JSON.stringify({ entries }), headers: { 'content-type': 'application/json' } }));
+      const res = await fetch(`${host}/v1/progress${pending()}`, authed({ method: 'PUT', keepalive: true, body: JSON.stringify({ entries }), headers: { 'content-type': 'application/json' } }));
+      if (res.status >= 400 && res.status < 500 && ![401, 408, 429].includes(res.status)) {
+        // Refused for good (the lifecycle state doesn't allow it, a role may not attest it): retrying can't help.
+        console.warn(`Keel: progress not stored: ${((await res.json().catch(() => ({}))) as { message?: string }).message ?? `HTTP ${res.status}`}`);
+        return;
+      }
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       applyProgress(await res.json());
+      recompute(true); // the server's history may complete items here
     } catch {
       dirty = entries.concat(dirty); // retried with the next change or refresh
     }
   }
 
-  function applyProgress(body: { user?: ProgressEntry[]; tenant?: ProgressEntry[]; facts?: Record<string, unknown>; lifecycle?: typeof lifecycle }) {
+  /** `?pendingSince=`: the oldest message the server has not acknowledged yet, less a day for clock-skew correction. */
+  const pending = () => {
+    const t = rollups.pendingSince();
+    return t === undefined ? '' : `?pendingSince=${encodeURIComponent(new Date(t - DAY).toISOString())}`;
+  };
+
+  /**
+   * Server-decided items (`source: server`) and attestations become local progress; the user's
+   * history from the server becomes the base of the local rollups (see `Rollups`).
+   */
+  function applyProgress(body: Partial<ProgressAnswer>) {
     for (const e of [...(body.user ?? []), ...(body.tenant ?? [])]) setProgress(e, false);
     if (body.facts) facts = body.facts;
     if (body.lifecycle !== undefined) lifecycle = body.lifecycle;
+    if (body.history) {
+      rollups.applyServer(body.history);
+      save('history', rollups.history());
+    }
     save('progress', [...progress.values()]);
     save('facts', facts);
     guide.wake(); // a recipe left running on another device
@@ -310,7 +328,7 @@ export function init(options: KeelOptions): Keel {
     if (o.userToken) {
       try {
         if (dirty.length) await pushProgress();
-        const res = await fetch(`${host}/v1/progress`, authed());
+        const res = await fetch(`${host}/v1/progress${pending()}`, authed());
         if (res.ok) applyProgress(await res.json());
       } catch {
         /* offline */
@@ -323,9 +341,14 @@ export function init(options: KeelOptions): Keel {
     kv = await dbP;
     if (kv) {
       const st = kvStore(kv); // one transaction for every key
-      const [c, r, p, f, t, s, u] = await Promise.all(['config', 'rollups', 'progress', 'facts', 'traits', 'startedAt', 'ui'].map((k) => request(st.get(k))));
+      const [c, r, p, f, t, s, u, h] = await Promise.all(['config', 'rollups', 'progress', 'facts', 'traits', 'startedAt', 'ui', 'history'].map((k) => request(st.get(k))));
       if (u) ui = u as typeof ui;
-      if (r) rollups = new Rollups(r as Record<string, Rollup>);
+      if (r || h) {
+        // Events tracked while the saved state loaded are kept (counted once the config watches them).
+        const early = rollups;
+        rollups = new Rollups((r ?? {}) as Record<string, Rollup>, h as SavedHistory | undefined);
+        rollups.absorb(early);
+      }
       if (c) {
         cachedConfig = (c as { config: ClientConfig }).config;
         if (!preview) {

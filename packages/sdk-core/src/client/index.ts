@@ -11,3 +11,7 @@ export type {
   NudgeAction, NudgeActionView, NudgeCloseReason, NudgeDecision, NudgeKind, NudgeView, Placement, ProgressEntry, RecipeStepView, Text,
 } from './types.js';
 export { mergeProgress, type ProgressKind, type ProgressScope, type ProgressStateName } from '../progress/merge.js';
+export {
+  clauseKey, clientRules, historyDays, serverDecidable,
+  type HistoryClause, type IgnoredClaim, type ProgressAnswer, type ProgressAnswerEntry, type ProgressHistory, type ProgressSource,
+} from '../progress/answer.js';

@@ -16,6 +16,8 @@ export interface ClientChecklistItem {
   failed?: Rule;
   recovery?: ItemAction;
   launch?: ItemAction;
+  /** Who may mark it done from the browser (stored by the server as attested): see the config schema. */
+  attest?: 'user' | { roles: readonly string[] };
 }
 export interface ClientChecklist { id: string; title: Text; audience?: Rule; items: readonly ClientChecklistItem[] }
 export interface ClientConfig {

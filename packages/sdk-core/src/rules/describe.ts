@@ -52,7 +52,7 @@ export function describeLeaf(r: Rule): [clause: string, expected: string] | unde
     k ? [`${LABEL[k]} ${(r as unknown as Record<string, string>)[k]}`, describeComparison(r as Comparison)] :
     'page' in r ? ['page', `matches ${q(r.page)}`] :
     'lifecycle' in r ? ['lifecycle', describeComparison(typeof r.lifecycle === 'string' ? { eq: r.lifecycle } : { in: r.lifecycle })] :
-    'checklist' in r ? [`${r.items ? `items ${q(r.items)} of ` : ''}checklist ${q(r.checklist)}`, state(r.state)] :
+    'checklist' in r ? [`${r.items ? `items ${q(r.items)} of ` : ''}checklist ${q(r.checklist)}${r.accept === 'attested' ? ' (attested items accepted)' : ''}`, state(r.state)] :
     'recipe' in r ? [`recipe ${q(r.recipe)}`, state(r.state)] :
     'health' in r ? ['health', [
         r.health.band !== undefined && `band ${describeComparison(typeof r.health.band === 'string' ? { eq: r.health.band } : { in: r.health.band })}`,

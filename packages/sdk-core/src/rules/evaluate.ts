@@ -32,9 +32,11 @@ function fetch(r: LeafRule, ctx: RuleContext, any = false): unknown {
   if ('checklist' in r) {
     const c = ctx.checklist?.(r.checklist);
     if (!c) return c;
-    const k = r.items?.filter((i) => c.completedItems.includes(i)).length;
-    return (r.items ? k === r.items.length : c.completed) ? 'completed'
-      : (r.items ? k : c.completedItems.length) ? 'started' : 'not_started';
+    const done = r.accept === 'attested' && c.attestedItems?.length ? [...c.completedItems, ...c.attestedItems] : c.completedItems;
+    const k = r.items?.filter((i) => done.includes(i)).length;
+    const whole = done === c.completedItems || !c.allItems ? c.completed : c.allItems.every((i) => done.includes(i));
+    return (r.items ? k === r.items.length : whole) ? 'completed'
+      : (r.items ? k : done.length) ? 'started' : 'not_started';
   }
   return INVALID;
 }
@@ -56,14 +58,28 @@ function test(r: LeafRule, v: unknown): boolean {
 }
 
 /**
+ * An event clause over a window that an absence would satisfy (its count test passes at 0, or,
+ * `negated`, fails at 0), evaluated while the known history is shorter than that window: the
+ * note saying so (`first seen 3 minutes ago`), else undefined. Such a clause is false whatever the count.
+ */
+function shortHistory(r: Rule, ctx: RuleContext, negated: boolean): string | undefined {
+  const age = ctx.now - ctx.historySince!;
+  if (!('event' in r) || !(age < durationMs(r.within)) || compare(0, r.count ?? { gte: 1 }) === negated) return undefined;
+  const m = age / 60_000;
+  const [x, unit] = m < 120 ? [m, 'minute'] : m < 2880 ? [m / 60, 'hour'] : [m / 1440, 'day'];
+  const n = Math.floor(x);
+  return `history shorter than the window: first seen ${n < 1 ? 'less than a minute' : `${n} ${unit}${n > 1 ? 's' : ''}`} ago`;
+}
+
+/**
  * Does the rule hold? Short-circuits and allocates no explanation: for hot paths. Always equals
  * `evaluate(rule, ctx).ok`.
  */
 export const matches = (r: Rule, ctx: RuleContext): boolean =>
   'all' in r ? r.all.every((c) => matches(c, ctx))
   : 'any' in r ? r.any.some((c) => matches(c, ctx))
-  : 'not' in r ? !matches(r.not, ctx)
-  : test(r, fetch(r, ctx));
+  : 'not' in r ? !shortHistory(r.not, ctx, true) && !matches(r.not, ctx)
+  : !shortHistory(r, ctx, false) && test(r, fetch(r, ctx));
 
 /**
  * Evaluates every clause (no short-circuit) and returns the tree of which passed or failed and
@@ -82,20 +98,28 @@ export function evaluate(r: Rule, ctx: RuleContext): Explanation {
   if ('not' in r) {
     const c = evaluate(r.not, ctx);
     const leaf = describeLeaf(r);
-    const e: Explanation = { ok: !c.ok, clause: leaf?.[0] ?? describeRule(r), children: [c] };
+    const short = shortHistory(r.not, ctx, true);
+    const e: Explanation = { ok: !short && !c.ok, clause: leaf?.[0] ?? describeRule(r), children: [c] };
     if ('actual' in c && !('all' in r.not || 'any' in r.not)) e.actual = c.actual;
     if (leaf) e.expected = leaf[1];
+    if (short) Object.assign(e, { reason: 'history', note: short });
     return e;
   }
   const v = fetch(r, ctx);
-  const ok = test(r, v);
+  const short = shortHistory(r, ctx, false);
+  const ok = !short && test(r, v);
   const [clause, expected] = describeLeaf(r) ?? ['', ''];
   const e: Explanation = { ok, clause, expected };
   if (v !== undefined && v !== INVALID) e.actual = v;
-  if (!ok && (v == null || v === INVALID)) e.reason = v === INVALID ? 'invalid' : 'missing';
+  if (short) Object.assign(e, { reason: 'history', note: short });
+  else if (!ok && (v == null || v === INVALID)) e.reason = v === INVALID ? 'invalid' : 'missing';
+  if ('checklist' in r && r.accept) {
+    const used = ctx.checklist?.(r.checklist)?.attestedItems?.filter((i) => !r.items || r.items.includes(i));
+    if (used?.length) e.attested = used;
+  }
   // Server side: say when leaving unverified events out made a difference.
   const x = ctx.anyEvidence?.explain;
-  if (x && (r as EventRule).evidence !== 'any') {
+  if (x && !short && (r as EventRule).evidence !== 'any') {
     const w = fetch(r, ctx, true);
     if (w !== v) e.note = x(r, v, w, test(r, w));
   }

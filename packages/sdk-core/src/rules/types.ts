@@ -92,7 +92,16 @@ export interface LifecycleRule { lifecycle: string | readonly string[] }
  * item complete. With `items` it is about those items only: completed = all of them, started = some
  * but not all, not_started = none.
  */
-export interface ChecklistRule { checklist: string; items?: readonly string[]; state?: ProgressState }
+export interface ChecklistRule {
+  checklist: string;
+  items?: readonly string[];
+  state?: ProgressState;
+  /**
+   * `attested`: items a user attested (config `attest:` on the item) count as completed too, and
+   * the explanation lists them (`attested`). Default: only completions the evaluator decided count.
+   */
+  accept?: 'attested';
+}
 /** The recipe's state equals `state` (default `completed`). */
 export interface RecipeRule { recipe: string; state?: ProgressState }
 /** Band equality (or one of a list) and/or score comparison, ANDed. */
@@ -109,7 +118,14 @@ export type Rule = AllRule | AnyRule | NotRule | LeafRule;
  */
 export interface EventQuery { event: string; where?: Where; since?: number; until: number; evidence?: Evidence }
 
-export interface ChecklistProgress { completedItems: readonly string[]; completed: boolean }
+export interface ChecklistProgress {
+  completedItems: readonly string[];
+  completed: boolean;
+  /** Items completed only by a user's attestation (not in `completedItems`); read by `accept: attested`. */
+  attestedItems?: readonly string[];
+  /** Every item id of the checklist, so `accept: attested` can tell when the whole checklist is done. */
+  allItems?: readonly string[];
+}
 
 export interface Health { score: number; band: string }
 
@@ -147,10 +163,22 @@ export interface RuleContext {
     /** The explanation's `note` for a leaf whose value counting unverified events is `withAny` (it would then pass or not: `okWithAny`). */
     explain?(leaf: LeafRule, value: unknown, withAny: unknown, okWithAny: boolean): string | undefined;
   };
+  /**
+   * Start of the known history (ms since the epoch): the first event the server has for this user
+   * (or tenant), or this browser's first run, whichever is older. A clause that an absence would
+   * satisfy (`not` an event `within` a window, or an event count `within` a window that 0 satisfies,
+   * such as `count: { lte: 0 }`) is false with `reason: 'history'` while `now - historySince` is
+   * shorter than the window: "unused for 7 days" can't be proven by a user first seen a minute ago.
+   * Absent: no such check (tests, previews over a known event list).
+   */
+  historySince?: number;
 }
 
-/** `missing`: the context lacks the data; `invalid`: the rule itself is malformed (unvalidated input). */
-export type Reason = 'missing' | 'invalid';
+/**
+ * `missing`: the context lacks the data; `invalid`: the rule itself is malformed (unvalidated input);
+ * `history`: an absence over a window longer than the known history (see `historySince`).
+ */
+export type Reason = 'missing' | 'invalid' | 'history';
 
 /** Which clause passed or failed, and with what value. */
 export interface Explanation {
@@ -162,7 +190,12 @@ export interface Explanation {
   /** What was required: `at least 1`, `in ["owner","admin"]`, `completed`… */
   expected?: string;
   reason?: Reason;
-  /** Server side: what counting unverified events too would have changed ("unverified events left out: …"). */
+  /**
+   * Why, in words, when the value alone doesn't say it: `history shorter than the window: first
+   * seen 3 minutes ago`, or (server side) what counting unverified events too would have changed.
+   */
   note?: string;
+  /** A checklist clause with `accept: attested`: the items that counted only because a user attested them. */
+  attested?: readonly string[];
   children?: Explanation[];
 }

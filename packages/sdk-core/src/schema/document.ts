@@ -63,6 +63,16 @@ export const ChecklistItemSchema = obj('a checklist item', {
   failed: RuleSchema.optional(),
   recovery: ActionSchema.optional(),
   launch: ActionSchema.optional(),
+  /**
+   * Who may mark this item done from the browser (`PUT /v1/progress`), stored as attested by that
+   * user with the time: `user` (any user of the tenant) or `{ roles: [admin] }`. Without it an item
+   * is decided by the server from stored events (event, fact, trait and metric rules) and a browser's
+   * claim is ignored.
+   */
+  attest: z.union([
+    z.literal('user'),
+    obj('attest', { roles: z.array(z.string().min(1), { error: 'expected a list of roles' }).min(1, { error: 'list at least one role' }) }),
+  ], { error: (iss) => `expected attest: user or attest: { roles: [admin] }, found ${q(iss.input)}` }).optional(),
 });
 
 export const ChecklistSchema = obj('a checklist', {

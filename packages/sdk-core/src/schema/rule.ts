@@ -20,7 +20,7 @@ const EVIDENCED = [...OPS, 'evidence'] as const;
 const EXTRA: Partial<Record<Kind, readonly string[]>> = {
   event: ['where', 'count', 'within', 'evidence'],
   trait: OPS, tenantTrait: EVIDENCED, fact: EVIDENCED, metric: OPS,
-  checklist: ['items', 'state'],
+  checklist: ['items', 'state', 'accept'],
   recipe: ['state'],
 };
 
@@ -116,6 +116,7 @@ const ruleObject = z
       lifecycle: nameOrNames('lifecycle state').optional(),
       checklist: name('a checklist id').optional(),
       items: names('checklist item id').optional(),
+      accept: z.literal('attested', { error: (iss) => `expected accept: "attested" (attested items count as completed), found ${q(iss.input)}` }).optional(),
       state: z.enum(STATES, { error: (iss) => `expected ${STATES.map(q).join(', ')}, found ${q(iss.input)}` }).optional(),
       recipe: name('a recipe id').optional(),
       health: z

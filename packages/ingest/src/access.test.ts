@@ -130,7 +130,7 @@ describe('CORS by @fastify/cors, as the hand-written hook did', () => {
       'access-control-allow-origin': APP_ORIGIN,
       'access-control-allow-credentials': 'true',
       'access-control-allow-methods': 'GET, POST, PUT, OPTIONS',
-      'access-control-allow-headers': 'authorization, content-type, content-encoding, if-none-match',
+      'access-control-allow-headers': 'authorization, content-type, content-encoding, if-none-match, x-retry-count',
       'access-control-max-age': '86400',
     });
     expect(String(pre.headers.vary)).toContain('Origin');

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { checkMessage, type Issue, type Message, parseMessage } from '@keel/sdk-core/schema';
+import { checkMessage, type Issue, MESSAGE_TYPES, type Message, parseMessage } from '@keel/sdk-core/schema';
 import type { StoredEvent } from './store/types.js';
 
 export interface Rejected {
@@ -71,7 +71,9 @@ export function toRows(
               path: 'type',
               // Never String(input.type): an object with its own `toString` key throws.
               message: typeof input.type === 'string'
-                ? `a ${JSON.stringify(input.type.slice(0, 64))} message was sent to /v1/${forcedType}; send it to /v1/batch, or to /v1/${forcedType} as a ${forcedType}`
+                ? (MESSAGE_TYPES as readonly string[]).includes(input.type)
+                  ? `a "${input.type}" message was sent to /v1/${forcedType}; send it to /v1/batch, or to /v1/${input.type}`
+                  : `a ${JSON.stringify(input.type.slice(0, 64))} message was sent to /v1/${forcedType}; send it to /v1/batch, or to /v1/${forcedType} as a ${forcedType}`
                 : `expected type to be "${forcedType}" (or absent) on /v1/${forcedType}, found ${Array.isArray(input.type) ? 'array' : input.type === null ? 'null' : typeof input.type}`,
             }],
           });

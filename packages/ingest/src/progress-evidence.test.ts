@@ -47,6 +47,7 @@ const ev = (userId: string | null, event: string, properties: Record<string, unk
   writeKey: 'wk', messageId: `m${++n}`, type, event: type === 'track' ? event : null, userId, anonymousId: null, groupId,
   timestamp: new Date(ts).toISOString(), originalTimestamp: null, sentAt: null, receivedAt: new Date(ts).toISOString(),
   payload: JSON.stringify(type === 'identify' ? { traits: properties } : { properties }),
+  sender: { kind: 'server' }, // verified: proofs count verified events only
 });
 
 const CONFIG = {

@@ -81,7 +81,7 @@ test('/v1/t, /p, /i, /g, /a, /s each store one message of their type; /v1/b a ba
 test('a message sent to the wrong letter is refused with the route to use; /v1/m is accepted and ignored', async () => {
   const wrong = await post('/v1/t', ajs('page', { name: 'x' }));
   expect(wrong.statusCode).toBe(400);
-  expect(wrong.json().message).toMatch(/send it to \/v1\/page/);
+  expect(wrong.json().message).toMatch(/send it to \/v1\/batch, or to \/v1\/page/);
   const metrics = await app.inject({ method: 'POST', url: '/v1/m', headers: { 'content-type': 'text/plain' }, payload: JSON.stringify({ series: [{ type: 'Counter', metric: 'analytics_js.invoke', value: 1, tags: {} }] }) });
   expect(metrics.statusCode).toBe(200);
   expect(await store.count({ writeKey: KEY })).toBe(0);

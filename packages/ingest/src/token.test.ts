@@ -97,6 +97,8 @@ describe('malformed tokens on every route that reads one: 401, never a 500', () 
     app = buildApp({
       store, writeKeys: ['wk'], adminKeys: ['adm'], secretKeys: [SECRET], config: store.config, progress: store.progress, facts: store.facts,
       health: store.health, lifecycle: store.lifecycle, status: store.status, timeline: store.timeline, logger: false,
+      // Every request here fails auth on purpose: the slow-down for repeated failures (access.test.ts) is off.
+      rateLimit: { authFailuresPerIp: 0 },
     });
   });
   afterAll(async () => {

@@ -218,8 +218,8 @@ describe('every store answers a fault the same way', () => {
     const app = buildApp({ store, writeKeys: [KEY], secretKeys: [SECRET], progress: guardFaults(refusing, faultState(store.path)), logger: false, rateLimit: false });
     try {
       const token = signUserToken({ sub: 'ada', tenant: 'acme' }, SECRET);
-      const res = await app.inject({ method: 'PUT', url: '/v1/progress', headers: { authorization: `Bearer ${token}` }, payload: JSON.stringify({ entries: [] }) });
-      expect(res.statusCode).toBe(503);
+      const res = await app.inject({ method: 'PUT', url: '/v1/progress', headers: { authorization: `Bearer ${token}` }, payload: JSON.stringify({ entries: [{ scope: 'user', kind: 'recipe', ref: 'first-report', state: 'completed', updatedAt: new Date().toISOString() }] }) });
+      expect(res.statusCode, res.body).toBe(503);
       expect(res.headers['retry-after']).toBe('5');
       expect(res.json()).toMatchObject({ error: 'storage_unavailable' });
     } finally {

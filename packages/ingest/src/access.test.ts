@@ -236,9 +236,14 @@ describe('rate limits (@fastify/rate-limit)', () => {
     expect(res.json()).toMatchObject({ error: 'rate_limited' });
     expect(res.json().message).toContain('10.0.0.1');
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    // From the SDK's page: the 429 carries the CORS grant, so the page can read Retry-After.
+    const fromPage = await postBatch(app, { origin: APP_ORIGIN }, batch(), '10.0.0.1');
+    expect(fromPage.statusCode).toBe(429);
+    expect(fromPage.headers['access-control-allow-origin']).toBe(APP_ORIGIN);
+    expect(fromPage.headers['access-control-expose-headers']).toContain('retry-after');
     expect((await postBatch(app, {}, batch(), '10.0.0.2')).statusCode).toBe(200);
     expect((await app.inject({ method: 'GET', url: '/healthz', remoteAddress: '10.0.0.1' })).statusCode).toBe(200);
-    expect(app.accessStats.rateLimited).toBe(1);
+    expect(app.accessStats.rateLimited).toBe(2);
   });
 
   test('behind a proxy (trustProxy) the limit is per client, from X-Forwarded-For', async () => {

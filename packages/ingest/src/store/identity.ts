@@ -9,8 +9,9 @@
  *   no tenant: a claim the server can disprove is recorded as a claim, never counted);
  * - otherwise its user's tenant at the event's time: the latest `group` call at or before it,
  *   or, for events sent before their user's first `group` call, that call (if it comes within
- *   30 days after the event). Events already stored are re-attributed when a `group`, `alias`
- *   or `identify` call that changes their answer arrives.
+ *   30 days after the event); the anonymous id's when the user has none; the users an id is
+ *   linked to (alias, identify) count as that id. Events already stored are re-attributed when
+ *   a `group`, `alias` or `identify` call that changes their answer arrives.
  *
  * Trust: `verified` when sent with a server-side write key, or when the batch's user token proves
  * the message's user (`sub` = userId) and its tenant (`tenant` = the attributed tenant);

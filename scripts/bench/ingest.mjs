@@ -62,12 +62,11 @@ export function rawCeiling(batches) {
   return { rows: rows.length, rowsPerSec: rows.length / secs };
 }
 
-async function startServe(dataDir) {
-  const cli = new URL('../../packages/ingest/dist/cli.js', import.meta.url).pathname;
-  // Saturating the server is the point here: load shedding (503 while the event loop lags over a
-  // second, which a busy shared machine reaches) would turn the measurement into refusals. The
-  // rate limits stay at their defaults (this run is far below them).
-  const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--data-dir', dataDir, '--write-key', WRITE_KEY, '--log-level', 'warn', '--max-event-loop-delay', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+// Saturating the server is the point here: load shedding (503 while the event loop lags over a
+// second, which a busy shared machine reaches) would turn the measurement into refusals. The
+// rate limits stay at their defaults (this run is far below them).
+async function startServe(dataDir, script = new URL('../../packages/ingest/dist/cli.js', import.meta.url).pathname, args = ['serve', '--port', '0', '--data-dir', dataDir, '--write-key', WRITE_KEY, '--log-level', 'warn', '--max-event-loop-delay', '0']) {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (b) => {
@@ -97,12 +96,17 @@ function post(agent, url, body) {
 
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
-/** Concurrent clients each posting pre-built batches back to back; latency per request. */
-export async function httpIngest(batches, { clients = 8, log = () => {} } = {}) {
+/**
+ * Concurrent clients each posting pre-built batches back to back; latency per request.
+ * `serve` starts another server process (default: the built `keel serve`); `seed` is a body
+ * posted once before the warm-up.
+ */
+export async function httpIngest(batches, { clients = 8, log = () => {}, serve = startServe, seed } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'keel-bench-http-'));
-  const { url, child } = await startServe(dataDir);
+  const { url, child } = await serve(dataDir);
   const agent = new Agent({ keepAlive: true, maxSockets: clients });
   try {
+    if (seed) await post(agent, url, seed);
     // Warm-up: 5% of the batches, not counted.
     const warm = Math.max(clients, Math.floor(batches.length * 0.05));
     await Promise.all(batches.slice(0, warm).map((b) => post(agent, url, b.body)));
@@ -138,4 +142,4 @@ export async function httpIngest(batches, { clients = 8, log = () => {} } = {}) 
   }
 }
 
-export { makeBatches };
+export { makeBatches, realisticEvent, startServe, WRITE_KEY };

@@ -9,8 +9,9 @@
  *   no tenant: a claim the server can disprove is recorded as a claim, never counted);
  * - otherwise its user's tenant at the event's time: the latest `group` call at or before it,
  *   or, for events sent before their user's first `group` call, that call (if it comes within
- *   30 days after the event). Events already stored are re-attributed when a `group`, `alias`
- *   or `identify` call that changes their answer arrives.
+ *   30 days after the event); the anonymous id's when the user has none; the users an id is
+ *   linked to (alias, identify) count as that id. Events already stored are re-attributed when
+ *   a `group`, `alias` or `identify` call that changes their answer arrives.
  *
  * Trust: `verified` when sent with a server-side write key, or when the batch's user token proves
  * the message's user (`sub` = userId) and its tenant (`tenant` = the attributed tenant);
@@ -39,8 +40,8 @@ export interface Attributed {
 export const IDENTITY_MIGRATION = `
   ALTER TABLE events ADD COLUMN trust TEXT NOT NULL DEFAULT 'unverified';
   ALTER TABLE events ADD COLUMN attribution TEXT NOT NULL DEFAULT 'claim';
-  CREATE INDEX events_identity_user ON events (user_id, timestamp) WHERE attribution = 'identity';
-  CREATE INDEX events_identity_anon ON events (anonymous_id, timestamp) WHERE attribution = 'identity';
+  CREATE INDEX events_pending_user ON events (user_id, timestamp) WHERE attribution = 'identity' AND group_id IS NULL;
+  CREATE INDEX events_pending_anon ON events (anonymous_id, timestamp) WHERE attribution = 'identity' AND group_id IS NULL;
   CREATE TABLE identity_memberships (
     subject TEXT NOT NULL,
     tenant_id TEXT NOT NULL,
@@ -91,10 +92,12 @@ export function identityResolver(db: Database.Database, { windowMs = ATTRIBUTION
   const addMember = db.prepare('INSERT OR IGNORE INTO identity_memberships (subject, tenant_id, at, verified) VALUES (?, ?, ?, ?)');
   const addLink = db.prepare('INSERT OR IGNORE INTO identity_links (subject, user_id, at, verified) VALUES (?, ?, ?, ?)');
   const upgradeLink = db.prepare('UPDATE identity_links SET verified = 1 WHERE subject = ? AND user_id = ? AND verified = 0');
-  const byUser = db.prepare(`SELECT rowid AS id, user_id AS userId, anonymous_id AS anonymousId, timestamp, trust, group_id AS groupId FROM events
-    WHERE attribution = 'identity' AND user_id = ? AND timestamp >= ?`);
-  const byAnon = db.prepare(`SELECT rowid AS id, user_id AS userId, anonymous_id AS anonymousId, timestamp, trust, group_id AS groupId FROM events
-    WHERE attribution = 'identity' AND anonymous_id = ? AND timestamp >= ?`);
+  // Events still waiting for a tenant (indexed: a partial index, nearly empty when users' group
+  // calls come first), and identity-attributed events of a tenant from a time on (the tenant/time index).
+  const cols = 'rowid AS id, user_id AS userId, anonymous_id AS anonymousId, timestamp, trust, group_id AS groupId';
+  const pendingUser = db.prepare(`SELECT ${cols} FROM events WHERE attribution = 'identity' AND group_id IS NULL AND user_id = ? AND timestamp >= ?`);
+  const pendingAnon = db.prepare(`SELECT ${cols} FROM events WHERE attribution = 'identity' AND group_id IS NULL AND anonymous_id = ? AND timestamp >= ?`);
+  const ofTenant = db.prepare(`SELECT ${cols} FROM events WHERE group_id = ? AND timestamp >= ? AND attribution = 'identity'`);
   const setTenant = db.prepare('UPDATE events SET group_id = ? WHERE rowid = ?');
 
   const members = new Map<string, Membership[]>();
@@ -113,44 +116,65 @@ export function identityResolver(db: Database.Database, { windowMs = ATTRIBUTION
   const linksFrom = (s: string) =>
     cached(links, s, () => (linksOf.all(s) as { user: string; verified: number }[]).map((r) => ({ user: r.user, verified: r.verified === 1 })));
 
-  /** Every subject whose memberships count for an event: its ids and the users they are linked to. */
-  function candidates(userId: string | null, anonymousId: string | null, verifiedOnly: boolean): string[] {
-    const own = subjectsOf(userId, anonymousId);
-    const out = [...own];
-    for (const s of own) for (const l of linksFrom(s)) if (!verifiedOnly || l.verified) out.push(u(l.user));
-    return out;
+  /**
+   * The memberships that count for one id, oldest first: its own and those of the users it is
+   * linked to (alias, identify). Cached per (id, view); cleared whenever `learn` changes a
+   * membership or a link (rare: a user's first group call, a device's first identify).
+   */
+  const merged = new Map<string, Membership[]>();
+  function membershipsFor(subject: string, verifiedOnly: boolean): Membership[] {
+    return cached(merged, `${verifiedOnly ? 1 : 0}${subject}`, () => {
+      const all = membershipsOf(subject).filter((m) => !verifiedOnly || m.verified);
+      for (const l of linksFrom(subject)) {
+        if (verifiedOnly && !l.verified) continue;
+        for (const m of membershipsOf(u(l.user))) if (!verifiedOnly || m.verified) all.push(m);
+      }
+      return all.sort((x, y) => (x.at < y.at ? -1 : x.at > y.at ? 1 : x.tenant < y.tenant ? -1 : 1));
+    });
   }
+
+  /** An event's tenant: its user's at its time; the anonymous id's only when the user has none. */
+  const resolve = (userId: string | null, anonymousId: string | null, ts: string, verifiedOnly: boolean) =>
+    (userId ? tenantAt(membershipsFor(u(userId), verifiedOnly), ts) : null) ?? (anonymousId ? tenantAt(membershipsFor(a(anonymousId), verifiedOnly), ts) : null);
 
   /** The tenant at `ts`: the latest membership at or before it, else the first one within the window after it. */
-  function tenantAt(subjects: readonly string[], ts: string, verifiedOnly: boolean): string | null {
-    let best: Membership | undefined;
-    let next: Membership | undefined;
-    for (const s of subjects) {
-      for (const m of membershipsOf(s)) {
-        if (verifiedOnly && !m.verified) continue;
-        if (m.at <= ts) {
-          if (!best || m.at > best.at || (m.at === best.at && m.tenant > best.tenant)) best = m;
-        } else if (!next || m.at < next.at) next = m;
-      }
-    }
-    if (best) return best.tenant;
-    if (next && Date.parse(next.at) - Date.parse(ts) <= windowMs) return next.tenant;
-    return null;
+  function tenantAt(list: readonly Membership[], ts: string): string | null {
+    let i = list.length - 1;
+    while (i >= 0 && list[i]!.at > ts) i--;
+    if (i >= 0) return list[i]!.tenant;
+    const next = list[0];
+    return next && Date.parse(next.at) - Date.parse(ts) <= windowMs ? next.tenant : null;
   }
+  const changed = (s: string) => {
+    members.delete(s);
+    links.delete(s);
+    merged.clear();
+  };
 
-  /** Recomputes the tenant of the identity-attributed events of these subjects from `since` on. */
-  function reattribute(subjects: Iterable<string>, since: string): void {
-    const seen = new Set<number>();
+  type Row = { id: number; userId: string | null; anonymousId: string | null; timestamp: string; trust: string; groupId: string | null };
+  /**
+   * Recomputes the tenant of these subjects' identity-attributed events: those still without one
+   * from `pendingSince` on, and those already attributed from `from` on (to any tenant these
+   * subjects, or the users they are linked to, belong to: where their current answer came from).
+   */
+  function reattribute(subjects: ReadonlySet<string>, pendingSince: string, from: string): void {
+    const rows: Row[] = [];
+    const tenants = new Set<string>();
     for (const s of subjects) {
-      const id = s.slice(2);
-      const rows = (s.startsWith('u:') ? byUser : byAnon).all(id, since) as { id: number; userId: string | null; anonymousId: string | null; timestamp: string; trust: string; groupId: string | null }[];
-      for (const r of rows) {
-        if (seen.has(r.id)) continue;
-        seen.add(r.id);
-        const verifiedOnly = r.trust === 'verified';
-        const t = tenantAt(candidates(r.userId, r.anonymousId, verifiedOnly), r.timestamp, verifiedOnly);
-        if (t !== r.groupId) setTenant.run(t, r.id);
-      }
+      rows.push(...((s.startsWith('u:') ? pendingUser : pendingAnon).all(s.slice(2), pendingSince) as Row[]));
+      for (const m of membershipsOf(s)) tenants.add(m.tenant);
+      for (const l of linksFrom(s)) for (const m of membershipsOf(u(l.user))) tenants.add(m.tenant);
+    }
+    for (const t of tenants) {
+      for (const r of ofTenant.all(t, from) as Row[]) if (subjectsOf(r.userId, r.anonymousId).some((x) => subjects.has(x))) rows.push(r);
+    }
+    const seen = new Set<number>();
+    for (const r of rows) {
+      if (seen.has(r.id)) continue;
+      seen.add(r.id);
+      const verifiedOnly = r.trust === 'verified';
+      const t = resolve(r.userId, r.anonymousId, r.timestamp, verifiedOnly);
+      if (t !== r.groupId) setTenant.run(t, r.id);
     }
   }
 
@@ -169,7 +193,7 @@ export function identityResolver(db: Database.Database, { windowMs = ATTRIBUTION
       const server = sender.kind === 'server';
       const trust = server ? 'verified' : 'unverified';
       if (claim) return { groupId: claim, trust, attribution: 'claim' };
-      return { groupId: tenantAt(candidates(row.userId, row.anonymousId, server), row.timestamp, server), trust, attribution: 'identity' };
+      return { groupId: resolve(row.userId, row.anonymousId, row.timestamp, server), trust, attribution: 'identity' };
     },
 
     learn(row, at) {
@@ -185,11 +209,11 @@ export function identityResolver(db: Database.Database, { windowMs = ATTRIBUTION
         });
         if (holds) return;
         for (const s of own) {
-          if (addMember.run(s, tenant, row.timestamp, verified ? 1 : 0).changes) members.delete(s);
+          if (addMember.run(s, tenant, row.timestamp, verified ? 1 : 0).changes) changed(s);
         }
         const affected = new Set(own);
         if (row.userId) for (const r of aliasesOf.all(row.userId) as { subject: string }[]) affected.add(r.subject);
-        reattribute(affected, minus(row.timestamp, windowMs));
+        reattribute(affected, minus(row.timestamp, windowMs), row.timestamp);
         return;
       }
       // alias: previousId (a user or an anonymous id) is the same person as userId.
@@ -197,18 +221,18 @@ export function identityResolver(db: Database.Database, { windowMs = ATTRIBUTION
       const from = row.type === 'alias' ? (JSON.parse(row.payload) as { previousId?: string }).previousId : row.type === 'identify' ? row.anonymousId : null;
       if (!from || !row.userId || from === row.userId) return;
       const subjects = row.type === 'alias' ? [u(from), a(from)] : [a(from)];
-      let changed = false;
+      let linked = false;
       for (const s of subjects) {
         const r = addLink.run(s, row.userId, row.timestamp, verified ? 1 : 0);
         const up = !r.changes && verified ? upgradeLink.run(s, row.userId) : undefined;
         if (r.changes || up?.changes) {
-          links.delete(s);
-          changed = true;
+          changed(s);
+          linked = true;
         }
       }
-      if (!changed) return;
+      if (!linked) return;
       const first = membershipsOf(u(row.userId))[0];
-      if (first) reattribute(subjects, minus(first.at, windowMs));
+      if (first) reattribute(new Set(subjects), minus(first.at, windowMs), row.timestamp);
     },
 
     memberships({ userId, anonymousId }) {
@@ -229,6 +253,7 @@ export function identityResolver(db: Database.Database, { windowMs = ATTRIBUTION
     reset() {
       members.clear();
       links.clear();
+      merged.clear();
     },
   };
 }

@@ -2,6 +2,10 @@ import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { checkMessage, checkShape, MAX_JSON_DEPTH, MAX_MESSAGE_BYTES, parseMessage } from '@keel/sdk-core/schema';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Writable } from 'node:stream';
+import { buildApp } from './app.js';
+import { HttpError } from './errors.js';
+import type { EventStore } from './store/types.js';
 import { type Live, liveServer, WRITE_KEY } from './test-support/live.js';
 
 const basic = `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`;
@@ -176,6 +180,12 @@ describe('limits over the real HTTP API', () => {
     expect(await stored()).not.toEqual(expect.arrayContaining(['env-1']));
   });
 
+  test('a repeated query parameter that would bind an array into SQL is a 400, not a 500', async () => {
+    // "2026,1" is a date to Date.parse: the array used to reach better-sqlite3, which threw.
+    const r = await live.send({ method: 'GET', path: '/v1/tenants/acme/timeline?before=2026&before=1', headers: { authorization: `Bearer ${live.token('acme')}` } });
+    expect([r.status, JSON.parse(r.body).error]).toEqual([400, 'repeated_parameter']);
+  });
+
   test('other JSON bodies (config, progress, incidents) are held to the depth limit too: a 400, never a RangeError', async () => {
     const admin = { authorization: 'Bearer adm_live_test', 'content-type': 'application/json' };
     for (const path of ['/v1/admin/config', '/v1/admin/drafts', '/v1/admin/incidents']) {
@@ -185,5 +195,37 @@ describe('limits over the real HTTP API', () => {
     const put = await live.send({ method: 'PUT', path: '/v1/progress', headers: { authorization: `Bearer ${live.token('acme')}` }, body: withRaw({ entries: [{ data: '@DEEP@' }] }, deepObjectText(10_000)) });
     expect(put.status).toBe(400);
     expect(JSON.parse(put.body)).toMatchObject({ error: 'body_too_deep', message: 'the body at entries[0].data.a.a.a… is nested deeper than 64 levels (the limit)' });
+  });
+});
+
+describe('5xx semantics', () => {
+  const failing = (ping: () => Promise<void>): EventStore => ({
+    kind: 'test', insert: async () => ({ inserted: 0, duplicates: 0 }), list: async () => [], count: async () => 0, ping, close: async () => {},
+  } as unknown as EventStore);
+
+  test('an unexpected failure: a 500 with a request id (also in the log line), never "safe to retry", no Retry-After', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
+    const app = buildApp({ store: failing(async () => { throw new TypeError('boom'); }), writeKeys: ['k'], logger: { level: 'error', stream } });
+    const a = await app.inject({ method: 'GET', url: '/healthz' });
+    const b = await app.inject({ method: 'GET', url: '/healthz' });
+    await app.close();
+    expect(a.statusCode).toBe(500);
+    const body = a.json();
+    expect(body).toMatchObject({ ok: false, error: 'internal', requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    expect(a.headers['x-request-id']).toBe(body.requestId);
+    expect(b.json().requestId).not.toBe(body.requestId);
+    expect(body.message).toContain(body.requestId);
+    expect(body.message).not.toMatch(/retry/i);
+    expect(a.headers['retry-after']).toBeUndefined();
+    const logged = lines.map((l) => JSON.parse(l) as { reqId?: string; msg?: string; err?: { message?: string } }).find((l) => l.msg === 'request failed');
+    expect(logged).toMatchObject({ reqId: body.requestId, err: { message: 'boom' } });
+  });
+
+  test('an HttpError that a retry can cure carries Retry-After; a deterministic one does not', async () => {
+    const app = buildApp({ store: failing(async () => { throw new HttpError(503, 'store_full', 'the disk is full', 30); }), writeKeys: ['k'], logger: false });
+    const r = await app.inject({ method: 'GET', url: '/healthz' });
+    expect([r.statusCode, r.headers['retry-after'], r.json().error]).toEqual([503, '30', 'store_full']);
+    await app.close();
   });
 });

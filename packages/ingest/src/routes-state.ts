@@ -210,7 +210,9 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
     app.get('/v1/tenants/:id/timeline', async (req) => {
       const { id } = req.params as { id: string };
       await tenantAdmin(req, id, 'the timeline');
-      const q = req.query as { before?: string; limit?: string };
+      const q = req.query as { before?: string | string[]; limit?: string | string[] };
+      // A repeated parameter arrives as an array: one value each, or a 400.
+      if (Array.isArray(q.before) || Array.isArray(q.limit)) throw new HttpError(400, 'repeated_parameter', 'send "before" and "limit" at most once each');
       if (q.before !== undefined && Number.isNaN(Date.parse(q.before))) throw new HttpError(400, 'invalid_cursor', `before must be an ISO time (the "next" of a previous page), found "${q.before}"`);
       const limit = q.limit === undefined ? 50 : Number(q.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new HttpError(400, 'invalid_limit', `limit must be a whole number from 1 to 200, found "${q.limit}"`);

@@ -3,7 +3,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import * as z from 'zod';
 import { decodeBody } from './body.js';
-import { diffConfig, summariseDiff } from './config-diff.js';
+import { diffConfig, isEmptyDiff, summariseDiff } from './config-diff.js';
+import { configCache } from './health/config-cache.js';
 import { HttpError } from './errors.js';
 import type { LifecycleService } from './health/lifecycle.js';
 import type { HealthService } from './health/service.js';
@@ -109,13 +110,15 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
       } else if (!doc || typeof doc !== 'object' || Array.isArray(doc)) {
         throw new HttpError(422, 'invalid_config', 'expected a config document (an object)');
       }
-      const prev = await config.latest();
-      const diff = diffConfig(prev ? JSON.parse(prev.document) : undefined, doc as Record<string, unknown>);
+      const current = await configCache(config).current();
+      const prev = current?.stored;
+      const diff = diffConfig(current?.config as Record<string, unknown> | undefined, doc as Record<string, unknown>);
       const summary = summariseDiff(diff, !prev);
       const document = JSON.stringify(doc);
       const hash = createHash('sha256').update(document).digest('hex');
       if (dryRun) return { ok: true, dryRun: true, currentVersion: prev?.version ?? null, diff, summary };
-      if (prev && prev.hash === hash) return { ok: true, unchanged: true, version: prev.version, diff, summary: 'no changes' };
+      // No change in any section (key order aside) makes no version: the diff is the one judge.
+      if (prev && (prev.hash === hash || isEmptyDiff(diff))) return { ok: true, unchanged: true, version: prev.version, diff, summary: 'no changes' };
       const v = await config.publish({ document, hash, publishedAt: new Date().toISOString(), publishedBy: actor, summary });
       return reply.code(201).send({ ok: true, version: v.version, etag: etagOf(v), diff, summary });
     });
@@ -159,7 +162,7 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
     app.get('/v1/tenants/:id/lifecycle', async (req) => {
       const { id } = req.params as { id: string };
       tenantAdmin(req, id, 'the lifecycle');
-      const r = await lifecycle.evaluate(id);
+      const r = await lifecycle.state(id); // read-only: the evaluator records transitions
       if (!r) throw new HttpError(404, 'no_lifecycle', 'the published config has no lifecycle: add a `lifecycle:` section and publish');
       return r;
     });
@@ -222,14 +225,14 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
 
   if (o.progress) {
     const progress = o.progress;
-    const answer = async (claims: UserClaims, entries: Awaited<ReturnType<ProgressStore['get']>>) => ({
+    const answer = async (claims: UserClaims, entries: Awaited<ReturnType<ProgressStore['get']>>, write = false) => ({
       userId: claims.userId,
       tenantId: claims.tenantId,
       user: entries.filter((e) => e.scope === 'user'),
       tenant: entries.filter((e) => e.scope === 'tenant'),
       facts: o.facts ? await o.facts.tenantFacts(claims.tenantId) : {},
       // The tenant's lifecycle state and what it allows: the client refuses what it doesn't.
-      lifecycle: o.lifecycle ? await o.lifecycle.evaluate(claims.tenantId).then((r) => (r ? { state: r.state, allows: r.allows } : null)) : null,
+      lifecycle: o.lifecycle ? await (write ? o.lifecycle.evaluate(claims.tenantId) : o.lifecycle.state(claims.tenantId)).then((r) => (r ? { state: r.state, allows: r.allows } : null)) : null,
     });
     app.get('/v1/progress', async (req) => {
       const claims = user(req);
@@ -242,7 +245,7 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
       if (!parsed.success) {
         throw new HttpError(400, 'invalid_progress', parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
       }
-      return answer(claims, await progress.merge(claims.tenantId, claims.userId, parsed.data.entries));
+      return answer(claims, await progress.merge(claims.tenantId, claims.userId, parsed.data.entries), true);
     });
   }
 }

@@ -99,7 +99,7 @@ test('an error rate above the cohort\'s p95 fires for that tenant only', async (
   rows.push(...Array.from({ length: 10 }, () => ev('spiky', 'user.session', { action: 'start' })), ...Array.from({ length: 40 }, () => ev('spiky', 'error.raised', {})));
   await store.insert(rows);
   const spike = (await store.alerts.evaluate('spiky')).find((f) => f.alert === 'error-spike')!;
-  expect(spike.detail).toEqual({ metric: 'errors_per_session_1d', value: 4, cohortP95: 0.1 });
+  expect(spike.detail).toEqual({ metric: 'errors_per_session_1d', value: 4, cohortP95: 0.1, cohortSize: 20 });
   expect((await store.alerts.evaluate('t3')).map((f) => f.alert)).not.toContain('error-spike');
 });
 

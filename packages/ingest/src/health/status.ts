@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { ConfigStore } from '../store/state-types.js';
+import { configCache } from './config-cache.js';
 
 export const INCIDENT_STATES = ['investigating', 'identified', 'monitoring', 'resolved'] as const;
 export const IMPACTS = ['degraded', 'outage'] as const;
@@ -33,6 +34,7 @@ export interface TenantStatus {
 }
 
 export function statusService(db: Database.Database, config: ConfigStore) {
+  const cache = configCache(config);
   const upsert = db.prepare(`INSERT INTO incidents (id, doc, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at`);
   const get = db.prepare('SELECT doc FROM incidents WHERE id = ?');
   const open = db.prepare(`SELECT doc FROM incidents WHERE json_extract(doc, '$.state') != 'resolved' ORDER BY updated_at DESC`);
@@ -57,8 +59,7 @@ export function statusService(db: Database.Database, config: ConfigStore) {
       return inc;
     },
     async forTenant(tenantId: string): Promise<{ status: TenantStatus; etag: string }> {
-      const latest = await config.latest();
-      const comps = latest ? ((JSON.parse(latest.document) as { status?: { components?: { id: string; name: unknown }[] } }).status?.components ?? []) : [];
+      const comps = (await cache.current())?.config.status?.components ?? [];
       const incidents = (open.all() as { doc: string }[]).map((r) => JSON.parse(r.doc) as Incident).filter((i) => !i.tenants.length || i.tenants.includes(tenantId));
       const impactOf = (id: string) => {
         const hits = incidents.filter((i) => i.components.includes(id));

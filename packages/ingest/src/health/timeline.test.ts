@@ -37,11 +37,12 @@ test('the evaluator re-evaluates tenants with new events; the timeline shows eve
   evaluator.stop();
 
   const page = store.timeline('acme', { limit: 3 });
-  expect(page.items.map((i) => i.title)).toEqual(['lifecycle: onboarding → activated', 'alert: unpaid-invoice', 'billing.invoice']);
+  // One user active on one of 7 days: DAU/WAU = 1/7, the score is at risk, and so is the lifecycle.
+  expect(page.items.map((i) => i.title)).toEqual(['lifecycle: activated → at-risk', 'lifecycle: onboarding → activated', 'alert: unpaid-invoice']);
   const rest = store.timeline('acme', { before: page.next!, limit: 10 });
-  expect(rest.items.map((i) => i.title)).toEqual(['ticket.created', 'deployment.published', 'config version 1']);
+  expect(rest.items.map((i) => i.title)).toEqual(['billing.invoice', 'ticket.created', 'deployment.published', 'config version 1']);
   expect(rest.next).toBeNull();
-  expect(rest.items[1]!.detail).toEqual({ version: '2.3.0' });
+  expect(rest.items[2]!.detail).toEqual({ version: '2.3.0' });
 
   const app = buildApp({ store, writeKeys: ['wk'], adminKeys: ['adm'], secretKeys: ['s'], timeline: store.timeline, logger: false });
   const get = (url: string, auth: string) => app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${auth}` } });

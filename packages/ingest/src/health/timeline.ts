@@ -16,7 +16,7 @@ export const TIMELINE_EVENTS = [
 export function timelineQuery(db: Database.Database) {
   const marks = TIMELINE_EVENTS.map(() => '?').join(', ');
   const events = db.prepare(`SELECT timestamp AS at, event, payload FROM events WHERE group_id = ? AND event IN (${marks}) AND timestamp < ? ORDER BY timestamp DESC LIMIT ?`);
-  const transitions = db.prepare('SELECT at, from_state AS "from", to_state AS "to", config_version AS version FROM lifecycle_transitions WHERE tenant_id = ? AND at < ? ORDER BY at DESC LIMIT ?');
+  const transitions = db.prepare('SELECT at, from_state AS "from", to_state AS "to", config_version AS version FROM lifecycle_transitions WHERE tenant_id = ? AND at < ? ORDER BY at DESC, id DESC LIMIT ?');
   const alerts = db.prepare('SELECT fired_at AS at, alert, notify, detail FROM alerts WHERE tenant_id = ? AND fired_at < ? ORDER BY fired_at DESC LIMIT ?');
   const configs = db.prepare('SELECT published_at AS at, version, published_by AS actor, summary FROM config_versions WHERE published_at < ? ORDER BY published_at DESC LIMIT ?');
 

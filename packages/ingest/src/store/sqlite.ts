@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { healthService, type HealthService } from '../health/service.js';
 import { lifecycleService, type LifecycleService } from '../health/lifecycle.js';
 import { alertService, type AlertOptions, type AlertService } from '../health/alerts.js';
-import { type Evaluator, startEvaluator } from '../health/evaluator.js';
+import { type Evaluator, type EvaluatorOptions, startEvaluator } from '../health/evaluator.js';
 import { timelineQuery } from '../health/timeline.js';
 import { statusService, type StatusService } from '../health/status.js';
 import { startCheckpointer } from './checkpointer.js';
@@ -160,8 +160,8 @@ export interface SqliteStore extends EventStore {
   readonly alerts: AlertService;
   timeline: ReturnType<typeof timelineQuery>;
   readonly status: StatusService;
-  /** Re-evaluates tenants with new events every interval (health, lifecycle, alerts). */
-  startEvaluator(opts?: { intervalMs?: number }): Evaluator;
+  /** Re-evaluates tenants with new events every interval, and every tenant every sweep (health, lifecycle, alerts). */
+  startEvaluator(opts?: EvaluatorOptions): Evaluator;
 }
 
 export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {}): SqliteStore {
@@ -180,7 +180,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
   const insert = db.prepare(INSERT_EVENT_SQL);
   const configStore = sqliteConfigStore(db);
   const health = healthService(db, configStore);
-  const lifecycle = lifecycleService(db, configStore);
+  const lifecycle = lifecycleService(db, configStore, health);
   const alerts = alertService(db, configStore, health, lifecycle, options.alerts);
   const listStmt = db.prepare(
     'SELECT rowid AS rowId, * FROM events WHERE write_key = ? AND rowid > ? ORDER BY rowid LIMIT ?',

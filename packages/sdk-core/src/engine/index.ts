@@ -3,3 +3,4 @@
 export * from '../rules/index.js';
 export * from '../lifecycle/index.js';
 export * from '../progress/merge.js';
+export * from '../contracts/health.js';

@@ -10,5 +10,6 @@ export {
 export { DurationSchema, RuleSchema, WhereSchema } from './rule.js';
 export {
   ActionSchema, ChecklistItemSchema, ChecklistSchema, ConfigSchema, FatigueSchema, HealthSchema, IdSchema, LifecycleSchema, NudgeSchema,
-  RecipeSchema, StatusSchema, TextSchema, type KeelConfig,
+  RecipeSchema, StatusSchema, TextSchema, TimelineSchema, type KeelConfig,
 } from './document.js';
+export { FACT_NAMES, FACTS, KNOWN_EVENT_NAMES, KNOWN_EVENTS, METRIC_NAMES, METRICS, type FactName, type HealthReport, type MetricName } from '../contracts/health.js';

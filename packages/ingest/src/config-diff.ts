@@ -32,7 +32,8 @@ export function diffConfig(before: Doc | undefined, after: Doc): ConfigDiff {
       const b = byId(now);
       for (const [id, x] of b) {
         const old = a.get(id);
-        if (!old) { if (before) d.added.push(`${s}/${id}`); } else if (stable(old) !== stable(x)) d.changed.push(`${s}/${id}`);
+        if (!old) d.added.push(`${s}/${id}`);
+        else if (stable(old) !== stable(x)) d.changed.push(`${s}/${id}`);
       }
       for (const id of a.keys()) if (!b.has(id)) d.removed.push(`${s}/${id}`);
       continue;

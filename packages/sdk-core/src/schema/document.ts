@@ -7,7 +7,7 @@
  */
 import * as z from 'zod';
 import { SAFE_LINK } from '../client/text.js';
-import { DurationSchema, RuleSchema, WhereSchema } from './rule.js';
+import { DurationSchema, METRIC_META, RuleSchema, WhereSchema } from './rule.js';
 
 const typeOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
 const q = (v: unknown) => JSON.stringify(v) ?? String(v);
@@ -126,7 +126,7 @@ const points = z.union([
 
 export const HealthComponentSchema = obj('a health component', {
   id: IdSchema,
-  metric: z.string().min(1),
+  metric: z.string().min(1).meta(METRIC_META),
   weight: z.number({ error: 'expected a weight (a number)' }).nonnegative({ error: 'a weight is >= 0' }),
   points,
   missing: z.enum(['exclude', 'neutral', 'worst'], { error: (iss) => `expected missing "exclude", "neutral" or "worst", found ${q(iss.input)}` }).optional(),
@@ -136,7 +136,7 @@ export const HealthComponentSchema = obj('a health component', {
 const alertWhen = z.union([
   obj('a week-over-week condition', { score_change_wow: obj('a change', { lte: z.union([z.number(), z.string().regex(/^-?\d+(\.\d+)?%$/)]) }) }),
   obj('a cohort condition', {
-    metric: z.string().min(1),
+    metric: z.string().min(1).meta(METRIC_META),
     above: z.literal('cohort_p95'),
     /** The fewest other tenants with a value for the p95 to mean something (default 5). */
     min_cohort: z.number({ error: 'expected min_cohort (a whole number)' }).int({ error: 'expected min_cohort (a whole number)' }).positive({ error: 'min_cohort is >= 1' }).optional(),

@@ -24,7 +24,7 @@ export interface StateRouteOptions {
   health?: HealthService;
   lifecycle?: LifecycleService;
   status?: StatusService;
-  timeline?: (tenantId: string, page: { before?: string; limit?: number }) => { items: unknown[]; next: string | null };
+  timeline?: (tenantId: string, page: { before?: string; limit?: number }) => Promise<{ items: unknown[]; next: string | null }>;
   adminKeys?: readonly string[];
   secretKeys?: readonly string[];
   writeKeys: ReadonlySet<string>;

@@ -109,6 +109,18 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX alerts_tenant ON alerts (tenant_id, alert, id);`,
   `CREATE TABLE incidents (id TEXT PRIMARY KEY, doc TEXT NOT NULL, updated_at TEXT NOT NULL)`,
+  // Every incident change, for the timelines of the tenants it affects (tenants '[]' = everyone).
+  `CREATE TABLE incident_updates (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     incident_id TEXT NOT NULL,
+     at TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     doc TEXT NOT NULL,
+     tenants TEXT NOT NULL
+   );
+   CREATE INDEX incident_updates_at ON incident_updates (at);
+   INSERT INTO incident_updates (incident_id, at, kind, doc, tenants)
+     SELECT id, json_extract(doc, '$.startedAt'), 'opened', doc, json_extract(doc, '$.tenants') FROM incidents;`,
 ];
 
 /** Applies the migrations the database has not seen yet, each in its own transaction. */
@@ -244,7 +256,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     health,
     lifecycle,
     alerts,
-    timeline: timelineQuery(db),
+    timeline: timelineQuery(db, configStore),
     status: statusService(db, configStore),
     startEvaluator: (opts) => startEvaluator(db, { health, lifecycle, alerts }, opts),
     insert(rows) {

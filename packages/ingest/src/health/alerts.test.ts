@@ -189,3 +189,15 @@ test('the sweep re-evaluates a tenant that went quiet: the stalled alert fires 7
     evaluator.stop();
   }
 });
+
+test('cohortP95 (sorted once, own value skipped by index) equals the p95 of the other tenants computed naively', async () => {
+  const fc = (await import('fast-check')).default;
+  const { cohortP95 } = await import('./alerts.js');
+  fc.assert(fc.property(fc.array(fc.option(fc.integer({ min: 0, max: 20 }), { nil: null }), { minLength: 1, maxLength: 40 }), fc.nat(), (vals, pick) => {
+    const cohort = new Map(vals.map((v, i) => [`t${i}`, { errors_per_session_1d: v === null ? null : v / 4 } as never]));
+    const self = `t${pick % vals.length}`;
+    const others = vals.filter((v, i) => v !== null && `t${i}` !== self).map((v) => v! / 4).sort((a, b) => a - b);
+    const want = others.length ? others[Math.min(others.length - 1, Math.ceil(0.95 * others.length) - 1)] : undefined;
+    expect(cohortP95(cohort, 'errors_per_session_1d', self)).toEqual({ n: others.length, p95: want });
+  }), { numRuns: 300 });
+});

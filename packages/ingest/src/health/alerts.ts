@@ -88,10 +88,44 @@ export function signWebhook(body: string, secret: string, t = Math.floor(Date.no
   return `t=${t},v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`;
 }
 
-const p95 = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(0.95 * s.length) - 1)]!;
+/** Every tenant's values of one metric, sorted, per cohort map: sorted once per pass, not once per tenant. */
+const sortedCache = new WeakMap<ReadonlyMap<string, TenantMetrics['values']>, Map<MetricName, { values: number[]; index: Map<string, number> }>>();
+function sortedOf(cohort: ReadonlyMap<string, TenantMetrics['values']>, metric: MetricName) {
+  let byMetric = sortedCache.get(cohort);
+  if (!byMetric) sortedCache.set(cohort, (byMetric = new Map()));
+  let s = byMetric.get(metric);
+  if (!s) {
+    const index = new Map<string, number>();
+    for (const [t, vs] of cohort) if (typeof vs[metric] === 'number') index.set(t, vs[metric]);
+    s = { values: [...index.values()].sort((a, b) => a - b), index };
+    byMetric.set(metric, s);
+  }
+  return s;
+}
+/** First index of `x` in the sorted `a`. */
+const lowerBound = (a: readonly number[], x: number) => {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 };
+/**
+ * The p95 of the other tenants' values (nearest rank), and how many they are: the sorted values
+ * of all tenants with the tenant's own value taken out by index arithmetic (no copy, no re-sort).
+ */
+export function cohortP95(cohort: ReadonlyMap<string, TenantMetrics['values']>, metric: MetricName, tenantId: string): { n: number; p95: number | undefined } {
+  const { values, index } = sortedOf(cohort, metric);
+  const own = index.get(tenantId);
+  const skip = own === undefined ? -1 : lowerBound(values, own);
+  const n = values.length - (skip >= 0 ? 1 : 0);
+  if (!n) return { n, p95: undefined };
+  const k = Math.min(n - 1, Math.ceil(0.95 * n) - 1);
+  return { n, p95: values[skip >= 0 && k >= skip ? k + 1 : k] };
+}
 
 export function alertService(db: Database.Database, config: ConfigStore, health: HealthService, lifecycle: LifecycleService, o: AlertOptions = {}): AlertService {
   const cooldown = o.cooldownMs ?? 24 * 3_600_000;
@@ -126,9 +160,7 @@ export function alertService(db: Database.Database, config: ConfigStore, health:
       const min = (w.min_cohort as number | undefined) ?? DEFAULT_MIN_COHORT;
       const fallback = w.fallback as number | undefined;
       // The cohort is every other tenant with a value: a tenant is never compared with itself.
-      const others: number[] = [];
-      for (const [t, vs] of cohortOf()) if (t !== tenantId && typeof vs[metric] === 'number') others.push(vs[metric]);
-      const n = others.length;
+      const { n, p95: bound } = cohortP95(cohortOf(), metric, tenantId);
       if (typeof value !== 'number') return { firing: false, detail: { metric, value: null, cohortSize: n, explanation: `no ${metric} value for this tenant` } };
       if (n < min) {
         if (fallback === undefined) {
@@ -136,8 +168,7 @@ export function alertService(db: Database.Database, config: ConfigStore, health:
         }
         return { firing: value > fallback, detail: { metric, value, fallback, cohortSize: n, explanation: `cohort too small (n=${n}): compared with the fallback ${fallback}` } };
       }
-      const bound = p95(others);
-      return { firing: value > bound, detail: { metric, value, cohortP95: bound, cohortSize: n } };
+      return { firing: bound !== undefined && value > bound, detail: { metric, value, cohortP95: bound, cohortSize: n } };
     }
     const ctx = p.context ?? (await lifecycle.context(tenantId, now, p.health));
     if (!ctx) return { firing: false, detail: { explanation: 'no published config' } };

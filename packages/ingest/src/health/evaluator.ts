@@ -33,13 +33,15 @@ export interface EvaluatorOptions {
   sweepMs?: number;
   /** The time passes use (tests inject a clock). */
   now?: () => number;
+  /** Sweep once right away (default true: a restarted server catches up at once). */
+  sweepOnStart?: boolean;
   onError?: (e: unknown) => void;
 }
 
 export function startEvaluator(
   db: Database.Database | { prepare: Database.Database['prepare'] },
   services: { health: HealthService; lifecycle: LifecycleService; alerts: AlertService },
-  { intervalMs = 60_000, sweepMs = 300_000, now: clock = Date.now, onError = (e: unknown) => console.error('keel: evaluation failed:', e) }: EvaluatorOptions = {},
+  { intervalMs = 60_000, sweepMs = 300_000, now: clock = Date.now, sweepOnStart = true, onError = (e: unknown) => console.error('keel: evaluation failed:', e) }: EvaluatorOptions = {},
 ): Evaluator {
   const changed = db.prepare('SELECT DISTINCT group_id AS id FROM events WHERE group_id IS NOT NULL AND received_at > ?');
   const known = db.prepare('SELECT DISTINCT group_id AS id FROM events WHERE group_id IS NOT NULL');
@@ -52,18 +54,24 @@ export function startEvaluator(
   async function evaluate(tenants: readonly string[], now: number, values: Map<string, TenantMetrics['values']> | undefined) {
     const passes: TenantHealth[] = [];
     let fired = 0;
-    cohort ??= values ?? services.health.allMetrics(now);
+    // A new map per pass: cohort rules cache sorted values per map, so a map is never changed after use.
+    const pass = values ?? new Map(cohort ?? services.health.allMetrics(now));
+    // First every tenant's health (the cohort is complete before any rule compares with it)…
     for (const t of tenants) {
       const health = await services.health.tenantHealth(t, now, values?.get(t));
-      if (!values) cohort.set(t, health.metrics.values);
+      if (!values) pass.set(t, health.metrics.values);
       passes.push(health);
+    }
+    // …then each tenant's lifecycle and alerts, from its one health pass.
+    for (const health of passes) {
+      const t = health.tenantId;
       const context = await services.lifecycle.context(t, now, health);
       const lifecycle = await services.lifecycle.evaluate(t, now, health, context);
-      const pass = { health, lifecycle, cohort, ...(context ? { context: lifecycle ? { ...context, lifecycle: lifecycle.state } : context } : {}) };
-      fired += (await services.alerts.evaluate(t, now, pass)).length;
-      if (values && tenants.length && t === tenants[0]) {
+      const step = { health, lifecycle, cohort: pass, ...(context ? { context: lifecycle ? { ...context, lifecycle: lifecycle.state } : context } : {}) };
+      fired += (await services.alerts.evaluate(t, now, step)).length;
+      if (values && t === tenants[0]) {
         // A rule that can't fire says so once per reason, not silently.
-        for (const v of await services.alerts.explain(t, now, pass)) {
+        for (const v of await services.alerts.explain(t, now, step)) {
           const why = typeof v.detail.explanation === 'string' && v.detail.explanation.startsWith('cohort too small') && !('fallback' in v.detail) ? v.detail.explanation : undefined;
           if (why && !warned.has(`${v.alert}:${why}`)) {
             warned.add(`${v.alert}:${why}`);
@@ -73,6 +81,7 @@ export function startEvaluator(
       }
     }
     services.health.snapshot(passes);
+    cohort = pass;
     return fired;
   }
 
@@ -105,11 +114,11 @@ export function startEvaluator(
   const sweeper = setInterval(() => void sweep().catch(onError), sweepMs);
   sweeper.unref();
   // The first sweep right away: a restarted server catches up on quiet tenants without waiting.
-  const first = setImmediate(() => void sweep().catch(onError));
+  const first = sweepOnStart ? setImmediate(() => void sweep().catch(onError)) : undefined;
   return {
     runOnce, sweep,
     stop: () => {
-      clearImmediate(first);
+      if (first) clearImmediate(first);
       clearInterval(timer);
       clearInterval(sweeper);
     },

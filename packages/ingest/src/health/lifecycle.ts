@@ -100,12 +100,14 @@ export function lifecycleService(db: Database.Database, config: ConfigStore, hea
     };
   }
 
-  const report = (tenantId: string, state: string, m: LifecycleModel): LifecycleReport => ({
-    tenantId, state,
-    owner: m.states[state]?.owner ?? null,
-    allows: m.states[state]?.allows ?? null,
-    transitions: (history.all(tenantId) as (Omit<RecordedTransition, 'evidence'> & { evidence: string })[]).map((r) => ({ ...r, evidence: JSON.parse(r.evidence) })),
-  });
+  const report = (tenantId: string, state: string, m: LifecycleModel): LifecycleReport => {
+    let transitions: RecordedTransition[] | undefined;
+    // The history is read when asked for (the API answer), not on every sweep step.
+    return Object.defineProperty({ tenantId, state, owner: m.states[state]?.owner ?? null, allows: m.states[state]?.allows ?? null } as LifecycleReport, 'transitions', {
+      enumerable: true,
+      get: () => (transitions ??= (history.all(tenantId) as (Omit<RecordedTransition, 'evidence'> & { evidence: string })[]).map((r) => ({ ...r, evidence: JSON.parse(r.evidence) }))),
+    });
+  };
 
   const record = db.transaction((tenantId: string, version: number, ts: Transition[]) => {
     for (const t of ts) insert.run(tenantId, t.from, t.to, new Date(t.at).toISOString(), version, JSON.stringify(t.evidence));

@@ -68,9 +68,14 @@ export function healthService(db: Database.Database, config: ConfigStore): Healt
     const wow = prev
       ? { points: Math.round((score.score - prev.score) * 10) / 10, percent: prev.score ? Math.round(((score.score - prev.score) / prev.score) * 1000) / 10 : null, against: prev.day }
       : null;
+    let days: HealthReport['trend']['history'] | undefined;
     const report: HealthReport = {
       tenantId, configVersion: current.version, computedAt: new Date(now).toISOString(), ...score, metrics: metrics.values,
-      trend: { wow, history: history.all(tenantId, dayOf(now - 29 * DAY), day) as HealthReport['trend']['history'] },
+      // The history is read when the report is (the endpoint), not on every sweep step.
+      trend: Object.defineProperty({ wow } as HealthReport['trend'], 'history', {
+        enumerable: true,
+        get: () => (days ??= history.all(tenantId, dayOf(now - 29 * DAY), day) as HealthReport['trend']['history']),
+      }),
     };
     return { tenantId, now, config: current, metrics, report };
   }

@@ -10,8 +10,8 @@ import { openSqliteStore } from '../../packages/ingest/dist/index.js';
 
 const DAY = 86_400_000;
 
-export async function measureSweep({ tenants = 10_000, days = 14, eventsPerDay = 2, log = () => {}, instrument } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'keel-bench-sweep-'));
+export async function measureSweep({ tenants = 10_000, days = 14, eventsPerDay = 2, log = () => {}, instrument, keepDir } = {}) {
+  const dir = keepDir ?? mkdtempSync(join(tmpdir(), 'keel-bench-sweep-'));
   const store = openSqliteStore(dir);
   const config = validateConfigText(readFileSync(new URL('../../packages/sdk-core/src/authoring/fixtures/acme.keel.yaml', import.meta.url), 'utf8')).config;
   await store.config.publish({ document: JSON.stringify(config), hash: 'bench', publishedAt: new Date().toISOString(), publishedBy: 'bench', summary: 'first version' });
@@ -56,6 +56,6 @@ export async function measureSweep({ tenants = 10_000, days = 14, eventsPerDay =
   const second = await evaluator.sweep(now + 60_000);
   evaluator.stop();
   await store.close();
-  rmSync(dir, { recursive: true, force: true });
+  if (!keepDir) rmSync(dir, { recursive: true, force: true });
   return { tenants, days, events: total, first, second };
 }

@@ -178,7 +178,7 @@ export function alertService(db: Database.Database, config: ConfigStore, health:
   }
 
   async function verdicts(tenantId: string, now: number, pass: AlertPass = {}) {
-    const current = await cache.current();
+    const current = pass.health?.config ?? (await cache.current());
     const defs = defsOf(current?.config.health);
     if (!defs.length) return [];
     const p = { ...pass, health: pass.health ?? (await health.tenantHealth(tenantId, now)) };

@@ -45,8 +45,8 @@ export function lifecycleService(db: Database.Database, config: ConfigStore, hea
   const lastProgress = db.prepare(`SELECT MAX(updated_at) AS t FROM progress WHERE tenant_id = ? AND kind = 'checklist'`);
   const firstSeen = db.prepare(`SELECT MIN(timestamp) AS t FROM events WHERE group_id = ?`);
 
-  async function model(): Promise<{ version: number; lifecycle: LifecycleModel; hasLifecycle: boolean; health?: HealthModel | undefined; checklists: { id: string; items: { id: string }[] }[] } | undefined> {
-    const v = await cache.current();
+  async function model(pass?: TenantHealth): Promise<{ version: number; lifecycle: LifecycleModel; hasLifecycle: boolean; health?: HealthModel | undefined; checklists: { id: string; items: { id: string }[] }[] } | undefined> {
+    const v = pass?.config ?? (await cache.current()); // a health pass carries the config it used
     if (!v) return undefined;
     const doc = v.config as { lifecycle?: LifecycleModel; health?: HealthModel; checklists?: { id: string; items: { id: string }[] }[] };
     return { version: v.version, lifecycle: doc.lifecycle ?? { initial: 'none', states: { none: {} }, transitions: [] }, hasLifecycle: !!doc.lifecycle, health: doc.health, checklists: doc.checklists ?? [] };
@@ -115,11 +115,11 @@ export function lifecycleService(db: Database.Database, config: ConfigStore, hea
 
   return {
     async context(tenantId, now = Date.now(), pass) {
-      const m = await model();
+      const m = await model(pass);
       return m ? context(tenantId, now, m, pass) : undefined;
     },
     async evaluate(tenantId, now = Date.now(), pass, ctx) {
-      const m = await model();
+      const m = await model(pass);
       if (!m?.hasLifecycle) return undefined;
       const current = stateOf(tenantId, m.lifecycle);
       const r = advance(m.lifecycle, current, ctx ?? (await context(tenantId, now, m, pass)));

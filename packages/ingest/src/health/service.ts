@@ -50,6 +50,21 @@ export function healthService(db: Database.Database, config: ConfigStore): Healt
   // Week-over-week: the snapshot nearest to 7 days old among those 6–8 days old (a tie: the older).
   const weekAgo = db.prepare(`SELECT day, score FROM health_snapshots WHERE tenant_id = ? AND day >= ? AND day <= ?
     ORDER BY ABS(julianday(day) - julianday(?)), day LIMIT 1`);
+  // The sweep reads every tenant's week-ago snapshot in one query (once per day range), not one per tenant.
+  const weekAgoAll = db.prepare(`SELECT tenant_id AS t, day, score FROM health_snapshots WHERE day >= ? AND day <= ?
+    ORDER BY tenant_id, ABS(julianday(day) - julianday(?)), day`);
+  let weekAgoMemo: { key: string; byTenant: Map<string, { day: string; score: number }> } | undefined;
+  const weekAgoOf = (tenantId: string, now: number, bulk: boolean) => {
+    const range = [dayOf(now - 8 * DAY), dayOf(now - 6 * DAY), dayOf(now - 7 * DAY)] as const;
+    if (!bulk) return weekAgo.get(tenantId, ...range) as { day: string; score: number } | undefined;
+    const key = range.join();
+    if (weekAgoMemo?.key !== key) {
+      const byTenant = new Map<string, { day: string; score: number }>();
+      for (const r of weekAgoAll.all(...range) as { t: string; day: string; score: number }[]) if (!byTenant.has(r.t)) byTenant.set(r.t, r);
+      weekAgoMemo = { key, byTenant };
+    }
+    return weekAgoMemo.byTenant.get(tenantId);
+  };
   const snapshotAll = db.transaction((passes: readonly TenantHealth[]) => {
     for (const p of passes) {
       const r = p.report;
@@ -64,7 +79,7 @@ export function healthService(db: Database.Database, config: ConfigStore): Healt
     if (!current || !model) return { tenantId, now, config: current, metrics, report: undefined };
     const score = scoreHealth(model, metrics.values, metrics.evidence);
     const day = dayOf(now);
-    const prev = weekAgo.get(tenantId, dayOf(now - 8 * DAY), dayOf(now - 6 * DAY), dayOf(now - 7 * DAY)) as { day: string; score: number } | undefined;
+    const prev = weekAgoOf(tenantId, now, values !== undefined);
     const wow = prev
       ? { points: Math.round((score.score - prev.score) * 10) / 10, percent: prev.score ? Math.round(((score.score - prev.score) / prev.score) * 1000) / 10 : null, against: prev.day }
       : null;

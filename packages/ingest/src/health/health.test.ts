@@ -189,3 +189,30 @@ test('days since the sponsor was active: sponsors are the tenant\'s users identi
   expect(q('acme').values.days_since_sponsor_active).toBe(20);
   await store.close();
 });
+
+test('the sweep\'s all-tenant metrics equal each tenant\'s own (same statements, grouped)', async () => {
+  const store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-health-all-')));
+  const day = 86_400_000;
+  let i = 0;
+  const row = (groupId: string, userId: string | null, type: string, event: string | null, payload: Record<string, unknown>, daysAgo: number) => {
+    const ts = new Date(Date.now() - daysAgo * day).toISOString();
+    return { writeKey: 'wk', messageId: `all${++i}`, type, event, userId, anonymousId: userId ? null : `anon-${i % 3}`, groupId, timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: ts, payload: JSON.stringify(payload) };
+  };
+  const rows = [];
+  for (let t = 0; t < 6; t++) {
+    const g = `g${t}`;
+    rows.push(row(g, 'u0', 'group', null, { traits: { seats: 3 + t, plan_features: ['a', 'b', 'c'] } }, 20));
+    if (t % 2) rows.push(row(g, 'u0', 'identify', null, { traits: { role: 'sponsor' } }, 40));
+    for (let k = 0; k < 30; k++) {
+      const [event, props] = ([['feature.used', { feature: ['a', 'b', 'c'][k % 3] }], ['user.session', { action: k % 2 ? 'start' : 'end' }], ['error.raised', {}], ['ticket.created', {}], ['csat.submitted', { score: k % 5 }], ['nps.submitted', { score: k % 11 }], ['billing.invoice', { invoice: `i${k % 2}`, status: k % 3 ? 'paid' : 'overdue' }]] as const)[(k + t) % 7]!;
+      rows.push(row(g, k % 4 ? `u${k % 5}` : null, 'track', event, { properties: props }, ((k * 7 + t) % 95) / 3));
+    }
+  }
+  await store.insert(rows);
+  const q = tenantMetricsQuery(new Database(store.path));
+  const all = q.all();
+  expect([...all.keys()].sort()).toEqual(['g0', 'g1', 'g2', 'g3', 'g4', 'g5']);
+  for (const [g, values] of all) expect(values).toEqual(q(g).values);
+  expect(Object.values(all.get('g1')!).filter((v) => v !== null).length).toBeGreaterThan(6);
+  await store.close();
+});

@@ -35,25 +35,13 @@ function statements(db: Database.Database, f: string) {
   return {
     traits: p(`SELECT g, payload FROM (SELECT group_id AS g, payload, ROW_NUMBER() OVER (PARTITION BY group_id ORDER BY timestamp DESC, rowid DESC) AS rn
         FROM events WHERE ${f} AND type = 'group') WHERE rn = 1`),
-    active: p(`SELECT group_id AS g, COUNT(DISTINCT ${UID}) AS a30, COUNT(DISTINCT CASE WHEN timestamp >= @week THEN ${UID} END) AS wau
-        FROM events WHERE ${f} AND timestamp >= @s30 AND timestamp <= @now GROUP BY group_id`),
-    // The sum over the 7 calendar days of each day's distinct users: days without activity add 0.
-    daily: p(`SELECT g, SUM(n) AS n FROM (SELECT group_id AS g, substr(timestamp, 1, 10) AS d, COUNT(DISTINCT ${UID}) AS n
-        FROM events WHERE ${f} AND timestamp >= @week AND timestamp <= @now GROUP BY group_id, d) GROUP BY g`),
-    features: p(`SELECT group_id AS g, COUNT(DISTINCT json_extract(payload, '$.properties.feature')) AS n
-        FROM events WHERE ${f} AND event = 'feature.used' AND timestamp >= @s30 AND timestamp <= @now GROUP BY group_id`),
-    counts: p(`SELECT g,
-          SUM(event = 'error.raised' AND timestamp >= @s7) AS e7, SUM(event = 'error.raised' AND timestamp >= @s1) AS e1,
-          SUM(event = 'ticket.created' AND timestamp >= @s30) AS t30,
-          SUM(event = 'user.session' AND action = 'start' AND timestamp >= @s7) AS ss7, SUM(event = 'user.session' AND action = 'start' AND timestamp >= @s1) AS ss1,
-          AVG(CASE WHEN event = 'csat.submitted' THEN sc END) AS csat,
-          SUM(event = 'nps.submitted') AS npsN, SUM(event = 'nps.submitted' AND sc >= 9) AS promoters, SUM(event = 'nps.submitted' AND sc <= 6) AS detractors
-        FROM (SELECT group_id AS g, event, timestamp,
-                CASE WHEN event = 'user.session' THEN json_extract(payload, '$.properties.action') END AS action,
-                CASE WHEN event IN ('csat.submitted', 'nps.submitted') THEN json_extract(payload, '$.properties.score') END AS sc
-              FROM events WHERE ${f} AND event IN ('error.raised', 'ticket.created', 'user.session', 'csat.submitted', 'nps.submitted')
-                AND timestamp >= @s90 AND timestamp <= @now)
-        GROUP BY g`),
+    // Every event of the last 90 days, read once: activity, features, errors, sessions, tickets,
+    // CSAT and NPS are folded from these rows in JS (one read of each row instead of one per metric).
+    recent: p(`SELECT group_id AS g, COALESCE(user_id, anonymous_id) AS u, event, timestamp AS ts,
+          CASE WHEN event = 'feature.used' THEN json_extract(payload, '$.properties.feature')
+               WHEN event = 'user.session' THEN json_extract(payload, '$.properties.action')
+               WHEN event IN ('csat.submitted', 'nps.submitted') THEN json_extract(payload, '$.properties.score') END AS x
+        FROM events WHERE ${f} AND timestamp >= @s90 AND timestamp <= @now`).raw(),
     // Sponsors: users the tenant's own identify calls (which carry context.groupId) mark role = sponsor.
     sponsors: p(`SELECT s.g AS g, COUNT(DISTINCT s.user_id) AS n, MAX(e.timestamp) AS t FROM
         (SELECT DISTINCT group_id AS g, user_id FROM events WHERE ${f} AND type = 'identify' AND user_id IS NOT NULL AND json_extract(payload, '$.traits.role') = 'sponsor') s
@@ -67,14 +55,54 @@ function statements(db: Database.Database, f: string) {
 
 type Row = Record<string, unknown> & { g: string };
 
+/** What the 90-day rows add up to for one tenant. */
+interface Fold {
+  users30: Set<string>; usersWeek: Set<string>; userDays: Set<string>; features: Set<unknown>;
+  e7: number; e1: number; t30: number; ss7: number; ss1: number; csatSum: number; csatN: number; npsN: number; promoters: number; detractors: number;
+}
+const fold = (): Fold => ({
+  users30: new Set(), usersWeek: new Set(), userDays: new Set(), features: new Set(),
+  e7: 0, e1: 0, t30: 0, ss7: 0, ss1: 0, csatSum: 0, csatN: 0, npsN: 0, promoters: 0, detractors: 0,
+});
+
+function foldRecent(rows: Iterable<unknown>, w: Windows): Map<string, Fold> {
+  const out = new Map<string, Fold>();
+  for (const row of rows) {
+    const [g, u, event, ts, x] = row as [string, string | null, string | null, string, unknown];
+    let a = out.get(g);
+    if (!a) out.set(g, (a = fold()));
+    const in30 = ts >= w.s30;
+    const in7 = ts >= w.s7;
+    const in1 = ts >= w.s1;
+    if (u !== null) {
+      if (in30) a.users30.add(u);
+      if (ts >= w.week) {
+        a.usersWeek.add(u);
+        a.userDays.add(`${ts.slice(0, 10)}\0${u}`);
+      }
+    }
+    switch (event) {
+      case 'feature.used': if (in30 && x !== null) a.features.add(x); break;
+      case 'error.raised': a.e7 += +in7; a.e1 += +in1; break;
+      case 'ticket.created': a.t30 += +in30; break;
+      case 'user.session': if (x === 'start') { a.ss7 += +in7; a.ss1 += +in1; } break;
+      case 'csat.submitted': if (typeof x === 'number') { a.csatSum += x; a.csatN++; } break;
+      case 'nps.submitted':
+        a.npsN++;
+        if (typeof x === 'number') { a.promoters += +(x >= 9); a.detractors += +(x <= 6); }
+        break;
+      default:
+    }
+  }
+  return out;
+}
+
 /** Metric values for every tenant the rows name (tenants with no row in a query get its "no data" value). */
 function compute(st: ReturnType<typeof statements>, params: Windows & { g?: string }, tenants: Iterable<string>, now: number): Map<string, TenantMetrics['values']> {
   const by = (rows: unknown[]) => new Map((rows as Row[]).map((r) => [r.g, r]));
   const traits = by(st.traits.all(params));
-  const active = by(st.active.all(params));
-  const daily = by(st.daily.all(params));
-  const features = by(st.features.all(params));
-  const counts = by(st.counts.all(params));
+  const recent = foldRecent(st.recent.iterate(params), params);
+  const none = fold();
   const sponsors = by(st.sponsors.all(params));
   const invoices = by(st.invoices.all(params));
   const ratio = (a: number, b: number | null) => (b ? a / b : null);
@@ -85,22 +113,21 @@ function compute(st: ReturnType<typeof statements>, params: Windows & { g?: stri
     const tr = (t ? (JSON.parse(t.payload as string) as { traits?: Record<string, unknown> }).traits : undefined) ?? {};
     const planFeatures = Array.isArray(tr.plan_features) ? tr.plan_features.length : typeof tr.features_in_plan === 'number' ? tr.features_in_plan : null;
     const seats = typeof tr.seats === 'number' && tr.seats > 0 ? tr.seats : null;
-    const a = active.get(g);
-    const c = counts.get(g);
+    const c = recent.get(g) ?? none;
     const s = sponsors.get(g);
     const inv = invoices.get(g);
-    const active30 = num(a, 'a30');
-    const wau = num(a, 'wau');
-    const npsN = num(c, 'npsN');
+    const active30 = c.users30.size;
+    const wau = c.usersWeek.size;
     out.set(g, {
-      features_used_ratio_30d: ratio(num(features.get(g), 'n'), planFeatures),
+      features_used_ratio_30d: ratio(c.features.size, planFeatures),
       active_users_over_seats: ratio(active30, seats),
-      dau_over_wau: wau ? num(daily.get(g), 'n') / 7 / wau : null,
-      errors_per_session_7d: ratio(num(c, 'e7'), num(c, 'ss7')),
-      errors_per_session_1d: ratio(num(c, 'e1'), num(c, 'ss1')),
-      tickets_per_active_user_30d: ratio(num(c, 't30'), active30),
-      csat_90d: (c?.csat as number | null | undefined) ?? null,
-      nps_90d: npsN ? (100 * (num(c, 'promoters') - num(c, 'detractors'))) / npsN : null,
+      // Σ over the 7 days of each day's distinct users = distinct (day, user) pairs; quiet days add 0.
+      dau_over_wau: wau ? c.userDays.size / 7 / wau : null,
+      errors_per_session_7d: ratio(c.e7, c.ss7),
+      errors_per_session_1d: ratio(c.e1, c.ss1),
+      tickets_per_active_user_30d: ratio(c.t30, active30),
+      csat_90d: c.csatN ? c.csatSum / c.csatN : null,
+      nps_90d: c.npsN ? (100 * (c.promoters - c.detractors)) / c.npsN : null,
       days_since_sponsor_active: s && num(s, 'n') && s.t ? Math.floor((now - Date.parse(s.t as string)) / DAY) : null,
       invoices_overdue: inv && num(inv, 'n') ? num(inv, 'overdue') : null,
     });

@@ -80,7 +80,7 @@ describe('health from stored events, served per tenant', () => {
     return { writeKey: 'wk', messageId: `m${++n}`, type, event, userId, anonymousId: null, groupId, timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: ts, payload: JSON.stringify(body) };
   };
 
-  test('an error spike tenant computed from its events: metrics, score 50.6 (watch) with 90% coverage; tenant isolation on the endpoint', async () => {
+  test('an error spike tenant computed from its events: metrics, score 35.7 (at risk) with 90% coverage; tenant isolation on the endpoint', async () => {
     await store.config.publish({ document: JSON.stringify(ACME), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 'test', summary: 'first version' });
     const t = 'spike';
     await store.insert([

@@ -57,8 +57,9 @@ export function startEvaluator(
     // A new map per pass: cohort rules cache sorted values per map, so a map is never changed after use.
     const pass = values ?? new Map(cohort ?? services.health.allMetrics(now));
     // First every tenant's health (the cohort is complete before any rule compares with it)…
+    const config = await services.health.currentConfig();
     for (const t of tenants) {
-      const health = await services.health.tenantHealth(t, now, values?.get(t));
+      const health = await services.health.tenantHealth(t, now, values?.get(t), config);
       if (!values) pass.set(t, health.metrics.values);
       passes.push(health);
     }

@@ -29,7 +29,9 @@ export interface HealthService {
    * The tenant's one health pass now. `values`: its metric values when the caller already has them
    * (the sweep computes every tenant's in grouped queries); the report then has no event evidence.
    */
-  tenantHealth(tenantId: string, now?: number, values?: TenantMetrics['values']): Promise<TenantHealth>;
+  tenantHealth(tenantId: string, now?: number, values?: TenantMetrics['values'], config?: CurrentConfig): Promise<TenantHealth>;
+  /** The published config every pass of a sweep shares (read once per sweep, not per tenant). */
+  currentConfig(): Promise<CurrentConfig | undefined>;
   /** Computes the tenant's health now from its events and the published model; undefined without one. Read-only. */
   report(tenantId: string, now?: number): Promise<HealthReport | undefined>;
   /** Every known tenant's metric values now (grouped queries), for the sweep and cohort rules. */
@@ -72,8 +74,8 @@ export function healthService(db: Database.Database, config: ConfigStore): Healt
     }
   });
 
-  async function tenantHealth(tenantId: string, now = Date.now(), values?: TenantMetrics['values']): Promise<TenantHealth> {
-    const current = await cache.current();
+  async function tenantHealth(tenantId: string, now = Date.now(), values?: TenantMetrics['values'], config?: CurrentConfig): Promise<TenantHealth> {
+    const current = config ?? (await cache.current());
     const metrics = values ? { values, evidence: {} } : metricsOf(tenantId, now);
     const model = current?.config.health;
     if (!current || !model) return { tenantId, now, config: current, metrics, report: undefined };
@@ -97,6 +99,7 @@ export function healthService(db: Database.Database, config: ConfigStore): Healt
 
   return {
     tenantHealth,
+    currentConfig: () => cache.current(),
     async report(tenantId, now = Date.now()) {
       return (await tenantHealth(tenantId, now)).report;
     },

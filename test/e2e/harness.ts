@@ -96,6 +96,8 @@ export class IngestProcess {
     readonly allowedOrigin: string,
     /** More `keel serve` flags, e.g. ['--admin-key', 'k', '--secret-key', 's']. */
     readonly extraArgs: string[] = [],
+    /** More environment variables for the process (e.g. KEEL_TEST_CLOCK_FILE). */
+    readonly env: NodeJS.ProcessEnv = {},
   ) {}
 
   get url(): string {
@@ -109,7 +111,7 @@ export class IngestProcess {
       process.execPath,
       [cli, 'serve', '--port', String(this.port), '--data-dir', this.dataDir, '--write-key', WRITE_KEY,
         '--allowed-origin', this.allowedOrigin, '--log-level', 'warn', ...this.extraArgs],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } },
     );
     this.child = child;
     let output = '';

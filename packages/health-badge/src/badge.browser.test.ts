@@ -16,7 +16,7 @@ const REPORT: HealthReportView = {
     { id: 'width', metric: 'active_users_over_seats', value: null, rule: 'missing → exclude', points: 0, weight: 15, contribution: 0, included: false, missing: 'exclude' },
   ],
   whatWouldMove: [{ component: 'adoption', target: 0.8, gain: 12.5, description: 'features_used_ratio_30d reaching 0.8 (now 0.5): +12.5 points' }],
-  trend: { wow: { points: -6, percent: -12 }, history: [{ day: '2026-11-20', score: 50, band: 'watch' }, { day: '2026-11-21', score: 47, band: 'watch' }, { day: '2026-11-22', score: 44, band: 'watch' }] },
+  trend: { wow: { points: -6, percent: -12, against: '2026-11-15' }, history: [{ day: '2026-11-20', score: 50, band: 'watch' }, { day: '2026-11-21', score: 47, band: 'watch' }, { day: '2026-11-22', score: 44, band: 'watch' }] },
 };
 
 async function axeClean(el: Element) {

@@ -1,20 +1,4 @@
-/** What `GET /v1/tenants/:id/health` answers (the parts the badge shows). */
-export interface HealthReportView {
-  tenantId: string;
-  score: number;
-  band: 'healthy' | 'watch' | 'at-risk';
-  coverage: number;
-  components: {
-    id: string;
-    metric: string;
-    value: number | null;
-    rule: string;
-    points: number;
-    weight: number;
-    contribution: number;
-    included: boolean;
-    missing?: string;
-  }[];
-  whatWouldMove: { component: string; target: number; gain: number; description: string }[];
-  trend: { wow: { points: number; percent: number | null } | null; history: { day: string; score: number; band: string }[] };
-}
+/** What `GET /v1/tenants/:id/health` answers: the wire contract is sdk-core's (types only, no bytes). */
+import type { HealthReport } from '@keel/sdk-core';
+
+export type HealthReportView = Pick<HealthReport, 'tenantId' | 'score' | 'band' | 'coverage' | 'components' | 'whatWouldMove' | 'trend'>;

@@ -49,7 +49,7 @@ export interface AppOptions {
   health?: HealthService;
   lifecycle?: LifecycleService;
   status?: StatusService;
-  timeline?: (tenantId: string, page: { before?: string; limit?: number }) => { items: unknown[]; next: string | null };
+  timeline?: (tenantId: string, page: { before?: string; limit?: number }) => Promise<{ items: unknown[]; next: string | null }>;
   /** Keys allowed to publish config and read the audit log (secret, server-side only). */
   adminKeys?: readonly string[];
   /** Secrets user tokens are signed with (HS256); several allow rotation. */

@@ -1,8 +1,23 @@
+import { readFileSync } from 'node:fs';
 import { validateConfig } from '@keel/sdk-core/authoring';
 import { configCommand } from './config-cli.js';
 import { HELP, parseServeArgs, UsageError } from './serve-config.js';
 import { startServer } from './server.js';
 import { openSqliteStore } from './store/sqlite.js';
+
+/** Tests only: now + the milliseconds in `file` (re-read each call; a missing file adds 0). */
+function testClock(file: string): () => number {
+  console.warn(`keel: TEST CLOCK from ${file}: evaluation time is shifted by the offset in that file (never in production)`);
+  return () => {
+    let offset = 0;
+    try {
+      offset = Number(readFileSync(file, 'utf8').trim()) || 0;
+    } catch {
+      // no file yet: no offset
+    }
+    return Date.now() + offset;
+  };
+}
 
 async function serve(args: string[]): Promise<void> {
   const cfg = parseServeArgs(args);
@@ -18,7 +33,7 @@ async function serve(args: string[]): Promise<void> {
     throw e;
   }
   console.log(`Keel ingest listening on ${server.url} (data: ${store.path})`);
-  const evaluator = store.startEvaluator();
+  const evaluator = store.startEvaluator({ sweepMs: cfg.sweepMs, ...(cfg.testClockFile ? { now: testClock(cfg.testClockFile) } : {}) });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

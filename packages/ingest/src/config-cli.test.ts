@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateConfig } from '@keel/sdk-core/authoring';
@@ -46,6 +46,14 @@ test('diff shows the change first; publish stores a new version; publishing the 
   expect((await run(['publish', fixture], env)).out).toContain('unchanged: version 1 is already this config');
   const audit = await server.app.inject({ method: 'GET', url: '/v1/admin/audit', headers: { authorization: 'Bearer adm' } });
   expect(audit.json().entries[0].actor).toMatch(/^ada /);
+  // The same document again: "no changes", exit 0.
+  expect(await run(['diff', fixture], env)).toEqual({ code: 0, out: expect.stringContaining('no changes') });
+  // A change in fatigue only (a section the diff used to skip) is a change, and a new version.
+  const tired = join(dir, 'fatigue.yaml');
+  writeFileSync(tired, readFileSync(fixture, 'utf8').replace('perSession: 2', 'perSession: 3'));
+  expect((await run(['diff', tired], env)).out).toContain('  ~ fatigue');
+  expect((await run(['publish', tired], env)).out).toContain('published version 2 (changed fatigue)');
+  expect((await run(['publish', tired], env)).out).toContain('unchanged: version 2 is already this config');
 });
 
 test('preview saves a draft and says how to open it in the product', async () => {

@@ -64,7 +64,7 @@ function printDiff(d: DiffAnswer['diff'], out: Out) {
   for (const x of d.added) out(`  + ${x}`);
   for (const x of d.changed) out(`  ~ ${x}`);
   for (const x of d.removed) out(`  - ${x}`);
-  if (!d.added.length && !d.changed.length && !d.removed.length) out('  (no changes)');
+  if (!d.added.length && !d.changed.length && !d.removed.length) out('  no changes');
 }
 
 export async function configCommand(args: string[], env: NodeJS.ProcessEnv = process.env, out: Out = console.log): Promise<number> {

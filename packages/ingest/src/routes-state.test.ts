@@ -55,12 +55,21 @@ describe('config: publish, serve with ETag, audit', () => {
 
     const again = await publish({ ...doc('Get Acme running'), nudges: [] });
     expect(again.json()).toMatchObject({ unchanged: true, version: 2 });
+    // The same document with its keys in another order: no changes, and no new version.
+    const reordered = await publish({ nudges: [], checklists: [{ items: [], title: 'Get Acme running', id: 'onboarding' }], product: 'acme', version: 1 });
+    expect(reordered.json()).toMatchObject({ unchanged: true, version: 2, summary: 'no changes', diff: { added: [], changed: [], removed: [] } });
+    // Every section counts: fatigue (and any other) is diffed like the rest.
+    const fatigue = await publish({ ...doc('Get Acme running'), nudges: [], fatigue: { perDay: 3 } });
+    expect(fatigue.json()).toMatchObject({ version: 3, summary: 'added fatigue' });
+    expect((await publish({ ...doc('Get Acme running'), nudges: [], fatigue: { perDay: 4 } })).json()).toMatchObject({ version: 4, summary: 'changed fatigue' });
+    await publish({ ...doc('Get Acme running'), nudges: [] }); // back to version 2's document: version 5, "removed fatigue"
+    expect((await app.inject({ method: 'GET', url: '/v1/admin/config/versions', headers: { authorization: `Bearer ${ADMIN}` } })).json().versions[0]).toMatchObject({ version: 5, summary: 'removed fatigue' });
 
     const audit = (await app.inject({ method: 'GET', url: '/v1/admin/audit', headers: { authorization: `Bearer ${ADMIN}` } })).json();
-    expect(audit.entries.map((e: { detail: string }) => e.detail)).toEqual(['version 2: changed checklists/onboarding; removed nudges/n1', 'version 1: first version']);
+    expect(audit.entries.map((e: { detail: string }) => e.detail).slice(3)).toEqual(['version 2: changed checklists/onboarding; removed nudges/n1', 'version 1: first version']);
     expect(audit.entries[0].actor).toMatch(/^ada@cs \(admin:[0-9a-f]{8}\)$/);
     const versions = (await app.inject({ method: 'GET', url: '/v1/admin/config/versions', headers: { authorization: `Bearer ${ADMIN}` } })).json();
-    expect(versions.versions.map((v: { version: number }) => v.version)).toEqual([2, 1]);
+    expect(versions.versions.map((v: { version: number }) => v.version)).toEqual([5, 4, 3, 2, 1]);
   });
 
   test('a draft is previewed by its id without publishing, and expires after a day', async () => {

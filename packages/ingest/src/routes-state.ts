@@ -4,7 +4,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import * as z from 'zod';
 import { fromBrowser } from './access.js';
 import { decodeBody } from './body.js';
-import { diffConfig, summariseDiff } from './config-diff.js';
+import { diffConfig, isEmptyDiff, summariseDiff } from './config-diff.js';
+import { configCache } from './health/config-cache.js';
 import { HttpError } from './errors.js';
 import type { LifecycleService } from './health/lifecycle.js';
 import type { HealthService } from './health/service.js';
@@ -25,7 +26,7 @@ export interface StateRouteOptions {
   health?: HealthService;
   lifecycle?: LifecycleService;
   status?: StatusService;
-  timeline?: (tenantId: string, page: { before?: string; limit?: number }) => { items: unknown[]; next: string | null };
+  timeline?: (tenantId: string, page: { before?: string; limit?: number }) => Promise<{ items: unknown[]; next: string | null }>;
   adminKeys?: readonly string[];
   secretKeys?: readonly string[];
   writeKeys: ReadonlySet<string>;
@@ -119,13 +120,15 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
       } else if (!doc || typeof doc !== 'object' || Array.isArray(doc)) {
         throw new HttpError(422, 'invalid_config', 'expected a config document (an object)');
       }
-      const prev = await config.latest();
-      const diff = diffConfig(prev ? JSON.parse(prev.document) : undefined, doc as Record<string, unknown>);
+      const current = await configCache(config).current();
+      const prev = current?.stored;
+      const diff = diffConfig(current?.config as Record<string, unknown> | undefined, doc as Record<string, unknown>);
       const summary = summariseDiff(diff, !prev);
       const document = JSON.stringify(doc);
       const hash = createHash('sha256').update(document).digest('hex');
       if (dryRun) return { ok: true, dryRun: true, currentVersion: prev?.version ?? null, diff, summary };
-      if (prev && prev.hash === hash) return { ok: true, unchanged: true, version: prev.version, diff, summary: 'no changes' };
+      // No change in any section (key order aside) makes no version: the diff is the one judge.
+      if (prev && (prev.hash === hash || isEmptyDiff(diff))) return { ok: true, unchanged: true, version: prev.version, diff, summary: 'no changes' };
       const v = await config.publish({ document, hash, publishedAt: new Date().toISOString(), publishedBy: actor, summary });
       return reply.code(201).send({ ok: true, version: v.version, etag: etagOf(v), diff, summary });
     });
@@ -168,7 +171,7 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
     app.get('/v1/tenants/:id/lifecycle', async (req) => {
       const { id } = req.params as { id: string };
       await tenantAdmin(req, id, 'the lifecycle');
-      const r = await lifecycle.evaluate(id);
+      const r = await lifecycle.state(id); // read-only: the evaluator records transitions
       if (!r) throw new HttpError(404, 'no_lifecycle', 'the published config has no lifecycle: add a `lifecycle:` section and publish');
       return r;
     });

@@ -20,6 +20,7 @@ keel serve options (flag, or environment variable):
   --secret-key KEY     KEEL_SECRET_KEYS      secret that user tokens (HS256 JWTs) are signed with; repeatable (rotation)
   --webhook URL        KEEL_WEBHOOKS         where fired alerts are POSTed (JSON); repeatable; prefix slack: for a Slack incoming webhook
   --webhook-secret S   KEEL_WEBHOOK_SECRET   signs deliveries: keel-signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">
+  --sweep-interval D   KEEL_SWEEP_INTERVAL   how often every tenant is re-evaluated (time-based alerts for quiet tenants): 30s, 5m (default), 1h
   --durability D       KEEL_DURABILITY       normal (default: survives a process crash) or full (fsync: survives power loss)
   --log-level L        KEEL_LOG_LEVEL        fatal, error, warn, info (default), debug, trace, silent
   --rate-limit-ip N    KEEL_RATE_LIMIT_IP    requests a minute from one client IP (default ${DEFAULT_RATE_LIMITS.perIp}; 0: no limit); past it, 429
@@ -54,6 +55,21 @@ export interface ServeConfig {
   shedding: SheddingOptions;
   /** Unset: the socket's address is the client's. */
   trustProxy?: boolean | number | string[];
+  /** Every known tenant is re-evaluated this often (ms). */
+  sweepMs: number;
+  /**
+   * Tests only (KEEL_TEST_CLOCK_FILE, no flag): a file holding milliseconds to add to the clock
+   * health, lifecycle and alert passes use, re-read each pass, so a test advances time by writing it.
+   */
+  testClockFile: string | undefined;
+}
+
+/** `250ms`, `30s`, `5m`, `1h`: the sweep interval. */
+export function parseInterval(text: string, what: string): number {
+  const m = /^(\d+)(ms|s|m|h)$/.exec(text.trim());
+  const ms = m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'] : Number.NaN;
+  if (!(ms >= 100 && ms <= 86_400_000)) throw new UsageError(`${what} must be a duration from 100ms to 24h such as 30s or 5m, found "${text}"`);
+  return ms;
 }
 
 /** Flags win over environment variables; every bad value is named. */
@@ -75,6 +91,7 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
         webhook: { type: 'string', multiple: true },
         'webhook-secret': { type: 'string' },
         durability: { type: 'string' },
+        'sweep-interval': { type: 'string' },
         'log-level': { type: 'string' },
         'rate-limit-ip': { type: 'string' },
         'rate-limit-key': { type: 'string' },
@@ -135,6 +152,8 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
     },
     shedding: { maxEventLoopDelayMs: count('max-event-loop-delay', v['max-event-loop-delay'] ?? env.KEEL_MAX_EVENT_LOOP_DELAY, DEFAULT_SHEDDING.maxEventLoopDelayMs) },
     ...(trustProxy === undefined ? {} : { trustProxy }),
+    sweepMs: parseInterval(v['sweep-interval'] ?? env.KEEL_SWEEP_INTERVAL ?? '5m', '--sweep-interval'),
+    testClockFile: env.KEEL_TEST_CLOCK_FILE || undefined,
   };
 }
 

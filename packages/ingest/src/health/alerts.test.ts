@@ -100,7 +100,7 @@ test('an error rate above the cohort\'s p95 fires for that tenant only', async (
   rows.push(...Array.from({ length: 10 }, () => ev('spiky', 'user.session', { action: 'start' })), ...Array.from({ length: 40 }, () => ev('spiky', 'error.raised', {})));
   await store.insert(rows);
   const spike = (await store.alerts.evaluate('spiky')).find((f) => f.alert === 'error-spike')!;
-  expect(spike.detail).toEqual({ metric: 'errors_per_session_1d', value: 4, cohortP95: 0.1 });
+  expect(spike.detail).toEqual({ metric: 'errors_per_session_1d', value: 4, cohortP95: 0.1, cohortSize: 20 });
   expect((await store.alerts.evaluate('t3')).map((f) => f.alert)).not.toContain('error-spike');
 });
 
@@ -113,4 +113,92 @@ test('a healthy tenant fires no alert', async () => {
   await store.progress.merge('healthy', 'u1', [{ scope: 'user', kind: 'checklist', ref: 'onboarding/sso', state: 'completed', updatedAt: new Date().toISOString() }]);
   expect(await store.alerts.evaluate('healthy')).toEqual([]);
   expect(received).toEqual([]);
+});
+
+test('cohort rules compare with the OTHER tenants: 6 tenants, one at 30 errors/session, the others at 0.1 → fires', async () => {
+  await open();
+  const rows: StoredEvent[] = [];
+  for (let t = 0; t < 5; t++) {
+    for (let s = 0; s < 10; s++) rows.push(ev(`calm${t}`, 'user.session', { action: 'start' }));
+    rows.push(ev(`calm${t}`, 'error.raised', {}));
+  }
+  rows.push(ev('spiky', 'user.session', { action: 'start' }), ...Array.from({ length: 30 }, () => ev('spiky', 'error.raised', {})));
+  await store.insert(rows);
+  const spike = (await store.alerts.evaluate('spiky')).find((f) => f.alert === 'error-spike')!;
+  expect(spike.detail).toEqual({ metric: 'errors_per_session_1d', value: 30, cohortP95: 0.1, cohortSize: 5 });
+  expect((await store.alerts.evaluate('calm0')).map((f) => f.alert)).not.toContain('error-spike');
+});
+
+test('a cohort smaller than min_cohort: the fallback bound decides, or the explanation says the rule cannot fire', async () => {
+  await open();
+  const rows: StoredEvent[] = [];
+  for (const g of ['a', 'b', 'c', 'spiky']) {
+    rows.push(ev(g, 'user.session', { action: 'start' }), ...Array.from({ length: g === 'spiky' ? 30 : 1 }, () => ev(g, 'error.raised', {})));
+  }
+  await store.insert(rows);
+  // The acme rule has no fallback: it says why it can't fire instead of staying silent.
+  const v = (await store.alerts.explain('spiky')).find((x) => x.alert === 'error-spike')!;
+  expect(v).toMatchObject({ firing: false, detail: { cohortSize: 3, explanation: expect.stringContaining('cohort too small (n=3') } });
+  const withFallback = { ...ACME, health: { ...ACME.health!, alerts: [{ id: 'error-spike', when: { metric: 'errors_per_session_1d', above: 'cohort_p95' as const, fallback: 2 }, notify: ['csm'] }] } };
+  await store.config.publish({ document: JSON.stringify(withFallback), hash: 'h2', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'fallback' });
+  const fired = (await store.alerts.evaluate('spiky')).find((f) => f.alert === 'error-spike')!;
+  expect(fired.detail).toMatchObject({ value: 30, fallback: 2, cohortSize: 3, explanation: 'cohort too small (n=3): compared with the fallback 2' });
+  expect((await store.alerts.evaluate('a')).map((f) => f.alert)).not.toContain('error-spike'); // 1 ≤ 2
+});
+
+test('built-in sponsor-disengaged: fires without config after 30 days of sponsor silence; a config alert of that id replaces it; builtin_alerts: false turns it off', async () => {
+  await open();
+  const day = 86_400_000;
+  const at = (d: number) => new Date(Date.now() - d * day).toISOString();
+  const row = (groupId: string, userId: string, type: string, payload: Record<string, unknown>, ts: string): StoredEvent => ({
+    writeKey: 'wk', messageId: `sp${++n}`, type, event: type === 'track' ? 'feature.used' : null, userId, anonymousId: null, groupId, timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: ts, payload: JSON.stringify(payload),
+  });
+  await store.insert([
+    row('quiet', 'cfo', 'identify', { traits: { role: 'sponsor' } }, at(40)), row('quiet', 'cfo', 'track', {}, at(31)),
+    row('busy', 'cfo2', 'identify', { traits: { role: 'sponsor' } }, at(40)), row('busy', 'cfo2', 'track', {}, at(2)),
+  ]);
+  const fired = (await store.alerts.evaluate('quiet')).find((f) => f.alert === 'sponsor-disengaged')!;
+  expect(fired).toMatchObject({ notify: ['csm'], detail: { explanation: { ok: true, actual: 31 } } });
+  expect((await store.alerts.evaluate('busy')).map((f) => f.alert)).not.toContain('sponsor-disengaged');
+  const off = { ...ACME, health: { ...ACME.health!, builtin_alerts: false } };
+  await store.config.publish({ document: JSON.stringify(off), hash: 'h2', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'off' });
+  expect((await store.alerts.explain('quiet')).map((v) => v.alert)).not.toContain('sponsor-disengaged');
+  const replaced = { ...ACME, health: { ...ACME.health!, alerts: [{ id: 'sponsor-disengaged', when: { metric: 'days_since_sponsor_active', gte: 60 }, notify: ['exec'] }] } };
+  await store.config.publish({ document: JSON.stringify(replaced), hash: 'h3', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'replaced' });
+  expect((await store.alerts.explain('quiet')).filter((v) => v.alert === 'sponsor-disengaged')).toEqual([{ alert: 'sponsor-disengaged', firing: false, detail: expect.anything() }]);
+});
+
+test('the sweep re-evaluates a tenant that went quiet: the stalled alert fires 72 h later with no new event, carrying the lifecycle state and what it allows', async () => {
+  await open();
+  await store.insert([ev('quiet', 'feature.used', {}, 1)]);
+  await store.progress.merge('quiet', 'u1', [{ scope: 'user', kind: 'checklist', ref: 'onboarding/sso', state: 'completed', updatedAt: new Date(Date.now() - HOUR).toISOString() }]);
+  const evaluator = store.startEvaluator({ intervalMs: 3_600_000, sweepMs: 3_600_000 });
+  try {
+    expect(await evaluator.runOnce()).toBe(1);
+    expect(await evaluator.runOnce(Date.now() + 73 * HOUR)).toBe(0); // no new events: the incremental pass skips it
+    expect((await store.alerts.list('quiet')).map((a) => a.alert)).not.toContain('onboarding-stalled');
+    const r = await evaluator.sweep(Date.now() + 73 * HOUR);
+    expect(r.tenants).toBe(1);
+    const json = received.filter((x) => x.path === '/keel').map((x) => JSON.parse(x.body) as Record<string, unknown>).filter((b) => b.alert === 'onboarding-stalled');
+    expect(json).toHaveLength(1);
+    expect(json[0]).toMatchObject({ tenant: 'quiet', lifecycle: { state: 'onboarding', owner: 'onboarding', allows: ['checklist:onboarding', 'recipe:*', 'nudge:*'] } });
+    await evaluator.sweep(Date.now() + 74 * HOUR); // within the cooldown: not again
+    expect(received.filter((x) => x.path === '/keel' && x.body.includes('onboarding-stalled'))).toHaveLength(1);
+    // Passes write the day's snapshot (reports don't).
+    expect((await store.health.report('quiet', Date.now() + 74 * HOUR))!.trend.history.map((h) => h.day)).toContain(new Date(Date.now() + 74 * HOUR).toISOString().slice(0, 10));
+  } finally {
+    evaluator.stop();
+  }
+});
+
+test('cohortP95 (sorted once, own value skipped by index) equals the p95 of the other tenants computed naively', async () => {
+  const fc = (await import('fast-check')).default;
+  const { cohortP95 } = await import('./alerts.js');
+  fc.assert(fc.property(fc.array(fc.option(fc.integer({ min: 0, max: 20 }), { nil: null }), { minLength: 1, maxLength: 40 }), fc.nat(), (vals, pick) => {
+    const cohort = new Map(vals.map((v, i) => [`t${i}`, { errors_per_session_1d: v === null ? null : v / 4 } as never]));
+    const self = `t${pick % vals.length}`;
+    const others = vals.filter((v, i) => v !== null && `t${i}` !== self).map((v) => v! / 4).sort((a, b) => a - b);
+    const want = others.length ? others[Math.min(others.length - 1, Math.ceil(0.95 * others.length) - 1)] : undefined;
+    expect(cohortP95(cohort, 'errors_per_session_1d', self)).toEqual({ n: others.length, p95: want });
+  }), { numRuns: 300 });
 });

@@ -80,7 +80,7 @@ describe('health from stored events, served per tenant', () => {
     return { writeKey: 'wk', messageId: `m${++n}`, type, event, userId, anonymousId: null, groupId, timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: ts, payload: JSON.stringify(body) };
   };
 
-  test('an error spike tenant computed from its events: metrics, score 50.6 (watch) with 90% coverage; tenant isolation on the endpoint', async () => {
+  test('an error spike tenant computed from its events: metrics, score 35.7 (at risk) with 90% coverage; tenant isolation on the endpoint', async () => {
     await store.config.publish({ document: JSON.stringify(ACME), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 'test', summary: 'first version' });
     const t = 'spike';
     await store.insert([
@@ -95,15 +95,20 @@ describe('health from stored events, served per tenant', () => {
     ]);
     const r = (await store.health.report(t))!;
     expect(r.metrics).toMatchObject({ features_used_ratio_30d: 0.5, active_users_over_seats: 0.2, errors_per_session_7d: 1.5, tickets_per_active_user_30d: 0, csat_90d: null, days_since_sponsor_active: null, invoices_overdue: null });
-    // (25·50 + 15·20 + 15·100 + 15·0 + 10·100 + 10·50) / 90 = 50.56
-    expect([r.score, r.band, r.coverage]).toEqual([50.6, 'watch', 0.9]);
+    // Both users were active on 1 of the 7 days: DAU/WAU = (2/7)/2 = 1/7 → stickiness (1/7 − 0.1)/0.4 = 10.7 points.
+    expect(r.metrics.dau_over_wau).toBeCloseTo(1 / 7, 10);
+    // (25·50 + 15·20 + 15·10.7 + 15·0 + 10·100 + 10·50) / 90 = 35.7
+    expect([r.score, r.band, r.coverage]).toEqual([35.7, 'at-risk', 0.9]);
     expect(r.components.find((c) => c.id === 'errors')!.evidence).toHaveLength(3);
-    expect(r.trend.history).toEqual([{ day: new Date().toISOString().slice(0, 10), score: 50.6, band: 'watch' }]);
+    // Reading the report wrote nothing: snapshots are the sweep's.
+    expect(r.trend.history).toEqual([]);
+    store.health.snapshot([await store.health.tenantHealth(t)]);
+    expect((await store.health.report(t))!.trend.history).toEqual([{ day: new Date().toISOString().slice(0, 10), score: 35.7, band: 'at-risk' }]);
 
     const app = buildApp({ store, writeKeys: ['wk'], adminKeys: ['adm'], secretKeys: [SECRET], health: store.health, config: store.config, logger: false });
     const get = (id: string, auth: string) => app.inject({ method: 'GET', url: `/v1/tenants/${id}/health`, headers: { authorization: `Bearer ${auth}` } });
-    expect((await get(t, 'adm')).json().score).toBe(50.6);
-    expect((await get(t, signUserToken({ sub: 'ada', tenant: t, role: 'admin' }, SECRET))).json().band).toBe('watch');
+    expect((await get(t, 'adm')).json().score).toBe(35.7);
+    expect((await get(t, signUserToken({ sub: 'ada', tenant: t, role: 'admin' }, SECRET))).json().band).toBe('at-risk');
     const otherTenant = await get(t, signUserToken({ sub: 'eve', tenant: 'other', role: 'admin' }, SECRET));
     expect([otherTenant.statusCode, otherTenant.json().error]).toEqual([403, 'other_tenant']);
     const member = await get(t, signUserToken({ sub: 'bob', tenant: t, role: 'member' }, SECRET));
@@ -119,15 +124,50 @@ describe('health from stored events, served per tenant', () => {
       ev(t, 'ada', 'track', 'user.session', { properties: { action: 'start' } }), ev(t, 'ada', 'track', 'feature.used', { properties: { feature: 'a' } }),
     ]);
     const weekAgo = Date.now() - 7 * 86_400_000;
-    const before = (await store.health.report(t, weekAgo))!; // a snapshot dated a week ago (no events yet then)
+    const snap = async (at: number) => {
+      const h = await store.health.tenantHealth(t, at);
+      store.health.snapshot([h]);
+      return h.report!;
+    };
+    const before = await snap(weekAgo); // a snapshot dated a week ago (no events yet then)
     const calm = (await store.health.report(t))!;
     expect(calm.metrics.errors_per_session_7d).toBe(0);
     await store.insert([ev(t, 'ada', 'track', 'error.raised', { properties: {} }, 1), ev(t, 'ada', 'track', 'error.raised', { properties: {} }, 1)]);
     const spiked = (await store.health.report(t))!;
     expect(spiked.metrics.errors_per_session_7d).toBe(2);
     expect(spiked.score).toBeLessThan(calm.score);
-    expect(spiked.trend.wow).toEqual({ points: Math.round((spiked.score - before.score) * 10) / 10, percent: before.score ? expect.any(Number) : null });
-    expect(spiked.trend.history.map((h) => h.day)).toEqual([new Date(weekAgo).toISOString().slice(0, 10), new Date().toISOString().slice(0, 10)]);
+    expect(spiked.trend.wow).toEqual({ points: Math.round((spiked.score - before.score) * 10) / 10, percent: before.score ? expect.any(Number) : null, against: new Date(weekAgo).toISOString().slice(0, 10) });
+    await snap(Date.now());
+    expect((await store.health.report(t))!.trend.history.map((h) => h.day)).toEqual([new Date(weekAgo).toISOString().slice(0, 10), new Date().toISOString().slice(0, 10)]);
+  });
+
+  test('week-over-week uses the nearest snapshot 6–8 days old and names its day; none in that range → no trend', async () => {
+    await store.config.publish({ document: JSON.stringify(ACME), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 'test', summary: 'first version' });
+    const t = 'wow';
+    await store.insert([ev(t, 'ada', 'track', 'user.session', { properties: { action: 'start' } })]);
+    const DAY = 86_400_000;
+    const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+    const snapAt = async (d: number) => store.health.snapshot([await store.health.tenantHealth(t, Date.now() - d * DAY)]);
+    await snapAt(9);
+    expect((await store.health.report(t))!.trend.wow).toBeNull(); // 9 days old: out of range
+    await snapAt(8);
+    expect((await store.health.report(t))!.trend.wow).toMatchObject({ against: day(Date.now() - 8 * DAY) });
+    await snapAt(6);
+    expect((await store.health.report(t))!.trend.wow).toMatchObject({ against: day(Date.now() - 8 * DAY) }); // 6 and 8 tie: the older
+    await snapAt(7);
+    expect((await store.health.report(t))!.trend.wow).toMatchObject({ against: day(Date.now() - 7 * DAY) });
+  });
+
+  test('dau_over_wau: the mean DAU over the 7 calendar days (quiet days count 0) ÷ WAU', async () => {
+    await store.config.publish({ document: JSON.stringify(ACME), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 'test', summary: 'first version' });
+    await store.insert([ev('once', 'ada', 'track', 'feature.used', { properties: {} })]);
+    // One user, one event in 7 days: 1/7, not 1.0.
+    expect((await store.health.report('once'))!.metrics.dau_over_wau).toBeCloseTo(1 / 7, 10);
+    const today = Date.now() - (Date.now() % 86_400_000); // midnight UTC: every event is on its own day
+    const at = (d: number) => (Date.now() - (today - d * 86_400_000)) / 60_000;
+    await store.insert([0, 1, 2, 3, 4, 5, 6].flatMap((d) => [ev('daily', 'ada', 'track', 'feature.used', { properties: {} }, at(d)), ...(d < 3 ? [ev('daily', 'bob', 'track', 'feature.used', { properties: {} }, at(d))] : [])]));
+    // ada every day, bob on 3 of them: (7 + 3) / 7 / 2 users.
+    expect((await store.health.report('daily'))!.metrics.dau_over_wau).toBeCloseTo(10 / 7 / 2, 10);
   });
 });
 
@@ -147,5 +187,32 @@ test('days since the sponsor was active: sponsors are the tenant\'s users identi
     row('dev', 'track', 'feature.used', { properties: {} }, at(1)),
   ]);
   expect(q('acme').values.days_since_sponsor_active).toBe(20);
+  await store.close();
+});
+
+test('the sweep\'s all-tenant metrics equal each tenant\'s own (same statements, grouped)', async () => {
+  const store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-health-all-')));
+  const day = 86_400_000;
+  let i = 0;
+  const row = (groupId: string, userId: string | null, type: string, event: string | null, payload: Record<string, unknown>, daysAgo: number) => {
+    const ts = new Date(Date.now() - daysAgo * day).toISOString();
+    return { writeKey: 'wk', messageId: `all${++i}`, type, event, userId, anonymousId: userId ? null : `anon-${i % 3}`, groupId, timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: ts, payload: JSON.stringify(payload) };
+  };
+  const rows = [];
+  for (let t = 0; t < 6; t++) {
+    const g = `g${t}`;
+    rows.push(row(g, 'u0', 'group', null, { traits: { seats: 3 + t, plan_features: ['a', 'b', 'c'] } }, 20));
+    if (t % 2) rows.push(row(g, 'u0', 'identify', null, { traits: { role: 'sponsor' } }, 40));
+    for (let k = 0; k < 30; k++) {
+      const [event, props] = ([['feature.used', { feature: ['a', 'b', 'c'][k % 3] }], ['user.session', { action: k % 2 ? 'start' : 'end' }], ['error.raised', {}], ['ticket.created', {}], ['csat.submitted', { score: k % 5 }], ['nps.submitted', { score: k % 11 }], ['billing.invoice', { invoice: `i${k % 2}`, status: k % 3 ? 'paid' : 'overdue' }]] as const)[(k + t) % 7]!;
+      rows.push(row(g, k % 4 ? `u${k % 5}` : null, 'track', event, { properties: props }, ((k * 7 + t) % 95) / 3));
+    }
+  }
+  await store.insert(rows);
+  const q = tenantMetricsQuery(new Database(store.path));
+  const all = q.all();
+  expect([...all.keys()].sort()).toEqual(['g0', 'g1', 'g2', 'g3', 'g4', 'g5']);
+  for (const [g, values] of all) expect(values).toEqual(q(g).values);
+  expect(Object.values(all.get('g1')!).filter((v) => v !== null).length).toBeGreaterThan(6);
   await store.close();
 });

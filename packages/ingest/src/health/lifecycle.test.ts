@@ -17,8 +17,8 @@ beforeEach(async () => {
 afterEach(() => store.close());
 
 let n = 0;
-const ev = (userId: string, event: string, properties: Record<string, unknown> = {}): StoredEvent => {
-  const ts = new Date(Date.now() - 60_000).toISOString();
+const ev = (userId: string, event: string, properties: Record<string, unknown> = {}, daysAgo = 0): StoredEvent => {
+  const ts = new Date(Date.now() - 60_000 - daysAgo * 86_400_000).toISOString();
   return { writeKey: 'wk', messageId: `l${++n}`, type: 'track', event, userId, anonymousId: null, groupId: 'acme', timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: ts, payload: JSON.stringify({ properties }), sender: { kind: 'server' } };
 };
 const done = (ref: string) => ({ scope: 'user' as const, kind: 'checklist' as const, ref, state: 'completed' as const, updatedAt: new Date().toISOString() });
@@ -50,10 +50,14 @@ test('a disallowed action is refused with the reason; allowed ones pass', async 
 
 test('GET /v1/tenants/:id/lifecycle: admin key or the tenant\'s admin token; facts from stored events feed the proofs', async () => {
   await store.insert([sso('ada'), dataset('ada')]);
-  // Six active users and every one active each day: DAU/WAU = 1 ≥ 0.3, active users ≥ 5 → adopted.
+  // Six active users and every one active each of the 7 days: DAU/WAU = 1 ≥ 0.3, active users ≥ 5 → adopted.
   // (Sent with a server-side key: verified events, which the proofs count.)
-  await store.insert(['u1', 'u2', 'u3', 'u4', 'u5', 'u6'].map((u) => ev(u, 'feature.used')));
+  await store.insert(['u1', 'u2', 'u3', 'u4', 'u5', 'u6'].flatMap((u) => [0, 1, 2, 3, 4, 5, 6].map((d) => ev(u, 'feature.used', {}, d))));
   const app = buildApp({ store, writeKeys: ['wk'], adminKeys: ['adm'], secretKeys: ['s'], lifecycle: store.lifecycle, logger: false });
+  // GET only reads: the state the evaluator (here called directly) recorded.
+  const before = await app.inject({ method: 'GET', url: '/v1/tenants/acme/lifecycle', headers: { authorization: 'Bearer adm' } });
+  expect(before.json()).toMatchObject({ state: 'onboarding', transitions: [] });
+  await store.lifecycle.evaluate('acme');
   const res = await app.inject({ method: 'GET', url: '/v1/tenants/acme/lifecycle', headers: { authorization: 'Bearer adm' } });
   expect(res.json()).toMatchObject({ state: 'adopted', transitions: [{ from: 'activated', to: 'adopted' }, { from: 'onboarding', to: 'activated' }] });
   const other = await app.inject({ method: 'GET', url: '/v1/tenants/acme/lifecycle', headers: { authorization: `Bearer ${signUserToken({ sub: 'x', tenant: 'globex', role: 'admin' }, 's')}` } });

@@ -3,46 +3,16 @@
  * between two bounds, or steps), weighted; missing data follows the component's declared policy;
  * the score says how much of the model it covers, and why it is what it is.
  */
+import type { HealthBand, HealthComponentResult, HealthMove, HealthScoreResult } from '@keel/sdk-core/engine';
 import type { KeelConfig } from '@keel/sdk-core/schema';
 
 export type HealthModel = NonNullable<KeelConfig['health']>;
 export type Component = HealthModel['components'][number];
-export type Band = 'healthy' | 'watch' | 'at-risk';
-
-export interface ComponentResult {
-  id: string;
-  metric: string;
-  /** The metric's value, or null when the tenant has no data for it. */
-  value: number | null;
-  /** How the points were found: `linear 0.2 → 0.8`, `≤ 0.02 → 100`, `otherwise → 0`, `missing → neutral`. */
-  rule: string;
-  points: number;
-  weight: number;
-  /** Points × weight / total included weight: what this component adds to the score. */
-  contribution: number;
-  included: boolean;
-  missing?: 'exclude' | 'neutral' | 'worst';
-  /** Recent events behind the value, for the explanation. */
-  evidence?: { event: string; at: string }[];
-}
-
-export interface Move {
-  component: string;
-  /** The value the metric would need. */
-  target: number;
-  /** Score points gained if it got there. */
-  gain: number;
-  description: string;
-}
-
-export interface HealthScore {
-  score: number;
-  band: Band;
-  /** Share of the model's weight that had data (1 = every component). */
-  coverage: number;
-  components: ComponentResult[];
-  whatWouldMove: Move[];
-}
+/** The report's parts are sdk-core's wire contract (`HealthReport`); these names stay for the server's code. */
+export type Band = HealthBand;
+export type ComponentResult = HealthComponentResult;
+export type Move = HealthMove;
+export type HealthScore = HealthScoreResult;
 
 const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 

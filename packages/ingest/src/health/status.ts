@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { ConfigStore } from '../store/state-types.js';
+import { configCache } from './config-cache.js';
 
 export const INCIDENT_STATES = ['investigating', 'identified', 'monitoring', 'resolved'] as const;
 export const IMPACTS = ['degraded', 'outage'] as const;
@@ -35,8 +36,15 @@ export interface TenantStatus {
 }
 
 export function statusService(db: Database.Database, config: ConfigStore) {
+  const cache = configCache(config);
   const upsert = db.prepare(`INSERT INTO incidents (id, doc, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at`);
   const get = db.prepare('SELECT doc FROM incidents WHERE id = ?');
+  const history = db.prepare('INSERT INTO incident_updates (incident_id, at, kind, doc, tenants) VALUES (?, ?, ?, ?, ?)');
+  // The incident and its history in one transaction: the timeline sees every change.
+  const record = db.transaction((id: string, doc: string, at: string, kind: 'opened' | 'updated' | 'resolved') => {
+    upsert.run(id, doc, at);
+    history.run(id, at, kind, doc, JSON.stringify((JSON.parse(doc) as Incident).tenants));
+  });
   const open = db.prepare(`SELECT doc FROM incidents WHERE json_extract(doc, '$.state') != 'resolved' ORDER BY updated_at DESC`);
   const integrations = db.prepare(`SELECT integration, state, at FROM (
       SELECT json_extract(payload, '$.properties.integration') AS integration, json_extract(payload, '$.properties.state') AS state, timestamp AS at,
@@ -57,12 +65,12 @@ export function statusService(db: Database.Database, config: ConfigStore) {
         components: input.components ?? old?.components ?? [], tenants: input.tenants ?? old?.tenants ?? [], message: input.message ?? old?.message ?? '',
         startedAt: old?.startedAt ?? at, updatedAt: at,
       };
-      upsert.run(id, JSON.stringify(inc), at);
+      const kind = !old ? 'opened' : inc.state === 'resolved' && old.state !== 'resolved' ? 'resolved' : 'updated';
+      record(id, JSON.stringify(inc), at, kind);
       return inc;
     },
     async forTenant(tenantId: string): Promise<{ status: TenantStatus; etag: string }> {
-      const latest = await config.latest();
-      const comps = latest ? ((JSON.parse(latest.document) as { status?: { components?: { id: string; name: unknown }[] } }).status?.components ?? []) : [];
+      const comps = (await cache.current())?.config.status?.components ?? [];
       const incidents = (open.all() as { doc: string }[]).map((r) => JSON.parse(r.doc) as Incident).filter((i) => !i.tenants.length || i.tenants.includes(tenantId));
       const impactOf = (id: string) => {
         const hits = incidents.filter((i) => i.components.includes(id));

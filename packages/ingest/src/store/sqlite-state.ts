@@ -19,9 +19,15 @@ export function sqliteConfigStore(db: Database.Database): ConfigStore {
   const draftInsert = db.prepare('INSERT INTO config_drafts (id, document, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?)');
   const draftGet = db.prepare('SELECT id, document, created_at AS createdAt, created_by AS createdBy, expires_at AS expiresAt FROM config_drafts WHERE id = ? AND expires_at > ?');
   const draftPrune = db.prepare('DELETE FROM config_drafts WHERE expires_at <= ?');
+  // Versions are immutable: the latest is re-read only when a newer one exists (any process may publish).
+  const head = db.prepare('SELECT MAX(version) AS v FROM config_versions');
+  let last: ConfigVersion | undefined;
   return {
     async latest() {
-      return latest.get() as ConfigVersion | undefined;
+      const v = (head.get() as { v: number | null }).v;
+      if (v === null) return undefined;
+      if (last?.version !== v) last = latest.get() as ConfigVersion | undefined;
+      return last;
     },
     async saveDraft(d) {
       draftPrune.run(new Date().toISOString());

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { healthService, type HealthService } from '../health/service.js';
 import { lifecycleService, type LifecycleService } from '../health/lifecycle.js';
 import { alertService, type AlertOptions, type AlertService } from '../health/alerts.js';
-import { type Evaluator, startEvaluator } from '../health/evaluator.js';
+import { type Evaluator, type EvaluatorOptions, startEvaluator } from '../health/evaluator.js';
 import { timelineQuery } from '../health/timeline.js';
 import { statusService, type StatusService } from '../health/status.js';
 import { startCheckpointer } from './checkpointer.js';
@@ -116,6 +116,18 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX alerts_tenant ON alerts (tenant_id, alert, id);`,
   `CREATE TABLE incidents (id TEXT PRIMARY KEY, doc TEXT NOT NULL, updated_at TEXT NOT NULL)`,
+  // Every incident change, for the timelines of the tenants it affects (tenants '[]' = everyone).
+  `CREATE TABLE incident_updates (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     incident_id TEXT NOT NULL,
+     at TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     doc TEXT NOT NULL,
+     tenants TEXT NOT NULL
+   );
+   CREATE INDEX incident_updates_at ON incident_updates (at);
+   INSERT INTO incident_updates (incident_id, at, kind, doc, tenants)
+     SELECT id, json_extract(doc, '$.startedAt'), 'opened', doc, json_extract(doc, '$.tenants') FROM incidents;`,
   // Identity and tenant attribution, trust per event (identity.ts).
   IDENTITY_MIGRATION,
 ];
@@ -182,8 +194,8 @@ export interface SqliteStore extends EventStore {
   /** The storage fault the store is in (a full disk, a read-only file system), if any. */
   readonly fault: StorageFaultError | undefined;
   memberships: NonNullable<EventStore['memberships']>;
-  /** Re-evaluates tenants with new events every interval (health, lifecycle, alerts). */
-  startEvaluator(opts?: { intervalMs?: number }): Evaluator;
+  /** Re-evaluates tenants with new events every interval, and every tenant every sweep (health, lifecycle, alerts). */
+  startEvaluator(opts?: EvaluatorOptions): Evaluator;
 }
 
 export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {}): SqliteStore {
@@ -213,7 +225,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
   const attributing = options.attribution ?? true;
   const configStore = sqliteConfigStore(db);
   const health = healthService(db, configStore);
-  const lifecycle = lifecycleService(db, configStore);
+  const lifecycle = lifecycleService(db, configStore, health);
   const alerts = alertService(db, configStore, health, lifecycle, options.alerts);
   const listStmt = db.prepare(
     'SELECT rowid AS rowId, * FROM events WHERE write_key = ? AND rowid > ? ORDER BY rowid LIMIT ?',
@@ -289,7 +301,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     health: guardFaults(health, faults),
     lifecycle: guardFaults(lifecycle, faults),
     alerts,
-    timeline: guardFaults(timelineQuery(db), faults),
+    timeline: guardFaults(timelineQuery(db, configStore), faults),
     status: guardFaults(statusService(db, configStore), faults),
     startEvaluator: (opts) => startEvaluator(db, { health, lifecycle, alerts }, opts),
     insert(rows) {

@@ -65,15 +65,36 @@ describe('broken configs: each problem named with its path, what was expected an
     expect(r.problems).toEqual([expect.objectContaining({ path: 'recipes[2].title', line: lineOf(bad, '"title": 42') })]);
   });
 
-  test('every problem of a file is listed, not only the first', () => {
+  test('every problem of a file is listed, not only the first: shape and reference problems in one pass', () => {
     const text = broken('within: 30d', 'within: 30 days').replace('recipe: first-report }', 'recipe: nope }');
     const r = validateConfigText(text);
-    // A shape error stops before reference checks (they need a valid shape), so this lists the shape problem…
-    expect(r.problems.map((p) => p.path)).toEqual(['nudges[0].when.all[1].within']);
-    // …and once fixed, the references.
+    // The bad duration (shape) and the unknown recipe (reference) together: one run shows both.
+    expect(r.problems.map((p) => p.path)).toEqual(['nudges[0].when.all[1].within', 'checklists[0].items[4].launch.recipe']);
+    expect(r.problems[1]!.message).toContain('unknown recipe "nope"');
+    expect(formatProblems('acme.keel.yaml', r.problems)).toMatch(/\nacme\.keel\.yaml:\d+ {2}checklists\[0\]\.items\[4\]\.launch\.recipe: unknown recipe "nope"/);
+    // A reference inside the very entry whose shape is broken is checked once that entry parses.
     const r2 = validateConfigText(text.replace('within: 30 days', 'within: 30d'));
     expect(r2.problems.map((p) => p.message)).toEqual([expect.stringContaining('unknown recipe "nope"')]);
-    expect(formatProblems('acme.keel.yaml', r2.problems)).toMatch(/^acme\.keel\.yaml:\d+ {2}checklists\[0\]\.items\[4\]\.launch\.recipe: unknown recipe "nope"/);
+  });
+
+  test('metric, fact and near-miss event names are checked against what the server computes', () => {
+    const text = broken('metric: dau_over_wau,            weight: 15', 'metric: dau_over_wauu,           weight: 15')
+      .replace('{ fact: hours_since_checklist_progress, gte: 72 }', '{ fact: hours_since_checklist_progres, gte: 72 }')
+      .replace('{ metric: invoices_overdue, gte: 1 }', '{ metric: invoice_overdue, gte: 1 }')
+      .replace('metric: errors_per_session_1d, above: cohort_p95', 'metric: errors_per_sesion_1d, above: cohort_p95')
+      .replace('within: 30d', 'within: 30 days'); // and a shape problem elsewhere: all are listed together
+    const r = validateConfigText(text);
+    expect(r.ok).toBe(false);
+    const byPath = Object.fromEntries(r.problems.map((p) => [p.path, p.message]));
+    expect(byPath['health.components[2].metric']).toMatch(/^unknown metric "dau_over_wauu"; did you mean "dau_over_wau"\? The server computes: features_used_ratio_30d, /);
+    expect(byPath['health.alerts[2].when.fact']).toMatch(/unknown fact "hours_since_checklist_progres"; did you mean "hours_since_checklist_progress"/);
+    expect(byPath['health.alerts[3].when.metric']).toMatch(/unknown metric "invoice_overdue"; did you mean "invoices_overdue"/);
+    expect(byPath['health.alerts[1].when.metric']).toMatch(/unknown metric "errors_per_sesion_1d"/);
+    expect(byPath['nudges[0].when.all[1].within']).toBeDefined();
+    const ev = validateConfigText(broken('complete: { event: feature.used, where: { feature: dataset.ingest } }', 'complete: { event: feature.usd, where: { feature: dataset.ingest } }'));
+    expect(ev.problems.map((p) => p.message)).toEqual([expect.stringMatching(/unknown event "feature.usd": did you mean "feature.used"/)]);
+    // A product's own event names are free: only near misses of the ones Keel reads are refused.
+    expect(validateConfigText(broken('complete: { event: feature.used, where: { feature: dataset.ingest } }', 'complete: { event: dataset.uploaded }')).ok).toBe(true);
   });
 });
 
@@ -83,7 +104,12 @@ test('the JSON Schema generated from the zod schema describes every section for 
     required: string[];
     additionalProperties: boolean;
   };
-  expect(Object.keys(schema.properties)).toEqual(['$schema', 'version', 'product', 'checklists', 'nudges', 'recipes', 'health', 'lifecycle', 'status', 'fatigue']);
+  expect(Object.keys(schema.properties)).toEqual(['$schema', 'version', 'product', 'checklists', 'nudges', 'recipes', 'health', 'lifecycle', 'status', 'fatigue', 'timeline']);
+  // Metric and fact names are enums with a description each, so editors complete and explain them.
+  const text = JSON.stringify(schema);
+  expect(text).toContain('"enum":["features_used_ratio_30d","active_users_over_seats","dau_over_wau"');
+  expect(text).toContain('"enum":["active_users_7d","active_users_30d","integrations_connected"');
+  expect(text).toContain('the mean of daily active users over the 7 UTC calendar days');
   expect(schema.required).toEqual(['version', 'product']);
   expect(schema.additionalProperties).toBe(false);
   expect(Object.keys(schema.properties.checklists!.items!.properties!)).toEqual(['id', 'title', 'audience', 'items']);

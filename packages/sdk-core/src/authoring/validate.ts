@@ -1,13 +1,15 @@
 /**
- * `keel config validate`: parse a YAML or JSON config, check its shape against the schema, then
- * check what a schema can't: references to ids that don't exist, lifecycle states nothing can
- * reach, health weights whose meaning is ambiguous. Every problem has a path and, for YAML and
- * JSON files, the line it is on.
+ * `keel config validate`: parse a YAML or JSON config, check its shape against the schema and,
+ * in the same pass, what a schema can't: references to ids that don't exist, metric and fact
+ * names the server doesn't compute, lifecycle states nothing can reach, health weights whose
+ * meaning is ambiguous. A shape problem in one entry doesn't hide the reference problems of the
+ * others. Every problem has a path and, for YAML and JSON files, the line it is on.
  */
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { FACT_NAMES, KNOWN_EVENT_NAMES, METRIC_NAMES } from '../contracts/health.js';
 import { referencedIds } from '../rules/events.js';
 import type { Rule } from '../rules/types.js';
-import { ConfigSchema, type KeelConfig } from '../schema/document.js';
+import { ChecklistSchema, ConfigSchema, type KeelConfig, NudgeSchema, RecipeSchema } from '../schema/document.js';
 import { formatPath } from '../schema/issues.js';
 import { SAFE_LINK } from '../schema/link.js';
 
@@ -62,13 +64,74 @@ export function parseConfigText(text: string): { value?: unknown; problems: Prob
   return { value: problems.length ? undefined : doc.toJS({ maxAliasCount: 100 }), problems, lineOf };
 }
 
-/** Cross-reference checks on a config whose shape is valid. */
-export function checkReferences(c: KeelConfig): { path: Path; message: string }[] {
+/** The ids a document defines, read from any input (also one whose shape is invalid). */
+export interface KnownIds {
+  recipes: Set<string>;
+  nudges: Set<string>;
+  checklists: Map<string, Set<string>>;
+  states: Set<string>;
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const idsOf = (v: unknown) => (Array.isArray(v) ? v.filter(isObj).map((x) => x.id).filter((x): x is string => typeof x === 'string') : []);
+
+export function knownIds(input: unknown): KnownIds {
+  const d = isObj(input) ? input : {};
+  return {
+    recipes: new Set(idsOf(d.recipes)),
+    nudges: new Set(idsOf(d.nudges)),
+    checklists: new Map((Array.isArray(d.checklists) ? d.checklists.filter(isObj) : []).filter((x) => typeof x.id === 'string').map((x) => [x.id as string, new Set(idsOf(x.items))])),
+    states: new Set(isObj(d.lifecycle) && isObj(d.lifecycle.states) ? Object.keys(d.lifecycle.states) : []),
+  };
+}
+
+/** Levenshtein distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+const nearest = (name: string, names: readonly string[]) => {
+  let best: string | undefined;
+  let d = 3;
+  for (const n of names) {
+    const x = distance(name, n);
+    if (x < d) [best, d] = [n, x];
+  }
+  return best;
+};
+
+/** An unknown metric or fact name: the list the server computes (sdk-core's METRICS / FACTS). */
+export function nameProblem(kind: 'metric' | 'fact', name: string): string | undefined {
+  const names = kind === 'metric' ? METRIC_NAMES : FACT_NAMES;
+  if ((names as readonly string[]).includes(name)) return undefined;
+  const near = nearest(name, names);
+  const hint = kind === 'fact' ? ' (a tenant\'s own group traits are read with tenantTrait)' : '';
+  return `unknown ${kind} "${name}"${near ? `; did you mean "${near}"?` : ''} The server computes: ${names.join(', ')}${hint}`;
+}
+
+/** An event name one or two letters away from one Keel reads is a typo (other names are the product's own). */
+export function eventProblem(name: string): string | undefined {
+  if (KNOWN_EVENT_NAMES.includes(name)) return undefined;
+  const near = nearest(name, KNOWN_EVENT_NAMES);
+  return near ? `unknown event "${name}": did you mean "${near}"? (Keel reads ${near}; a name of your own must not be this close to it)` : undefined;
+}
+
+/** Cross-reference checks on a config whose shape is valid (or its valid parts, with `known` ids from the whole input). */
+export function checkReferences(c: KeelConfig, known?: KnownIds): { path: Path; message: string }[] {
   const out: { path: Path; message: string }[] = [];
-  const recipes = new Set((c.recipes ?? []).map((r) => r.id));
-  const nudges = new Set((c.nudges ?? []).map((n) => n.id));
-  const checklists = new Map((c.checklists ?? []).map((x) => [x.id, new Set(x.items.map((i) => i.id))]));
-  const states = new Set(Object.keys(c.lifecycle?.states ?? {}));
+  const recipes = known?.recipes ?? new Set((c.recipes ?? []).map((r) => r.id));
+  const nudges = known?.nudges ?? new Set((c.nudges ?? []).map((n) => n.id));
+  const checklists = known?.checklists ?? new Map((c.checklists ?? []).map((x) => [x.id, new Set(x.items.map((i) => i.id))]));
+  const states = known?.states ?? new Set(Object.keys(c.lifecycle?.states ?? {}));
   const bands = new Set(['healthy', 'watch', 'at-risk']);
 
   const dupes = (what: string, key: string, ids: string[]) => {
@@ -115,6 +178,18 @@ export function checkReferences(c: KeelConfig): { path: Path; message: string }[
       if (!states.has(st)) out.push({ path: [...path, 'lifecycle'], message: `unknown lifecycle state "${st}"; states: ${[...states].join(', ') || 'no lifecycle defined'}` });
     }
     for (const b of ids.health) if (!bands.has(b)) out.push({ path: [...path, 'health', 'band'], message: `unknown health band "${b}"; bands: healthy, watch, at-risk` });
+    for (const m of ids.metric) {
+      const p = nameProblem('metric', m);
+      if (p) out.push({ path: [...path, 'metric'], message: p });
+    }
+    for (const f of ids.fact) {
+      const p = nameProblem('fact', f);
+      if (p) out.push({ path: [...path, 'fact'], message: p });
+    }
+    for (const e of ids.event) {
+      const p = eventProblem(e);
+      if (p) out.push({ path: [...path, 'event'], message: p });
+    }
   };
 
   (c.checklists ?? []).forEach((cl, ci) => {
@@ -155,6 +230,10 @@ export function checkReferences(c: KeelConfig): { path: Path; message: string }[
   }));
   (c.health?.alerts ?? []).forEach((a, ai) => {
     if (!('score_change_wow' in a.when) && !('above' in a.when)) rule(['health', 'alerts', ai, 'when'], a.when as Rule);
+    if ('above' in a.when) {
+      const p = nameProblem('metric', a.when.metric);
+      if (p) out.push({ path: ['health', 'alerts', ai, 'when', 'metric'], message: p });
+    }
   });
 
   if (c.health) {
@@ -167,6 +246,8 @@ export function checkReferences(c: KeelConfig): { path: Path; message: string }[
     if (sum === 0) out.push({ path: ['health', 'components'], message: 'every weight is 0: the score would be undefined' });
     const seen = new Set<string>();
     h.components.forEach((x, i) => {
+      const p = nameProblem('metric', x.metric);
+      if (p) out.push({ path: ['health', 'components', i, 'metric'], message: p });
       if (seen.has(x.id)) out.push({ path: ['health', 'components', i, 'id'], message: `duplicate health component id "${x.id}"` });
       seen.add(x.id);
     });
@@ -209,25 +290,70 @@ export function checkReferences(c: KeelConfig): { path: Path; message: string }[
   return out;
 }
 
-/** Validates a parsed document (an object from JSON or YAML). */
+/**
+ * The parts of an invalid document that are valid on their own: each checklist, nudge and recipe
+ * that parses, and each other section that does. Reference checks run on these, so one bad entry
+ * doesn't hide the others' problems.
+ */
+function validParts(input: unknown): KeelConfig | undefined {
+  if (!isObj(input)) return undefined;
+  const shape = ConfigSchema.shape;
+  const out: Record<string, unknown> = {};
+  const lists = { checklists: ChecklistSchema, nudges: NudgeSchema, recipes: RecipeSchema } as const;
+  for (const [k, v] of Object.entries(input)) {
+    if (k in lists) {
+      if (Array.isArray(v)) out[k] = v.flatMap((x) => {
+        const r = lists[k as keyof typeof lists].safeParse(x);
+        return r.success ? [r.data] : [];
+      });
+      continue;
+    }
+    const schema = shape[k as keyof typeof shape];
+    const r = schema?.safeParse(v);
+    if (r?.success) out[k] = r.data;
+  }
+  // Health sections that fail as a whole still have their metric names checked.
+  return out as KeelConfig;
+}
+
+/** Metric names of a health section whose shape is invalid (the parsed path checks valid ones). */
+function rawMetricNames(input: unknown): { path: Path; message: string }[] {
+  if (!isObj(input) || !isObj(input.health) || ConfigSchema.shape.health.safeParse(input.health).success) return [];
+  const out: { path: Path; message: string }[] = [];
+  const h = input.health;
+  (Array.isArray(h.components) ? h.components : []).forEach((c, i) => {
+    const p = isObj(c) && typeof c.metric === 'string' ? nameProblem('metric', c.metric) : undefined;
+    if (p) out.push({ path: ['health', 'components', i, 'metric'], message: p });
+  });
+  (Array.isArray(h.alerts) ? h.alerts : []).forEach((a, i) => {
+    const when = isObj(a) && isObj(a.when) ? a.when : undefined;
+    const p = when && 'above' in when && typeof when.metric === 'string' ? nameProblem('metric', when.metric) : undefined;
+    if (p) out.push({ path: ['health', 'alerts', i, 'when', 'metric'], message: p });
+  });
+  return out;
+}
+
+/** Validates a parsed document (an object from JSON or YAML): shape and reference problems in one pass. */
 export function validateConfig(input: unknown, lineOf?: (path: Path) => number | undefined): Validation {
   const withLine = (path: Path, message: string): Problem => {
     const line = lineOf?.(path);
     return line === undefined ? { path: formatPath(path), message } : { path: formatPath(path), message, line };
   };
   const r = ConfigSchema.safeParse(input);
-  if (!r.success) {
-    return {
-      ok: false,
-      problems: r.error.issues.map((i) =>
-        // An unknown key is reported on its object, but its line is the key's own.
-        i.code === 'unrecognized_keys' && lineOf
-          ? { ...withLine(i.path as Path, i.message), ...(lineOf([...(i.path as Path), i.keys[0]!]) ? { line: lineOf([...(i.path as Path), i.keys[0]!])! } : {}) }
-          : withLine(i.path as Path, i.message)),
-    };
+  if (r.success) {
+    const problems = checkReferences(r.data).map((p) => withLine(p.path, p.message));
+    return problems.length ? { ok: false, config: r.data, problems } : { ok: true, config: r.data, problems };
   }
-  const problems = checkReferences(r.data).map((p) => withLine(p.path, p.message));
-  return problems.length ? { ok: false, config: r.data, problems } : { ok: true, config: r.data, problems };
+  const shape = r.error.issues.map((i) =>
+    // An unknown key is reported on its object, but its line is the key's own.
+    i.code === 'unrecognized_keys' && lineOf
+      ? { ...withLine(i.path as Path, i.message), ...(lineOf([...(i.path as Path), i.keys[0]!]) ? { line: lineOf([...(i.path as Path), i.keys[0]!])! } : {}) }
+      : withLine(i.path as Path, i.message));
+  const parts = validParts(input);
+  const refs = parts ? [...checkReferences(parts, knownIds(input)), ...rawMetricNames(input)].map((p) => withLine(p.path, p.message)) : [];
+  const seen = new Set(shape.map((p) => `${p.path}\0${p.message}`));
+  const problems = [...shape, ...refs.filter((p) => !seen.has(`${p.path}\0${p.message}`))];
+  return { ok: false, problems };
 }
 
 /** Validates a config file's text (YAML or JSON). */

@@ -139,7 +139,7 @@ test('the lifecycle state from the server: a checklist or recipe it does not all
   await wipeLocal();
   await publish({
     ...CONFIG,
-    checklists: [...CONFIG.checklists!, { id: 'expansion', title: 'Grow', items: [{ id: 'seats', title: 'Add seats', complete: { fact: 'seats', gte: 50 } }] }],
+    checklists: [...CONFIG.checklists!, { id: 'expansion', title: 'Grow', items: [{ id: 'seats', title: 'Add seats', complete: { tenantTrait: 'seats', gte: 50 } }] }],
     lifecycle: { initial: 'onboarding', states: { onboarding: { owner: 'csm', allows: ['checklist:onboarding', 'recipe:first-*'] } }, transitions: [] },
   });
   const recipes: string[] = [];

@@ -4,3 +4,4 @@ export * from '../rules/index.js';
 export * from '../lifecycle/index.js';
 export * from '../progress/merge.js';
 export * from '../progress/answer.js';
+export * from '../contracts/health.js';

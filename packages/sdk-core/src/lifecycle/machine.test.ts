@@ -14,7 +14,8 @@ const DAY = 86_400_000;
 function world(now: number, o: { done?: string[]; facts?: Record<string, number>; metrics?: Record<string, number>; band?: string; events?: MemoryEvent[] } = {}) {
   const progress: ChecklistProgress = { completedItems: o.done ?? [], completed: (o.done ?? []).length === 6 };
   return memoryContext(o.events ?? [], {
-    now, facts: o.facts ?? {}, metrics: o.metrics ?? {},
+    // seats_used_ratio and days_to_renewal are the tenant's own traits (the fixture reads them with tenantTrait).
+    now, facts: o.facts ?? {}, tenantTraits: o.facts ?? {}, metrics: o.metrics ?? {},
     checklist: (id) => (id === 'onboarding' ? progress : undefined),
     ...(o.band ? { health: { band: o.band, score: o.band === 'at-risk' ? 30 : 80 } } : {}),
   });

@@ -7,7 +7,7 @@
  */
 import * as z from 'zod';
 import { SAFE_LINK } from './link.js';
-import { DurationSchema, RuleSchema, WhereSchema } from './rule.js';
+import { DurationSchema, METRIC_META, RuleSchema, WhereSchema } from './rule.js';
 
 const typeOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
 const q = (v: unknown) => JSON.stringify(v) ?? String(v);
@@ -136,7 +136,7 @@ const points = z.union([
 
 export const HealthComponentSchema = obj('a health component', {
   id: IdSchema,
-  metric: z.string().min(1),
+  metric: z.string().min(1).meta(METRIC_META),
   weight: z.number({ error: 'expected a weight (a number)' }).nonnegative({ error: 'a weight is >= 0' }),
   points,
   missing: z.enum(['exclude', 'neutral', 'worst'], { error: (iss) => `expected missing "exclude", "neutral" or "worst", found ${q(iss.input)}` }).optional(),
@@ -145,7 +145,14 @@ export const HealthComponentSchema = obj('a health component', {
 /** Alert conditions: a rule, or a comparison the rule language can't say (week-over-week, cohort). */
 const alertWhen = z.union([
   obj('a week-over-week condition', { score_change_wow: obj('a change', { lte: z.union([z.number(), z.string().regex(/^-?\d+(\.\d+)?%$/)]) }) }),
-  obj('a cohort condition', { metric: z.string().min(1), above: z.literal('cohort_p95') }),
+  obj('a cohort condition', {
+    metric: z.string().min(1).meta(METRIC_META),
+    above: z.literal('cohort_p95'),
+    /** The fewest other tenants with a value for the p95 to mean something (default 5). */
+    min_cohort: z.number({ error: 'expected min_cohort (a whole number)' }).int({ error: 'expected min_cohort (a whole number)' }).positive({ error: 'min_cohort is >= 1' }).optional(),
+    /** The absolute bound used instead while the cohort is smaller than min_cohort. */
+    fallback: z.number({ error: 'expected fallback (a number: the bound used while the cohort is too small)' }).optional(),
+  }),
   RuleSchema,
 ], { error: 'expected an alert condition: a rule, { score_change_wow: { lte: -20% } } or { metric, above: cohort_p95 }' });
 
@@ -154,6 +161,16 @@ export const HealthSchema = obj('health', {
   weights: z.enum(['sum-to-100', 'normalise'], { error: (iss) => `expected weights "sum-to-100" (checked) or "normalise" (scaled to 100), found ${q(iss.input)}` }),
   components: z.array(HealthComponentSchema).min(1),
   alerts: z.array(obj('an alert', { id: IdSchema, when: alertWhen, notify: z.array(z.string().min(1)).min(1) })).optional(),
+  /** The alerts Keel has without config (sponsor-disengaged); false turns them off. Default true. */
+  builtin_alerts: z.boolean({ error: 'expected builtin_alerts: true or false' }).optional(),
+});
+
+/** Which events the tenant's timeline shows besides its lifecycle, alerts, incidents and config (defaults: TIMELINE_EVENTS). */
+export const TimelineSchema = obj('timeline', {
+  /** Expansion events, shown as `expansion` items (default plan.changed, seats.changed). */
+  expansion: z.array(z.string().min(1)).optional(),
+  /** Other events shown as they are. */
+  events: z.array(z.string().min(1)).optional(),
 });
 
 export const LifecycleSchema = obj('lifecycle', {
@@ -193,6 +210,7 @@ export const ConfigSchema = obj('the config', {
   lifecycle: LifecycleSchema.optional(),
   status: StatusSchema.optional(),
   fatigue: FatigueSchema.optional(),
+  timeline: TimelineSchema.optional(),
 });
 
 export type KeelConfig = z.infer<typeof ConfigSchema>;

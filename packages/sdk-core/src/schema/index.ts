@@ -11,8 +11,9 @@ export { SAFE_LINK } from './link.js';
 export { DurationSchema, RuleSchema, WhereSchema } from './rule.js';
 export {
   ActionSchema, ChecklistItemSchema, ChecklistSchema, ConfigSchema, FatigueSchema, HealthSchema, IdSchema, LifecycleSchema, NudgeSchema,
-  RecipeSchema, StatusSchema, TextSchema, type KeelConfig,
+  RecipeSchema, StatusSchema, TextSchema, TimelineSchema, type KeelConfig,
 } from './document.js';
 export {
   checkMessage, checkShape, MAX_JSON_DEPTH, MAX_MESSAGE_BYTES, MAX_MESSAGE_KEYS, type LimitIssue, type ShapeLimits,
 } from './limits.js';
+export { FACT_NAMES, FACTS, KNOWN_EVENT_NAMES, KNOWN_EVENTS, METRIC_NAMES, METRICS, type FactName, type HealthReport, type MetricName } from '../contracts/health.js';

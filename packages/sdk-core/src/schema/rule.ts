@@ -8,6 +8,7 @@
  * instead of "Invalid input" at the root, and exports to a JSON Schema editors can complete.
  */
 import * as z from 'zod';
+import { FACTS, KNOWN_EVENTS, METRICS } from '../contracts/health.js';
 import { DURATION } from '../rules/duration.js';
 import { OPS } from '../rules/match.js';
 import type { Duration, Rule } from '../rules/types.js';
@@ -36,6 +37,22 @@ const unknownKeys = (what: string, allowed: readonly string[], shape?: string) =
   iss.code === 'unrecognized_keys'
     ? `unknown ${iss.keys.length > 1 ? 'keys' : 'key'} ${iss.keys.map(q).join(', ')} in ${what}; expected ${list(allowed)}`
     : iss.code === 'invalid_type' && shape ? `expected ${shape}, found ${typeOf(iss.input)}` : undefined;
+
+/**
+ * JSON Schema metadata for the names the server computes: editors complete them and show each
+ * one's definition. The zod check stays a string: `checkReferences` reports an unknown name with
+ * the list, in the same pass as shape problems.
+ */
+const listed = (defs: readonly { name: string; description: string }[], what: string) => ({
+  description: `${what}: ${defs.map((d) => d.name).join(', ')}`,
+  enum: defs.map((d) => d.name),
+  enumDescriptions: defs.map((d) => d.description),
+  markdownEnumDescriptions: defs.map((d) => d.description),
+});
+export const METRIC_META = listed(METRICS, 'a metric the server computes');
+export const FACT_META = listed(FACTS, 'a fact the server computes');
+/** Event names are the product's own: the known ones are suggestions, not a limit. */
+const EVENT_META = { description: 'an event name: your product\'s own, or one Keel reads (see examples)', examples: KNOWN_EVENTS.map((e) => e.name) };
 
 const name = (what: string) => z.string({ error: (iss) => `expected ${what} (a string), found ${typeOf(iss.input)}` }).min(1, { error: `${what} must not be empty` });
 
@@ -102,15 +119,15 @@ const ruleObject = z
       all: z.array(z.lazy(() => RuleSchema), { error: 'expected a list of rules' }).optional(),
       any: z.array(z.lazy(() => RuleSchema), { error: 'expected a list of rules' }).optional(),
       not: z.lazy(() => RuleSchema).optional(),
-      event: name('an event name').optional(),
+      event: name('an event name').meta(EVENT_META).optional(),
       where: WhereSchema.optional(),
       count: count(whole).optional(),
       within: DurationSchema.optional(),
       evidence: z.enum(['verified', 'any'], { error: (iss) => `expected evidence "verified" (the default: events the server could verify) or "any", found ${q(iss.input)}` }).optional(),
       trait: name('a trait name').optional(),
       tenantTrait: name('a tenant trait name').optional(),
-      fact: name('a fact name').optional(),
-      metric: name('a metric name').optional(),
+      fact: name('a fact name').meta(FACT_META).optional(),
+      metric: name('a metric name').meta(METRIC_META).optional(),
       ...opShape,
       page: z.string({ error: (iss) => `expected a path glob such as "/reports/**", found ${typeOf(iss.input)}` }).optional(),
       lifecycle: nameOrNames('lifecycle state').optional(),

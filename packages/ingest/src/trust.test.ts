@@ -58,7 +58,7 @@ async function snapshot(tenant: string) {
     facts: await store.facts.tenantFacts(tenant),
     lifecycle: { state: lifecycle?.state, transitions: lifecycle?.transitions.length },
     health: { score: health?.score, band: health?.band, metrics: health?.metrics },
-    timeline: store.timeline(tenant).items.filter((i) => i.kind === 'event'),
+    timeline: (await store.timeline(tenant)).items.filter((i) => i.kind === 'event'),
   };
 }
 

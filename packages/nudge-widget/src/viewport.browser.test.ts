@@ -121,7 +121,7 @@ const REPORT: HealthReportView = {
     id: `component-${i}`, metric: `metric_${i}_30d`, value: 0.5, rule: 'linear 0.2 → 0.8 over thirty days of events', points: 50, weight: 6, contribution: 3, included: true,
   })),
   whatWouldMove: Array.from({ length: 4 }, (_, i) => ({ component: `component-${i}`, target: 0.8, gain: 3, description: `metric_${i}_30d reaching 0.8 (now 0.5): +3 points` })),
-  trend: { wow: { points: -6, percent: -12 }, history: [{ day: '2026-11-20', score: 50, band: 'watch' }, { day: '2026-11-21', score: 47, band: 'watch' }, { day: '2026-11-22', score: 44, band: 'watch' }] },
+  trend: { wow: { points: -6, percent: -12, against: '2026-11-15' }, history: [{ day: '2026-11-20', score: 50, band: 'watch' }, { day: '2026-11-21', score: 47, band: 'watch' }, { day: '2026-11-22', score: 44, band: 'watch' }] },
 };
 
 describe.each(SIZES)('$name', ({ width, height }) => {

@@ -45,7 +45,7 @@ afterEach(() => store?.close());
 let n = 0;
 const ev = (groupId: string, event: string, properties: Record<string, unknown>, hoursAgo = 1): StoredEvent => {
   const ts = new Date(Date.now() - hoursAgo * HOUR).toISOString();
-  return { writeKey: 'wk', messageId: `a${++n}`, type: 'track', event, userId: 'u1', anonymousId: null, groupId, timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: ts, payload: JSON.stringify({ properties }) };
+  return { writeKey: 'wk', messageId: `a${++n}`, type: 'track', event, userId: 'u1', anonymousId: null, groupId, timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: ts, payload: JSON.stringify({ properties }), sender: { kind: 'server' } }; // verified: proofs and facts count these
 };
 
 /** What a receiver does to trust a delivery. */

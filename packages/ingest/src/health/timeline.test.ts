@@ -41,7 +41,7 @@ test('the evaluator re-evaluates tenants with new events; the timeline shows eve
   // One user active on one of 7 days: DAU/WAU = 1/7, the score is at risk, and so is the lifecycle.
   expect(page.items.map((i) => i.title)).toEqual(['lifecycle: activated → at-risk', 'lifecycle: onboarding → activated', 'alert: unpaid-invoice']);
   const rest = await store.timeline('acme', { before: page.next!, limit: 10 });
-  expect(rest.items.map((i) => i.title)).toEqual(['billing.invoice', 'ticket.created', 'deployment.published', 'config version 1']);
+  expect(rest.items.map((i) => i.title)).toEqual(['billing.invoice', 'ticket.created', 'deployment.published', 'integration.state', 'config version 1']);
   expect(rest.next).toBeNull();
   expect(rest.items[2]!.detail).toEqual({ version: '2.3.0' });
 

@@ -35,7 +35,7 @@ test('reopening keeps the rows and does not re-run migrations; WAL and the chose
   await s2.close();
   const db = new Database(join(d, 'keel.db'));
   expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-  expect(db.prepare('SELECT COUNT(*) AS n FROM keel_migrations').get()).toEqual({ n: 8 });
+  expect(db.prepare('SELECT COUNT(*) AS n FROM keel_migrations').get()).toEqual({ n: 9 });
   db.close();
 });
 

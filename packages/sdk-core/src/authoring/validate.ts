@@ -302,10 +302,16 @@ function validParts(input: unknown): KeelConfig | undefined {
   const lists = { checklists: ChecklistSchema, nudges: NudgeSchema, recipes: RecipeSchema } as const;
   for (const [k, v] of Object.entries(input)) {
     if (k in lists) {
-      if (Array.isArray(v)) out[k] = v.flatMap((x) => {
-        const r = lists[k as keyof typeof lists].safeParse(x);
-        return r.success ? [r.data] : [];
-      });
+      if (Array.isArray(v)) {
+        // A sparse array: invalid entries leave holes, so the valid ones keep their index (and the
+        // paths of their problems stay right); forEach and map skip the holes.
+        const kept: unknown[] = new Array(v.length);
+        v.forEach((x, i) => {
+          const r = lists[k as keyof typeof lists].safeParse(x);
+          if (r.success) kept[i] = r.data;
+        });
+        out[k] = kept;
+      }
       continue;
     }
     const schema = shape[k as keyof typeof shape];

@@ -76,8 +76,9 @@ describe.each(cases)('%s: %s', (_why, _shown, c) => {
     // whitespace (`[x](/a b)` is no link at all); that target is checked with the same rule.
     const target = /\]\(([^)\s]+)\)/.exec(`[x](${c.link})`)?.[1];
     const inText = target !== undefined && !SAFE_LINK.test(target) ? ['nudges[0].body', 'recipes[0].steps[0].text'] : [];
-    // Shape problems (the schema) come first; text links are checked once the shape is valid.
-    expect(linkProblems.sort()).toEqual((r.config ? inText : actions).sort());
+    // Shape and text-link problems are reported in one pass: the text links of every entry whose
+    // shape is valid (here the recipe; the nudge's own action link makes that nudge invalid).
+    expect(linkProblems.sort()).toEqual((r.config ? inText : [...actions, ...inText.filter((p) => p.startsWith('recipes'))]).sort());
     if (!r.config) {
       const text = validateConfig({ ...configWith('/ok'), nudges: [{ id: 'tip', kind: 'banner', body: `Read [the guide](${c.link}).`, when: WHEN }], recipes: [{ id: 'tour', title: 'Tour', steps: [{ text: `See [this](${c.link}).` }] }] });
       expect(text.problems.map((p) => p.path)).toEqual(inText);
@@ -92,7 +93,11 @@ test('a refused link in a YAML config is reported with its path and line', () =>
     '  - id: two', '    kind: banner', '    body: { en: "See [it](javascript:alert(1))", fr: "Voir [ça](/ok)" }', '    when: { event: x }',
   ].join('\n'));
   expect(r.ok).toBe(false);
-  expect(r.problems).toEqual([{ path: 'nudges[0].actions[0].link', line: 9, message: expect.stringContaining('found "/x\\"><svg/onload=alert(1)>"') }]);
+  // Shape and text links in one pass: the action's link (a shape problem) and the second nudge's text link.
+  expect(r.problems).toEqual([
+    { path: 'nudges[0].actions[0].link', line: 9, message: expect.stringContaining('found "/x\\"><svg/onload=alert(1)>"') },
+    { path: 'nudges[1].body.en', line: 12, message: expect.stringContaining('a link Keel will not open (it would show as plain text): "javascript:alert(1"') },
+  ]);
   const text = validateConfigText(['version: 1', 'product: acme', 'nudges:', '  - id: two', '    kind: banner', '    body: { en: "See [it](javascript:alert(1))", fr: "Voir [ça](/ok)" }', '    when: { event: x }'].join('\n'));
   expect(text.problems).toEqual([{ path: 'nudges[0].body.en', line: 6, message: expect.stringContaining('a link Keel will not open (it would show as plain text): "javascript:alert(1"') }]);
 });

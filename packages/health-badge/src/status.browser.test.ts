@@ -47,7 +47,8 @@ test('all well → a small indicator; an incident → details, announced politel
 
 test('a tenant sees its own integrations\' health, never another tenant\'s; incidents can target tenants', async () => {
   await admin('/v1/admin/config', { config: SHARED_CONFIG });
-  await fetch(`${url}/v1/batch`, { method: 'POST', body: JSON.stringify({ writeKey, batch: [
+  // Sent as eve's page sends it: with her user token, so the server counts it (verified).
+  await fetch(`${url}/v1/batch`, { method: 'POST', body: JSON.stringify({ writeKey, userToken: tokens.eve, batch: [
     { type: 'track', event: 'integration.state', messageId: crypto.randomUUID(), userId: 'eve', properties: { integration: 'salesforce', state: 'failed' }, context: { groupId: 'globex' } },
   ] }) });
   await admin('/v1/admin/incidents', { id: 'globex-only', title: 'Globex sync paused', tenants: ['globex'], components: ['api'], impact: 'outage' });

@@ -150,6 +150,7 @@ describe('trust', () => {
       msg('track', { messageId: 'own', userId: 'u1', timestamp: day(1), context: { groupId: 'acme' } }),
       msg('track', { messageId: 'no-claim', userId: 'u1', timestamp: day(1) }),
       msg('track', { messageId: 'other-user', userId: 'u2', timestamp: day(1), context: { groupId: 'acme' } }),
+      msg('track', { messageId: 'anonymous', anonymousId: 'a1', timestamp: day(1) }),
       msg('track', { messageId: 'planted', userId: 'u1', timestamp: day(1), context: { groupId: 'globex' } }),
       msg('group', { messageId: 'planted-group', userId: 'u1', groupId: 'globex', timestamp: day(1) }),
     ], { userToken: tok });
@@ -157,6 +158,7 @@ describe('trust', () => {
     expect([r.own!.groupId, r.own!.trust]).toEqual(['acme', 'verified']);
     expect([r['no-claim']!.groupId, r['no-claim']!.trust, r['no-claim']!.attribution]).toEqual(['acme', 'verified', 'token']);
     expect([r['other-user']!.groupId, r['other-user']!.trust]).toEqual(['acme', 'unverified']);
+    expect([r.anonymous!.groupId, r.anonymous!.trust]).toEqual(['acme', 'verified']); // the page is u1's
     expect([r.planted!.groupId, r.planted!.trust, r.planted!.attribution]).toEqual([null, 'unverified', 'disputed']);
     expect(JSON.parse(r.planted!.payload).context.groupId).toBe('globex'); // the claim is kept, as a claim
     expect(r['planted-group']!.groupId).toBeNull();

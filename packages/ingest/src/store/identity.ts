@@ -14,7 +14,8 @@
  *   a `group`, `alias` or `identify` call that changes their answer arrives.
  *
  * Trust: `verified` when sent with a server-side write key, or when the batch's user token proves
- * the message's user (`sub` = userId) and its tenant (`tenant` = the attributed tenant);
+ * the message's user (`sub` = userId, or the message names no user) and its tenant (`tenant` =
+ * the attributed tenant);
  * `unverified` otherwise. A server-key message without a tenant of its own is attributed through
  * verified memberships only (a browser's `group` call can't move a backend's events).
  *
@@ -186,7 +187,8 @@ export function identityResolver(db: Database.Database, { windowMs = ATTRIBUTION
       const sender: Sender = row.sender ?? { kind: 'anonymous' };
       if (sender.kind === 'user') {
         if (claim && claim !== sender.tenantId) return { groupId: null, trust: 'unverified', attribution: 'disputed' };
-        const trust = row.userId === sender.userId ? 'verified' : 'unverified';
+        // The page is the token's user's: a message naming no user is theirs, one naming another is not proven.
+        const trust = row.userId === sender.userId || row.userId == null ? 'verified' : 'unverified';
         if (claim) return { groupId: claim, trust, attribution: 'claim' };
         if (trust === 'verified') return { groupId: sender.tenantId, trust, attribution: 'token' };
       }

@@ -7,14 +7,23 @@ export interface Entry {
   m: Message;
 }
 
+/** What a write did: the entries the store refused (not written), and how many old ones it trimmed. */
+export interface Added {
+  refused: Entry[];
+  trimmed: number;
+}
+
 /** The persisted queue. IndexedDB when available, else memory (one tab, lost on reload). */
 export interface QueueStore {
-  add(entries: Entry[]): Promise<void>;
+  /**
+   * Writes `entries`, then drops the oldest beyond `max`. An entry the store refuses (structured
+   * clone throws on it, its key is invalid) is left out and returned; the others are written.
+   * Rejects when the store fails as a whole (quota, I/O, a closed database).
+   */
+  add(entries: Entry[], max: number): Promise<Added>;
   /** Oldest first. */
   head(count: number): Promise<Entry[]>;
   remove(keys: Entry['k'][]): Promise<void>;
-  /** Drops the oldest beyond `max`; returns how many were dropped. */
-  trim(max: number): Promise<number>;
   clear(): Promise<void>;
 }
 
@@ -24,29 +33,40 @@ export async function openQueue(name: string): Promise<QueueStore> {
   const db = await openStore(name, S, 'k');
   const tx = (mode: IDBTransactionMode = 'readonly') => db.transaction(S, mode);
   return {
-    async add(entries) {
+    async add(entries, max) {
       // Each put structured-clones its message in this task: a backlog goes in slices of ~8 ms,
-      // one transaction each, so no slice is a long task even on a slow machine.
+      // one transaction each, so no slice is a long task even on a slow machine. The clone is
+      // where a value the store cannot take fails (DataCloneError, a RangeError from a deep
+      // value, a DataError for a bad key), synchronously: that entry alone is refused, the
+      // others go on. A failure after that (quota, I/O) aborts the slice: nothing is refused,
+      // the caller keeps the entries and tries again later.
+      const refused: Entry[] = [];
+      let trimmed = 0;
       for (let i = 0; i < entries.length; ) {
         const t = tx('readwrite');
         const s = t.objectStore(S);
-        for (const end = performance.now() + 8; i < entries.length && performance.now() < end; ) s.put(entries[i++]!);
-        await committed(t);
+        for (const end = performance.now() + 8; i < entries.length && performance.now() < end; ) {
+          const e = entries[i++]!;
+          try {
+            s.put(e);
+          } catch {
+            refused.push(e);
+          }
+        }
+        // The last slice trims the queue to `max`, oldest first.
+        const trim = i < entries.length ? 0 : request(s.count()).then(async (count) => {
+          if (count > max) for (const k of await request(s.getAllKeys(null, count - max))) s.delete(k);
+          return Math.max(0, count - max);
+        });
+        trimmed += (await Promise.all([trim, committed(t)]))[0];
       }
+      return { refused, trimmed };
     },
     head: (count) => request(tx().objectStore(S).getAll(null, count)) as Promise<Entry[]>,
     async remove(keys) {
       const t = tx('readwrite');
       for (const k of keys) t.objectStore(S).delete(k);
       await committed(t);
-    },
-    async trim(max) {
-      const t = tx('readwrite');
-      const s = t.objectStore(S);
-      const excess = (await request(s.count())) - max;
-      if (excess > 0) for (const k of await request(s.getAllKeys(null, excess))) s.delete(k);
-      await committed(t);
-      return Math.max(0, excess);
     },
     clear: () => request(tx('readwrite').objectStore(S).clear()),
   };
@@ -56,19 +76,17 @@ export function memoryQueue(): QueueStore {
   let q: Entry[] = [];
   const same = (a: Entry['k'], b: Entry['k']) => a[0] === b[0] && a[1] === b[1];
   return {
-    async add(entries) {
+    async add(entries, max) {
       q.push(...entries);
+      const excess = q.length - max;
+      if (excess > 0) q = q.slice(excess);
+      return { refused: [], trimmed: Math.max(0, excess) };
     },
     async head(count) {
       return q.slice(0, count);
     },
     async remove(keys) {
       q = q.filter((e) => !keys.some((k) => same(k, e.k)));
-    },
-    async trim(max) {
-      const excess = q.length - max;
-      if (excess > 0) q = q.slice(excess);
-      return Math.max(0, excess);
     },
     async clear() {
       q = [];

@@ -1,0 +1,204 @@
+// Sending: drains the shared IndexedDB queue in batches (one tab at a time, under a Web Lock),
+// classifies the server's answers, retries with backoff, and beacons what this tab holds on unload.
+import { backoffDelay, type BackoffPolicy } from './backoff.js';
+import { envelope, fit, serialise, utf8Length } from './batch.js';
+import type { Queue } from './queue.js';
+import type { Entry } from './store.js';
+import { send } from './transport.js';
+import type { Message, TelemetryError } from './types.js';
+
+const BEACON_BYTES = 60_000;
+
+export interface SenderOptions {
+  host: string;
+  writeKey: string;
+  dbName: string;
+  compress: boolean;
+  flushAt: number;
+  maxBatchBytes: number;
+  retry: BackoffPolicy;
+  enabled: () => boolean;
+  report: (e: TelemetryError) => void;
+  /** Messages dropped for good (unserialisable, or refused by the server): reported and counted. */
+  refuse: (why: string, messages: Message[], kind?: 'invalid' | 'rejected') => void;
+}
+
+export interface Sender {
+  /** Sends everything queued; resolves when sent or when the attempt failed (it is retried). */
+  flush(): Promise<void>;
+  /** A flush no later than `delay` ms from now (and not before a pending retry). */
+  schedule(delay: number): void;
+  /** Unload: what this tab still holds, by beacon, in chunks within the 64 KB budget. */
+  beacon(): void;
+  /** Cancels the timers (consent withdrawn, shutdown). */
+  cancel(): void;
+  stop(): void;
+}
+
+/** Serialises each entry alone: those JSON refuses are returned apart, not sent. */
+function serialiseAll(entries: Entry[]) {
+  const ok: Entry[] = [];
+  const parts: string[] = [];
+  const sizes: number[] = [];
+  const bad: Entry[] = [];
+  for (const e of entries) {
+    const s = serialise(e.m);
+    if (s === undefined) bad.push(e);
+    else {
+      ok.push(e);
+      parts.push(s);
+      sizes.push(utf8Length(s));
+    }
+  }
+  return { ok, parts, sizes, bad };
+}
+
+export function createSender(o: SenderOptions, queue: Queue): Sender {
+  const overhead = utf8Length(envelope([], o.writeKey));
+  let flushTimer: ReturnType<typeof setTimeout> | undefined;
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  let flushDue = 0;
+  let attempt = 0;
+  let retryAt = 0;
+  let stopped = false;
+
+  function schedule(delay: number) {
+    if (stopped || !o.enabled()) return;
+    const now = Date.now();
+    const at = Math.max(delay, retryAt - now);
+    if (flushTimer) {
+      if (flushDue <= now + at) return; // already due no later than asked
+      clearTimeout(flushTimer);
+    }
+    flushDue = now + at;
+    flushTimer = setTimeout(() => {
+      flushTimer = undefined;
+      void flush();
+    }, at);
+  }
+
+  let flushing: Promise<void> | undefined;
+  let next: Promise<void> | undefined;
+  function flush(): Promise<void> {
+    if (!o.enabled()) return Promise.resolve();
+    // A flush already running may have read the queue before the newest messages were written:
+    // callers meanwhile share one follow-up flush that starts when it ends.
+    if (flushing) {
+      return (next ??= flushing.then(() => {
+        next = undefined;
+        return flush();
+      }));
+    }
+    flushing = (async () => {
+      try {
+        await queue.persist();
+        const locks = navigator.locks;
+        if (locks) await locks.request(`keel-flush:${o.dbName}`, drain);
+        else await drain();
+      } catch (e) {
+        // Storage or the network stack failed in a way send() does not classify: try again later.
+        o.report({ kind: 'storage', message: `sending failed, will retry: ${String(e)}` });
+        backoff();
+      }
+    })().finally(() => {
+      flushing = undefined;
+    });
+    return flushing;
+  }
+
+  /** Sends from IndexedDB until it is empty or a send fails (then a retry is scheduled). */
+  async function drain(): Promise<void> {
+    const store = await queue.store;
+    const batchMax = Math.max(o.flushAt, 100);
+    let limit = batchMax;
+    const done = async (list: Entry[]) => {
+      await store.remove(list.map((e) => e.k));
+      queue.forget(list);
+    };
+    for (;;) {
+      if (!o.enabled() || Date.now() < retryAt) return;
+      const entries = await store.head(limit);
+      if (!entries.length) {
+        queue.settled(); // everything this tab persisted is gone from the shared queue
+        return;
+      }
+      // Each message serialised alone: one JSON refuses is dropped alone, never the batch.
+      const { ok, parts, sizes, bad } = serialiseAll(entries);
+      if (bad.length) {
+        o.refuse(`${bad.length} queued message(s) cannot be serialised as JSON, dropped`, bad.map((e) => e.m), 'invalid');
+        await done(bad);
+      }
+      if (!ok.length) continue;
+      const n = fit(sizes, o.maxBatchBytes, overhead); // as many as fit in one body
+      const sent = ok.slice(0, n);
+      const r = await send(`${o.host}/v1/batch`, envelope(parts.slice(0, n), o.writeKey), o.compress);
+      const rejected = r.kind === 'ok' || r.kind === 'partial' ? r.rejected.map((i) => sent[i]).filter((e): e is Entry => !!e) : [];
+      if (rejected.length) o.refuse(`the server rejected ${rejected.length} message(s)`, rejected.map((e) => e.m), 'rejected');
+      // 2xx: all are done (stored or rejected); 400 with a list: the rejected are, the rest go again.
+      if (r.kind === 'ok' || rejected.length) {
+        await done(r.kind === 'ok' ? sent : rejected);
+        attempt = 0;
+        limit = batchMax;
+        continue;
+      }
+      if (r.kind === 'retry' || r.kind === 'unauthorized') {
+        if (r.kind === 'unauthorized') o.report({ kind: 'unauthorized', message: `the write key was refused (${r.reason}); messages are kept and retried` });
+        backoff(r.kind === 'retry' ? r.after : undefined);
+        return;
+      }
+      // Too large, or refused as a whole without saying which message: halve the batch until the
+      // message the server refuses is alone, so only that one is dropped.
+      if (n > 1) {
+        limit = Math.ceil(n / 2);
+        continue;
+      }
+      o.refuse(`the server refused a message: ${r.kind === 'drop' ? r.reason : r.kind}`, sent.map((e) => e.m), 'rejected');
+      await done(sent);
+      limit = batchMax;
+    }
+  }
+
+  function backoff(after?: number) {
+    const wait = backoffDelay(attempt++, o.retry, Math.random(), after);
+    retryAt = Date.now() + wait;
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(() => {
+      retryAt = 0;
+      void flush();
+    }, wait);
+  }
+
+  function beacon() {
+    if (!o.enabled() || !queue.size || typeof navigator.sendBeacon !== 'function') return;
+    const url = `${o.host}/v1/beacon?writeKey=${encodeURIComponent(o.writeKey)}`;
+    const { ok, parts, sizes, bad } = serialiseAll(queue.held());
+    if (bad.length) queue.forget(bad, true);
+    const gone: Entry[] = [];
+    for (let i = 0, n; i < ok.length; i += n) {
+      n = Math.min(100, fit(sizes, BEACON_BYTES, overhead, i));
+      const text = envelope(parts.slice(i, i + n), o.writeKey);
+      if (utf8Length(text) > BEACON_BYTES || !navigator.sendBeacon(url, new Blob([text], { type: 'text/plain' }))) break;
+      gone.push(...ok.slice(i, i + n));
+    }
+    if (!gone.length) return;
+    queue.forget(gone, true);
+    void queue.store.then((s) => s.remove(gone.map((e) => e.k))).catch(() => undefined);
+  }
+
+  return {
+    flush,
+    schedule,
+    beacon,
+    cancel() {
+      clearTimeout(flushTimer);
+      clearTimeout(retryTimer);
+      flushTimer = undefined;
+    },
+    stop() {
+      stopped = true;
+      clearTimeout(flushTimer);
+      clearTimeout(retryTimer);
+      flushTimer = undefined;
+    },
+  };
+}

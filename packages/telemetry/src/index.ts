@@ -35,7 +35,11 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   let enabled = o.consent ?? true;
   const id = createIdentity();
   const ctx = createContext(VERSION);
-  const queue = createQueue({ dbName, maxQueue: o.maxQueueSize ?? 10_000, persistDelay: Math.min(PERSIST_DELAY, flushInterval), zone: ctx.zone, report, refuse });
+  const persistDelay = Math.min(PERSIST_DELAY, flushInterval);
+  const queue = createQueue({
+    dbName, maxQueue: o.maxQueueSize ?? 10_000, persistDelay, zone: ctx.zone, report, refuse,
+    covered: () => sender.due() - Date.now() <= persistDelay,
+  });
   const sender = createSender(
     {
       host: o.host.replace(/\/+$/, ''), writeKey: o.writeKey, dbName, compress: o.compress ?? true, flushAt,

@@ -11,6 +11,8 @@ export interface QueueOptions {
   /** Stamps the time zone on messages as they are written. */
   zone: () => string;
   report: (e: TelemetryError) => void;
+  /** A flush (which writes first) is due within the persist delay: the timer need not write. */
+  covered: () => boolean;
   /** Messages the store refused: reported, counted and dropped. */
   refuse: (why: string, messages: Message[]) => void;
 }
@@ -18,8 +20,11 @@ export interface QueueOptions {
 export interface Queue {
   readonly store: Promise<QueueStore>;
   push(m: Message): void;
-  /** Writes what is pending now; resolves when written (or put back, if the store failed). */
-  persist(): Promise<void>;
+  /**
+   * Writes what is pending now (put back if the store failed); with `head`, then reads the oldest
+   * `head` entries of the shared queue, in the same transaction.
+   */
+  persist(head?: number): Promise<Entry[]>;
   /** What this tab accepted and has not seen sent, oldest first (the unload beacon's source). */
   held(): Entry[];
   /** These are gone (sent, refused): no longer held; with `pending`, not written if not yet. */
@@ -51,35 +56,40 @@ export function createQueue(o: QueueOptions): Queue {
     return memoryQueue();
   });
 
-  let persisting: Promise<void> = Promise.resolve();
-  function persist(): Promise<void> {
+  let persisting: Promise<unknown> = Promise.resolve();
+  function persist(head = 0): Promise<Entry[]> {
     clearTimeout(timer);
     timer = undefined;
     if (idle !== undefined) cancelIdleCallback(idle);
     idle = undefined;
-    if (!fresh.length) return persisting;
     const batch = fresh;
     fresh = [];
-    persisting = persisting.then(async () => {
-      for (const e of batch) e.m.context.timezone ??= o.zone();
+    const done = persisting.then(async () => {
       const s = await store;
+      if (!batch.length) return head ? s.head(head) : [];
+      for (const e of batch) e.m.context.timezone ??= o.zone();
       try {
-        const { refused, trimmed } = await s.add(batch, o.maxQueue); // in slices of a few ms: never a long task
+        // In slices of a few ms: never a long task.
+        const { refused, trimmed, head: read } = await s.add(batch, o.maxQueue, head);
         dropped += trimmed;
         if (refused.length) {
           for (const e of refused) mine.delete(e.m.messageId);
           o.refuse(`the browser's store refused ${refused.length} message(s), dropped`, refused.map((e) => e.m));
         }
+        return read;
       } catch (e) {
         o.report({ kind: 'storage', message: `could not persist ${batch.length} messages: ${String(e)}` });
         fresh = batch.concat(fresh);
-      }
-      if (dropped > reported) {
-        reported = dropped;
-        o.report({ kind: 'dropped', message: `the queue is full (${o.maxQueue}); dropped the ${dropped} oldest messages so far`, count: dropped });
+        return head ? s.head(head) : [];
+      } finally {
+        if (dropped > reported) {
+          reported = dropped;
+          o.report({ kind: 'dropped', message: `the queue is full (${o.maxQueue}); dropped the ${dropped} oldest messages so far`, count: dropped });
+        }
       }
     });
-    return persisting;
+    persisting = done.catch(() => undefined);
+    return done;
   }
 
   function later() {
@@ -87,6 +97,10 @@ export function createQueue(o: QueueOptions): Queue {
     // One timer per burst, then the next idle period (within the same delay again at most): a
     // steady trickle of calls costs one IndexedDB transaction per delay, not one per call.
     timer = setTimeout(() => {
+      if (o.covered()) {
+        timer = undefined; // the flush due by then writes them
+        return;
+      }
       if (typeof requestIdleCallback === 'function') idle = requestIdleCallback(() => void persist(), { timeout: o.persistDelay });
       else void persist();
     }, o.persistDelay);

@@ -28,6 +28,8 @@ export interface Sender {
   flush(): Promise<void>;
   /** A flush no later than `delay` ms from now (and not before a pending retry). */
   schedule(delay: number): void;
+  /** When the next flush is due (ms since the epoch), or Infinity. */
+  due(): number;
   /** Unload: what this tab still holds, by beacon, in chunks within the 64 KB budget. */
   beacon(): void;
   /** Cancels the timers (consent withdrawn, shutdown). */
@@ -91,7 +93,6 @@ export function createSender(o: SenderOptions, queue: Queue): Sender {
     }
     flushing = (async () => {
       try {
-        await queue.persist();
         const locks = navigator.locks;
         if (locks) await locks.request(`keel-flush:${o.dbName}`, drain);
         else await drain();
@@ -106,55 +107,63 @@ export function createSender(o: SenderOptions, queue: Queue): Sender {
     return flushing;
   }
 
-  /** Sends from IndexedDB until it is empty or a send fails (then a retry is scheduled). */
+  /**
+   * Writes what is pending, then sends from IndexedDB until it is empty or a send fails (then a
+   * retry is scheduled). Two transactions for a short queue: the write with the first read, and
+   * the delete of what was sent (with the next read when more may be left).
+   */
   async function drain(): Promise<void> {
     const store = await queue.store;
     const batchMax = Math.max(o.flushAt, 100);
     let limit = batchMax;
-    const done = async (list: Entry[]) => {
-      await store.remove(list.map((e) => e.k));
-      queue.forget(list);
-    };
+    let read = o.enabled() && Date.now() >= retryAt ? limit : 0; // backing off: only write
+    let entries = await queue.persist(read);
     for (;;) {
-      if (!o.enabled() || Date.now() < retryAt) return;
-      const entries = await store.head(limit);
       if (!entries.length) {
-        queue.settled(); // everything this tab persisted is gone from the shared queue
+        if (read) queue.settled(); // everything this tab persisted is gone from the shared queue
         return;
       }
+      if (!o.enabled() || Date.now() < retryAt) return;
       // Each message serialised alone: one JSON refuses is dropped alone, never the batch.
       const { ok, parts, sizes, bad } = serialiseAll(entries);
-      if (bad.length) {
-        o.refuse(`${bad.length} queued message(s) cannot be serialised as JSON, dropped`, bad.map((e) => e.m), 'invalid');
-        await done(bad);
+      let gone = bad;
+      if (bad.length) o.refuse(`${bad.length} queued message(s) cannot be serialised as JSON, dropped`, bad.map((e) => e.m), 'invalid');
+      let stop = false;
+      if (ok.length) {
+        const n = fit(sizes, o.maxBatchBytes, overhead); // as many as fit in one body
+        const sent = ok.slice(0, n);
+        const r = await send(`${o.host}/v1/batch`, envelope(parts.slice(0, n), o.writeKey), o.compress);
+        const rejected = r.kind === 'ok' || r.kind === 'partial' ? r.rejected.map((i) => sent[i]).filter((e): e is Entry => !!e) : [];
+        if (rejected.length) o.refuse(`the server rejected ${rejected.length} message(s)`, rejected.map((e) => e.m), 'rejected');
+        if (r.kind === 'ok' || rejected.length) {
+          // 2xx: all are done (stored or rejected); 400 with a list: the rejected are, the rest go again.
+          gone = gone.concat(r.kind === 'ok' ? sent : rejected);
+          attempt = 0;
+          limit = batchMax;
+        } else if (r.kind === 'retry' || r.kind === 'unauthorized') {
+          if (r.kind === 'unauthorized') o.report({ kind: 'unauthorized', message: `the write key was refused (${r.reason}); messages are kept and retried` });
+          backoff(r.kind === 'retry' ? r.after : undefined);
+          stop = true;
+        } else if (n > 1) {
+          // Too large, or refused as a whole without saying which message: halve the batch until
+          // the message the server refuses is alone, so only that one is dropped.
+          limit = Math.ceil(n / 2);
+        } else {
+          o.refuse(`the server refused a message: ${r.kind === 'drop' ? r.reason : r.kind}`, sent.map((e) => e.m), 'rejected');
+          gone = gone.concat(sent);
+          limit = batchMax;
+        }
       }
-      if (!ok.length) continue;
-      const n = fit(sizes, o.maxBatchBytes, overhead); // as many as fit in one body
-      const sent = ok.slice(0, n);
-      const r = await send(`${o.host}/v1/batch`, envelope(parts.slice(0, n), o.writeKey), o.compress);
-      const rejected = r.kind === 'ok' || r.kind === 'partial' ? r.rejected.map((i) => sent[i]).filter((e): e is Entry => !!e) : [];
-      if (rejected.length) o.refuse(`the server rejected ${rejected.length} message(s)`, rejected.map((e) => e.m), 'rejected');
-      // 2xx: all are done (stored or rejected); 400 with a list: the rejected are, the rest go again.
-      if (r.kind === 'ok' || rejected.length) {
-        await done(r.kind === 'ok' ? sent : rejected);
-        attempt = 0;
-        limit = batchMax;
-        continue;
-      }
-      if (r.kind === 'retry' || r.kind === 'unauthorized') {
-        if (r.kind === 'unauthorized') o.report({ kind: 'unauthorized', message: `the write key was refused (${r.reason}); messages are kept and retried` });
-        backoff(r.kind === 'retry' ? r.after : undefined);
-        return;
-      }
-      // Too large, or refused as a whole without saying which message: halve the batch until the
-      // message the server refuses is alone, so only that one is dropped.
-      if (n > 1) {
-        limit = Math.ceil(n / 2);
-        continue;
-      }
-      o.refuse(`the server refused a message: ${r.kind === 'drop' ? r.reason : r.kind}`, sent.map((e) => e.m), 'rejected');
-      await done(sent);
-      limit = batchMax;
+      const keys = gone.map((e) => e.k);
+      // The head was shorter than asked and all of it is gone: the queue was empty behind it.
+      const short = !stop && entries.length < read && gone.length === entries.length;
+      if (stop || short) {
+        if (keys.length) await store.remove(keys);
+        entries = [];
+      } else entries = await store.head(limit, keys);
+      queue.forget(gone);
+      if (stop) return;
+      read = limit;
     }
   }
 
@@ -188,6 +197,7 @@ export function createSender(o: SenderOptions, queue: Queue): Sender {
   return {
     flush,
     schedule,
+    due: () => (flushTimer ? flushDue : Infinity),
     beacon,
     cancel() {
       clearTimeout(flushTimer);

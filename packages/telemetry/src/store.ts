@@ -7,10 +7,11 @@ export interface Entry {
   m: Message;
 }
 
-/** What a write did: the entries the store refused (not written), and how many old ones it trimmed. */
+/** What a write did: the entries the store refused (not written), how many old ones it trimmed, the head read after. */
 export interface Added {
   refused: Entry[];
   trimmed: number;
+  head: Entry[];
 }
 
 /** The persisted queue. IndexedDB when available, else memory (one tab, lost on reload). */
@@ -18,11 +19,12 @@ export interface QueueStore {
   /**
    * Writes `entries`, then drops the oldest beyond `max`. An entry the store refuses (structured
    * clone throws on it, its key is invalid) is left out and returned; the others are written.
-   * Rejects when the store fails as a whole (quota, I/O, a closed database).
+   * Rejects when the store fails as a whole (quota, I/O, a closed database). With `head`, the
+   * oldest `head` entries are read in the same (last) transaction.
    */
-  add(entries: Entry[], max: number): Promise<Added>;
-  /** Oldest first. */
-  head(count: number): Promise<Entry[]>;
+  add(entries: Entry[], max: number, head?: number): Promise<Added>;
+  /** The oldest `count`, after deleting `remove` (one transaction). */
+  head(count: number, remove?: Entry['k'][]): Promise<Entry[]>;
   remove(keys: Entry['k'][]): Promise<void>;
   clear(): Promise<void>;
 }
@@ -33,7 +35,7 @@ export async function openQueue(name: string): Promise<QueueStore> {
   const db = await openStore(name, S, 'k');
   const tx = (mode: IDBTransactionMode = 'readonly') => db.transaction(S, mode);
   return {
-    async add(entries, max) {
+    async add(entries, max, head = 0) {
       // Each put structured-clones its message in this task: a backlog goes in slices of ~8 ms,
       // one transaction each, so no slice is a long task even on a slow machine. The clone is
       // where a value the store cannot take fails (DataCloneError, a RangeError from a deep
@@ -42,6 +44,7 @@ export async function openQueue(name: string): Promise<QueueStore> {
       // the caller keeps the entries and tries again later.
       const refused: Entry[] = [];
       let trimmed = 0;
+      let read: Entry[] = [];
       for (let i = 0; i < entries.length; ) {
         const t = tx('readwrite');
         const s = t.objectStore(S);
@@ -53,16 +56,23 @@ export async function openQueue(name: string): Promise<QueueStore> {
             refused.push(e);
           }
         }
-        // The last slice trims the queue to `max`, oldest first.
-        const trim = i < entries.length ? 0 : request(s.count()).then(async (count) => {
+        // The last slice trims the queue to `max`, oldest first, then reads the head.
+        const last = i < entries.length ? undefined : request(s.count()).then(async (count) => {
           if (count > max) for (const k of await request(s.getAllKeys(null, count - max))) s.delete(k);
-          return Math.max(0, count - max);
+          return [Math.max(0, count - max), head ? ((await request(s.getAll(null, head))) as Entry[]) : []] as const;
         });
-        trimmed += (await Promise.all([trim, committed(t)]))[0];
+        const [, done] = await Promise.all([committed(t), last]);
+        if (done) [trimmed, read] = done;
       }
-      return { refused, trimmed };
+      return { refused, trimmed, head: read };
     },
-    head: (count) => request(tx().objectStore(S).getAll(null, count)) as Promise<Entry[]>,
+    async head(count, remove = []) {
+      const t = tx(remove.length ? 'readwrite' : 'readonly');
+      const s = t.objectStore(S);
+      for (const k of remove) s.delete(k);
+      const [entries] = await Promise.all([request(s.getAll(null, count)), committed(t)]);
+      return entries as Entry[];
+    },
     async remove(keys) {
       const t = tx('readwrite');
       for (const k of keys) t.objectStore(S).delete(k);
@@ -76,13 +86,14 @@ export function memoryQueue(): QueueStore {
   let q: Entry[] = [];
   const same = (a: Entry['k'], b: Entry['k']) => a[0] === b[0] && a[1] === b[1];
   return {
-    async add(entries, max) {
+    async add(entries, max, head = 0) {
       q.push(...entries);
       const excess = q.length - max;
       if (excess > 0) q = q.slice(excess);
-      return { refused: [], trimmed: Math.max(0, excess) };
+      return { refused: [], trimmed: Math.max(0, excess), head: q.slice(0, head) };
     },
-    async head(count) {
+    async head(count, remove = []) {
+      await this.remove(remove);
       return q.slice(0, count);
     },
     async remove(keys) {

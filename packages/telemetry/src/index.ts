@@ -36,18 +36,16 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   const id = createIdentity();
   const ctx = createContext(VERSION);
   const persistDelay = Math.min(PERSIST_DELAY, flushInterval);
-  const queue = createQueue({
+  // One object for both: the queue and the sender read the options they need from it.
+  const shared = {
     dbName, maxQueue: o.maxQueueSize ?? 10_000, persistDelay, zone: ctx.zone, report, refuse,
     covered: () => sender.due() - Date.now() <= persistDelay,
-  });
-  const sender = createSender(
-    {
-      host: o.host.replace(/\/+$/, ''), writeKey: o.writeKey, dbName, compress: o.compress ?? true, flushAt,
-      maxBatchBytes: o.maxBatchBytes ?? 500_000, retry: { baseDelay: o.retry?.baseDelay ?? 1000, maxDelay: o.retry?.maxDelay ?? 60_000 },
-      enabled: () => enabled, report, refuse,
-    },
-    queue,
-  );
+    host: o.host.replace(/\/+$/, ''), writeKey: o.writeKey, compress: o.compress ?? true, flushAt,
+    maxBatchBytes: o.maxBatchBytes ?? 500_000, retry: { baseDelay: o.retry?.baseDelay ?? 1000, maxDelay: o.retry?.maxDelay ?? 60_000 },
+    enabled: () => enabled,
+  };
+  const queue = createQueue(shared);
+  const sender = createSender(shared, queue);
   const subscribers = new Set<(m: Message) => void>();
 
   function enqueue(m: Message | null) {
@@ -79,7 +77,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       const { event, name, userId, groupId, properties, traits } = m;
       size = ctx.bytes + measure({ event, name, userId, groupId, properties, traits }, maxEventBytes);
     } catch (e) {
-      refuse(`"${String(m.event ?? m.type)}" was not queued: ${typeof e === 'string' ? e.slice(1) : `it cannot be read (${String(e)})`}`, [m]);
+      refuse(typeof e === 'string' ? e.slice(1) : `unreadable: ${e}`, [m]);
       return null;
     }
     if (size > maxEventBytes) {
@@ -91,7 +89,11 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     return m;
   }
 
-  const onPageHide = () => sender.beacon();
+  // Unload: what this tab holds goes by beacon; what the beacon budget refused is written now.
+  const onPageHide = () => {
+    sender.beacon();
+    void queue.persist();
+  };
   const onVisibility = () => {
     if (document.visibilityState === 'hidden') void sender.flush();
   };

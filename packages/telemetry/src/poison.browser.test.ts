@@ -129,7 +129,7 @@ test('random poison values interleaved with normal events: every normal event is
   const kinds = new Set(errors.map((e) => e.kind));
   expect(kinds.has('invalid')).toBe(true);
   expect(kinds.has('rejected')).toBe(true);
-  expect(errors.some((e) => e.kind === 'invalid' && /store refused/.test(e.message))).toBe(true);
+  expect(errors.some((e) => e.kind === 'invalid' && /browser refused to store/.test(e.message))).toBe(true);
   expect(before.refused + after.refused).toBeGreaterThanOrEqual(errors.filter((e) => e.kind !== 'storage').length);
 });
 

@@ -57,11 +57,15 @@ export function createQueue(o: QueueOptions): Queue {
   });
 
   let persisting: Promise<unknown> = Promise.resolve();
-  function persist(head = 0): Promise<Entry[]> {
+  function stop() {
     clearTimeout(timer);
     timer = undefined;
     if (idle !== undefined) cancelIdleCallback(idle);
     idle = undefined;
+  }
+
+  function persist(head = 0): Promise<Entry[]> {
+    stop();
     const batch = fresh;
     fresh = [];
     const done = persisting.then(async () => {
@@ -74,11 +78,11 @@ export function createQueue(o: QueueOptions): Queue {
         dropped += trimmed;
         if (refused.length) {
           for (const e of refused) mine.delete(e.m.messageId);
-          o.refuse(`the browser's store refused ${refused.length} message(s), dropped`, refused.map((e) => e.m));
+          o.refuse('the browser refused to store it', refused.map((e) => e.m));
         }
         return read;
       } catch (e) {
-        o.report({ kind: 'storage', message: `could not persist ${batch.length} messages: ${String(e)}` });
+        o.report({ kind: 'storage', message: `could not persist: ${e}` });
         fresh = batch.concat(fresh);
         return head ? s.head(head) : [];
       } finally {
@@ -149,11 +153,6 @@ export function createQueue(o: QueueOptions): Queue {
       mine.clear();
       void persisting.then(() => store).then((s) => s.clear());
     },
-    stop() {
-      clearTimeout(timer);
-      timer = undefined;
-      if (idle !== undefined) cancelIdleCallback(idle);
-      idle = undefined;
-    },
+    stop,
   };
 }

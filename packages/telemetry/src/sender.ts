@@ -127,14 +127,14 @@ export function createSender(o: SenderOptions, queue: Queue): Sender {
       // Each message serialised alone: one JSON refuses is dropped alone, never the batch.
       const { ok, parts, sizes, bad } = serialiseAll(entries);
       let gone = bad;
-      if (bad.length) o.refuse(`${bad.length} queued message(s) cannot be serialised as JSON, dropped`, bad.map((e) => e.m), 'invalid');
+      if (bad.length) o.refuse('JSON refused it', bad.map((e) => e.m));
       let stop = false;
       if (ok.length) {
         const n = fit(sizes, o.maxBatchBytes, overhead); // as many as fit in one body
         const sent = ok.slice(0, n);
         const r = await send(`${o.host}/v1/batch`, envelope(parts.slice(0, n), o.writeKey), o.compress);
         const rejected = r.kind === 'ok' || r.kind === 'partial' ? r.rejected.map((i) => sent[i]).filter((e): e is Entry => !!e) : [];
-        if (rejected.length) o.refuse(`the server rejected ${rejected.length} message(s)`, rejected.map((e) => e.m), 'rejected');
+        if (rejected.length) o.refuse('the server rejected it', rejected.map((e) => e.m), 'rejected');
         if (r.kind === 'ok' || rejected.length) {
           // 2xx: all are done (stored or rejected); 400 with a list: the rejected are, the rest go again.
           gone = gone.concat(r.kind === 'ok' ? sent : rejected);
@@ -149,7 +149,7 @@ export function createSender(o: SenderOptions, queue: Queue): Sender {
           // the message the server refuses is alone, so only that one is dropped.
           limit = Math.ceil(n / 2);
         } else {
-          o.refuse(`the server refused a message: ${r.kind === 'drop' ? r.reason : r.kind}`, sent.map((e) => e.m), 'rejected');
+          o.refuse(`the server refused it: ${r.kind === 'drop' ? r.reason : r.kind}`, sent.map((e) => e.m), 'rejected');
           gone = gone.concat(sent);
           limit = batchMax;
         }
@@ -165,6 +165,12 @@ export function createSender(o: SenderOptions, queue: Queue): Sender {
       if (stop) return;
       read = limit;
     }
+  }
+
+  function cancel() {
+    clearTimeout(flushTimer);
+    clearTimeout(retryTimer);
+    flushTimer = undefined;
   }
 
   function backoff(after?: number) {
@@ -199,16 +205,10 @@ export function createSender(o: SenderOptions, queue: Queue): Sender {
     schedule,
     due: () => (flushTimer ? flushDue : Infinity),
     beacon,
-    cancel() {
-      clearTimeout(flushTimer);
-      clearTimeout(retryTimer);
-      flushTimer = undefined;
-    },
+    cancel,
     stop() {
       stopped = true;
-      clearTimeout(flushTimer);
-      clearTimeout(retryTimer);
-      flushTimer = undefined;
+      cancel();
     },
   };
 }

@@ -84,23 +84,24 @@ export async function openQueue(name: string): Promise<QueueStore> {
 
 export function memoryQueue(): QueueStore {
   let q: Entry[] = [];
-  const same = (a: Entry['k'], b: Entry['k']) => a[0] === b[0] && a[1] === b[1];
-  return {
+  const store: QueueStore = {
     async add(entries, max, head = 0) {
-      q.push(...entries);
-      const excess = q.length - max;
-      if (excess > 0) q = q.slice(excess);
-      return { refused: [], trimmed: Math.max(0, excess), head: q.slice(0, head) };
+      q = q.concat(entries);
+      const trimmed = Math.max(0, q.length - max);
+      q = q.slice(trimmed);
+      return { refused: [], trimmed, head: q.slice(0, head) };
     },
     async head(count, remove = []) {
-      await this.remove(remove);
+      await store.remove(remove);
       return q.slice(0, count);
     },
     async remove(keys) {
-      q = q.filter((e) => !keys.some((k) => same(k, e.k)));
+      const gone = new Set(keys.map(String));
+      q = q.filter((e) => !gone.has(String(e.k)));
     },
     async clear() {
       q = [];
     },
   };
+  return store;
 }

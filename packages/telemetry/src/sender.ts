@@ -37,7 +37,7 @@ export interface Sender {
   stop(): void;
 }
 
-/** Serialises each entry alone: those JSON refuses are returned apart, not sent. */
+/** Serialises each entry alone: [entries, their JSON, its UTF-8 sizes, those JSON refuses]. */
 function serialiseAll(entries: Entry[]) {
   const ok: Entry[] = [];
   const parts: string[] = [];
@@ -52,7 +52,7 @@ function serialiseAll(entries: Entry[]) {
       sizes.push(utf8Length(s));
     }
   }
-  return { ok, parts, sizes, bad };
+  return [ok, parts, sizes, bad] as const;
 }
 
 export function createSender(o: SenderOptions, queue: Queue): Sender {
@@ -125,7 +125,7 @@ export function createSender(o: SenderOptions, queue: Queue): Sender {
       }
       if (!o.enabled() || Date.now() < retryAt) return;
       // Each message serialised alone: one JSON refuses is dropped alone, never the batch.
-      const { ok, parts, sizes, bad } = serialiseAll(entries);
+      const [ok, parts, sizes, bad] = serialiseAll(entries);
       let gone = bad;
       if (bad.length) o.refuse('JSON refused it', bad.map((e) => e.m));
       let stop = false;
@@ -133,7 +133,7 @@ export function createSender(o: SenderOptions, queue: Queue): Sender {
         const n = fit(sizes, o.maxBatchBytes, overhead); // as many as fit in one body
         const sent = ok.slice(0, n);
         const r = await send(`${o.host}/v1/batch`, envelope(parts.slice(0, n), o.writeKey), o.compress);
-        const rejected = r.kind === 'ok' || r.kind === 'partial' ? r.rejected.map((i) => sent[i]).filter((e): e is Entry => !!e) : [];
+        const rejected = 'rejected' in r ? r.rejected.map((i) => sent[i]).filter((e): e is Entry => !!e) : [];
         if (rejected.length) o.refuse('the server rejected it', rejected.map((e) => e.m), 'rejected');
         if (r.kind === 'ok' || rejected.length) {
           // 2xx: all are done (stored or rejected); 400 with a list: the rejected are, the rest go again.
@@ -149,7 +149,7 @@ export function createSender(o: SenderOptions, queue: Queue): Sender {
           // the message the server refuses is alone, so only that one is dropped.
           limit = Math.ceil(n / 2);
         } else {
-          o.refuse(`the server refused it: ${r.kind === 'drop' ? r.reason : r.kind}`, sent.map((e) => e.m), 'rejected');
+          o.refuse(`the server refused it: ${r.reason}`, sent.map((e) => e.m), 'rejected');
           gone = gone.concat(sent);
           limit = batchMax;
         }
@@ -186,7 +186,7 @@ export function createSender(o: SenderOptions, queue: Queue): Sender {
   function beacon() {
     if (!o.enabled() || !queue.size || typeof navigator.sendBeacon !== 'function') return;
     const url = `${o.host}/v1/beacon?writeKey=${encodeURIComponent(o.writeKey)}`;
-    const { ok, parts, sizes, bad } = serialiseAll(queue.held());
+    const [ok, parts, sizes, bad] = serialiseAll(queue.held());
     if (bad.length) queue.forget(bad, true);
     const gone: Entry[] = [];
     for (let i = 0, n; i < ok.length; i += n) {

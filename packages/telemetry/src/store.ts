@@ -30,6 +30,8 @@ export interface QueueStore {
 }
 
 const S = 'q';
+/** The next idle period (within a second), where the browser has one. */
+const idle = () => new Promise<unknown>((r) => (typeof requestIdleCallback === 'function' ? requestIdleCallback(r, { timeout: 1000 }) : r(0)));
 
 export async function openQueue(name: string): Promise<QueueStore> {
   const db = await openStore(name, S, 'k');
@@ -37,7 +39,8 @@ export async function openQueue(name: string): Promise<QueueStore> {
   return {
     async add(entries, max, head = 0) {
       // Each put structured-clones its message in this task: a backlog goes in slices of ~8 ms,
-      // one transaction each, so no slice is a long task even on a slow machine. The clone is
+      // one transaction each, so no slice is a long task even on a slow machine, and each waits
+      // for an idle period (a second at most), so a busy page is not interrupted. The clone is
       // where a value the store cannot take fails (DataCloneError, a RangeError from a deep
       // value, a DataError for a bad key), synchronously: that entry alone is refused, the
       // others go on. A failure after that (quota, I/O) aborts the slice: nothing is refused,
@@ -46,6 +49,8 @@ export async function openQueue(name: string): Promise<QueueStore> {
       let trimmed = 0;
       let read: Entry[] = [];
       for (let i = 0; i < entries.length; ) {
+        // Each slice in an idle period: a backlog written while the page is busy waits for a gap.
+        await idle();
         const t = tx('readwrite');
         const s = t.objectStore(S);
         for (const end = performance.now() + 8; i < entries.length && performance.now() < end; ) {

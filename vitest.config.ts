@@ -18,6 +18,8 @@ const alias = [
 
 export default defineConfig({
   resolve: { alias },
+  // Pre-bundled for the browser project up front: found mid-run, Vite reloads the page under test.
+  optimizeDeps: { include: ['fast-check'] },
   test: {
     projects: [
       {

@@ -1,11 +1,13 @@
 import type { Message } from './types.js';
 
 export type SendResult =
+  /** Stored, but for the `rejected` indexes (refused for good). */
   | { kind: 'ok'; rejected: number[] }
-  /** The server refused these indexes for good; the others were not stored and can be resent. */
-  | { kind: 'partial'; rejected: number[] }
-  | { kind: 'too-large' }
-  | { kind: 'drop'; reason: string }
+  /**
+   * A 4xx a retry cannot cure (400, 413…): the server refused the `rejected` indexes for good and
+   * stored none; with no list, the batch as a whole (too large, or one message it cannot name).
+   */
+  | { kind: 'refused'; rejected: number[]; reason: string }
   | { kind: 'unauthorized'; reason: string }
   | { kind: 'retry'; after?: number };
 
@@ -57,8 +59,6 @@ export async function send(url: string, text: string, compress: boolean): Promis
   const rejected = Array.isArray(json?.rejected) ? json.rejected.map((r) => r.index) : [];
   if (s >= 200 && s < 300) return { kind: 'ok', rejected };
   if (s === 429 || s >= 500 || s === 408) return { kind: 'retry', after: retryAfter(res.headers.get('retry-after')) };
-  if (s === 413) return { kind: 'too-large' };
-  if (s === 401 || s === 403) return { kind: 'unauthorized', reason: json?.message ?? `HTTP ${s}` };
-  if (rejected.length) return { kind: 'partial', rejected };
-  return { kind: 'drop', reason: json?.message ?? `HTTP ${s}` };
+  const reason = json?.message ?? `HTTP ${s}`;
+  return { kind: s === 401 || s === 403 ? 'unauthorized' : 'refused', rejected, reason };
 }

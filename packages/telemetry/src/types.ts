@@ -33,11 +33,14 @@ export interface TelemetryError {
   /**
    * `rejected`: the server refused these messages (they are dropped); `dropped`: the bounded queue
    * dropped the oldest; `oversized`: an event over `maxEventBytes`; `unauthorized`: the write key
-   * was refused (messages are kept and retried); `storage`: IndexedDB is unavailable (memory only).
+   * was refused (messages are kept and retried); `storage`: IndexedDB is unavailable (memory only);
+   * `invalid`: a message that cannot be serialised or stored (a cyclic, too deep, BigInt, function
+   * or symbol value, or one the browser's store refused): dropped alone, the queue goes on.
    */
-  kind: 'rejected' | 'dropped' | 'oversized' | 'unauthorized' | 'storage';
+  kind: 'rejected' | 'dropped' | 'oversized' | 'unauthorized' | 'storage' | 'invalid';
   message: string;
   messages?: Message[];
+  /** `dropped`: messages dropped by the bound so far; `invalid`, `rejected`: messages refused so far (see `refused`). */
   count?: number;
 }
 
@@ -95,4 +98,9 @@ export interface Telemetry {
   readonly anonymousId: string;
   /** Messages dropped by the bounded queue since start. */
   readonly dropped: number;
+  /**
+   * Messages refused since start, each dropped alone and reported: invalid or oversized at
+   * `track()`, refused by the browser's store, or rejected by the server.
+   */
+  readonly refused: number;
 }

@@ -32,6 +32,14 @@ describe('prototype names are plain unknown keys', () => {
     expect(typeof r.ok).toBe('boolean');
   });
 
+  test.each(PROTO)('a config with a top-level section named %s: an unknown key, reported, never a throw', (key) => {
+    // The fuzz suite found this: validation of an invalid document looked sections up with `in`.
+    const doc = JSON.parse(`{"version":1,"product":"x","${key}":[{"a":1}],"nudges":[{"id":"n"}]}`);
+    const r = validateConfig(doc);
+    expect(r.ok).toBe(false);
+    expect(r.problems.length).toBeGreaterThan(0);
+  });
+
   test('a lifecycle state named like a prototype key is an unknown state', () => {
     const model: LifecycleModel = { initial: 'new', states: { new: {} }, transitions: [] } as unknown as LifecycleModel;
     for (const s of PROTO) expect(allows(model, s, 'nudge:x')).toEqual({ ok: false, reason: `unknown lifecycle state "${s}"` });

@@ -301,7 +301,8 @@ function validParts(input: unknown): KeelConfig | undefined {
   const out: Record<string, unknown> = {};
   const lists = { checklists: ChecklistSchema, nudges: NudgeSchema, recipes: RecipeSchema } as const;
   for (const [k, v] of Object.entries(input)) {
-    if (k in lists) {
+    // Own keys only: a section named `hasOwnProperty` or `toString` is an unknown key, not a lookup.
+    if (Object.hasOwn(lists, k)) {
       if (Array.isArray(v)) {
         // A sparse array: invalid entries leave holes, so the valid ones keep their index (and the
         // paths of their problems stay right); forEach and map skip the holes.
@@ -314,7 +315,7 @@ function validParts(input: unknown): KeelConfig | undefined {
       }
       continue;
     }
-    const schema = shape[k as keyof typeof shape];
+    const schema = Object.hasOwn(shape, k) ? shape[k as keyof typeof shape] : undefined;
     const r = schema?.safeParse(v);
     if (r?.success) out[k] = r.data;
   }

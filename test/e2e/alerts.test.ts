@@ -61,16 +61,17 @@ test('a quiet tenant with a stalled onboarding: the sweep fires the alert once, 
   // Partial onboarding: the tenant shows up, uses a feature, and completes one checklist item of three.
   const now = new Date().toISOString();
   const message = (m: Record<string, unknown>, i: number) => ({ messageId: `quiet-${i}`, timestamp: now, userId: 'ada', context: { groupId: 'quiet-co' }, ...m });
+  // The page's user token rides in the batch (as the SDK sends it): its events are verified, which proofs and facts count.
+  const token = signUserToken({ sub: 'ada', tenant: 'quiet-co', role: 'admin' }, SECRET);
   const batch = await fetch(`${ingest.url}/v1/batch`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}` },
     body: JSON.stringify({ batch: [
       message({ type: 'group', groupId: 'quiet-co', traits: { seats: 10 } }, 1),
       message({ type: 'track', event: 'feature.used', properties: { feature: 'sso.configured' } }, 2),
-    ] }),
+    ], userToken: token }),
   });
   expect(batch.status).toBe(200);
-  const token = signUserToken({ sub: 'ada', tenant: 'quiet-co', role: 'admin' }, SECRET);
   const put = await fetch(`${ingest.url}/v1/progress`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },

@@ -4,13 +4,17 @@ export default class SummaryReporter {
   onTestRunEnd(testModules, unhandledErrors) {
     let passed = 0, failed = 0, skipped = 0;
     for (const mod of testModules) {
+      let failedHere = 0;
       for (const test of mod.children.allTests()) {
         const state = test.result().state;
         if (state === 'passed') passed++;
-        else if (state === 'failed') failed++;
+        else if (state === 'failed') failedHere++;
         else skipped++;
       }
-      if (mod.state() === 'failed' && [...mod.children.allTests()].length === 0) failed++;
+      // A file that failed outside its tests (a suite hook, an import) counts once, even when its
+      // tests were then marked skipped: the run failed, and the line must say so.
+      if (mod.state() === 'failed' && failedHere === 0) failedHere = 1;
+      failed += failedHere;
     }
     failed += unhandledErrors.length;
     const tail = skipped ? `, ${skipped} skipped` : '';

@@ -93,6 +93,17 @@ describe('progress from evidence', () => {
     expect((await store.lifecycle.evaluate('acme'))!.state).toBe('onboarding');
   });
 
+  test('unverified events (no server key, no user token proving their user) decide no item; `evidence: any` counts them', async () => {
+    const planted = (user: string): StoredEvent => ({ ...ev(user, 'integration.state', { integration: 'sso', state: 'connected' }, Date.now() - 60_000), sender: { kind: 'anonymous' } });
+    await publish(CONFIG);
+    await store.insert([planted('ada')]);
+    expect((await get(auth('ada'))).user.map((e) => e.ref)).not.toContain('onboarding/sso');
+    const any = structuredClone(CONFIG) as typeof CONFIG;
+    (any.checklists[0]!.items[0]!.complete as Record<string, unknown>).evidence = 'any';
+    await publish(any);
+    expect((await get(auth('ada'))).user.map((e) => [e.ref, e.source])).toContainEqual(['onboarding/sso', 'server']);
+  });
+
   test('the server decides from stored events and says so; the lifecycle moves on that; GET writes nothing', async () => {
     await publish(CONFIG);
     const now = Date.now();

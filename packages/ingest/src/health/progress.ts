@@ -50,7 +50,7 @@ export interface UserProgress {
   history: ProgressHistory;
 }
 
-interface Ev { id: string; user: string | null; ts: number; event: string; properties: Record<string, unknown> }
+interface Ev { id: string; user: string | null; ts: number; event: string; properties: Record<string, unknown>; verified: boolean }
 
 const names = (rules: readonly Rule[]) => [...new Set(rules.flatMap((r) => referencedEvents(r).map((x) => x.event)))];
 
@@ -63,15 +63,16 @@ function eventContext(events: readonly Ev[], now: number): RuleContext['countEve
   }
   return (q) => {
     let n = 0;
-    for (const e of by.get(q.event) ?? []) if (e.ts <= Math.min(q.until, now) && (q.since === undefined || e.ts >= q.since) && matchWhere(q.where, e.properties)) n++;
+    // Server-decided items count verified events only, unless the clause says `evidence: any`.
+    for (const e of by.get(q.event) ?? []) if ((e.verified || q.evidence === 'any') && e.ts <= Math.min(q.until, now) && (q.since === undefined || e.ts >= q.since) && matchWhere(q.where, e.properties)) n++;
     return n;
   };
 }
 
 export function progressEvaluator(db: Database.Database) {
-  const userEvents = db.prepare(`SELECT message_id AS id, user_id AS user, timestamp, event, payload FROM events
+  const userEvents = db.prepare(`SELECT message_id AS id, user_id AS user, timestamp, event, payload, trust FROM events
     WHERE group_id = ? AND user_id = ? AND type = 'track' AND event IN (SELECT value FROM json_each(?)) AND timestamp <= ?`);
-  const tenantEvents = db.prepare(`SELECT message_id AS id, user_id AS user, timestamp, event, payload FROM events
+  const tenantEvents = db.prepare(`SELECT message_id AS id, user_id AS user, timestamp, event, payload, trust FROM events
     WHERE group_id = ? AND type = 'track' AND event IN (SELECT value FROM json_each(?)) AND timestamp <= ?`);
   const identifies = db.prepare(`SELECT user_id AS user, payload FROM events WHERE (group_id = ? OR group_id IS NULL) AND user_id = ? AND type = 'identify' ORDER BY timestamp, rowid`);
   const tenantIdentifies = db.prepare(`SELECT user_id AS user, payload FROM events WHERE group_id = ? AND user_id IS NOT NULL AND type = 'identify' ORDER BY timestamp, rowid`);
@@ -82,8 +83,8 @@ export function progressEvaluator(db: Database.Database) {
   const lastAttested = db.prepare(`SELECT MAX(updated_at) AS t FROM progress WHERE tenant_id = ? AND kind = 'checklist' AND json_extract(data, '$.attested.by') IS NOT NULL`);
   const attested = db.prepare(`SELECT DISTINCT ref FROM progress WHERE tenant_id = ? AND kind = 'checklist' AND state = 'completed' AND json_extract(data, '$.attested.by') IS NOT NULL`);
 
-  const rows = (rs: { id: string; user: string | null; timestamp: string; event: string; payload: string }[]): Ev[] =>
-    rs.map((r) => ({ id: r.id, user: r.user, ts: Date.parse(r.timestamp), event: r.event, properties: (JSON.parse(r.payload) as { properties?: Record<string, unknown> }).properties ?? {} }));
+  const rows = (rs: { id: string; user: string | null; timestamp: string; event: string; payload: string; trust?: string }[]): Ev[] =>
+    rs.map((r) => ({ id: r.id, user: r.user, ts: Date.parse(r.timestamp), event: r.event, properties: (JSON.parse(r.payload) as { properties?: Record<string, unknown> }).properties ?? {}, verified: r.trust === 'verified' }));
   const traitsOf = (rs: { payload: string }[]) => {
     let t: Record<string, unknown> = {};
     for (const r of rs) t = { ...t, ...((JSON.parse(r.payload) as { traits?: Record<string, unknown> }).traits ?? {}) };

@@ -19,7 +19,7 @@ afterEach(() => store.close());
 let n = 0;
 const ev = (groupId: string, event: string, properties: Record<string, unknown>, hoursAgo: number): StoredEvent => {
   const ts = new Date(Date.now() - hoursAgo * 3_600_000).toISOString();
-  return { writeKey: 'wk', messageId: `t${++n}`, type: 'track', event, userId: 'u', anonymousId: null, groupId, timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: new Date().toISOString(), payload: JSON.stringify({ properties }) };
+  return { writeKey: 'wk', messageId: `t${++n}`, type: 'track', event, userId: 'u', anonymousId: null, groupId, timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: new Date().toISOString(), payload: JSON.stringify({ properties }), sender: { kind: 'server' } }; // verified
 };
 
 test('the evaluator re-evaluates tenants with new events; the timeline shows events that matter, transitions, alerts and config changes, paginated and isolated', async () => {

@@ -108,8 +108,11 @@ export function lifecycleService(db: Database.Database, config: ConfigStore, hea
     const factsOf = (any: number, traitsNow: Record<string, unknown>) => ({
       ...traitsNow,
       ...serverFacts,
-      active_users_7d: (facts.get(tenantId, new Date(now - 7 * day).toISOString(), until, any) as { n: number }).n,
-      active_users_30d: (facts.get(tenantId, new Date(now - 30 * day).toISOString(), until, any) as { n: number }).n,
+      // The verified counts are serverFacts' own; only `evidence: any` needs them counted again, wider.
+      ...(any ? {
+        active_users_7d: (facts.get(tenantId, new Date(now - 7 * day).toISOString(), until, 1) as { n: number }).n,
+        active_users_30d: (facts.get(tenantId, new Date(now - 30 * day).toISOString(), until, 1) as { n: number }).n,
+      } : {}),
       // Since the last checklist progress (evidence: an event an item counts, or an attestation),
       // or since the tenant was first seen when it has none.
       ...(() => {

@@ -25,7 +25,7 @@ export default async function setup(project: TestProject) {
   project.provide('faultServer', fault.url);
   const secret = 'browser-test-secret';
   const serve = async () => {
-    const store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-browser-ingest-')));
+    const store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-browser-ingest-')));
     return startServer({
       store, config: store.config, progress: store.progress, facts: store.facts, health: store.health, lifecycle: store.lifecycle, status: store.status, timeline: store.timeline, port: 0, logger: false,
       writeKeys: ['wk-browser'], adminKeys: ['admin-browser'], secretKeys: [secret], allowedOrigins: ['*'],

@@ -44,7 +44,7 @@ for (const b of [...bundles, ...lazy]) log(`  ${b.label}: ${kb(b.minified)} min,
 log(`  fetched when the first nudge or recipe shows: ${kb(firstShow)} gzip (engine + UI)`);
 
 log('keel bench: 2/4 track() main-thread cost in Chromium (10,000 calls in chunks of 100, and paced: one call every 20 ms; median of fresh pages)');
-const store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-bench-track-')));
+const store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-bench-track-')));
 const server = await startServer({ store, writeKeys: ['bench'], allowedOrigins: ['*'], port: 0, logger: false, rateLimit: false });
 let track;
 try {

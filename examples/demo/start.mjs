@@ -98,7 +98,7 @@ await listenOrExplain(
 const pageUrl = `http://${host}:${page.address().port}`;
 
 step(`starting the ingest API on the embedded store (${values['data-dir']})…`);
-store = openSqliteStore(values['data-dir']);
+store = await openSqliteStore(values['data-dir']);
 ingest = await listenOrExplain(() => startServer({
   host,
   port: Number(values['ingest-port']),

@@ -11,7 +11,7 @@ const DAY = 86_400_000;
 
 export async function measureHealthRecompute({ tenants = 1000, days = 30, eventsPerDay = 6, log = () => {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'keel-bench-health-'));
-  const store = openSqliteStore(dir);
+  const store = await openSqliteStore(dir);
   const config = validateConfigText(readFileSync(new URL('../../packages/sdk-core/src/authoring/fixtures/acme.keel.yaml', import.meta.url), 'utf8')).config;
   await store.config.publish({ document: JSON.stringify(config), hash: 'bench', publishedAt: new Date().toISOString(), publishedBy: 'bench', summary: 'first version' });
   const now = Date.now();

@@ -3,7 +3,7 @@
 import { openSqliteStore, startServer } from '../../packages/ingest/dist/index.js';
 
 const [dataDir, writeKey, attribution] = process.argv.slice(2);
-const store = openSqliteStore(dataDir, { attribution: attribution !== 'off' });
+const store = await openSqliteStore(dataDir, { attribution: attribution !== 'off' });
 const server = await startServer({ store, writeKeys: [writeKey], port: 0, logger: { level: 'warn' }, rateLimit: false });
 console.log(`listening on ${server.url}`);
 process.on('SIGTERM', () => void server.close().then(() => process.exit(0)));

@@ -12,7 +12,7 @@ const DAY = 86_400_000;
 
 export async function measureSweep({ tenants = 10_000, days = 14, eventsPerDay = 2, log = () => {}, instrument, keepDir } = {}) {
   const dir = keepDir ?? mkdtempSync(join(tmpdir(), 'keel-bench-sweep-'));
-  const store = openSqliteStore(dir);
+  const store = await openSqliteStore(dir);
   const config = validateConfigText(readFileSync(new URL('../../packages/sdk-core/src/authoring/fixtures/acme.keel.yaml', import.meta.url), 'utf8')).config;
   await store.config.publish({ document: JSON.stringify(config), hash: 'bench', publishedAt: new Date().toISOString(), publishedBy: 'bench', summary: 'first version' });
   const now = Date.now();

@@ -14,12 +14,12 @@ test('a script that opens the store, writes, and closes it runs to its end and e
   const dir = mkdtempSync(join(tmpdir(), 'keel-close-'));
   const script = `
     const { openSqliteStore } = await import(${JSON.stringify(dist)});
-    const store = openSqliteStore(${JSON.stringify(dir)});
+    const store = await openSqliteStore(${JSON.stringify(dir)});
     const row = (id) => ({ writeKey: 'k', messageId: id, type: 'track', event: 'e', userId: null, anonymousId: 'a', groupId: null,
       timestamp: '2026-01-01T00:00:00.000Z', originalTimestamp: null, sentAt: null, receivedAt: '2026-01-01T00:00:00.000Z', payload: '{}' });
     await store.insert([row('a'), row('b')]);
     await store.close();
-    console.log('closed: ' + JSON.stringify(await (async () => { const s = openSqliteStore(${JSON.stringify(dir)}); const n = await s.count({ writeKey: 'k' }); await s.close(); return n; })()));
+    console.log('closed: ' + JSON.stringify(await (async () => { const s = await openSqliteStore(${JSON.stringify(dir)}); const n = await s.count({ writeKey: 'k' }); await s.close(); return n; })()));
   `;
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
   expect(out.trim()).toBe('closed: 2');

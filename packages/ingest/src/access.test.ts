@@ -24,8 +24,8 @@ afterEach(async () => {
   }
 });
 
-function make(over: Partial<AppOptions> = {}) {
-  const store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-access-')));
+async function make(over: Partial<AppOptions> = {}) {
+  const store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-access-')));
   const app = buildApp({
     store, writeKeys: [KEY, 'wk_b'], adminKeys: [ADMIN], secretKeys: [SECRET], allowedOrigins: [APP_ORIGIN], logger: false,
     config: store.config, progress: store.progress, facts: store.facts, status: store.status, timeline: store.timeline,
@@ -51,7 +51,7 @@ describe('the admin key is refused from browsers', () => {
   ];
 
   test.each(browsers)('%s: the audit log is refused with a 403 that says why', async (_label, headers) => {
-    const { app } = make();
+    const { app } = await make();
     const res = await app.inject({ method: 'GET', url: '/v1/admin/audit', headers: { authorization: bearer(ADMIN), ...headers } });
     expect(res.statusCode).toBe(403);
     expect(res.json()).toMatchObject({ ok: false, error: 'admin_key_from_browser', message: BROWSER_MESSAGE });
@@ -59,7 +59,7 @@ describe('the admin key is refused from browsers', () => {
   });
 
   test('an incident can not be created from a page, config not published; from a server both work', async () => {
-    const { app, store } = make();
+    const { app, store } = await make();
     const incident = JSON.stringify({ id: 'fake', title: 'We were hacked' });
     const fromPage = await app.inject({ method: 'POST', url: '/v1/admin/incidents', headers: { authorization: bearer(ADMIN), origin: APP_ORIGIN, 'sec-fetch-site': 'cross-site', 'content-type': 'text/plain' }, payload: incident });
     expect(fromPage.statusCode).toBe(403);
@@ -78,7 +78,7 @@ describe('the admin key is refused from browsers', () => {
   });
 
   test('wherever else the admin key is accepted (tenant routes, GET /v1/config) a browser is refused; user tokens from pages still work', async () => {
-    const { app } = make();
+    const { app } = await make();
     const page = { origin: APP_ORIGIN, 'sec-fetch-site': 'cross-site' };
     const tl = await app.inject({ method: 'GET', url: '/v1/tenants/acme/timeline', headers: { authorization: bearer(ADMIN), ...page } });
     expect(tl.statusCode).toBe(403);
@@ -100,7 +100,7 @@ describe('the admin key is refused from browsers', () => {
   });
 
   test('CORS never grants Authorization on /v1/admin/*, however the path is spelled; other routes still grant it', async () => {
-    const { app } = make({ allowedOrigins: ['*'] });
+    const { app } = await make({ allowedOrigins: ['*'] });
     const preflight = (url: string) =>
       app.inject({ method: 'OPTIONS', url, headers: { origin: APP_ORIGIN, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } });
     for (const url of ['/v1/admin/audit', '/v1/admin/incidents', '/v1//admin/audit', '/v1/%61dmin/audit', '/v1/admin/audit?x=1']) {
@@ -123,7 +123,7 @@ describe('the admin key is refused from browsers', () => {
 
 describe('CORS by @fastify/cors, as the hand-written hook did', () => {
   test('an allowed origin: preflight with methods, headers, credentials and max-age; answers expose etag and retry-after', async () => {
-    const { app } = make();
+    const { app } = await make();
     const pre = await app.inject({ method: 'OPTIONS', url: '/v1/batch', headers: { origin: APP_ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
     expect(pre.statusCode).toBe(204);
     expect(pre.headers).toMatchObject({
@@ -143,7 +143,7 @@ describe('CORS by @fastify/cors, as the hand-written hook did', () => {
   });
 
   test('`*` reflects any origin; no Origin (a server) gets no CORS headers', async () => {
-    const { app } = make({ allowedOrigins: ['*'] });
+    const { app } = await make({ allowedOrigins: ['*'] });
     const res = await postBatch(app, { origin: 'https://anyone.example' });
     expect(res.statusCode).toBe(200);
     expect(res.headers['access-control-allow-origin']).toBe('https://anyone.example');
@@ -155,7 +155,7 @@ describe('CORS by @fastify/cors, as the hand-written hook did', () => {
 describe('the origin allowlist means something', () => {
   test('a browser write from another origin: 403 naming it, not stored, counted and logged at warn; servers and the allowed origin unaffected', async () => {
     const lines: string[] = [];
-    const { app, store } = make({ logger: { level: 'warn', stream: { write: (l: string) => void lines.push(l) } } });
+    const { app, store } = await make({ logger: { level: 'warn', stream: { write: (l: string) => void lines.push(l) } } });
     const evil = await postBatch(app, { origin: EVIL });
     expect(evil.statusCode).toBe(403);
     expect(evil.json()).toMatchObject({ ok: false, error: 'origin_not_allowed' });
@@ -185,7 +185,7 @@ describe('the origin allowlist means something', () => {
 
   test('without --allowed-origin (or with *) browser writes from anywhere are stored, as before', async () => {
     for (const allowedOrigins of [[], ['*']]) {
-      const { app, store } = make({ allowedOrigins });
+      const { app, store } = await make({ allowedOrigins });
       expect((await postBatch(app, { origin: EVIL })).statusCode).toBe(200);
       expect(await store.count({ writeKey: KEY })).toBe(1);
       expect(app.accessStats.refusedOrigins).toBe(0);
@@ -195,7 +195,7 @@ describe('the origin allowlist means something', () => {
 
 describe('rate limits (@fastify/rate-limit)', () => {
   test('300 requests with a bad key: 401s, then 429 with Retry-After, never only 401s; a good key from the same address is not refused', async () => {
-    const { app } = make(); // the defaults
+    const { app } = await make(); // the defaults
     const statuses: number[] = [];
     let limited: Awaited<ReturnType<typeof postBatch>> | undefined;
     for (let i = 0; i < 300; i++) {
@@ -220,7 +220,7 @@ describe('rate limits (@fastify/rate-limit)', () => {
   });
 
   test('normal load from a good key under the defaults is never limited', async () => {
-    const { app } = make();
+    const { app } = await make();
     const results = [];
     for (let i = 0; i < 50; i++) results.push(...(await Promise.all(Array.from({ length: 20 }, () => postBatch(app)))).map((r) => r.statusCode));
     expect(results).toHaveLength(1000);
@@ -229,7 +229,7 @@ describe('rate limits (@fastify/rate-limit)', () => {
   });
 
   test('per IP: past the limit 429 + Retry-After naming the address; other addresses and /healthz unaffected', async () => {
-    const { app } = make({ rateLimit: { perIp: 5 } });
+    const { app } = await make({ rateLimit: { perIp: 5 } });
     for (let i = 0; i < 5; i++) expect((await postBatch(app, {}, batch(), '10.0.0.1')).statusCode).toBe(200);
     const res = await postBatch(app, {}, batch(), '10.0.0.1');
     expect(res.statusCode).toBe(429);
@@ -247,14 +247,14 @@ describe('rate limits (@fastify/rate-limit)', () => {
   });
 
   test('behind a proxy (trustProxy) the limit is per client, from X-Forwarded-For', async () => {
-    const { app } = make({ rateLimit: { perIp: 2 }, trustProxy: true });
+    const { app } = await make({ rateLimit: { perIp: 2 }, trustProxy: true });
     const via = (client: string) => postBatch(app, { 'x-forwarded-for': client }, batch(), '127.0.0.1');
     expect([(await via('1.1.1.1')).statusCode, (await via('1.1.1.1')).statusCode, (await via('1.1.1.1')).statusCode]).toEqual([200, 200, 429]);
     expect((await via('2.2.2.2')).statusCode).toBe(200);
   });
 
   test('per write key, wherever the key is sent (Basic, body, ?writeKey=); other keys unaffected', async () => {
-    const { app, store } = make({ rateLimit: { perIp: 0, perWriteKey: 3 } });
+    const { app, store } = await make({ rateLimit: { perIp: 0, perWriteKey: 3 } });
     expect((await postBatch(app)).statusCode).toBe(200);
     const inBody = await app.inject({ method: 'POST', url: '/v1/batch', headers: { 'content-type': 'text/plain' }, payload: JSON.stringify({ ...JSON.parse(batch()), writeKey: KEY }) });
     expect(inBody.statusCode).toBe(200);
@@ -268,7 +268,7 @@ describe('rate limits (@fastify/rate-limit)', () => {
   });
 
   test('rateLimit: false turns every limit off (for benches and fuzzing)', async () => {
-    const { app } = make({ rateLimit: false });
+    const { app } = await make({ rateLimit: false });
     const statuses = new Set<number>();
     for (let i = 0; i < 100; i++) statuses.add((await postBatch(app, { authorization: basic('wk_guess') })).statusCode);
     expect([...statuses]).toEqual([401]);
@@ -277,7 +277,7 @@ describe('rate limits (@fastify/rate-limit)', () => {
 
 describe('load shedding (@fastify/under-pressure)', () => {
   test('while the event loop lags past the limit requests get 503 + Retry-After; then they are served again', async () => {
-    const { app } = make({ shedding: { maxEventLoopDelayMs: 100, sampleIntervalMs: 200, retryAfterS: 3 } });
+    const { app } = await make({ shedding: { maxEventLoopDelayMs: 100, sampleIntervalMs: 200, retryAfterS: 3 } });
     await app.ready();
     expect((await postBatch(app)).statusCode).toBe(200);
     const until = Date.now() + 700;
@@ -294,7 +294,7 @@ describe('load shedding (@fastify/under-pressure)', () => {
   });
 
   test('an app built without `shedding` (tests, embedding) never sheds, however long its own work blocks', async () => {
-    const { app } = make();
+    const { app } = await make();
     await app.ready();
     const until = Date.now() + 1500;
     while (Date.now() < until) {

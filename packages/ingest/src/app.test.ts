@@ -13,8 +13,8 @@ const KEY = 'wk_test';
 let store: EventStore;
 let app: FastifyInstance;
 
-beforeEach(() => {
-  store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-app-')));
+beforeEach(async () => {
+  store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-app-')));
   app = buildApp({ store, writeKeys: [KEY, 'wk_other'], allowedOrigins: ['https://app.example'], logger: false });
 });
 afterEach(async () => {

@@ -21,7 +21,7 @@ function testClock(file: string): () => number {
 
 async function serve(args: string[]): Promise<void> {
   const cfg = parseServeArgs(args);
-  const store = openSqliteStore(cfg.dataDir, {
+  const store = await openSqliteStore(cfg.dataDir, {
     durability: cfg.durability,
     alerts: { webhooks: cfg.webhooks, ...(cfg.webhookSecret ? { webhookSecret: cfg.webhookSecret } : {}) },
   });

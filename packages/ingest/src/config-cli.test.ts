@@ -11,7 +11,7 @@ const fixture = new URL('../../sdk-core/src/authoring/fixtures/acme.keel.yaml', 
 const dir = mkdtempSync(join(tmpdir(), 'keel-config-cli-'));
 let server: RunningServer;
 beforeAll(async () => {
-  const store = openSqliteStore(dir);
+  const store = await openSqliteStore(dir);
   server = await startServer({
     store, config: store.config, writeKeys: ['wk'], adminKeys: ['adm'], port: 0, logger: false,
     validateConfig: (d) => validateConfig(d),

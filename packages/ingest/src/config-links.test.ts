@@ -12,7 +12,7 @@ import { openSqliteStore } from './store/sqlite.js';
 
 let server: RunningServer;
 beforeAll(async () => {
-  const store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-config-links-')));
+  const store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-config-links-')));
   server = await startServer({ store, config: store.config, writeKeys: ['wk'], adminKeys: ['adm'], port: 0, logger: false, validateConfig: (d) => validateConfig(d) });
 });
 afterAll(() => server.close());

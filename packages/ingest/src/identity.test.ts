@@ -14,8 +14,8 @@ const SECRET = 'user-token-secret';
 let store: SqliteStore;
 let app: FastifyInstance;
 
-beforeEach(() => {
-  store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-identity-')));
+beforeEach(async () => {
+  store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-identity-')));
   app = buildApp({ store, writeKeys: [KEY], serverWriteKeys: [SERVER], secretKeys: [SECRET], logger: false });
 });
 afterEach(async () => {

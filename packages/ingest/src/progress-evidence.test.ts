@@ -19,8 +19,8 @@ const ADMIN = 'admin-secret';
 const DAY = 86_400_000;
 let store: SqliteStore;
 let app: FastifyInstance;
-const open = () => {
-  store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-evidence-')));
+const open = async () => {
+  store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-evidence-')));
   app = buildApp({
     store, writeKeys: ['wk'], adminKeys: [ADMIN], secretKeys: [SECRET], logger: false,
     config: store.config, progress: store.progress, facts: store.facts, lifecycle: store.lifecycle,

@@ -13,8 +13,8 @@ const SECRET = 'test-secret';
 const ADMIN = 'admin-secret';
 let store: SqliteStore;
 let app: FastifyInstance;
-beforeEach(() => {
-  store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-state-')));
+beforeEach(async () => {
+  store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-state-')));
   app = buildApp({
     store, writeKeys: ['wk'], adminKeys: [ADMIN], secretKeys: [SECRET], logger: false,
     config: store.config, progress: store.progress, facts: store.facts, lifecycle: store.lifecycle,

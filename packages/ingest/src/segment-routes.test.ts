@@ -11,8 +11,8 @@ import { openSqliteStore, type SqliteStore } from './store/sqlite.js';
 const KEY = 'wk_segment';
 let store: SqliteStore;
 let app: FastifyInstance;
-beforeEach(() => {
-  store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-segment-')));
+beforeEach(async () => {
+  store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-segment-')));
   app = buildApp({ store, writeKeys: [KEY], serverWriteKeys: ['sk_secret'], allowedOrigins: ['http://app.example'], logger: false });
 });
 afterEach(async () => {

@@ -18,7 +18,7 @@ afterEach(() => {
 });
 
 test('graceful shutdown finishes the in-flight request, stores its rows, then closes the store', async () => {
-  const real = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-grace-')));
+  const real = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-grace-')));
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   let entered!: () => void;

@@ -84,7 +84,7 @@ describe('a full disk', () => {
     const filler = join(disk, 'filler');
     writeFileSync(filler, Buffer.alloc(900 * 1024, 1));
     const lines: { level: number; msg: string; path?: string; cause?: string }[] = [];
-    const store = openSqliteStore(join(disk, 'data'));
+    const store = await openSqliteStore(join(disk, 'data'));
     const app = buildApp({
       store, writeKeys: [KEY], secretKeys: [SECRET], progress: store.progress, rateLimit: false,
       logger: { level: 'warn', stream: { write: (l: string) => void lines.push(JSON.parse(l)) } },
@@ -136,7 +136,7 @@ describe('a full disk', () => {
       await store.close();
     }
     // Reopened: the same rows, the file still sound.
-    const again = openSqliteStore(join(disk, 'data'));
+    const again = await openSqliteStore(join(disk, 'data'));
     expect(await again.count({ writeKey: KEY })).toBe(acked.size);
     await again.close();
     expect(integrity(join(disk, 'data', 'keel.db'))).toBe('ok');
@@ -146,7 +146,7 @@ describe('a full disk', () => {
 describe('a read-only data directory', () => {
   it.skipIf(cannotMount)('start-up names the path and "read-only file system" (not ENOENT, not "unable to open database file"); the data is intact', async () => {
     const src = join(base, 'ro-src');
-    const first = openSqliteStore(src);
+    const first = await openSqliteStore(src);
     await first.insert([{ writeKey: KEY, messageId: 'kept', type: 'track', event: 'e', userId: null, anonymousId: 'a', groupId: null, timestamp: new Date().toISOString(), originalTimestamp: null, sentAt: null, receivedAt: new Date().toISOString(), payload: '{}' }]);
     await first.close();
 
@@ -155,14 +155,14 @@ describe('a read-only data directory', () => {
     execFileSync('mount', ['-o', 'remount,ro,bind', ro]);
 
     // An existing database on a read-only mount.
-    expect(() => openSqliteStore(ro)).toThrow(`cannot open the database ${join(ro, 'keel.db')}: read-only file system`);
+    await expect(openSqliteStore(ro)).rejects.toThrow(`cannot open the database ${join(ro, 'keel.db')}: read-only file system`);
     // A data directory that does not exist yet, under a read-only one.
     const deeper = join(ro, 'new', 'deeper');
-    expect(() => openSqliteStore(deeper)).toThrow(`cannot create the data directory ${deeper}: read-only file system`);
+    await expect(openSqliteStore(deeper)).rejects.toThrow(`cannot create the data directory ${deeper}: read-only file system`);
     // An empty read-only file system.
     const empty = join(base, 'ro-empty');
     expect(mount(['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs'], empty)).toBeUndefined();
-    expect(() => openSqliteStore(empty)).toThrow(`cannot open the database ${join(empty, 'keel.db')}: read-only file system`);
+    await expect(openSqliteStore(empty)).rejects.toThrow(`cannot open the database ${join(empty, 'keel.db')}: read-only file system`);
 
     // `keel serve` says the same and exits 1.
     const cli = new URL('../dist/cli.js', import.meta.url).pathname;
@@ -172,14 +172,14 @@ describe('a read-only data directory', () => {
     expect(run.stderr).toContain(`keel: cannot open the database ${join(ro, 'keel.db')}: read-only file system`);
 
     expect(integrity(join(src, 'keel.db'))).toBe('ok');
-    const back = openSqliteStore(src);
+    const back = await openSqliteStore(src);
     expect((await back.list({ writeKey: KEY })).map((r) => r.messageId)).toEqual(['kept']);
     await back.close();
   });
 });
 
 describe('a data directory the server may not write', () => {
-  it.skipIf(cannotSeteuid)('start-up names the path and "permission denied"', () => {
+  it.skipIf(cannotSeteuid)('start-up names the path and "permission denied"', async () => {
     const dir = join(base, 'not-mine');
     mkdirSync(dir);
     chmodSync(base, 0o755); // mkdtemp made it 0700: let the other user reach `dir`
@@ -189,7 +189,7 @@ describe('a data directory the server may not write', () => {
     try {
       for (const d of [dir, join(dir, 'sub')]) {
         try {
-          openSqliteStore(d);
+          await openSqliteStore(d);
           errors.push('opened');
         } catch (e) {
           errors.push((e as Error).message);
@@ -208,7 +208,7 @@ describe('a data directory the server may not write', () => {
 describe('every store answers a fault the same way', () => {
   it('a progress write on a read-only database: 503 + Retry-After, not a 500', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keel-faults-progress-'));
-    const store = openSqliteStore(dir);
+    const store = await openSqliteStore(dir);
     const refusing: ProgressStore = {
       get: async () => [],
       merge: async () => {

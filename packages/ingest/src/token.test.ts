@@ -92,7 +92,7 @@ describe('malformed tokens on every route that reads one: 401, never a 500', () 
   let store: SqliteStore;
   let app: ReturnType<typeof buildApp>;
   beforeAll(async () => {
-    store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-token-')));
+    store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-token-')));
     await store.config.publish({ document: JSON.stringify({ version: 1, product: 'acme', status: { components: [{ id: 'api', name: 'API' }] } }), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'first version' });
     app = buildApp({
       store, writeKeys: ['wk'], adminKeys: ['adm'], secretKeys: [SECRET], config: store.config, progress: store.progress, facts: store.facts,

@@ -21,7 +21,7 @@ let store: SqliteStore;
 let app: FastifyInstance;
 
 beforeEach(async () => {
-  store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-trust-')));
+  store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-trust-')));
   await store.config.publish({ document: JSON.stringify(ACME), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'v1' });
   app = buildApp({
     store, writeKeys: [KEY], serverWriteKeys: [SERVER], secretKeys: [SECRET], logger: false,

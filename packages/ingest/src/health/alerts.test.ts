@@ -33,7 +33,7 @@ afterAll(() => new Promise<void>((r) => receiver.close(() => r())));
 
 let store: SqliteStore;
 async function open(): Promise<SqliteStore> {
-  store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-alerts-')), {
+  store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-alerts-')), {
     alerts: { webhooks: [{ url: `${receiverUrl}/keel` }, { url: `${receiverUrl}/slack`, format: 'slack' }], webhookSecret: SECRET },
   });
   await store.config.publish({ document: JSON.stringify(ACME), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'first version' });

@@ -69,8 +69,8 @@ describe('scores computed by hand (the acme model: weights 25/15/15/15/10/10/5/5
 describe('health from stored events, served per tenant', () => {
   const SECRET = 's';
   let store: SqliteStore;
-  beforeEach(() => {
-    store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-health-')));
+  beforeEach(async () => {
+    store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-health-')));
   });
   afterEach(() => store.close());
 
@@ -172,7 +172,7 @@ describe('health from stored events, served per tenant', () => {
 });
 
 test('days since the sponsor was active: sponsors are the tenant\'s users identified with role "sponsor"', async () => {
-  const store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-health-sponsor-')));
+  const store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-health-sponsor-')));
   const day = 86_400_000;
   const at = (d: number) => new Date(Date.now() - d * day).toISOString();
   let i = 0;
@@ -191,7 +191,7 @@ test('days since the sponsor was active: sponsors are the tenant\'s users identi
 });
 
 test('the sweep\'s all-tenant metrics equal each tenant\'s own (same statements, grouped)', async () => {
-  const store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-health-all-')));
+  const store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-health-all-')));
   const day = 86_400_000;
   let i = 0;
   const row = (groupId: string, userId: string | null, type: string, event: string | null, payload: Record<string, unknown>, daysAgo: number) => {

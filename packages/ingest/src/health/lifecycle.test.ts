@@ -11,7 +11,7 @@ import { signUserToken } from '../token.js';
 const ACME = validateConfigText(readFileSync(new URL('../../../sdk-core/src/authoring/fixtures/acme.keel.yaml', import.meta.url), 'utf8')).config!;
 let store: SqliteStore;
 beforeEach(async () => {
-  store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-lifecycle-')));
+  store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-lifecycle-')));
   await store.config.publish({ document: JSON.stringify(ACME), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'first version' });
 });
 afterEach(() => store.close());

@@ -38,27 +38,6 @@ export interface Attributed {
   attribution: Attribution;
 }
 
-export const IDENTITY_MIGRATION = `
-  ALTER TABLE events ADD COLUMN trust TEXT NOT NULL DEFAULT 'unverified';
-  ALTER TABLE events ADD COLUMN attribution TEXT NOT NULL DEFAULT 'claim';
-  CREATE INDEX events_pending_user ON events (user_id, timestamp) WHERE attribution = 'identity' AND group_id IS NULL;
-  CREATE INDEX events_pending_anon ON events (anonymous_id, timestamp) WHERE attribution = 'identity' AND group_id IS NULL;
-  CREATE TABLE identity_memberships (
-    subject TEXT NOT NULL,
-    tenant_id TEXT NOT NULL,
-    at TEXT NOT NULL,
-    verified INTEGER NOT NULL,
-    PRIMARY KEY (subject, at, tenant_id, verified)
-  ) WITHOUT ROWID;
-  CREATE TABLE identity_links (
-    subject TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    at TEXT NOT NULL,
-    verified INTEGER NOT NULL,
-    PRIMARY KEY (subject, user_id)
-  ) WITHOUT ROWID;
-  CREATE INDEX identity_links_user ON identity_links (user_id);`;
-
 const u = (id: string) => `u:${id}`;
 const a = (id: string) => `a:${id}`;
 

@@ -1,8 +1,9 @@
-import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect, test, vi } from 'vitest';
+import { MIGRATION_COUNT } from './migrations.js';
 import { openSqliteStore } from './sqlite.js';
 import type { StoredEvent } from './types.js';
 
@@ -14,7 +15,7 @@ const row = (messageId: string, writeKey = 'k'): StoredEvent => ({
 const dir = () => mkdtempSync(join(tmpdir(), 'keel-store-'));
 
 test('concurrent inserts are committed together and each caller gets its own counts', async () => {
-  const store = openSqliteStore(dir());
+  const store = await openSqliteStore(dir());
   const results = await Promise.all([
     store.insert([row('a'), row('b')]),
     store.insert([row('b'), row('c')]),
@@ -27,20 +28,39 @@ test('concurrent inserts are committed together and each caller gets its own cou
 
 test('reopening keeps the rows and does not re-run migrations; WAL and the chosen durability are set', async () => {
   const d = dir();
-  const s1 = openSqliteStore(d);
+  const s1 = await openSqliteStore(d);
   await s1.insert([row('x')]);
   await s1.close();
-  const s2 = openSqliteStore(d, { durability: 'full' });
+  const s2 = await openSqliteStore(d, { durability: 'full' });
   expect((await s2.list({ writeKey: 'k' })).map((r) => r.messageId)).toEqual(['x']);
   await s2.close();
   const db = new Database(join(d, 'keel.db'));
   expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-  expect(db.prepare('SELECT COUNT(*) AS n FROM keel_migrations').get()).toEqual({ n: 9 });
+  expect(db.prepare('SELECT COUNT(*) AS n FROM kysely_migration').get()).toEqual({ n: MIGRATION_COUNT });
+  db.close();
+});
+
+test('a file made before the migrator is adopted: its 9 migrations are not re-run, the new ones are, and its rows stay readable', async () => {
+  const d = dir();
+  const legacy = new Database(join(d, 'keel.db'));
+  legacy.exec(readFileSync(new URL('./fixtures/legacy-v9.sql', import.meta.url), 'utf8'));
+  legacy.prepare(`INSERT INTO events (write_key, message_id, type, event, user_id, anonymous_id, group_id, timestamp, original_timestamp, sent_at, received_at, payload)
+    VALUES ('k', 'old', 'track', 'e', NULL, 'a', NULL, '2026-01-01T00:00:00.000Z', NULL, NULL, '2026-01-01T00:00:00.000Z', '{}')`).run();
+  legacy.close();
+  const store = await openSqliteStore(d);
+  await store.insert([row('new')]);
+  expect((await store.list({ writeKey: 'k' })).map((r) => r.messageId)).toEqual(['old', 'new']);
+  await store.close();
+  const db = new Database(join(d, 'keel.db'));
+  const names = (db.prepare('SELECT name FROM kysely_migration ORDER BY name').all() as { name: string }[]).map((r) => r.name);
+  expect(names).toHaveLength(MIGRATION_COUNT);
+  expect(names.slice(0, 9).every((n, i) => n.startsWith(String(i + 1).padStart(4, '0')))).toBe(true);
+  expect(db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'keel_jobs'").get()).toEqual({ n: 1 });
   db.close();
 });
 
 test('list pages by row id and never crosses write keys', async () => {
-  const store = openSqliteStore(dir());
+  const store = await openSqliteStore(dir());
   await store.insert([row('1'), row('2'), row('3'), row('o', 'other')]);
   const first = await store.list({ writeKey: 'k', limit: 2 });
   expect(first.map((r) => r.messageId)).toEqual(['1', '2']);
@@ -50,15 +70,15 @@ test('list pages by row id and never crosses write keys', async () => {
   await expect(store.insert([row('z')])).rejects.toThrow('closed');
 });
 
-test('a data directory that cannot be created is named in the error', () => {
+test('a data directory that cannot be created is named in the error', async () => {
   const file = join(dir(), 'a-file');
   writeFileSync(file, '');
-  expect(() => openSqliteStore(join(file, 'data'))).toThrow(`cannot create the data directory ${join(file, 'data')}`);
+  await expect(openSqliteStore(join(file, 'data'))).rejects.toThrow(`cannot create the data directory ${join(file, 'data')}`);
 });
 
 test('checkpoints run on a worker thread: the database file takes the WAL pages while the store is open; close leaves no WAL', async () => {
   const d = dir();
-  const store = openSqliteStore(d);
+  const store = await openSqliteStore(d);
   const file = join(d, 'keel.db');
   const before = statSync(file).size;
   const payload = JSON.stringify({ properties: { note: 'x'.repeat(900) } });

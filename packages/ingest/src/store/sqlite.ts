@@ -9,7 +9,9 @@ import { timelineQuery } from '../health/timeline.js';
 import { statusService, type StatusService } from '../health/status.js';
 import { startCheckpointer } from './checkpointer.js';
 import { faultCause, faultState, guardFaults, MIN_FREE_BYTES, probeDirectory, StorageFaultError } from './faults.js';
-import { IDENTITY_MIGRATION, identityResolver } from './identity.js';
+import { identityResolver } from './identity.js';
+import { type KeelDb, sqliteKeelDb } from './db.js';
+import { migrateToLatest } from './migrations.js';
 import { sqliteConfigStore, sqliteFactsStore, sqliteProgressStore } from './sqlite-state.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './state-types.js';
 import type { EventStore, InsertResult, StoredEvent } from './types.js';
@@ -35,117 +37,8 @@ export interface SqliteStoreOptions {
   attribution?: boolean;
 }
 
-const MIGRATIONS: string[] = [
-  `CREATE TABLE events (
-     write_key TEXT NOT NULL,
-     message_id TEXT NOT NULL,
-     type TEXT NOT NULL,
-     event TEXT,
-     user_id TEXT,
-     anonymous_id TEXT,
-     group_id TEXT,
-     timestamp TEXT NOT NULL,
-     original_timestamp TEXT,
-     sent_at TEXT,
-     received_at TEXT NOT NULL,
-     payload TEXT NOT NULL,
-     PRIMARY KEY (write_key, message_id)
-   )`,
-  `CREATE TABLE config_versions (
-     version INTEGER PRIMARY KEY AUTOINCREMENT,
-     document TEXT NOT NULL,
-     hash TEXT NOT NULL,
-     published_at TEXT NOT NULL,
-     published_by TEXT NOT NULL,
-     summary TEXT NOT NULL
-   );
-   CREATE TABLE audit_log (
-     id INTEGER PRIMARY KEY AUTOINCREMENT,
-     at TEXT NOT NULL,
-     actor TEXT NOT NULL,
-     action TEXT NOT NULL,
-     detail TEXT NOT NULL
-   );
-   CREATE TABLE progress (
-     tenant_id TEXT NOT NULL,
-     scope TEXT NOT NULL,
-     subject TEXT NOT NULL,
-     kind TEXT NOT NULL,
-     ref TEXT NOT NULL,
-     state TEXT NOT NULL,
-     updated_at TEXT NOT NULL,
-     completed_at TEXT,
-     data TEXT,
-     PRIMARY KEY (tenant_id, scope, subject, kind, ref)
-   );
-   CREATE INDEX events_tenant_time ON events (group_id, timestamp);`,
-  `CREATE TABLE config_drafts (
-     id TEXT PRIMARY KEY,
-     document TEXT NOT NULL,
-     created_at TEXT NOT NULL,
-     created_by TEXT NOT NULL,
-     expires_at TEXT NOT NULL
-   )`,
-  `CREATE TABLE health_snapshots (
-     tenant_id TEXT NOT NULL,
-     day TEXT NOT NULL,
-     score REAL NOT NULL,
-     band TEXT NOT NULL,
-     coverage REAL NOT NULL,
-     components TEXT NOT NULL,
-     computed_at TEXT NOT NULL,
-     PRIMARY KEY (tenant_id, day)
-   )`,
-  `CREATE TABLE lifecycle_transitions (
-     id INTEGER PRIMARY KEY AUTOINCREMENT,
-     tenant_id TEXT NOT NULL,
-     from_state TEXT NOT NULL,
-     to_state TEXT NOT NULL,
-     at TEXT NOT NULL,
-     config_version INTEGER NOT NULL,
-     evidence TEXT NOT NULL
-   );
-   CREATE INDEX lifecycle_tenant ON lifecycle_transitions (tenant_id, id);`,
-  `CREATE TABLE alerts (
-     id INTEGER PRIMARY KEY AUTOINCREMENT,
-     tenant_id TEXT NOT NULL,
-     alert TEXT NOT NULL,
-     fired_at TEXT NOT NULL,
-     notify TEXT NOT NULL,
-     detail TEXT NOT NULL
-   );
-   CREATE INDEX alerts_tenant ON alerts (tenant_id, alert, id);`,
-  `CREATE TABLE incidents (id TEXT PRIMARY KEY, doc TEXT NOT NULL, updated_at TEXT NOT NULL)`,
-  // Every incident change, for the timelines of the tenants it affects (tenants '[]' = everyone).
-  `CREATE TABLE incident_updates (
-     id INTEGER PRIMARY KEY AUTOINCREMENT,
-     incident_id TEXT NOT NULL,
-     at TEXT NOT NULL,
-     kind TEXT NOT NULL,
-     doc TEXT NOT NULL,
-     tenants TEXT NOT NULL
-   );
-   CREATE INDEX incident_updates_at ON incident_updates (at);
-   INSERT INTO incident_updates (incident_id, at, kind, doc, tenants)
-     SELECT id, json_extract(doc, '$.startedAt'), 'opened', doc, json_extract(doc, '$.tenants') FROM incidents;`,
-  // Identity and tenant attribution, trust per event (identity.ts).
-  IDENTITY_MIGRATION,
-];
-
-/** Applies the migrations the database has not seen yet, each in its own transaction. */
-export function migrate(db: Database.Database): void {
-  db.exec('CREATE TABLE IF NOT EXISTS keel_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
-  const done = (db.prepare('SELECT MAX(version) AS v FROM keel_migrations').get() as { v: number | null }).v ?? 0;
-  for (let v = done + 1; v <= MIGRATIONS.length; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v - 1]!);
-      db.prepare('INSERT INTO keel_migrations (version, applied_at) VALUES (?, ?)').run(v, new Date().toISOString());
-    })();
-  }
-}
-
-/** Opens (creating if needed) the SQLite database with the pragmas every Keel store uses. */
-export function openDatabase(path: string, durability: Durability = 'normal'): Database.Database {
+/** Opens (creating if needed) the SQLite database with the pragmas every Keel store uses, migrated to the latest schema. */
+export async function openDatabase(path: string, durability: Durability = 'normal'): Promise<KeelDb & { sqlite: Database.Database }> {
   const db = new Database(path);
   try {
     db.pragma('journal_mode = WAL');
@@ -153,12 +46,13 @@ export function openDatabase(path: string, durability: Durability = 'normal'): D
     db.pragma('busy_timeout = 5000');
     // 64 MB of page cache: the primary-key index of random message ids stays in memory.
     db.pragma('cache_size = -65536');
-    migrate(db);
+    const k = sqliteKeelDb(db);
+    await migrateToLatest(k);
+    return k as KeelDb & { sqlite: Database.Database };
   } catch (e) {
     db.close(); // a half-opened database must not hold the file (or its mount) open
     throw e;
   }
-  return db;
 }
 
 export const INSERT_EVENT_SQL = `INSERT OR IGNORE INTO events
@@ -198,7 +92,7 @@ export interface SqliteStore extends EventStore {
   startEvaluator(opts?: EvaluatorOptions): Evaluator;
 }
 
-export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {}): SqliteStore {
+export async function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
   const dir = resolve(dataDir);
   try {
     mkdirSync(dir, { recursive: true });
@@ -208,13 +102,14 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     throw new Error(`cannot create the data directory ${dir}: ${cause ?? (e as Error).message}${cause ? ` (${(e as NodeJS.ErrnoException).code ?? 'error'})` : ''}`);
   }
   const path = join(dir, options.fileName ?? 'keel.db');
-  let db: Database.Database;
+  let k: KeelDb & { sqlite: Database.Database };
   try {
-    db = openDatabase(path, options.durability);
+    k = await openDatabase(path, options.durability);
   } catch (e) {
     const cause = faultCause(e, dir);
     throw new Error(`cannot open the database ${path}: ${cause ? `${cause} (${(e as { code?: string }).code})` : (e as Error).message}`);
   }
+  const db = k.sqlite;
   const faults = faultState(path);
   // Checkpoints run on a worker thread (see checkpointer.ts), or, if none starts, automatically.
   db.pragma('wal_autocheckpoint = 0');
@@ -256,11 +151,16 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     return results;
   });
 
-  function drain(): void {
+  // Commits run while Kysely (the other stores and services) is off the shared connection (db.ts).
+  function drain(): Promise<void> {
     scheduled = false;
     const pending = queue;
     queue = [];
-    if (pending.length === 0) return;
+    if (pending.length === 0) return Promise.resolve();
+    return k.exclusive(() => settle(pending));
+  }
+
+  function settle(pending: Pending[]): void {
     try {
       const results = commit(pending);
       faults.clear();
@@ -311,7 +211,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
         queue.push({ rows, resolve, reject });
         if (!scheduled) {
           scheduled = true;
-          setImmediate(drain);
+          setImmediate(() => void drain());
         }
       });
     },
@@ -352,10 +252,10 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     },
     async close() {
       if (closed) return;
-      drain();
       closed = true;
+      await drain();
       await checkpointer?.stop();
-      db.close(); // the last connection: SQLite checkpoints what is left and removes the WAL
+      await k.close(); // the last connection: SQLite checkpoints what is left and removes the WAL
     },
   };
 }

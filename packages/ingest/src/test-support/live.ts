@@ -47,7 +47,7 @@ export interface Live {
 }
 
 export async function liveServer(): Promise<Live> {
-  const store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-live-')));
+  const store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-live-')));
   const server = await startServer({
     port: 0, host: '127.0.0.1', store, writeKeys: [WRITE_KEY], adminKeys: [ADMIN_KEY], secretKeys: [SECRET],
     config: store.config, progress: store.progress, facts: store.facts, health: store.health, lifecycle: store.lifecycle,

@@ -1,0 +1,186 @@
+/**
+ * The repository layer's database handle: one Kysely instance over SQLite (embedded, the default)
+ * or PostgreSQL (`--database-url`). Every store and service writes its queries once, with Kysely,
+ * and runs on both; where the dialects differ (JSON paths, partitions, the hot insert path) the
+ * difference lives in a helper here or in the dialect's own event store, never in two copies of a
+ * query. See docs/decisions/0003-one-repository-two-dialects.md.
+ */
+import Database from 'better-sqlite3';
+import { type Generated, Kysely, PostgresDialect, type RawBuilder, sql, SqliteDialect } from 'kysely';
+import pg from 'pg';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+/** Every table, as Kysely sees it. Times are ISO-8601 text (UTC) on both dialects; flags are 0/1. */
+export interface Schema {
+  events: EventsTable;
+  config_versions: { version: Generated<number>; document: string; hash: string; published_at: string; published_by: string; summary: string };
+  audit_log: { id: Generated<number>; at: string; actor: string; action: string; detail: string };
+  progress: {
+    tenant_id: string; scope: string; subject: string; kind: string; ref: string; state: string; updated_at: string;
+    completed_at: string | null; data: string | null;
+  };
+  config_drafts: { id: string; document: string; created_at: string; created_by: string; expires_at: string };
+  health_snapshots: { tenant_id: string; day: string; score: number; band: string; coverage: number; components: string; computed_at: string };
+  lifecycle_transitions: { id: Generated<number>; tenant_id: string; from_state: string; to_state: string; at: string; config_version: number; evidence: string };
+  alerts: { id: Generated<number>; tenant_id: string; alert: string; fired_at: string; notify: string; detail: string };
+  incidents: { id: string; doc: string; updated_at: string };
+  incident_updates: { id: Generated<number>; incident_id: string; at: string; kind: string; doc: string; tenants: string };
+  identity_memberships: { subject: string; tenant_id: string; at: string; verified: number };
+  identity_links: { subject: string; user_id: string; at: string; verified: number };
+  keel_write_probe: { id: number; at: string };
+  /** PostgreSQL only: the de-duplication ledger that holds across the events' partitions (decision 0004). */
+  event_ids: { write_key: string; message_id: string; received_at: string };
+  /** PostgreSQL only: background jobs that run once across nodes (who ran what, when). */
+  keel_jobs: { name: string; last_run_at: string; last_node: string };
+}
+
+export interface EventsTable {
+  /** SQLite's implicit rowid; on PostgreSQL a bigserial of the same name: the insertion order tie-break. */
+  rowid: Generated<number>;
+  write_key: string;
+  message_id: string;
+  type: string;
+  event: string | null;
+  user_id: string | null;
+  anonymous_id: string | null;
+  group_id: string | null;
+  timestamp: string;
+  original_timestamp: string | null;
+  sent_at: string | null;
+  received_at: string;
+  payload: string;
+  trust: Generated<string>;
+  attribution: Generated<string>;
+}
+
+export type Kdb = Kysely<Schema>;
+
+export interface KeelDb {
+  readonly dialect: DialectName;
+  readonly db: Kdb;
+  /** Dialect-specific SQL fragments (see `dialectSql`). */
+  readonly sql: DialectSql;
+  /** SQLite: the raw handle (the events hot path, pragmas, backups). Undefined on PostgreSQL. */
+  readonly sqlite?: Database.Database;
+  /** PostgreSQL: the pool (COPY, advisory locks). Undefined on SQLite. */
+  readonly pool?: pg.Pool;
+  /**
+   * Runs `fn` while no Kysely query or transaction is using the connection. On SQLite the raw
+   * handle and Kysely share one connection: raw synchronous writes (the events' group commit) must
+   * not land inside a Kysely transaction that is waiting between two of its queries. On PostgreSQL
+   * (a pool) it just runs `fn`.
+   */
+  exclusive<T>(fn: () => T | Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface DialectSql {
+  /** The text at `path` (keys) of a JSON text column: `json_extract(payload, '$.a.b')` / `payload::jsonb #>> '{a,b}'`. */
+  jsonText(column: string, ...path: string[]): RawBuilder<string | null>;
+  /** The same value as a number (null when absent or not a number). */
+  jsonNumber(column: string, ...path: string[]): RawBuilder<number | null>;
+  /** Whole days between two ISO day/time texts, `a - b`. */
+  dayDiff(a: RawBuilder<unknown> | string, b: RawBuilder<unknown> | string): RawBuilder<number>;
+}
+
+const SAFE_KEY = /^[A-Za-z0-9_$-]+$/;
+function checkedPath(path: readonly string[]): readonly string[] {
+  // Paths are ours (metric and fact definitions), never a request's: refuse anything else loudly.
+  for (const k of path) if (!SAFE_KEY.test(k)) throw new Error(`unsafe JSON path key ${JSON.stringify(k)}`);
+  return path;
+}
+const ref = (c: RawBuilder<unknown> | string) => (typeof c === 'string' ? sql.ref(c) : c);
+
+export function dialectSql(dialect: DialectName): DialectSql {
+  if (dialect === 'sqlite') {
+    const p = (path: readonly string[]) => sql.lit(`$.${checkedPath(path).join('.')}`);
+    return {
+      jsonText: (c, ...path) => sql<string | null>`json_extract(${sql.ref(c)}, ${p(path)})`,
+      jsonNumber: (c, ...path) => sql<number | null>`(CASE WHEN json_type(${sql.ref(c)}, ${p(path)}) IN ('integer', 'real') THEN json_extract(${sql.ref(c)}, ${p(path)}) END)`,
+      dayDiff: (a, b) => sql<number>`(julianday(${ref(a)}) - julianday(${ref(b)}))`,
+    };
+  }
+  const p = (path: readonly string[]) => sql.lit(`{${checkedPath(path).join(',')}}`);
+  return {
+    jsonText: (c, ...path) => sql<string | null>`(${sql.ref(c)}::jsonb #>> ${p(path)})`,
+    jsonNumber: (c, ...path) =>
+      sql<number | null>`(CASE WHEN jsonb_typeof(${sql.ref(c)}::jsonb #> ${p(path)}) = 'number' THEN (${sql.ref(c)}::jsonb #>> ${p(path)})::double precision END)`,
+    dayDiff: (a, b) => sql<number>`(EXTRACT(EPOCH FROM (${ref(a)})::timestamptz - (${ref(b)})::timestamptz) / 86400.0)`,
+  };
+}
+
+/** A promise chain: one holder at a time. */
+function mutex() {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(fn: () => T | Promise<T>): Promise<T> => {
+    const run = tail.then(fn, fn);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
+/** Kysely over an open better-sqlite3 handle (the caller has set its pragmas). */
+export function sqliteKeelDb(handle: Database.Database): KeelDb {
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: handle }) });
+  const serial = mutex();
+  return {
+    dialect: 'sqlite',
+    db,
+    sql: dialectSql('sqlite'),
+    sqlite: handle,
+    // Kysely's SQLite driver hands its one connection to one query or transaction at a time; holding
+    // it (connection().execute) keeps Kysely out while `fn` uses the raw handle.
+    exclusive: (fn) => serial(() => db.connection().execute(async () => fn())),
+    async close() {
+      await db.destroy(); // closes the better-sqlite3 handle too
+    },
+  };
+}
+
+export interface PostgresOptions {
+  /** postgres://user@host:port/db */
+  url: string;
+  /** The schema every table lives in (created if missing); default `public`. */
+  schema?: string;
+  /** Pool size; default 10. */
+  max?: number;
+}
+
+// int8 (COUNT, bigserial) and numeric (AVG, SUM) arrive as numbers, as they do from SQLite. Keel's
+// counts stay far below 2^53.
+const PG_TYPES = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === 20 || oid === 1700) return (v: string) => (v === null ? null : Number(v));
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+export const quoteIdent = (s: string) => `"${s.replace(/"/g, '""')}"`;
+
+export async function postgresKeelDb(opts: PostgresOptions): Promise<KeelDb> {
+  const schema = opts.schema ?? 'public';
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    max: opts.max ?? 10,
+    types: PG_TYPES as pg.CustomTypesConfig,
+    options: `-c search_path=${quoteIdent(schema)}`,
+    connectionTimeoutMillis: 5000,
+  });
+  // An idle client that loses its server (a restart) must not crash the process.
+  pool.on('error', () => undefined);
+  if (schema !== 'public') await pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    dialect: 'postgres',
+    db,
+    sql: dialectSql('postgres'),
+    pool,
+    exclusive: async (fn) => fn(),
+    async close() {
+      await db.destroy(); // ends the pool
+    },
+  };
+}
+
+export { Database, pg };

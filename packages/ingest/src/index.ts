@@ -10,7 +10,8 @@ export { INSERT_EVENT_SQL, migrate, openDatabase, openSqliteStore, type Durabili
 export { mergeProgress, type AuditEntry, type ConfigStore, type ConfigVersion, type FactsStore, type ProgressEntry, type ProgressStore, type TenantFacts } from './store/state-types.js';
 export { signUserToken, verifyUserToken, MAX_TOKEN_LIFETIME_S, type UserClaims } from './token.js';
 export { diffConfig, summariseDiff, type ConfigDiff } from './config-diff.js';
-export type { ConfigValidation } from './routes-state.js';
+export type { ConfigValidation } from './routes/common.js';
+export { createMetrics, type Metrics } from './metrics-registry.js';
 export type { EventStore, InsertResult, StoredEvent } from './store/types.js';
 export { HELP, parseServeArgs, UsageError, type ServeConfig } from './serve-config.js';
 export { scoreHealth, pointsFor, bandOf, type HealthScore, type ComponentResult, type Move, type Band, type HealthModel } from './health/score.js';

@@ -33,6 +33,8 @@ export interface SqliteStoreOptions {
    * own claim only, with no identity lookups: the baseline `pnpm bench` compares against.
    */
   attribution?: boolean;
+  /** Called with each group commit's duration in seconds (the /metrics store commit histogram). */
+  onCommit?: (seconds: number) => void;
 }
 
 const MIGRATIONS: string[] = [
@@ -262,7 +264,9 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     queue = [];
     if (pending.length === 0) return;
     try {
+      const started = performance.now();
       const results = commit(pending);
+      options.onCommit?.((performance.now() - started) / 1000);
       faults.clear();
       pending.forEach((p, i) => p.resolve(results[i]!));
     } catch (e) {

@@ -23,3 +23,4 @@ export { alertService, BUILTIN_ALERTS, cohortP95, DEFAULT_MIN_COHORT, signWebhoo
 export { EXPANSION_EVENTS, timelineQuery, TIMELINE_EVENTS, type Timeline, type TimelineItem } from './health/timeline.js';
 export { startEvaluator, type Evaluator, type EvaluatorOptions, type PassResult } from './health/evaluator.js';
 export { statusService, IMPACTS, INCIDENT_STATES, type Incident, type StatusService, type TenantStatus } from './health/status.js';
+export { openApiDocument, renderApiDoc } from './api-doc.js';

@@ -13,7 +13,10 @@ interface Operation {
   parameters?: { name: string; in: string; required?: boolean; description?: string; schema?: Json }[];
   requestBody?: { content?: Record<string, { schema?: Json }> };
   responses?: Record<string, { description?: string; content?: Record<string, { schema?: Json }> }>;
+  security?: Record<string, unknown>[];
 }
+
+const SCHEMES: Record<string, string> = { writeKey: 'write key', adminKey: 'admin key', userToken: 'user token' };
 
 /** The OpenAPI document of an app with every service (what `keel serve` runs), from a throw-away store. */
 export async function openApiDocument(): Promise<Json> {
@@ -72,6 +75,8 @@ export function renderApiDoc(doc: Json): string {
     out.push(`## ${tag.name}`, '', tag.description ?? '', '');
     for (const { path, method, op } of mine) {
       out.push(`### ${method.toUpperCase()} ${path}`, '', op.summary ?? '', '');
+      const auth = (op.security ?? []).map((s) => Object.keys(s).map((k) => SCHEMES[k] ?? k).join(' and '));
+      out.push(`Auth: ${auth.length ? auth.join(', or ') : 'none'}.`, '');
       const params = op.parameters ?? [];
       if (params.length) {
         out.push('| parameter | in | type | required | description |', '|---|---|---|---|---|');

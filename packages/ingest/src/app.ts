@@ -216,6 +216,13 @@ export function buildApp(opts: AppOptions): FastifyInstance {
         { name: 'admin', description: 'Config publishing, drafts, audit, incidents (admin key)' },
         { name: 'operations', description: 'Health, readiness, metrics, this document' },
       ],
+      components: {
+        securitySchemes: {
+          writeKey: { type: 'http', scheme: 'basic', description: 'the write key as the HTTP Basic username (or "writeKey" in the body, or ?writeKey= for beacons)' },
+          adminKey: { type: 'http', scheme: 'bearer', description: 'an admin key (--admin-key), for servers: refused on requests a browser made' },
+          userToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: "a user token (HS256, --secret-key) minted by the vendor's backend" },
+        },
+      },
     },
     transform: keelSwaggerTransform,
   });

@@ -7,7 +7,7 @@ import { diffConfig, isEmptyDiff, summariseDiff } from '../config-diff.js';
 import { HttpError } from '../errors.js';
 import { configCache } from '../health/config-cache.js';
 import { IMPACTS, INCIDENT_STATES } from '../health/status.js';
-import { errorAnswers, requireAdminKey } from './common.js';
+import { errorAnswers, requireAdminKey, security } from './common.js';
 import { etagOf } from './config.js';
 
 const Problems = z.array(z.object({ path: z.string(), message: z.string() }));
@@ -32,12 +32,13 @@ const IncidentSchema = z.strictObject({
 export const adminRoutes: FastifyPluginAsync = async (app) => {
   app.addHook('onRequest', requireAdminKey);
   const tags = ['admin'];
+  const auth = { tags, security: security.adminKey };
   const config = app.configStore;
   if (config) {
     app.post('/v1/admin/config', {
       config: { body: 'document' },
       schema: {
-        tags, summary: 'Publish a config (or ?dryRun=1: the diff only)',
+        ...auth, summary: 'Publish a config (or ?dryRun=1: the diff only)',
         querystring: z.looseObject({ dryRun: z.string().optional().describe('1: validate and diff, publish nothing') }), body: ConfigBody,
         response: { 200: PublishAnswer, 201: PublishAnswer, 422: InvalidConfig, ...adminErrors },
       },
@@ -69,7 +70,7 @@ export const adminRoutes: FastifyPluginAsync = async (app) => {
     app.post('/v1/admin/drafts', {
       config: { body: 'document' },
       schema: {
-        tags, summary: 'Save a draft config for preview (24 hours)', body: ConfigBody,
+        ...auth, summary: 'Save a draft config for preview (24 hours)', body: ConfigBody,
         response: { 201: z.object({ ok: z.literal(true), draft: z.string(), expiresAt: z.string() }), 422: InvalidConfig, ...adminErrors },
       },
     }, async (req, reply) => {
@@ -88,10 +89,10 @@ export const adminRoutes: FastifyPluginAsync = async (app) => {
     });
 
     app.get('/v1/admin/config/versions', {
-      schema: { tags, summary: 'Every published config version', response: { 200: z.object({ versions: z.array(z.looseObject({ version: z.number().int(), hash: z.string(), publishedAt: z.string() })) }), ...adminErrors } },
+      schema: { ...auth, summary: 'Every published config version', response: { 200: z.object({ versions: z.array(z.looseObject({ version: z.number().int(), hash: z.string(), publishedAt: z.string() })) }), ...adminErrors } },
     }, async () => ({ versions: await config.versions() }));
     app.get('/v1/admin/audit', {
-      schema: { tags, summary: 'The audit log', response: { 200: z.object({ entries: z.array(z.looseObject({ at: z.string(), actor: z.string(), action: z.string() })) }), ...adminErrors } },
+      schema: { ...auth, summary: 'The audit log', response: { 200: z.object({ entries: z.array(z.looseObject({ at: z.string(), actor: z.string(), action: z.string() })) }), ...adminErrors } },
     }, async () => ({ entries: await config.audit() }));
   }
 
@@ -99,7 +100,7 @@ export const adminRoutes: FastifyPluginAsync = async (app) => {
   if (status) {
     app.post('/v1/admin/incidents', {
       config: { body: 'document', invalid: { body: { code: 'invalid_incident' } } },
-      schema: { tags, summary: 'Open or update an incident (the status page)', body: IncidentSchema, response: { 201: z.looseObject({ id: z.string(), title: z.string(), state: z.string() }), ...adminErrors } },
+      schema: { ...auth, summary: 'Open or update an incident (the status page)', body: IncidentSchema, response: { 201: z.looseObject({ id: z.string(), title: z.string(), state: z.string() }), ...adminErrors } },
     }, async (req, reply) => {
       const d = req.body as z.infer<typeof IncidentSchema>;
       const input = Object.fromEntries(Object.entries(d).filter(([, v]) => v !== undefined)) as typeof d & { title: string };

@@ -170,6 +170,15 @@ export const sendJsonText = (reply: FastifyReply, text: string) => reply.type('a
 // Answers, for OpenAPI. Loose objects: they document the fields a client reads, and let more through.
 export const ErrorAnswer = z.looseObject({ ok: z.literal(false), error: z.string().describe('a stable code naming the problem'), message: z.string().describe('what went wrong, in words') });
 export const errorAnswers = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, ErrorAnswer])) as Record<number, typeof ErrorAnswer>;
+/** OpenAPI security requirements, per route (the schemes are in app.ts). */
+type Requirement = Record<string, string[]>[];
+export const security: Record<'writeKey' | 'adminKey' | 'userToken' | 'tenantAdmin' | 'config', Requirement> = {
+  writeKey: [{ writeKey: [] }],
+  adminKey: [{ adminKey: [] }],
+  userToken: [{ userToken: [] }],
+  tenantAdmin: [{ adminKey: [] }, { userToken: [] }],
+  config: [{ writeKey: [] }, { adminKey: [] }],
+};
 export const TenantParams = z.object({ id: z.string().describe('the tenant id (the groupId of its events)') });
 /** 304, for the routes with an ETag. */
 export const NotModified = z.null().describe('not modified: the ETag sent in If-None-Match is current');

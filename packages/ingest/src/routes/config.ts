@@ -3,7 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import * as z from 'zod';
 import { HttpError } from '../errors.js';
 import { documentationOnly } from './schemas.js';
-import { bearer, errorAnswers, NotModified, isAdminKey, refuseFromBrowser, sendJsonText, writeKeyOf } from './common.js';
+import { bearer, errorAnswers, NotModified, security, isAdminKey, refuseFromBrowser, sendJsonText, writeKeyOf } from './common.js';
 
 export const etagOf = (v: { version: number; hash: string }) => `"v${v.version}-${v.hash.slice(0, 16)}"`;
 
@@ -31,7 +31,7 @@ export const configRoutes: FastifyPluginAsync = async (app) => {
       }
     },
     schema: {
-      tags: ['config'], summary: 'The published config (or a draft preview)',
+      tags: ['config'], security: security.config, summary: 'The published config (or a draft preview)',
       querystring: documentationOnly(z.looseObject({ writeKey: z.string().optional(), draft: z.string().optional().describe('a draft id from `keel config preview`') })),
       response: { 200: ConfigAnswer, 304: NotModified, ...errorAnswers(401, 403, 404) },
     },

@@ -7,7 +7,7 @@ import { type Envelope, type Rejected, toRows } from '../messages.js';
 import type { Sender } from '../store/types.js';
 import { verifyUserToken } from '../token.js';
 import { documentationOnly } from './schemas.js';
-import { errorAnswers, requireWriteKey } from './common.js';
+import { errorAnswers, requireWriteKey, security } from './common.js';
 
 export interface IngestResponse {
   ok: boolean;
@@ -145,7 +145,7 @@ export const ingestRoutes: FastifyPluginAsync = async (app) => {
     app.post(url, {
       ...common,
       schema: {
-        tags: ['ingest'], summary: url === '/v1/batch' ? 'Send a batch of messages' : 'Send a batch by navigator.sendBeacon (write key in the query)',
+        tags: ['ingest'], security: security.writeKey, summary: url === '/v1/batch' ? 'Send a batch of messages' : 'Send a batch by navigator.sendBeacon (write key in the query)',
         querystring: WriteKeyQuery, body: BATCH_BODY_DOC, response: ingestAnswers,
       },
     }, async (req, reply) => {
@@ -155,7 +155,7 @@ export const ingestRoutes: FastifyPluginAsync = async (app) => {
   }
 
   for (const type of MESSAGE_TYPES) {
-    app.post(`/v1/${type}`, { ...common, schema: { tags: ['ingest'], summary: `Send one ${type} message`, body: MESSAGE_BODY_DOC, response: ingestAnswers } }, async (req, reply) => {
+    app.post(`/v1/${type}`, { ...common, schema: { tags: ['ingest'], security: security.writeKey, summary: `Send one ${type} message`, body: MESSAGE_BODY_DOC, response: ingestAnswers } }, async (req, reply) => {
       // The message is the body: its limits are checked as a message's (toRows), naming them.
       const { writeKey: _k, userToken, ...message } = messageBody(req.body, type);
       return ingest(req, reply, [message], {}, type, userToken);

@@ -59,5 +59,12 @@ describe('GET /openapi.json', () => {
     // The batch body is the hand-written JSON schema (the route keeps its own validation).
     expect(doc.paths['/v1/batch'].post.requestBody.content['application/json'].schema.required).toEqual(['batch']);
     expect(doc.paths['/v1/batch'].post.responses['200'].content['application/json'].schema.properties.accepted.type).toBe('integer');
+    // Who may call it: the auth hooks' schemes.
+    expect(Object.keys(doc.components.securitySchemes)).toEqual(['writeKey', 'adminKey', 'userToken']);
+    expect(doc.paths['/v1/admin/audit'].get.security).toEqual([{ adminKey: [] }]);
+    expect(doc.paths['/v1/tenants/{id}/health'].get.security).toEqual([{ adminKey: [] }, { userToken: [] }]);
+    expect(doc.paths['/v1/batch'].post.security).toEqual([{ writeKey: [] }]);
+    expect(doc.paths['/metrics'].get.security).toEqual([{ adminKey: [] }]);
+    expect(doc.paths['/readyz'].get.security).toBeUndefined();
   });
 });

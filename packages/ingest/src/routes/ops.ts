@@ -4,7 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import * as z from 'zod';
 import { StorageFaultError } from '../store/faults.js';
 import { documentationOnly } from './schemas.js';
-import { errorAnswers, requireAdminKey } from './common.js';
+import { errorAnswers, requireAdminKey, security } from './common.js';
 
 /** Seconds a load balancer waits before asking a server that is shutting down again (it won't come back: another takes over). */
 const SHUTDOWN_RETRY_AFTER_S = 5;
@@ -67,7 +67,7 @@ export const opsRoutes: FastifyPluginAsync = async (app) => {
     logLevel: 'warn',
     ...(app.keel.metricsPublic ? {} : { onRequest: requireAdminKey }),
     schema: {
-      tags, summary: `Prometheus metrics (text exposition format)${app.keel.metricsPublic ? '' : '; the admin key, unless --metrics-public'}`,
+      tags, ...(app.keel.metricsPublic ? {} : { security: security.adminKey }), summary: `Prometheus metrics (text exposition format)${app.keel.metricsPublic ? '' : '; the admin key, unless --metrics-public'}`,
       response: { 200: documentationOnly(z.string().describe('Prometheus text exposition format')), ...errorAnswers(401, 403, 501) },
     },
   }, async (_req, reply) => reply.type(app.metrics.registry.contentType).send(await app.metrics.registry.metrics()));

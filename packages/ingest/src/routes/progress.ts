@@ -6,7 +6,7 @@ import { HttpError } from '../errors.js';
 import type { LifecycleService } from '../health/lifecycle.js';
 import type { ProgressEntry } from '../store/state-types.js';
 import type { UserClaims } from '../token.js';
-import { errorAnswers, requireUserToken } from './common.js';
+import { errorAnswers, requireUserToken, security } from './common.js';
 
 const EntrySchema = z.strictObject({
   scope: z.enum(['user', 'tenant']),
@@ -39,6 +39,7 @@ const ProgressAnswerSchema = z.looseObject({
 });
 const progressErrors = errorAnswers(400, 401, 403);
 const tags = ['progress'];
+const auth = { tags, security: security.userToken };
 
 export const progressRoutes: FastifyPluginAsync = async (app) => {
   const progress = app.progressStore;
@@ -87,7 +88,7 @@ export const progressRoutes: FastifyPluginAsync = async (app) => {
   };
   app.get('/v1/progress', {
     onRequest: requireUserToken, config: { invalid: { querystring: { code: 'invalid_pending_since', format: 'message' } } },
-    schema: { tags, summary: "The user's and tenant's progress, facts, lifecycle and history", querystring: PendingSinceQuery, response: { 200: ProgressAnswerSchema, ...progressErrors } },
+    schema: { ...auth, summary: "The user's and tenant's progress, facts, lifecycle and history", querystring: PendingSinceQuery, response: { 200: ProgressAnswerSchema, ...progressErrors } },
   }, async (req) => {
     const claims = req.user!;
     const now = Date.now();
@@ -96,7 +97,7 @@ export const progressRoutes: FastifyPluginAsync = async (app) => {
   app.put('/v1/progress', {
     onRequest: requireUserToken,
     config: { body: 'document', invalid: { body: { code: 'invalid_progress' }, querystring: { code: 'invalid_pending_since', format: 'message' } } },
-    schema: { tags, summary: 'Report progress: attestations the server stores, claims it judges', querystring: PendingSinceQuery, body: PutProgressSchema, response: { 200: ProgressAnswerSchema, ...progressErrors } },
+    schema: { ...auth, summary: 'Report progress: attestations the server stores, claims it judges', querystring: PendingSinceQuery, body: PutProgressSchema, response: { 200: ProgressAnswerSchema, ...progressErrors } },
   }, async (req) => {
     const claims = req.user!;
     const pendingSince = pendingSinceOf(req);

@@ -15,7 +15,7 @@ import type { MessageType } from '@keel/sdk-core/schema';
 import type { FastifyPluginAsync } from 'fastify';
 import * as z from 'zod';
 import { HttpError } from '../errors.js';
-import { errorAnswers, requireWriteKey } from './common.js';
+import { errorAnswers, requireWriteKey, security } from './common.js';
 import { BATCH_BODY_DOC, IngestAnswer, ingest, MESSAGE_BODY_DOC, messageBody, parseBatch } from './ingest.js';
 
 /** `/v1/<letter>` → message type, as analytics-next derives the path from `type.charAt(0)`. */
@@ -62,13 +62,13 @@ export const segmentRoutes: FastifyPluginAsync = async (app) => {
   const tags = ['segment'];
 
   for (const [letter, type] of Object.entries(SEGMENT_PATHS)) {
-    app.post(`/v1/${letter}`, { ...common, schema: { tags, summary: `analytics-next: one ${type} message`, body: MESSAGE_BODY_DOC, response: ingestAnswers } }, async (req, reply) => {
+    app.post(`/v1/${letter}`, { ...common, schema: { tags, security: security.writeKey, summary: `analytics-next: one ${type} message`, body: MESSAGE_BODY_DOC, response: ingestAnswers } }, async (req, reply) => {
       const { writeKey: _k, userToken, ...message } = messageBody(req.body, type);
       return ingest(req, reply, [message], {}, type, userToken);
     });
   }
 
-  app.post('/v1/b', { ...common, schema: { tags, summary: 'analytics-next: a batch (the batching delivery strategy)', body: BATCH_BODY_DOC, response: ingestAnswers } }, async (req, reply) => {
+  app.post('/v1/b', { ...common, schema: { tags, security: security.writeKey, summary: 'analytics-next: a batch (the batching delivery strategy)', body: BATCH_BODY_DOC, response: ingestAnswers } }, async (req, reply) => {
     // No envelope limits here, as before: the whole body was held to the document limits instead (body mode below).
     const env = parseBatch(req.body, false);
     return ingest(req, reply, env.batch.map(withoutKey), env, undefined, (req.body as { userToken?: unknown }).userToken);
@@ -77,7 +77,7 @@ export const segmentRoutes: FastifyPluginAsync = async (app) => {
   // analytics-next's own usage metrics: accepted and ignored (the settings turn them off).
   app.post('/v1/m', {
     logLevel: 'warn', config: { body: 'ignore' },
-    schema: { tags, summary: 'analytics-next usage metrics: accepted and ignored', response: { 200: z.object({ ok: z.literal(true), ignored: z.literal(true) }) } },
+    schema: { tags, security: security.writeKey, summary: 'analytics-next usage metrics: accepted and ignored', response: { 200: z.object({ ok: z.literal(true), ignored: z.literal(true) }) } },
   }, async (_req, reply) => reply.code(200).send({ ok: true as const, ignored: true as const }));
 
   app.get('/v1/projects/:writeKey/settings', {

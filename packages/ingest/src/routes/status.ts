@@ -2,7 +2,7 @@
 // affect it, its integrations (ETag, 304).
 import type { FastifyPluginAsync } from 'fastify';
 import * as z from 'zod';
-import { errorAnswers, NotModified, requireUserToken } from './common.js';
+import { errorAnswers, NotModified, requireUserToken, security } from './common.js';
 
 export const statusRoutes: FastifyPluginAsync = async (app) => {
   const status = app.statusService;
@@ -10,7 +10,7 @@ export const statusRoutes: FastifyPluginAsync = async (app) => {
   app.get('/v1/status', {
     onRequest: requireUserToken,
     schema: {
-      tags: ['status'], summary: "The user's tenant's status page",
+      tags: ['status'], security: security.userToken, summary: "The user's tenant's status page",
       response: { 200: z.looseObject({ overall: z.enum(['operational', 'degraded', 'outage']), components: z.array(z.unknown()), incidents: z.array(z.unknown()), integrations: z.array(z.unknown()) }), 304: NotModified, ...errorAnswers(401) },
     },
   }, async (req, reply) => {

@@ -4,17 +4,18 @@ import type { FastifyPluginAsync } from 'fastify';
 import * as z from 'zod';
 import { HttpError } from '../errors.js';
 import { documentationOnly } from './schemas.js';
-import { errorAnswers, requireTenantAdmin, TenantParams } from './common.js';
+import { errorAnswers, requireTenantAdmin, security, TenantParams } from './common.js';
 
 const tenantErrors = errorAnswers(400, 401, 403, 404);
 const tags = ['tenants'];
+const auth = { tags, security: security.tenantAdmin };
 
 export const tenantRoutes: FastifyPluginAsync = async (app) => {
   const lifecycle = app.lifecycleService;
   if (lifecycle) {
     app.get('/v1/tenants/:id/lifecycle', {
       onRequest: requireTenantAdmin('the lifecycle'),
-      schema: { tags, summary: "The tenant's lifecycle state and its transitions", params: TenantParams, response: { 200: z.looseObject({ state: z.string() }), ...tenantErrors } },
+      schema: { ...auth, summary: "The tenant's lifecycle state and its transitions", params: TenantParams, response: { 200: z.looseObject({ state: z.string() }), ...tenantErrors } },
     }, async (req) => {
       const { id } = req.params as { id: string };
       const r = await lifecycle.state(id); // read-only: the evaluator records transitions
@@ -28,7 +29,7 @@ export const tenantRoutes: FastifyPluginAsync = async (app) => {
     app.get('/v1/tenants/:id/timeline', {
       onRequest: requireTenantAdmin('the timeline'),
       schema: {
-        tags, summary: "The tenant's timeline, newest first, a page at a time", params: TenantParams,
+        ...auth, summary: "The tenant's timeline, newest first, a page at a time", params: TenantParams,
         // Checked by hand below (each problem has its own code): the schema documents the parameters.
         querystring: documentationOnly(z.object({
           before: z.string().optional().describe('an ISO time: the "next" of the previous page'),
@@ -52,7 +53,7 @@ export const tenantRoutes: FastifyPluginAsync = async (app) => {
   if (health) {
     app.get('/v1/tenants/:id/health', {
       onRequest: requireTenantAdmin('health'),
-      schema: { tags, summary: "The tenant's health score, its components and moves", params: TenantParams, response: { 200: z.looseObject({}).describe('the health report: score, band, coverage, components, moves'), ...tenantErrors } },
+      schema: { ...auth, summary: "The tenant's health score, its components and moves", params: TenantParams, response: { 200: z.looseObject({}).describe('the health report: score, band, coverage, components, moves'), ...tenantErrors } },
     }, async (req) => {
       const { id } = req.params as { id: string };
       const r = await health.report(id);

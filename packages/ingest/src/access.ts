@@ -165,7 +165,7 @@ export function registerAccess(app: FastifyInstance, o: AccessOptions): Access {
     }
 
     f.addHook('onRequest', async (req, reply) => {
-      if (perIp && req.url !== '/healthz') {
+      if (perIp && req.url !== '/healthz' && req.url !== '/readyz') {
         const r = await perIp(req);
         if (!r.isAllowed && r.isExceeded) {
           stats.rateLimited++;

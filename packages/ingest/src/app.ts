@@ -1,14 +1,23 @@
-import { BatchEnvelopeSchema, checkShape, formatIssues, MAX_JSON_DEPTH, MESSAGE_TYPES } from '@keel/sdk-core/schema';
+// The ingest API as a Fastify app: shared parts here (the body parser, errors, services as
+// decorators, OpenAPI, metrics), the routes as one plugin per resource under routes/.
+import { MESSAGE_TYPES } from '@keel/sdk-core/schema';
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { type RateLimitOptions, registerAccess, type SheddingOptions } from './access.js';
-import { DEFAULT_BODY_LIMIT, decodeBody } from './body.js';
+import { BODY_SHAPE, DEFAULT_BODY_LIMIT, decodeBody } from './body.js';
 import { HttpError } from './errors.js';
-import { StorageFaultError } from './store/faults.js';
-import { type Envelope, type Rejected, toRows } from './messages.js';
-import { type ConfigValidation, registerStateRoutes } from './routes-state.js';
-import { registerSegmentRoutes } from './segment-routes.js';
-import { verifyUserToken } from './token.js';
+import { createMetrics, type Metrics, refusalOf } from './metrics-registry.js';
+import { adminRoutes } from './routes/admin.js';
+import type { ConfigValidation, KeelSettings } from './routes/common.js';
+import { configRoutes } from './routes/config.js';
+import { ingestRoutes } from './routes/ingest.js';
+import { opsRoutes } from './routes/ops.js';
+import { progressRoutes } from './routes/progress.js';
+import { keelSerializerCompiler, keelSwaggerTransform, keelValidatorCompiler, validationAnswer } from './routes/schemas.js';
+import { segmentRoutes } from './routes/segment.js';
+import { statusRoutes } from './routes/status.js';
+import { tenantRoutes } from './routes/tenants.js';
 import type { LifecycleService } from './health/lifecycle.js';
 import type { StatusService } from './health/status.js';
 import type { HealthService } from './health/service.js';
@@ -57,64 +66,29 @@ export interface AppOptions {
   validateConfig?: (doc: unknown) => ConfigValidation;
   /** Fastify logger options, overriding `logLevel` (tests pass `false`). */
   logger?: FastifyServerOptions['logger'];
+  /** The Prometheus registry and metrics (`keel serve` shares one with the store and the evaluator); default a fresh one. */
+  metrics?: Metrics;
+  /** GET /metrics without the admin key (`--metrics-public`); default false. */
+  metricsPublic?: boolean;
 }
 
-export interface IngestResponse {
-  ok: boolean;
-  accepted: number;
-  duplicates: number;
-  rejected: Rejected[];
-  /** Why a user token sent with the batch did not count (its events are stored unverified). */
-  userToken?: { ok: false; error: string; message: string };
-}
-
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** The write key from HTTP Basic (Segment's way), the body, or the query string (beacons). */
-function writeKeyOf(req: FastifyRequest, body: unknown): string | undefined {
-  const auth = req.headers.authorization;
-  if (auth?.startsWith('Basic ')) {
-    const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
-    const user = decoded.split(':')[0];
-    if (user) return user;
-  }
-  if (isObj(body) && typeof body.writeKey === 'string' && body.writeKey) return body.writeKey;
-  const q = (req.query as Record<string, unknown> | undefined)?.writeKey;
-  return typeof q === 'string' && q ? q : undefined;
-}
-
-/** Most messages in one batch: a 500 KB batch of small events holds a few thousand. */
-export const MAX_BATCH_MESSAGES = 10_000;
-
-/**
- * The batch envelope's own limits, apart from its messages (each is checked on its own, so one
- * too deep is rejected alone): as deep and as wide as a message may be, at most 10,000 messages.
- */
-function checkEnvelope(body: unknown): void {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return;
-  const batch = (body as Record<string, unknown>).batch;
-  if (Array.isArray(batch) && batch.length > MAX_BATCH_MESSAGES) {
-    throw new HttpError(400, 'batch_too_long', `the batch has ${batch.length} messages, over the limit of ${MAX_BATCH_MESSAGES}; send smaller batches`);
-  }
-  const issue = checkShape(body, { maxDepth: MAX_JSON_DEPTH, maxKeys: 10_000 }, { skip: 'batch' });
-  if (issue) {
-    throw new HttpError(400, issue.limit === 'depth' ? 'envelope_too_deep' : 'envelope_too_many_keys', `the batch envelope${issue.path ? ` at ${issue.path}` : ''} ${issue.message}`);
-  }
-}
+export type { ConfigValidation } from './routes/common.js';
+export type { IngestResponse } from './routes/ingest.js';
+export { MAX_BATCH_MESSAGES } from './routes/ingest.js';
 
 /** proxy-addr's "trust the first n hops", as Fastify does for a numeric trustProxy. */
 const trustHops = (n: number) => (_addr: string, i: number) => i < n;
 
-const shown = (key: string) => (key.length > 12 ? `${key.slice(0, 8)}…` : key);
+/** A version for the OpenAPI document: this package's. */
+const API_VERSION = '0.1.0';
 
 /**
  * The ingest API as a Fastify instance (not listening): `startServer` listens, tests `inject`.
- * Routes: POST /v1/batch, /v1/beacon, /v1/{track,identify,group,page,screen,alias}; GET /healthz.
+ * Routes: routes/*.ts, listed at GET /openapi.json and in docs/api.md.
  */
 export function buildApp(opts: AppOptions): FastifyInstance {
   const limit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const serverKeys = new Set(opts.serverWriteKeys ?? []);
-  const keys = new Set([...opts.writeKeys, ...serverKeys]);
   const app = Fastify({
     logger: opts.logger ?? { level: opts.logLevel ?? 'info' },
     bodyLimit: limit,
@@ -123,27 +97,83 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     genReqId: () => randomUUID(),
     ...(opts.trustProxy === undefined ? {} : { trustProxy: typeof opts.trustProxy === 'number' ? trustHops(opts.trustProxy) : opts.trustProxy }),
   });
+  app.setValidatorCompiler(keelValidatorCompiler);
+  app.setSerializerCompiler(keelSerializerCompiler);
 
-  // Every body is read raw and parsed here: see decodeBody.
+  // Services and settings as decorators: every route plugin reads them from its instance.
+  const settings: KeelSettings = {
+    bodyLimit: limit,
+    writeKeys: new Set([...opts.writeKeys, ...serverKeys]),
+    publicWriteKeys: new Set(opts.writeKeys),
+    serverWriteKeys: serverKeys,
+    adminKeys: opts.adminKeys ?? [],
+    secretKeys: opts.secretKeys ?? [],
+    ...(opts.validateConfig ? { validateConfig: opts.validateConfig } : {}),
+    metricsPublic: opts.metricsPublic ?? false,
+  };
+  app.decorate('keel', settings);
+  app.decorate('eventStore', opts.store);
+  app.decorate('configStore', opts.config);
+  app.decorate('progressStore', opts.progress);
+  app.decorate('factsStore', opts.facts);
+  app.decorate('healthService', opts.health);
+  app.decorate('lifecycleService', opts.lifecycle);
+  app.decorate('statusService', opts.status);
+  app.decorate('timeline', opts.timeline);
+  const metrics = opts.metrics ?? createMetrics();
+  app.decorate('metrics', metrics);
+  app.decorate('shuttingDown', false);
+  app.addHook('preClose', async () => {
+    app.shuttingDown = true;
+  });
+  app.decorateRequest('adminActor', undefined);
+  app.decorateRequest('user', undefined);
+  app.decorateRequest('writeKey', undefined);
+  app.decorateRequest('errorCode', undefined);
+
+  // Every body is read raw and decoded here, once, by the route's body mode (routes/common.ts
+  // BodyMode): any content type is JSON (browsers send text/plain to skip a preflight, and
+  // sendBeacon can't choose), gzip by header or magic bytes, depth and keys checked (body.ts).
+  // A route without a body mode reads no body, so nothing is parsed for it (nor for a 404).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limit }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limit }, (req, body, done) => {
+    const mode = req.routeOptions.config?.body;
+    if (!mode || mode === 'ignore') return done(null, undefined);
+    try {
+      done(null, decodeBody(body as Buffer, req.headers['content-encoding'] as string | undefined, limit, mode === 'message' ? false : BODY_SHAPE));
+    } catch (e) {
+      done(e as Error, undefined);
+    }
+  });
+  // A request with no body at all (no content type, no length) never reaches the parser.
+  app.addHook('preValidation', async (req) => {
+    const mode = req.routeOptions.config?.body;
+    if (mode && mode !== 'ignore' && req.body === undefined) decodeBody(undefined, undefined);
+  });
 
   // CORS, the origin allowlist, rate limits and load shedding: see access.ts.
   const access = registerAccess(app, { allowedOrigins: opts.allowedOrigins ?? [], rateLimit: opts.rateLimit, shedding: opts.shedding });
+  app.decorate('access', access);
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
-    if (err instanceof HttpError) {
-      if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
-      return reply.code(err.statusCode).send({ ok: false, error: err.code, message: err.message });
+    const invalid = validationAnswer(err as Parameters<typeof validationAnswer>[0], req);
+    const e = invalid ?? err;
+    if (e instanceof HttpError) {
+      req.errorCode = e.code;
+      if (e.retryAfter !== undefined) reply.header('retry-after', String(e.retryAfter));
+      return reply.code(e.statusCode).send({ ok: false, error: e.code, message: e.message });
     }
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      req.errorCode = 'payload_too_large';
       return reply.code(413).send({ ok: false, error: 'payload_too_large', message: `the body is larger than ${limit} bytes; send smaller batches` });
     }
     if (err.statusCode && err.statusCode < 500) {
+      req.errorCode = 'bad_request';
       return reply.code(err.statusCode).send({ ok: false, error: 'bad_request', message: err.message });
     }
     // Unexpected: a bug, not the request's fault, and retrying may fail the same way. The
     // request id is in the answer and in the log line (pino's reqId), to find one from the other.
+    req.errorCode = 'internal';
     req.log.error({ err, requestId: req.id }, 'request failed');
     return reply.code(500).header('x-request-id', req.id).send({
       ok: false,
@@ -161,100 +191,49 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     }),
   );
 
-  // While the store can't write (disk full, read-only), /healthz says so: 503, degraded, the cause.
-  app.get('/healthz', { logLevel: 'warn' }, async (req, reply) => {
-    try {
-      await opts.store.ping();
-    } catch (e) {
-      if (!(e instanceof StorageFaultError)) throw e;
-      access.noteFault(req.log, e);
-      reply.code(503).header('retry-after', String(e.retryAfter));
-      return { ok: false, status: 'degraded', store: opts.store.kind, cause: e.reason, since: e.since };
-    }
-    return { ok: true, store: opts.store.kind };
+  // Latency by route pattern (never the raw URL) and status class; ingest refusals and whole-request rejections.
+  app.addHook('onResponse', async (req, reply) => {
+    const status = reply.statusCode;
+    metrics.http.observe({ route: req.routeOptions.url ?? '(no route)', method: req.method, status_class: `${Math.floor(status / 100)}xx` }, reply.elapsedTime / 1000);
+    if (!req.routeOptions.config?.ingest || status < 400) return;
+    const refusal = refusalOf(status, req.errorCode);
+    if (refusal) metrics.refused.inc({ reason: refusal });
+    else if (req.errorCode !== 'invalid_messages') metrics.rejected.inc({ reason: req.errorCode ?? 'bad_request' }); // counted per message already
   });
 
-  const authorise = (req: FastifyRequest, body: unknown): string => {
-    const key = writeKeyOf(req, body);
-    if (!key) {
-      throw new HttpError(401, 'missing_write_key', 'no write key: send it as the HTTP Basic username, as "writeKey" in the body, or as ?writeKey= on /v1/beacon');
-    }
-    if (!keys.has(key)) throw new HttpError(401, 'unknown_write_key', `unknown write key "${shown(key)}"`);
-    return key;
-  };
-
-  /**
-   * Who sent the batch: a server-side key, a page with a valid user token (`userToken` in the body,
-   * or `Authorization: Bearer`), or anyone. A bad token costs the events only their trust.
-   */
-  const senderOf = async (req: FastifyRequest, writeKey: string, token: unknown): Promise<{ sender: Sender; problem?: IngestResponse['userToken'] }> => {
-    if (serverKeys.has(writeKey)) return { sender: { kind: 'server' } };
-    const auth = req.headers.authorization;
-    const t = typeof token === 'string' && token ? token : auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
-    if (!t) return { sender: { kind: 'anonymous' } };
-    try {
-      const c = await verifyUserToken(t, opts.secretKeys ?? []);
-      return { sender: { kind: 'user', userId: c.userId, tenantId: c.tenantId } };
-    } catch (e) {
-      const err = e as HttpError;
-      return { sender: { kind: 'anonymous' }, problem: { ok: false, error: err.code ?? 'invalid_user_token', message: `${err.message}; the events were stored unverified` } };
-    }
-  };
-
-  async function store(reply: FastifyReply, inputs: unknown[], writeKey: string, env: Envelope, forcedType?: string, req?: FastifyRequest, token?: unknown) {
-    await access.limitWriteKey(reply.request, writeKey);
-    const { rows, rejected } = toRows(inputs, writeKey, env, Date.now(), forcedType);
-    const who = req ? await senderOf(req, writeKey, token) : { sender: { kind: 'anonymous' } as Sender };
-    for (const r of rows) r.sender = who.sender;
-    const { inserted, duplicates } = await opts.store.insert(rows);
-    const res: IngestResponse = { ok: rejected.length === 0, accepted: inserted, duplicates, rejected };
-    if ('problem' in who && who.problem) res.userToken = who.problem;
-    if (rows.length === 0) {
-      return reply.code(400).send({
-        ...res,
-        error: 'invalid_messages',
-        message: inputs.length === 1 ? `the message was rejected: ${rejected[0]!.errors.map((e) => `${e.path || '(root)'}: ${e.message}`).join('; ')}` : `all ${inputs.length} messages were rejected`,
-      });
-    }
-    return reply.code(200).send(res);
-  }
-
-  const batchHandler = async (req: FastifyRequest, reply: FastifyReply) => {
-    const body = decodeBody(req.body as Buffer | undefined, req.headers['content-encoding'] as string | undefined, limit, false);
-    const writeKey = authorise(req, body);
-    checkEnvelope(body);
-    const env = BatchEnvelopeSchema.safeParse(body);
-    if (!env.success) {
-      const issues = formatIssues(env.error);
-      throw new HttpError(400, 'invalid_batch', `expected {"batch": [messages]}: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`);
-    }
-    return store(reply, env.data.batch, writeKey, env.data, undefined, req, (body as { userToken?: unknown }).userToken);
-  };
-  // Per-request access logs would cost more than the ingest itself: routes log warnings and up.
-  const quiet = { logLevel: 'warn' as const };
-  app.post('/v1/batch', quiet, batchHandler);
-  app.post('/v1/beacon', quiet, batchHandler);
-
-  for (const type of MESSAGE_TYPES) {
-    app.post(`/v1/${type}`, quiet, async (req, reply) => {
-      // The message is the body: its limits are checked as a message's (toRows), naming them.
-      const body = decodeBody(req.body as Buffer | undefined, req.headers['content-encoding'] as string | undefined, limit, false);
-      const writeKey = authorise(req, body);
-      if (!isObj(body)) throw new HttpError(400, 'invalid_message', `expected a ${type} message object, found ${Array.isArray(body) ? 'array' : body === null ? 'null' : typeof body}`);
-      const { writeKey: _k, userToken, ...message } = body;
-      return store(reply, [message], writeKey, {}, type, req, userToken);
-    });
-  }
-
-  registerSegmentRoutes(app, {
-    writeKeys: new Set(opts.writeKeys), serverWriteKeys: serverKeys, bodyLimit: limit, authorise,
-    ingest: (req, reply, inputs, writeKey, env, forcedType, token) => store(reply, inputs, writeKey, env, forcedType, req, token),
+  // OpenAPI 3 from the route schemas (zod, through fastify-type-provider-zod), at GET /openapi.json.
+  app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Keel ingest API', version: API_VERSION, description: 'Events in (Segment-compatible), config and progress out, the admin API, operations. Generated from the route schemas.' },
+      tags: [
+        { name: 'ingest', description: 'Events from the SDK and backends' },
+        { name: 'segment', description: "Segment's analytics-next, unchanged" },
+        { name: 'config', description: 'The published config' },
+        { name: 'progress', description: 'Per-user progress (user token)' },
+        { name: 'tenants', description: "A tenant's lifecycle, health and timeline (admin key, or the tenant's admin)" },
+        { name: 'status', description: "The tenant's status page (user token)" },
+        { name: 'admin', description: 'Config publishing, drafts, audit, incidents (admin key)' },
+        { name: 'operations', description: 'Health, readiness, metrics, this document' },
+      ],
+      components: {
+        securitySchemes: {
+          writeKey: { type: 'http', scheme: 'basic', description: 'the write key as the HTTP Basic username (or "writeKey" in the body, or ?writeKey= for beacons)' },
+          adminKey: { type: 'http', scheme: 'bearer', description: 'an admin key (--admin-key), for servers: refused on requests a browser made' },
+          userToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: "a user token (HS256, --secret-key) minted by the vendor's backend" },
+        },
+      },
+    },
+    transform: keelSwaggerTransform,
   });
 
-  registerStateRoutes(app, {
-    config: opts.config, progress: opts.progress, facts: opts.facts, health: opts.health, lifecycle: opts.lifecycle, status: opts.status, timeline: opts.timeline, adminKeys: opts.adminKeys, secretKeys: opts.secretKeys,
-    validateConfig: opts.validateConfig, writeKeys: keys, bodyLimit: limit, writeKeyOf,
-  });
-
+  app.register(ingestRoutes);
+  app.register(segmentRoutes);
+  app.register(configRoutes);
+  app.register(adminRoutes);
+  app.register(progressRoutes);
+  app.register(tenantRoutes);
+  app.register(statusRoutes);
+  app.register(opsRoutes);
   return app;
 }

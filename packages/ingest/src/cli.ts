@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { validateConfig } from '@keel/sdk-core/authoring';
 import { configCommand } from './config-cli.js';
+import { createMetrics } from './metrics-registry.js';
 import { HELP, parseServeArgs, UsageError } from './serve-config.js';
 import { startServer } from './server.js';
 import { openSqliteStore } from './store/sqlite.js';
@@ -21,19 +22,22 @@ function testClock(file: string): () => number {
 
 async function serve(args: string[]): Promise<void> {
   const cfg = parseServeArgs(args);
+  // One registry for the app, the store's commits and the evaluator's sweeps (GET /metrics).
+  const metrics = createMetrics();
   const store = await openSqliteStore(cfg.dataDir, {
     durability: cfg.durability,
+    onCommit: (s) => metrics.storeCommit.observe(s),
     alerts: { webhooks: cfg.webhooks, ...(cfg.webhookSecret ? { webhookSecret: cfg.webhookSecret } : {}) },
   });
   let server;
   try {
-    server = await startServer({ ...cfg, store, config: store.config, progress: store.progress, facts: store.facts, health: store.health, lifecycle: store.lifecycle, status: store.status, timeline: store.timeline, validateConfig: (doc) => validateConfig(doc) });
+    server = await startServer({ ...cfg, store, config: store.config, progress: store.progress, facts: store.facts, health: store.health, lifecycle: store.lifecycle, status: store.status, timeline: store.timeline, validateConfig: (doc) => validateConfig(doc), metrics });
   } catch (e) {
     await store.close();
     throw e;
   }
   console.log(`Keel ingest listening on ${server.url} (data: ${store.path})`);
-  const evaluator = store.startEvaluator({ sweepMs: cfg.sweepMs, ...(cfg.testClockFile ? { now: testClock(cfg.testClockFile) } : {}) });
+  const evaluator = store.startEvaluator({ sweepMs: cfg.sweepMs, onSweep: (r) => metrics.sweep.observe(r.ms / 1000), ...(cfg.testClockFile ? { now: testClock(cfg.testClockFile) } : {}) });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

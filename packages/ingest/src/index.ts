@@ -12,7 +12,8 @@ export { INSERT_EVENT_SQL, openDatabase, openSqliteStore, type Durability, type 
 export { mergeProgress, type AuditEntry, type ConfigStore, type ConfigVersion, type FactsStore, type ProgressEntry, type ProgressStore, type TenantFacts } from './store/state-types.js';
 export { signUserToken, verifyUserToken, MAX_TOKEN_LIFETIME_S, type UserClaims } from './token.js';
 export { diffConfig, summariseDiff, type ConfigDiff } from './config-diff.js';
-export type { ConfigValidation } from './routes-state.js';
+export type { ConfigValidation } from './routes/common.js';
+export { createMetrics, type Metrics } from './metrics-registry.js';
 export type { EventStore, InsertResult, StoredEvent } from './store/types.js';
 export { HELP, parseServeArgs, UsageError, type ServeConfig } from './serve-config.js';
 export { scoreHealth, pointsFor, bandOf, type HealthScore, type ComponentResult, type Move, type Band, type HealthModel } from './health/score.js';
@@ -24,3 +25,4 @@ export { alertService, BUILTIN_ALERTS, cohortP95, DEFAULT_MIN_COHORT, signWebhoo
 export { EXPANSION_EVENTS, timelineQuery, TIMELINE_EVENTS, type Timeline, type TimelineItem } from './health/timeline.js';
 export { startEvaluator, type Evaluator, type EvaluatorOptions, type PassResult } from './health/evaluator.js';
 export { statusService, IMPACTS, INCIDENT_STATES, type Incident, type StatusService, type TenantStatus } from './health/status.js';
+export { openApiDocument, renderApiDoc } from './api-doc.js';

@@ -3,7 +3,7 @@ import { parseServeArgs } from './serve-config.js';
 
 test('defaults, flags and environment variables (flags win)', () => {
   expect(parseServeArgs(['--write-key', 'a'], {})).toEqual({
-    port: 4318, host: '127.0.0.1', dataDir: './.keel-data', writeKeys: ['a'], serverWriteKeys: [], allowedOrigins: [], adminKeys: [], secretKeys: [], webhooks: [], webhookSecret: undefined, durability: 'normal', logLevel: 'info', sweepMs: 300_000, testClockFile: undefined,
+    port: 4318, host: '127.0.0.1', dataDir: './.keel-data', writeKeys: ['a'], serverWriteKeys: [], allowedOrigins: [], adminKeys: [], secretKeys: [], webhooks: [], webhookSecret: undefined, durability: 'normal', logLevel: 'info', metricsPublic: false, sweepMs: 300_000, testClockFile: undefined,
     rateLimit: { perIp: 12_000, perWriteKey: 120_000, authFailuresPerIp: 30 }, shedding: { maxEventLoopDelayMs: 1000 },
   });
   expect(parseServeArgs(['--write-key', 'a', '--sweep-interval', '30s'], {}).sweepMs).toBe(30_000);
@@ -21,6 +21,12 @@ test('rate limits, load shedding and the proxy to trust: flags and environment v
   expect(parseServeArgs(['--write-key', 'a'], { KEEL_TRUST_PROXY: 'true' }).trustProxy).toBe(true);
   expect(parseServeArgs(['--write-key', 'a', '--trust-proxy', '2'], {}).trustProxy).toBe(2);
   expect(parseServeArgs(['--write-key', 'a'], {})).not.toHaveProperty('trustProxy');
+});
+
+test('--metrics-public (or KEEL_METRICS_PUBLIC=1) serves /metrics without the admin key', () => {
+  expect(parseServeArgs(['--write-key', 'a', '--metrics-public'], {}).metricsPublic).toBe(true);
+  expect(parseServeArgs(['--write-key', 'a'], { KEEL_METRICS_PUBLIC: '1' }).metricsPublic).toBe(true);
+  expect(parseServeArgs(['--write-key', 'a'], { KEEL_METRICS_PUBLIC: '0' }).metricsPublic).toBe(false);
 });
 
 test.each([

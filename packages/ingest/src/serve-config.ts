@@ -31,6 +31,7 @@ keel serve options (flag, or environment variable):
                                              lags more than this (default ${DEFAULT_SHEDDING.maxEventLoopDelayMs}; 0: off)
   --trust-proxy V      KEEL_TRUST_PROXY      behind a reverse proxy: true, a hop count, or the proxies' addresses/CIDRs
                                              (comma-separated); client IPs (for the limits) then come from X-Forwarded-For
+  --metrics-public     KEEL_METRICS_PUBLIC=1 GET /metrics (Prometheus) without the admin key (default: the admin key is required)
   -h, --help                                 show this help
 `;
 
@@ -55,6 +56,8 @@ export interface ServeConfig {
   shedding: SheddingOptions;
   /** Unset: the socket's address is the client's. */
   trustProxy?: boolean | number | string[];
+  /** GET /metrics without the admin key. */
+  metricsPublic: boolean;
   /** Every known tenant is re-evaluated this often (ms). */
   sweepMs: number;
   /**
@@ -98,6 +101,7 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
         'auth-failure-limit': { type: 'string' },
         'max-event-loop-delay': { type: 'string' },
         'trust-proxy': { type: 'string' },
+        'metrics-public': { type: 'boolean' },
       },
     });
   } catch (e) {
@@ -152,6 +156,7 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
     },
     shedding: { maxEventLoopDelayMs: count('max-event-loop-delay', v['max-event-loop-delay'] ?? env.KEEL_MAX_EVENT_LOOP_DELAY, DEFAULT_SHEDDING.maxEventLoopDelayMs) },
     ...(trustProxy === undefined ? {} : { trustProxy }),
+    metricsPublic: v['metrics-public'] ?? ['1', 'true'].includes(env.KEEL_METRICS_PUBLIC ?? ''),
     sweepMs: parseInterval(v['sweep-interval'] ?? env.KEEL_SWEEP_INTERVAL ?? '5m', '--sweep-interval'),
     testClockFile: env.KEEL_TEST_CLOCK_FILE || undefined,
   };

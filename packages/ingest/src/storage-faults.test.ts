@@ -113,6 +113,11 @@ describe('a full disk', () => {
       expect(health.statusCode).toBe(503);
       expect(health.headers['retry-after']).toBe('5');
       expect(health.json()).toMatchObject({ ok: false, status: 'degraded', store: 'sqlite', cause: 'disk full' });
+      // Not ready either: a load balancer sends the traffic elsewhere, and asks again after Retry-After.
+      const ready = await app.inject({ method: 'GET', url: '/readyz' });
+      expect([ready.statusCode, ready.headers['retry-after']]).toEqual([503, '5']);
+      expect(ready.json()).toMatchObject({ ready: false, reason: 'storage fault: disk full' });
+      expect(await app.metrics.registry.getSingleMetricAsString('keel_ingest_refused_total')).toMatch(/reason="storage_fault"\} [1-9]/);
       const logged = lines.filter((l) => l.level >= 50 && l.cause === 'disk full');
       expect(logged).toHaveLength(1); // once for the episode, not once a request
       expect(logged[0]!.msg).toContain(store.path);
@@ -124,6 +129,7 @@ describe('a full disk', () => {
       const healed = await app.inject({ method: 'GET', url: '/healthz' });
       expect(healed.statusCode).toBe(200);
       expect(healed.json()).toEqual({ ok: true, store: 'sqlite' });
+      expect((await app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ ready: true });
       expect((await post(5)).statusCode).toBe(200);
       expect(store.fault).toBeUndefined();
 
@@ -202,6 +208,47 @@ describe('a data directory the server may not write', () => {
       `cannot open the database ${join(dir, 'keel.db')}: permission denied (SQLITE_CANTOPEN)`,
       `cannot create the data directory ${join(dir, 'sub')}: permission denied (EACCES)`,
     ]);
+  });
+});
+
+describe('GET /readyz', () => {
+  it('ready while the store answers; 503 + Retry-After naming the fault while it is in one; 503 once shutting down', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keel-faults-ready-'));
+    const store = openSqliteStore(dir);
+    let fault: StorageFaultError | undefined;
+    // The store's own ping and fault, with a fault the test switches on (what a full disk does, see above).
+    const faulty = Object.assign(Object.create(store) as typeof store, {
+      ping: async () => {
+        if (fault) throw fault;
+        return store.ping();
+      },
+    });
+    const app = buildApp({ store: faulty, writeKeys: [KEY], logger: false, rateLimit: false });
+    // close() marks the app as shutting down first (its own preClose hook, before this one).
+    let markedWhenClosing: boolean | undefined;
+    app.addHook('preClose', async () => {
+      markedWhenClosing = app.shuttingDown;
+    });
+    try {
+      expect((await app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ ready: true });
+      fault = new StorageFaultError(store.path, 'read-only file system', 'SQLITE_READONLY', new Date().toISOString());
+      const r = await app.inject({ method: 'GET', url: '/readyz' });
+      expect([r.statusCode, r.headers['retry-after']]).toEqual([503, '5']);
+      expect(r.json()).toEqual({ ready: false, reason: 'storage fault: read-only file system', since: fault.since });
+      fault = undefined;
+      expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+      // Shutting down (what close() marks; Fastify itself answers 503 to new requests once it stops listening).
+      app.shuttingDown = true;
+      const down = await app.inject({ method: 'GET', url: '/readyz' });
+      expect([down.statusCode, down.headers['retry-after'], down.json()]).toEqual([503, '5', { ready: false, reason: 'shutting down' }]);
+      app.shuttingDown = false;
+      await app.close();
+      expect(markedWhenClosing).toBe(true);
+    } finally {
+      await app.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

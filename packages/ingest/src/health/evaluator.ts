@@ -36,12 +36,14 @@ export interface EvaluatorOptions {
   /** Sweep once right away (default true: a restarted server catches up at once). */
   sweepOnStart?: boolean;
   onError?: (e: unknown) => void;
+  /** Called after each sweep (the /metrics sweep histogram). */
+  onSweep?: (r: PassResult) => void;
 }
 
 export function startEvaluator(
   db: Database.Database | { prepare: Database.Database['prepare'] },
   services: { health: HealthService; lifecycle: LifecycleService; alerts: AlertService },
-  { intervalMs = 60_000, sweepMs = 300_000, now: clock = Date.now, sweepOnStart = true, onError = (e: unknown) => console.error('keel: evaluation failed:', e) }: EvaluatorOptions = {},
+  { intervalMs = 60_000, sweepMs = 300_000, now: clock = Date.now, sweepOnStart = true, onError = (e: unknown) => console.error('keel: evaluation failed:', e), onSweep }: EvaluatorOptions = {},
 ): Evaluator {
   const changed = db.prepare('SELECT DISTINCT group_id AS id FROM events WHERE group_id IS NOT NULL AND received_at > ?');
   const known = db.prepare('SELECT DISTINCT group_id AS id FROM events WHERE group_id IS NOT NULL');
@@ -107,7 +109,9 @@ export function startEvaluator(
     cohort = values;
     const tenants = (known.all() as { id: string }[]).map((r) => r.id);
     const alerts = await evaluate(tenants, now, values);
-    return { tenants: tenants.length, alerts, ms: performance.now() - start };
+    const r = { tenants: tenants.length, alerts, ms: performance.now() - start };
+    onSweep?.(r);
+    return r;
   });
 
   const timer = setInterval(() => void runOnce().catch(onError), intervalMs);

@@ -35,6 +35,8 @@ export interface SqliteStoreOptions {
    * own claim only, with no identity lookups: the baseline `pnpm bench` compares against.
    */
   attribution?: boolean;
+  /** Called with each group commit's duration in seconds (the /metrics store commit histogram). */
+  onCommit?: (seconds: number) => void;
 }
 
 /** Opens (creating if needed) the SQLite database with the pragmas every Keel store uses, migrated to the latest schema. */
@@ -162,7 +164,9 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
 
   function settle(pending: Pending[]): void {
     try {
+      const started = performance.now();
       const results = commit(pending);
+      options.onCommit?.((performance.now() - started) / 1000);
       faults.clear();
       pending.forEach((p, i) => p.resolve(results[i]!));
     } catch (e) {

@@ -1,0 +1,70 @@
+// /openapi.json: a valid OpenAPI 3 document (checked by an OpenAPI validator) that lists every
+// route Fastify registered, collected by an onRoute hook.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { validateConfig } from '@keel/sdk-core/authoring';
+import { afterAll, describe, expect, test } from 'vitest';
+import { buildApp } from '../app.js';
+import { openSqliteStore } from '../store/sqlite.js';
+
+const store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-openapi-')));
+const app = buildApp({
+  store, writeKeys: ['wk'], adminKeys: ['adm'], secretKeys: ['s'], logger: false, rateLimit: false,
+  config: store.config, progress: store.progress, facts: store.facts, health: store.health, lifecycle: store.lifecycle, status: store.status, timeline: store.timeline,
+  validateConfig: (doc) => validateConfig(doc),
+});
+const routes: { method: string; url: string; hidden: boolean }[] = [];
+app.addHook('onRoute', (r) => {
+  for (const method of [r.method].flat()) routes.push({ method, url: r.url, hidden: !!(r.schema as { hide?: boolean } | undefined)?.hide });
+});
+afterAll(async () => {
+  await app.close();
+  await store.close();
+});
+
+/** Fastify's `/v1/tenants/:id/health` is OpenAPI's `/v1/tenants/{id}/health`. */
+const openapiPath = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+
+describe('GET /openapi.json', () => {
+  test('is served without auth and passes an OpenAPI 3 validator', async () => {
+    const res = await app.inject({ method: 'GET', url: '/openapi.json' });
+    expect(res.statusCode).toBe(200);
+    const doc = res.json();
+    expect(doc.openapi).toMatch(/^3\./);
+    const result = await new Validator().validate(doc);
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+  });
+
+  test('lists every route Fastify registered, with its method', async () => {
+    await app.ready();
+    const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, Record<string, unknown>> };
+    // HEAD routes are Fastify's automatic twins of GET routes, and the CORS preflight (OPTIONS *) is @fastify/cors's own: neither is part of the API.
+    const api = routes.filter((r) => r.method !== 'HEAD' && !(r.method === 'OPTIONS' && r.url === '*'));
+    expect(api.length).toBeGreaterThan(25);
+    const missing = api.filter((r) => !doc.paths[openapiPath(r.url)]?.[r.method.toLowerCase()]).map((r) => `${r.method} ${r.url}`);
+    expect(missing).toEqual([]);
+    for (const url of ['/v1/batch', '/v1/progress', '/v1/admin/config', '/v1/tenants/{id}/health', '/metrics', '/readyz', '/openapi.json']) expect(Object.keys(doc.paths)).toContain(url);
+  });
+
+  test('route schemas carry their parts: params, query, body and answers', async () => {
+    const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    const put = doc.paths['/v1/progress'].put;
+    expect(put.requestBody.content['application/json'].schema.properties.entries.type).toBe('array');
+    expect(put.parameters.map((p: { name: string }) => p.name)).toContain('pendingSince');
+    expect(Object.keys(put.responses)).toEqual(expect.arrayContaining(['200', '400', '401']));
+    expect(doc.paths['/v1/tenants/{id}/health'].get.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'id', in: 'path', required: true })]));
+    // The batch body is the hand-written JSON schema (the route keeps its own validation).
+    expect(doc.paths['/v1/batch'].post.requestBody.content['application/json'].schema.required).toEqual(['batch']);
+    expect(doc.paths['/v1/batch'].post.responses['200'].content['application/json'].schema.properties.accepted.type).toBe('integer');
+    // Who may call it: the auth hooks' schemes.
+    expect(Object.keys(doc.components.securitySchemes)).toEqual(['writeKey', 'adminKey', 'userToken']);
+    expect(doc.paths['/v1/admin/audit'].get.security).toEqual([{ adminKey: [] }]);
+    expect(doc.paths['/v1/tenants/{id}/health'].get.security).toEqual([{ adminKey: [] }, { userToken: [] }]);
+    expect(doc.paths['/v1/batch'].post.security).toEqual([{ writeKey: [] }]);
+    expect(doc.paths['/metrics'].get.security).toEqual([{ adminKey: [] }]);
+    expect(doc.paths['/readyz'].get.security).toBeUndefined();
+  });
+});

@@ -195,7 +195,7 @@ export function registerStateRoutes(app: FastifyInstance, o: StateRouteOptions):
       if (!parsed.success) throw new HttpError(400, 'invalid_incident', parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
       const d = parsed.data;
       const input = Object.fromEntries(Object.entries(d).filter(([, v]) => v !== undefined)) as typeof d & { title: string };
-      return reply.code(201).send(status.upsertIncident(input));
+      return reply.code(201).send(await status.upsertIncident(input));
     });
     // A user of the tenant (any role) reads its status: components, incidents that affect it, its integrations.
     app.get('/v1/status', async (req, reply) => {

@@ -58,11 +58,11 @@ test('the evaluator re-evaluates tenants with new events; the timeline shows eve
 
 test('incidents affecting the tenant (opened, updated, resolved) and expansion events are on its timeline; names configurable', async () => {
   const H = 3_600_000;
-  store.status.upsertIncident({ id: 'inc-eu', title: 'EU ingest slow', tenants: ['acme'], components: ['ingest'] }, Date.now() - 5 * H);
-  store.status.upsertIncident({ id: 'inc-eu', title: 'EU ingest slow', state: 'identified', message: 'a bad disk' }, Date.now() - 4 * H);
-  store.status.upsertIncident({ id: 'inc-eu', title: 'EU ingest slow', state: 'resolved' }, Date.now() - 3 * H);
-  store.status.upsertIncident({ id: 'inc-us', title: 'US only', tenants: ['globex'] }, Date.now() - 2 * H);
-  store.status.upsertIncident({ id: 'inc-all', title: 'Everyone', state: 'monitoring' }, Date.now() - 1.5 * H);
+  await store.status.upsertIncident({ id: 'inc-eu', title: 'EU ingest slow', tenants: ['acme'], components: ['ingest'] }, Date.now() - 5 * H);
+  await store.status.upsertIncident({ id: 'inc-eu', title: 'EU ingest slow', state: 'identified', message: 'a bad disk' }, Date.now() - 4 * H);
+  await store.status.upsertIncident({ id: 'inc-eu', title: 'EU ingest slow', state: 'resolved' }, Date.now() - 3 * H);
+  await store.status.upsertIncident({ id: 'inc-us', title: 'US only', tenants: ['globex'] }, Date.now() - 2 * H);
+  await store.status.upsertIncident({ id: 'inc-all', title: 'Everyone', state: 'monitoring' }, Date.now() - 1.5 * H);
   await store.insert([ev('acme', 'plan.changed', { from: 'team', to: 'business' }, 1), ev('acme', 'seats.changed', { from: 10, to: 25 }, 0.5), ev('acme', 'seats.grown', { to: 30 }, 0.4)]);
   const { items } = await store.timeline('acme', { limit: 20 });
   const mine = items.filter((i) => i.kind === 'incident' || i.kind === 'expansion').map((i) => i.title);

@@ -5,9 +5,19 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateConfigText } from '@keel/sdk-core/authoring';
-import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
-import { openSqliteStore, type SqliteStore } from '../store/sqlite.js';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { type KeelDb, postgresKeelDb } from '../store/db.js';
+import { migrateToLatest } from '../store/migrations.js';
+import { openDatabase, openSqliteStore, type SqliteStore } from '../store/sqlite.js';
+import { configStore } from '../store/state.js';
 import type { StoredEvent } from '../store/types.js';
+import { testSchema } from '../test-support/pg.js';
+import { alertService, type AlertPass } from './alerts.js';
+import { configCache } from './config-cache.js';
+import type { LifecycleService } from './lifecycle.js';
+import type { TenantMetrics } from './metrics.js';
+import type { HealthService } from './service.js';
 
 const ACME = validateConfigText(readFileSync(new URL('../../../sdk-core/src/authoring/fixtures/acme.keel.yaml', import.meta.url), 'utf8')).config!;
 const SECRET = 'whsec_test';
@@ -76,6 +86,23 @@ test('an unpaid invoice fires once, signed, to every webhook; not again within t
   const later = await store.alerts.evaluate('acme', Date.now() + 25 * HOUR);
   expect(later.map((f) => f.alert)).toContain('unpaid-invoice');
   expect((await store.alerts.list('acme')).map((a) => a.alert).filter((a) => a === 'unpaid-invoice')).toHaveLength(2);
+});
+
+test('an alert fired before the upgrade that brought alert_cooldowns is still in its cooldown after it (the migration carries the last firing)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keel-alerts-legacy-'));
+  const legacy = new Database(join(dir, 'keel.db'));
+  legacy.exec(readFileSync(new URL('../store/fixtures/legacy-v9.sql', import.meta.url), 'utf8'));
+  const at = (h: number) => new Date(Date.now() - h * HOUR).toISOString();
+  const fired = legacy.prepare("INSERT INTO alerts (tenant_id, alert, fired_at, notify, detail) VALUES (?, 'unpaid-invoice', ?, '[]', '{}')");
+  fired.run('acme', at(30));
+  fired.run('acme', at(1)); // the last firing, an hour ago
+  fired.run('globex', at(30)); // out of its cooldown
+  legacy.close();
+  store = await openSqliteStore(dir, { alerts: { webhooks: [{ url: `${receiverUrl}/legacy` }] } });
+  await store.config.publish({ document: JSON.stringify(ACME), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'first version' });
+  await store.insert([ev('acme', 'billing.invoice', { invoice: 'inv-1', status: 'overdue' }), ev('globex', 'billing.invoice', { invoice: 'inv-2', status: 'overdue' })]);
+  expect((await store.alerts.evaluate('acme')).map((f) => f.alert)).not.toContain('unpaid-invoice');
+  expect((await store.alerts.evaluate('globex')).map((f) => f.alert)).toContain('unpaid-invoice');
 });
 
 test('onboarding stalled: no checklist progress for 72 h fires; recent progress does not', async () => {
@@ -201,4 +228,87 @@ test('cohortP95 (sorted once, own value skipped by index) equals the p95 of the 
     const want = others.length ? others[Math.min(others.length - 1, Math.ceil(0.95 * others.length) - 1)] : undefined;
     expect(cohortP95(cohort, 'errors_per_session_1d', self)).toEqual({ n: others.length, p95: want });
   }), { numRuns: 300 });
+});
+
+// The core on both dialects, on a KeelDb directly: the sweep's pass (health, lifecycle, cohort) is
+// given, so no health or lifecycle service is involved; any call into one fails the test.
+type Nodes = { a: KeelDb; b: KeelDb; close(): Promise<void> };
+const dialects: [string, () => Promise<Nodes>][] = [
+  // SQLite is one process: two services share its one handle.
+  ['sqlite', async () => {
+    const k = await openDatabase(join(mkdtempSync(join(tmpdir(), 'keel-alerts-k-')), 'keel.db'));
+    return { a: k, b: k, close: () => k.close() };
+  }],
+  // PostgreSQL: two nodes, two pools on one schema.
+  ['postgres', async () => {
+    const s = await testSchema();
+    const a = await postgresKeelDb({ url: s.url, schema: s.schema, max: 4 });
+    await migrateToLatest(a);
+    const b = await postgresKeelDb({ url: s.url, schema: s.schema, max: 4 });
+    return { a, b, close: async () => void (await a.close(), await b.close(), await s.drop()) };
+  }],
+];
+const unused = new Proxy({}, { get: (_t, name) => () => { throw new Error(`the pass should make ${String(name)} unnecessary`); } });
+const SPIKE = { version: 1, product: 'acme', health: { builtin_alerts: false, alerts: [{ id: 'error-spike', when: { metric: 'errors_per_session_1d', above: 'cohort_p95', fallback: 2 }, notify: ['csm'] }] } };
+
+describe.each(dialects)('alerts on %s', (dialect, open) => {
+  let nodes: Nodes | undefined;
+  afterEach(async () => {
+    await nodes?.close();
+    nodes = undefined;
+  });
+  const serviceOn = async (k: KeelDb, path: string) => {
+    const config = configStore(k);
+    const alerts = alertService(k, config, unused as HealthService, unused as LifecycleService, { webhooks: [{ url: `${receiverUrl}${path}` }], webhookSecret: SECRET });
+    const cache = configCache(config);
+    const pass = async (tenantId: string, now: number, errors: number): Promise<AlertPass> => ({
+      health: { tenantId, now, config: await cache.current(), metrics: { values: { errors_per_session_1d: errors } as TenantMetrics['values'], evidence: {} }, report: undefined },
+      lifecycle: { tenantId, state: 'adopting', owner: 'csm', allows: ['nudge:*'], transitions: [] },
+      cohort: new Map(),
+    });
+    return { alerts, pass };
+  };
+
+  test('a firing alert is recorded, delivered signed, listed; not again within the cooldown; again after it', async () => {
+    nodes = await open();
+    await configStore(nodes.a).publish({ document: JSON.stringify(SPIKE), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'spike' });
+    const path = `/core-${dialect}`;
+    const { alerts, pass } = await serviceOn(nodes.a, path);
+    const now = Date.now();
+    expect(await alerts.evaluate('calm', now, await pass('calm', now, 1))).toEqual([]); // 1 ≤ the fallback 2
+    const [fired, ...more] = await alerts.evaluate('spiky', now, await pass('spiky', now, 4));
+    expect(more).toEqual([]);
+    expect(fired).toMatchObject({ alert: 'error-spike', tenantId: 'spiky', firedAt: new Date(now).toISOString(), notify: ['csm'], detail: { value: 4, fallback: 2 },
+      lifecycle: { state: 'adopting', owner: 'csm', allows: ['nudge:*'] }, deliveries: [{ url: `${receiverUrl}${path}`, status: 200 }] });
+    const got = received.filter((r) => r.path === path);
+    expect(got).toHaveLength(1);
+    expect(got[0]!.headers['keel-event-id']).toBe(fired!.id);
+    expect(verify(got[0]!.body, got[0]!.headers['keel-signature'] as string)).toBe(true);
+    expect(await alerts.evaluate('spiky', now + HOUR, await pass('spiky', now + HOUR, 4))).toEqual([]);
+    expect((await alerts.evaluate('spiky', now + 25 * HOUR, await pass('spiky', now + 25 * HOUR, 4))).map((f) => f.alert)).toEqual(['error-spike']);
+    const listed = await alerts.list('spiky');
+    expect(listed.map((a) => [a.alert, a.firedAt])).toEqual([['error-spike', new Date(now + 25 * HOUR).toISOString()], ['error-spike', new Date(now).toISOString()]]);
+    expect(listed[1]).toEqual({ id: fired!.id, tenantId: 'spiky', alert: 'error-spike', firedAt: fired!.firedAt, notify: ['csm'], detail: fired!.detail });
+    expect(received.filter((r) => r.path === path)).toHaveLength(2);
+  });
+
+  test('two services (two nodes on PostgreSQL) evaluating the same tenants at once deliver each alert once', async () => {
+    nodes = await open();
+    await configStore(nodes.a).publish({ document: JSON.stringify(SPIKE), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'spike' });
+    const path = `/race-${dialect}`;
+    const one = await serviceOn(nodes.a, path);
+    const two = await serviceOn(nodes.b, path);
+    const tenants = Array.from({ length: 20 }, (_, i) => `t${i}`);
+    const round = async (now: number) => (await Promise.all(tenants.flatMap((t) => [one, two].map(async (s) => s.alerts.evaluate(t, now, await s.pass(t, now, 5)))))).flat();
+    const now = Date.now();
+    const first = await round(now);
+    expect(first.map((f) => f.tenantId).sort()).toEqual([...tenants].sort());
+    expect(new Set(first.map((f) => f.id)).size).toBe(tenants.length);
+    expect(received.filter((r) => r.path === path)).toHaveLength(tenants.length);
+    for (const t of tenants) expect(await one.alerts.list(t)).toHaveLength(1);
+    // Within the cooldown neither fires; after it, once again per tenant.
+    expect(await round(now + HOUR)).toEqual([]);
+    expect((await round(now + 25 * HOUR)).map((f) => f.tenantId).sort()).toEqual([...tenants].sort());
+    expect(received.filter((r) => r.path === path)).toHaveLength(2 * tenants.length);
+  });
 });

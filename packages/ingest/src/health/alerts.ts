@@ -1,13 +1,14 @@
 /**
  * Alerts from the published health model: each rule is evaluated per tenant; a firing alert is
  * recorded (it lands on the tenant's timeline) and delivered to every webhook, signed with HMAC,
- * at most once per cooldown for the same tenant and alert. Cohort rules compare a tenant with
- * the other tenants; built-in rules (BUILTIN_ALERTS) exist without config.
+ * at most once per cooldown for the same tenant and alert, however many nodes evaluate the tenant
+ * (see `claim`). Cohort rules compare a tenant with the other tenants; built-in rules
+ * (BUILTIN_ALERTS) exist without config.
  */
 import { createHmac } from 'node:crypto';
 import { evaluate, type Rule } from '@keel/sdk-core/engine';
-import type Database from 'better-sqlite3';
 import type { RuleContext } from '@keel/sdk-core/engine';
+import type { KeelDb } from '../store/db.js';
 import type { ConfigStore } from '../store/state-types.js';
 import { configCache } from './config-cache.js';
 import type { LifecycleReport, LifecycleService } from './lifecycle.js';
@@ -127,13 +128,32 @@ export function cohortP95(cohort: ReadonlyMap<string, TenantMetrics['values']>, 
   return { n, p95: values[skip >= 0 && k >= skip ? k + 1 : k] };
 }
 
-export function alertService(db: Database.Database, config: ConfigStore, health: HealthService, lifecycle: LifecycleService, o: AlertOptions = {}): AlertService {
+export function alertService(k: KeelDb, config: ConfigStore, health: HealthService, lifecycle: LifecycleService, o: AlertOptions = {}): AlertService {
   const cooldown = o.cooldownMs ?? 24 * 3_600_000;
   const doFetch = o.fetch ?? fetch;
   const cache = configCache(config);
-  const lastFired = db.prepare('SELECT fired_at AS firedAt FROM alerts WHERE tenant_id = ? AND alert = ? ORDER BY id DESC LIMIT 1');
-  const insert = db.prepare('INSERT INTO alerts (tenant_id, alert, fired_at, notify, detail) VALUES (?, ?, ?, ?, ?)');
-  const list = db.prepare('SELECT id, tenant_id AS tenantId, alert, fired_at AS firedAt, notify, detail FROM alerts WHERE tenant_id = ? ORDER BY id DESC LIMIT ?');
+
+  /**
+   * Records the firing if the alert is out of its cooldown for the tenant, and returns its id;
+   * undefined when it is not. The check and the write are one statement on the tenant's
+   * alert_cooldowns row: inserted when it never fired, else updated only if the last firing is a
+   * cooldown old. On PostgreSQL a second node's upsert of the same row waits for the first's
+   * transaction and then finds it fresh (nothing returned); on SQLite writers take turns. Only
+   * the caller that got a row back records the alert and delivers it.
+   */
+  async function claim(tenantId: string, alert: string, now: number, notify: readonly string[], detail: Record<string, unknown>): Promise<number | undefined> {
+    const firedAt = new Date(now).toISOString();
+    const due = new Date(now - cooldown).toISOString();
+    return k.db.transaction().execute(async (trx) => {
+      const won = await trx.insertInto('alert_cooldowns').values({ tenant_id: tenantId, alert, fired_at: firedAt })
+        .onConflict((c) => c.columns(['tenant_id', 'alert']).doUpdateSet({ fired_at: firedAt }).where('alert_cooldowns.fired_at', '<=', due))
+        .returning('fired_at').executeTakeFirst();
+      if (!won) return undefined;
+      const { id } = await trx.insertInto('alerts').values({ tenant_id: tenantId, alert, fired_at: firedAt, notify: JSON.stringify(notify), detail: JSON.stringify(detail) })
+        .returning('id').executeTakeFirstOrThrow();
+      return Number(id);
+    });
+  }
 
   const defsOf = (model: HealthModel | undefined): { def: AlertDef; builtin: boolean }[] => {
     if (!model) return [];
@@ -143,7 +163,7 @@ export function alertService(db: Database.Database, config: ConfigStore, health:
   };
 
   /** The rule's verdict: whether it holds now, and the values that say why. */
-  async function condition(a: AlertDef, tenantId: string, now: number, p: Required<Pick<AlertPass, 'health'>> & AlertPass, cohortOf: () => ReadonlyMap<string, TenantMetrics['values']>): Promise<{ firing: boolean; detail: Record<string, unknown> }> {
+  async function condition(a: AlertDef, tenantId: string, now: number, p: Required<Pick<AlertPass, 'health'>> & AlertPass, cohortOf: () => Promise<ReadonlyMap<string, TenantMetrics['values']>>): Promise<{ firing: boolean; detail: Record<string, unknown> }> {
     const w = a.when as Record<string, unknown>;
     if ('score_change_wow' in w) {
       const lte = (w.score_change_wow as { lte: number | string }).lte;
@@ -160,7 +180,7 @@ export function alertService(db: Database.Database, config: ConfigStore, health:
       const min = (w.min_cohort as number | undefined) ?? DEFAULT_MIN_COHORT;
       const fallback = w.fallback as number | undefined;
       // The cohort is every other tenant with a value: a tenant is never compared with itself.
-      const { n, p95: bound } = cohortP95(cohortOf(), metric, tenantId);
+      const { n, p95: bound } = cohortP95(await cohortOf(), metric, tenantId);
       if (typeof value !== 'number') return { firing: false, detail: { metric, value: null, cohortSize: n, explanation: `no ${metric} value for this tenant` } };
       if (n < min) {
         if (fallback === undefined) {
@@ -183,7 +203,7 @@ export function alertService(db: Database.Database, config: ConfigStore, health:
     if (!defs.length) return [];
     const p = { ...pass, health: pass.health ?? (await health.tenantHealth(tenantId, now)) };
     let cohort = pass.cohort;
-    const cohortOf = () => (cohort ??= health.allMetrics(now));
+    const cohortOf = async () => (cohort ??= await health.allMetrics(now));
     const out: (AlertVerdict & { def: AlertDef })[] = [];
     for (const { def, builtin } of defs) {
       const v = await condition(def, tenantId, now, p, cohortOf);
@@ -221,16 +241,15 @@ export function alertService(db: Database.Database, config: ConfigStore, health:
       let lc: FiredAlert['lifecycle'] | undefined;
       for (const v of await verdicts(tenantId, now, pass)) {
         if (!v.firing) continue;
-        const prev = lastFired.get(tenantId, v.alert) as { firedAt: string } | undefined;
-        if (prev && now - Date.parse(prev.firedAt) < cooldown) continue; // de-duplicated within the cooldown
+        const id = await claim(tenantId, v.alert, now, v.def.notify, v.detail);
+        if (id === undefined) continue; // de-duplicated within the cooldown (here or on another node)
         const firedAt = new Date(now).toISOString();
-        const { lastInsertRowid } = insert.run(tenantId, v.alert, firedAt, JSON.stringify(v.def.notify), JSON.stringify(v.detail));
         // The tenant's lifecycle state and what it allows: a playbook receiver knows what it may do.
         if (lc === undefined) {
           const r = pass.lifecycle ?? (await lifecycle.state(tenantId));
           lc = r ? { state: r.state, owner: r.owner, allows: r.allows } : null;
         }
-        const base = { id: `alert-${lastInsertRowid}`, tenantId, alert: v.alert, firedAt, notify: v.def.notify, detail: v.detail, lifecycle: lc };
+        const base = { id: `alert-${id}`, tenantId, alert: v.alert, firedAt, notify: v.def.notify, detail: v.detail, lifecycle: lc };
         fired.push({ ...base, deliveries: await deliver(base) });
       }
       return fired;
@@ -239,7 +258,9 @@ export function alertService(db: Database.Database, config: ConfigStore, health:
       return (await verdicts(tenantId, now, pass)).map(({ def: _d, ...v }) => v);
     },
     async list(tenantId, limit = 50) {
-      return (list.all(tenantId, limit) as { id: number; tenantId: string; alert: string; firedAt: string; notify: string; detail: string }[]).map((r) => ({
+      const rows = await k.db.selectFrom('alerts').select(['id', 'tenant_id as tenantId', 'alert', 'fired_at as firedAt', 'notify', 'detail'])
+        .where('tenant_id', '=', tenantId).orderBy('id', 'desc').limit(limit).execute();
+      return rows.map((r) => ({
         id: `alert-${r.id}`, tenantId: r.tenantId, alert: r.alert, firedAt: r.firedAt, notify: JSON.parse(r.notify) as string[], detail: JSON.parse(r.detail) as Record<string, unknown>,
       }));
     },

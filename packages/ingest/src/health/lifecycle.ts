@@ -7,7 +7,8 @@ import {
   advance, allows, type ChecklistProgress, clientRules, type LifecycleModel, matchWhere, type Rule, type RuleContext, type Transition,
 } from '@keel/sdk-core/engine';
 import type Database from 'better-sqlite3';
-import { sqliteFactsStore } from '../store/sqlite-state.js';
+import { sqliteKeelDb } from '../store/db.js';
+import { factsStore } from '../store/state.js';
 import type { ConfigStore } from '../store/state-types.js';
 import { configCache } from './config-cache.js';
 import { type ConfigChecklist, progressEvaluator, type UserProgress } from './progress.js';
@@ -49,7 +50,7 @@ export interface LifecycleService {
 
 export function lifecycleService(db: Database.Database, config: ConfigStore, health: HealthService): LifecycleService {
   const cache = configCache(config);
-  const tenantFacts = sqliteFactsStore(db);
+  const tenantFacts = factsStore(sqliteKeelDb(db)); // read-only queries: a Kysely of its own on the same handle is safe
   const last = db.prepare('SELECT to_state AS state FROM lifecycle_transitions WHERE tenant_id = ? ORDER BY id DESC LIMIT 1');
   const insert = db.prepare('INSERT INTO lifecycle_transitions (tenant_id, from_state, to_state, at, config_version, evidence) VALUES (?, ?, ?, ?, ?, ?)');
   const history = db.prepare('SELECT from_state AS "from", to_state AS "to", at, config_version AS configVersion, evidence FROM lifecycle_transitions WHERE tenant_id = ? ORDER BY id DESC LIMIT 100');

@@ -24,6 +24,8 @@ export interface Schema {
   health_snapshots: { tenant_id: string; day: string; score: number; band: string; coverage: number; components: string; computed_at: string };
   lifecycle_transitions: { id: Generated<number>; tenant_id: string; from_state: string; to_state: string; at: string; config_version: number; evidence: string };
   alerts: { id: Generated<number>; tenant_id: string; alert: string; fired_at: string; notify: string; detail: string };
+  /** The last time each alert fired for each tenant: the one row nodes race for (alerts.ts). */
+  alert_cooldowns: { tenant_id: string; alert: string; fired_at: string };
   incidents: { id: string; doc: string; updated_at: string };
   incident_updates: { id: Generated<number>; incident_id: string; at: string; kind: string; doc: string; tenants: string };
   identity_memberships: { subject: string; tenant_id: string; at: string; verified: number };
@@ -82,6 +84,8 @@ export interface DialectSql {
   jsonNumber(column: string, ...path: string[]): RawBuilder<number | null>;
   /** Whole days between two ISO day/time texts, `a - b`. */
   dayDiff(a: RawBuilder<unknown> | string, b: RawBuilder<unknown> | string): RawBuilder<number>;
+  /** Whether the JSON array of strings in a text column holds `value` (a predicate). */
+  jsonArrayHas(column: string, value: string): RawBuilder<boolean>;
 }
 
 const SAFE_KEY = /^[A-Za-z0-9_$-]+$/;
@@ -99,6 +103,7 @@ export function dialectSql(dialect: DialectName): DialectSql {
       jsonText: (c, ...path) => sql<string | null>`json_extract(${sql.ref(c)}, ${p(path)})`,
       jsonNumber: (c, ...path) => sql<number | null>`(CASE WHEN json_type(${sql.ref(c)}, ${p(path)}) IN ('integer', 'real') THEN json_extract(${sql.ref(c)}, ${p(path)}) END)`,
       dayDiff: (a, b) => sql<number>`(julianday(${ref(a)}) - julianday(${ref(b)}))`,
+      jsonArrayHas: (c, v) => sql<boolean>`EXISTS (SELECT 1 FROM json_each(${sql.ref(c)}) WHERE value = ${v})`,
     };
   }
   const p = (path: readonly string[]) => sql.lit(`{${checkedPath(path).join(',')}}`);
@@ -107,6 +112,7 @@ export function dialectSql(dialect: DialectName): DialectSql {
     jsonNumber: (c, ...path) =>
       sql<number | null>`(CASE WHEN jsonb_typeof(${sql.ref(c)}::jsonb #> ${p(path)}) = 'number' THEN (${sql.ref(c)}::jsonb #>> ${p(path)})::double precision END)`,
     dayDiff: (a, b) => sql<number>`(EXTRACT(EPOCH FROM (${ref(a)})::timestamptz - (${ref(b)})::timestamptz) / 86400.0)`,
+    jsonArrayHas: (c, v) => sql<boolean>`(${sql.ref(c)}::jsonb @> jsonb_build_array(${v}::text))`,
   };
 }
 

@@ -227,6 +227,22 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    // One row per tenant and alert, its last firing: nodes claim a firing with one conditional
+    // upsert on it (alerts.ts), so an alert is delivered once per cooldown however many evaluate.
+    '0011_state_alert_cooldowns': {
+      async up(db: Any) {
+        await db.schema
+          .createTable('alert_cooldowns')
+          .addColumn('tenant_id', 'text', text())
+          .addColumn('alert', 'text', text())
+          .addColumn('fired_at', 'text', text())
+          .addPrimaryKeyConstraint('alert_cooldowns_pk', ['tenant_id', 'alert'])
+          .execute();
+        await db.insertInto('alert_cooldowns').columns(['tenant_id', 'alert', 'fired_at'])
+          .expression(db.selectFrom('alerts').select(['tenant_id', 'alert', db.fn.max('fired_at').as('fired_at')]).groupBy(['tenant_id', 'alert']))
+          .execute();
+      },
+    },
   };
 }
 

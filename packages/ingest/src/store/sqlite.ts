@@ -12,7 +12,7 @@ import { faultCause, faultState, guardFaults, MIN_FREE_BYTES, probeDirectory, St
 import { identityResolver } from './identity.js';
 import { type KeelDb, sqliteKeelDb } from './db.js';
 import { migrateToLatest } from './migrations.js';
-import { sqliteConfigStore, sqliteFactsStore, sqliteProgressStore } from './sqlite-state.js';
+import { configStore as configStoreOf, factsStore, progressStore } from './state.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './state-types.js';
 import type { EventStore, InsertResult, StoredEvent } from './types.js';
 
@@ -120,10 +120,10 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
   const insert = db.prepare(INSERT_ATTRIBUTED_SQL);
   const identity = identityResolver(db);
   const attributing = options.attribution ?? true;
-  const configStore = sqliteConfigStore(db);
+  const configStore = configStoreOf(k);
   const health = healthService(db, configStore);
   const lifecycle = lifecycleService(db, configStore, health);
-  const alerts = alertService(db, configStore, health, lifecycle, options.alerts);
+  const alerts = alertService(k, configStore, health, lifecycle, options.alerts);
   const listStmt = db.prepare(
     'SELECT rowid AS rowId, * FROM events WHERE write_key = ? AND rowid > ? ORDER BY rowid LIMIT ?',
   );
@@ -200,13 +200,13 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
     path,
     // A full disk or a read-only file met by any store answers 503 + Retry-After (faults.ts).
     config: guardFaults(configStore, faults),
-    progress: guardFaults(sqliteProgressStore(db), faults),
-    facts: guardFaults(sqliteFactsStore(db), faults),
+    progress: guardFaults(progressStore(k), faults),
+    facts: guardFaults(factsStore(k), faults),
     health: guardFaults(health, faults),
     lifecycle: guardFaults(lifecycle, faults),
     alerts,
-    timeline: guardFaults(timelineQuery(db, configStore), faults),
-    status: guardFaults(statusService(db, configStore), faults),
+    timeline: guardFaults(timelineQuery(k, configStore), faults),
+    status: guardFaults(statusService(k, configStore), faults),
     startEvaluator: (opts) => startEvaluator(db, { health, lifecycle, alerts }, opts),
     insert(rows) {
       if (closed) return Promise.reject(new Error('the event store is closed'));

@@ -120,7 +120,7 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
   const attributing = options.attribution ?? true;
   const configStore = sqliteConfigStore(db);
   const health = healthService(db, configStore);
-  const lifecycle = lifecycleService(db, configStore, health);
+  const lifecycle = lifecycleService(k, configStore, health, sqliteFactsStore(db));
   const alerts = alertService(db, configStore, health, lifecycle, options.alerts);
   const listStmt = db.prepare(
     'SELECT rowid AS rowId, * FROM events WHERE write_key = ? AND rowid > ? ORDER BY rowid LIMIT ?',

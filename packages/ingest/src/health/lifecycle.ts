@@ -9,7 +9,7 @@ import {
 import type { Kdb, KeelDb } from '../store/db.js';
 import type { ConfigStore, FactsStore } from '../store/state-types.js';
 import { configCache } from './config-cache.js';
-import { checklistEventNames, type ConfigChecklist, type Ev, type Known, progressEvaluator, tenantEvents, type UserProgress } from './progress.js';
+import { checklistEventNames, type ConfigChecklist, type Ev, type Known, progressEvaluator, reusable, tenantEvents, type UserProgress } from './progress.js';
 import type { HealthModel } from './score.js';
 import type { HealthService, TenantHealth } from './service.js';
 
@@ -91,40 +91,40 @@ function needsOf(doc: Doc): Needs {
 const DAY = 86_400_000;
 type HistoryRow = { from: string; to: string; at: string; configVersion: number; evidence: string };
 
+// The queries, written once for both dialects (see `reusable`).
+const lastStateOf = reusable((k, tenantId: string) => k.db.selectFrom('lifecycle_transitions').select('to_state').where('tenant_id', '=', tenantId).orderBy('id', 'desc').limit(1));
+// The recorded history, newest first: its first row is also the current state.
+const historyOf = reusable((k, tenantId: string) => k.db.selectFrom('lifecycle_transitions')
+  .select(['from_state as from', 'to_state as to', 'at', 'config_version as configVersion', 'evidence'])
+  .where('tenant_id', '=', tenantId).orderBy('id', 'desc').limit(100)) as (k: KeelDb, tenantId: string) => Promise<HistoryRow[]>;
+/**
+ * The tenant's scalars in one round trip: its first event (verified, and any), its newest group
+ * traits (verified, and any), its newest attestation, and (`wide`: until, 7 and 30 days before)
+ * its active users counting unverified events. Proofs count verified events only unless a clause says `evidence: any`.
+ */
+const scalarsOf = reusable((k, tenantId: string, wide: readonly string[] | undefined) => k.db.selectNoFrom((eb) => {
+  const events = () => eb.selectFrom('events').where('group_id', '=', tenantId);
+  const traits = (verified: boolean) => (verified ? events().where('trust', '=', 'verified') : events()).where('type', '=', 'group').select('payload')
+    .orderBy('timestamp', 'desc').orderBy('rowid', 'desc').limit(1);
+  const active = (since: string, until: string) => events().where('type', '=', 'track').where('timestamp', '>=', since).where('timestamp', '<=', until)
+    .select((e) => e.fn.count<number>(e.fn.coalesce('user_id', 'anonymous_id')).distinct().as('n'));
+  return [
+    events().where('trust', '=', 'verified').select((e) => e.fn.min('timestamp').as('t')).as('first'),
+    events().select((e) => e.fn.min('timestamp').as('t')).as('firstAny'),
+    traits(true).as('traits'),
+    traits(false).as('traitsAny'),
+    eb.selectFrom('progress').select((e) => e.fn.max('updated_at').as('t')).where('tenant_id', '=', tenantId).where('kind', '=', 'checklist')
+      .where(k.sql.jsonText('data', 'attested', 'by'), 'is not', null).as('attested'),
+    ...(wide ? [active(wide[1]!, wide[0]!).as('active7'), active(wide[2]!, wide[0]!).as('active30')] : []),
+  ];
+}));
+
 export function lifecycleService(k: KeelDb, config: ConfigStore, health: HealthService, tenantFacts: FactsStore): LifecycleService {
   const cache = configCache(config);
   const progress = progressEvaluator(k);
   const lastState = async (db: Kdb, tenantId: string) =>
     (await db.selectFrom('lifecycle_transitions').select('to_state').where('tenant_id', '=', tenantId).orderBy('id', 'desc').limit(1).executeTakeFirst())?.to_state;
-  // The recorded history, newest first: its first row is also the current state.
-  const history = (tenantId: string): Promise<HistoryRow[]> => k.db.selectFrom('lifecycle_transitions')
-    .select(['from_state as from', 'to_state as to', 'at', 'config_version as configVersion', 'evidence'])
-    .where('tenant_id', '=', tenantId).orderBy('id', 'desc').limit(100).execute();
-
-  /**
-   * The tenant's scalars in one round trip: its first event (verified, and any), its newest group
-   * traits (verified, and any), its newest attestation, and (`wide`) its active users counting
-   * unverified events. Proofs count verified events only unless a clause says `evidence: any`.
-   */
-  async function scalars(tenantId: string, now: number, wide: boolean) {
-    const until = new Date(now).toISOString();
-    return k.db.selectNoFrom((eb) => {
-      const events = () => eb.selectFrom('events').where('group_id', '=', tenantId);
-      const traits = (verified: boolean) => (verified ? events().where('trust', '=', 'verified') : events()).where('type', '=', 'group').select('payload')
-        .orderBy('timestamp', 'desc').orderBy('rowid', 'desc').limit(1);
-      const active = (days: number) => events().where('type', '=', 'track').where('timestamp', '>=', new Date(now - days * DAY).toISOString()).where('timestamp', '<=', until)
-        .select((e) => e.fn.count<number>(e.fn.coalesce('user_id', 'anonymous_id')).distinct().as('n'));
-      return [
-        events().where('trust', '=', 'verified').select((e) => e.fn.min('timestamp').as('t')).as('first'),
-        events().select((e) => e.fn.min('timestamp').as('t')).as('firstAny'),
-        traits(true).as('traits'),
-        traits(false).as('traitsAny'),
-        eb.selectFrom('progress').select((e) => e.fn.max('updated_at').as('t')).where('tenant_id', '=', tenantId).where('kind', '=', 'checklist')
-          .where(k.sql.jsonText('data', 'attested', 'by'), 'is not', null).as('attested'),
-        ...(wide ? [active(7).as('active7'), active(30).as('active30')] : []),
-      ];
-    }).executeTakeFirstOrThrow();
-  }
+  const history = (tenantId: string) => historyOf(k, tenantId);
 
   async function model(pass?: TenantHealth): Promise<{ version: number; lifecycle: LifecycleModel; hasLifecycle: boolean; health?: HealthModel | undefined; checklists: ConfigChecklist[]; doc: Doc } | undefined> {
     const v = pass?.config ?? (await cache.current()); // a health pass carries the config it used
@@ -134,7 +134,7 @@ export function lifecycleService(k: KeelDb, config: ConfigStore, health: HealthS
   }
   type Model = NonNullable<Awaited<ReturnType<typeof model>>>;
 
-  const stateOf = async (tenantId: string, m: LifecycleModel) => (await lastState(k.db, tenantId)) ?? m.initial;
+  const stateOf = async (tenantId: string, m: LifecycleModel) => (await lastStateOf(k, tenantId))[0]?.to_state ?? m.initial;
 
   /** The rule context, and what it read that a caller may reuse (the tenant's first event, any trust). */
   async function build(tenantId: string, now: number, m: Model, pass?: TenantHealth): Promise<{ ctx: RuleContext; tenantFirstSeen: string | null }> {
@@ -145,7 +145,7 @@ export function lifecycleService(k: KeelDb, config: ConfigStore, health: HealthS
     const [h, serverFacts, s, events] = await Promise.all([
       pass ?? health.tenantHealth(tenantId, now),
       tenantFacts.tenantFacts(tenantId, now),
-      scalars(tenantId, now, needs.wide),
+      scalarsOf(k, tenantId, needs.wide ? [until, new Date(now - 7 * DAY).toISOString(), new Date(now - 30 * DAY).toISOString()] : undefined).then((r) => r[0]!),
       // Every event any rule or item counts, read once (every type: proofs count page events by name too).
       tenantEvents(k, tenantId, needs.names, until),
     ]);

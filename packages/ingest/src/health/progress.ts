@@ -15,6 +15,7 @@ import {
   type ChecklistProgress, clauseKey, evaluate, type Explanation, historyDays, type HistoryClause, matchWhere,
   type ProgressHistory, referencedEvents, type Rule, type RuleContext, serverDecidable,
 } from '@keel/sdk-core/engine';
+import type { Compilable, CompiledQuery } from 'kysely';
 import type { KeelDb } from '../store/db.js';
 
 const DAY = 86_400_000;
@@ -61,6 +62,45 @@ export interface Ev { id: string; user: string | null; type: string; ts: number;
  */
 export interface Known { events?: readonly Ev[]; tenantFirstSeen?: string | null; lastAttested?: string | null }
 
+type Arg = string | readonly string[] | undefined;
+const MARK = /^\u0000keel-arg-(\d+)-(-?\d+)\u0000$/;
+/**
+ * A query written once with Kysely, built and compiled once per dialect and shape (which arguments
+ * are absent, how long each list is), then run with each call's arguments as its parameters: on
+ * SQLite, building and compiling a query costs about as much as running a small one, and the sweep
+ * runs a few per tenant. Every argument (a string, a list of strings, or undefined) must reach the
+ * query as parameters, unchanged: `build` sees placeholders, never the values (a query that does
+ * not pass one through is refused).
+ */
+export function reusable<A extends Arg[], R>(build: (k: KeelDb, ...args: A) => Compilable<R>) {
+  const shapes = new Map<string, { c: CompiledQuery<R>; slots: ([number, number] | undefined)[] }>();
+  return async (k: KeelDb, ...args: A): Promise<R[]> => {
+    const key = k.dialect + ':' + args.map((a) => (a === undefined ? 'u' : typeof a === 'string' ? 's' : a.length)).join(',');
+    let s = shapes.get(key);
+    if (!s) {
+      const mark = (i: number, j: number) => `\u0000keel-arg-${i}-${j}\u0000`;
+      const marks = args.map((a, i) => (a === undefined ? undefined : typeof a === 'string' ? mark(i, -1) : a.map((_, j) => mark(i, j)))) as A;
+      const c = build(k, ...marks).compile();
+      const slots = c.parameters.map((p) => {
+        const m = typeof p === 'string' ? MARK.exec(p) : null;
+        return m ? [Number(m[1]), Number(m[2])] as [number, number] : undefined;
+      });
+      const used = new Set(slots.filter((x) => x).map((x) => `${x![0]},${x![1]}`)).size;
+      const expected = args.reduce((n, a) => n + (a === undefined ? 0 : typeof a === 'string' ? 1 : a.length), 0);
+      if (used !== expected) throw new Error(`a reusable query must pass every argument as a parameter (${used} of ${expected} found): ${c.sql}`);
+      s = { c, slots };
+      if (shapes.size < 64) shapes.set(key, s);
+    }
+    const parameters = s.c.parameters.map((p, n) => {
+      const at = s.slots[n];
+      if (!at) return p;
+      const a = args[at[0]]!;
+      return at[1] < 0 ? a : (a as readonly string[])[at[1]];
+    });
+    return (await k.db.executeQuery<R>({ ...s.c, parameters })).rows;
+  };
+}
+
 const names = (rules: readonly Rule[]) => [...new Set(rules.flatMap((r) => referencedEvents(r).map((x) => x.event)))];
 
 function eventContext(events: readonly Ev[], now: number): RuleContext['countEvents'] {
@@ -88,17 +128,38 @@ const toEvents = (rs: readonly EventRow[]): Ev[] => rs.map((r) => ({
  * The tenant's stored events named one of `names` (every type; `user`: that user's only) with a
  * timestamp up to `until` (ISO), in no particular order. No names, no query.
  */
-export async function tenantEvents(k: KeelDb, tenantId: string, eventNames: readonly string[], until: string, user?: string): Promise<Ev[]> {
-  if (eventNames.length === 0) return [];
+const eventsNamed = reusable((k, tenantId: string, eventNames: readonly string[], until: string, user: string | undefined) => {
   let q = k.db.selectFrom('events').select(['message_id as id', 'user_id as user', 'type', 'timestamp', 'event', 'payload', 'trust'])
-    .where('group_id', '=', tenantId).where('event', 'in', [...eventNames]).where('timestamp', '<=', until);
+    .where('group_id', '=', tenantId).where('event', 'in', eventNames).where('timestamp', '<=', until);
   if (user !== undefined) q = q.where('user_id', '=', user);
-  return toEvents(await q.execute());
+  return q;
+});
+export async function tenantEvents(k: KeelDb, tenantId: string, eventNames: readonly string[], until: string, user?: string): Promise<Ev[]> {
+  // An empty IN list is not valid SQL everywhere: no names, no query.
+  return eventNames.length ? toEvents(await eventsNamed(k, tenantId, eventNames, until, user)) : [];
 }
 
+// The queries, written once for both dialects (see `reusable`).
+const userIdentifies = reusable((k, tenantId: string, userId: string) => k.db.selectFrom('events').select(['user_id as user', 'payload'])
+  .where((eb) => eb.or([eb('group_id', '=', tenantId), eb('group_id', 'is', null)])).where('user_id', '=', userId).where('type', '=', 'identify')
+  .orderBy('timestamp').orderBy('rowid'));
+const identifiesOf = reusable((k, tenantId: string) => k.db.selectFrom('events').select(['user_id as user', 'payload'])
+  .where('group_id', '=', tenantId).where('user_id', 'is not', null).where('type', '=', 'identify').orderBy('timestamp').orderBy('rowid'));
+/** Every user of the tenant seen by `until`, with their first event (at any time): one grouped query, not one per user. */
+const usersOf = reusable((k, tenantId: string, until: string) => k.db.selectFrom('events').select((eb) => ['user_id as user', eb.fn.min('timestamp').as('t')])
+  .where('group_id', '=', tenantId).where('user_id', 'is not', null).groupBy('user_id').having((eb) => eb.fn.min('timestamp'), '<=', until));
+const userFirstOf = reusable((k, tenantId: string, userId: string) => k.db.selectFrom('events').select((eb) => eb.fn.min('timestamp').as('t'))
+  .where('group_id', '=', tenantId).where('user_id', '=', userId));
+const tenantFirstOf = reusable((k, tenantId: string) => k.db.selectFrom('events').select((eb) => eb.fn.min('timestamp').as('t')).where('group_id', '=', tenantId));
+const idsOf = reusable((k, tenantId: string, userId: string, since: string, until: string) => k.db.selectFrom('events').select('message_id as id')
+  .where('group_id', '=', tenantId).where('user_id', '=', userId).where('type', '=', 'track').where('timestamp', '>=', since).where('timestamp', '<=', until)
+  .orderBy('timestamp').orderBy('rowid').limit(5000));
+const lastAttestedOf = reusable((k, tenantId: string) => k.db.selectFrom('progress').select((eb) => eb.fn.max('updated_at').as('t'))
+  .where('tenant_id', '=', tenantId).where('kind', '=', 'checklist').where(k.sql.jsonText('data', 'attested', 'by'), 'is not', null));
+const attestedOf = reusable((k, tenantId: string) => k.db.selectFrom('progress').select('ref').distinct()
+  .where('tenant_id', '=', tenantId).where('kind', '=', 'checklist').where('state', '=', 'completed').where(k.sql.jsonText('data', 'attested', 'by'), 'is not', null));
+
 export function progressEvaluator(k: KeelDb) {
-  const { db } = k;
-  const attestedBy = k.sql.jsonText('data', 'attested', 'by');
   const tracks = (events: readonly Ev[], wanted: readonly string[]) => {
     const w = new Set(wanted);
     return events.filter((e) => e.type === 'track' && w.has(e.event));
@@ -106,26 +167,14 @@ export function progressEvaluator(k: KeelDb) {
   /** The tenant's track events of these names: from `known` when the caller read them, else read now. */
   const trackEvents = async (tenantId: string, wanted: readonly string[], until: string, known?: Known) =>
     tracks(known?.events ?? (await tenantEvents(k, tenantId, wanted, until)), wanted);
-  const identifies = (tenantId: string, userId: string) => db.selectFrom('events').select(['user_id as user', 'payload'])
-    .where((eb) => eb.or([eb('group_id', '=', tenantId), eb('group_id', 'is', null)])).where('user_id', '=', userId).where('type', '=', 'identify')
-    .orderBy('timestamp').orderBy('rowid').execute();
-  const tenantIdentifies = (tenantId: string) => db.selectFrom('events').select(['user_id as user', 'payload'])
-    .where('group_id', '=', tenantId).where('user_id', 'is not', null).where('type', '=', 'identify').orderBy('timestamp').orderBy('rowid').execute();
-  /** Every user of the tenant seen by `until`, with their first event (at any time): one grouped query, not one per user. */
-  const tenantUsers = (tenantId: string, until: string) => db.selectFrom('events').select((eb) => ['user_id as user', eb.fn.min('timestamp').as('t')])
-    .where('group_id', '=', tenantId).where('user_id', 'is not', null).groupBy('user_id').having((eb) => eb.fn.min('timestamp'), '<=', until).execute();
-  const userFirst = async (tenantId: string, userId: string) =>
-    (await db.selectFrom('events').select((eb) => eb.fn.min('timestamp').as('t')).where('group_id', '=', tenantId).where('user_id', '=', userId).executeTakeFirst())?.t ?? null;
-  const tenantFirst = async (tenantId: string, known?: Known) => known?.tenantFirstSeen !== undefined ? known.tenantFirstSeen
-    : (await db.selectFrom('events').select((eb) => eb.fn.min('timestamp').as('t')).where('group_id', '=', tenantId).executeTakeFirst())?.t ?? null;
-  const ids = (tenantId: string, userId: string, since: string, until: string) => db.selectFrom('events').select('message_id as id')
-    .where('group_id', '=', tenantId).where('user_id', '=', userId).where('type', '=', 'track').where('timestamp', '>=', since).where('timestamp', '<=', until)
-    .orderBy('timestamp').orderBy('rowid').limit(5000).execute();
-  const lastAttested = async (tenantId: string, known?: Known) => known?.lastAttested !== undefined ? known.lastAttested
-    : (await db.selectFrom('progress').select((eb) => eb.fn.max('updated_at').as('t')).where('tenant_id', '=', tenantId).where('kind', '=', 'checklist')
-      .where(attestedBy, 'is not', null).executeTakeFirst())?.t ?? null;
-  const attested = (tenantId: string) => db.selectFrom('progress').select('ref').distinct()
-    .where('tenant_id', '=', tenantId).where('kind', '=', 'checklist').where('state', '=', 'completed').where(attestedBy, 'is not', null).execute();
+  const identifies = (tenantId: string, userId: string) => userIdentifies(k, tenantId, userId);
+  const tenantIdentifies = (tenantId: string) => identifiesOf(k, tenantId);
+  const tenantUsers = (tenantId: string, until: string) => usersOf(k, tenantId, until);
+  const userFirst = async (tenantId: string, userId: string) => (await userFirstOf(k, tenantId, userId))[0]?.t ?? null;
+  const tenantFirst = async (tenantId: string, known?: Known) => (known?.tenantFirstSeen !== undefined ? known.tenantFirstSeen : (await tenantFirstOf(k, tenantId))[0]?.t ?? null);
+  const ids = (tenantId: string, userId: string, since: string, until: string) => idsOf(k, tenantId, userId, since, until);
+  const lastAttested = async (tenantId: string, known?: Known) => (known?.lastAttested !== undefined ? known.lastAttested : (await lastAttestedOf(k, tenantId))[0]?.t ?? null);
+  const attested = (tenantId: string) => attestedOf(k, tenantId);
 
   const traitsOf = (rs: readonly { payload: string }[]) => {
     let t: Record<string, unknown> = {};

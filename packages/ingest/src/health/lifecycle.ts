@@ -4,14 +4,12 @@
  * and records every transition with its evidence, the config version and the time.
  */
 import {
-  advance, allows, type ChecklistProgress, clientRules, type LifecycleModel, matchWhere, type Rule, type RuleContext, type Transition,
+  advance, allows, type ChecklistProgress, clientRules, type LifecycleModel, matchWhere, type Rule, type RuleContext, type Transition, walkRule,
 } from '@keel/sdk-core/engine';
-import type Database from 'better-sqlite3';
-import { sqliteKeelDb } from '../store/db.js';
-import { factsStore } from '../store/state.js';
-import type { ConfigStore } from '../store/state-types.js';
+import type { Kdb, KeelDb } from '../store/db.js';
+import type { ConfigStore, FactsStore } from '../store/state-types.js';
 import { configCache } from './config-cache.js';
-import { type ConfigChecklist, progressEvaluator, type UserProgress } from './progress.js';
+import { checklistEventNames, type ConfigChecklist, type Ev, type Known, progressEvaluator, reusable, tenantEvents, type UserProgress } from './progress.js';
 import type { HealthModel } from './score.js';
 import type { HealthService, TenantHealth } from './service.js';
 
@@ -48,96 +46,149 @@ export interface LifecycleService {
   }) | undefined>;
 }
 
-export function lifecycleService(db: Database.Database, config: ConfigStore, health: HealthService): LifecycleService {
-  const cache = configCache(config);
-  const tenantFacts = factsStore(sqliteKeelDb(db)); // read-only queries: a Kysely of its own on the same handle is safe
-  const last = db.prepare('SELECT to_state AS state FROM lifecycle_transitions WHERE tenant_id = ? ORDER BY id DESC LIMIT 1');
-  const insert = db.prepare('INSERT INTO lifecycle_transitions (tenant_id, from_state, to_state, at, config_version, evidence) VALUES (?, ?, ?, ?, ?, ?)');
-  const history = db.prepare('SELECT from_state AS "from", to_state AS "to", at, config_version AS configVersion, evidence FROM lifecycle_transitions WHERE tenant_id = ? ORDER BY id DESC LIMIT 100');
-  // Proofs count verified events only unless a clause says `evidence: any` (the `any` argument, 0 or 1).
-  const eventsNamed = db.prepare('SELECT timestamp, payload, trust FROM events WHERE group_id = ? AND event = ? AND timestamp <= ?');
-  const facts = db.prepare(`SELECT COUNT(DISTINCT COALESCE(user_id, anonymous_id)) AS n FROM events WHERE group_id = ? AND type = 'track' AND timestamp >= ? AND timestamp <= ? AND (? OR trust = 'verified')`);
-  const traits = db.prepare(`SELECT payload FROM events WHERE group_id = ? AND type = 'group' AND (? OR trust = 'verified') ORDER BY timestamp DESC, rowid DESC LIMIT 1`);
-  const progress = progressEvaluator(db);
-  const firstSeen = db.prepare(`SELECT MIN(timestamp) AS t FROM events WHERE group_id = ? AND (? OR trust = 'verified')`);
+type Doc = { lifecycle?: LifecycleModel; health?: HealthModel; checklists?: ConfigChecklist[]; nudges?: { when: Rule; audience?: Rule }[] };
 
-  type Doc = { lifecycle?: LifecycleModel; health?: HealthModel; checklists?: ConfigChecklist[]; nudges?: { when: Rule; audience?: Rule }[] };
+/**
+ * What a tenant's rule context must read for a config, found once per config: the rule context
+ * is synchronous (sdk-core's evaluator), so everything its rules can ask is read before they run.
+ * Its rules are the lifecycle proofs and the alert rules (the server evaluates no others against
+ * it); the checklist items are decided apart (progress.ts), from the same events.
+ */
+interface Needs {
+  /** Every event name a rule or a checklist item counts: read in one query. */
+  names: readonly string[];
+  /** Some rule reads a checklist: the tenant's server-decided checklists are computed. */
+  checklists: boolean;
+  /**
+   * Some rule reads a fact or a tenant trait: the active-user counts are read again counting
+   * unverified events (`evidence: any`, and the explanation's note). Without such a rule nothing
+   * reads them (the wide facts then carry the verified counts).
+   */
+  wide: boolean;
+}
+const needsCache = new WeakMap<Doc, Needs>();
+function needsOf(doc: Doc): Needs {
+  let n = needsCache.get(doc);
+  if (n) return n;
+  const rules: Rule[] = [];
+  const states = doc.lifecycle?.states ?? {};
+  for (const s of Object.keys(states)) if (states[s]?.proof) rules.push(states[s].proof);
+  for (const a of doc.health?.alerts ?? []) rules.push(a.when as Rule); // score_change_wow and cohort rules walk as leaves that read nothing here
+  const names = new Set(checklistEventNames(doc.checklists ?? []));
+  n = { names: [], checklists: false, wide: false };
+  for (const r of rules) {
+    walkRule(r, (leaf) => {
+      if ('event' in leaf) names.add(leaf.event);
+      if ('checklist' in leaf) n!.checklists = true;
+      if ('fact' in leaf || 'tenantTrait' in leaf) n!.wide = true;
+    });
+  }
+  n.names = [...names];
+  needsCache.set(doc, n);
+  return n;
+}
+
+const DAY = 86_400_000;
+type HistoryRow = { from: string; to: string; at: string; configVersion: number; evidence: string };
+
+// The queries, written once for both dialects (see `reusable`).
+const lastStateOf = reusable((k, tenantId: string) => k.db.selectFrom('lifecycle_transitions').select('to_state').where('tenant_id', '=', tenantId).orderBy('id', 'desc').limit(1));
+// The recorded history, newest first: its first row is also the current state.
+const historyOf = reusable((k, tenantId: string) => k.db.selectFrom('lifecycle_transitions')
+  .select(['from_state as from', 'to_state as to', 'at', 'config_version as configVersion', 'evidence'])
+  .where('tenant_id', '=', tenantId).orderBy('id', 'desc').limit(100)) as (k: KeelDb, tenantId: string) => Promise<HistoryRow[]>;
+/**
+ * The tenant's scalars in one round trip: its first event (verified, and any), its newest group
+ * traits (verified, and any), its newest attestation, and (`wide`: until, 7 and 30 days before)
+ * its active users counting unverified events. Proofs count verified events only unless a clause says `evidence: any`.
+ */
+const scalarsOf = reusable((k, tenantId: string, wide: readonly string[] | undefined) => k.db.selectNoFrom((eb) => {
+  const events = () => eb.selectFrom('events').where('group_id', '=', tenantId);
+  const traits = (verified: boolean) => (verified ? events().where('trust', '=', 'verified') : events()).where('type', '=', 'group').select('payload')
+    .orderBy('timestamp', 'desc').orderBy('rowid', 'desc').limit(1);
+  const active = (since: string, until: string) => events().where('type', '=', 'track').where('timestamp', '>=', since).where('timestamp', '<=', until)
+    .select((e) => e.fn.count<number>(e.fn.coalesce('user_id', 'anonymous_id')).distinct().as('n'));
+  return [
+    events().where('trust', '=', 'verified').select((e) => e.fn.min('timestamp').as('t')).as('first'),
+    events().select((e) => e.fn.min('timestamp').as('t')).as('firstAny'),
+    traits(true).as('traits'),
+    traits(false).as('traitsAny'),
+    eb.selectFrom('progress').select((e) => e.fn.max('updated_at').as('t')).where('tenant_id', '=', tenantId).where('kind', '=', 'checklist')
+      .where(k.sql.jsonText('data', 'attested', 'by'), 'is not', null).as('attested'),
+    ...(wide ? [active(wide[1]!, wide[0]!).as('active7'), active(wide[2]!, wide[0]!).as('active30')] : []),
+  ];
+}));
+
+export function lifecycleService(k: KeelDb, config: ConfigStore, health: HealthService, tenantFacts: FactsStore): LifecycleService {
+  const cache = configCache(config);
+  const progress = progressEvaluator(k);
+  const lastState = async (db: Kdb, tenantId: string) =>
+    (await db.selectFrom('lifecycle_transitions').select('to_state').where('tenant_id', '=', tenantId).orderBy('id', 'desc').limit(1).executeTakeFirst())?.to_state;
+  const history = (tenantId: string) => historyOf(k, tenantId);
+
   async function model(pass?: TenantHealth): Promise<{ version: number; lifecycle: LifecycleModel; hasLifecycle: boolean; health?: HealthModel | undefined; checklists: ConfigChecklist[]; doc: Doc } | undefined> {
     const v = pass?.config ?? (await cache.current()); // a health pass carries the config it used
     if (!v) return undefined;
     const doc = v.config as Doc;
     return { version: v.version, lifecycle: doc.lifecycle ?? { initial: 'none', states: { none: {} }, transitions: [] }, hasLifecycle: !!doc.lifecycle, health: doc.health, checklists: doc.checklists ?? [], doc };
   }
+  type Model = NonNullable<Awaited<ReturnType<typeof model>>>;
 
-  const stateOf = (tenantId: string, m: LifecycleModel) => ((last.get(tenantId) as { state: string } | undefined)?.state ?? m.initial);
+  const stateOf = async (tenantId: string, m: LifecycleModel) => (await lastStateOf(k, tenantId))[0]?.to_state ?? m.initial;
 
-  async function context(tenantId: string, now: number, m: NonNullable<Awaited<ReturnType<typeof model>>>, pass?: TenantHealth): Promise<RuleContext> {
+  /** The rule context, and what it read that a caller may reuse (the tenant's first event, any trust). */
+  async function build(tenantId: string, now: number, m: Model, pass?: TenantHealth): Promise<{ ctx: RuleContext; tenantFirstSeen: string | null }> {
     const until = new Date(now).toISOString();
-    const day = 86_400_000;
-    // Metrics and score come from the tenant's one health pass (computed here only if not given).
-    const h = pass ?? (await health.tenantHealth(tenantId, now));
+    const needs = needsOf(m.doc);
+    // Metrics and score come from the tenant's one health pass (computed here only if not given);
+    // the facts (and definitions) are the ones the progress answer gives the browser: sdk-core's FACTS (verified events).
+    const [h, serverFacts, s, events] = await Promise.all([
+      pass ?? health.tenantHealth(tenantId, now),
+      tenantFacts.tenantFacts(tenantId, now),
+      scalarsOf(k, tenantId, needs.wide ? [until, new Date(now - 7 * DAY).toISOString(), new Date(now - 30 * DAY).toISOString()] : undefined).then((r) => r[0]!),
+      // Every event any rule or item counts, read once (every type: proofs count page events by name too).
+      tenantEvents(k, tenantId, needs.names, until),
+    ]);
     const metrics = h.metrics;
-    // The same facts (and definitions) the progress answer gives the browser: sdk-core's FACTS (verified events).
-    const serverFacts = await tenantFacts.tenantFacts(tenantId, now);
-    const traitsOf = (any: number) => {
-      const t = traits.get(tenantId, any) as { payload: string } | undefined;
-      return (t ? (JSON.parse(t.payload) as { traits?: Record<string, unknown> }).traits : undefined) ?? {};
-    };
-    const tenantTraits = traitsOf(0);
-    // Events are read per name once, then matched in JS with the evaluator's own matchWhere.
-    const cache = new Map<string, { ts: number; properties: Record<string, unknown>; verified: boolean }[]>();
+    const known: Known = { events, tenantFirstSeen: s.firstAny ?? null, lastAttested: s.attested ?? null };
+    const traitsOf = (payload: string | null | undefined) => (payload ? (JSON.parse(payload) as { traits?: Record<string, unknown> }).traits : undefined) ?? {};
+    const tenantTraits = traitsOf(s.traits);
+    // Events are grouped per name once, then matched in JS with the evaluator's own matchWhere.
+    const byName = new Map<string, Ev[]>(needs.names.map((n) => [n, []]));
+    for (const e of events) byName.get(e.event)?.push(e);
     const named = (event: string) => {
-      let list = cache.get(event);
-      if (!list) {
-        list = (eventsNamed.all(tenantId, event, until) as { timestamp: string; payload: string; trust: string }[]).map((r) => ({
-          ts: Date.parse(r.timestamp), properties: (JSON.parse(r.payload) as { properties?: Record<string, unknown> }).properties ?? {}, verified: r.trust === 'verified',
-        }));
-        cache.set(event, list);
-      }
+      const list = byName.get(event);
+      if (!list) throw new Error(`the rule context of ${tenantId} did not read "${event}" events: only the config's lifecycle proofs and alert rules are evaluated against it`);
       return list;
     };
-    const firstOf = (any: number) => (firstSeen.get(tenantId, any) as { t: string | null }).t;
-    const first = firstOf(0);
+    const first = s.first ?? null;
     const healthNow = h.report ? { health: { score: h.report.score, band: h.report.band } } : {};
-    // Checklists from server-decided progress (and attestations, for proofs that accept them), read on first use.
-    let lists: Map<string, ChecklistProgress> | undefined;
-    const base = {
-      tenantTraits, metrics: metrics.values,
-      get facts() { return ctx.facts; },
-      ...healthNow,
+    // Since the last checklist progress (evidence: an event an item counts, or an attestation), or
+    // since the tenant was first seen when it has none: read once, for both the verified and the wide facts.
+    const last = await progress.lastEvidence(tenantId, now, m.checklists, known);
+    const factsOf = (any: boolean, traitsNow: Record<string, unknown>) => {
+      const f = any ? known.tenantFirstSeen : first;
+      const t = last ?? (f ? Date.parse(f) : undefined);
+      return {
+        ...traitsNow,
+        ...serverFacts,
+        // The verified counts are serverFacts' own; only `evidence: any` needs them counted again, wider.
+        ...(any && needs.wide ? { active_users_7d: Number(s.active7 ?? 0), active_users_30d: Number(s.active30 ?? 0) } : {}),
+        ...(t !== undefined ? { hours_since_checklist_progress: Math.floor((now - t) / 3_600_000) } : {}),
+      };
     };
-    const factsOf = (any: number, traitsNow: Record<string, unknown>) => ({
-      ...traitsNow,
-      ...serverFacts,
-      // The verified counts are serverFacts' own; only `evidence: any` needs them counted again, wider.
-      ...(any ? {
-        active_users_7d: (facts.get(tenantId, new Date(now - 7 * day).toISOString(), until, 1) as { n: number }).n,
-        active_users_30d: (facts.get(tenantId, new Date(now - 30 * day).toISOString(), until, 1) as { n: number }).n,
-      } : {}),
-      // Since the last checklist progress (evidence: an event an item counts, or an attestation),
-      // or since the tenant was first seen when it has none.
-      ...(() => {
-        const f = any ? firstOf(1) : first;
-        const t = progress.lastEvidence(tenantId, now, m.checklists) ?? (f ? Date.parse(f) : undefined);
-        return t !== undefined ? { hours_since_checklist_progress: Math.floor((now - t) / 3_600_000) } : {};
-      })(),
-    });
+    const wideTraits = traitsOf(s.traitsAny);
     let wide: { facts: Record<string, unknown>; tenantTraits: Record<string, unknown> } | undefined;
-    const anyOf = () => {
-      if (!wide) {
-        const tt = traitsOf(1);
-        wide = { tenantTraits: tt, facts: factsOf(1, tt) };
-      }
-      return wide;
-    };
+    const anyOf = () => (wide ??= { tenantTraits: wideTraits, facts: factsOf(true, wideTraits) });
+    let lists: Map<string, ChecklistProgress> | undefined;
     const ctx: RuleContext = {
       now,
       // The tenant's known history starts at its first (verified) event: an absence over a longer window is unproven.
       historySince: first ? Math.min(Date.parse(first), now) : now,
       countEvents: (q) => named(q.event).filter((e) => (e.verified || q.evidence === 'any') && e.ts <= q.until && (q.since === undefined || e.ts >= q.since) && matchWhere(q.where, e.properties)).length,
       tenantTraits,
-      facts: factsOf(0, tenantTraits),
-      // Computed only when a clause asks for `evidence: any`, or to explain what was left out.
+      facts: factsOf(false, tenantTraits),
+      // Used only when a clause asks for `evidence: any`, or to explain what was left out.
       anyEvidence: {
         get facts() { return anyOf().facts; },
         get tenantTraits() { return anyOf().tenantTraits; },
@@ -146,64 +197,81 @@ export function lifecycleService(db: Database.Database, config: ConfigStore, hea
             : `unverified events left out: counting them, ${'event' in leaf ? 'the count' : 'the value'} would be ${JSON.stringify(withAny) ?? 'missing'} and the clause would ${okWithAny ? 'hold' : 'fail'} (evidence: any counts them)`,
       },
       metrics: metrics.values,
-      checklist: (id) => (lists ??= progress.forTenant(tenantId, now, m.checklists, base)).get(id),
+      // Checklists from server-decided progress (and attestations, for proofs that accept them), computed when a rule reads them.
+      checklist: (id) => lists?.get(id),
       ...healthNow,
     };
-    return ctx;
+    if (needs.checklists) {
+      const base = { tenantTraits, metrics: metrics.values, facts: ctx.facts, ...healthNow };
+      lists = await progress.forTenant(tenantId, now, m.checklists, base, known);
+    }
+    return { ctx, tenantFirstSeen: known.tenantFirstSeen ?? null };
   }
+  const context = async (tenantId: string, now: number, m: Model, pass?: TenantHealth) => (await build(tenantId, now, m, pass)).ctx;
 
-  const report = (tenantId: string, state: string, m: LifecycleModel): LifecycleReport => {
+  const report = (tenantId: string, state: string, m: LifecycleModel, rows: readonly HistoryRow[]): LifecycleReport => {
     let transitions: RecordedTransition[] | undefined;
-    // The history is read when asked for (the API answer), not on every sweep step.
+    // The evidence is parsed when asked for (the API answer), not on every sweep step.
     const own = Object.hasOwn(m.states, state) ? m.states[state] : undefined; // a state named like a prototype key is not one
     return Object.defineProperty({ tenantId, state, owner: own?.owner ?? null, allows: own?.allows ?? null } as LifecycleReport, 'transitions', {
       enumerable: true,
-      get: () => (transitions ??= (history.all(tenantId) as (Omit<RecordedTransition, 'evidence'> & { evidence: string })[]).map((r) => ({ ...r, evidence: JSON.parse(r.evidence) }))),
+      get: () => (transitions ??= rows.map((r) => ({ ...r, evidence: JSON.parse(r.evidence) as Transition['evidence'] }))),
     });
   };
-
-  const record = db.transaction((tenantId: string, version: number, ts: Transition[]) => {
-    for (const t of ts) insert.run(tenantId, t.from, t.to, new Date(t.at).toISOString(), version, JSON.stringify(t.evidence));
-  });
 
   return {
     async context(tenantId, now = Date.now(), pass) {
       const m = await model(pass);
       return m ? context(tenantId, now, m, pass) : undefined;
     },
-    async evaluate(tenantId, now = Date.now(), pass, ctx) {
+    async evaluate(tenantId, now = Date.now(), pass, given) {
       const m = await model(pass);
       if (!m?.hasLifecycle) return undefined;
-      const current = stateOf(tenantId, m.lifecycle);
-      const r = advance(m.lifecycle, current, ctx ?? (await context(tenantId, now, m, pass)));
-      if (r.transitions.length) record(tenantId, m.version, r.transitions);
-      return report(tenantId, r.state, m.lifecycle);
+      const [rows, ctx] = await Promise.all([history(tenantId), given ?? context(tenantId, now, m, pass)]);
+      const current = rows[0]?.to ?? m.lifecycle.initial;
+      const r = advance(m.lifecycle, current, ctx);
+      if (!r.transitions.length) return report(tenantId, r.state, m.lifecycle, rows);
+      // Recorded from the state as it is when writing: another evaluation may have moved it since it was read.
+      const state = await k.db.transaction().execute(async (trx) => {
+        const latest = (await lastState(trx, tenantId)) ?? m.lifecycle.initial;
+        const x = latest === current ? r : advance(m.lifecycle, latest, ctx);
+        if (x.transitions.length) {
+          await trx.insertInto('lifecycle_transitions').values(x.transitions.map((t) => ({
+            tenant_id: tenantId, from_state: t.from, to_state: t.to, at: new Date(t.at).toISOString(), config_version: m.version, evidence: JSON.stringify(t.evidence),
+          }))).execute();
+        }
+        return x.state;
+      });
+      return report(tenantId, state, m.lifecycle, await history(tenantId));
     },
     async peek(tenantId, now = Date.now()) {
       const m = await model();
       if (!m?.hasLifecycle) return undefined;
-      const r = advance(m.lifecycle, stateOf(tenantId, m.lifecycle), await context(tenantId, now, m));
+      const [state, ctx] = await Promise.all([stateOf(tenantId, m.lifecycle), context(tenantId, now, m)]);
+      const r = advance(m.lifecycle, state, ctx);
       return { state: r.state, allows: m.lifecycle.states[r.state]?.allows ?? null };
     },
     async serverProgress(tenantId, userId, now = Date.now(), pendingSince) {
       const m = await model();
       if (!m) return undefined;
-      const c = await context(tenantId, now, m);
+      const [{ ctx: c, tenantFirstSeen }, current] = await Promise.all([build(tenantId, now, m), m.hasLifecycle ? stateOf(tenantId, m.lifecycle) : undefined]);
       const base = { tenantTraits: c.tenantTraits, facts: c.facts, metrics: c.metrics, ...(c.health ? { health: c.health } : {}) };
-      const state = m.hasLifecycle ? advance(m.lifecycle, stateOf(tenantId, m.lifecycle), c).state : undefined;
+      const state = current === undefined ? undefined : advance(m.lifecycle, current, c).state;
       return {
-        ...progress.forUser(tenantId, userId, now, m.checklists, base, clientRules(m.doc), pendingSince), checklists: m.checklists,
+        ...(await progress.forUser(tenantId, userId, now, m.checklists, base, clientRules(m.doc), pendingSince, { tenantFirstSeen })), checklists: m.checklists,
         lifecycle: state === undefined ? null : { state, allows: m.lifecycle.states[state]?.allows ?? null },
       };
     },
     async state(tenantId) {
       const m = await model();
-      return m?.hasLifecycle ? report(tenantId, stateOf(tenantId, m.lifecycle), m.lifecycle) : undefined;
+      if (!m?.hasLifecycle) return undefined;
+      const rows = await history(tenantId);
+      return report(tenantId, rows[0]?.to ?? m.lifecycle.initial, m.lifecycle, rows);
     },
     async check(tenantId, action) {
       const m = await model();
       if (!m?.hasLifecycle) return { ok: true };
-      return allows(m.lifecycle, stateOf(tenantId, m.lifecycle), action);
+      return allows(m.lifecycle, await stateOf(tenantId, m.lifecycle), action);
     },
   };
 }

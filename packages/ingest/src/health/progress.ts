@@ -15,7 +15,8 @@ import {
   type ChecklistProgress, clauseKey, evaluate, type Explanation, historyDays, type HistoryClause, matchWhere,
   type ProgressHistory, referencedEvents, type Rule, type RuleContext, serverDecidable,
 } from '@keel/sdk-core/engine';
-import type Database from 'better-sqlite3';
+import type { Compilable, CompiledQuery } from 'kysely';
+import type { KeelDb } from '../store/db.js';
 
 const DAY = 86_400_000;
 
@@ -50,7 +51,55 @@ export interface UserProgress {
   history: ProgressHistory;
 }
 
-interface Ev { id: string; user: string | null; ts: number; event: string; properties: Record<string, unknown>; verified: boolean }
+/** A stored event as the evaluators read it. */
+export interface Ev { id: string; user: string | null; type: string; ts: number; event: string; properties: Record<string, unknown>; verified: boolean }
+
+/**
+ * What a caller (the lifecycle's rule context) has already read for this tenant, so that nothing
+ * is read twice: `events`, the tenant's stored events up to `now` (every type) of at least the
+ * names the call needs; `tenantFirstSeen`, its first event (any trust); `lastAttested`, its newest
+ * attestation. Whatever is absent is read here.
+ */
+export interface Known { events?: readonly Ev[]; tenantFirstSeen?: string | null; lastAttested?: string | null }
+
+type Arg = string | readonly string[] | undefined;
+const MARK = /^\u0000keel-arg-(\d+)-(-?\d+)\u0000$/;
+/**
+ * A query written once with Kysely, built and compiled once per dialect and shape (which arguments
+ * are absent, how long each list is), then run with each call's arguments as its parameters: on
+ * SQLite, building and compiling a query costs about as much as running a small one, and the sweep
+ * runs a few per tenant. Every argument (a string, a list of strings, or undefined) must reach the
+ * query as parameters, unchanged: `build` sees placeholders, never the values (a query that does
+ * not pass one through is refused).
+ */
+export function reusable<A extends Arg[], R>(build: (k: KeelDb, ...args: A) => Compilable<R>) {
+  const shapes = new Map<string, { c: CompiledQuery<R>; slots: ([number, number] | undefined)[] }>();
+  return async (k: KeelDb, ...args: A): Promise<R[]> => {
+    const key = k.dialect + ':' + args.map((a) => (a === undefined ? 'u' : typeof a === 'string' ? 's' : a.length)).join(',');
+    let s = shapes.get(key);
+    if (!s) {
+      const mark = (i: number, j: number) => `\u0000keel-arg-${i}-${j}\u0000`;
+      const marks = args.map((a, i) => (a === undefined ? undefined : typeof a === 'string' ? mark(i, -1) : a.map((_, j) => mark(i, j)))) as A;
+      const c = build(k, ...marks).compile();
+      const slots = c.parameters.map((p) => {
+        const m = typeof p === 'string' ? MARK.exec(p) : null;
+        return m ? [Number(m[1]), Number(m[2])] as [number, number] : undefined;
+      });
+      const used = new Set(slots.filter((x) => x).map((x) => `${x![0]},${x![1]}`)).size;
+      const expected = args.reduce((n, a) => n + (a === undefined ? 0 : typeof a === 'string' ? 1 : a.length), 0);
+      if (used !== expected) throw new Error(`a reusable query must pass every argument as a parameter (${used} of ${expected} found): ${c.sql}`);
+      s = { c, slots };
+      if (shapes.size < 64) shapes.set(key, s);
+    }
+    const parameters = s.c.parameters.map((p, n) => {
+      const at = s.slots[n];
+      if (!at) return p;
+      const a = args[at[0]]!;
+      return at[1] < 0 ? a : (a as readonly string[])[at[1]];
+    });
+    return (await k.db.executeQuery<R>({ ...s.c, parameters })).rows;
+  };
+}
 
 const names = (rules: readonly Rule[]) => [...new Set(rules.flatMap((r) => referencedEvents(r).map((x) => x.event)))];
 
@@ -69,57 +118,102 @@ function eventContext(events: readonly Ev[], now: number): RuleContext['countEve
   };
 }
 
-export function progressEvaluator(db: Database.Database) {
-  const userEvents = db.prepare(`SELECT message_id AS id, user_id AS user, timestamp, event, payload, trust FROM events
-    WHERE group_id = ? AND user_id = ? AND type = 'track' AND event IN (SELECT value FROM json_each(?)) AND timestamp <= ?`);
-  const tenantEvents = db.prepare(`SELECT message_id AS id, user_id AS user, timestamp, event, payload, trust FROM events
-    WHERE group_id = ? AND type = 'track' AND event IN (SELECT value FROM json_each(?)) AND timestamp <= ?`);
-  const identifies = db.prepare(`SELECT user_id AS user, payload FROM events WHERE (group_id = ? OR group_id IS NULL) AND user_id = ? AND type = 'identify' ORDER BY timestamp, rowid`);
-  const tenantIdentifies = db.prepare(`SELECT user_id AS user, payload FROM events WHERE group_id = ? AND user_id IS NOT NULL AND type = 'identify' ORDER BY timestamp, rowid`);
-  const tenantUsers = db.prepare(`SELECT DISTINCT user_id AS user FROM events WHERE group_id = ? AND user_id IS NOT NULL AND timestamp <= ?`);
-  const userFirst = db.prepare(`SELECT MIN(timestamp) AS t FROM events WHERE group_id = ? AND user_id = ?`);
-  const tenantFirst = db.prepare(`SELECT MIN(timestamp) AS t FROM events WHERE group_id = ?`);
-  const ids = db.prepare(`SELECT message_id AS id FROM events WHERE group_id = ? AND user_id = ? AND type = 'track' AND timestamp >= ? AND timestamp <= ? ORDER BY timestamp LIMIT 5000`);
-  const lastAttested = db.prepare(`SELECT MAX(updated_at) AS t FROM progress WHERE tenant_id = ? AND kind = 'checklist' AND json_extract(data, '$.attested.by') IS NOT NULL`);
-  const attested = db.prepare(`SELECT DISTINCT ref FROM progress WHERE tenant_id = ? AND kind = 'checklist' AND state = 'completed' AND json_extract(data, '$.attested.by') IS NOT NULL`);
+type EventRow = { id: string; user: string | null; type: string; timestamp: string; event: string | null; payload: string; trust: string };
+const toEvents = (rs: readonly EventRow[]): Ev[] => rs.map((r) => ({
+  id: r.id, user: r.user, type: r.type, ts: Date.parse(r.timestamp), event: r.event ?? '', properties: (JSON.parse(r.payload) as { properties?: Record<string, unknown> }).properties ?? {},
+  verified: r.trust === 'verified',
+}));
 
-  const rows = (rs: { id: string; user: string | null; timestamp: string; event: string; payload: string; trust?: string }[]): Ev[] =>
-    rs.map((r) => ({ id: r.id, user: r.user, ts: Date.parse(r.timestamp), event: r.event, properties: (JSON.parse(r.payload) as { properties?: Record<string, unknown> }).properties ?? {}, verified: r.trust === 'verified' }));
-  const traitsOf = (rs: { payload: string }[]) => {
+/**
+ * The tenant's stored events named one of `names` (every type; `user`: that user's only) with a
+ * timestamp up to `until` (ISO), in no particular order. No names, no query.
+ */
+const eventsNamed = reusable((k, tenantId: string, eventNames: readonly string[], until: string, user: string | undefined) => {
+  let q = k.db.selectFrom('events').select(['message_id as id', 'user_id as user', 'type', 'timestamp', 'event', 'payload', 'trust'])
+    .where('group_id', '=', tenantId).where('event', 'in', eventNames).where('timestamp', '<=', until);
+  if (user !== undefined) q = q.where('user_id', '=', user);
+  return q;
+});
+export async function tenantEvents(k: KeelDb, tenantId: string, eventNames: readonly string[], until: string, user?: string): Promise<Ev[]> {
+  // An empty IN list is not valid SQL everywhere: no names, no query.
+  return eventNames.length ? toEvents(await eventsNamed(k, tenantId, eventNames, until, user)) : [];
+}
+
+// The queries, written once for both dialects (see `reusable`).
+const userIdentifies = reusable((k, tenantId: string, userId: string) => k.db.selectFrom('events').select(['user_id as user', 'payload'])
+  .where((eb) => eb.or([eb('group_id', '=', tenantId), eb('group_id', 'is', null)])).where('user_id', '=', userId).where('type', '=', 'identify')
+  .orderBy('timestamp').orderBy('rowid'));
+const identifiesOf = reusable((k, tenantId: string) => k.db.selectFrom('events').select(['user_id as user', 'payload'])
+  .where('group_id', '=', tenantId).where('user_id', 'is not', null).where('type', '=', 'identify').orderBy('timestamp').orderBy('rowid'));
+/** Every user of the tenant seen by `until`, with their first event (at any time): one grouped query, not one per user. */
+const usersOf = reusable((k, tenantId: string, until: string) => k.db.selectFrom('events').select((eb) => ['user_id as user', eb.fn.min('timestamp').as('t')])
+  .where('group_id', '=', tenantId).where('user_id', 'is not', null).groupBy('user_id').having((eb) => eb.fn.min('timestamp'), '<=', until));
+const userFirstOf = reusable((k, tenantId: string, userId: string) => k.db.selectFrom('events').select((eb) => eb.fn.min('timestamp').as('t'))
+  .where('group_id', '=', tenantId).where('user_id', '=', userId));
+const tenantFirstOf = reusable((k, tenantId: string) => k.db.selectFrom('events').select((eb) => eb.fn.min('timestamp').as('t')).where('group_id', '=', tenantId));
+const idsOf = reusable((k, tenantId: string, userId: string, since: string, until: string) => k.db.selectFrom('events').select('message_id as id')
+  .where('group_id', '=', tenantId).where('user_id', '=', userId).where('type', '=', 'track').where('timestamp', '>=', since).where('timestamp', '<=', until)
+  .orderBy('timestamp').orderBy('rowid').limit(5000));
+const lastAttestedOf = reusable((k, tenantId: string) => k.db.selectFrom('progress').select((eb) => eb.fn.max('updated_at').as('t'))
+  .where('tenant_id', '=', tenantId).where('kind', '=', 'checklist').where(k.sql.jsonText('data', 'attested', 'by'), 'is not', null));
+const attestedOf = reusable((k, tenantId: string) => k.db.selectFrom('progress').select('ref').distinct()
+  .where('tenant_id', '=', tenantId).where('kind', '=', 'checklist').where('state', '=', 'completed').where(k.sql.jsonText('data', 'attested', 'by'), 'is not', null));
+
+export function progressEvaluator(k: KeelDb) {
+  const tracks = (events: readonly Ev[], wanted: readonly string[]) => {
+    const w = new Set(wanted);
+    return events.filter((e) => e.type === 'track' && w.has(e.event));
+  };
+  /** The tenant's track events of these names: from `known` when the caller read them, else read now. */
+  const trackEvents = async (tenantId: string, wanted: readonly string[], until: string, known?: Known) =>
+    tracks(known?.events ?? (await tenantEvents(k, tenantId, wanted, until)), wanted);
+  const identifies = (tenantId: string, userId: string) => userIdentifies(k, tenantId, userId);
+  const tenantIdentifies = (tenantId: string) => identifiesOf(k, tenantId);
+  const tenantUsers = (tenantId: string, until: string) => usersOf(k, tenantId, until);
+  const userFirst = async (tenantId: string, userId: string) => (await userFirstOf(k, tenantId, userId))[0]?.t ?? null;
+  const tenantFirst = async (tenantId: string, known?: Known) => (known?.tenantFirstSeen !== undefined ? known.tenantFirstSeen : (await tenantFirstOf(k, tenantId))[0]?.t ?? null);
+  const ids = (tenantId: string, userId: string, since: string, until: string) => idsOf(k, tenantId, userId, since, until);
+  const lastAttested = async (tenantId: string, known?: Known) => (known?.lastAttested !== undefined ? known.lastAttested : (await lastAttestedOf(k, tenantId))[0]?.t ?? null);
+  const attested = (tenantId: string) => attestedOf(k, tenantId);
+
+  const traitsOf = (rs: readonly { payload: string }[]) => {
     let t: Record<string, unknown> = {};
     for (const r of rs) t = { ...t, ...((JSON.parse(r.payload) as { traits?: Record<string, unknown> }).traits ?? {}) };
     return t;
   };
-  const first = (r: unknown) => ((r as { t: string | null } | undefined)?.t ?? null);
+  const since = (first: string | null, now: number) => (first ? Math.min(Date.parse(first), now) : now);
   const itemsOf = (checklists: readonly ConfigChecklist[]) =>
     checklists.flatMap((c) => c.items.map((i) => ({ c, i, ref: `${c.id}/${i.id}`, scope: i.scope ?? 'user' as const, decidable: serverDecidable(i.complete) })));
 
-  /** One user's server-decided items and history (their per-day counts for `historyRules`). */
-  function forUser(
+  /**
+   * One user's server-decided items and history (their per-day counts for `historyRules`).
+   * `known.tenantFirstSeen`: the tenant's first event, when the caller has read it (else it is read here).
+   */
+  async function forUser(
     tenantId: string, userId: string, now: number, checklists: readonly ConfigChecklist[], base: TenantBase,
-    historyRules: readonly Rule[], pendingSince?: number,
-  ): UserProgress {
+    historyRules: readonly Rule[], pendingSince?: number, known?: Pick<Known, 'tenantFirstSeen'>,
+  ): Promise<UserProgress> {
     const until = new Date(now).toISOString();
     const items = itemsOf(checklists);
-    const mine = rows(userEvents.all(tenantId, userId, JSON.stringify(names([...items.map((x) => x.i.complete), ...historyRules])), until) as never);
-    const uFirst = first(userFirst.get(tenantId, userId));
-    const tFirst = first(tenantFirst.get(tenantId));
-    const userCtx: RuleContext = {
-      ...base, now, countEvents: eventContext(mine, now), userTraits: traitsOf(identifies.all(tenantId, userId) as never),
-      historySince: uFirst ? Math.min(Date.parse(uFirst), now) : now,
-    };
-    let tenantCtx: RuleContext | undefined;
-    const tenantContext = () => (tenantCtx ??= {
-      ...base, now,
-      countEvents: eventContext(rows(tenantEvents.all(tenantId, JSON.stringify(names(items.filter((x) => x.scope === 'tenant').map((x) => x.i.complete))), until) as never), now),
-      historySince: tFirst ? Math.min(Date.parse(tFirst), now) : now,
-    });
+    const tenantNames = names(items.filter((x) => x.scope === 'tenant' && x.decidable).map((x) => x.i.complete));
+    // Independent reads, issued together (a pool runs them at once; SQLite's one connection in turn).
+    const [mine, uFirst, tFirst, traits, theirs, messageIds] = await Promise.all([
+      tenantEvents(k, tenantId, names([...items.map((x) => x.i.complete), ...historyRules]), until, userId).then((es) => es.filter((e) => e.type === 'track')),
+      userFirst(tenantId, userId),
+      tenantFirst(tenantId, known),
+      identifies(tenantId, userId),
+      // The tenant's events only when a tenant-scope item needs them.
+      tenantNames.length ? trackEvents(tenantId, tenantNames, until) : [],
+      pendingSince === undefined ? [] : ids(tenantId, userId, new Date(pendingSince).toISOString(), until).then((rs) => rs.map((r) => r.id)),
+    ]);
+    const userCtx: RuleContext = { ...base, now, countEvents: eventContext(mine, now), userTraits: traitsOf(traits), historySince: since(uFirst, now) };
+    const tenantCtx: RuleContext = { ...base, now, countEvents: eventContext(theirs, now), historySince: since(tFirst, now) };
     const decisions: ItemDecision[] = items.map(({ c, i, ref, scope, decidable }) => {
       const d: ItemDecision = { checklist: c.id, item: i.id, ref, scope, decidable, completed: false };
       if (i.attest) d.attest = i.attest;
       if (i.launch?.recipe) d.recipe = i.launch.recipe;
       if (decidable) {
-        d.explanation = evaluate(i.complete, scope === 'tenant' ? tenantContext() : userCtx);
+        d.explanation = evaluate(i.complete, scope === 'tenant' ? tenantCtx : userCtx);
         d.completed = d.explanation.ok;
       }
       return d;
@@ -143,8 +237,6 @@ export function progressEvaluator(db: Database.Database) {
         clauses.set(key, h);
       }
     }
-    const messageIds = pendingSince === undefined ? []
-      : (ids.all(tenantId, userId, new Date(pendingSince).toISOString(), until) as { id: string }[]).map((r) => r.id);
     return {
       tenantId, userId, now, items: decisions,
       history: { fromDay, firstSeen: uFirst, tenantFirstSeen: tFirst, clauses: [...clauses.values()], messageIds },
@@ -155,35 +247,37 @@ export function progressEvaluator(db: Database.Database) {
    * The tenant's checklists as lifecycle proofs read them: `completedItems` server-decided (a
    * user-scope item by any of its users), `attestedItems` the rest that a user attested.
    */
-  function forTenant(tenantId: string, now: number, checklists: readonly ConfigChecklist[], base: TenantBase): Map<string, ChecklistProgress> {
+  async function forTenant(tenantId: string, now: number, checklists: readonly ConfigChecklist[], base: TenantBase, known?: Known): Promise<Map<string, ChecklistProgress>> {
     const until = new Date(now).toISOString();
     const items = itemsOf(checklists).filter((x) => x.decidable);
-    const all = rows(tenantEvents.all(tenantId, JSON.stringify(names(items.map((x) => x.i.complete))), until) as never);
-    const tFirst = first(tenantFirst.get(tenantId));
-    const tenantCtx: RuleContext = { ...base, now, countEvents: eventContext(all, now), historySince: tFirst ? Math.min(Date.parse(tFirst), now) : now };
-    let users: { ctx: RuleContext }[] | undefined;
-    const perUser = () => {
-      if (users) return users;
-      const byUser = new Map<string, Ev[]>();
-      for (const e of all) if (e.user) (byUser.get(e.user) ?? byUser.set(e.user, []).get(e.user)!).push(e);
-      const traits = new Map<string, { payload: string }[]>();
-      for (const r of tenantIdentifies.all(tenantId) as { user: string; payload: string }[]) (traits.get(r.user) ?? traits.set(r.user, []).get(r.user)!).push(r);
-      const ids = new Set([...(tenantUsers.all(tenantId, until) as { user: string }[]).map((r) => r.user)]);
-      return (users = [...ids].map((u) => {
-        const f = first(userFirst.get(tenantId, u));
-        return { ctx: { ...base, now, countEvents: eventContext(byUser.get(u) ?? [], now), userTraits: traitsOf(traits.get(u) ?? []), historySince: f ? Math.min(Date.parse(f), now) : now } };
-      }));
-    };
+    const tenantScope = items.some((x) => x.scope === 'tenant');
+    const userScope = items.some((x) => x.scope === 'user');
+    const [all, tFirst, identified, users, att] = await Promise.all([
+      trackEvents(tenantId, names(items.map((x) => x.i.complete)), until, known),
+      tenantScope ? tenantFirst(tenantId, known) : null,
+      // Each user's traits and first event only when a user-scope item is decided for them.
+      userScope ? tenantIdentifies(tenantId) : [],
+      userScope ? tenantUsers(tenantId, until) : [],
+      attested(tenantId),
+    ]);
+    const tenantCtx: RuleContext = { ...base, now, countEvents: eventContext(all, now), historySince: since(tFirst, now) };
+    const byUser = new Map<string, Ev[]>();
+    for (const e of all) if (e.user) (byUser.get(e.user) ?? byUser.set(e.user, []).get(e.user)!).push(e);
+    const traits = new Map<string, { payload: string }[]>();
+    for (const r of identified) (traits.get(r.user!) ?? traits.set(r.user!, []).get(r.user!)!).push(r);
+    const perUser: RuleContext[] = users.map(({ user, t }) => ({
+      ...base, now, countEvents: eventContext(byUser.get(user!) ?? [], now), userTraits: traitsOf(traits.get(user!) ?? []), historySince: since(t, now),
+    }));
     const done = new Set<string>();
     for (const { ref, scope, i } of items) {
-      if (scope === 'tenant' ? evaluate(i.complete, tenantCtx).ok : perUser().some((u) => evaluate(i.complete, u.ctx).ok)) done.add(ref);
+      if (scope === 'tenant' ? evaluate(i.complete, tenantCtx).ok : perUser.some((u) => evaluate(i.complete, u).ok)) done.add(ref);
     }
-    const att = new Set((attested.all(tenantId) as { ref: string }[]).map((r) => r.ref));
+    const attestedRefs = new Set(att.map((r) => r.ref));
     const out = new Map<string, ChecklistProgress>();
     for (const c of checklists) {
       const allItems = c.items.map((i) => i.id);
       const completedItems = allItems.filter((i) => done.has(`${c.id}/${i}`));
-      const attestedItems = allItems.filter((i) => !done.has(`${c.id}/${i}`) && att.has(`${c.id}/${i}`));
+      const attestedItems = allItems.filter((i) => !done.has(`${c.id}/${i}`) && attestedRefs.has(`${c.id}/${i}`));
       out.set(c.id, { completedItems, completed: completedItems.length === allItems.length, attestedItems, allItems });
     }
     return out;
@@ -193,18 +287,22 @@ export function progressEvaluator(db: Database.Database) {
    * When the tenant last made checklist progress (ms), from evidence: the newest stored event
    * that matches an event clause of some checklist item, or the newest attestation of an item.
    */
-  function lastEvidence(tenantId: string, now: number, checklists: readonly ConfigChecklist[]): number | undefined {
+  async function lastEvidence(tenantId: string, now: number, checklists: readonly ConfigChecklist[], known?: Known): Promise<number | undefined> {
     const refs = checklists.flatMap((c) => c.items.flatMap((i) => referencedEvents(i.complete)));
+    const [events, a] = await Promise.all([trackEvents(tenantId, [...new Set(refs.map((r) => r.event))], new Date(now).toISOString(), known), lastAttested(tenantId, known)]);
     let t = -Infinity;
-    if (refs.length) {
-      for (const e of rows(tenantEvents.all(tenantId, JSON.stringify([...new Set(refs.map((r) => r.event))]), new Date(now).toISOString()) as never)) {
-        if (e.ts > t && refs.some((r) => r.event === e.event && matchWhere(r.where, e.properties))) t = e.ts;
-      }
+    for (const e of events) {
+      if (e.ts > t && refs.some((r) => r.event === e.event && matchWhere(r.where, e.properties))) t = e.ts;
     }
-    const a = (lastAttested.get(tenantId) as { t: string | null }).t;
     if (a) t = Math.max(t, Date.parse(a));
     return t === -Infinity ? undefined : t;
   }
 
   return { forUser, forTenant, lastEvidence };
 }
+
+/**
+ * The event names the tenant-wide reads above need for these checklists (`forTenant` and
+ * `lastEvidence`): every event clause of every item. A caller that reads them once passes them as `known.events`.
+ */
+export const checklistEventNames = (checklists: readonly ConfigChecklist[]) => names(checklists.flatMap((c) => c.items.map((i) => i.complete)));

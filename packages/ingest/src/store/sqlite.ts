@@ -122,7 +122,8 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
   const attributing = options.attribution ?? true;
   const configStore = configStoreOf(k);
   const health = healthService(db, configStore);
-  const lifecycle = lifecycleService(db, configStore, health);
+  const facts = factsStore(k);
+  const lifecycle = lifecycleService(k, configStore, health, facts);
   const alerts = alertService(k, configStore, health, lifecycle, options.alerts);
   const listStmt = db.prepare(
     'SELECT rowid AS rowId, * FROM events WHERE write_key = ? AND rowid > ? ORDER BY rowid LIMIT ?',
@@ -201,7 +202,7 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
     // A full disk or a read-only file met by any store answers 503 + Retry-After (faults.ts).
     config: guardFaults(configStore, faults),
     progress: guardFaults(progressStore(k), faults),
-    facts: guardFaults(factsStore(k), faults),
+    facts: guardFaults(facts, faults),
     health: guardFaults(health, faults),
     lifecycle: guardFaults(lifecycle, faults),
     alerts,

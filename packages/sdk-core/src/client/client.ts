@@ -239,18 +239,30 @@ export function init(options: KeelOptions): Keel {
   }
 
   let saveTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * What messages changed since the last save: only those are written (200 ms after the first
+   * change). A track changes the history (its recent messages), the rollups only when a watched
+   * clause counted it; identify and group with traits change the traits; a page changes none.
+   */
+  const unsaved = new Set<'rollups' | 'history' | 'traits'>();
   telemetry.subscribe((m: Message) => {
     if (m.type === 'identify' && m.traits) userTraits = { ...userTraits, ...m.traits };
     if (m.type === 'group' && m.traits) tenantTraits = { ...tenantTraits, ...m.traits };
+    if ((m.type === 'identify' || m.type === 'group') && m.traits) unsaved.add('traits');
     const hit = m.type === 'track' && m.event ? rollups.record(m.event, m.properties, Date.parse(m.timestamp), m.messageId) : false;
-    if (m.type === 'track' && m.event) guide.onMessage(m.event, m.properties, Date.parse(m.timestamp));
+    if (m.type === 'track' && m.event) {
+      unsaved.add('history');
+      if (hit) unsaved.add('rollups');
+      guide.onMessage(m.event, m.properties, Date.parse(m.timestamp));
+    }
     if (m.type === 'page') guide.wake();
-    saveTimer ??= setTimeout(() => {
-      saveTimer = undefined;
-      save('rollups', rollups.toJSON());
-      save('history', rollups.history());
-      save('traits', { userTraits, tenantTraits });
-    }, 200);
+    if (unsaved.size) {
+      saveTimer ??= setTimeout(() => {
+        saveTimer = undefined;
+        for (const k of unsaved) save(k, k === 'rollups' ? rollups.toJSON() : k === 'history' ? rollups.history() : { userTraits, tenantTraits });
+        unsaved.clear();
+      }, 200);
+    }
     if (hit || m.type !== 'track') recompute(true);
   });
 

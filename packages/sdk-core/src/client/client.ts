@@ -1,5 +1,8 @@
 import { createTelemetry, type Message, openStore, request, type Telemetry, type TelemetryOptions } from '@keel/telemetry';
+import { durationMs } from '../rules/duration.js';
 import { evaluate, matches } from '../rules/evaluate.js';
+import { glob } from '../rules/match.js';
+import { memoryContext } from '../rules/memory.js';
 import type { ChecklistProgress, Explanation, Rule, RuleContext } from '../rules/types.js';
 import { mergeProgress } from '../progress/merge.js';
 import type { FatiguePolicy } from './budget.js';
@@ -8,7 +11,7 @@ import { lazyGuide } from './lazy-guide.js';
 import type { ProgressAnswer } from '../progress/answer.js';
 import { clientRules } from '../progress/answer.js';
 import { type Rollup, Rollups, type SavedHistory } from './rollups.js';
-import { SAFE_LINK } from './text.js';
+import { resolveText, SAFE_LINK } from './text.js';
 import type {
   ChecklistSource, ChecklistView, ClientChecklist, ClientConfig, GuideLoader, GuideReport, ItemAction, NudgeDecision,
   ProgressEntry,
@@ -148,7 +151,7 @@ export function init(options: KeelOptions): Keel {
   const guideKey = `keel-guide:${o.writeKey}`;
   const debugMode = o.debug ?? new URLSearchParams(location.search).get('keel_debug') === '1';
   const guide = lazyGuide({
-    storageKey: guideKey, config: () => config, ctx, refused: allowed, lifecycleState: () => lifecycle?.state,
+    lib: { durationMs, evaluate, glob, memoryContext, resolveText, SAFE_LINK }, storageKey: guideKey, config: () => config, ctx, refused: allowed, lifecycleState: () => lifecycle?.state,
     track: (event, properties) => void telemetry.track(event, properties),
     progress: (key) => progress.get(key),
     record: (e) => setProgress(e, true) && persist(),

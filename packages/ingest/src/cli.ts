@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { validateConfig } from '@keel/sdk-core/authoring';
+import { backupCommand } from './backup-cli.js';
 import { configCommand } from './config-cli.js';
 import { createMetrics } from './metrics-registry.js';
 import { HELP, parseServeArgs, UsageError } from './serve-config.js';
@@ -72,6 +73,7 @@ export async function main(argv: string[]): Promise<number> {
       return -1; // keeps running
     }
     if (command === 'config') return await configCommand(rest);
+    if (command === 'backup') return await backupCommand(rest);
     throw new UsageError(`unknown command "${command}"; run keel --help`);
   } catch (e) {
     if (e instanceof UsageError) {

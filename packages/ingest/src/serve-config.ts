@@ -7,6 +7,7 @@ export const HELP = `Usage: keel <command> [options]
 Commands:
   serve       run the ingest API on the embedded SQLite store
   config      validate, diff and publish config files (keel config --help)
+  backup      copy the database consistently, even while serve runs (keel backup --help)
 
 keel serve options (flag, or environment variable):
   --port N             KEEL_PORT             port to listen on (default 4318)

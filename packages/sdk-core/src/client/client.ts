@@ -1,5 +1,8 @@
 import { createTelemetry, type Message, openStore, request, type Telemetry, type TelemetryOptions } from '@keel/telemetry';
+import { durationMs } from '../rules/duration.js';
 import { evaluate, matches } from '../rules/evaluate.js';
+import { glob } from '../rules/match.js';
+import { memoryContext } from '../rules/memory.js';
 import type { ChecklistProgress, Explanation, Rule, RuleContext } from '../rules/types.js';
 import { mergeProgress } from '../progress/merge.js';
 import type { FatiguePolicy } from './budget.js';
@@ -8,7 +11,7 @@ import { lazyGuide } from './lazy-guide.js';
 import type { ProgressAnswer } from '../progress/answer.js';
 import { clientRules } from '../progress/answer.js';
 import { type Rollup, Rollups, type SavedHistory } from './rollups.js';
-import { SAFE_LINK } from './text.js';
+import { resolveText, SAFE_LINK } from './text.js';
 import type {
   ChecklistSource, ChecklistView, ClientChecklist, ClientConfig, GuideLoader, GuideReport, ItemAction, NudgeDecision,
   ProgressEntry,
@@ -148,7 +151,7 @@ export function init(options: KeelOptions): Keel {
   const guideKey = `keel-guide:${o.writeKey}`;
   const debugMode = o.debug ?? new URLSearchParams(location.search).get('keel_debug') === '1';
   const guide = lazyGuide({
-    storageKey: guideKey, config: () => config, ctx, refused: allowed, lifecycleState: () => lifecycle?.state,
+    lib: { durationMs, evaluate, glob, memoryContext, resolveText, SAFE_LINK }, storageKey: guideKey, config: () => config, ctx, refused: allowed, lifecycleState: () => lifecycle?.state,
     track: (event, properties) => void telemetry.track(event, properties),
     progress: (key) => progress.get(key),
     record: (e) => setProgress(e, true) && persist(),
@@ -239,18 +242,30 @@ export function init(options: KeelOptions): Keel {
   }
 
   let saveTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * What messages changed since the last save: only those are written (200 ms after the first
+   * change). A track changes the history (its recent messages), the rollups only when a watched
+   * clause counted it; identify and group with traits change the traits; a page changes none.
+   */
+  const unsaved = new Set<'rollups' | 'history' | 'traits'>();
   telemetry.subscribe((m: Message) => {
     if (m.type === 'identify' && m.traits) userTraits = { ...userTraits, ...m.traits };
     if (m.type === 'group' && m.traits) tenantTraits = { ...tenantTraits, ...m.traits };
+    if ((m.type === 'identify' || m.type === 'group') && m.traits) unsaved.add('traits');
     const hit = m.type === 'track' && m.event ? rollups.record(m.event, m.properties, Date.parse(m.timestamp), m.messageId) : false;
-    if (m.type === 'track' && m.event) guide.onMessage(m.event, m.properties, Date.parse(m.timestamp));
+    if (m.type === 'track' && m.event) {
+      unsaved.add('history');
+      if (hit) unsaved.add('rollups');
+      guide.onMessage(m.event, m.properties, Date.parse(m.timestamp));
+    }
     if (m.type === 'page') guide.wake();
-    saveTimer ??= setTimeout(() => {
-      saveTimer = undefined;
-      save('rollups', rollups.toJSON());
-      save('history', rollups.history());
-      save('traits', { userTraits, tenantTraits });
-    }, 200);
+    if (unsaved.size) {
+      saveTimer ??= setTimeout(() => {
+        saveTimer = undefined;
+        for (const k of unsaved) save(k, k === 'rollups' ? rollups.toJSON() : k === 'history' ? rollups.history() : { userTraits, tenantTraits });
+        unsaved.clear();
+      }, 200);
+    }
     if (hit || m.type !== 'track') recompute(true);
   });
 

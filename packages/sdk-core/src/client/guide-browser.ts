@@ -28,7 +28,7 @@ function storage(): Storage | undefined {
 
 export function startGuide(c: GuideCore): Guide {
   const g = createGuide({
-    storageKey: c.storageKey, storage: storage(), now: Date.now,
+    lib: c.lib, storageKey: c.storageKey, storage: storage(), now: Date.now,
     config: c.config, ctx: c.ctx, refused: c.refused, lifecycleState: c.lifecycleState, track: c.track,
     progress: (kind, id) => c.progress(`user:${kind}:${id}`),
     saveProgress(kind, ref, state, data) {

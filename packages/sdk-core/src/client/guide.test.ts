@@ -3,9 +3,13 @@
 // snooze and dismiss, typing, lifecycle, anchors per page, recipes (advance, route, resume) and
 // the decision trace that explains all of it.
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { durationMs } from '../rules/duration.js';
+import { evaluate } from '../rules/evaluate.js';
+import { glob } from '../rules/match.js';
 import { memoryContext, type MemoryEvent } from '../rules/memory.js';
 import { parseLedger } from './budget.js';
 import { createGuide, explainLine, type GuideDeps } from './guide.js';
+import { resolveText, SAFE_LINK } from './text.js';
 import type { ClientConfig, GuideHost, ProgressEntry } from './types.js';
 
 const MIN = 60_000;
@@ -48,6 +52,7 @@ function setup({ config, lifecycle, ...over }: Partial<Omit<GuideDeps, 'config'>
   const lc = lifecycle;
   const refused = (a: string) => (!lc || lc.allows.some((p) => (p.endsWith('*') ? a.startsWith(p.slice(0, -1)) : p === a)) ? undefined : `"${a}" is not allowed in lifecycle state "${lc.state}"`);
   const deps: GuideDeps = {
+    lib: { durationMs, evaluate, glob, memoryContext, resolveText, SAFE_LINK },
     storageKey: 'keel-guide:test', storage, now: () => Date.now(), config: () => state.config,
     ctx: () => memoryContext(events, { now: Date.now(), page: { path: state.path }, ...(lc ? { lifecycle: lc.state } : {}) }),
     refused, lifecycleState: () => lc?.state,

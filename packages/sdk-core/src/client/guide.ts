@@ -5,13 +5,13 @@
  * and reports back through `host`. No DOM here: the page's path, focus and storage come in `deps`,
  * so the whole decision logic runs (and is tested) in Node too.
  */
-import { durationMs } from '../rules/duration.js';
-import { evaluate } from '../rules/evaluate.js';
-import { glob } from '../rules/match.js';
-import { memoryContext, type MemoryEvent } from '../rules/memory.js';
+import type { durationMs } from '../rules/duration.js';
+import type { evaluate } from '../rules/evaluate.js';
+import type { glob } from '../rules/match.js';
+import type { memoryContext, MemoryEvent } from '../rules/memory.js';
 import type { Explanation, Rule, RuleContext } from '../rules/types.js';
 import { DEFAULT_FATIGUE, type FatiguePolicy, humanDuration, Ledger, type SurfaceKind } from './budget.js';
-import { resolveText, SAFE_LINK } from './text.js';
+import type { resolveText, SAFE_LINK } from './text.js';
 import type {
   ClientConfig, ClientNudge, ClientRecipe, GuideCheck, GuideHost, GuideLoader, GuideReport, GuideState, NudgeActionView,
   NudgeCloseReason, NudgeDecision, NudgeView, ProgressEntry, RecipeStepView, Text,
@@ -23,7 +23,24 @@ const MAX_TIMER = 2 ** 31 - 1;
 
 export type Outcome = { ok: true } | { ok: false; reason: string };
 
+/**
+ * The rule and text functions the engine uses, handed in by the page that already loaded them
+ * (the client): imported here, they would be split into a chunk of their own that every
+ * checklist page loads as a second file up front (a bundler shares a module between the page and
+ * a lazy chunk that way). Only their types are imported.
+ */
+export interface GuideLib {
+  durationMs: typeof durationMs;
+  evaluate: typeof evaluate;
+  glob: typeof glob;
+  memoryContext: typeof memoryContext;
+  resolveText: typeof resolveText;
+  SAFE_LINK: typeof SAFE_LINK;
+}
+
 export interface GuideDeps {
+  /** The rule and text functions (see `GuideLib`). */
+  lib: GuideLib;
   /** localStorage key of the fatigue ledger. */
   storageKey: string;
   storage: Pick<Storage, 'getItem' | 'setItem'> | undefined;
@@ -106,6 +123,7 @@ export interface Guide {
 }
 
 export function createGuide(deps: GuideDeps): Guide {
+  const { durationMs, evaluate, glob, memoryContext, resolveText, SAFE_LINK } = deps.lib;
   const ledger = new Ledger(deps.storage, deps.storageKey, deps.now());
   const listeners = new Set<() => void>();
   let showing: Showing | undefined;

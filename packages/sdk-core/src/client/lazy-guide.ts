@@ -6,11 +6,13 @@
  */
 import type { RuleContext } from '../rules/types.js';
 import type { FatiguePolicy } from './budget.js';
-import type { Guide } from './guide.js';
+import type { Guide, GuideLib } from './guide.js';
 import type { ClientConfig, GuideLoader, ProgressEntry } from './types.js';
 
 /** What the client gives the engine; ./guide-browser.ts adds the page (path, focus, storage, links). */
 export interface GuideCore {
+  /** The rule and text functions the page already has (the engine imports none: see `GuideLib`). */
+  lib: GuideLib;
   storageKey: string;
   config(): ClientConfig | undefined;
   ctx(): RuleContext;

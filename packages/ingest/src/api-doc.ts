@@ -21,7 +21,7 @@ const SCHEMES: Record<string, string> = { writeKey: 'write key', adminKey: 'admi
 /** The OpenAPI document of an app with every service (what `keel serve` runs), from a throw-away store. */
 export async function openApiDocument(): Promise<Json> {
   const dir = mkdtempSync(join(tmpdir(), 'keel-api-doc-'));
-  const store = openSqliteStore(dir);
+  const store = await openSqliteStore(dir);
   const app = buildApp({
     store, writeKeys: ['wk'], adminKeys: ['adm'], secretKeys: ['s'], logger: false, rateLimit: false,
     config: store.config, progress: store.progress, facts: store.facts, health: store.health, lifecycle: store.lifecycle, status: store.status, timeline: store.timeline,

@@ -30,7 +30,7 @@ async function run(args: string[]) {
 
 test('a backup taken while inserts run is intact and holds every event committed before it started', async () => {
   const data = join(dir, 'live');
-  const store = openSqliteStore(data);
+  const store = await openSqliteStore(data);
   try {
     for (let i = 0; i < 40; i++) await store.insert(Array.from({ length: 50 }, ev)); // ~2,000 rows: many pages
     // A bounded insert loop keeps writing while the backup copies (same process, its own connection).
@@ -63,7 +63,7 @@ test('a backup taken while inserts run is intact and holds every event committed
 
 test('an existing OUT_FILE is kept unless --force; --force overwrites it with the database', async () => {
   const data = join(dir, 'force');
-  const store = openSqliteStore(data);
+  const store = await openSqliteStore(data);
   await store.insert([ev()]);
   await store.close();
   const out = join(dir, 'exists.db');
@@ -80,7 +80,7 @@ test('an existing OUT_FILE is kept unless --force; --force overwrites it with th
 test('a missing database, a missing or unwritable target directory and bad arguments fail with a message naming the problem', async () => {
   expect((await run([join(dir, 'nowhere'), join(dir, 'x.db')])).error).toBe(`backup: no database at ${join(dir, 'nowhere', 'keel.db')} (is ${join(dir, 'nowhere')} a Keel data directory?)`);
   const data = join(dir, 'errors');
-  const store = openSqliteStore(data);
+  const store = await openSqliteStore(data);
   await store.close();
   expect((await run([data, join(dir, 'no-such-dir', 'x.db')])).error).toBe(`backup: cannot write ${join(dir, 'no-such-dir', 'x.db')}: ${join(dir, 'no-such-dir')} is not a directory`);
   const taken = join(dir, 'a-directory');

@@ -15,13 +15,14 @@ afterEach(async () => {
   for (const c of open.splice(0).reverse()) await c.close();
 });
 
-function make(over: Partial<AppOptions> = {}, store: SqliteStore = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-metrics-')))) {
+async function make(over: Partial<AppOptions> = {}, given?: SqliteStore) {
+  const store = given ?? (await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-metrics-'))));
   const app = buildApp({ store, writeKeys: [KEY], adminKeys: ['adm'], logger: false, rateLimit: false, ...over });
   open.push(store, app);
   return app;
 }
 const track = (id: string) => ({ type: 'track', event: 'report.exported', messageId: id, anonymousId: 'a1', timestamp: new Date().toISOString() });
-const scrape = async (app: ReturnType<typeof make>) => {
+const scrape = async (app: Awaited<ReturnType<typeof make>>) => {
   const r = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer adm' } });
   expect(r.statusCode).toBe(200);
   return r.body;
@@ -31,12 +32,12 @@ const value = (text: string, series: string) => {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return line ? Number(line.split(' ')[1]) : 0;
 };
-const post = (app: ReturnType<typeof make>, body: unknown, headers: Record<string, string> = { authorization: basic }) =>
+const post = (app: Awaited<ReturnType<typeof make>>, body: unknown, headers: Record<string, string> = { authorization: basic }) =>
   app.inject({ method: 'POST', url: '/v1/batch', headers: { 'content-type': 'text/plain', ...headers }, payload: typeof body === 'string' ? body : JSON.stringify(body) });
 
 describe('GET /metrics', () => {
   test('accepted, de-duplicated and rejected events move the counters', async () => {
-    const app = make();
+    const app = await make();
     expect((await post(app, { batch: [track('m1'), track('m2'), { type: 'track' }] })).statusCode).toBe(200);
     expect((await post(app, { batch: [track('m1')] })).statusCode).toBe(200); // a retry
     expect((await post(app, '{not json')).statusCode).toBe(400);
@@ -48,7 +49,7 @@ describe('GET /metrics', () => {
   });
 
   test('refusals are counted by reason (auth, origin, storage), never as rejections', async () => {
-    const app = make({ allowedOrigins: ['https://app.example'] });
+    const app = await make({ allowedOrigins: ['https://app.example'] });
     await post(app, { batch: [track('x1')] }, { authorization: `Basic ${Buffer.from('wk_nope:').toString('base64')}` });
     await post(app, { batch: [track('x2')] }, { authorization: basic, origin: 'https://evil.example' });
     const text = await scrape(app);
@@ -58,7 +59,7 @@ describe('GET /metrics', () => {
   });
 
   test('latency is labelled by route pattern and status class, never the raw URL', async () => {
-    const app = make({ health: undefined });
+    const app = await make({ health: undefined });
     await post(app, { batch: [track('l1')] });
     await app.inject({ method: 'GET', url: '/v1/projects/some-secret-looking-key/settings' });
     const text = await scrape(app);
@@ -68,18 +69,18 @@ describe('GET /metrics', () => {
   });
 
   test('the admin key guards it, unless metricsPublic', async () => {
-    const app = make();
+    const app = await make();
     expect((await app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(401);
     expect((await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer wrong' } })).json().error).toBe('unknown_admin_key');
-    const pub = make({ metricsPublic: true });
+    const pub = await make({ metricsPublic: true });
     const r = await pub.inject({ method: 'GET', url: '/metrics' });
     expect(r.statusCode).toBe(200);
     expect(r.headers['content-type']).toContain('text/plain');
   });
 
   test('each app has its own registry: two apps in one process count apart', async () => {
-    const a = make();
-    const b = make();
+    const a = await make();
+    const b = await make();
     await post(a, { batch: [track('a1')] });
     expect(value(await scrape(a), 'keel_events_accepted_total')).toBe(1);
     expect(value(await scrape(b), 'keel_events_accepted_total')).toBe(0);
@@ -87,8 +88,8 @@ describe('GET /metrics', () => {
 
   test('store commits and sweeps are observed when the store and the evaluator are given the hooks', async () => {
     const metrics = createMetrics();
-    const store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-metrics-')), { onCommit: (s) => metrics.storeCommit.observe(s) });
-    const app = make({ metrics }, store);
+    const store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-metrics-')), { onCommit: (s) => metrics.storeCommit.observe(s) });
+    const app = await make({ metrics }, store);
     await post(app, { batch: [track('c1')] });
     const evaluator = store.startEvaluator({ sweepOnStart: false, onSweep: (r) => metrics.sweep.observe(r.ms / 1000) });
     await evaluator.sweep();

@@ -214,7 +214,7 @@ describe('a data directory the server may not write', () => {
 describe('GET /readyz', () => {
   it('ready while the store answers; 503 + Retry-After naming the fault while it is in one; 503 once shutting down', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keel-faults-ready-'));
-    const store = openSqliteStore(dir);
+    const store = await openSqliteStore(dir);
     let fault: StorageFaultError | undefined;
     // The store's own ping and fault, with a fault the test switches on (what a full disk does, see above).
     const faulty = Object.assign(Object.create(store) as typeof store, {

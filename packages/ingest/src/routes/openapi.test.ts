@@ -9,7 +9,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { buildApp } from '../app.js';
 import { openSqliteStore } from '../store/sqlite.js';
 
-const store = openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-openapi-')));
+const store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-openapi-')));
 const app = buildApp({
   store, writeKeys: ['wk'], adminKeys: ['adm'], secretKeys: ['s'], logger: false, rateLimit: false,
   config: store.config, progress: store.progress, facts: store.facts, health: store.health, lifecycle: store.lifecycle, status: store.status, timeline: store.timeline,

@@ -128,7 +128,22 @@ function mutex() {
 
 /** Kysely over an open better-sqlite3 handle (the caller has set its pragmas). */
 export function sqliteKeelDb(handle: Database.Database): KeelDb {
-  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: handle }) });
+  // Kysely's SQLite driver prepares every statement on every call; the sweep runs the same few
+  // queries for every tenant, so statements are kept by their SQL text (a bounded cache).
+  const prepared = new Map<string, Database.Statement>();
+  const database = {
+    close: () => handle.close(),
+    prepare(text: string) {
+      let st = prepared.get(text);
+      if (!st) {
+        if (prepared.size >= 512) prepared.clear();
+        st = handle.prepare(text);
+        prepared.set(text, st);
+      }
+      return st;
+    },
+  };
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database }) });
   const serial = mutex();
   return {
     dialect: 'sqlite',

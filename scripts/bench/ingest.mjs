@@ -1,13 +1,12 @@
 // Ingest throughput, measured the way PERFORMANCE.md states the target: the real `keel serve`
 // (built CLI, its own process) taking batches of 100 realistic events from concurrent clients,
-// beside the raw SQLite insert rate of the same rows on the same machine (the ceiling).
+// beside the raw insert rate of the same rows on the same store in the same run (ceiling.mjs).
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { INSERT_EVENT_SQL, openDatabase, toRows } from '../../packages/ingest/dist/index.js';
 
 const WRITE_KEY = 'bench-write-key';
 const FEATURES = ['reports.create', 'dashboards.share', 'alerts.configure', 'exports.csv', 'integrations.connect'];
@@ -39,34 +38,17 @@ function makeBatches(batches, size) {
   let i = 0;
   return Array.from({ length: batches }, () => {
     const batch = Array.from({ length: size }, () => realisticEvent(i++, sentAt));
-    return { batch, body: Buffer.from(JSON.stringify({ batch, sentAt })) };
+    return { batch, sentAt, body: Buffer.from(JSON.stringify({ batch, sentAt })) };
   });
-}
-
-/** The ceiling: the same rows straight into SQLite (same schema, WAL, synchronous=NORMAL), 500 a transaction. */
-export function rawCeiling(batches) {
-  const dir = mkdtempSync(join(tmpdir(), 'keel-bench-raw-'));
-  const db = openDatabase(join(dir, 'keel.db'));
-  const now = Date.now();
-  const rows = batches.flatMap((b) => toRows(b.batch, WRITE_KEY, {}, now).rows);
-  const insert = db.prepare(INSERT_EVENT_SQL);
-  const tx = db.transaction((chunk) => {
-    for (const r of chunk)
-      insert.run(r.writeKey, r.messageId, r.type, r.event, r.userId, r.anonymousId, r.groupId, r.timestamp, r.originalTimestamp, r.sentAt, r.receivedAt, r.payload);
-  });
-  const t0 = performance.now();
-  for (let i = 0; i < rows.length; i += 500) tx(rows.slice(i, i + 500));
-  const secs = (performance.now() - t0) / 1000;
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-  return { rows: rows.length, rowsPerSec: rows.length / secs };
 }
 
 // Saturating the server is the point here: load shedding (503 while the event loop lags over a
 // second, which a busy shared machine reaches) would turn the measurement into refusals. The
 // rate limits stay at their defaults (this run is far below them).
-async function startServe(dataDir, script = new URL('../../packages/ingest/dist/cli.js', import.meta.url).pathname, args = ['serve', '--port', '0', '--data-dir', dataDir, '--write-key', WRITE_KEY, '--log-level', 'warn', '--max-event-loop-delay', '0']) {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+const CLI = new URL('../../packages/ingest/dist/cli.js', import.meta.url).pathname;
+
+async function startServe(dataDir, script = CLI, args = ['serve', '--port', '0', '--data-dir', dataDir, '--write-key', WRITE_KEY, '--log-level', 'warn', '--max-event-loop-delay', '0'], nodeArgs = []) {
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (b) => {
@@ -77,6 +59,17 @@ async function startServe(dataDir, script = new URL('../../packages/ingest/dist/
     child.once('exit', (c) => reject(new Error(`keel serve exited with ${c}: ${out}`)));
   });
   return { url, child };
+}
+
+/**
+ * A `serve` for httpIngest: the built `keel serve` with the bench's common flags plus the store's
+ * own, `storeArgs(dataDir)` (`['--data-dir', dataDir]` for SQLite; `['--database-url', url]` for
+ * PostgreSQL). `KEEL_BENCH_PROFILE=dir` runs it under `node --cpu-prof` (a .cpuprofile per run).
+ */
+export function keelServe(storeArgs) {
+  const prof = process.env.KEEL_BENCH_PROFILE;
+  const nodeArgs = prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [];
+  return (dataDir) => startServe(dataDir, CLI, ['serve', '--port', '0', ...storeArgs(dataDir), '--write-key', WRITE_KEY, '--log-level', 'warn', '--max-event-loop-delay', '0'], nodeArgs);
 }
 
 function post(agent, url, body) {

@@ -23,6 +23,27 @@ test('rate limits, load shedding and the proxy to trust: flags and environment v
   expect(parseServeArgs(['--write-key', 'a'], {})).not.toHaveProperty('trustProxy');
 });
 
+test('--database-url, DATABASE_URL or KEEL_DATABASE_URL picks PostgreSQL; --database-schema its schema', () => {
+  expect(parseServeArgs(['--write-key', 'a'], {})).toMatchObject({ databaseUrl: undefined, databaseSchema: undefined });
+  expect(parseServeArgs(['--write-key', 'a'], { DATABASE_URL: 'postgres://u@db:5432/keel' }).databaseUrl).toBe('postgres://u@db:5432/keel');
+  expect(parseServeArgs(['--write-key', 'a'], { DATABASE_URL: 'postgres://x@a/b', KEEL_DATABASE_URL: 'postgresql://y@c/d' }).databaseUrl).toBe('postgresql://y@c/d');
+  expect(parseServeArgs(['--write-key', 'a', '--database-url', 'postgres://z@e/f', '--database-schema', 'keel_1'], { DATABASE_URL: 'postgres://x@a/b' }))
+    .toMatchObject({ databaseUrl: 'postgres://z@e/f', databaseSchema: 'keel_1' });
+  // An empty variable (a blank line in an env file) is no database.
+  expect(parseServeArgs(['--write-key', 'a'], { DATABASE_URL: '' }).databaseUrl).toBeUndefined();
+});
+
+test('a bad database URL is named without echoing its password', () => {
+  let message = '';
+  try {
+    parseServeArgs(['--write-key', 'a', '--database-url', 'mysql://root:hunter2@db/keel'], {});
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  expect(message).toMatch(/--database-url must be a PostgreSQL URL/);
+  expect(message).not.toContain('hunter2');
+});
+
 test('--metrics-public (or KEEL_METRICS_PUBLIC=1) serves /metrics without the admin key', () => {
   expect(parseServeArgs(['--write-key', 'a', '--metrics-public'], {}).metricsPublic).toBe(true);
   expect(parseServeArgs(['--write-key', 'a'], { KEEL_METRICS_PUBLIC: '1' }).metricsPublic).toBe(true);
@@ -42,6 +63,8 @@ test.each([
   [['--write-key', 'a', '--server-write-key', 'a'], /can't be both a public write key and a server write key/],
   [['--write-key', 'a', '--sweep-interval', '5 minutes'], /--sweep-interval must be a duration from 100ms to 24h such as 30s or 5m, found "5 minutes"/],
   [['--write-key', 'a', '--sweep-interval', '10ms'], /--sweep-interval must be a duration/],
+  [['--write-key', 'a', '--database-url', 'postgres://u@h/d', '--database-schema', 'a;drop'], /--database-schema must be a plain identifier/],
+  [['--write-key', 'a', '--database-schema', 'keel'], /--database-schema needs --database-url/],
 ])('%j is refused with a message naming the problem', (args, message) => {
   expect(() => parseServeArgs(args as string[], {})).toThrow(message);
 });

@@ -5,7 +5,7 @@ import type { Durability } from './store/sqlite.js';
 export const HELP = `Usage: keel <command> [options]
 
 Commands:
-  serve       run the ingest API on the embedded SQLite store
+  serve       run the ingest API (embedded SQLite by default; PostgreSQL with --database-url)
   config      validate, diff and publish config files (keel config --help)
   backup      copy the database consistently, even while serve runs (keel backup --help)
 
@@ -13,6 +13,9 @@ keel serve options (flag, or environment variable):
   --port N             KEEL_PORT             port to listen on (default 4318)
   --host H             KEEL_HOST             interface to bind (default 127.0.0.1; 0.0.0.0 for all)
   --data-dir DIR       KEEL_DATA_DIR         where the SQLite database lives (default ./.keel-data)
+  --database-url URL   DATABASE_URL          PostgreSQL instead of SQLite (postgres://user@host:5432/db); several
+                                             keel serve processes may share one database (also KEEL_DATABASE_URL)
+  --database-schema S  KEEL_DATABASE_SCHEMA  the PostgreSQL schema Keel's tables live in (default public)
   --write-key KEY      KEEL_WRITE_KEYS       accepted write key; repeat the flag, or comma-separate the variable
   --server-write-key K KEEL_SERVER_WRITE_KEYS secret write key for backends: its events are verified; repeatable
   --allowed-origin O   KEEL_ALLOWED_ORIGINS  browser origin allowed to call the API (CORS); repeatable, * for any;
@@ -44,6 +47,10 @@ export interface ServeConfig {
   port: number;
   host: string;
   dataDir: string;
+  /** PostgreSQL instead of the embedded SQLite store. */
+  databaseUrl: string | undefined;
+  /** The PostgreSQL schema (search_path); unset: the server's default (public). */
+  databaseSchema: string | undefined;
   writeKeys: string[];
   serverWriteKeys: string[];
   allowedOrigins: string[];
@@ -87,6 +94,8 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
         port: { type: 'string' },
         host: { type: 'string' },
         'data-dir': { type: 'string' },
+        'database-url': { type: 'string' },
+        'database-schema': { type: 'string' },
         'write-key': { type: 'string', multiple: true },
         'server-write-key': { type: 'string', multiple: true },
         'allowed-origin': { type: 'string', multiple: true },
@@ -132,10 +141,22 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
     : trustText === 'true' ? true
     : /^\d+$/.test(trustText) ? Number(trustText)
     : list(trustText);
+  const databaseUrl = v['database-url'] ?? (env.KEEL_DATABASE_URL || env.DATABASE_URL || undefined);
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/[^\s]+$/.test(databaseUrl)) {
+    // The URL may carry a password: name its scheme, never echo it.
+    throw new UsageError(`--database-url must be a PostgreSQL URL such as postgres://user@host:5432/keel, found ${/^[a-z][a-z0-9+.-]*:/i.test(databaseUrl) ? `the scheme "${databaseUrl.split(':')[0]}"` : 'no scheme'}`);
+  }
+  const databaseSchema = v['database-schema'] ?? (env.KEEL_DATABASE_SCHEMA || undefined);
+  if (databaseSchema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(databaseSchema)) {
+    throw new UsageError(`--database-schema must be a plain identifier (letters, digits, _; at most 63), found "${databaseSchema}"`);
+  }
+  if (databaseSchema !== undefined && databaseUrl === undefined) throw new UsageError('--database-schema needs --database-url (the SQLite store has no schemas)');
   return {
     port,
     host: v.host ?? env.KEEL_HOST ?? '127.0.0.1',
     dataDir: v['data-dir'] ?? env.KEEL_DATA_DIR ?? './.keel-data',
+    databaseUrl,
+    databaseSchema,
     writeKeys,
     serverWriteKeys,
     allowedOrigins: v['allowed-origin']?.length ? v['allowed-origin'] : list(env.KEEL_ALLOWED_ORIGINS),

@@ -159,7 +159,7 @@ test('every widget under a strict CSP; nudge and recipe UI fetched only when fir
 
   // What the server stored: every guidance event, and the recipe's progress.
   const stored = await waitFor(
-    () => ingest.rows().filter((r) => r.type === 'track').map((r) => r.event),
+    async () => (await ingest.rows()).filter((r) => r.type === 'track').map((r) => r.event),
     (e) => e.includes('recipe.completed') && e.includes('support.requested'),
   );
   for (const e of ['nudge.sent', 'nudge.acted', 'recipe.started', 'recipe.resumed', 'recipe.step_completed', 'recipe.completed', 'checklist.item_completed']) expect(stored).toContain(e);

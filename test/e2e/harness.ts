@@ -1,16 +1,20 @@
 // Shared pieces of the end-to-end tests: the SDK bundled for a page, a page server on its own
 // origin (so every request to ingest is cross-origin, as in production), the real `keel serve`
 // process (killable, restartable on the same port and data dir), and Debian's Chromium.
+// KEEL_E2E_STORE=postgres runs every `keel serve` of a test on PostgreSQL (a schema of its own in
+// the test database) instead of SQLite; vitest's `e2e-postgres` project sets it.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { build } from 'esbuild';
+import pg from 'pg';
 import { type Browser, chromium } from 'playwright-core';
 import { chromiumArgs, chromiumPath } from '../../config/chromium.mjs';
 
@@ -87,10 +91,42 @@ export function keelCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ 
   });
 }
 
+export const TEST_DATABASE_URL = process.env.KEEL_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** Which store the e2e tests run `keel serve` on. */
+export const E2E_STORE: 'sqlite' | 'postgres' = process.env.KEEL_E2E_STORE === 'postgres' ? 'postgres' : 'sqlite';
+
+/** A schema of its own in the test database (several processes may share it: two nodes); drop() removes it. */
+export async function postgresSchema(): Promise<{ url: string; schema: string; query<T>(text: string, values?: unknown[]): Promise<T[]>; drop(): Promise<void> }> {
+  const schema = `keel_e2e_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const run = async <T>(text: string, values?: unknown[], inSchema = false) => {
+    const c = new pg.Client({ connectionString: TEST_DATABASE_URL, connectionTimeoutMillis: 5000, ...(inSchema ? { options: `-c search_path="${schema}"` } : {}) });
+    try {
+      await c.connect();
+    } catch (e) {
+      throw new Error(`PostgreSQL is not reachable at ${TEST_DATABASE_URL} (${(e as Error).message}); start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`);
+    }
+    try {
+      return (await c.query(text, values)).rows as T[];
+    } finally {
+      await c.end();
+    }
+  };
+  await run(`CREATE SCHEMA "${schema}"`);
+  return {
+    url: TEST_DATABASE_URL,
+    schema,
+    query: <T>(text: string, values?: unknown[]) => run<T>(text, values, true),
+    drop: () => run(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).then(() => undefined),
+  };
+}
+
 /** The real `keel serve` (built CLI) as a child process. */
 export class IngestProcess {
   readonly dataDir = mkdtempSync(join(tmpdir(), 'keel-e2e-'));
   private child: ChildProcess | undefined;
+  /** On PostgreSQL: the database and schema this process serves from (shared by the nodes given the same one). */
+  database: { url: string; schema: string; drop?(): Promise<void> } | undefined;
   constructor(
     readonly port: number,
     readonly allowedOrigin: string,
@@ -98,7 +134,11 @@ export class IngestProcess {
     readonly extraArgs: string[] = [],
     /** More environment variables for the process (e.g. KEEL_TEST_CLOCK_FILE). */
     readonly env: NodeJS.ProcessEnv = {},
-  ) {}
+    /** A PostgreSQL schema to serve from; default: a new one when KEEL_E2E_STORE=postgres, else SQLite in dataDir. */
+    database?: { url: string; schema: string },
+  ) {
+    this.database = database;
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -107,9 +147,11 @@ export class IngestProcess {
   async start(): Promise<void> {
     const cli = join(root, 'packages/ingest/dist/cli.js');
     if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`pnpm run build\` first (npm test does).`);
+    if (!this.database && E2E_STORE === 'postgres') this.database = await postgresSchema();
+    const storeArgs = this.database ? ['--database-url', this.database.url, '--database-schema', this.database.schema] : ['--data-dir', this.dataDir];
     const child = spawn(
       process.execPath,
-      [cli, 'serve', '--port', String(this.port), '--data-dir', this.dataDir, '--write-key', WRITE_KEY,
+      [cli, 'serve', '--port', String(this.port), ...storeArgs, '--write-key', WRITE_KEY,
         '--allowed-origin', this.allowedOrigin, '--log-level', 'warn', ...this.extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } },
     );
@@ -143,17 +185,32 @@ export class IngestProcess {
     this.child = undefined;
   }
 
+  /** SIGTERM (a graceful stop); a schema this process created is dropped once it has exited. */
   async stop(): Promise<void> {
     const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
     this.child = undefined;
+    await this.database?.drop?.();
   }
 
-  /** Rows as stored in SQLite, read with a separate read-only connection. */
-  rows(): { message_id: string; type: string; event: string | null; group_id: string | null; payload: string }[] {
+  /** Rows as stored (SQLite through a separate read-only connection; PostgreSQL through a client of its own), in insertion order. */
+  async rows(): Promise<{ message_id: string; type: string; event: string | null; group_id: string | null; payload: string }[]> {
+    if (this.database) {
+      const c = new pg.Client({ connectionString: this.database.url, options: `-c search_path="${this.database.schema}"` });
+      await c.connect();
+      try {
+        return (await c.query('SELECT * FROM events ORDER BY rowid')).rows as never;
+      } catch (e) {
+        if ((e as { code?: string }).code === '42P01') return []; // not migrated yet
+        throw e;
+      } finally {
+        await c.end();
+      }
+    }
     const db = new Database(join(this.dataDir, 'keel.db'), { readonly: true, fileMustExist: true });
     try {
       return db.prepare('SELECT * FROM events ORDER BY rowid').all() as never;

@@ -1,9 +1,9 @@
 import { expect, test } from 'vitest';
-import { parseServeArgs } from './serve-config.js';
+import { HELP, MIN_RETENTION_MS, parseRetention, parseServeArgs } from './serve-config.js';
 
 test('defaults, flags and environment variables (flags win)', () => {
   expect(parseServeArgs(['--write-key', 'a'], {})).toEqual({
-    port: 4318, host: '127.0.0.1', dataDir: './.keel-data', writeKeys: ['a'], serverWriteKeys: [], allowedOrigins: [], adminKeys: [], secretKeys: [], webhooks: [], webhookSecret: undefined, durability: 'normal', logLevel: 'info', metricsPublic: false, sweepMs: 300_000, testClockFile: undefined,
+    port: 4318, host: '127.0.0.1', dataDir: './.keel-data', writeKeys: ['a'], serverWriteKeys: [], allowedOrigins: [], adminKeys: [], secretKeys: [], webhooks: [], webhookSecret: undefined, durability: 'normal', logLevel: 'info', metricsPublic: false, sweepMs: 300_000, retentionMs: undefined, testClockFile: undefined,
     rateLimit: { perIp: 12_000, perWriteKey: 120_000, authFailuresPerIp: 30 }, shedding: { maxEventLoopDelayMs: 1000 },
   });
   expect(parseServeArgs(['--write-key', 'a', '--sweep-interval', '30s'], {}).sweepMs).toBe(30_000);
@@ -50,7 +50,26 @@ test('--metrics-public (or KEEL_METRICS_PUBLIC=1) serves /metrics without the ad
   expect(parseServeArgs(['--write-key', 'a'], { KEEL_METRICS_PUBLIC: '0' }).metricsPublic).toBe(false);
 });
 
+test('--retention (or KEEL_RETENTION): days or weeks, off by default', () => {
+  const day = 86_400_000;
+  expect(parseServeArgs(['--write-key', 'a', '--retention', '400d'], {}).retentionMs).toBe(400 * day);
+  expect(parseServeArgs(['--write-key', 'a'], { KEEL_RETENTION: '12w' }).retentionMs).toBe(84 * day);
+  expect(parseServeArgs(['--write-key', 'a', '--retention', '1d'], { KEEL_RETENTION: '12w' }).retentionMs).toBe(day); // the flag wins
+  expect(parseServeArgs(['--write-key', 'a'], { KEEL_RETENTION: '' }).retentionMs).toBeUndefined();
+  expect(parseServeArgs(['--write-key', 'a'], {}).retentionMs).toBeUndefined();
+  expect(parseRetention(' 30d ')).toBe(30 * day);
+  expect(MIN_RETENTION_MS).toBe(day);
+  expect(() => parseRetention('1w2d', 'KEEL_RETENTION')).toThrow(/^KEEL_RETENTION must be a number of days or weeks/);
+  expect(HELP).toMatch(/--retention D +KEEL_RETENTION +keep raw events this long/);
+});
+
 test.each([
+  [['--write-key', 'a', '--retention', '12h'], /--retention must be a number of days or weeks from 1d to 36500d such as 400d or 12w, found "12h"/],
+  [['--write-key', 'a', '--retention', '0d'], /--retention must be a number of days or weeks/],
+  [['--write-key', 'a', '--retention=-5d'], /--retention must be a number of days or weeks/],
+  [['--write-key', 'a', '--retention', '400'], /--retention must be a number of days or weeks.*found "400"/],
+  [['--write-key', 'a', '--retention', '36501d'], /--retention must be/],
+  [['--write-key', 'a', '--retention', 'forever'], /--retention must be/],
   [['--write-key', 'a', '--rate-limit-ip', 'lots'], /--rate-limit-ip must be a whole number \(0 turns it off\), found "lots"/],
   [['--write-key', 'a', '--max-event-loop-delay=-5'], /--max-event-loop-delay must be a whole number/],
   [['--write-key', 'a', '--port', 'eighty'], /--port must be a whole number.*"eighty"/],

@@ -25,6 +25,8 @@ keel serve options (flag, or environment variable):
   --webhook URL        KEEL_WEBHOOKS         where fired alerts are POSTed (JSON); repeatable; prefix slack: for a Slack incoming webhook
   --webhook-secret S   KEEL_WEBHOOK_SECRET   signs deliveries: keel-signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">
   --sweep-interval D   KEEL_SWEEP_INTERVAL   how often every tenant is re-evaluated (time-based alerts for quiet tenants): 30s, 5m (default), 1h
+  --retention D        KEEL_RETENTION        keep raw events this long, then delete them: 400d, 12w (at least 1d; default: keep all);
+                                             on PostgreSQL whole months go, once all of a month is older than this
   --durability D       KEEL_DURABILITY       normal (default: survives a process crash) or full (fsync: survives power loss)
   --log-level L        KEEL_LOG_LEVEL        fatal, error, warn, info (default), debug, trace, silent
   --rate-limit-ip N    KEEL_RATE_LIMIT_IP    requests a minute from one client IP (default ${DEFAULT_RATE_LIMITS.perIp}; 0: no limit); past it, 429
@@ -68,6 +70,8 @@ export interface ServeConfig {
   metricsPublic: boolean;
   /** Every known tenant is re-evaluated this often (ms). */
   sweepMs: number;
+  /** Raw events are kept this long (ms), then deleted by the upkeep job (store/partitions.ts); undefined keeps them all. */
+  retentionMs: number | undefined;
   /**
    * Tests only (KEEL_TEST_CLOCK_FILE, no flag): a file holding milliseconds to add to the clock
    * health, lifecycle and alert passes use, re-read each pass, so a test advances time by writing it.
@@ -81,6 +85,21 @@ export function parseInterval(text: string, what: string): number {
   const ms = m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'] : Number.NaN;
   if (!(ms >= 100 && ms <= 86_400_000)) throw new UsageError(`${what} must be a duration from 100ms to 24h such as 30s or 5m, found "${text}"`);
   return ms;
+}
+
+const DAY_MS = 86_400_000;
+/** The shortest retention: a day (shorter would delete events the health windows still read, and is surely a typo). */
+export const MIN_RETENTION_MS = DAY_MS;
+const MAX_RETENTION_DAYS = 36_500;
+
+/** `400d`, `12w`: how long raw events are kept (ms). */
+export function parseRetention(text: string, what = '--retention'): number {
+  const m = /^(\d+)(d|w)$/.exec(text.trim());
+  const days = m ? Number(m[1]) * (m[2] === 'w' ? 7 : 1) : Number.NaN;
+  if (!(days >= 1 && days <= MAX_RETENTION_DAYS)) {
+    throw new UsageError(`${what} must be a number of days or weeks from 1d to ${MAX_RETENTION_DAYS}d such as 400d or 12w, found "${text}"`);
+  }
+  return days * DAY_MS;
 }
 
 /** Flags win over environment variables; every bad value is named. */
@@ -105,6 +124,7 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
         'webhook-secret': { type: 'string' },
         durability: { type: 'string' },
         'sweep-interval': { type: 'string' },
+        retention: { type: 'string' },
         'log-level': { type: 'string' },
         'rate-limit-ip': { type: 'string' },
         'rate-limit-key': { type: 'string' },
@@ -151,6 +171,7 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
     throw new UsageError(`--database-schema must be a plain identifier (letters, digits, _; at most 63), found "${databaseSchema}"`);
   }
   if (databaseSchema !== undefined && databaseUrl === undefined) throw new UsageError('--database-schema needs --database-url (the SQLite store has no schemas)');
+  const retentionText = v.retention ?? env.KEEL_RETENTION;
   return {
     port,
     host: v.host ?? env.KEEL_HOST ?? '127.0.0.1',
@@ -180,6 +201,7 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
     ...(trustProxy === undefined ? {} : { trustProxy }),
     metricsPublic: v['metrics-public'] ?? ['1', 'true'].includes(env.KEEL_METRICS_PUBLIC ?? ''),
     sweepMs: parseInterval(v['sweep-interval'] ?? env.KEEL_SWEEP_INTERVAL ?? '5m', '--sweep-interval'),
+    retentionMs: retentionText === undefined || retentionText === '' ? undefined : parseRetention(retentionText),
     testClockFile: env.KEEL_TEST_CLOCK_FILE || undefined,
   };
 }

@@ -85,6 +85,7 @@ const lazy = [
   split('guidance engine (sdk-core: caps, priority, recipes, decision trace)', guidePage.chunks['guide-browser'], 8 * 1024),
   split('nudge + recipe UI (<keel-nudge>, <keel-recipe>, @floating-ui/dom)', guidePage.chunks.ui, 16 * 1024),
   split('debug overlay (<keel-debug>, only with ?keel_debug=1)', guidePage.chunks.debug, 2 * 1024),
+  split('telemetry drain + transport (fetched by the first flush)', checklistPage.chunks.drain, 2 * 1024),
 ];
 const firstShow = lazy[0].gzip + lazy[1].gzip;
 for (const b of [...bundles, ...lazy]) log(`  ${b.label}: ${kb(b.minified)} min, ${kb(b.gzip)} gzip, ${kb(b.brotli)} brotli${b.files > 1 ? ` in ${b.files} files` : ''} (budget ${kb(b.budget)} gzip: ${b.ok ? 'ok' : 'OVER'})`);

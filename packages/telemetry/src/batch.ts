@@ -14,6 +14,24 @@ export function serialise(v: unknown): string | undefined {
   }
 }
 
+/** Serialises each entry's message alone: [entries, their JSON, its UTF-8 sizes, those JSON refuses]. */
+export function serialiseAll<E extends { m: unknown }>(entries: readonly E[]) {
+  const ok: E[] = [];
+  const parts: string[] = [];
+  const sizes: number[] = [];
+  const bad: E[] = [];
+  for (const e of entries) {
+    const s = serialise(e.m);
+    if (s === undefined) bad.push(e);
+    else {
+      ok.push(e);
+      parts.push(s);
+      sizes.push(utf8Length(s));
+    }
+  }
+  return [ok, parts, sizes, bad] as const;
+}
+
 /**
  * The envelope the ingest API reads, `{ batch, sentAt, writeKey, userToken? }`, around
  * pre-serialised messages; the user token (when the page has one) lets the server verify them.

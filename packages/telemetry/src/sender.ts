@@ -1,10 +1,13 @@
 // Sending: drains the shared IndexedDB queue in batches (one tab at a time, under a Web Lock),
 // classifies the server's answers, retries with backoff, and beacons what this tab holds on unload.
+// The drain and the transport (./drain.ts) are a chunk of their own, imported by the first flush:
+// a page pays for them seconds after it starts, not up front. The beacon stays here: pagehide
+// cannot wait for a chunk.
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
-import { envelope, fit, serialise, utf8Length } from './batch.js';
+import { envelope, fit, serialiseAll, utf8Length } from './batch.js';
+import type { DrainState } from './drain.js';
 import type { Queue } from './queue.js';
 import type { Entry } from './store.js';
-import { send } from './transport.js';
 import type { Message, TelemetryError } from './types.js';
 
 const BEACON_BYTES = 60_000;
@@ -39,24 +42,6 @@ export interface Sender {
   stop(): void;
 }
 
-/** Serialises each entry alone: [entries, their JSON, its UTF-8 sizes, those JSON refuses]. */
-function serialiseAll(entries: Entry[]) {
-  const ok: Entry[] = [];
-  const parts: string[] = [];
-  const sizes: number[] = [];
-  const bad: Entry[] = [];
-  for (const e of entries) {
-    const s = serialise(e.m);
-    if (s === undefined) bad.push(e);
-    else {
-      ok.push(e);
-      parts.push(s);
-      sizes.push(utf8Length(s));
-    }
-  }
-  return [ok, parts, sizes, bad] as const;
-}
-
 export function createSender(o: SenderOptions, queue: Queue): Sender {
   const overheadOf = () => utf8Length(envelope([], o.writeKey, undefined, o.userToken()));
   let flushTimer: ReturnType<typeof setTimeout> | undefined;
@@ -65,6 +50,14 @@ export function createSender(o: SenderOptions, queue: Queue): Sender {
   let attempt = 0;
   let retryAt = 0;
   let stopped = false;
+  const state: DrainState = {
+    retryAt: () => retryAt,
+    backoff,
+    sent: () => {
+      attempt = 0;
+    },
+    lib: { envelope, fit, serialiseAll, utf8Length },
+  };
 
   function schedule(delay: number) {
     if (stopped || !o.enabled()) return;
@@ -95,11 +88,15 @@ export function createSender(o: SenderOptions, queue: Queue): Sender {
     }
     flushing = (async () => {
       try {
+        // Imported before the lock is taken: no other tab waits while this one fetches the chunk.
+        const { drain } = await import('./drain.js');
+        const run = () => drain(o, queue, state);
         const locks = navigator.locks;
-        if (locks) await locks.request(`keel-flush:${o.dbName}`, drain);
-        else await drain();
+        if (locks) await locks.request(`keel-flush:${o.dbName}`, run);
+        else await run();
       } catch (e) {
-        // Storage or the network stack failed in a way send() does not classify: try again later.
+        // Storage or the network stack failed in a way send() does not classify (or the drain's
+        // chunk could not be fetched): try again later.
         o.report({ kind: 'storage', message: `sending failed, will retry: ${String(e)}` });
         backoff();
       }
@@ -107,66 +104,6 @@ export function createSender(o: SenderOptions, queue: Queue): Sender {
       flushing = undefined;
     });
     return flushing;
-  }
-
-  /**
-   * Writes what is pending, then sends from IndexedDB until it is empty or a send fails (then a
-   * retry is scheduled). Two transactions for a short queue: the write with the first read, and
-   * the delete of what was sent (with the next read when more may be left).
-   */
-  async function drain(): Promise<void> {
-    const store = await queue.store;
-    const batchMax = Math.max(o.flushAt, 100);
-    let limit = batchMax;
-    let read = o.enabled() && Date.now() >= retryAt ? limit : 0; // backing off: only write
-    let entries = await queue.persist(read);
-    for (;;) {
-      if (!entries.length) {
-        if (read) queue.settled(); // everything this tab persisted is gone from the shared queue
-        return;
-      }
-      if (!o.enabled() || Date.now() < retryAt) return;
-      // Each message serialised alone: one JSON refuses is dropped alone, never the batch.
-      const [ok, parts, sizes, bad] = serialiseAll(entries);
-      let gone = bad;
-      if (bad.length) o.refuse('JSON refused it', bad.map((e) => e.m));
-      let stop = false;
-      if (ok.length) {
-        const n = fit(sizes, o.maxBatchBytes, overheadOf()); // as many as fit in one body
-        const sent = ok.slice(0, n);
-        const r = await send(`${o.host}/v1/batch`, envelope(parts.slice(0, n), o.writeKey, undefined, o.userToken()), o.compress);
-        const rejected = 'rejected' in r ? r.rejected.map((i) => sent[i]).filter((e): e is Entry => !!e) : [];
-        if (rejected.length) o.refuse('the server rejected it', rejected.map((e) => e.m), 'rejected');
-        if (r.kind === 'ok' || rejected.length) {
-          // 2xx: all are done (stored or rejected); 400 with a list: the rejected are, the rest go again.
-          gone = gone.concat(r.kind === 'ok' ? sent : rejected);
-          attempt = 0;
-          limit = batchMax;
-        } else if (r.kind === 'retry' || r.kind === 'unauthorized') {
-          if (r.kind === 'unauthorized') o.report({ kind: 'unauthorized', message: `the write key was refused (${r.reason}); messages are kept and retried` });
-          backoff(r.kind === 'retry' ? r.after : undefined);
-          stop = true;
-        } else if (n > 1) {
-          // Too large, or refused as a whole without saying which message: halve the batch until
-          // the message the server refuses is alone, so only that one is dropped.
-          limit = Math.ceil(n / 2);
-        } else {
-          o.refuse(`the server refused it: ${r.reason}`, sent.map((e) => e.m), 'rejected');
-          gone = gone.concat(sent);
-          limit = batchMax;
-        }
-      }
-      const keys = gone.map((e) => e.k);
-      // The head was shorter than asked and all of it is gone: the queue was empty behind it.
-      const short = !stop && entries.length < read && gone.length === entries.length;
-      if (stop || short) {
-        if (keys.length) await store.remove(keys);
-        entries = [];
-      } else entries = await store.head(limit, keys);
-      queue.forget(gone);
-      if (stop) return;
-      read = limit;
-    }
   }
 
   function cancel() {

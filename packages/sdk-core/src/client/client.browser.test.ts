@@ -61,7 +61,7 @@ test('items complete from the user\'s own events; a failure shows the recovery a
   expect(states(k)?.[1]).toBe('dataset:done');
   expect(tracked).toContain('checklist.item_completed');
   expect(notified).toBeGreaterThanOrEqual(2);
-  expect(k.explain('onboarding', 'sso')).toMatchObject({ ok: false });
+  expect(await k.explain('onboarding', 'sso')).toMatchObject({ ok: false });
   k.track('integration.state', { integration: 'sso', state: 'connected' });
   expect(states(k)?.[0]).toBe('sso:done');
 });
@@ -193,17 +193,17 @@ test('a new device (empty IndexedDB) gets the user\'s history from the server: a
     expect(Object.values(c?.days ?? {}).reduce((x, y) => x + y, 0)).toBe(2);
   }, { timeout: 5000 });
   await a.refresh(); // the answer lists both ids: acknowledged, no longer added on top
-  expect(a.explain('habits', 'weekly')?.children?.[0]).toMatchObject({ ok: true, actual: 2 });
+  expect((await a.explain('habits', 'weekly'))?.children?.[0]).toMatchObject({ ok: true, actual: 2 });
   await a.shutdown();
 
   await wipeLocal(); // another device: nothing local
   const b = start({ userToken: tokens['guide-11'] });
   await b.ready;
   expect(habit(b, 'weekly')).toBe('done');
-  expect(b.explain('habits', 'weekly')?.children?.[0]).toMatchObject({ ok: true, actual: 2 });
+  expect((await b.explain('habits', 'weekly'))?.children?.[0]).toMatchObject({ ok: true, actual: 2 });
   // "A quiet week" can't be proven yet: the user was first seen seconds ago, on either device.
   expect(habit(b, 'quiet')).toBe('pending');
-  expect(b.explain('habits', 'quiet')?.children?.[0]).toMatchObject({ ok: false, reason: 'history', note: expect.stringMatching(/^history shorter than the window: first seen (less than a minute|\d+ minutes?) ago$/) });
+  expect((await b.explain('habits', 'quiet'))?.children?.[0]).toMatchObject({ ok: false, reason: 'history', note: expect.stringMatching(/^history shorter than the window: first seen (less than a minute|\d+ minutes?) ago$/) });
 });
 
 test('events tracked before the config reaches the browser count once it does', async () => {

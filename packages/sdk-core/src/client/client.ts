@@ -1,6 +1,7 @@
 import { createTelemetry, type Message, openStore, request, type Telemetry, type TelemetryOptions } from '@keel/telemetry';
 import { durationMs } from '../rules/duration.js';
-import { evaluate, matches } from '../rules/evaluate.js';
+import type { evaluate } from '../rules/evaluate.js';
+import { matches } from '../rules/matches.js';
 import { glob } from '../rules/match.js';
 import { memoryContext } from '../rules/memory.js';
 import type { ChecklistProgress, Explanation, Rule, RuleContext } from '../rules/types.js';
@@ -57,8 +58,11 @@ export interface Keel extends ChecklistSource {
   ready: Promise<void>;
   /** The published config in use, and its version. */
   readonly config: ClientConfig | undefined;
-  /** Why a checklist item is (not) done: the evaluator's explanation of its completion rule. */
-  explain(checklistId: string, itemId: string): Explanation | undefined;
+  /**
+   * Why a checklist item is (not) done: the evaluator's explanation of its completion rule (the
+   * explanation code is a chunk of its own, loaded by the first call).
+   */
+  explain(checklistId: string, itemId: string): Promise<Explanation | undefined>;
   /** Opens an item's recipe or link (refused, with a console warning, when the lifecycle state doesn't allow it). */
   act(checklistId: string, itemId: string, kind: 'launch' | 'recovery', action: ItemAction): void;
   /** The tenant's lifecycle state and its allow-list, from the server (null until known). */
@@ -150,8 +154,12 @@ export function init(options: KeelOptions): Keel {
 
   const guideKey = `keel-guide:${o.writeKey}`;
   const debugMode = o.debug ?? new URLSearchParams(location.search).get('keel_debug') === '1';
+  // The explanations (`evaluate`, ../rules/explain.ts) are a chunk of their own: the checklists
+  // need only `matches`; `explain` and the guidance engine load them.
+  let explainer: Promise<typeof evaluate> | undefined;
+  const explanations = () => (explainer ??= import('../rules/explain.js').then((m) => m.evaluate));
   const guide = lazyGuide({
-    lib: { durationMs, evaluate, glob, memoryContext, resolveText, SAFE_LINK }, storageKey: guideKey, config: () => config, ctx, refused: allowed, lifecycleState: () => lifecycle?.state,
+    lib: { durationMs, glob, memoryContext, resolveText, SAFE_LINK }, explanations, storageKey: guideKey, config: () => config, ctx, refused: allowed, lifecycleState: () => lifecycle?.state,
     track: (event, properties) => void telemetry.track(event, properties),
     progress: (key) => progress.get(key),
     record: (e) => setProgress(e, true) && persist(),
@@ -195,7 +203,7 @@ export function init(options: KeelOptions): Keel {
     const begun = typeof tenantTraits.createdAt === 'string' ? Date.parse(tenantTraits.createdAt) || startedAt : startedAt;
     const day = Math.floor((c0.now - begun) / DAY) + 1;
     for (const c of config?.checklists ?? []) {
-      if (c.audience && !evaluate(c.audience, c0).ok) continue;
+      if (c.audience && !matches(c.audience, c0)) continue;
       if (allowed(`checklist:${c.id}`)) continue; // the lifecycle state doesn't run this checklist
       const items = c.items.map((i) => {
         const scope = i.scope ?? 'user';
@@ -204,13 +212,13 @@ export function init(options: KeelOptions): Keel {
         // An item is also done when the recipe it launches was completed (without skipping a step).
         const walked = i.launch?.recipe ? progress.get(`user:recipe:${i.launch.recipe}`) : undefined;
         const served = walked?.state === 'completed' && !walked.data?.skipped;
-        if (!done && (served || evaluate(i.complete, c0).ok)) {
+        if (!done && (served || matches(i.complete, c0))) {
           done = true;
           const at = new Date(c0.now).toISOString();
           setProgress({ scope, kind: 'checklist', ref, state: 'completed', updatedAt: at, completedAt: at }, true);
           if (emit) telemetry.track('checklist.item_completed', { checklist: c.id, item: i.id, scope });
         }
-        const failed = !done && !!i.failed && evaluate(i.failed, c0).ok;
+        const failed = !done && !!i.failed && matches(i.failed, c0);
         const v: ChecklistView['items'][number] = { id: i.id, title: i.title, state: done ? 'done' : failed ? 'failed' : 'pending', scope };
         if (i.description) v.description = i.description;
         if (i.due) {
@@ -446,9 +454,9 @@ export function init(options: KeelOptions): Keel {
       if (state.collapsed || state.dismissed) guide.loaded?.settled(id); // a reopened checklist closed
       if (state.dismissed !== undefined) telemetry.track(state.dismissed ? 'checklist.dismissed' : 'checklist.shown', { checklist: id });
     },
-    explain(checklistId, itemId) {
+    async explain(checklistId, itemId) {
       const item = config?.checklists?.find((c) => c.id === checklistId)?.items.find((i) => i.id === itemId);
-      return item ? evaluate(item.complete, ctx()) : undefined;
+      return item ? (await explanations())(item.complete, ctx()) : undefined;
     },
     refresh,
     recipes: {

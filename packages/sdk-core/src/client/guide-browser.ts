@@ -2,7 +2,7 @@
  * The engine in a page (loaded lazily with ./guide.ts): what it reads of the page (path, focus,
  * `<html lang>`), where its ledger lives (localStorage), how links open.
  */
-import { createGuide, type Guide } from './guide.js';
+import { createGuide, type Guide, type GuideLib } from './guide.js';
 import type { GuideCore } from './lazy-guide.js';
 
 const TEXT_INPUT = /^(text|search|email|url|tel|password|number|date|datetime-local|month|week|time)$/;
@@ -26,9 +26,9 @@ function storage(): Storage | undefined {
   }
 }
 
-export function startGuide(c: GuideCore): Guide {
+export function startGuide(c: GuideCore, lib: GuideLib): Guide {
   const g = createGuide({
-    lib: c.lib, storageKey: c.storageKey, storage: storage(), now: Date.now,
+    lib, storageKey: c.storageKey, storage: storage(), now: Date.now,
     config: c.config, ctx: c.ctx, refused: c.refused, lifecycleState: c.lifecycleState, track: c.track,
     progress: (kind, id) => c.progress(`user:${kind}:${id}`),
     saveProgress(kind, ref, state, data) {

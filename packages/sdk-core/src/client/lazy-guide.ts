@@ -4,6 +4,7 @@
  * the debug overlay is on, or someone asks `debug.explain`. A page whose config has no nudge that
  * applies never pays for it. Only types are imported here, statically.
  */
+import type { evaluate } from '../rules/evaluate.js';
 import type { RuleContext } from '../rules/types.js';
 import type { FatiguePolicy } from './budget.js';
 import type { Guide, GuideLib } from './guide.js';
@@ -12,7 +13,9 @@ import type { ClientConfig, GuideLoader, ProgressEntry } from './types.js';
 /** What the client gives the engine; ./guide-browser.ts adds the page (path, focus, storage, links). */
 export interface GuideCore {
   /** The rule and text functions the page already has (the engine imports none: see `GuideLib`). */
-  lib: GuideLib;
+  lib: Omit<GuideLib, 'evaluate'>;
+  /** `evaluate`, from the explanations' own chunk (loaded with the engine). */
+  explanations(): Promise<typeof evaluate>;
   storageKey: string;
   config(): ClientConfig | undefined;
   ctx(): RuleContext;
@@ -49,8 +52,8 @@ export function lazyGuide(core: GuideCore, wanted: () => boolean): LazyGuide {
   let loading: Promise<Guide> | undefined;
   let disposed = false;
   const load = () =>
-    (loading ??= import('./guide-browser.js').then((m) => {
-      const g = (guide = m.startGuide(core));
+    (loading ??= Promise.all([import('./guide-browser.js'), core.explanations()]).then(([m, evaluate]) => {
+      const g = (guide = m.startGuide(core, { ...core.lib, evaluate }));
       if (disposed) g.dispose();
       return g;
     }));

@@ -26,6 +26,15 @@ describe('rules/ bundle', () => {
     expect(code).not.toMatch(/\bimport\b|\brequire\(|\bwindow\.|\bdocument\.|\bprocess\b|\bglobalThis\b|zod/);
   });
 
+  it('the browser decides with matches.ts alone: no explanation (describe.ts, explain.ts) in it', async () => {
+    // The client imports `matches` statically and explain.ts with a dynamic import(), so a page
+    // whose checklists only decide never loads the explanations.
+    const decide = await bundle(`export { matches } from './matches.ts';`);
+    const names = decide.inputs.map((i) => i.split('/').pop());
+    expect(names).not.toContain('describe.ts');
+    expect(names).not.toContain('explain.ts');
+  });
+
   it('stays within the size budget (gzip)', async () => {
     const engine = await bundle(`export { evaluate, matches, describeRule, matchWhere, referencedEvents } from './index.ts';`);
     const all = await bundle(`export * from './index.ts';`);

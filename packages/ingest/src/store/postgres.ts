@@ -142,6 +142,21 @@ function locationOf(pool: pg.Pool): string {
   return `postgres://${o.host ?? 'localhost'}:${o.port ?? 5432}/${o.database ?? ''}`;
 }
 
+// PostgreSQL's text holds no NUL character (SQLite's does) and its jsonb no \u0000 escape: both
+// become U+FFFD, so a message carrying one is stored (and its payload stays queryable), not refused with a 500.
+const NUL = /\u0000/g;
+const JSON_NUL = /(?<!\\)((?:\\\\)*)\\u0000/g;
+const clean = <T extends string | null>(v: T): T => (v !== null && v.includes('\u0000') ? (v.replace(NUL, '\uFFFD') as T) : v);
+function pgSafe(r: StoredEvent): StoredEvent {
+  const text = [r.writeKey, r.messageId, r.type, r.event, r.userId, r.anonymousId, r.groupId, r.timestamp, r.originalTimestamp, r.sentAt, r.receivedAt];
+  if (!text.some((v) => v?.includes('\u0000')) && !r.payload.includes('\\u0000') && !r.payload.includes('\u0000')) return r;
+  return {
+    ...r, writeKey: clean(r.writeKey), messageId: clean(r.messageId), type: clean(r.type), event: clean(r.event), userId: clean(r.userId),
+    anonymousId: clean(r.anonymousId), groupId: clean(r.groupId), timestamp: clean(r.timestamp), originalTimestamp: clean(r.originalTimestamp),
+    sentAt: clean(r.sentAt), receivedAt: clean(r.receivedAt), payload: clean(r.payload).replace(JSON_NUL, '$1\\ufffd'),
+  };
+}
+
 const keyOf = (r: StoredEvent) => `${r.writeKey}\u0000${r.messageId}`;
 
 export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOptions = {}): PostgresEventStore {
@@ -156,8 +171,28 @@ export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOpt
   let running: Promise<void> | undefined;
   let closed = false;
 
-  /** One attempt: the whole group in one transaction on one client. */
-  async function commitOnce(pending: readonly Pending[]): Promise<InsertResult[]> {
+  /**
+   * One attempt: the whole group in one transaction on one client. A database that stops
+   * answering (a network partition) must not hold the requests forever: past `commitTimeoutMs`
+   * the attempt fails and its connection is dropped, whatever the query in flight is doing.
+   */
+  function commitOnce(pending: readonly Pending[]): Promise<InsertResult[]> {
+    let timer: NodeJS.Timeout | undefined;
+    let expired: (() => void) | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        expired?.();
+        reject(Object.assign(new Error(`the database did not answer within ${commitTimeoutMs} ms`), { code: 'KEEL_DB_TIMEOUT' }));
+      }, commitTimeoutMs);
+    });
+    const work = transaction(pending, (onExpiry) => (expired = onExpiry));
+    work.catch(() => undefined); // after a timeout, its own failure is no one's answer
+    return Promise.race([work, timedOut]).finally(() => clearTimeout(timer));
+  }
+
+  async function transaction(pending: readonly Pending[], onExpiry: (drop: () => void) => void): Promise<InsertResult[]> {
+    let dropped = false;
+    onExpiry(() => (dropped = true));
     const client = await pool!.connect();
     // A connection lost between two queries is reported as an 'error' event (the pool listens only
     // while the client is idle): noted, so it can't crash the process; the next query then fails.
@@ -170,12 +205,11 @@ export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOpt
       client.removeListener('error', onError);
       client.release(err); // with an error, the client is closed instead of going back to the pool
     };
-    // A database that stops answering mid-commit (a network partition) must not hold the requests forever.
-    let timeout: Error | undefined;
-    const timer = setTimeout(() => {
-      timeout = Object.assign(new Error(`the database did not answer within ${commitTimeoutMs} ms`), { code: 'KEEL_DB_TIMEOUT' });
-      release(timeout);
-    }, commitTimeoutMs);
+    if (dropped) {
+      release(new Error('the database did not answer in time'));
+      throw new Error('the database did not answer in time');
+    }
+    onExpiry(() => release(new Error('the database did not answer in time')));
     try {
       await client.query('BEGIN');
       // The ledger decides what is new: one row per (write key, message id), the first of a group
@@ -228,9 +262,8 @@ export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOpt
       // A client goes back to the pool only after a clean ROLLBACK; one whose connection failed is closed.
       const clean = !released && (await client.query('ROLLBACK').then(() => true, () => false));
       release(clean ? undefined : (e as Error));
-      throw timeout ?? e;
+      throw e;
     } finally {
-      clearTimeout(timer);
       release();
     }
   }
@@ -311,7 +344,7 @@ export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOpt
       if (closed) return Promise.reject(new Error('the event store is closed'));
       if (rows.length === 0) return Promise.resolve({ inserted: 0, duplicates: 0 });
       return new Promise<InsertResult>((resolve, reject) => {
-        queue.push({ rows, resolve, reject });
+        queue.push({ rows: rows.map(pgSafe), resolve, reject });
         if (!running) schedule();
       });
     },

@@ -166,6 +166,8 @@ export interface PostgresOptions {
   schema?: string;
   /** Pool size; default 10. */
   max?: number;
+  /** How long a new connection may take before the attempt fails; default 5000 ms. */
+  connectTimeoutMs?: number;
 }
 
 // int8 (COUNT, bigserial) and numeric (AVG, SUM) arrive as numbers, as they do from SQLite. Keel's
@@ -186,7 +188,7 @@ export async function postgresKeelDb(opts: PostgresOptions): Promise<KeelDb> {
     max: opts.max ?? 10,
     types: PG_TYPES as pg.CustomTypesConfig,
     options: `-c search_path=${quoteIdent(schema)}`,
-    connectionTimeoutMillis: 5000,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
   });
   // An idle client that loses its server (a restart) must not crash the process.
   pool.on('error', () => undefined);

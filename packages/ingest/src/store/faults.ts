@@ -12,7 +12,9 @@ export type FaultCause =
   | 'permission denied'
   | 'I/O error'
   | 'database busy'
-  | 'cannot open the database file';
+  | 'cannot open the database file'
+  /** PostgreSQL: the server refuses connections, a connection dropped, or it does not answer in time. */
+  | 'database unavailable';
 
 /** Seconds a client waits before retrying a write the store refused. */
 export const STORAGE_RETRY_AFTER_S = 5;
@@ -40,9 +42,16 @@ export class StorageFaultError extends HttpError {
     /** When the fault was first seen (ISO). */
     readonly since: string,
   ) {
-    super(503, 'storage_unavailable', `the server cannot write its database (${reason}); nothing in this request was stored: retry later`, STORAGE_RETRY_AFTER_S);
+    super(503, 'storage_unavailable', messageOf(reason), STORAGE_RETRY_AFTER_S);
   }
 }
+
+// A connection lost while COMMIT was on its way may have committed: the answer can't say "nothing
+// was stored", only that a retry is safe (a retried batch is de-duplicated by message id).
+const messageOf = (reason: FaultCause) =>
+  reason === 'database unavailable'
+    ? 'the server cannot reach its database (database unavailable); this request was not acknowledged: retry later (a retried batch is never stored twice)'
+    : `the server cannot write its database (${reason}); nothing in this request was stored: retry later`;
 
 const codeOf = (e: unknown): string | undefined => {
   const c = (e as { code?: unknown } | null)?.code;
@@ -91,6 +100,31 @@ export function faultCause(e: unknown, dir: string): FaultCause | undefined {
   return undefined;
 }
 
+const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+// node-postgres reports a lost or timed-out connection with these messages and no code.
+const PG_LOST = /connection terminated|timeout exceeded when trying to connect|connection error and is not queryable|not queryable|query read timeout/i;
+
+/** The code that revealed a PostgreSQL fault: the SQLSTATE or errno, else what node-postgres said. */
+export const pgFaultCode = (e: unknown) => codeOf(e) ?? (e instanceof Error && PG_LOST.test(e.message) ? 'connection lost' : 'unknown');
+
+/**
+ * The cause of a PostgreSQL error, or undefined when a retry would not cure it (a bug, a
+ * constraint, bad SQL: those stay 500s). Connection classes (08), shutdowns (57P01–03) and lost
+ * sockets are the database being unavailable; class 53 is the server out of room or connections;
+ * deadlocks and serialization failures (the transaction rolled back) are a busy database.
+ */
+export function pgFaultCause(e: unknown): FaultCause | undefined {
+  const code = codeOf(e);
+  if (code === 'KEEL_DB_TIMEOUT' || (code && NET_CODES.has(code))) return 'database unavailable';
+  if (code && /^[0-9A-Z]{5}$/.test(code)) {
+    if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '25006') return 'database unavailable';
+    if (code === '53100') return 'disk full';
+    if (code.startsWith('53') || code === '40P01' || code === '40001' || code === '55P03' || code === '57014') return 'database busy';
+    return undefined;
+  }
+  return e instanceof Error && PG_LOST.test(e.message) ? 'database unavailable' : undefined;
+}
+
 /** Remembers the fault a store is in, so `/healthz` reports it until writes succeed again. */
 export interface FaultState {
   readonly current: StorageFaultError | undefined;
@@ -99,18 +133,20 @@ export interface FaultState {
   clear(): void;
 }
 
-export function faultState(path: string): FaultState {
+/** `path`: the database (a file, or a PostgreSQL location without credentials); `causeOf`: SQLite's by default. */
+export function faultState(path: string, causeOf?: (e: unknown) => FaultCause | undefined, codeFor: (e: unknown) => string = (e) => codeOf(e)!): FaultState {
   let current: StorageFaultError | undefined;
   const dir = dirname(path);
+  const cause = causeOf ?? ((e: unknown) => faultCause(e, dir));
   return {
     get current() {
       return current;
     },
     classify(e) {
       if (e instanceof StorageFaultError) return e;
-      const cause = faultCause(e, dir);
-      if (!cause) return e;
-      if (!current || current.reason !== cause) current = new StorageFaultError(path, cause, codeOf(e)!, new Date().toISOString());
+      const c = cause(e);
+      if (!c) return e;
+      if (!current || current.reason !== c) current = new StorageFaultError(path, c, codeFor(e), new Date().toISOString());
       return current;
     },
     clear() {

@@ -28,8 +28,10 @@ import type { Sender, StoredEvent } from './types.js';
 
 export const ATTRIBUTION_WINDOW_MS = 30 * 86_400_000;
 
-interface Membership { tenant: string; at: string; verified: boolean }
-interface Link { user: string; verified: boolean }
+export interface Membership { tenant: string; at: string; verified: boolean }
+export interface Link { user: string; verified: boolean }
+/** An identity-attributed event, as reattribution reads it. */
+export interface AttributedRow { id: number; userId: string | null; anonymousId: string | null; timestamp: string; trust: string; groupId: string | null }
 export type Attribution = 'claim' | 'token' | 'identity' | 'disputed';
 
 export interface Attributed {
@@ -38,63 +40,120 @@ export interface Attributed {
   attribution: Attribution;
 }
 
+type Awaitable<T> = T | Promise<T>;
+
+/**
+ * The identity tables (and the events' tenant column) as the attribution logic reads and writes
+ * them: one implementation per dialect, the logic once (`identityCore`). Subjects are `u:<userId>`
+ * or `a:<anonymousId>`. SQLite answers with plain values (synchronous statements); PostgreSQL with
+ * promises, on the group commit's transaction client. Writes answer whether they changed a row.
+ */
+export interface IdentityIO {
+  /** Memberships of each subject, oldest first; every subject asked for has an entry (empty when it has none). */
+  membersOf(subjects: readonly string[]): Awaitable<Map<string, Membership[]>>;
+  /** The users each subject is linked to (alias, identify); an entry for every subject asked for. */
+  linksOf(subjects: readonly string[]): Awaitable<Map<string, Link[]>>;
+  /** The subjects linked to a user. */
+  aliasesOf(userId: string): Awaitable<string[]>;
+  addMember(subject: string, tenant: string, at: string, verified: boolean): Awaitable<boolean>;
+  addLink(subject: string, userId: string, at: string, verified: boolean): Awaitable<boolean>;
+  /** Marks an unverified link verified. */
+  upgradeLink(subject: string, userId: string): Awaitable<boolean>;
+  /** Identity-attributed events still without a tenant, of a user / an anonymous id, timestamped at or after `since`. */
+  pendingUser(userId: string, since: string): Awaitable<AttributedRow[]>;
+  pendingAnon(anonymousId: string, since: string): Awaitable<AttributedRow[]>;
+  /** Identity-attributed events of a tenant timestamped at or after `from`. */
+  ofTenant(tenant: string, from: string): Awaitable<AttributedRow[]>;
+  setTenant(id: number, groupId: string | null): Awaitable<void>;
+}
+
 const u = (id: string) => `u:${id}`;
 const a = (id: string) => `a:${id}`;
 
 /** The subjects an event is about: its user, its anonymous id. */
-const subjectsOf = (userId: string | null, anonymousId: string | null) => {
+export const subjectsOf = (userId: string | null, anonymousId: string | null) => {
   const s: string[] = [];
   if (userId) s.push(u(userId));
   if (anonymousId) s.push(a(anonymousId));
   return s;
 };
 
+/** The subjects a row's identity calls change (group: its own; alias, identify: the linked ids and the user). */
+export function identitySubjectsOf(row: StoredEvent): string[] {
+  if (row.type === 'group') return subjectsOf(row.userId, row.anonymousId);
+  const from = linkedFrom(row);
+  if (!from || !row.userId) return [];
+  return [u(row.userId), ...(row.type === 'alias' ? [u(from), a(from)] : [a(from)])];
+}
+
+/** alias: previousId (a user or an anonymous id) is the same person as userId; identify with both ids: the anonymous id is that user's. */
+function linkedFrom(row: StoredEvent): string | null | undefined {
+  if (row.type === 'alias') {
+    try {
+      return (JSON.parse(row.payload) as { previousId?: string }).previousId;
+    } catch {
+      return undefined;
+    }
+  }
+  return row.type === 'identify' ? row.anonymousId : null;
+}
+
 export interface IdentityResolver {
   /** Decides the row's tenant and trust (before it is inserted). */
-  attribute(row: StoredEvent): Attributed;
-  /** After the row was inserted (not a duplicate): records memberships and links, re-attributes. */
-  learn(row: StoredEvent, a: Attributed): void;
+  attribute(row: StoredEvent): Promise<Attributed>;
+  /** After the row was inserted (not a duplicate): records memberships and links, re-attributes (or queues that, see `defer`). */
+  learn(row: StoredEvent, a: Attributed): Promise<void>;
+  /** Runs the reattributions `learn` queued (with `defer`): call once the rows they may touch are inserted. */
+  flush(): Promise<void>;
+  /** Loads the memberships and links of these subjects (and of the users they are linked to) in a few batched reads. */
+  prefetch(subjects: Iterable<string>): Promise<void>;
   /** Memberships of a user or anonymous id, oldest first, with when each began. */
-  memberships(q: { userId?: string; anonymousId?: string }): { tenantId: string; since: string; verified: boolean }[];
+  memberships(q: { userId?: string; anonymousId?: string }): Promise<{ tenantId: string; since: string; verified: boolean }[]>;
   /** Forgets cached lookups (call when a transaction rolled back). */
   reset(): void;
 }
 
-/**
- * Statements are prepared once; every call runs inside the caller's (group-commit) transaction.
- * Lookups are cached across commits (bounded); the cache is only ever changed by `learn`, the one
- * writer of the identity tables, and dropped on a rollback.
- */
-export function identityResolver(db: Database.Database, { windowMs = ATTRIBUTION_WINDOW_MS, cacheSize = 20_000 } = {}): IdentityResolver {
-  const membersOf = db.prepare('SELECT tenant_id AS tenant, at, verified FROM identity_memberships WHERE subject = ? ORDER BY at');
-  const linksOf = db.prepare('SELECT user_id AS user, verified FROM identity_links WHERE subject = ?');
-  const aliasesOf = db.prepare('SELECT subject FROM identity_links WHERE user_id = ?');
-  const addMember = db.prepare('INSERT OR IGNORE INTO identity_memberships (subject, tenant_id, at, verified) VALUES (?, ?, ?, ?)');
-  const addLink = db.prepare('INSERT OR IGNORE INTO identity_links (subject, user_id, at, verified) VALUES (?, ?, ?, ?)');
-  const upgradeLink = db.prepare('UPDATE identity_links SET verified = 1 WHERE subject = ? AND user_id = ? AND verified = 0');
-  // Events still waiting for a tenant (indexed: a partial index, nearly empty when users' group
-  // calls come first), and identity-attributed events of a tenant from a time on (the tenant/time index).
-  const cols = 'rowid AS id, user_id AS userId, anonymous_id AS anonymousId, timestamp, trust, group_id AS groupId';
-  const pendingUser = db.prepare(`SELECT ${cols} FROM events WHERE attribution = 'identity' AND group_id IS NULL AND user_id = ? AND timestamp >= ?`);
-  const pendingAnon = db.prepare(`SELECT ${cols} FROM events WHERE attribution = 'identity' AND group_id IS NULL AND anonymous_id = ? AND timestamp >= ?`);
-  const ofTenant = db.prepare(`SELECT ${cols} FROM events WHERE group_id = ? AND timestamp >= ? AND attribution = 'identity'`);
-  const setTenant = db.prepare('UPDATE events SET group_id = ? WHERE rowid = ?');
+export interface IdentityOptions {
+  windowMs?: number;
+  /** Cached subjects (memberships, links) before the cache starts over. */
+  cacheSize?: number;
+  /**
+   * Queue reattributions until `flush()` instead of running each in `learn`: for a store that
+   * inserts a commit's events in one statement after attributing them (PostgreSQL). Reattribution
+   * then sees the whole commit's rows and memberships.
+   */
+  defer?: boolean;
+}
 
+/**
+ * The attribution logic over an `IdentityIO`. Every call runs inside the caller's (group-commit)
+ * transaction. Lookups are cached for as long as the resolver lives: across commits on SQLite (one
+ * writer: `learn` is the only one changing the identity tables, and the cache is dropped on a
+ * rollback), for one commit on PostgreSQL (other nodes write too).
+ */
+export function identityCore(io: IdentityIO, { windowMs = ATTRIBUTION_WINDOW_MS, cacheSize = 20_000, defer = false }: IdentityOptions = {}): IdentityResolver {
   const members = new Map<string, Membership[]>();
   const links = new Map<string, Link[]>();
-  const cached = <T>(m: Map<string, T>, key: string, load: () => T): T => {
-    let v = m.get(key);
+  const put = <T>(m: Map<string, T>, key: string, v: T) => {
+    if (m.size >= cacheSize) m.clear();
+    m.set(key, v);
+  };
+  async function membershipsOf(s: string): Promise<Membership[]> {
+    let v = members.get(s);
     if (v === undefined) {
-      if (m.size >= cacheSize) m.clear();
-      v = load();
-      m.set(key, v);
+      v = (await io.membersOf([s])).get(s) ?? [];
+      put(members, s, v);
     }
     return v;
-  };
-  const membershipsOf = (s: string) =>
-    cached(members, s, () => (membersOf.all(s) as { tenant: string; at: string; verified: number }[]).map((r) => ({ tenant: r.tenant, at: r.at, verified: r.verified === 1 })));
-  const linksFrom = (s: string) =>
-    cached(links, s, () => (linksOf.all(s) as { user: string; verified: number }[]).map((r) => ({ user: r.user, verified: r.verified === 1 })));
+  }
+  async function linksFrom(s: string): Promise<Link[]> {
+    let v = links.get(s);
+    if (v === undefined) {
+      v = (await io.linksOf([s])).get(s) ?? [];
+      put(links, s, v);
+    }
+    return v;
+  }
 
   /**
    * The memberships that count for one id, oldest first: its own and those of the users it is
@@ -102,20 +161,24 @@ export function identityResolver(db: Database.Database, { windowMs = ATTRIBUTION
    * membership or a link (rare: a user's first group call, a device's first identify).
    */
   const merged = new Map<string, Membership[]>();
-  function membershipsFor(subject: string, verifiedOnly: boolean): Membership[] {
-    return cached(merged, `${verifiedOnly ? 1 : 0}${subject}`, () => {
-      const all = membershipsOf(subject).filter((m) => !verifiedOnly || m.verified);
-      for (const l of linksFrom(subject)) {
-        if (verifiedOnly && !l.verified) continue;
-        for (const m of membershipsOf(u(l.user))) if (!verifiedOnly || m.verified) all.push(m);
-      }
-      return all.sort((x, y) => (x.at < y.at ? -1 : x.at > y.at ? 1 : x.tenant < y.tenant ? -1 : 1));
-    });
+  async function membershipsFor(subject: string, verifiedOnly: boolean): Promise<Membership[]> {
+    const key = `${verifiedOnly ? 1 : 0}${subject}`;
+    const hit = merged.get(key);
+    if (hit) return hit;
+    const all = (await membershipsOf(subject)).filter((m) => !verifiedOnly || m.verified);
+    for (const l of await linksFrom(subject)) {
+      if (verifiedOnly && !l.verified) continue;
+      for (const m of await membershipsOf(u(l.user))) if (!verifiedOnly || m.verified) all.push(m);
+    }
+    all.sort((x, y) => (x.at < y.at ? -1 : x.at > y.at ? 1 : x.tenant < y.tenant ? -1 : 1));
+    put(merged, key, all);
+    return all;
   }
 
   /** An event's tenant: its user's at its time; the anonymous id's only when the user has none. */
-  const resolve = (userId: string | null, anonymousId: string | null, ts: string, verifiedOnly: boolean) =>
-    (userId ? tenantAt(membershipsFor(u(userId), verifiedOnly), ts) : null) ?? (anonymousId ? tenantAt(membershipsFor(a(anonymousId), verifiedOnly), ts) : null);
+  const resolve = async (userId: string | null, anonymousId: string | null, ts: string, verifiedOnly: boolean) =>
+    (userId ? tenantAt(await membershipsFor(u(userId), verifiedOnly), ts) : null) ??
+    (anonymousId ? tenantAt(await membershipsFor(a(anonymousId), verifiedOnly), ts) : null);
 
   /** The tenant at `ts`: the latest membership at or before it, else the first one within the window after it. */
   function tenantAt(list: readonly Membership[], ts: string): string | null {
@@ -131,37 +194,40 @@ export function identityResolver(db: Database.Database, { windowMs = ATTRIBUTION
     merged.clear();
   };
 
-  type Row = { id: number; userId: string | null; anonymousId: string | null; timestamp: string; trust: string; groupId: string | null };
   /**
    * Recomputes the tenant of these subjects' identity-attributed events: those still without one
    * from `pendingSince` on, and those already attributed from `from` on (to any tenant these
    * subjects, or the users they are linked to, belong to: where their current answer came from).
    */
-  function reattribute(subjects: ReadonlySet<string>, pendingSince: string, from: string): void {
-    const rows: Row[] = [];
+  async function reattribute(subjects: ReadonlySet<string>, pendingSince: string, from: string): Promise<void> {
+    const rows: AttributedRow[] = [];
     const tenants = new Set<string>();
     for (const s of subjects) {
-      rows.push(...((s.startsWith('u:') ? pendingUser : pendingAnon).all(s.slice(2), pendingSince) as Row[]));
-      for (const m of membershipsOf(s)) tenants.add(m.tenant);
-      for (const l of linksFrom(s)) for (const m of membershipsOf(u(l.user))) tenants.add(m.tenant);
+      rows.push(...(await (s.startsWith('u:') ? io.pendingUser(s.slice(2), pendingSince) : io.pendingAnon(s.slice(2), pendingSince))));
+      for (const m of await membershipsOf(s)) tenants.add(m.tenant);
+      for (const l of await linksFrom(s)) for (const m of await membershipsOf(u(l.user))) tenants.add(m.tenant);
     }
     for (const t of tenants) {
-      for (const r of ofTenant.all(t, from) as Row[]) if (subjectsOf(r.userId, r.anonymousId).some((x) => subjects.has(x))) rows.push(r);
+      for (const r of await io.ofTenant(t, from)) if (subjectsOf(r.userId, r.anonymousId).some((x) => subjects.has(x))) rows.push(r);
     }
     const seen = new Set<number>();
     for (const r of rows) {
       if (seen.has(r.id)) continue;
       seen.add(r.id);
       const verifiedOnly = r.trust === 'verified';
-      const t = resolve(r.userId, r.anonymousId, r.timestamp, verifiedOnly);
-      if (t !== r.groupId) setTenant.run(t, r.id);
+      const t = await resolve(r.userId, r.anonymousId, r.timestamp, verifiedOnly);
+      if (t !== r.groupId) await io.setTenant(r.id, t);
     }
   }
+
+  const queued: [ReadonlySet<string>, string, string][] = [];
+  const reattributeOrQueue = (subjects: ReadonlySet<string>, pendingSince: string, from: string) =>
+    defer ? void queued.push([subjects, pendingSince, from]) : reattribute(subjects, pendingSince, from);
 
   const minus = (ts: string, ms: number) => new Date(Date.parse(ts) - ms).toISOString();
 
   return {
-    attribute(row) {
+    async attribute(row) {
       const claim = row.groupId;
       const sender: Sender = row.sender ?? { kind: 'anonymous' };
       if (sender.kind === 'user') {
@@ -174,52 +240,72 @@ export function identityResolver(db: Database.Database, { windowMs = ATTRIBUTION
       const server = sender.kind === 'server';
       const trust = server ? 'verified' : 'unverified';
       if (claim) return { groupId: claim, trust, attribution: 'claim' };
-      return { groupId: resolve(row.userId, row.anonymousId, row.timestamp, server), trust, attribution: 'identity' };
+      return { groupId: await resolve(row.userId, row.anonymousId, row.timestamp, server), trust, attribution: 'identity' };
     },
 
-    learn(row, at) {
+    async learn(row, at) {
       const verified = at.trust === 'verified';
       if (row.type === 'group' && at.groupId && at.attribution !== 'disputed') {
         const tenant = at.groupId;
         const own = subjectsOf(row.userId, row.anonymousId);
         // A repeated call (the same tenant already holds at that time, for both views) changes nothing.
-        const holds = own.every((s) => {
-          const ms = membershipsOf(s).filter((m) => m.at <= row.timestamp);
+        let holds = true;
+        for (const s of own) {
+          const ms = (await membershipsOf(s)).filter((m) => m.at <= row.timestamp);
           const latest = (v: boolean) => ms.filter((m) => !v || m.verified).at(-1)?.tenant;
-          return latest(false) === tenant && (!verified || latest(true) === tenant);
-        });
+          if (latest(false) !== tenant || (verified && latest(true) !== tenant)) holds = false;
+        }
         if (holds) return;
         for (const s of own) {
-          if (addMember.run(s, tenant, row.timestamp, verified ? 1 : 0).changes) changed(s);
+          if (await io.addMember(s, tenant, row.timestamp, verified)) changed(s);
         }
         const affected = new Set(own);
-        if (row.userId) for (const r of aliasesOf.all(row.userId) as { subject: string }[]) affected.add(r.subject);
-        reattribute(affected, minus(row.timestamp, windowMs), row.timestamp);
+        if (row.userId) for (const s of await io.aliasesOf(row.userId)) affected.add(s);
+        await reattributeOrQueue(affected, minus(row.timestamp, windowMs), row.timestamp);
         return;
       }
-      // alias: previousId (a user or an anonymous id) is the same person as userId.
-      // identify with both ids: the anonymous id is that user's.
-      const from = row.type === 'alias' ? (JSON.parse(row.payload) as { previousId?: string }).previousId : row.type === 'identify' ? row.anonymousId : null;
+      const from = linkedFrom(row);
       if (!from || !row.userId || from === row.userId) return;
       const subjects = row.type === 'alias' ? [u(from), a(from)] : [a(from)];
       let linked = false;
       for (const s of subjects) {
-        const r = addLink.run(s, row.userId, row.timestamp, verified ? 1 : 0);
-        const up = !r.changes && verified ? upgradeLink.run(s, row.userId) : undefined;
-        if (r.changes || up?.changes) {
+        // Already linked (as verified as this call makes it): a page's every identify call lands here, with no write.
+        const known = (await linksFrom(s)).find((l) => l.user === row.userId);
+        if (known && (known.verified || !verified)) continue;
+        const added = !known && (await io.addLink(s, row.userId, row.timestamp, verified));
+        const up = !added && verified ? await io.upgradeLink(s, row.userId) : false;
+        if (added || up) {
           changed(s);
           linked = true;
         }
       }
       if (!linked) return;
-      const first = membershipsOf(u(row.userId))[0];
-      if (first) reattribute(new Set(subjects), minus(first.at, windowMs), row.timestamp);
+      const first = (await membershipsOf(u(row.userId)))[0];
+      if (first) await reattributeOrQueue(new Set(subjects), minus(first.at, windowMs), row.timestamp);
     },
 
-    memberships({ userId, anonymousId }) {
+    async flush() {
+      while (queued.length) {
+        const [subjects, pendingSince, from] = queued.shift()!;
+        await reattribute(subjects, pendingSince, from);
+      }
+    },
+
+    async prefetch(subjects) {
+      const want = [...new Set(subjects)].filter((s) => !members.has(s) || !links.has(s));
+      if (want.length === 0) return;
+      const [ms, ls] = await Promise.all([io.membersOf(want.filter((s) => !members.has(s))), io.linksOf(want.filter((s) => !links.has(s)))]);
+      for (const [s, v] of ms) put(members, s, v);
+      for (const [s, v] of ls) put(links, s, v);
+      const users = new Set<string>();
+      for (const s of want) for (const l of links.get(s) ?? []) if (!members.has(u(l.user))) users.add(u(l.user));
+      if (users.size) for (const [s, v] of await io.membersOf([...users])) put(members, s, v);
+    },
+
+    async memberships({ userId, anonymousId }) {
       const out = new Map<string, { tenantId: string; since: string; verified: boolean }>();
       for (const s of subjectsOf(userId ?? null, anonymousId ?? null)) {
-        for (const m of membershipsOf(s)) {
+        for (const m of await membershipsOf(s)) {
           const prev = out.get(m.tenant);
           if (!prev) out.set(m.tenant, { tenantId: m.tenant, since: m.at, verified: m.verified });
           else {
@@ -235,6 +321,43 @@ export function identityResolver(db: Database.Database, { windowMs = ATTRIBUTION
       members.clear();
       links.clear();
       merged.clear();
+      queued.length = 0;
     },
   };
+}
+
+/** SQLite's identity I/O: statements prepared once, answering synchronously on the store's one connection. */
+export function sqliteIdentityIO(db: Database.Database): IdentityIO {
+  const membersOf = db.prepare('SELECT tenant_id AS tenant, at, verified FROM identity_memberships WHERE subject = ? ORDER BY at');
+  const linksOf = db.prepare('SELECT user_id AS user, verified FROM identity_links WHERE subject = ?');
+  const aliasesOf = db.prepare('SELECT subject FROM identity_links WHERE user_id = ?');
+  const addMember = db.prepare('INSERT OR IGNORE INTO identity_memberships (subject, tenant_id, at, verified) VALUES (?, ?, ?, ?)');
+  const addLink = db.prepare('INSERT OR IGNORE INTO identity_links (subject, user_id, at, verified) VALUES (?, ?, ?, ?)');
+  const upgradeLink = db.prepare('UPDATE identity_links SET verified = 1 WHERE subject = ? AND user_id = ? AND verified = 0');
+  // Events still waiting for a tenant (indexed: a partial index, nearly empty when users' group
+  // calls come first), and identity-attributed events of a tenant from a time on (the tenant/time index).
+  const cols = 'rowid AS id, user_id AS userId, anonymous_id AS anonymousId, timestamp, trust, group_id AS groupId';
+  const pendingUser = db.prepare(`SELECT ${cols} FROM events WHERE attribution = 'identity' AND group_id IS NULL AND user_id = ? AND timestamp >= ?`);
+  const pendingAnon = db.prepare(`SELECT ${cols} FROM events WHERE attribution = 'identity' AND group_id IS NULL AND anonymous_id = ? AND timestamp >= ?`);
+  const ofTenant = db.prepare(`SELECT ${cols} FROM events WHERE group_id = ? AND timestamp >= ? AND attribution = 'identity'`);
+  const setTenant = db.prepare('UPDATE events SET group_id = ? WHERE rowid = ?');
+  return {
+    membersOf: (subjects) =>
+      new Map(subjects.map((s) => [s, (membersOf.all(s) as { tenant: string; at: string; verified: number }[]).map((r) => ({ tenant: r.tenant, at: r.at, verified: r.verified === 1 }))])),
+    linksOf: (subjects) =>
+      new Map(subjects.map((s) => [s, (linksOf.all(s) as { user: string; verified: number }[]).map((r) => ({ user: r.user, verified: r.verified === 1 }))])),
+    aliasesOf: (userId) => (aliasesOf.all(userId) as { subject: string }[]).map((r) => r.subject),
+    addMember: (s, tenant, at, verified) => addMember.run(s, tenant, at, verified ? 1 : 0).changes > 0,
+    addLink: (s, userId, at, verified) => addLink.run(s, userId, at, verified ? 1 : 0).changes > 0,
+    upgradeLink: (s, userId) => upgradeLink.run(s, userId).changes > 0,
+    pendingUser: (userId, since) => pendingUser.all(userId, since) as AttributedRow[],
+    pendingAnon: (anonymousId, since) => pendingAnon.all(anonymousId, since) as AttributedRow[],
+    ofTenant: (tenant, from) => ofTenant.all(tenant, from) as AttributedRow[],
+    setTenant: (id, groupId) => void setTenant.run(groupId, id),
+  };
+}
+
+/** The SQLite resolver: one per store, its cache kept across commits (the store is the one writer). */
+export function identityResolver(db: Database.Database, opts: IdentityOptions = {}): IdentityResolver {
+  return identityCore(sqliteIdentityIO(db), opts);
 }

@@ -134,25 +134,38 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
   let scheduled = false;
   let closed = false;
 
-  const commit = db.transaction((pending: Pending[]) => {
-    const results: InsertResult[] = [];
-    for (const p of pending) {
-      let inserted = 0;
-      for (const r of p.rows) {
-        const at = attributing
-          ? identity.attribute(r)
-          : { groupId: r.groupId, trust: r.sender?.kind === 'server' ? 'verified' as const : 'unverified' as const, attribution: 'claim' as const };
-        const n = insert.run(
-          r.writeKey, r.messageId, r.type, r.event, r.userId, r.anonymousId, at.groupId,
-          r.timestamp, r.originalTimestamp, r.sentAt, r.receivedAt, r.payload, at.trust, at.attribution,
-        ).changes;
-        if (n && attributing && (r.type === 'group' || r.type === 'alias' || r.type === 'identify')) identity.learn(r, at);
-        inserted += n;
+  /**
+   * One transaction for the whole group. Attribution is async (its logic is shared with the
+   * PostgreSQL store), but SQLite's statements answer synchronously: the awaits only yield to
+   * microtasks, and Kysely stays off the connection until COMMIT (`k.exclusive`, db.ts).
+   */
+  async function commit(pending: Pending[]): Promise<InsertResult[]> {
+    db.exec('BEGIN');
+    try {
+      const results: InsertResult[] = [];
+      for (const p of pending) {
+        let inserted = 0;
+        for (const r of p.rows) {
+          const at = attributing
+            ? await identity.attribute(r)
+            : { groupId: r.groupId, trust: r.sender?.kind === 'server' ? 'verified' as const : 'unverified' as const, attribution: 'claim' as const };
+          const n = insert.run(
+            r.writeKey, r.messageId, r.type, r.event, r.userId, r.anonymousId, at.groupId,
+            r.timestamp, r.originalTimestamp, r.sentAt, r.receivedAt, r.payload, at.trust, at.attribution,
+          ).changes;
+          if (n && attributing && (r.type === 'group' || r.type === 'alias' || r.type === 'identify')) await identity.learn(r, at);
+          inserted += n;
+        }
+        results.push({ inserted, duplicates: p.rows.length - inserted });
       }
-      results.push({ inserted, duplicates: p.rows.length - inserted });
+      db.exec('COMMIT');
+      return results;
+    } catch (e) {
+      // A failed COMMIT (busy, full) can leave the transaction open: nothing of it may stay.
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw e;
     }
-    return results;
-  });
+  }
 
   // Commits run while Kysely (the other stores and services) is off the shared connection (db.ts).
   function drain(): Promise<void> {
@@ -163,10 +176,10 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
     return k.exclusive(() => settle(pending));
   }
 
-  function settle(pending: Pending[]): void {
+  async function settle(pending: Pending[]): Promise<void> {
     try {
       const started = performance.now();
-      const results = commit(pending);
+      const results = await commit(pending);
       options.onCommit?.((performance.now() - started) / 1000);
       faults.clear();
       pending.forEach((p, i) => p.resolve(results[i]!));
@@ -220,14 +233,15 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
         }
       });
     },
-    async list({ writeKey, limit = 100, afterRowId = 0 }) {
-      return (listStmt.all(writeKey, afterRowId, Math.min(Math.max(limit, 1), 1000)) as Record<string, unknown>[]).map(rowOf);
+    // Reads take the connection too: between two awaits of a group commit its rows are not committed yet.
+    list({ writeKey, limit = 100, afterRowId = 0 }) {
+      return k.exclusive(() => (listStmt.all(writeKey, afterRowId, Math.min(Math.max(limit, 1), 1000)) as Record<string, unknown>[]).map(rowOf));
     },
-    async memberships(q) {
-      return identity.memberships(q);
+    memberships(q) {
+      return k.exclusive(() => identity.memberships(q));
     },
-    async count({ writeKey }) {
-      return (countStmt.get(writeKey) as { n: number }).n;
+    count({ writeKey }) {
+      return k.exclusive(() => (countStmt.get(writeKey) as { n: number }).n);
     },
     /**
      * Throws a StorageFaultError while the store can't write: after a write failed, until a probe
@@ -244,12 +258,15 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
       }
       if (free < MIN_FREE_BYTES) throw faults.classify(Object.assign(new Error('no free space'), { code: 'ENOSPC' }));
       if (!faults.current) return;
-      try {
-        db.exec('CREATE TABLE IF NOT EXISTS keel_write_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL)');
-        db.prepare('INSERT OR REPLACE INTO keel_write_probe (id, at) VALUES (1, ?)').run(new Date().toISOString());
-      } catch (e) {
-        throw faults.classify(e);
-      }
+      // The probe write takes the connection: it must not land inside a group commit's transaction.
+      await k.exclusive(() => {
+        try {
+          db.exec('CREATE TABLE IF NOT EXISTS keel_write_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL)');
+          db.prepare('INSERT OR REPLACE INTO keel_write_probe (id, at) VALUES (1, ?)').run(new Date().toISOString());
+        } catch (e) {
+          throw faults.classify(e);
+        }
+      });
       faults.clear();
     },
     get fault() {

@@ -1,0 +1,388 @@
+/**
+ * The PostgreSQL event store, for several stateless `keel serve` nodes sharing one database.
+ *
+ * Group commit as on SQLite: the inserts of one event-loop turn share one transaction on one
+ * pooled client, and each request is answered only after COMMIT. In that transaction: the
+ * (write key, message id) pairs go into the `event_ids` ledger (ON CONFLICT DO NOTHING: what comes
+ * back is new, across nodes and partitions), only the new rows go into `events` in one multi-row
+ * insert, and the identity tables are read and written through the same attribution logic as
+ * SQLite's (identity.ts). A rollback, or a connection lost before COMMIT answered, acknowledges
+ * nothing; a retried batch finds its ids in the ledger.
+ *
+ * Nodes share the identity tables, so nothing is cached across commits. Each commit locks the
+ * identity subjects it reads (shared) and changes (exclusive) with transaction-scoped advisory
+ * locks, hashed into a fixed number of buckets: an event and the group call that decides its
+ * tenant, arriving at two nodes at once, are attributed as if one came after the other.
+ */
+import type pg from 'pg';
+import { faultState, pgFaultCause, pgFaultCode, type StorageFaultError } from './faults.js';
+import { type AttributedRow, identityCore, type IdentityIO, identitySubjectsOf, type Link, type Membership, subjectsOf } from './identity.js';
+import type { KeelDb } from './db.js';
+import type { EventStore, InsertResult, StoredEvent } from './types.js';
+
+export interface PostgresEventStoreOptions {
+  /** Tenant attribution through the identity tables (default true); `false` stores each message's own claim. */
+  attribution?: boolean;
+  /** Called with each group commit's duration in seconds. */
+  onCommit?: (seconds: number) => void;
+  /** A commit whose queries take longer than this counts as the database unreachable (its connection is dropped); default 15 s. */
+  commitTimeoutMs?: number;
+}
+
+export interface PostgresEventStore extends EventStore {
+  /** The database fault the store is in (unreachable, out of room), if any. */
+  readonly fault: StorageFaultError | undefined;
+  memberships: NonNullable<EventStore['memberships']>;
+}
+
+interface Pending {
+  rows: readonly StoredEvent[];
+  resolve(r: InsertResult): void;
+  reject(e: unknown): void;
+}
+
+/** Advisory lock buckets: bounded, so a commit of thousands of users takes at most this many locks (PostgreSQL's lock table is shared and small). */
+const LOCK_BUCKETS = 128;
+/** The advisory lock class (the first key of the two-key form) that Keel's identity locks use. */
+const LOCK_CLASS = 0x4b65656c; // 'Keel'
+/** Transient conflicts (the transaction rolled back): the commit is run again this many times before it is refused. */
+const CONFLICT_RETRIES = 3;
+
+const COLUMNS = 'write_key, message_id, type, event, user_id, anonymous_id, group_id, timestamp, original_timestamp, sent_at, received_at, payload, trust, attribution';
+const INSERT_IDS = {
+  name: 'keel_event_ids_insert',
+  text: 'INSERT INTO event_ids (write_key, message_id, received_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING RETURNING write_key, message_id',
+};
+const INSERT_EVENTS = {
+  name: 'keel_events_insert',
+  text: `INSERT INTO events (${COLUMNS}) SELECT * FROM unnest(${Array.from({ length: 14 }, (_, i) => `$${i + 1}::text[]`).join(', ')})`,
+};
+// Buckets are locked in key order (the ordered subquery drives the lateral call), so two commits never wait on each other in a cycle.
+const LOCK_SUBJECTS = `SELECT count(*) FROM (
+    SELECT abs(hashtextextended(s, 0) % ${LOCK_BUCKETS})::int AS k, bool_or(x) AS x FROM unnest($1::text[], $2::bool[]) AS t(s, x) GROUP BY 1 ORDER BY 1
+  ) l, LATERAL (SELECT CASE WHEN l.x THEN (SELECT 1 FROM pg_advisory_xact_lock(${LOCK_CLASS}, l.k)) ELSE (SELECT 1 FROM pg_advisory_xact_lock_shared(${LOCK_CLASS}, l.k)) END) z`;
+
+type Queryable = Pick<pg.PoolClient, 'query'>;
+
+/**
+ * PostgreSQL's identity I/O on one client (a commit's transaction, or the pool for reads). Rows
+ * met by reattribution remember their partition key, so setting a tenant is an index lookup in one
+ * partition, not a scan of all of them.
+ */
+export function postgresIdentityIO(c: Queryable): IdentityIO {
+  const where = new Map<number, { writeKey: string; receivedAt: string }>();
+  const cols = 'rowid AS id, user_id AS "userId", anonymous_id AS "anonymousId", timestamp, trust, group_id AS "groupId", write_key AS "writeKey", received_at AS "receivedAt"';
+  const rows = async (text: string, values: unknown[]) => {
+    const r = await c.query<AttributedRow & { writeKey: string; receivedAt: string }>(text, values);
+    return r.rows.map(({ writeKey, receivedAt, ...row }) => {
+      where.set(row.id, { writeKey, receivedAt });
+      return row;
+    });
+  };
+  const bySubject = <T>(subjects: readonly string[], list: (T & { subject: string })[], strip: (r: T & { subject: string }) => T) => {
+    const out = new Map<string, T[]>(subjects.map((s) => [s, []]));
+    for (const r of list) out.get(r.subject)?.push(strip(r));
+    return out;
+  };
+  return {
+    async membersOf(subjects) {
+      if (subjects.length === 0) return new Map();
+      const r = await c.query<{ subject: string; tenant: string; at: string; verified: number }>(
+        'SELECT subject, tenant_id AS tenant, at, verified FROM identity_memberships WHERE subject = ANY($1::text[]) ORDER BY subject, at, tenant_id, verified',
+        [subjects],
+      );
+      return bySubject<Membership>(subjects, r.rows.map((m) => ({ ...m, verified: m.verified === 1 })), ({ tenant, at, verified }) => ({ tenant, at, verified }));
+    },
+    async linksOf(subjects) {
+      if (subjects.length === 0) return new Map();
+      const r = await c.query<{ subject: string; user: string; verified: number }>(
+        'SELECT subject, user_id AS user, verified FROM identity_links WHERE subject = ANY($1::text[]) ORDER BY subject, user_id',
+        [subjects],
+      );
+      return bySubject<Link>(subjects, r.rows.map((l) => ({ ...l, verified: l.verified === 1 })), ({ user, verified }) => ({ user, verified }));
+    },
+    async aliasesOf(userId) {
+      return (await c.query<{ subject: string }>('SELECT subject FROM identity_links WHERE user_id = $1', [userId])).rows.map((r) => r.subject);
+    },
+    async addMember(s, tenant, at, verified) {
+      const r = await c.query('INSERT INTO identity_memberships (subject, tenant_id, at, verified) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [s, tenant, at, verified ? 1 : 0]);
+      return (r.rowCount ?? 0) > 0;
+    },
+    async addLink(s, userId, at, verified) {
+      const r = await c.query('INSERT INTO identity_links (subject, user_id, at, verified) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [s, userId, at, verified ? 1 : 0]);
+      return (r.rowCount ?? 0) > 0;
+    },
+    async upgradeLink(s, userId) {
+      const r = await c.query('UPDATE identity_links SET verified = 1 WHERE subject = $1 AND user_id = $2 AND verified = 0', [s, userId]);
+      return (r.rowCount ?? 0) > 0;
+    },
+    pendingUser: (userId, since) => rows(`SELECT ${cols} FROM events WHERE attribution = 'identity' AND group_id IS NULL AND user_id = $1 AND timestamp >= $2`, [userId, since]),
+    pendingAnon: (anonymousId, since) =>
+      rows(`SELECT ${cols} FROM events WHERE attribution = 'identity' AND group_id IS NULL AND anonymous_id = $1 AND timestamp >= $2`, [anonymousId, since]),
+    ofTenant: (tenant, from) => rows(`SELECT ${cols} FROM events WHERE group_id = $1 AND timestamp >= $2 AND attribution = 'identity'`, [tenant, from]),
+    async setTenant(id, groupId) {
+      const w = where.get(id);
+      if (w) await c.query('UPDATE events SET group_id = $1 WHERE write_key = $2 AND received_at = $3 AND rowid = $4', [groupId, w.writeKey, w.receivedAt, id]);
+      else await c.query('UPDATE events SET group_id = $1 WHERE rowid = $2', [groupId, id]);
+    },
+  };
+}
+
+/** Where the database is, for logs and errors: host, port and database, never the password. */
+function locationOf(pool: pg.Pool): string {
+  const o = pool.options as pg.PoolConfig;
+  try {
+    if (o.connectionString) {
+      const u = new URL(o.connectionString);
+      return `postgres://${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}`;
+    }
+  } catch {
+    // not a URL: fall back to the parts
+  }
+  return `postgres://${o.host ?? 'localhost'}:${o.port ?? 5432}/${o.database ?? ''}`;
+}
+
+// PostgreSQL's text holds no NUL character (SQLite's does) and its jsonb no \u0000 escape: both
+// become U+FFFD, so a message carrying one is stored (and its payload stays queryable), not refused with a 500.
+const NUL = /\u0000/g;
+const JSON_NUL = /(?<!\\)((?:\\\\)*)\\u0000/g;
+const clean = <T extends string | null>(v: T): T => (v !== null && v.includes('\u0000') ? (v.replace(NUL, '\uFFFD') as T) : v);
+function pgSafe(r: StoredEvent): StoredEvent {
+  const text = [r.writeKey, r.messageId, r.type, r.event, r.userId, r.anonymousId, r.groupId, r.timestamp, r.originalTimestamp, r.sentAt, r.receivedAt];
+  if (!text.some((v) => v?.includes('\u0000')) && !r.payload.includes('\\u0000') && !r.payload.includes('\u0000')) return r;
+  return {
+    ...r, writeKey: clean(r.writeKey), messageId: clean(r.messageId), type: clean(r.type), event: clean(r.event), userId: clean(r.userId),
+    anonymousId: clean(r.anonymousId), groupId: clean(r.groupId), timestamp: clean(r.timestamp), originalTimestamp: clean(r.originalTimestamp),
+    sentAt: clean(r.sentAt), receivedAt: clean(r.receivedAt), payload: clean(r.payload).replace(JSON_NUL, '$1\\ufffd'),
+  };
+}
+
+const keyOf = (r: StoredEvent) => `${r.writeKey}\u0000${r.messageId}`;
+
+export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOptions = {}): PostgresEventStore {
+  const pool = k.pool;
+  if (k.dialect !== 'postgres' || !pool) throw new Error('openPostgresEventStore needs a PostgreSQL KeelDb');
+  const attributing = options.attribution ?? true;
+  const commitTimeoutMs = options.commitTimeoutMs ?? 15_000;
+  const faults = faultState(locationOf(pool), pgFaultCause, pgFaultCode);
+
+  let queue: Pending[] = [];
+  let scheduled = false;
+  let running: Promise<void> | undefined;
+  let closed = false;
+
+  /**
+   * One attempt: the whole group in one transaction on one client. A database that stops
+   * answering (a network partition) must not hold the requests forever: past `commitTimeoutMs`
+   * the attempt fails and its connection is dropped, whatever the query in flight is doing.
+   */
+  function commitOnce(pending: readonly Pending[]): Promise<InsertResult[]> {
+    let timer: NodeJS.Timeout | undefined;
+    let expired: (() => void) | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        expired?.();
+        reject(Object.assign(new Error(`the database did not answer within ${commitTimeoutMs} ms`), { code: 'KEEL_DB_TIMEOUT' }));
+      }, commitTimeoutMs);
+    });
+    const work = transaction(pending, (onExpiry) => (expired = onExpiry));
+    work.catch(() => undefined); // after a timeout, its own failure is no one's answer
+    return Promise.race([work, timedOut]).finally(() => clearTimeout(timer));
+  }
+
+  async function transaction(pending: readonly Pending[], onExpiry: (drop: () => void) => void): Promise<InsertResult[]> {
+    let dropped = false;
+    onExpiry(() => (dropped = true));
+    const client = await pool!.connect();
+    // A connection lost between two queries is reported as an 'error' event (the pool listens only
+    // while the client is idle): noted, so it can't crash the process; the next query then fails.
+    const onError = () => undefined;
+    client.on('error', onError);
+    let released = false;
+    const release = (err?: Error) => {
+      if (released) return;
+      released = true;
+      client.removeListener('error', onError);
+      client.release(err); // with an error, the client is closed instead of going back to the pool
+    };
+    if (dropped) {
+      release(new Error('the database did not answer in time'));
+      throw new Error('the database did not answer in time');
+    }
+    onExpiry(() => release(new Error('the database did not answer in time')));
+    try {
+      await client.query('BEGIN');
+      // The ledger decides what is new: one row per (write key, message id), the first of a group
+      // where a batch repeats one. Sorted, so two commits insert overlapping ids in the same order.
+      const first = new Map<string, StoredEvent>();
+      for (const p of pending) for (const r of p.rows) if (!first.has(keyOf(r))) first.set(keyOf(r), r);
+      const ids = [...first.values()].sort((x, y) => (x.writeKey < y.writeKey ? -1 : x.writeKey > y.writeKey ? 1 : x.messageId < y.messageId ? -1 : x.messageId > y.messageId ? 1 : 0));
+      const created = await client.query<{ write_key: string; message_id: string }>({
+        ...INSERT_IDS,
+        values: [ids.map((r) => r.writeKey), ids.map((r) => r.messageId), ids.map((r) => r.receivedAt)],
+      });
+      const fresh = new Set(created.rows.map((r) => `${r.write_key}\u0000${r.message_id}`));
+      const counts = pending.map(() => 0);
+      const rows: StoredEvent[] = [];
+      pending.forEach((p, i) => {
+        for (const r of p.rows) {
+          if (!fresh.delete(keyOf(r))) continue; // stored before, or earlier in this group
+          rows.push(r);
+          counts[i]!++;
+        }
+      });
+      if (rows.length) {
+        const identity = attributing ? identityCore(postgresIdentityIO(client), { defer: true, cacheSize: Infinity }) : undefined;
+        if (identity) {
+          const subjects = new Map<string, boolean>();
+          for (const r of rows) {
+            for (const s of subjectsOf(r.userId, r.anonymousId)) if (!subjects.has(s)) subjects.set(s, false);
+            for (const s of identitySubjectsOf(r)) subjects.set(s, true);
+          }
+          await client.query(LOCK_SUBJECTS, [[...subjects.keys()], [...subjects.values()]]);
+          await identity.prefetch(subjects.keys());
+        }
+        const cols: (string | null)[][] = Array.from({ length: 14 }, () => []);
+        for (const r of rows) {
+          // In order: a group call earlier in the group decides the tenant of the events after it.
+          const at = identity
+            ? await identity.attribute(r)
+            : { groupId: r.groupId, trust: r.sender?.kind === 'server' ? 'verified' as const : 'unverified' as const, attribution: 'claim' as const };
+          if (identity && (r.type === 'group' || r.type === 'alias' || r.type === 'identify')) await identity.learn(r, at);
+          const v = [r.writeKey, r.messageId, r.type, r.event, r.userId, r.anonymousId, at.groupId, r.timestamp, r.originalTimestamp, r.sentAt, r.receivedAt, r.payload, at.trust, at.attribution];
+          for (let c = 0; c < 14; c++) cols[c]!.push(v[c]!);
+        }
+        await client.query({ ...INSERT_EVENTS, values: cols });
+        // Reattribution after the insert: it sees this group's rows as well as the stored ones.
+        await identity?.flush();
+      }
+      await client.query('COMMIT');
+      return pending.map((p, i) => ({ inserted: counts[i]!, duplicates: p.rows.length - counts[i]! }));
+    } catch (e) {
+      // A client goes back to the pool only after a clean ROLLBACK; one whose connection failed is closed.
+      const clean = !released && (await client.query('ROLLBACK').then(() => true, () => false));
+      release(clean ? undefined : (e as Error));
+      throw e;
+    } finally {
+      release();
+    }
+  }
+
+  async function commit(pending: readonly Pending[]): Promise<InsertResult[]> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await commitOnce(pending);
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        // A deadlock or serialization failure rolled the transaction back: run it again.
+        if ((code === '40P01' || code === '40001') && attempt < CONFLICT_RETRIES) continue;
+        throw e;
+      }
+    }
+  }
+
+  async function settle(pending: Pending[]): Promise<void> {
+    try {
+      const started = performance.now();
+      const results = await commit(pending);
+      options.onCommit?.((performance.now() - started) / 1000);
+      faults.clear();
+      pending.forEach((p, i) => p.resolve(results[i]!));
+    } catch (e) {
+      const err = faults.classify(e);
+      for (const p of pending) p.reject(err);
+    }
+  }
+
+  // One commit in flight per node: what arrives meanwhile waits, and goes in the next group.
+  function drain(): void {
+    scheduled = false;
+    if (running || queue.length === 0) return;
+    const pending = queue;
+    queue = [];
+    running = settle(pending).finally(() => {
+      running = undefined;
+      if (queue.length) schedule();
+    });
+  }
+  function schedule(): void {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(drain);
+  }
+
+  const rowOf = (r: Record<string, unknown>): StoredEvent & { rowId: number } => ({
+    rowId: r.rowId as number,
+    writeKey: r.write_key as string,
+    messageId: r.message_id as string,
+    type: r.type as string,
+    event: r.event as string | null,
+    userId: r.user_id as string | null,
+    anonymousId: r.anonymous_id as string | null,
+    groupId: r.group_id as string | null,
+    timestamp: r.timestamp as string,
+    originalTimestamp: r.original_timestamp as string | null,
+    sentAt: r.sent_at as string | null,
+    receivedAt: r.received_at as string,
+    payload: r.payload as string,
+    trust: r.trust as StoredEvent['trust'],
+    attribution: r.attribution as StoredEvent['attribution'],
+  });
+
+  // Reads answer a lost database the way writes do: 503 and Retry-After, not a 500.
+  const guarded = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (e) {
+      throw faults.classify(e);
+    }
+  };
+
+  return {
+    kind: 'postgres',
+    insert(rows) {
+      if (closed) return Promise.reject(new Error('the event store is closed'));
+      if (rows.length === 0) return Promise.resolve({ inserted: 0, duplicates: 0 });
+      return new Promise<InsertResult>((resolve, reject) => {
+        queue.push({ rows: rows.map(pgSafe), resolve, reject });
+        if (!running) schedule();
+      });
+    },
+    list({ writeKey, limit = 100, afterRowId = 0 }) {
+      return guarded(async () =>
+        (await pool.query(`SELECT rowid AS "rowId", * FROM events WHERE write_key = $1 AND rowid > $2 ORDER BY rowid LIMIT $3`, [writeKey, afterRowId, Math.min(Math.max(limit, 1), 1000)])).rows.map(rowOf),
+      );
+    },
+    count({ writeKey }) {
+      return guarded(async () => (await pool.query<{ n: number }>('SELECT COUNT(*) AS n FROM events WHERE write_key = $1', [writeKey])).rows[0]!.n);
+    },
+    memberships(q) {
+      // No cache: another node may have learned a membership since.
+      return guarded(() => identityCore(postgresIdentityIO(pool)).memberships(q));
+    },
+    /**
+     * Throws a StorageFaultError while the database can't be reached, or, after a write failed for
+     * a reason a retry cures (out of room), until a probe write succeeds.
+     */
+    async ping() {
+      await guarded(() => pool.query('SELECT 1'));
+      if (!faults.current) return;
+      if (faults.current.reason !== 'database unavailable') {
+        await guarded(() => pool.query('INSERT INTO keel_write_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at', [new Date().toISOString()]));
+      }
+      faults.clear();
+    },
+    get fault() {
+      return faults.current;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      while (running || queue.length) {
+        if (running) await running;
+        else drain();
+      }
+      await k.close();
+    },
+  };
+}

@@ -57,7 +57,7 @@ export function startEvaluator(
     const passes: TenantHealth[] = [];
     let fired = 0;
     // A new map per pass: cohort rules cache sorted values per map, so a map is never changed after use.
-    const pass = values ?? new Map(cohort ?? services.health.allMetrics(now));
+    const pass = values ?? new Map(cohort ?? (await services.health.allMetrics(now)));
     // First every tenant's health (the cohort is complete before any rule compares with it)…
     const config = await services.health.currentConfig();
     for (const t of tenants) {
@@ -83,7 +83,7 @@ export function startEvaluator(
         }
       }
     }
-    services.health.snapshot(passes);
+    await services.health.snapshot(passes);
     cohort = pass;
     return fired;
   }
@@ -105,7 +105,7 @@ export function startEvaluator(
 
   const sweep = (now = clock()) => serial(async () => {
     const start = performance.now();
-    const values = services.health.allMetrics(now);
+    const values = await services.health.allMetrics(now);
     cohort = values;
     const tenants = (known.all() as { id: string }[]).map((r) => r.id);
     const alerts = await evaluate(tenants, now, values);

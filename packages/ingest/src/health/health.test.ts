@@ -4,10 +4,9 @@ import { join } from 'node:path';
 import { validateConfigText } from '@keel/sdk-core/authoring';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { buildApp } from '../app.js';
-import { openSqliteStore, type SqliteStore } from '../store/sqlite.js';
+import { openDatabase, openSqliteStore, type SqliteStore } from '../store/sqlite.js';
 import type { StoredEvent } from '../store/types.js';
 import { signUserToken } from '../token.js';
-import Database from 'better-sqlite3';
 import { tenantMetricsQuery } from './metrics.js';
 import { type HealthModel, scoreHealth } from './score.js';
 
@@ -102,7 +101,7 @@ describe('health from stored events, served per tenant', () => {
     expect(r.components.find((c) => c.id === 'errors')!.evidence).toHaveLength(3);
     // Reading the report wrote nothing: snapshots are the sweep's.
     expect(r.trend.history).toEqual([]);
-    store.health.snapshot([await store.health.tenantHealth(t)]);
+    await store.health.snapshot([await store.health.tenantHealth(t)]);
     expect((await store.health.report(t))!.trend.history).toEqual([{ day: new Date().toISOString().slice(0, 10), score: 35.7, band: 'at-risk' }]);
 
     const app = buildApp({ store, writeKeys: ['wk'], adminKeys: ['adm'], secretKeys: [SECRET], health: store.health, config: store.config, logger: false });
@@ -126,7 +125,7 @@ describe('health from stored events, served per tenant', () => {
     const weekAgo = Date.now() - 7 * 86_400_000;
     const snap = async (at: number) => {
       const h = await store.health.tenantHealth(t, at);
-      store.health.snapshot([h]);
+      await store.health.snapshot([h]);
       return h.report!;
     };
     const before = await snap(weekAgo); // a snapshot dated a week ago (no events yet then)
@@ -147,7 +146,7 @@ describe('health from stored events, served per tenant', () => {
     await store.insert([ev(t, 'ada', 'track', 'user.session', { properties: { action: 'start' } })]);
     const DAY = 86_400_000;
     const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-    const snapAt = async (d: number) => store.health.snapshot([await store.health.tenantHealth(t, Date.now() - d * DAY)]);
+    const snapAt = async (d: number) => await store.health.snapshot([await store.health.tenantHealth(t, Date.now() - d * DAY)]);
     await snapAt(9);
     expect((await store.health.report(t))!.trend.wow).toBeNull(); // 9 days old: out of range
     await snapAt(8);
@@ -179,14 +178,16 @@ test('days since the sponsor was active: sponsors are the tenant\'s users identi
   const row = (userId: string, type: string, event: string | null, payload: Record<string, unknown>, ts: string) => ({
     writeKey: 'wk', messageId: `s${++i}`, type, event, userId, anonymousId: null, groupId: 'acme', timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: ts, payload: JSON.stringify(payload),
   });
-  const q = tenantMetricsQuery(new Database(store.path));
-  expect(q('acme').values.days_since_sponsor_active).toBeNull();
+  const k = await openDatabase(store.path); // a second handle on the file, as another reader
+  const q = tenantMetricsQuery(k);
+  expect((await q('acme')).values.days_since_sponsor_active).toBeNull();
   await store.insert([
     row('cfo', 'identify', null, { traits: { role: 'sponsor' } }, at(40)),
     row('cfo', 'track', 'feature.used', { properties: {} }, at(20)),
     row('dev', 'track', 'feature.used', { properties: {} }, at(1)),
   ]);
-  expect(q('acme').values.days_since_sponsor_active).toBe(20);
+  expect((await q('acme')).values.days_since_sponsor_active).toBe(20);
+  await k.close();
   await store.close();
 });
 
@@ -209,10 +210,12 @@ test('the sweep\'s all-tenant metrics equal each tenant\'s own (same statements,
     }
   }
   await store.insert(rows);
-  const q = tenantMetricsQuery(new Database(store.path));
-  const all = q.all();
+  const k = await openDatabase(store.path);
+  const q = tenantMetricsQuery(k);
+  const all = await q.all();
   expect([...all.keys()].sort()).toEqual(['g0', 'g1', 'g2', 'g3', 'g4', 'g5']);
-  for (const [g, values] of all) expect(values).toEqual(q(g).values);
+  for (const [g, values] of all) expect(values).toEqual((await q(g)).values);
   expect(Object.values(all.get('g1')!).filter((v) => v !== null).length).toBeGreaterThan(6);
+  await k.close();
   await store.close();
 });

@@ -67,8 +67,10 @@ test('GET /v1/tenants/:id/lifecycle: admin key or the tenant\'s admin token; fac
 
 test('NPS from nps.submitted scores: promoters minus detractors, in percent', async () => {
   const { tenantMetricsQuery } = await import('./metrics.js');
-  const Database = (await import('better-sqlite3')).default;
+  const { openDatabase } = await import('../store/sqlite.js'); // a second handle on the file, as another reader
   const rows = [10, 9, 8, 3].map((score) => ({ ...ev('acme', 'nps.submitted'), payload: JSON.stringify({ properties: { score } }) }));
   await store.insert(rows);
-  expect(tenantMetricsQuery(new Database(store.path))('acme').values.nps_90d).toBe(25); // (2 − 1) / 4
+  const k = await openDatabase(store.path);
+  expect((await tenantMetricsQuery(k)('acme')).values.nps_90d).toBe(25); // (2 − 1) / 4
+  await k.close();
 });

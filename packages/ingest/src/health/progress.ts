@@ -15,8 +15,7 @@ import {
   type ChecklistProgress, clauseKey, evaluate, type Explanation, historyDays, type HistoryClause, matchWhere,
   type ProgressHistory, referencedEvents, type Rule, type RuleContext, serverDecidable,
 } from '@keel/sdk-core/engine';
-import type { Compilable, CompiledQuery } from 'kysely';
-import type { KeelDb } from '../store/db.js';
+import { type KeelDb, reusable } from '../store/db.js';
 
 const DAY = 86_400_000;
 
@@ -62,44 +61,8 @@ export interface Ev { id: string; user: string | null; type: string; ts: number;
  */
 export interface Known { events?: readonly Ev[]; tenantFirstSeen?: string | null; lastAttested?: string | null }
 
-type Arg = string | readonly string[] | undefined;
-const MARK = /^\u0000keel-arg-(\d+)-(-?\d+)\u0000$/;
-/**
- * A query written once with Kysely, built and compiled once per dialect and shape (which arguments
- * are absent, how long each list is), then run with each call's arguments as its parameters: on
- * SQLite, building and compiling a query costs about as much as running a small one, and the sweep
- * runs a few per tenant. Every argument (a string, a list of strings, or undefined) must reach the
- * query as parameters, unchanged: `build` sees placeholders, never the values (a query that does
- * not pass one through is refused).
- */
-export function reusable<A extends Arg[], R>(build: (k: KeelDb, ...args: A) => Compilable<R>) {
-  const shapes = new Map<string, { c: CompiledQuery<R>; slots: ([number, number] | undefined)[] }>();
-  return async (k: KeelDb, ...args: A): Promise<R[]> => {
-    const key = k.dialect + ':' + args.map((a) => (a === undefined ? 'u' : typeof a === 'string' ? 's' : a.length)).join(',');
-    let s = shapes.get(key);
-    if (!s) {
-      const mark = (i: number, j: number) => `\u0000keel-arg-${i}-${j}\u0000`;
-      const marks = args.map((a, i) => (a === undefined ? undefined : typeof a === 'string' ? mark(i, -1) : a.map((_, j) => mark(i, j)))) as A;
-      const c = build(k, ...marks).compile();
-      const slots = c.parameters.map((p) => {
-        const m = typeof p === 'string' ? MARK.exec(p) : null;
-        return m ? [Number(m[1]), Number(m[2])] as [number, number] : undefined;
-      });
-      const used = new Set(slots.filter((x) => x).map((x) => `${x![0]},${x![1]}`)).size;
-      const expected = args.reduce((n, a) => n + (a === undefined ? 0 : typeof a === 'string' ? 1 : a.length), 0);
-      if (used !== expected) throw new Error(`a reusable query must pass every argument as a parameter (${used} of ${expected} found): ${c.sql}`);
-      s = { c, slots };
-      if (shapes.size < 64) shapes.set(key, s);
-    }
-    const parameters = s.c.parameters.map((p, n) => {
-      const at = s.slots[n];
-      if (!at) return p;
-      const a = args[at[0]]!;
-      return at[1] < 0 ? a : (a as readonly string[])[at[1]];
-    });
-    return (await k.db.executeQuery<R>({ ...s.c, parameters })).rows;
-  };
-}
+// `reusable` moved to the repository layer (store/db.ts), where the stores use it too; re-exported for the services.
+export { compiledOnce, reusable } from '../store/db.js';
 
 const names = (rules: readonly Rule[]) => [...new Set(rules.flatMap((r) => referencedEvents(r).map((x) => x.event)))];
 

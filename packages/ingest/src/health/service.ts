@@ -5,13 +5,19 @@
  * (`snapshot`), so a GET is free of side effects.
  */
 import type { HealthReport } from '@keel/sdk-core/engine';
-import type Database from 'better-sqlite3';
+import { type KeelDb, reusable } from '../store/db.js';
 import type { ConfigStore } from '../store/state-types.js';
 import { configCache, type CurrentConfig } from './config-cache.js';
 import { type MetricsQuery, type TenantMetrics, tenantMetricsQuery } from './metrics.js';
 import { scoreHealth } from './score.js';
 
 export type { HealthReport };
+
+/**
+ * A health pass's report: the endpoint's `HealthReport` without the daily history, which only
+ * `report()` reads (the sweep, lifecycle and alerts use the score and the week-over-week change).
+ */
+export type PassReport = Omit<HealthReport, 'trend'> & { trend: Pick<HealthReport['trend'], 'wow'> };
 
 /** A tenant's health at one instant: what every consumer of metrics and score reads. */
 export interface TenantHealth {
@@ -21,7 +27,7 @@ export interface TenantHealth {
   config: CurrentConfig | undefined;
   metrics: TenantMetrics;
   /** The scored report; undefined when the published config has no health model. */
-  report: HealthReport | undefined;
+  report: PassReport | undefined;
 }
 
 export interface HealthService {
@@ -32,68 +38,71 @@ export interface HealthService {
   tenantHealth(tenantId: string, now?: number, values?: TenantMetrics['values'], config?: CurrentConfig): Promise<TenantHealth>;
   /** The published config every pass of a sweep shares (read once per sweep, not per tenant). */
   currentConfig(): Promise<CurrentConfig | undefined>;
-  /** Computes the tenant's health now from its events and the published model; undefined without one. Read-only. */
+  /** Computes the tenant's health now from its events and the published model, with its history; undefined without one. Read-only. */
   report(tenantId: string, now?: number): Promise<HealthReport | undefined>;
   /** Every known tenant's metric values now (grouped queries), for the sweep and cohort rules. */
-  allMetrics(now?: number): Map<string, TenantMetrics['values']>;
+  allMetrics(now?: number): Promise<Map<string, TenantMetrics['values']>>;
   /** Stores each pass's score as its tenant's snapshot of the day (one transaction). */
-  snapshot(passes: readonly TenantHealth[]): void;
+  snapshot(passes: readonly TenantHealth[]): Promise<void>;
 }
 
 const DAY = 86_400_000;
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+/** Rows per snapshot upsert statement: 7 parameters each, far below either dialect's limit. */
+const CHUNK = 500;
 
-export function healthService(db: Database.Database, config: ConfigStore): HealthService {
-  const metricsOf: MetricsQuery = tenantMetricsQuery(db);
+type Snap = { day: string; score: number };
+// The queries, written once for both dialects (see `reusable`).
+const historyQ = reusable((k, tenantId: string, from: string, to: string) => k.db.selectFrom('health_snapshots').select(['day', 'score', 'band'])
+  .where('tenant_id', '=', tenantId).where('day', '>=', from).where('day', '<=', to).orderBy('day')) as (k: KeelDb, t: string, from: string, to: string) => Promise<HealthReport['trend']['history']>;
+// Week-over-week: the snapshots 6–8 days old (at most three per tenant), the nearest to 7 days picked in JS.
+const weekAgoQ = reusable((k, tenantId: string, from: string, to: string) => k.db.selectFrom('health_snapshots').select(['day', 'score'])
+  .where('tenant_id', '=', tenantId).where('day', '>=', from).where('day', '<=', to)) as (k: KeelDb, t: string, from: string, to: string) => Promise<Snap[]>;
+// The sweep reads every tenant's in one query (once per day range), not one per tenant.
+const weekAgoAllQ = reusable((k, from: string, to: string) => k.db.selectFrom('health_snapshots').select(['tenant_id as t', 'day', 'score'])
+  .where('day', '>=', from).where('day', '<=', to)) as (k: KeelDb, from: string, to: string) => Promise<(Snap & { t: string })[]>;
+
+/** The snapshot nearest to `target` (an ISO day); of two as near, the older. */
+const nearest = <S extends Snap>(a: S | undefined, b: S, target: number): S => {
+  if (!a) return b;
+  const d = (s: S) => Math.abs(Date.parse(s.day) - target);
+  return d(b) < d(a) || (d(b) === d(a) && b.day < a.day) ? b : a;
+};
+
+export function healthService(k: KeelDb, config: ConfigStore): HealthService {
+  const metricsOf: MetricsQuery = tenantMetricsQuery(k);
   const cache = configCache(config);
-  const upsert = db.prepare(`INSERT INTO health_snapshots (tenant_id, day, score, band, coverage, components, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (tenant_id, day) DO UPDATE SET score = excluded.score, band = excluded.band, coverage = excluded.coverage, components = excluded.components, computed_at = excluded.computed_at`);
-  const history = db.prepare('SELECT day, score, band FROM health_snapshots WHERE tenant_id = ? AND day >= ? AND day <= ? ORDER BY day');
-  // Week-over-week: the snapshot nearest to 7 days old among those 6–8 days old (a tie: the older).
-  const weekAgo = db.prepare(`SELECT day, score FROM health_snapshots WHERE tenant_id = ? AND day >= ? AND day <= ?
-    ORDER BY ABS(julianday(day) - julianday(?)), day LIMIT 1`);
-  // The sweep reads every tenant's week-ago snapshot in one query (once per day range), not one per tenant.
-  const weekAgoAll = db.prepare(`SELECT tenant_id AS t, day, score FROM health_snapshots WHERE day >= ? AND day <= ?
-    ORDER BY tenant_id, ABS(julianday(day) - julianday(?)), day`);
-  let weekAgoMemo: { key: string; byTenant: Map<string, { day: string; score: number }> } | undefined;
-  const weekAgoOf = (tenantId: string, now: number, bulk: boolean) => {
-    const range = [dayOf(now - 8 * DAY), dayOf(now - 6 * DAY), dayOf(now - 7 * DAY)] as const;
-    if (!bulk) return weekAgo.get(tenantId, ...range) as { day: string; score: number } | undefined;
-    const key = range.join();
+  let weekAgoMemo: { key: string; byTenant: Promise<Map<string, Snap>> } | undefined;
+  const weekAgoOf = async (tenantId: string, now: number, bulk: boolean): Promise<Snap | undefined> => {
+    const from = dayOf(now - 8 * DAY);
+    const to = dayOf(now - 6 * DAY);
+    const target = Date.parse(dayOf(now - 7 * DAY));
+    if (!bulk) return (await weekAgoQ(k, tenantId, from, to)).reduce<Snap | undefined>((a, b) => nearest(a, b, target), undefined);
+    const key = `${from},${to}`;
     if (weekAgoMemo?.key !== key) {
-      const byTenant = new Map<string, { day: string; score: number }>();
-      for (const r of weekAgoAll.all(...range) as { t: string; day: string; score: number }[]) if (!byTenant.has(r.t)) byTenant.set(r.t, r);
-      weekAgoMemo = { key, byTenant };
+      weekAgoMemo = {
+        key,
+        byTenant: weekAgoAllQ(k, from, to).then((rows) => {
+          const m = new Map<string, Snap>();
+          for (const r of rows) m.set(r.t, nearest(m.get(r.t), r, target));
+          return m;
+        }),
+      };
+      weekAgoMemo.byTenant.catch(() => (weekAgoMemo = undefined)); // a failed read is read again next time
     }
-    return weekAgoMemo.byTenant.get(tenantId);
+    return (await weekAgoMemo.byTenant).get(tenantId);
   };
-  const snapshotAll = db.transaction((passes: readonly TenantHealth[]) => {
-    for (const p of passes) {
-      const r = p.report;
-      if (r) upsert.run(p.tenantId, dayOf(p.now), r.score, r.band, r.coverage, JSON.stringify(r.components), r.computedAt);
-    }
-  });
 
   async function tenantHealth(tenantId: string, now = Date.now(), values?: TenantMetrics['values'], config?: CurrentConfig): Promise<TenantHealth> {
     const current = config ?? (await cache.current());
-    const metrics = values ? { values, evidence: {} } : metricsOf(tenantId, now);
     const model = current?.config.health;
-    if (!current || !model) return { tenantId, now, config: current, metrics, report: undefined };
+    if (!current || !model) return { tenantId, now, config: current, metrics: values ? { values, evidence: {} } : await metricsOf(tenantId, now), report: undefined };
+    const [metrics, prev] = await Promise.all([values ? { values, evidence: {} } : metricsOf(tenantId, now), weekAgoOf(tenantId, now, values !== undefined)]);
     const score = scoreHealth(model, metrics.values, metrics.evidence);
-    const day = dayOf(now);
-    const prev = weekAgoOf(tenantId, now, values !== undefined);
     const wow = prev
       ? { points: Math.round((score.score - prev.score) * 10) / 10, percent: prev.score ? Math.round(((score.score - prev.score) / prev.score) * 1000) / 10 : null, against: prev.day }
       : null;
-    let days: HealthReport['trend']['history'] | undefined;
-    const report: HealthReport = {
-      tenantId, configVersion: current.version, computedAt: new Date(now).toISOString(), ...score, metrics: metrics.values,
-      // The history is read when the report is (the endpoint), not on every sweep step.
-      trend: Object.defineProperty({ wow } as HealthReport['trend'], 'history', {
-        enumerable: true,
-        get: () => (days ??= history.all(tenantId, dayOf(now - 29 * DAY), day) as HealthReport['trend']['history']),
-      }),
-    };
+    const report: PassReport = { tenantId, configVersion: current.version, computedAt: new Date(now).toISOString(), ...score, metrics: metrics.values, trend: { wow } };
     return { tenantId, now, config: current, metrics, report };
   }
 
@@ -101,9 +110,35 @@ export function healthService(db: Database.Database, config: ConfigStore): Healt
     tenantHealth,
     currentConfig: () => cache.current(),
     async report(tenantId, now = Date.now()) {
-      return (await tenantHealth(tenantId, now)).report;
+      const r = (await tenantHealth(tenantId, now)).report;
+      if (!r) return undefined;
+      // The history is read when the report is (the endpoint), not on every sweep step.
+      return { ...r, trend: { ...r.trend, history: await historyQ(k, tenantId, dayOf(now - 29 * DAY), dayOf(now)) } };
     },
     allMetrics: (now = Date.now()) => metricsOf.all(now),
-    snapshot: (passes) => snapshotAll(passes),
+    async snapshot(passes) {
+      const rows = passes.flatMap((p) => {
+        const r = p.report;
+        return r ? [{ tenant_id: p.tenantId, day: dayOf(p.now), score: r.score, band: r.band, coverage: r.coverage, components: JSON.stringify(r.components), computed_at: r.computedAt }] : [];
+      });
+      if (!rows.length) return;
+      await k.db.transaction().execute(async (trx) => {
+        for (let i = 0; i < rows.length; i += CHUNK) {
+          // One statement per chunk of rows; the same tenant twice in one pass: the later wins (a chunk holds each once).
+          await trx.insertInto('health_snapshots').values(dedupe(rows.slice(i, i + CHUNK)))
+            .onConflict((c) => c.columns(['tenant_id', 'day']).doUpdateSet((eb) => ({
+              score: eb.ref('excluded.score'), band: eb.ref('excluded.band'), coverage: eb.ref('excluded.coverage'),
+              components: eb.ref('excluded.components'), computed_at: eb.ref('excluded.computed_at'),
+            }))).execute();
+        }
+      });
+    },
   };
+}
+
+/** The last row of each (tenant, day): PostgreSQL refuses an upsert that touches one row twice. */
+function dedupe<R extends { tenant_id: string; day: string }>(rows: R[]): R[] {
+  const m = new Map<string, R>();
+  for (const r of rows) m.set(`${r.tenant_id}\0${r.day}`, r);
+  return m.size === rows.length ? rows : [...m.values()];
 }

@@ -6,7 +6,7 @@
  * query. See docs/decisions/0003-one-repository-two-dialects.md.
  */
 import Database from 'better-sqlite3';
-import { type Generated, Kysely, PostgresDialect, type RawBuilder, sql, SqliteDialect } from 'kysely';
+import { type Compilable, type CompiledQuery, type Generated, Kysely, PostgresDialect, type RawBuilder, sql, SqliteDialect } from 'kysely';
 import pg from 'pg';
 
 export type DialectName = 'sqlite' | 'postgres';
@@ -204,6 +204,78 @@ export async function postgresKeelDb(opts: PostgresOptions): Promise<KeelDb> {
       await db.destroy(); // ends the pool
     },
   };
+}
+
+type Arg = string | readonly string[] | undefined;
+const MARK = /^\u0000keel-arg-(\d+)-(-?\d+)\u0000$/;
+/**
+ * A query written once with Kysely, built and compiled once per dialect and shape (which arguments
+ * are absent, how long each list is), then run with each call's arguments as its parameters: on
+ * SQLite, building and compiling a query costs about as much as running a small one, and the sweep
+ * runs a few per tenant. Every argument (a string, a list of strings, or undefined) must reach the
+ * query as parameters, unchanged: `build` sees placeholders, never the values (a query that does
+ * not pass one through is refused).
+ */
+export function reusable<A extends Arg[], R>(build: (k: KeelDb, ...args: A) => Compilable<R>) {
+  const compiled = compiledOnce(build);
+  return async (k: KeelDb, ...args: A): Promise<R[]> => (await k.db.executeQuery<R>(compiled(k, ...args))).rows;
+}
+
+/** `reusable`'s compiled query with this call's parameters, not run: for a caller that runs it its own way (db.ts `eachRow`). */
+export function compiledOnce<A extends Arg[], R>(build: (k: KeelDb, ...args: A) => Compilable<R>) {
+  const shapes = new Map<string, { c: CompiledQuery<R>; slots: ([number, number] | undefined)[] }>();
+  return (k: KeelDb, ...args: A): CompiledQuery<R> => {
+    const key = k.dialect + ':' + args.map((a) => (a === undefined ? 'u' : typeof a === 'string' ? 's' : a.length)).join(',');
+    let s = shapes.get(key);
+    if (!s) {
+      const mark = (i: number, j: number) => `\u0000keel-arg-${i}-${j}\u0000`;
+      const marks = args.map((a, i) => (a === undefined ? undefined : typeof a === 'string' ? mark(i, -1) : a.map((_, j) => mark(i, j)))) as A;
+      const c = build(k, ...marks).compile();
+      const slots = c.parameters.map((p) => {
+        const m = typeof p === 'string' ? MARK.exec(p) : null;
+        return m ? [Number(m[1]), Number(m[2])] as [number, number] : undefined;
+      });
+      const used = new Set(slots.filter((x) => x).map((x) => `${x![0]},${x![1]}`)).size;
+      const expected = args.reduce((n, a) => n + (a === undefined ? 0 : typeof a === 'string' ? 1 : a.length), 0);
+      if (used !== expected) throw new Error(`a reusable query must pass every argument as a parameter (${used} of ${expected} found): ${c.sql}`);
+      s = { c, slots };
+      if (shapes.size < 64) shapes.set(key, s);
+    }
+    const parameters = s.c.parameters.map((p, n) => {
+      const at = s.slots[n];
+      if (!at) return p;
+      const a = args[at[0]]!;
+      return at[1] < 0 ? a : (a as readonly string[])[at[1]];
+    });
+    return { ...s.c, parameters };
+  };
+}
+
+const arrayStatements = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+/**
+ * Runs a compiled select, handing `each` every row as an array of its columns in select order: for
+ * the few reads of hundreds of thousands of rows (the sweep's metrics), where building an object
+ * per row costs as much as reading it. SQLite steps the statement while Kysely is off the shared
+ * connection (`exclusive`); PostgreSQL asks the pool for array rows.
+ */
+export async function eachRow(k: KeelDb, q: CompiledQuery, each: (row: unknown[]) => void): Promise<void> {
+  const h = k.sqlite;
+  if (!h) {
+    const r = await k.pool!.query({ text: q.sql, values: q.parameters as unknown[], rowMode: 'array' });
+    for (const row of r.rows as unknown[][]) each(row);
+    return;
+  }
+  await k.exclusive(() => {
+    let cache = arrayStatements.get(h);
+    if (!cache) arrayStatements.set(h, (cache = new Map()));
+    // Its own statement (not the one Kysely's cache shares): raw mode is a statement's setting.
+    let st = cache.get(q.sql);
+    if (!st) {
+      if (cache.size >= 64) cache.clear();
+      cache.set(q.sql, (st = h.prepare(q.sql).raw(true)));
+    }
+    for (const row of st.iterate(...(q.parameters as unknown[])) as IterableIterator<unknown[]>) each(row);
+  });
 }
 
 export { Database, pg };

@@ -121,7 +121,7 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
   const identity = identityResolver(db);
   const attributing = options.attribution ?? true;
   const configStore = configStoreOf(k);
-  const health = healthService(db, configStore);
+  const health = healthService(k, configStore);
   const facts = factsStore(k);
   const lifecycle = lifecycleService(k, configStore, health, facts);
   const alerts = alertService(k, configStore, health, lifecycle, options.alerts);

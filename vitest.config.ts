@@ -34,6 +34,18 @@ export default defineConfig({
         },
       },
       {
+        // The end-to-end checklist and demo flows again, with `keel serve` on PostgreSQL (a schema per run).
+        extends: true,
+        test: {
+          name: 'e2e-postgres',
+          environment: 'node',
+          include: ['test/e2e/checklist.test.ts', 'examples/demo/demo.test.ts'],
+          env: { KEEL_E2E_STORE: 'postgres' },
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
         extends: true,
         test: {
           name: 'browser',

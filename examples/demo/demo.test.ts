@@ -8,16 +8,26 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { afterAll, expect, test } from 'vitest';
 import { chromiumArgs, chromiumPath } from '../../config/chromium.mjs';
+import { E2E_STORE, postgresSchema } from '../../test/e2e/harness.js';
 
 let child: ChildProcess | undefined;
-afterAll(() => {
-  child?.kill('SIGTERM');
+let schema: Awaited<ReturnType<typeof postgresSchema>> | undefined;
+afterAll(async () => {
+  if (child && child.exitCode === null) {
+    const exited = new Promise((r) => child!.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  }
+  await schema?.drop();
 });
 
 test('the demo starts, prints its URL; the page delivers events to the embedded store, its checklist ticks from them, a nudge leads into a recipe that completes an item, with zero CSP violations', async () => {
   const start = fileURLToPath(new URL('./start.mjs', import.meta.url));
   const dataDir = mkdtempSync(join(tmpdir(), 'keel-demo-'));
-  child = spawn(process.execPath, [start, '--port', '0', '--ingest-port', '0', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // KEEL_E2E_STORE=postgres (the e2e-postgres project): the same demo on PostgreSQL, a schema of its own.
+  if (E2E_STORE === 'postgres') schema = await postgresSchema();
+  const storeArgs = schema ? ['--database-url', schema.url, '--database-schema', schema.schema] : ['--data-dir', dataDir];
+  child = spawn(process.execPath, [start, '--port', '0', '--ingest-port', '0', ...storeArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     const onData = (b: Buffer) => {

@@ -1,13 +1,14 @@
 // The Keel demo: one command starts the ingest API on the embedded SQLite store and serves a small
 // vendor app ("Acme Analytics") that embeds the SDK under a strict Content-Security-Policy.
 // Usage: node start.mjs [--port 5173] [--ingest-port 4318] [--data-dir ./.keel-data]
+//        [--database-url postgres://… [--database-schema s]]  (PostgreSQL instead of SQLite)
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import { randomBytes } from 'node:crypto';
-import { openSqliteStore, signUserToken, startServer } from '@keel/ingest';
+import { openStore, signUserToken, startServer } from '@keel/ingest';
 import { validateConfig, validateConfigText, formatProblems } from '@keel/sdk-core/authoring';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -16,6 +17,8 @@ const { values } = parseArgs({
     port: { type: 'string', default: process.env.DEMO_PORT ?? '5173' },
     'ingest-port': { type: 'string', default: process.env.KEEL_PORT ?? '4318' },
     'data-dir': { type: 'string', default: process.env.KEEL_DATA_DIR ?? `${here}.keel-data` },
+    'database-url': { type: 'string', default: process.env.KEEL_DATABASE_URL || process.env.DATABASE_URL || undefined },
+    'database-schema': { type: 'string' },
   },
 });
 const host = '127.0.0.1';
@@ -63,7 +66,7 @@ const page = createServer(async (req, res) => {
     return res.end(await readFile(`${here}src/app.css`));
   }
   if (url.pathname === '/api/stored') {
-    // Demo-only: what the ingest server has stored, straight from SQLite.
+    // Demo-only: what the ingest server has stored, read back from the store.
     const rows = await store.list({ writeKey, limit: 20 });
     const total = await store.count({ writeKey });
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -97,8 +100,9 @@ await listenOrExplain(
 );
 const pageUrl = `http://${host}:${page.address().port}`;
 
-step(`starting the ingest API on the embedded store (${values['data-dir']})…`);
-store = await openSqliteStore(values['data-dir']);
+const databaseUrl = values['database-url'];
+step(databaseUrl ? 'starting the ingest API on PostgreSQL…' : `starting the ingest API on the embedded store (${values['data-dir']})…`);
+store = await openStore(databaseUrl ? { databaseUrl, ...(values['database-schema'] ? { databaseSchema: values['database-schema'] } : {}) } : { dataDir: values['data-dir'] });
 ingest = await listenOrExplain(() => startServer({
   host,
   port: Number(values['ingest-port']),
@@ -130,7 +134,7 @@ process.stdout.write(`
 Keel demo is running.
   open the app:    ${pageUrl}
   ingest API:      ${ingest.url}   (write key "${writeKey}")
-  data directory:  ${values['data-dir']}
+  ${store.kind === 'postgres' ? 'database:        ' : 'data directory:  '}${store.location}
 Press Ctrl+C to stop.
 `);
 

@@ -5,7 +5,7 @@ import { configCommand } from './config-cli.js';
 import { createMetrics } from './metrics-registry.js';
 import { HELP, parseServeArgs, UsageError } from './serve-config.js';
 import { startServer } from './server.js';
-import { openSqliteStore } from './store/sqlite.js';
+import { openStore } from './store/open.js';
 
 /** Tests only: now + the milliseconds in `file` (re-read each call; a missing file adds 0). */
 function testClock(file: string): () => number {
@@ -25,7 +25,10 @@ async function serve(args: string[]): Promise<void> {
   const cfg = parseServeArgs(args);
   // One registry for the app, the store's commits and the evaluator's sweeps (GET /metrics).
   const metrics = createMetrics();
-  const store = await openSqliteStore(cfg.dataDir, {
+  const store = await openStore({
+    dataDir: cfg.dataDir,
+    ...(cfg.databaseUrl ? { databaseUrl: cfg.databaseUrl } : {}),
+    ...(cfg.databaseSchema ? { databaseSchema: cfg.databaseSchema } : {}),
     durability: cfg.durability,
     onCommit: (s) => metrics.storeCommit.observe(s),
     alerts: { webhooks: cfg.webhooks, ...(cfg.webhookSecret ? { webhookSecret: cfg.webhookSecret } : {}) },
@@ -37,7 +40,27 @@ async function serve(args: string[]): Promise<void> {
     await store.close();
     throw e;
   }
-  console.log(`Keel ingest listening on ${server.url} (data: ${store.path})`);
+  console.log(`Keel ingest listening on ${server.url} (${store.kind === 'postgres' ? 'database' : 'data'}: ${store.location})`);
+  // Partitions ahead and retention, at start and then hourly. Every node runs it: each step takes
+  // a lock in the database and re-checks, so two nodes never do the same work twice.
+  const upkeep = async () => {
+    try {
+      const r = await store.upkeep({ ...(cfg.retentionMs ? { retentionMs: cfg.retentionMs } : {}) });
+      const did = [
+        r.created.length ? `created ${r.created.join(', ')}` : '',
+        r.moved ? `moved ${r.moved} rows out of the default partition` : '',
+        r.dropped.length ? `dropped ${r.dropped.join(', ')} (retention, cutoff ${r.cutoff})` : '',
+        r.deleted ? `deleted ${r.deleted} events older than ${r.cutoff} (retention)` : '',
+        r.skipped.length ? `skipped ${r.skipped.join(', ')} (locked; next run)` : '',
+      ].filter(Boolean);
+      if (did.length) console.log(`keel: upkeep: ${did.join('; ')}${r.truncated ? '; more is due next run' : ''}`);
+    } catch (e) {
+      console.error(`keel: upkeep failed (retried in an hour): ${(e as Error).message}`);
+    }
+  };
+  void upkeep();
+  const upkeepTimer = setInterval(() => void upkeep(), 3_600_000);
+  upkeepTimer.unref();
   const evaluator = store.startEvaluator({ sweepMs: cfg.sweepMs, onSweep: (r) => metrics.sweep.observe(r.ms / 1000), ...(cfg.testClockFile ? { now: testClock(cfg.testClockFile) } : {}) });
   let stopping = false;
   const stop = (signal: string) => {
@@ -45,6 +68,7 @@ async function serve(args: string[]): Promise<void> {
     stopping = true;
     console.log(`${signal}: finishing in-flight requests, then closing the store`);
     evaluator.stop();
+    clearInterval(upkeepTimer);
     server.close().then(
       () => process.exit(0),
       (e: unknown) => {

@@ -11,6 +11,7 @@ export { StorageFaultError, type FaultCause } from './store/faults.js';
 export { startCheckpointer, type Checkpointer } from './store/checkpointer.js';
 export { correctedTimestamp, toRows, type Envelope, type Rejected } from './messages.js';
 export { INSERT_ATTRIBUTED_SQL, INSERT_EVENT_SQL, openDatabase, openSqliteStore, type Durability, type SqliteStore, type SqliteStoreOptions } from './store/sqlite.js';
+export { openPostgresStore, openStore, redactUrl, type KeelStore, type OpenStoreOptions } from './store/open.js';
 export { mergeProgress, type AuditEntry, type ConfigStore, type ConfigVersion, type FactsStore, type ProgressEntry, type ProgressStore, type TenantFacts } from './store/state-types.js';
 export { signUserToken, verifyUserToken, MAX_TOKEN_LIFETIME_S, type UserClaims } from './token.js';
 export { diffConfig, summariseDiff, type ConfigDiff } from './config-diff.js';

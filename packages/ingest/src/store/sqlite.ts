@@ -79,6 +79,8 @@ interface Pending {
  */
 export interface SqliteStore extends EventStore {
   readonly path: string;
+  /** The repository layer's handle on this file (upkeep, tests). */
+  readonly db: KeelDb;
   readonly config: ConfigStore;
   readonly progress: ProgressStore;
   readonly facts: FactsStore;
@@ -212,6 +214,7 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
   return {
     kind: 'sqlite',
     path,
+    db: k,
     // A full disk or a read-only file met by any store answers 503 + Retry-After (faults.ts).
     config: guardFaults(configStore, faults),
     progress: guardFaults(progressStore(k), faults),

@@ -1,0 +1,141 @@
+/**
+ * One way to open Keel's store, whichever database it lives in: the embedded SQLite file
+ * (`--data-dir`, the default) or PostgreSQL (`--database-url`), shared by several stateless
+ * `keel serve` nodes. Both give the same `KeelStore`: the event store, the repository layer's
+ * stores and services on one KeelDb, the evaluator, and the upkeep that keeps partitions and
+ * retention (store/partitions.ts).
+ */
+import { alertService, type AlertOptions, type AlertService } from '../health/alerts.js';
+import { type Evaluator, type EvaluatorOptions, startEvaluator } from '../health/evaluator.js';
+import { lifecycleService, type LifecycleService } from '../health/lifecycle.js';
+import { healthService, type HealthService } from '../health/service.js';
+import { statusService, type StatusService } from '../health/status.js';
+import { timelineQuery } from '../health/timeline.js';
+import { type KeelDb, postgresKeelDb } from './db.js';
+import { faultState, guardFaults, pgFaultCause, pgFaultCode, type StorageFaultError } from './faults.js';
+import { migrateToLatest } from './migrations.js';
+import { partitionUpkeep, type UpkeepOptions, type UpkeepResult } from './partitions.js';
+import { openPostgresEventStore } from './postgres.js';
+import { type Durability, openSqliteStore } from './sqlite.js';
+import { configStore as configStoreOf, factsStore, progressStore } from './state.js';
+import type { ConfigStore, FactsStore, ProgressStore } from './state-types.js';
+import type { EventStore } from './types.js';
+
+export interface KeelStore extends EventStore {
+  /** Where the data lives, for the start-up line: a file path, or a PostgreSQL location without credentials. */
+  readonly location: string;
+  readonly db: KeelDb;
+  readonly config: ConfigStore;
+  readonly progress: ProgressStore;
+  readonly facts: FactsStore;
+  readonly health: HealthService;
+  readonly lifecycle: LifecycleService;
+  readonly alerts: AlertService;
+  readonly timeline: ReturnType<typeof timelineQuery>;
+  readonly status: StatusService;
+  /** The storage fault the store is in (a full disk, the database unreachable), if any. */
+  readonly fault: StorageFaultError | undefined;
+  memberships: NonNullable<EventStore['memberships']>;
+  /** Re-evaluates changed tenants every interval and every tenant every sweep (on PostgreSQL, one node at a time). */
+  startEvaluator(opts?: EvaluatorOptions): Evaluator;
+  /** Partitions ahead (PostgreSQL) and retention (both): safe to run from every node at once. */
+  upkeep(opts: Omit<UpkeepOptions, 'now'> & { now?: Date }): Promise<UpkeepResult>;
+}
+
+export interface OpenStoreOptions {
+  /** SQLite: the data directory (default ./.keel-data). Ignored with `databaseUrl`. */
+  dataDir?: string;
+  /** PostgreSQL instead of SQLite. */
+  databaseUrl?: string;
+  /** PostgreSQL: the schema Keel's tables live in (created if missing); default the server's (public). */
+  databaseSchema?: string;
+  /** PostgreSQL: connections in this node's pool (default 10). */
+  poolSize?: number;
+  durability?: Durability;
+  alerts?: AlertOptions;
+  attribution?: boolean;
+  onCommit?: (seconds: number) => void;
+}
+
+/** A PostgreSQL URL with its password taken out: what logs and errors may show. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '…';
+    return u.toString();
+  } catch {
+    return 'postgres://…';
+  }
+}
+
+export async function openStore(opts: OpenStoreOptions): Promise<KeelStore> {
+  if (opts.databaseUrl) return openPostgresStore(opts.databaseUrl, opts);
+  const s = await openSqliteStore(opts.dataDir ?? './.keel-data', {
+    ...(opts.durability ? { durability: opts.durability } : {}),
+    ...(opts.alerts ? { alerts: opts.alerts } : {}),
+    ...(opts.attribution === undefined ? {} : { attribution: opts.attribution }),
+    ...(opts.onCommit ? { onCommit: opts.onCommit } : {}),
+  });
+  return Object.assign(s, {
+    location: s.path,
+    upkeep: ({ now = new Date(), ...rest }: Omit<UpkeepOptions, 'now'> & { now?: Date }) => partitionUpkeep(s.db, { now, ...rest }),
+  });
+}
+
+/** PostgreSQL: migrated at open (the migrator's lock lets several nodes start together), every service on one pool. */
+export async function openPostgresStore(url: string, opts: Omit<OpenStoreOptions, 'databaseUrl' | 'dataDir'> = {}): Promise<KeelStore> {
+  const location = redactUrl(url) + (opts.databaseSchema ? ` (schema ${opts.databaseSchema})` : '');
+  let k: KeelDb;
+  try {
+    k = await postgresKeelDb({ url, ...(opts.databaseSchema ? { schema: opts.databaseSchema } : {}), max: opts.poolSize ?? 10 });
+  } catch (e) {
+    throw new Error(`cannot open the database ${location}: ${(e as Error).message}`);
+  }
+  try {
+    await migrateToLatest(k);
+  } catch (e) {
+    await k.close();
+    const cause = pgFaultCause(e);
+    throw new Error(`cannot open the database ${location}: ${cause ? `${cause} (${pgFaultCode(e)})` : (e as Error).message}`);
+  }
+  const events = openPostgresEventStore(k, {
+    ...(opts.attribution === undefined ? {} : { attribution: opts.attribution }),
+    ...(opts.onCommit ? { onCommit: opts.onCommit } : {}),
+  });
+  // Reads and writes of the other stores: a lost database is a 503 with Retry-After there too.
+  const faults = faultState(location, pgFaultCause, pgFaultCode);
+  const configStore = configStoreOf(k);
+  const health = healthService(k, configStore);
+  const facts = factsStore(k);
+  const lifecycle = lifecycleService(k, configStore, health, facts);
+  const alerts = alertService(k, configStore, health, lifecycle, opts.alerts);
+  return {
+    kind: 'postgres',
+    location,
+    db: k,
+    config: guardFaults(configStore, faults),
+    progress: guardFaults(progressStore(k), faults),
+    facts: guardFaults(facts, faults),
+    health: guardFaults(health, faults),
+    lifecycle: guardFaults(lifecycle, faults),
+    alerts,
+    timeline: guardFaults(timelineQuery(k, configStore), faults),
+    status: guardFaults(statusService(k, configStore), faults),
+    startEvaluator: (o) => startEvaluator(k, { health, lifecycle, alerts }, o),
+    upkeep: ({ now = new Date(), ...rest }) => partitionUpkeep(k, { now, ...rest }),
+    insert: (rows) => events.insert(rows),
+    list: (q) => events.list(q),
+    count: (q) => events.count(q),
+    memberships: (q) => events.memberships(q),
+    async ping() {
+      await events.ping();
+      faults.clear(); // the database answers again: what the other stores met is over too
+    },
+    get fault() {
+      return events.fault ?? faults.current;
+    },
+    async close() {
+      await events.close();
+    },
+  };
+}

@@ -243,6 +243,14 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    // A job keeps its state (the evaluator's cursor) in its row, read and written under the row's
+    // lock (jobs.ts); PostgreSQL reads events by rowid for that cursor (SQLite's rowid is the table's key).
+    '0012_job_state': {
+      async up(db: Any) {
+        await db.schema.alterTable('keel_jobs').addColumn('state', 'text', text(false)).execute();
+        if (pg) await db.schema.createIndex('events_rowid').on('events').column('rowid').execute();
+      },
+    },
   };
 }
 

@@ -33,8 +33,8 @@ export interface Schema {
   keel_write_probe: { id: number; at: string };
   /** PostgreSQL only: the de-duplication ledger that holds across the events' partitions (decision 0004). */
   event_ids: { write_key: string; message_id: string; received_at: string };
-  /** PostgreSQL only: background jobs that run once across nodes (who ran what, when). */
-  keel_jobs: { name: string; last_run_at: string; last_node: string };
+  /** Background jobs that run once across nodes (who ran what, when, and where the next run starts: jobs.ts). */
+  keel_jobs: { name: string; last_run_at: string; last_node: string; state: string | null };
 }
 
 export interface EventsTable {

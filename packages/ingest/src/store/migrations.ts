@@ -243,6 +243,14 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    // A job keeps its state (the evaluator's cursor) in its row, read and written under the row's
+    // lock (jobs.ts); PostgreSQL reads events by rowid for that cursor (SQLite's rowid is the table's key).
+    '0012_job_state': {
+      async up(db: Any) {
+        await db.schema.alterTable('keel_jobs').addColumn('state', 'text', text(false)).execute();
+        if (pg) await db.schema.createIndex('events_rowid').on('events').column('rowid').execute();
+      },
+    },
   };
 }
 
@@ -273,7 +281,11 @@ async function adoptLegacy(k: KeelDb, names: readonly string[]): Promise<void> {
 export async function migrateToLatest(k: KeelDb): Promise<void> {
   const all = migrations(k.dialect);
   await adoptLegacy(k, Object.keys(all));
-  const migrator = new Migrator({ db: k.db, provider: { getMigrations: async () => all } });
+  // PostgreSQL: the migrator's own tables named in the KeelDb's schema. Unnamed, Kysely looks for
+  // them in every schema of the database and skips creating them when another schema (another
+  // deployment, a parallel test) already has them, then fails to lock.
+  const schema = k.dialect === 'postgres' ? (await sql<{ s: string }>`SELECT current_schema() AS s`.execute(k.db)).rows[0]?.s : undefined;
+  const migrator = new Migrator({ db: k.db, provider: { getMigrations: async () => all }, ...(schema ? { migrationTableSchema: schema } : {}) });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error');

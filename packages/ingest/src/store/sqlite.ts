@@ -224,7 +224,7 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
     alerts,
     timeline: guardFaults(timelineQuery(k, configStore), faults),
     status: guardFaults(statusService(k, configStore), faults),
-    startEvaluator: (opts) => startEvaluator(db, { health, lifecycle, alerts }, opts),
+    startEvaluator: (opts) => startEvaluator(k, { health, lifecycle, alerts }, opts),
     insert(rows) {
       if (closed) return Promise.reject(new Error('the event store is closed'));
       if (rows.length === 0) return Promise.resolve({ inserted: 0, duplicates: 0 });

@@ -285,10 +285,18 @@ export function identityCore(io: IdentityIO, { windowMs = ATTRIBUTION_WINDOW_MS,
     },
 
     async flush() {
-      while (queued.length) {
-        const [subjects, pendingSince, from] = queued.shift()!;
-        await reattribute(subjects, pendingSince, from);
+      // One pass for the whole commit: the union of the subjects, from the earliest times. It may
+      // recompute a few more rows than separate passes would; each gets the answer of the final state.
+      if (queued.length === 0) return;
+      const subjects = new Set<string>();
+      let pendingSince = queued[0]![1];
+      let from = queued[0]![2];
+      for (const [s, p, f] of queued.splice(0)) {
+        for (const x of s) subjects.add(x);
+        if (p < pendingSince) pendingSince = p;
+        if (f < from) from = f;
       }
+      await reattribute(subjects, pendingSince, from);
     },
 
     async prefetch(subjects) {

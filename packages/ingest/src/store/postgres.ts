@@ -69,7 +69,14 @@ type Queryable = Pick<pg.PoolClient, 'query'>;
  * met by reattribution remember their partition key, so setting a tenant is an index lookup in one
  * partition, not a scan of all of them.
  */
-export function postgresIdentityIO(c: Queryable): IdentityIO {
+export function postgresIdentityIO(raw: Queryable): IdentityIO & { flushWrites(): Promise<void> } {
+  // Every read first writes the tenants reattribution has set so far: it must see them.
+  const c: Queryable = {
+    query: (async (text: string, values?: unknown[]) => {
+      await flushWrites();
+      return raw.query(text, values);
+    }) as Queryable['query'],
+  };
   const where = new Map<number, { writeKey: string; receivedAt: string }>();
   const cols = 'rowid AS id, user_id AS "userId", anonymous_id AS "anonymousId", timestamp, trust, group_id AS "groupId", write_key AS "writeKey", received_at AS "receivedAt"';
   const rows = async (text: string, values: unknown[]) => {
@@ -79,6 +86,19 @@ export function postgresIdentityIO(c: Queryable): IdentityIO {
       return row;
     });
   };
+  const updates = new Map<number, string | null>();
+  async function flushWrites(): Promise<void> {
+    if (updates.size === 0) return;
+    const ids = [...updates.keys()];
+    const tenants = ids.map((id) => updates.get(id)!);
+    updates.clear();
+    // Every id here was read by this IO, so its partition key is known: an index lookup per row.
+    await raw.query(
+      `UPDATE events e SET group_id = v.g FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS v(id, g, wk, ra)
+        WHERE e.write_key = v.wk AND e.received_at = v.ra AND e.rowid = v.id`,
+      [ids, tenants, ids.map((id) => where.get(id)!.writeKey), ids.map((id) => where.get(id)!.receivedAt)],
+    );
+  }
   const bySubject = <T>(subjects: readonly string[], list: (T & { subject: string })[], strip: (r: T & { subject: string }) => T) => {
     const out = new Map<string, T[]>(subjects.map((s) => [s, []]));
     for (const r of list) out.get(r.subject)?.push(strip(r));
@@ -120,11 +140,12 @@ export function postgresIdentityIO(c: Queryable): IdentityIO {
     pendingAnon: (anonymousId, since) =>
       rows(`SELECT ${cols} FROM events WHERE attribution = 'identity' AND group_id IS NULL AND anonymous_id = $1 AND timestamp >= $2`, [anonymousId, since]),
     ofTenant: (tenant, from) => rows(`SELECT ${cols} FROM events WHERE group_id = $1 AND timestamp >= $2 AND attribution = 'identity'`, [tenant, from]),
-    async setTenant(id, groupId) {
-      const w = where.get(id);
-      if (w) await c.query('UPDATE events SET group_id = $1 WHERE write_key = $2 AND received_at = $3 AND rowid = $4', [groupId, w.writeKey, w.receivedAt, id]);
-      else await c.query('UPDATE events SET group_id = $1 WHERE rowid = $2', [groupId, id]);
+    // Tenants set by reattribution are written in one statement: before the next read (which must
+    // see them) and when the commit is done with identity (`flushWrites`).
+    setTenant(id, groupId) {
+      updates.set(id, groupId);
     },
+    flushWrites,
   };
 }
 
@@ -232,7 +253,8 @@ export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOpt
         }
       });
       if (rows.length) {
-        const identity = attributing ? identityCore(postgresIdentityIO(client), { defer: true, cacheSize: Infinity }) : undefined;
+        const io = attributing ? postgresIdentityIO(client) : undefined;
+        const identity = io ? identityCore(io, { defer: true, cacheSize: Infinity }) : undefined;
         if (identity) {
           const subjects = new Map<string, boolean>();
           for (const r of rows) {
@@ -255,6 +277,7 @@ export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOpt
         await client.query({ ...INSERT_EVENTS, values: cols });
         // Reattribution after the insert: it sees this group's rows as well as the stored ones.
         await identity?.flush();
+        await io?.flushWrites();
       }
       await client.query('COMMIT');
       return pending.map((p, i) => ({ inserted: counts[i]!, duplicates: p.rows.length - counts[i]! }));

@@ -125,8 +125,12 @@ export async function postgresSchema(): Promise<{ url: string; schema: string; q
 export class IngestProcess {
   readonly dataDir = mkdtempSync(join(tmpdir(), 'keel-e2e-'));
   private child: ChildProcess | undefined;
+  /** Everything the process printed (the current run): what a failing test shows. */
+  output = '';
   /** On PostgreSQL: the database and schema this process serves from (shared by the nodes given the same one). */
-  database: { url: string; schema: string; drop?(): Promise<void> } | undefined;
+  database: { url: string; schema: string } | undefined;
+  /** A schema this process made for itself (not one given to share): dropped by stop(). */
+  private ownSchema: { drop(): Promise<void> } | undefined;
   constructor(
     readonly port: number,
     readonly allowedOrigin: string,
@@ -147,7 +151,7 @@ export class IngestProcess {
   async start(): Promise<void> {
     const cli = join(root, 'packages/ingest/dist/cli.js');
     if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`pnpm run build\` first (npm test does).`);
-    if (!this.database && E2E_STORE === 'postgres') this.database = await postgresSchema();
+    if (!this.database && E2E_STORE === 'postgres') this.database = this.ownSchema = await postgresSchema();
     const storeArgs = this.database ? ['--database-url', this.database.url, '--database-schema', this.database.schema] : ['--data-dir', this.dataDir];
     const child = spawn(
       process.execPath,
@@ -157,6 +161,9 @@ export class IngestProcess {
     );
     this.child = child;
     let output = '';
+    this.output = '';
+    child.stdout!.on('data', (b: Buffer) => (this.output += b));
+    child.stderr!.on('data', (b: Buffer) => (this.output += b));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`keel serve did not start: ${output}`)), 15_000);
       const onData = (b: Buffer) => {
@@ -194,7 +201,8 @@ export class IngestProcess {
       await exited;
     }
     this.child = undefined;
-    await this.database?.drop?.();
+    await this.ownSchema?.drop();
+    this.ownSchema = undefined;
   }
 
   /** Rows as stored (SQLite through a separate read-only connection; PostgreSQL through a client of its own), in insertion order. */

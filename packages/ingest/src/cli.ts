@@ -33,14 +33,6 @@ async function serve(args: string[]): Promise<void> {
     onCommit: (s) => metrics.storeCommit.observe(s),
     alerts: { webhooks: cfg.webhooks, ...(cfg.webhookSecret ? { webhookSecret: cfg.webhookSecret } : {}) },
   });
-  let server;
-  try {
-    server = await startServer({ ...cfg, store, config: store.config, progress: store.progress, facts: store.facts, health: store.health, lifecycle: store.lifecycle, status: store.status, timeline: store.timeline, validateConfig: (doc) => validateConfig(doc), metrics });
-  } catch (e) {
-    await store.close();
-    throw e;
-  }
-  console.log(`Keel ingest listening on ${server.url} (${store.kind === 'postgres' ? 'database' : 'data'}: ${store.location})`);
   // Partitions ahead and retention, at start and then hourly. Every node runs it: each step takes
   // a lock in the database and re-checks, so two nodes never do the same work twice.
   const upkeep = async () => {
@@ -58,9 +50,21 @@ async function serve(args: string[]): Promise<void> {
       console.error(`keel: upkeep failed (retried in an hour): ${(e as Error).message}`);
     }
   };
-  void upkeep();
+  // On PostgreSQL the first run comes before listening: this month's partition exists before the
+  // first batch arrives. SQLite's (retention only) runs beside ingest: it deletes in small batches.
+  if (store.kind === 'postgres') await upkeep();
+  else void upkeep();
   const upkeepTimer = setInterval(() => void upkeep(), 3_600_000);
   upkeepTimer.unref();
+  let server;
+  try {
+    server = await startServer({ ...cfg, store, config: store.config, progress: store.progress, facts: store.facts, health: store.health, lifecycle: store.lifecycle, status: store.status, timeline: store.timeline, validateConfig: (doc) => validateConfig(doc), metrics });
+  } catch (e) {
+    clearInterval(upkeepTimer);
+    await store.close();
+    throw e;
+  }
+  console.log(`Keel ingest listening on ${server.url} (${store.kind === 'postgres' ? 'database' : 'data'}: ${store.location})`);
   const evaluator = store.startEvaluator({ sweepMs: cfg.sweepMs, onSweep: (r) => metrics.sweep.observe(r.ms / 1000), ...(cfg.testClockFile ? { now: testClock(cfg.testClockFile) } : {}) });
   let stopping = false;
   const stop = (signal: string) => {

@@ -296,9 +296,12 @@ export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOpt
       try {
         return await commitOnce(pending);
       } catch (e) {
-        const code = (e as { code?: string }).code;
-        // A deadlock or serialization failure rolled the transaction back: run it again.
-        if ((code === '40P01' || code === '40001') && attempt < CONFLICT_RETRIES) continue;
+        const { code, table } = e as { code?: string; table?: string };
+        // A deadlock or serialization failure rolled the transaction back: run it again. So did a
+        // row routed to the default partition while upkeep attached the partition of its month
+        // (partitions.ts): run again, the row now routes to the new partition.
+        const rerun = code === '40P01' || code === '40001' || (code === '23514' && table === 'events_default');
+        if (rerun && attempt < CONFLICT_RETRIES) continue;
         throw e;
       }
     }

@@ -273,7 +273,9 @@ async function adoptLegacy(k: KeelDb, names: readonly string[]): Promise<void> {
 export async function migrateToLatest(k: KeelDb): Promise<void> {
   const all = migrations(k.dialect);
   await adoptLegacy(k, Object.keys(all));
-  const migrator = new Migrator({ db: k.db, provider: { getMigrations: async () => all } });
+  // The migrator's own tables live in Keel's schema: without naming it, Kysely takes another
+  // schema's kysely_migration_lock (another Keel, a test run) for this one's and fails.
+  const migrator = new Migrator({ db: k.db, provider: { getMigrations: async () => all }, ...(k.schema ? { migrationTableSchema: k.schema } : {}) });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error');

@@ -67,6 +67,8 @@ export interface KeelDb {
   readonly sqlite?: Database.Database;
   /** PostgreSQL: the pool (COPY, advisory locks). Undefined on SQLite. */
   readonly pool?: pg.Pool;
+  /** PostgreSQL: the schema every table lives in. */
+  readonly schema?: string;
   /**
    * Runs `fn` while no Kysely query or transaction is using the connection. On SQLite the raw
    * handle and Kysely share one connection: raw synchronous writes (the events' group commit) must
@@ -190,8 +192,11 @@ export async function postgresKeelDb(opts: PostgresOptions): Promise<KeelDb> {
     options: `-c search_path=${quoteIdent(schema)}`,
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
   });
-  // An idle client that loses its server (a restart) must not crash the process.
+  // A client that loses its server (a restart, a dropped connection) must not crash the process:
+  // idle, the pool hears it; checked out (Kysely between two queries of a transaction), the client
+  // itself must have a listener. Its next query fails, and that failure is what callers see.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   if (schema !== 'public') await pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   return {
@@ -199,6 +204,7 @@ export async function postgresKeelDb(opts: PostgresOptions): Promise<KeelDb> {
     db,
     sql: dialectSql('postgres'),
     pool,
+    schema,
     exclusive: async (fn) => fn(),
     async close() {
       await db.destroy(); // ends the pool

@@ -281,11 +281,9 @@ async function adoptLegacy(k: KeelDb, names: readonly string[]): Promise<void> {
 export async function migrateToLatest(k: KeelDb): Promise<void> {
   const all = migrations(k.dialect);
   await adoptLegacy(k, Object.keys(all));
-  // PostgreSQL: the migrator's own tables named in the KeelDb's schema. Unnamed, Kysely looks for
-  // them in every schema of the database and skips creating them when another schema (another
-  // deployment, a parallel test) already has them, then fails to lock.
-  const schema = k.dialect === 'postgres' ? (await sql<{ s: string }>`SELECT current_schema() AS s`.execute(k.db)).rows[0]?.s : undefined;
-  const migrator = new Migrator({ db: k.db, provider: { getMigrations: async () => all }, ...(schema ? { migrationTableSchema: schema } : {}) });
+  // The migrator's own tables live in Keel's schema: without naming it, Kysely takes another
+  // schema's kysely_migration_lock (another Keel, a test run) for this one's and fails.
+  const migrator = new Migrator({ db: k.db, provider: { getMigrations: async () => all }, ...(k.schema ? { migrationTableSchema: k.schema } : {}) });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error');

@@ -11,13 +11,12 @@ import { lifecycleService, type LifecycleService } from '../health/lifecycle.js'
 import { healthService, type HealthService } from '../health/service.js';
 import { statusService, type StatusService } from '../health/status.js';
 import { timelineQuery } from '../health/timeline.js';
-import { type KeelDb, postgresKeelDb } from './db.js';
-import { faultState, guardFaults, pgFaultCause, pgFaultCode, type StorageFaultError } from './faults.js';
-import { migrateToLatest } from './migrations.js';
+import type { KeelDb } from './db.js';
+import { guardFaults, type StorageFaultError } from './faults.js';
 import { partitionUpkeep, type UpkeepOptions, type UpkeepResult } from './partitions.js';
-import { openPostgresEventStore } from './postgres.js';
+import { openPostgresRepository } from './postgres.js';
 import { type Durability, openSqliteStore } from './sqlite.js';
-import { configStore as configStoreOf, factsStore, progressStore } from './state.js';
+import { configStore as configStoreOf, factsStore } from './state.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './state-types.js';
 import type { EventStore } from './types.js';
 
@@ -82,60 +81,29 @@ export async function openStore(opts: OpenStoreOptions): Promise<KeelStore> {
   });
 }
 
-/** PostgreSQL: migrated at open (the migrator's lock lets several nodes start together), every service on one pool. */
-export async function openPostgresStore(url: string, opts: Omit<OpenStoreOptions, 'databaseUrl' | 'dataDir'> = {}): Promise<KeelStore> {
-  const location = redactUrl(url) + (opts.databaseSchema ? ` (schema ${opts.databaseSchema})` : '');
-  let k: KeelDb;
-  try {
-    k = await postgresKeelDb({ url, ...(opts.databaseSchema ? { schema: opts.databaseSchema } : {}), max: opts.poolSize ?? 10 });
-  } catch (e) {
-    throw new Error(`cannot open the database ${location}: ${(e as Error).message}`);
-  }
-  try {
-    await migrateToLatest(k);
-  } catch (e) {
-    await k.close();
-    const cause = pgFaultCause(e);
-    throw new Error(`cannot open the database ${location}: ${cause ? `${cause} (${pgFaultCode(e)})` : (e as Error).message}`);
-  }
-  const events = openPostgresEventStore(k, {
+/** PostgreSQL: migrated at open (the migrator's lock lets several nodes start together), every service on one pool and one fault state. */
+export async function openPostgresStore(url: string, opts: Omit<OpenStoreOptions, 'databaseUrl' | 'dataDir'> & { connectTimeoutMs?: number } = {}): Promise<KeelStore> {
+  const base = await openPostgresRepository(url, {
+    ...(opts.databaseSchema ? { schema: opts.databaseSchema } : {}),
+    ...(opts.poolSize ? { max: opts.poolSize } : {}),
+    ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
     ...(opts.attribution === undefined ? {} : { attribution: opts.attribution }),
     ...(opts.onCommit ? { onCommit: opts.onCommit } : {}),
   });
-  // Reads and writes of the other stores: a lost database is a 503 with Retry-After there too.
-  const faults = faultState(location, pgFaultCause, pgFaultCode);
+  const k = base.db;
+  const location = redactUrl(url) + (opts.databaseSchema ? ` (schema ${opts.databaseSchema})` : '');
+  // Unguarded instances for the services to share; the guarded ones (a lost database: 503) are what routes get.
   const configStore = configStoreOf(k);
   const health = healthService(k, configStore);
   const facts = factsStore(k);
   const lifecycle = lifecycleService(k, configStore, health, facts);
   const alerts = alertService(k, configStore, health, lifecycle, opts.alerts);
-  return {
-    kind: 'postgres',
+  return Object.assign(base, {
     location,
-    db: k,
-    config: guardFaults(configStore, faults),
-    progress: guardFaults(progressStore(k), faults),
-    facts: guardFaults(facts, faults),
-    health: guardFaults(health, faults),
-    lifecycle: guardFaults(lifecycle, faults),
+    health: guardFaults(health, base.faults),
+    lifecycle: guardFaults(lifecycle, base.faults),
     alerts,
-    timeline: guardFaults(timelineQuery(k, configStore), faults),
-    status: guardFaults(statusService(k, configStore), faults),
-    startEvaluator: (o) => startEvaluator(k, { health, lifecycle, alerts }, o),
-    upkeep: ({ now = new Date(), ...rest }) => partitionUpkeep(k, { now, ...rest }),
-    insert: (rows) => events.insert(rows),
-    list: (q) => events.list(q),
-    count: (q) => events.count(q),
-    memberships: (q) => events.memberships(q),
-    async ping() {
-      await events.ping();
-      faults.clear(); // the database answers again: what the other stores met is over too
-    },
-    get fault() {
-      return events.fault ?? faults.current;
-    },
-    async close() {
-      await events.close();
-    },
-  };
+    startEvaluator: (o?: EvaluatorOptions) => startEvaluator(k, { health, lifecycle, alerts }, o),
+    upkeep: ({ now = new Date(), ...rest }: Omit<UpkeepOptions, 'now'> & { now?: Date }) => partitionUpkeep(k, { now, ...rest }),
+  });
 }

@@ -9,7 +9,8 @@ import { TEST_DATABASE_URL, testSchema, type TestSchema } from '../test-support/
 import { startTcpProxy, type TcpProxy } from '../test-support/tcp-proxy.js';
 import { type KeelDb, postgresKeelDb } from './db.js';
 import { StorageFaultError } from './faults.js';
-import { migrateToLatest } from './migrations.js';
+import { MIGRATION_COUNT, migrateToLatest } from './migrations.js';
+import { openPostgresStore } from './open.js';
 import { openPostgresEventStore, type PostgresEventStore } from './postgres.js';
 import type { StoredEvent } from './types.js';
 
@@ -175,6 +176,46 @@ describe('several nodes on one database', () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+});
+
+describe('openPostgresStore', () => {
+  test('nodes starting together migrate once; the event store and the Kysely stores share the database', async () => {
+    const [a, b] = await Promise.all([openPostgresStore(TEST_DATABASE_URL, { databaseSchema: schema.schema }), openPostgresStore(TEST_DATABASE_URL, { databaseSchema: schema.schema })]);
+    try {
+      expect(Number((await direct.query('SELECT COUNT(*) AS n FROM kysely_migration')).rows[0].n)).toBe(MIGRATION_COUNT);
+      expect(await a.insert([row('x')])).toEqual({ inserted: 1, duplicates: 0 });
+      expect(await b.count({ writeKey: 'k' })).toBe(1);
+      const v = await a.config.publish({ document: '{}', hash: 'h1', publishedAt: new Date().toISOString(), publishedBy: 'test', summary: 'first' });
+      expect((await b.config.latest())?.version).toBe(v.version);
+      expect((await b.config.audit()).map((e) => e.action)).toEqual(['config.published']);
+      const incident = await b.status.upsertIncident({ title: 'ingest delayed' });
+      expect(incident.title).toBe('ingest delayed');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('a database that is not there is named at open, with the cause; one lost later makes every store answer a storage fault', async () => {
+    const target = new URL(TEST_DATABASE_URL);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const via = new URL(TEST_DATABASE_URL);
+    via.port = String(proxy.port);
+    try {
+      const store = await openPostgresStore(via.toString(), { databaseSchema: schema.schema, connectTimeoutMs: 1000 });
+      await proxy.cut();
+      await expect(store.config.latest()).rejects.toMatchObject({ reason: 'database unavailable', statusCode: 503 });
+      await expect(store.config.latest()).rejects.toBeInstanceOf(StorageFaultError);
+      expect(store.fault?.reason).toBe('database unavailable'); // the event store's fault state is the same
+      await expect(openPostgresStore(via.toString(), { databaseSchema: schema.schema, connectTimeoutMs: 1000 }))
+        .rejects.toThrow(new RegExp(`cannot open the database postgres://127\\.0\\.0\\.1:${proxy.port}/test \\(schema ${schema.schema}\\): database unavailable \\(ECONNREFUSED\\)`));
+      await proxy.restore();
+      expect(await store.config.latest()).toBeUndefined();
+      await store.close();
+    } finally {
+      await proxy.close();
     }
   });
 });

@@ -15,9 +15,14 @@
  * tenant, arriving at two nodes at once, are attributed as if one came after the other.
  */
 import type pg from 'pg';
-import { faultState, pgFaultCause, pgFaultCode, type StorageFaultError } from './faults.js';
+import { timelineQuery } from '../health/timeline.js';
+import { statusService, type StatusService } from '../health/status.js';
+import { type FaultState, faultState, guardFaults, pgFaultCause, pgFaultCode, type StorageFaultError } from './faults.js';
 import { type AttributedRow, identityCore, type IdentityIO, identitySubjectsOf, type Link, type Membership, subjectsOf } from './identity.js';
-import type { KeelDb } from './db.js';
+import { type KeelDb, postgresKeelDb } from './db.js';
+import { migrateToLatest } from './migrations.js';
+import { configStore as configStoreOf, factsStore, progressStore } from './state.js';
+import type { ConfigStore, FactsStore, ProgressStore } from './state-types.js';
 import type { EventStore, InsertResult, StoredEvent } from './types.js';
 
 export interface PostgresEventStoreOptions {
@@ -27,6 +32,8 @@ export interface PostgresEventStoreOptions {
   onCommit?: (seconds: number) => void;
   /** A commit whose queries take longer than this counts as the database unreachable (its connection is dropped); default 15 s. */
   commitTimeoutMs?: number;
+  /** The fault state to report into, shared with the other stores of the same database (`openPostgresStore`). */
+  faults?: FaultState;
 }
 
 export interface PostgresEventStore extends EventStore {
@@ -150,7 +157,7 @@ export function postgresIdentityIO(raw: Queryable): IdentityIO & { flushWrites()
 }
 
 /** Where the database is, for logs and errors: host, port and database, never the password. */
-function locationOf(pool: pg.Pool): string {
+export function locationOf(pool: pg.Pool): string {
   const o = pool.options as pg.PoolConfig;
   try {
     if (o.connectionString) {
@@ -185,7 +192,7 @@ export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOpt
   if (k.dialect !== 'postgres' || !pool) throw new Error('openPostgresEventStore needs a PostgreSQL KeelDb');
   const attributing = options.attribution ?? true;
   const commitTimeoutMs = options.commitTimeoutMs ?? 15_000;
-  const faults = faultState(locationOf(pool), pgFaultCause, pgFaultCode);
+  const faults = options.faults ?? faultState(locationOf(pool), pgFaultCause, pgFaultCode);
 
   let queue: Pending[] = [];
   let scheduled = false;
@@ -410,5 +417,74 @@ export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOpt
       }
       await k.close();
     },
+  };
+}
+
+export interface PostgresStoreOptions extends Omit<PostgresEventStoreOptions, 'faults'> {
+  /** The schema every table lives in (created if missing); default `public`. */
+  schema?: string;
+  /** Pool size per node; default 10. */
+  max?: number;
+  connectTimeoutMs?: number;
+}
+
+/**
+ * Everything of Keel on PostgreSQL that is written once for both dialects, over one migrated
+ * database: the event store and the Kysely stores. A lost database met by any of them answers
+ * 503 + Retry-After (one fault state). Health, lifecycle and alerts (which need a HealthService,
+ * composed on the same KeelDb) are added by open.ts.
+ */
+export interface PostgresRepository extends PostgresEventStore {
+  readonly db: KeelDb;
+  /** The one fault state of this database: the services composed on top (open.ts) report into it too. */
+  readonly faults: FaultState;
+  readonly config: ConfigStore;
+  readonly progress: ProgressStore;
+  readonly facts: FactsStore;
+  timeline: ReturnType<typeof timelineQuery>;
+  readonly status: StatusService;
+}
+
+/** The base of open.ts's `openPostgresStore` (which adds health, lifecycle, alerts, the evaluator and upkeep). */
+export async function openPostgresRepository(url: string, options: PostgresStoreOptions = {}): Promise<PostgresRepository> {
+  const { schema, max, connectTimeoutMs, ...eventOptions } = options;
+  let k: KeelDb | undefined;
+  try {
+    k = await postgresKeelDb({ url, schema, max, connectTimeoutMs });
+    await migrateToLatest(k); // the migrator's lock: nodes starting together migrate once
+  } catch (e) {
+    await k?.close().catch(() => undefined);
+    const cause = pgFaultCause(e) ?? pgFaultCause((e as { cause?: unknown }).cause);
+    const where = (() => {
+      try {
+        const u = new URL(url);
+        return `postgres://${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}`;
+      } catch {
+        return 'the PostgreSQL database';
+      }
+    })();
+    throw new Error(`cannot open the database ${where}${schema ? ` (schema ${schema})` : ''}: ${cause ? `${cause} (${pgFaultCode(e)})` : (e as Error).message}`);
+  }
+  const faults = faultState(locationOf(k.pool!), pgFaultCause, pgFaultCode);
+  const events = openPostgresEventStore(k, { ...eventOptions, faults });
+  const config = configStoreOf(k);
+  return {
+    kind: 'postgres',
+    insert: (rows) => events.insert(rows),
+    list: (q) => events.list(q),
+    count: (q) => events.count(q),
+    memberships: (q) => events.memberships(q),
+    ping: () => events.ping(),
+    close: () => events.close(), // closes the pool too
+    get fault() {
+      return events.fault;
+    },
+    db: k,
+    faults,
+    config: guardFaults(config, faults),
+    progress: guardFaults(progressStore(k), faults),
+    facts: guardFaults(factsStore(k), faults),
+    timeline: guardFaults(timelineQuery(k, config), faults),
+    status: guardFaults(statusService(k, config), faults),
   };
 }

@@ -79,8 +79,8 @@ describe('partition upkeep on PostgreSQL', () => {
     // New events are routed to their month; the partitions carry the parent's indexes and defaults.
     await store(k, [{ m: 'dec', receivedAt: '2026-12-31T23:59:59.999Z' }, { m: 'jan', receivedAt: '2027-01-01T00:00:00.000Z' }]);
     expect(await located(k)).toEqual({ dec: 'events_2026_12', jan: 'events_2027_01' });
-    const idx = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_indexes WHERE tablename = 'events_2027_01'`.execute(k.db);
-    const parentIdx = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_indexes WHERE tablename = 'events'`.execute(k.db);
+    const idx = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'events_2027_01'`.execute(k.db);
+    const parentIdx = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'events'`.execute(k.db);
     expect(idx.rows[0]!.n).toBe(parentIdx.rows[0]!.n);
     expect(parentIdx.rows[0]!.n).toBeGreaterThanOrEqual(4);
     const trust = await k.db.selectFrom('events').select(['trust', 'attribution']).where('message_id', '=', 'jan').executeTakeFirstOrThrow();

@@ -28,8 +28,6 @@ function windows(now: number): Windows {
   return { now: iso(now), s1: iso(now - DAY), s7: iso(now - 7 * DAY), s30: iso(now - 30 * DAY), s90: iso(now - 90 * DAY), week: iso(Math.floor(now / DAY) * DAY - 6 * DAY) };
 }
 
-const UID = 'COALESCE(user_id, anonymous_id)';
-
 function statements(db: Database.Database, f: string) {
   const p = (sql: string) => db.prepare(sql);
   return {

@@ -7,6 +7,7 @@
 // DevTools protocol (Performance.getMetrics TaskDuration), up to a second after the last call so
 // the writes and the send the calls cause are counted. Each figure is the median of fresh pages
 // (each its own browser context, so its own IndexedDB).
+/* global window, crossOriginIsolated -- the page.evaluate callbacks run in the page */
 import { createServer } from 'node:http';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';

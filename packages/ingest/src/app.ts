@@ -22,7 +22,7 @@ import type { LifecycleService } from './health/lifecycle.js';
 import type { StatusService } from './health/status.js';
 import type { HealthService } from './health/service.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './store/state-types.js';
-import type { EventStore, Sender } from './store/types.js';
+import type { EventStore } from './store/types.js';
 
 export interface AppOptions {
   store: EventStore;

@@ -7,7 +7,7 @@ import '../../health-badge/src/define.js';
 import { KeelDebug } from './debug.js';
 import './define.js';
 
-customElements.get('keel-debug') ?? customElements.define('keel-debug', KeelDebug);
+if (!customElements.get('keel-debug')) customElements.define('keel-debug', KeelDebug);
 
 interface Manifest { modules: { declarations?: { customElement?: boolean; tagName?: string; attributes?: { name: string }[]; events?: { name: string }[]; cssParts?: unknown[] }[] }[] }
 declare global {

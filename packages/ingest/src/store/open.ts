@@ -9,8 +9,8 @@ import { alertService, type AlertOptions, type AlertService } from '../health/al
 import { type Evaluator, type EvaluatorOptions, startEvaluator } from '../health/evaluator.js';
 import { lifecycleService, type LifecycleService } from '../health/lifecycle.js';
 import { healthService, type HealthService } from '../health/service.js';
-import { statusService, type StatusService } from '../health/status.js';
-import { timelineQuery } from '../health/timeline.js';
+import type { StatusService } from '../health/status.js';
+import type { timelineQuery } from '../health/timeline.js';
 import type { KeelDb } from './db.js';
 import { guardFaults, type StorageFaultError } from './faults.js';
 import { partitionUpkeep, type UpkeepOptions, type UpkeepResult } from './partitions.js';

@@ -2,7 +2,7 @@
 // browser's checklists need only this; the explanations are ./explain.ts.
 import { durationMs } from './duration.js';
 import { COMPARED, compare, get, glob } from './match.js';
-import type { EventQuery, EventRule, Explanation, LeafRule, Rule, RuleContext } from './types.js';
+import type { EventQuery, EventRule, LeafRule, Rule, RuleContext } from './types.js';
 
 export const INVALID: unique symbol = Symbol('invalid');
 const SOURCE = { trait: 'userTraits', tenantTrait: 'tenantTraits', fact: 'facts', metric: 'metrics' } as const;

@@ -24,7 +24,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await pages?.close();
-  await ingest?.stop();
+  await ingest?.dispose();
 });
 
 declare global {

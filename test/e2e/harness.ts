@@ -192,7 +192,7 @@ export class IngestProcess {
     this.child = undefined;
   }
 
-  /** SIGTERM (a graceful stop); a schema this process created is dropped once it has exited. */
+  /** SIGTERM (a graceful stop); the data stays (start() again serves it). */
   async stop(): Promise<void> {
     const child = this.child;
     if (child && child.exitCode === null) {
@@ -201,6 +201,11 @@ export class IngestProcess {
       await exited;
     }
     this.child = undefined;
+  }
+
+  /** The end of a test file: stop, and drop a schema this process made for itself (never one given to share). */
+  async dispose(): Promise<void> {
+    await this.stop();
     await this.ownSchema?.drop();
     this.ownSchema = undefined;
   }

@@ -133,6 +133,20 @@ describe.each(dialects)('health on %s', (_name, open) => {
     const rows = await k.db.selectFrom('health_snapshots').select(['tenant_id', 'day']).orderBy('tenant_id').orderBy('day').execute();
     expect(rows).toEqual([{ tenant_id: 'acme', day: day(NOW - 7 * DAY) }, { tenant_id: 'acme', day: day(NOW) }, { tenant_id: 'globex', day: day(NOW) }]);
   });
+
+  test('a payload with an escaped NUL (valid JSON that PostgreSQL cannot read as JSON) fails neither the sweep\'s metrics nor the report', async () => {
+    k = await open();
+    await seed(k);
+    await insertRows(k, [
+      track('eve', 'feature.used', 0, { feature: 'x', note: '\u0000' }, 'nul'), track('eve', 'user.session', 0, { action: 'start' }, 'nul'),
+      track('eve', 'error.raised', 0, { message: '\u0000' }, 'nul'), identify('eve', 1, { role: 'sponsor', note: '\u0000' }),
+    ]);
+    const all = await tenantMetricsQuery(k).all(NOW);
+    expect([...all.keys()].sort()).toEqual(['acme', 'globex', 'nul']);
+    expect(all.get('nul')).toMatchObject({ errors_per_session_1d: 1, features_used_ratio_30d: null });
+    expect(all.get('acme')).toMatchObject({ invoices_overdue: 2, nps_90d: 25 });
+    expect((await healthService(k, configOf(ACME)).report('nul', NOW))!.metrics).toEqual(all.get('nul'));
+  });
 });
 
 test('SQLite and PostgreSQL give identical reports and all-tenant metrics for the same events', async () => {

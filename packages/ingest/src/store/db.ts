@@ -109,10 +109,15 @@ export function dialectSql(dialect: DialectName): DialectSql {
     };
   }
   const p = (path: readonly string[]) => sql.lit(`{${checkedPath(path).join(',')}}`);
+  // A NUL escaped in JSON text (\u0000) is valid JSON that PostgreSQL refuses to read as JSON, and
+  // one such row would fail the whole query (every tenant's sweep): such text reads as no value.
+  // (A literal backslash before "u0000" also matches: that row's JSON reads as null too, never an error.)
+  const readable = (c: string) => sql`strpos(${sql.ref(c)}, ${sql.lit('\\u0000')}) = 0`;
   return {
-    jsonText: (c, ...path) => sql<string | null>`(${sql.ref(c)}::jsonb #>> ${p(path)})`,
+    jsonText: (c, ...path) => sql<string | null>`(CASE WHEN ${readable(c)} THEN ${sql.ref(c)}::jsonb #>> ${p(path)} END)`,
     jsonNumber: (c, ...path) =>
-      sql<number | null>`(CASE WHEN jsonb_typeof(${sql.ref(c)}::jsonb #> ${p(path)}) = 'number' THEN (${sql.ref(c)}::jsonb #>> ${p(path)})::double precision END)`,
+      // Nested CASE, not AND: PostgreSQL does not promise to evaluate AND's operands in order.
+      sql<number | null>`(CASE WHEN ${readable(c)} THEN (CASE WHEN jsonb_typeof(${sql.ref(c)}::jsonb #> ${p(path)}) = 'number' THEN (${sql.ref(c)}::jsonb #>> ${p(path)})::double precision END) END)`,
     dayDiff: (a, b) => sql<number>`(EXTRACT(EPOCH FROM (${ref(a)})::timestamptz - (${ref(b)})::timestamptz) / 86400.0)`,
     jsonArrayHas: (c, v) => sql<boolean>`(${sql.ref(c)}::jsonb @> jsonb_build_array(${v}::text))`,
   };

@@ -9,7 +9,14 @@ export interface AdminAnswer {
 }
 
 /** POSTs `body` (JSON) to `url + path` with the admin key, from Node: no Origin, no Sec-Fetch-*. */
-export const keelAdmin: BrowserCommand<[url: string, adminKey: string, path: string, body?: unknown, method?: string]> = async (_ctx, url, adminKey, path, body, method = 'POST') => {
+export const keelAdmin: BrowserCommand<[url: string, adminKey: string, path: string, body?: unknown, method?: string]> = async (
+  _ctx,
+  url,
+  adminKey,
+  path,
+  body,
+  method = 'POST',
+) => {
   const res = await fetch(`${url}${path}`, {
     method,
     headers: { authorization: `Bearer ${adminKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },

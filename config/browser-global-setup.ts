@@ -27,8 +27,20 @@ export default async function setup(project: TestProject) {
   const serve = async () => {
     const store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-browser-ingest-')));
     return startServer({
-      store, config: store.config, progress: store.progress, facts: store.facts, health: store.health, lifecycle: store.lifecycle, status: store.status, timeline: store.timeline, port: 0, logger: false,
-      writeKeys: ['wk-browser'], adminKeys: ['admin-browser'], secretKeys: [secret], allowedOrigins: ['*'],
+      store,
+      config: store.config,
+      progress: store.progress,
+      facts: store.facts,
+      health: store.health,
+      lifecycle: store.lifecycle,
+      status: store.status,
+      timeline: store.timeline,
+      port: 0,
+      logger: false,
+      writeKeys: ['wk-browser'],
+      adminKeys: ['admin-browser'],
+      secretKeys: [secret],
+      allowedOrigins: ['*'],
       // As `keel serve` does: a config the validator refuses is never published.
       validateConfig: (doc) => validateConfig(doc),
     });

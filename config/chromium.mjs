@@ -8,9 +8,7 @@ import { existsSync } from 'node:fs';
 export function chromiumPath() {
   const candidates = [process.env.KEEL_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
   for (const c of candidates) if (c && existsSync(c)) return c;
-  throw new Error(
-    'Chromium not found: install it (Debian: `apt-get install -y chromium`) or set KEEL_CHROMIUM to its path.',
-  );
+  throw new Error('Chromium not found: install it (Debian: `apt-get install -y chromium`) or set KEEL_CHROMIUM to its path.');
 }
 
 /** Flags for a sandboxed CI machine with no network but loopback. */

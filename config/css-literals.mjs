@@ -18,12 +18,17 @@ export function compactCss(text) {
   let out = '';
   let run = ''; // the text between two strings, comments already turned into spaces
   const flush = () => {
-    out += run.replace(/\s+/g, ' ').replace(/ ?([{};,]) ?/g, '$1').replace(/: /g, ':').replace(/;}/g, '}');
+    out += run
+      .replace(/\s+/g, ' ')
+      .replace(/ ?([{};,]) ?/g, '$1')
+      .replace(/: /g, ':')
+      .replace(/;}/g, '}');
     run = '';
   };
   for (const [i, part] of text.split(TOKENS).entries()) {
     if (i % 2 === 0) run += part;
-    else if (part.startsWith('/*')) run += ' '; // `1px/**/2px` is two values
+    else if (part.startsWith('/*'))
+      run += ' '; // `1px/**/2px` is two values
     else {
       flush();
       out += part;

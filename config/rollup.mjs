@@ -6,9 +6,7 @@ import { dts } from 'rollup-plugin-dts';
 import esbuild from 'rollup-plugin-esbuild';
 import { compactCssLiterals } from './css-literals.mjs';
 
-const isExternal = (id) =>
-  !id.startsWith('.') && !id.startsWith('/') && !id.startsWith('\0') ||
-  builtinModules.includes(id) || id.startsWith('node:');
+const isExternal = (id) => (!id.startsWith('.') && !id.startsWith('/') && !id.startsWith('\0')) || builtinModules.includes(id) || id.startsWith('node:');
 
 /**
  * @param {{ entries: Record<string, string>, platform?: 'browser' | 'node', banner?: Record<string,string> }} opts

@@ -29,7 +29,9 @@ const ONLY = process.env.KEEL_BENCH_ONLY;
 
 /** Section 3: the ingest ceilings and `keel serve` against them (also alone: KEEL_BENCH_ONLY=ingest). */
 async function measureIngest() {
-  log(`keel bench: 3/4 ingest, ${BATCHES} batches of 100 events, ${CLIENTS} concurrent clients, ${ROUNDS} rounds (ceiling and server alternated, the best of each kept)`);
+  log(
+    `keel bench: 3/4 ingest, ${BATCHES} batches of 100 events, ${CLIENTS} concurrent clients, ${ROUNDS} rounds (ceiling and server alternated, the best of each kept)`,
+  );
   const batches = makeBatches(BATCHES, 100);
   const { rows: ceilingRows, payloadBytes } = rowsOf(batches);
   log(`  ${fmt(ceilingRows.length)} rows, ${fmt(payloadBytes)} bytes of payload each on average`);
@@ -49,7 +51,9 @@ async function measureIngest() {
     for (const s of servers) {
       const r = await httpIngest(batches, { clients: CLIENTS, log, serve: keelServe(s.storeArgs) });
       s.runs.push(r);
-      log(`  round ${round}: keel serve ${fmt(r.eventsPerSec)} events/s, p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms per batch${r.failed ? `, ${r.failed} failed` : ''}`);
+      log(
+        `  round ${round}: keel serve ${fmt(r.eventsPerSec)} events/s, p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms per batch${r.failed ? `, ${r.failed} failed` : ''}`,
+      );
     }
   }
   const best = (rs, key = 'rowsPerSec') => rs.reduce((a, b) => (b[key] > a[key] ? b : a));
@@ -62,7 +66,15 @@ async function measureIngest() {
   const pgCeiling = await pgCopyCeiling(ceilingRows);
   if (pgCeiling.skipped) log(`  PostgreSQL COPY ceiling: skipped: ${pgCeiling.skipped}`);
   else log(`  PostgreSQL ${pgCeiling.version} COPY ceiling (same rows, same columns, fresh schema): ${fmt(pgCeiling.rowsPerSec)} rows/s`);
-  return { raw, http, ingestRatio, pgCeiling, payloadBytes, rounds: sqliteCeilings.map((c, i) => ({ ceiling: c.rowsPerSec, serve: sqliteServe.runs[i] })), load: loadavg() };
+  return {
+    raw,
+    http,
+    ingestRatio,
+    pgCeiling,
+    payloadBytes,
+    rounds: sqliteCeilings.map((c, i) => ({ ceiling: c.rowsPerSec, serve: sqliteServe.runs[i] })),
+    load: loadavg(),
+  };
 }
 if (ONLY === 'ingest') {
   await measureIngest();
@@ -89,7 +101,10 @@ const lazy = [
   split('rule explanations (`keel.explain`, and with the engine)', guidePage.chunks.explain, 2 * 1024),
 ];
 const firstShow = lazy[0].gzip + lazy[1].gzip + lazy[4].gzip; // the explanations are fetched with the engine
-for (const b of [...bundles, ...lazy]) log(`  ${b.label}: ${kb(b.minified)} min, ${kb(b.gzip)} gzip, ${kb(b.brotli)} brotli${b.files > 1 ? ` in ${b.files} files` : ''} (budget ${kb(b.budget)} gzip: ${b.ok ? 'ok' : 'OVER'})`);
+for (const b of [...bundles, ...lazy])
+  log(
+    `  ${b.label}: ${kb(b.minified)} min, ${kb(b.gzip)} gzip, ${kb(b.brotli)} brotli${b.files > 1 ? ` in ${b.files} files` : ''} (budget ${kb(b.budget)} gzip: ${b.ok ? 'ok' : 'OVER'})`,
+  );
 log(`  fetched when the first nudge or recipe shows: ${kb(firstShow)} gzip (engine + explanations + UI)`);
 
 log('keel bench: 2/4 track() main-thread cost in Chromium (10,000 calls in chunks of 100, and paced: one call every 20 ms; median of fresh pages)');
@@ -104,7 +119,9 @@ try {
 const [floor, keel] = track.results;
 const chunksOf = (r) => r.drainedByChunk.map((x) => fmt(x, 1)).join(' ');
 for (const r of track.results) {
-  log(`  ${r.label}: median ${fmt(r.median, 2)} µs, drained ${fmt(r.drained, 2)} µs (first → last chunks ${fmt(r.drainedFirst, 1)} → ${fmt(r.drainedLast, 1)}), paced ${fmt(r.pacedUs)} µs main-thread a call, long tasks ${r.longTasks}, heap ${r.heapMB === null ? 'n/a' : `${fmt(r.heapMB, 1)} MB`}`);
+  log(
+    `  ${r.label}: median ${fmt(r.median, 2)} µs, drained ${fmt(r.drained, 2)} µs (first → last chunks ${fmt(r.drainedFirst, 1)} → ${fmt(r.drainedLast, 1)}), paced ${fmt(r.pacedUs)} µs main-thread a call, long tasks ${r.longTasks}, heap ${r.heapMB === null ? 'n/a' : `${fmt(r.heapMB, 1)} MB`}`,
+  );
   log(`    drained by chunk of 1,000 calls: ${chunksOf(r)}`);
 }
 const ratio = {
@@ -114,26 +131,44 @@ const ratio = {
   paced: keel.pacedUs / floor.pacedUs,
 };
 const trackOk = { median: ratio.median <= 2, drained: ratio.drained <= 3, flat: ratio.flat <= 1.5, paced: ratio.paced <= 2, long: keel.longTasks === 0 };
-log(`  keel / floor: median ${fmt(ratio.median, 2)}× (target ≤ 2×), drained ${fmt(ratio.drained, 2)}× (≤ 3×), drained last/first chunks ${fmt(ratio.flat, 2)} (flat: ≤ 1.5), paced ${fmt(ratio.paced, 2)}× (≤ 2×)`);
-log(`  keel setup: createTelemetry ${fmt(keel.initMs, 1)} ms synchronous; the task with it and the 1,000 warm-up calls: ${keel.setupLongTaskMs ? `${keel.setupLongTaskMs} ms (a long task)` : 'under 50 ms'}`);
+log(
+  `  keel / floor: median ${fmt(ratio.median, 2)}× (target ≤ 2×), drained ${fmt(ratio.drained, 2)}× (≤ 3×), drained last/first chunks ${fmt(ratio.flat, 2)} (flat: ≤ 1.5), paced ${fmt(ratio.paced, 2)}× (≤ 2×)`,
+);
+log(
+  `  keel setup: createTelemetry ${fmt(keel.initMs, 1)} ms synchronous; the task with it and the 1,000 warm-up calls: ${keel.setupLongTaskMs ? `${keel.setupLongTaskMs} ms (a long task)` : 'under 50 ms'}`,
+);
 
 const { raw, http, ingestRatio, pgCeiling, payloadBytes, rounds, load: ingestLoad } = await measureIngest();
 
-log(`keel bench: 3b/4 ingest with tenant attribution vs without (Segment-style messages, no context.groupId), ${Math.round(BATCHES / 3)} batches of 100, runs alternated`);
+log(
+  `keel bench: 3b/4 ingest with tenant attribution vs without (Segment-style messages, no context.groupId), ${Math.round(BATCHES / 3)} batches of 100, runs alternated`,
+);
 const attribution = await measureAttribution({ batches: Math.round(BATCHES / 3), clients: CLIENTS, log });
-log(`  with attribution: ${fmt(attribution.on.eventsPerSec)} events/s, without: ${fmt(attribution.off.eventsPerSec)} events/s: ${fmt((1 - attribution.ratio) * 100, 1)}% lower (target ≤ 10%)`);
+log(
+  `  with attribution: ${fmt(attribution.on.eventsPerSec)} events/s, without: ${fmt(attribution.off.eventsPerSec)} events/s: ${fmt((1 - attribution.ratio) * 100, 1)}% lower (target ≤ 10%)`,
+);
 
 log('keel bench: 4/4 health recompute, 1,000 tenants × 30 days of events');
 const health = await measureHealthRecompute({ log });
-log(`  ${fmt(health.events)} events; every tenant's health computed in ${fmt(health.totalMs)} ms (${fmt(health.perTenantMs, 2)} ms a tenant); bands ${JSON.stringify(health.bands)}`);
+log(
+  `  ${fmt(health.events)} events; every tenant's health computed in ${fmt(health.totalMs)} ms (${fmt(health.perTenantMs, 2)} ms a tenant); bands ${JSON.stringify(health.bands)}`,
+);
 
 log('keel bench: 5/5 alert sweep, 10,000 tenants');
 const sweep = await measureSweep({ log });
 sweep.load = loadavg()[0];
-log(`  ${fmt(sweep.events)} events; a full sweep took ${fmt(sweep.first.ms)} ms (${fmt(sweep.first.cpuMs)} ms CPU; ${fmt(sweep.first.alerts)} alerts fired), again ${fmt(sweep.second.ms)} ms (${fmt(sweep.second.cpuMs)} ms CPU) (target < 5,000 ms); load average ${fmt(sweep.load, 1)}`);
+log(
+  `  ${fmt(sweep.events)} events; a full sweep took ${fmt(sweep.first.ms)} ms (${fmt(sweep.first.cpuMs)} ms CPU; ${fmt(sweep.first.alerts)} alerts fired), again ${fmt(sweep.second.ms)} ms (${fmt(sweep.second.cpuMs)} ms CPU) (target < 5,000 ms); load average ${fmt(sweep.load, 1)}`,
+);
 
 let chromiumVersion = 'unknown';
-try { chromiumVersion = execFileSync(chromiumPath(), ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { /* no browser: the report says 'unknown' */ }
+try {
+  chromiumVersion = execFileSync(chromiumPath(), ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] })
+    .toString()
+    .trim();
+} catch {
+  /* no browser: the report says 'unknown' */
+}
 const md = `# Benchmarks
 
 Generated by \`pnpm bench\` (scripts/bench.mjs) on ${new Date().toISOString().slice(0, 10)}; do not edit by hand.

@@ -11,7 +11,7 @@ if (!found()) {
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const hasApt = existsSync('/usr/bin/apt-get');
   if (isRoot && hasApt) {
-    console.log('keel: Chromium is missing; installing Debian\'s chromium with apt-get (about a minute)…');
+    console.log("keel: Chromium is missing; installing Debian's chromium with apt-get (about a minute)…");
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     try {
       execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });

@@ -2,7 +2,9 @@
 // Vitest's own summary stays above it; this line is always the last one printed.
 export default class SummaryReporter {
   onTestRunEnd(testModules, unhandledErrors) {
-    let passed = 0, failed = 0, skipped = 0;
+    let passed = 0,
+      failed = 0,
+      skipped = 0;
     for (const mod of testModules) {
       let failedHere = 0;
       for (const test of mod.children.allTests()) {

@@ -6,9 +6,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 
-export type Step =
-  | { network: true }
-  | { status: number; headers?: Record<string, string>; rejectEvent?: string };
+export type Step = { network: true } | { status: number; headers?: Record<string, string>; rejectEvent?: string };
 
 export interface Received {
   path: string;
@@ -74,8 +72,16 @@ export async function startFaultServer(): Promise<{ url: string; close(): Promis
     const messages = body.batch ?? [];
     const step = s.script.shift() ?? { status: 200 };
     const rec: Received = {
-      path: m[2]!, query: url.search, at: Date.now(), status: 'network' in step ? 'network' : step.status, gzip,
-      contentType: req.headers['content-type'], ids: messages.map((x) => String(x.messageId)), messages, writeKey: body.writeKey, userToken: body.userToken,
+      path: m[2]!,
+      query: url.search,
+      at: Date.now(),
+      status: 'network' in step ? 'network' : step.status,
+      gzip,
+      contentType: req.headers['content-type'],
+      ids: messages.map((x) => String(x.messageId)),
+      messages,
+      writeKey: body.writeKey,
+      userToken: body.userToken,
     };
     s.received.push(rec);
     if ('network' in step) {
@@ -83,7 +89,9 @@ export async function startFaultServer(): Promise<{ url: string; close(): Promis
       return;
     }
     const rejected = step.rejectEvent
-      ? messages.flatMap((x, index) => (x.event === step.rejectEvent ? [{ index, messageId: x.messageId, errors: [{ path: 'event', message: 'rejected by the test' }] }] : []))
+      ? messages.flatMap((x, index) =>
+          x.event === step.rejectEvent ? [{ index, messageId: x.messageId, errors: [{ path: 'event', message: 'rejected by the test' }] }] : [],
+        )
       : [];
     res.writeHead(step.status, { ...cors, 'content-type': 'application/json', ...step.headers });
     res.end(JSON.stringify({ ok: step.status === 200 && !rejected.length, accepted: messages.length - rejected.length, duplicates: 0, rejected }));
@@ -91,6 +99,10 @@ export async function startFaultServer(): Promise<{ url: string; close(): Promis
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

@@ -92,31 +92,40 @@ async function listenOrExplain(fn, port, flag) {
   }
 }
 await listenOrExplain(
-  () => new Promise((resolve, reject) => {
-    page.once('error', reject);
-    page.listen(Number(values.port), host, resolve);
-  }),
-  values.port, '--port',
+  () =>
+    new Promise((resolve, reject) => {
+      page.once('error', reject);
+      page.listen(Number(values.port), host, resolve);
+    }),
+  values.port,
+  '--port',
 );
 const pageUrl = `http://${host}:${page.address().port}`;
 
 const databaseUrl = values['database-url'];
 step(databaseUrl ? 'starting the ingest API on PostgreSQL…' : `starting the ingest API on the embedded store (${values['data-dir']})…`);
-store = await openStore(databaseUrl ? { databaseUrl, ...(values['database-schema'] ? { databaseSchema: values['database-schema'] } : {}) } : { dataDir: values['data-dir'] });
-ingest = await listenOrExplain(() => startServer({
-  host,
-  port: Number(values['ingest-port']),
-  store,
-  writeKeys: [writeKey],
-  allowedOrigins: [pageUrl],
-  logLevel: 'warn',
-  config: store.config,
-  progress: store.progress,
-  facts: store.facts,
-  adminKeys: [adminKey],
-  secretKeys: [secretKey],
-  validateConfig: (doc) => validateConfig(doc),
-}), values['ingest-port'], '--ingest-port');
+store = await openStore(
+  databaseUrl ? { databaseUrl, ...(values['database-schema'] ? { databaseSchema: values['database-schema'] } : {}) } : { dataDir: values['data-dir'] },
+);
+ingest = await listenOrExplain(
+  () =>
+    startServer({
+      host,
+      port: Number(values['ingest-port']),
+      store,
+      writeKeys: [writeKey],
+      allowedOrigins: [pageUrl],
+      logLevel: 'warn',
+      config: store.config,
+      progress: store.progress,
+      facts: store.facts,
+      adminKeys: [adminKey],
+      secretKeys: [secretKey],
+      validateConfig: (doc) => validateConfig(doc),
+    }),
+  values['ingest-port'],
+  '--ingest-port',
+);
 
 step('publishing examples/demo/keel.yaml…');
 const checked = validateConfigText(await readFile(`${here}keel.yaml`, 'utf8'));
@@ -125,7 +134,9 @@ if (!checked.ok) {
   process.exit(1);
 }
 const published = await ingest.app.inject({
-  method: 'POST', url: '/v1/admin/config', headers: { authorization: `Bearer ${adminKey}` },
+  method: 'POST',
+  url: '/v1/admin/config',
+  headers: { authorization: `Bearer ${adminKey}` },
   payload: JSON.stringify({ config: checked.config, actor: 'demo' }),
 });
 step(`config: ${published.json().unchanged ? `version ${published.json().version} (unchanged)` : `published version ${published.json().version}`}`);

@@ -23,7 +23,11 @@ export async function measureAttribution({ batches: count, clients, log = () => 
   });
   const users = 311; // realisticEvent's userIds: user-0 … user-310
   const groups = Array.from({ length: users }, (_, u) => ({
-    type: 'group', messageId: randomUUID(), userId: `user-${u}`, groupId: `tenant-${u % 53}`, traits: { plan: 'pro' },
+    type: 'group',
+    messageId: randomUUID(),
+    userId: `user-${u}`,
+    groupId: `tenant-${u % 53}`,
+    traits: { plan: 'pro' },
     timestamp: new Date(Date.parse(sentAt) - 86_400_000).toISOString(),
   }));
   const seed = Buffer.from(JSON.stringify({ batch: groups, sentAt }));
@@ -31,7 +35,9 @@ export async function measureAttribution({ batches: count, clients, log = () => 
   for (const attribution of [false, true, false, true]) {
     const r = await httpIngest(batches, { clients, serve: serveWith(attribution), seed });
     runs[attribution ? 'on' : 'off'].push(r);
-    log(`  ${attribution ? 'with' : 'without'} attribution: ${Math.round(r.eventsPerSec).toLocaleString('en-US')} events/s, p99 ${r.p99.toFixed(1)} ms${r.failed ? `, ${r.failed} failed` : ''}`);
+    log(
+      `  ${attribution ? 'with' : 'without'} attribution: ${Math.round(r.eventsPerSec).toLocaleString('en-US')} events/s, p99 ${r.p99.toFixed(1)} ms${r.failed ? `, ${r.failed} failed` : ''}`,
+    );
   }
   const best = (rs) => rs.reduce((a, b) => (b.eventsPerSec > a.eventsPerSec ? b : a));
   const on = best(runs.on);

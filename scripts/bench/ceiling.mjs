@@ -46,7 +46,22 @@ export async function sqliteCeiling(rows, { perTransaction = 500 } = {}) {
     const tx = db.transaction((from, to) => {
       for (let i = from; i < to; i++) {
         const r = rows[i];
-        insert.run(r.writeKey, r.messageId, r.type, r.event, r.userId, r.anonymousId, r.groupId, r.timestamp, r.originalTimestamp, r.sentAt, r.receivedAt, r.payload, r.trust, r.attribution);
+        insert.run(
+          r.writeKey,
+          r.messageId,
+          r.type,
+          r.event,
+          r.userId,
+          r.anonymousId,
+          r.groupId,
+          r.timestamp,
+          r.originalTimestamp,
+          r.sentAt,
+          r.receivedAt,
+          r.payload,
+          r.trust,
+          r.attribution,
+        );
       }
     });
     const t0 = performance.now();
@@ -78,8 +93,24 @@ const PG_EVENTS_DDL = (schema) => `
   );
   CREATE INDEX events_tenant_time ON "${schema}".events (group_id, timestamp);`;
 
-const COLUMNS = ['writeKey', 'messageId', 'type', 'event', 'userId', 'anonymousId', 'groupId', 'timestamp', 'originalTimestamp', 'sentAt', 'receivedAt', 'payload', 'trust', 'attribution'];
-const SQL_COLUMNS = 'write_key, message_id, type, event, user_id, anonymous_id, group_id, timestamp, original_timestamp, sent_at, received_at, payload, trust, attribution';
+const COLUMNS = [
+  'writeKey',
+  'messageId',
+  'type',
+  'event',
+  'userId',
+  'anonymousId',
+  'groupId',
+  'timestamp',
+  'originalTimestamp',
+  'sentAt',
+  'receivedAt',
+  'payload',
+  'trust',
+  'attribution',
+];
+const SQL_COLUMNS =
+  'write_key, message_id, type, event, user_id, anonymous_id, group_id, timestamp, original_timestamp, sent_at, received_at, payload, trust, attribution';
 
 /** COPY's text format: tab-separated, `\N` for NULL, backslash escapes for backslash, tab, CR, LF. */
 const copyField = (v) => (v == null ? '\\N' : String(v).replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')));

@@ -13,7 +13,13 @@ export async function measureHealthRecompute({ tenants = 1000, days = 30, events
   const dir = mkdtempSync(join(tmpdir(), 'keel-bench-health-'));
   const store = await openSqliteStore(dir);
   const config = validateConfigText(readFileSync(new URL('../../packages/sdk-core/src/authoring/fixtures/acme.keel.yaml', import.meta.url), 'utf8')).config;
-  await store.config.publish({ document: JSON.stringify(config), hash: 'bench', publishedAt: new Date().toISOString(), publishedBy: 'bench', summary: 'first version' });
+  await store.config.publish({
+    document: JSON.stringify(config),
+    hash: 'bench',
+    publishedAt: new Date().toISOString(),
+    publishedBy: 'bench',
+    summary: 'first version',
+  });
   const now = Date.now();
   const kinds = [
     ['track', 'feature.used', (i) => ({ properties: { feature: `f${i % 7}` } })],
@@ -27,10 +33,21 @@ export async function measureHealthRecompute({ tenants = 1000, days = 30, events
   for (let t = 0; t < tenants; t++) {
     const groupId = `tenant-${t}`;
     const rows = [];
-    const push = (type, event, userId, ts, body) => rows.push({
-      writeKey: 'bench', messageId: randomUUID(), type, event, userId, anonymousId: null, groupId,
-      timestamp: new Date(ts).toISOString(), originalTimestamp: null, sentAt: null, receivedAt: new Date(ts).toISOString(), payload: JSON.stringify(body),
-    });
+    const push = (type, event, userId, ts, body) =>
+      rows.push({
+        writeKey: 'bench',
+        messageId: randomUUID(),
+        type,
+        event,
+        userId,
+        anonymousId: null,
+        groupId,
+        timestamp: new Date(ts).toISOString(),
+        originalTimestamp: null,
+        sentAt: null,
+        receivedAt: new Date(ts).toISOString(),
+        payload: JSON.stringify(body),
+      });
     push('group', null, `u-${t}-0`, now - days * DAY, { traits: { seats: 20, plan_features: ['f0', 'f1', 'f2', 'f3', 'f4', 'f5', 'f6', 'f7'] } });
     for (let d = 0; d < days; d++) {
       for (let e = 0; e < eventsPerDay; e++) {

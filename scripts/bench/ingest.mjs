@@ -47,7 +47,12 @@ function makeBatches(batches, size) {
 // rate limits stay at their defaults (this run is far below them).
 const CLI = new URL('../../packages/ingest/dist/cli.js', import.meta.url).pathname;
 
-async function startServe(dataDir, script = CLI, args = ['serve', '--port', '0', '--data-dir', dataDir, '--write-key', WRITE_KEY, '--log-level', 'warn', '--max-event-loop-delay', '0'], nodeArgs = []) {
+async function startServe(
+  dataDir,
+  script = CLI,
+  args = ['serve', '--port', '0', '--data-dir', dataDir, '--write-key', WRITE_KEY, '--log-level', 'warn', '--max-event-loop-delay', '0'],
+  nodeArgs = [],
+) {
   const child = spawn(process.execPath, [...nodeArgs, script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise((resolve, reject) => {
     let out = '';
@@ -69,19 +74,34 @@ async function startServe(dataDir, script = CLI, args = ['serve', '--port', '0',
 export function keelServe(storeArgs) {
   const prof = process.env.KEEL_BENCH_PROFILE;
   const nodeArgs = prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [];
-  return (dataDir) => startServe(dataDir, CLI, ['serve', '--port', '0', ...storeArgs(dataDir), '--write-key', WRITE_KEY, '--log-level', 'warn', '--max-event-loop-delay', '0'], nodeArgs);
+  return (dataDir) =>
+    startServe(
+      dataDir,
+      CLI,
+      ['serve', '--port', '0', ...storeArgs(dataDir), '--write-key', WRITE_KEY, '--log-level', 'warn', '--max-event-loop-delay', '0'],
+      nodeArgs,
+    );
 }
 
 function post(agent, url, body) {
   return new Promise((resolve, reject) => {
-    const req = request(`${url}/v1/batch`, {
-      method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': body.length, authorization: `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}` },
-    }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
-    });
+    const req = request(
+      `${url}/v1/batch`,
+      {
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': body.length,
+          authorization: `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`,
+        },
+      },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -109,23 +129,29 @@ export async function httpIngest(batches, { clients = 8, log = () => {}, serve =
     let accepted = 0;
     let failed = 0;
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: clients }, async () => {
-      while (next < work.length) {
-        const b = work[next++];
-        const s = performance.now();
-        const res = await post(agent, url, b.body);
-        latencies.push(performance.now() - s);
-        if (res.status === 200) accepted += JSON.parse(res.body).accepted;
-        else failed++;
-        if (latencies.length % 500 === 0) log(`  ingest: ${latencies.length}/${work.length} batches`);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        while (next < work.length) {
+          const b = work[next++];
+          const s = performance.now();
+          const res = await post(agent, url, b.body);
+          latencies.push(performance.now() - s);
+          if (res.status === 200) accepted += JSON.parse(res.body).accepted;
+          else failed++;
+          if (latencies.length % 500 === 0) log(`  ingest: ${latencies.length}/${work.length} batches`);
+        }
+      }),
+    );
     const secs = (performance.now() - t0) / 1000;
     latencies.sort((a, b) => a - b);
     return {
-      clients, batches: work.length, events: accepted, failed,
+      clients,
+      batches: work.length,
+      events: accepted,
+      failed,
       eventsPerSec: accepted / secs,
-      p50: pct(latencies, 50), p99: pct(latencies, 99),
+      p50: pct(latencies, 50),
+      p99: pct(latencies, 99),
     };
   } finally {
     agent.destroy();

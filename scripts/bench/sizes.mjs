@@ -13,12 +13,14 @@ const alias = {
 };
 
 /** Our sources as each package's build leaves them in dist/: lit `css` literals compacted. */
-const plugins = [{
-  name: 'compact-css',
-  setup(b) {
-    b.onLoad({ filter: /\/packages\/[^/]+\/src\/.*\.ts$/ }, async (a) => ({ contents: compactCssLiterals(await readFile(a.path, 'utf8')), loader: 'ts' }));
+const plugins = [
+  {
+    name: 'compact-css',
+    setup(b) {
+      b.onLoad({ filter: /\/packages\/[^/]+\/src\/.*\.ts$/ }, async (a) => ({ contents: compactCssLiterals(await readFile(a.path, 'utf8')), loader: 'ts' }));
+    },
   },
-}];
+];
 
 const gz = (code) => gzipSync(code, { level: 9 }).length;
 const br = (code) => brotliCompressSync(code, { params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: code.length } }).length;
@@ -52,8 +54,18 @@ export async function measureBundle(label, entry, budget) {
 export async function measureSplit(entry) {
   const outdir = `${root}.bench-split`;
   const out = await build({
-    entryPoints: { page: entry }, alias, plugins, outdir, bundle: true, splitting: true, minify: true, format: 'esm',
-    target: 'es2022', write: false, metafile: true, logLevel: 'silent',
+    entryPoints: { page: entry },
+    alias,
+    plugins,
+    outdir,
+    bundle: true,
+    splitting: true,
+    minify: true,
+    format: 'esm',
+    target: 'es2022',
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
   });
   const code = new Map(out.outputFiles.map((f) => [f.path.slice(outdir.length + 1), f.contents]));
   const outputs = Object.fromEntries(Object.entries(out.metafile.outputs).map(([k, v]) => [k.split('/').pop(), v]));
@@ -64,10 +76,14 @@ export async function measureSplit(entry) {
     for (const i of outputs[name]?.imports ?? []) if (i.kind === 'import-statement') visit(i.path.split('/').pop());
   };
   visit('page.js');
-  const size = (names) => names.reduce((a, n) => {
-    const c = code.get(n);
-    return { files: a.files + 1, minified: a.minified + c.length, gzip: a.gzip + gz(c), brotli: a.brotli + br(c) };
-  }, { files: 0, minified: 0, gzip: 0, brotli: 0 });
+  const size = (names) =>
+    names.reduce(
+      (a, n) => {
+        const c = code.get(n);
+        return { files: a.files + 1, minified: a.minified + c.length, gzip: a.gzip + gz(c), brotli: a.brotli + br(c) };
+      },
+      { files: 0, minified: 0, gzip: 0, brotli: 0 },
+    );
   const js = [...code.keys()].filter((n) => n.endsWith('.js'));
   const lazy = js.filter((n) => !initial.has(n));
   const nameOf = (n) => (outputs[n]?.entryPoint ?? 'shared').split('/').pop().replace(/\.ts$/, '');
@@ -76,6 +92,12 @@ export async function measureSplit(entry) {
 }
 
 /** The npm packages a built file contains. */
-const depsOf = (o) => [...new Set(Object.keys(o?.inputs ?? {}).filter((p) => p.includes('node_modules')).map((p) => p.replace(/.*node_modules\/((@[^/]+\/)?[^/]+).*/, '$1')))];
+const depsOf = (o) => [
+  ...new Set(
+    Object.keys(o?.inputs ?? {})
+      .filter((p) => p.includes('node_modules'))
+      .map((p) => p.replace(/.*node_modules\/((@[^/]+\/)?[^/]+).*/, '$1')),
+  ),
+];
 
 export const kb = (n) => `${(n / 1024).toFixed(2)} KB`;

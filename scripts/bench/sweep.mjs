@@ -14,7 +14,13 @@ export async function measureSweep({ tenants = 10_000, days = 14, eventsPerDay =
   const dir = keepDir ?? mkdtempSync(join(tmpdir(), 'keel-bench-sweep-'));
   const store = await openSqliteStore(dir);
   const config = validateConfigText(readFileSync(new URL('../../packages/sdk-core/src/authoring/fixtures/acme.keel.yaml', import.meta.url), 'utf8')).config;
-  await store.config.publish({ document: JSON.stringify(config), hash: 'bench', publishedAt: new Date().toISOString(), publishedBy: 'bench', summary: 'first version' });
+  await store.config.publish({
+    document: JSON.stringify(config),
+    hash: 'bench',
+    publishedAt: new Date().toISOString(),
+    publishedBy: 'bench',
+    summary: 'first version',
+  });
   const now = Date.now();
   const kinds = [
     ['feature.used', (i) => ({ properties: { feature: `f${i % 7}` } })],
@@ -33,10 +39,21 @@ export async function measureSweep({ tenants = 10_000, days = 14, eventsPerDay =
     const groupId = `tenant-${t}`;
     // A third of the tenants went quiet 4 days ago: no event since.
     const quietDays = t % 3 === 0 ? 4 : 0;
-    const push = (type, event, userId, ts, body) => rows.push({
-      writeKey: 'bench', messageId: randomUUID(), type, event, userId, anonymousId: null, groupId,
-      timestamp: new Date(ts).toISOString(), originalTimestamp: null, sentAt: null, receivedAt: new Date(ts).toISOString(), payload: JSON.stringify(body),
-    });
+    const push = (type, event, userId, ts, body) =>
+      rows.push({
+        writeKey: 'bench',
+        messageId: randomUUID(),
+        type,
+        event,
+        userId,
+        anonymousId: null,
+        groupId,
+        timestamp: new Date(ts).toISOString(),
+        originalTimestamp: null,
+        sentAt: null,
+        receivedAt: new Date(ts).toISOString(),
+        payload: JSON.stringify(body),
+      });
     push('group', null, `u-${t}-0`, now - days * DAY, { traits: { seats: 10, plan_features: ['f0', 'f1', 'f2', 'f3', 'f4', 'f5', 'f6', 'f7'] } });
     if (t % 10 === 0) push('identify', null, `u-${t}-0`, now - days * DAY, { traits: { role: 'sponsor' } });
     for (let d = quietDays; d < days; d++) {
@@ -45,7 +62,9 @@ export async function measureSweep({ tenants = 10_000, days = 14, eventsPerDay =
         push('track', event, `u-${t}-${(d + e) % 5}`, now - d * DAY - e * 60_000, body(t + d + e));
       }
     }
-    await store.progress.merge(groupId, `u-${t}-0`, [{ scope: 'user', kind: 'checklist', ref: 'onboarding/sso', state: 'completed', updatedAt: new Date(now - (quietDays + 1) * DAY).toISOString() }]);
+    await store.progress.merge(groupId, `u-${t}-0`, [
+      { scope: 'user', kind: 'checklist', ref: 'onboarding/sso', state: 'completed', updatedAt: new Date(now - (quietDays + 1) * DAY).toISOString() },
+    ]);
     if (rows.length >= 5000) await flush();
     if (t % 2000 === 1999) log(`  sweep: stored ${total.toLocaleString('en-US')} events for ${t + 1} tenants`);
   }

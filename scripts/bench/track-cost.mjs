@@ -118,7 +118,10 @@ window.runBench = async () => {
     executablePath: chromiumPath(),
     args: [...chromiumArgs, '--enable-precise-memory-info', '--js-flags=--expose-gc'],
   });
-  const med = (a) => { const x = [...a].sort((p, q) => p - q); return x[Math.floor(x.length / 2)]; };
+  const med = (a) => {
+    const x = [...a].sort((p, q) => p - q);
+    return x[Math.floor(x.length / 2)];
+  };
   const fresh = async (fn) => {
     const context = await browser.newContext();
     try {
@@ -134,10 +137,12 @@ window.runBench = async () => {
     let isolated = false;
     const runs = [];
     for (let i = 0; i < pages; i++) {
-      runs.push(await fresh(async (page) => {
-        isolated = await page.evaluate(() => crossOriginIsolated);
-        return page.evaluate(() => window.runBench());
-      }));
+      runs.push(
+        await fresh(async (page) => {
+          isolated = await page.evaluate(() => crossOriginIsolated);
+          return page.evaluate(() => window.runBench());
+        }),
+      );
     }
     // Per sdk, each figure is the median over the pages.
     const results = runs[0].map((first, k) => {
@@ -156,15 +161,19 @@ window.runBench = async () => {
       const which = r.label.startsWith('floor') ? 'floor' : 'keel';
       const perCall = [];
       for (let i = 0; i < pages; i++) {
-        perCall.push(await fresh(async (page) => {
-          const cdp = await page.context().newCDPSession(page);
-          await cdp.send('Performance.enable');
-          const taskTime = async () => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'TaskDuration').value;
-          let t0 = 0;
-          await page.exposeFunction('startPaced', async () => { t0 = await taskTime(); });
-          await page.evaluate(([w, n]) => window.runPaced(w, n), [which, pacedCalls]);
-          return ((await taskTime()) - t0) * 1e6 / pacedCalls;
-        }));
+        perCall.push(
+          await fresh(async (page) => {
+            const cdp = await page.context().newCDPSession(page);
+            await cdp.send('Performance.enable');
+            const taskTime = async () => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'TaskDuration').value;
+            let t0 = 0;
+            await page.exposeFunction('startPaced', async () => {
+              t0 = await taskTime();
+            });
+            await page.evaluate(([w, n]) => window.runPaced(w, n), [which, pacedCalls]);
+            return (((await taskTime()) - t0) * 1e6) / pacedCalls;
+          }),
+        );
       }
       r.pacedUs = med(perCall);
     }

@@ -35,9 +35,12 @@ beforeAll(async () => {
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/keel-alerts`;
   writeFileSync(clockFile, '0');
-  ingest = new IngestProcess(await freePort(), 'http://127.0.0.1', [
-    '--admin-key', ADMIN, '--secret-key', SECRET, '--webhook', hook, '--webhook-secret', WEBHOOK_SECRET, '--sweep-interval', '200ms',
-  ], { KEEL_TEST_CLOCK_FILE: clockFile });
+  ingest = new IngestProcess(
+    await freePort(),
+    'http://127.0.0.1',
+    ['--admin-key', ADMIN, '--secret-key', SECRET, '--webhook', hook, '--webhook-secret', WEBHOOK_SECRET, '--sweep-interval', '200ms'],
+    { KEEL_TEST_CLOCK_FILE: clockFile },
+  );
   await ingest.start();
 }, 30_000);
 
@@ -60,16 +63,25 @@ test('a quiet tenant with a stalled onboarding: the sweep fires the alert once, 
 
   // Partial onboarding: the tenant shows up, uses a feature, and completes one checklist item of three.
   const now = new Date().toISOString();
-  const message = (m: Record<string, unknown>, i: number) => ({ messageId: `quiet-${i}`, timestamp: now, userId: 'ada', context: { groupId: 'quiet-co' }, ...m });
+  const message = (m: Record<string, unknown>, i: number) => ({
+    messageId: `quiet-${i}`,
+    timestamp: now,
+    userId: 'ada',
+    context: { groupId: 'quiet-co' },
+    ...m,
+  });
   // The page's user token rides in the batch (as the SDK sends it): its events are verified, which proofs and facts count.
   const token = signUserToken({ sub: 'ada', tenant: 'quiet-co', role: 'admin' }, SECRET);
   const batch = await fetch(`${ingest.url}/v1/batch`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}` },
-    body: JSON.stringify({ batch: [
-      message({ type: 'group', groupId: 'quiet-co', traits: { seats: 10 } }, 1),
-      message({ type: 'track', event: 'feature.used', properties: { feature: 'sso.configured' } }, 2),
-    ], userToken: token }),
+    body: JSON.stringify({
+      batch: [
+        message({ type: 'group', groupId: 'quiet-co', traits: { seats: 10 } }, 1),
+        message({ type: 'track', event: 'feature.used', properties: { feature: 'sso.configured' } }, 2),
+      ],
+      userToken: token,
+    }),
   });
   expect(batch.status).toBe(200);
   const put = await fetch(`${ingest.url}/v1/progress`, {
@@ -80,13 +92,20 @@ test('a quiet tenant with a stalled onboarding: the sweep fires the alert once, 
   expect(put.status).toBe(200);
 
   // Sweeps run (their snapshot shows on the health report) and nothing is stalled yet.
-  const health = () => fetch(`${ingest.url}/v1/tenants/quiet-co/health`, { headers: { authorization: `Bearer ${ADMIN}` } }).then((r) => r.json() as Promise<{ trend: { history: unknown[] } }>);
+  const health = () =>
+    fetch(`${ingest.url}/v1/tenants/quiet-co/health`, { headers: { authorization: `Bearer ${ADMIN}` } }).then(
+      (r) => r.json() as Promise<{ trend: { history: unknown[] } }>,
+    );
   await waitFor(health, (h) => h.trend.history.length > 0, 10_000);
   expect(stalled()).toEqual([]);
 
   // 73 hours later, with no new event from the tenant.
   writeFileSync(clockFile, String(73 * HOUR));
-  await waitFor(() => stalled().length, (n) => n > 0, 10_000);
+  await waitFor(
+    () => stalled().length,
+    (n) => n > 0,
+    10_000,
+  );
   // More sweeps run (≥ 5 at 200 ms) inside the 24 h cooldown: still one delivery.
   await new Promise((r) => setTimeout(r, 1_200));
   const deliveries = stalled();
@@ -96,7 +115,10 @@ test('a quiet tenant with a stalled onboarding: the sweep fires the alert once, 
   expect(verified(d!.body.replace('quiet-co', 'other-co'), d!.headers['keel-signature'] as string)).toBe(false);
   const body = JSON.parse(d!.body) as Record<string, unknown>;
   expect(body).toMatchObject({
-    type: 'keel.alert', alert: 'onboarding-stalled', tenant: 'quiet-co', notify: ['onboarding'],
+    type: 'keel.alert',
+    alert: 'onboarding-stalled',
+    tenant: 'quiet-co',
+    notify: ['onboarding'],
     detail: { explanation: { ok: true, actual: 73 } },
     lifecycle: { state: 'onboarding', owner: 'onboarding', allows: ['checklist:onboarding', 'recipe:*', 'nudge:*'] },
   });

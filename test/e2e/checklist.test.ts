@@ -29,7 +29,14 @@ afterAll(async () => {
 
 declare global {
   interface Window {
-    keelClient: { ready: Promise<void>; refresh(): Promise<void>; track(e: string, p?: Record<string, unknown>): void; group(id: string): void; identify(id: string): void; telemetry: { flush(): Promise<void> } };
+    keelClient: {
+      ready: Promise<void>;
+      refresh(): Promise<void>;
+      track(e: string, p?: Record<string, unknown>): void;
+      group(id: string): void;
+      identify(id: string): void;
+      telemetry: { flush(): Promise<void> };
+    };
   }
 }
 
@@ -42,18 +49,21 @@ async function openApp(token: string): Promise<Page> {
   });
   (page as Page & { configStatuses: number[] }).configStatuses = configStatuses;
   await page.goto(pages.url);
-  await page.evaluate(async ({ host, writeKey, token }) => {
-    const w = window as unknown as { Keel: { init(o: unknown): Window['keelClient'] } };
-    const keel = w.Keel.init({ writeKey, host, userToken: token, telemetry: { flushInterval: 100, autocapture: false } });
-    window.keelClient = keel;
-    const el = document.createElement('keel-checklist') as HTMLElement & { source: unknown };
-    el.setAttribute('checklist-id', 'onboarding');
-    el.source = keel;
-    document.body.append(el);
-    keel.identify('ada');
-    keel.group('acme');
-    await keel.ready;
-  }, { host: ingest.url, writeKey: WRITE_KEY, token });
+  await page.evaluate(
+    async ({ host, writeKey, token }) => {
+      const w = window as unknown as { Keel: { init(o: unknown): Window['keelClient'] } };
+      const keel = w.Keel.init({ writeKey, host, userToken: token, telemetry: { flushInterval: 100, autocapture: false } });
+      window.keelClient = keel;
+      const el = document.createElement('keel-checklist') as HTMLElement & { source: unknown };
+      el.setAttribute('checklist-id', 'onboarding');
+      el.source = keel;
+      document.body.append(el);
+      keel.identify('ada');
+      keel.group('acme');
+      await keel.ready;
+    },
+    { host: ingest.url, writeKey: WRITE_KEY, token },
+  );
   return page;
 }
 
@@ -76,7 +86,10 @@ test('validate → publish → the page renders it → a new version is picked u
 
   const token = signUserToken({ sub: 'ada', tenant: 'acme', role: 'admin' }, SECRET);
   const page = await openApp(token);
-  await waitFor(() => shadowText(page, '[part~="title"]'), (t) => t === 'Get Acme running');
+  await waitFor(
+    () => shadowText(page, '[part~="title"]'),
+    (t) => t === 'Get Acme running',
+  );
   expect(await shadowText(page, '[part~="progress-label"]')).toBe('0 of 6 done');
 
   // Unchanged config: the revalidation is a 304.
@@ -88,42 +101,65 @@ test('validate → publish → the page renders it → a new version is picked u
   writeFileSync(v2file, readFileSync(FIXTURE, 'utf8').replace('title: Get Acme running', 'title: Get Acme up and running'));
   expect((await keelCli(['config', 'publish', v2file], env)).out).toContain('published version 2 (changed checklists/onboarding)');
   await page.evaluate(() => window.keelClient.refresh());
-  await waitFor(() => shadowText(page, '[part~="title"]'), (t) => t === 'Get Acme up and running');
+  await waitFor(
+    () => shadowText(page, '[part~="title"]'),
+    (t) => t === 'Get Acme up and running',
+  );
 
   // A failed SSO shows the recovery action; ingesting a dataset ticks its item.
   await page.evaluate(() => window.keelClient.track('integration.state', { integration: 'sso', state: 'failed' }));
-  await waitFor(() => shadowText(page, '[data-item="sso"] [part~="recovery"]'), (t) => !!t?.includes("SSO didn't connect"));
+  await waitFor(
+    () => shadowText(page, '[data-item="sso"] [part~="recovery"]'),
+    (t) => !!t?.includes("SSO didn't connect"),
+  );
   await page.evaluate(() => window.keelClient.track('feature.used', { feature: 'dataset.ingest' }));
-  await waitFor(() => shadowText(page, '[part~="progress-label"]'), (t) => t === '1 of 6 done');
+  await waitFor(
+    () => shadowText(page, '[part~="progress-label"]'),
+    (t) => t === '1 of 6 done',
+  );
 
   // Stored server-side…
   const progress = await waitFor(
-    async () => (await (await fetch(`${ingest.url}/v1/progress`, { headers: { authorization: `Bearer ${token}` } })).json()) as { user: { ref: string; state: string }[] },
+    async () =>
+      (await (await fetch(`${ingest.url}/v1/progress`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+        user: { ref: string; state: string }[];
+      },
     (p) => p.user.some((e) => e.ref === 'onboarding/first-dataset' && e.state === 'completed'),
   );
   expect(progress.user.find((e) => e.ref === 'onboarding/first-dataset')).toMatchObject({ state: 'completed' });
   // …surviving a reload with the server unreachable (rendered from IndexedDB)…
   await ingest.stop();
   await page.reload();
-  await page.evaluate(async ({ writeKey, token }) => {
-    const w = window as unknown as { Keel: { init(o: unknown): Window['keelClient'] } };
-    const keel = w.Keel.init({ writeKey, host: 'http://127.0.0.1:9', userToken: token, telemetry: { autocapture: false } });
-    const el = document.createElement('keel-checklist') as HTMLElement & { source: unknown };
-    el.setAttribute('checklist-id', 'onboarding');
-    el.source = keel;
-    document.body.append(el);
-    await keel.ready;
-  }, { writeKey: WRITE_KEY, token });
-  await waitFor(() => shadowText(page, '[part~="progress-label"]'), (t) => t === '1 of 6 done');
+  await page.evaluate(
+    async ({ writeKey, token }) => {
+      const w = window as unknown as { Keel: { init(o: unknown): Window['keelClient'] } };
+      const keel = w.Keel.init({ writeKey, host: 'http://127.0.0.1:9', userToken: token, telemetry: { autocapture: false } });
+      const el = document.createElement('keel-checklist') as HTMLElement & { source: unknown };
+      el.setAttribute('checklist-id', 'onboarding');
+      el.source = keel;
+      document.body.append(el);
+      await keel.ready;
+    },
+    { writeKey: WRITE_KEY, token },
+  );
+  await waitFor(
+    () => shadowText(page, '[part~="progress-label"]'),
+    (t) => t === '1 of 6 done',
+  );
   expect(await shadowText(page, '[part~="title"]')).toBe('Get Acme up and running');
   await ingest.start();
   // …and the same in a second browser context (another device) for the same user.
   const other = await openApp(token);
-  await waitFor(() => shadowText(other, '[part~="progress-label"]'), (t) => t === '1 of 6 done');
+  await waitFor(
+    () => shadowText(other, '[part~="progress-label"]'),
+    (t) => t === '1 of 6 done',
+  );
   expect(await shadowText(other, '[data-item="first-dataset"] [part~="item-title"]')).toBe('Ingest your first dataset');
 
   // The audit log names who published what.
-  const audit = (await (await fetch(`${ingest.url}/v1/admin/audit`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { entries: { actor: string; detail: string }[] };
+  const audit = (await (await fetch(`${ingest.url}/v1/admin/audit`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as {
+    entries: { actor: string; detail: string }[];
+  };
   expect(audit.entries.map((e) => e.detail)).toEqual(['version 2: changed checklists/onboarding', 'version 1: first version']);
   expect(audit.entries[1]!.actor).toMatch(/^cs-ada /);
 });

@@ -19,7 +19,13 @@ beforeAll(async () => {
   proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
   const viaProxy = new URL(TEST_DATABASE_URL);
   viaProxy.port = String(proxy.port);
-  node = new IngestProcess(await freePort(), 'http://127.0.0.1', ['--rate-limit-ip', '0', '--sweep-interval', '1s'], {}, { url: viaProxy.toString(), schema: db.schema });
+  node = new IngestProcess(
+    await freePort(),
+    'http://127.0.0.1',
+    ['--rate-limit-ip', '0', '--sweep-interval', '1s'],
+    {},
+    { url: viaProxy.toString(), schema: db.schema },
+  );
   await node.start();
 }, 60_000);
 
@@ -29,11 +35,17 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const batchOf = (b: number) => Array.from({ length: 20 }, (_, i) => ({ type: 'track', event: 'outage.tested', messageId: `o-${b}-${i}`, userId: 'u1', context: { groupId: 't1' } }));
+const batchOf = (b: number) =>
+  Array.from({ length: 20 }, (_, i) => ({ type: 'track', event: 'outage.tested', messageId: `o-${b}-${i}`, userId: 'u1', context: { groupId: 't1' } }));
 
 async function post(batch: unknown[]): Promise<{ status: number; retryAfter: string | null; body: string }> {
   try {
-    const r = await fetch(`${node.url}/v1/batch`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: auth }, body: JSON.stringify({ batch }), signal: AbortSignal.timeout(20_000) });
+    const r = await fetch(`${node.url}/v1/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: auth },
+      body: JSON.stringify({ batch }),
+      signal: AbortSignal.timeout(20_000),
+    });
     return { status: r.status, retryAfter: r.headers.get('retry-after'), body: await r.text() };
   } catch (e) {
     return { status: 0, retryAfter: null, body: String(e) };
@@ -87,7 +99,11 @@ test('the database away for 30 s: 503 + Retry-After, never an acknowledgement of
   await waitFor(ready, (r) => r.status === 200, 30_000);
   // The retries: every batch refused during the outage, again, with the same ids.
   for (const p of pending) {
-    const r = await waitFor(() => post(batchOf(p)), (x) => x.status === 200, 20_000);
+    const r = await waitFor(
+      () => post(batchOf(p)),
+      (x) => x.status === 200,
+      20_000,
+    );
     expect(JSON.parse(r.body)).toMatchObject({ accepted: 20 });
   }
   const ids = (await db.query<{ message_id: string }>('SELECT message_id FROM events')).map((r) => r.message_id);

@@ -30,7 +30,11 @@ export async function bundleClient(): Promise<string> {
       loader: 'ts',
     },
     alias: { '@keel/telemetry': `${root}packages/telemetry/src/index.ts`, '@keel/sdk-core': `${root}packages/sdk-core/src/index.ts` },
-    bundle: true, format: 'iife', target: 'es2022', write: false, logLevel: 'silent',
+    bundle: true,
+    format: 'iife',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
   });
   return out.outputFiles[0]!.text;
 }
@@ -97,14 +101,25 @@ export const TEST_DATABASE_URL = process.env.KEEL_TEST_DATABASE_URL ?? 'postgres
 export const E2E_STORE: 'sqlite' | 'postgres' = process.env.KEEL_E2E_STORE === 'postgres' ? 'postgres' : 'sqlite';
 
 /** A schema of its own in the test database (several processes may share it: two nodes); drop() removes it. */
-export async function postgresSchema(): Promise<{ url: string; schema: string; query<T>(text: string, values?: unknown[]): Promise<T[]>; drop(): Promise<void> }> {
+export async function postgresSchema(): Promise<{
+  url: string;
+  schema: string;
+  query<T>(text: string, values?: unknown[]): Promise<T[]>;
+  drop(): Promise<void>;
+}> {
   const schema = `keel_e2e_${process.pid}_${randomBytes(4).toString('hex')}`;
   const run = async <T>(text: string, values?: unknown[], inSchema = false) => {
-    const c = new pg.Client({ connectionString: TEST_DATABASE_URL, connectionTimeoutMillis: 5000, ...(inSchema ? { options: `-c search_path="${schema}"` } : {}) });
+    const c = new pg.Client({
+      connectionString: TEST_DATABASE_URL,
+      connectionTimeoutMillis: 5000,
+      ...(inSchema ? { options: `-c search_path="${schema}"` } : {}),
+    });
     try {
       await c.connect();
     } catch (e) {
-      throw new Error(`PostgreSQL is not reachable at ${TEST_DATABASE_URL} (${(e as Error).message}); start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`);
+      throw new Error(
+        `PostgreSQL is not reachable at ${TEST_DATABASE_URL} (${(e as Error).message}); start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`,
+      );
     }
     try {
       return (await c.query(text, values)).rows as T[];
@@ -155,8 +170,20 @@ export class IngestProcess {
     const storeArgs = this.database ? ['--database-url', this.database.url, '--database-schema', this.database.schema] : ['--data-dir', this.dataDir];
     const child = spawn(
       process.execPath,
-      [cli, 'serve', '--port', String(this.port), ...storeArgs, '--write-key', WRITE_KEY,
-        '--allowed-origin', this.allowedOrigin, '--log-level', 'warn', ...this.extraArgs],
+      [
+        cli,
+        'serve',
+        '--port',
+        String(this.port),
+        ...storeArgs,
+        '--write-key',
+        WRITE_KEY,
+        '--allowed-origin',
+        this.allowedOrigin,
+        '--log-level',
+        'warn',
+        ...this.extraArgs,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } },
     );
     this.child = child;
@@ -282,7 +309,11 @@ async function listen(server: Server): Promise<{ url: string; close(): Promise<v
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -311,8 +342,17 @@ export interface AppBundle {
 export async function bundleApp(entry: string): Promise<AppBundle> {
   const outdir = join(root, '.e2e-assets');
   const out = await build({
-    entryPoints: { app: entry }, outdir, bundle: true, splitting: true, format: 'esm', minify: true,
-    target: 'es2022', write: false, metafile: true, logLevel: 'silent', chunkNames: '[name]-[hash]',
+    entryPoints: { app: entry },
+    outdir,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    minify: true,
+    target: 'es2022',
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+    chunkNames: '[name]-[hash]',
   });
   const files = new Map(out.outputFiles.map((f) => [f.path.slice(outdir.length + 1), f.text]));
   const outputs = out.metafile.outputs;
@@ -325,7 +365,9 @@ export async function bundleApp(entry: string): Promise<AppBundle> {
   };
   const main = Object.keys(outputs).find((p) => outputs[p]!.entryPoint && name(p) === 'app.js')!;
   visit(main);
-  const lazy = Object.keys(outputs).filter((p) => p.endsWith('.js') && !staticOf.has(p)).map(name);
+  const lazy = Object.keys(outputs)
+    .filter((p) => p.endsWith('.js') && !staticOf.has(p))
+    .map(name);
   return { files, lazy };
 }
 

@@ -80,7 +80,13 @@ test('one of two nodes SIGKILLed under load and restarted: acknowledged = stored
   const sender = async (s: number) => {
     for (let b = 0; b < BATCHES; b++) {
       const batch = Array.from({ length: PER_BATCH }, (_, i) => ({
-        type: 'track', event: 'load.tested', messageId: `s${s}-b${b}-e${i}`, timestamp: now, userId: `u${s}`, context: { groupId: `t${s % 2}` }, properties: { i },
+        type: 'track',
+        event: 'load.tested',
+        messageId: `s${s}-b${b}-e${i}`,
+        timestamp: now,
+        userId: `u${s}`,
+        context: { groupId: `t${s % 2}` },
+        properties: { i },
       }));
       // Round robin; after a failure the same batch (same ids) goes to the other node, as the SDK retries.
       let n = (s + b) % 2;
@@ -98,7 +104,11 @@ test('one of two nodes SIGKILLed under load and restarted: acknowledged = stored
   };
   const load = Promise.all(Array.from({ length: SENDERS }, (_, s) => sender(s)));
   // Mid-run: kill node 0 without warning, then bring it back on the same port.
-  await waitFor(() => sent, (n) => n >= (SENDERS * BATCHES) / 3, 30_000);
+  await waitFor(
+    () => sent,
+    (n) => n >= (SENDERS * BATCHES) / 3,
+    30_000,
+  );
   await nodes[0]!.kill();
   const killedAt = sent;
   await new Promise((r) => setTimeout(r, 500));
@@ -121,19 +131,38 @@ test('both nodes sweep every 200 ms; an alert either could fire is delivered onc
   expect((await keelCli(['config', 'publish', FIXTURE], { KEEL_URL: nodes[1]!.url, KEEL_ADMIN_KEY: ADMIN })).code).toBe(0);
   const now = new Date().toISOString();
   const token = signUserToken({ sub: 'ada', tenant: 'quiet-co', role: 'admin' }, SECRET);
-  const message = (m: Record<string, unknown>, i: number) => ({ messageId: `quiet-${i}`, timestamp: now, userId: 'ada', context: { groupId: 'quiet-co' }, ...m });
+  const message = (m: Record<string, unknown>, i: number) => ({
+    messageId: `quiet-${i}`,
+    timestamp: now,
+    userId: 'ada',
+    context: { groupId: 'quiet-co' },
+    ...m,
+  });
   const r = await fetch(`${nodes[0]!.url}/v1/batch`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: auth },
-    body: JSON.stringify({ batch: [message({ type: 'group', groupId: 'quiet-co', traits: { seats: 10 } }, 1), message({ type: 'track', event: 'feature.used', properties: { feature: 'sso.configured' } }, 2)], userToken: token }),
+    body: JSON.stringify({
+      batch: [
+        message({ type: 'group', groupId: 'quiet-co', traits: { seats: 10 } }, 1),
+        message({ type: 'track', event: 'feature.used', properties: { feature: 'sso.configured' } }, 2),
+      ],
+      userToken: token,
+    }),
   });
   expect(r.status).toBe(200);
-  const health = () => fetch(`${nodes[1]!.url}/v1/tenants/quiet-co/health`, { headers: { authorization: `Bearer ${ADMIN}` } }).then((x) => x.json() as Promise<{ trend?: { history: unknown[] } }>);
+  const health = () =>
+    fetch(`${nodes[1]!.url}/v1/tenants/quiet-co/health`, { headers: { authorization: `Bearer ${ADMIN}` } }).then(
+      (x) => x.json() as Promise<{ trend?: { history: unknown[] } }>,
+    );
   await waitFor(health, (h) => (h.trend?.history.length ?? 0) > 0, 15_000);
   const stalled = () => received.filter((b) => (JSON.parse(b) as { alert?: string; tenant?: string }).alert === 'onboarding-stalled' && b.includes('quiet-co'));
   expect(stalled()).toEqual([]);
   writeFileSync(clockFile, String(73 * HOUR));
-  await waitFor(() => stalled().length, (n) => n > 0, 15_000);
+  await waitFor(
+    () => stalled().length,
+    (n) => n > 0,
+    15_000,
+  );
   // Many more sweeps on both nodes (≥ 5 each at 200 ms): still one delivery.
   await new Promise((r) => setTimeout(r, 1_500));
   expect(stalled()).toHaveLength(1);

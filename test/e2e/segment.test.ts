@@ -16,7 +16,9 @@ declare global {
     ajs: AjsLike;
   }
 }
-interface Ctx { event: { messageId: string; type: string } }
+interface Ctx {
+  event: { messageId: string; type: string };
+}
 interface AjsLike {
   identify(id: string, traits?: Record<string, unknown>): Promise<Ctx>;
   group(id: string, traits?: Record<string, unknown>): Promise<Ctx>;
@@ -29,8 +31,17 @@ interface AjsLike {
 /** analytics-next from node_modules, bundled for the page as a vendor's bundler would (its lazy chunks inlined). */
 async function bundleAjs(): Promise<string> {
   const out = await build({
-    stdin: { contents: `import { AnalyticsBrowser } from '@segment/analytics-next'; window.AnalyticsBrowser = AnalyticsBrowser;`, resolveDir: here, loader: 'js' },
-    bundle: true, format: 'iife', target: 'es2020', platform: 'browser', write: false, logLevel: 'silent',
+    stdin: {
+      contents: `import { AnalyticsBrowser } from '@segment/analytics-next'; window.AnalyticsBrowser = AnalyticsBrowser;`,
+      resolveDir: here,
+      loader: 'js',
+    },
+    bundle: true,
+    format: 'iife',
+    target: 'es2020',
+    platform: 'browser',
+    write: false,
+    logLevel: 'silent',
     define: { 'process.env.NODE_ENV': '"production"' },
   });
   return out.outputFiles[0]!.text;
@@ -65,9 +76,12 @@ async function open(options: Record<string, unknown> = {}): Promise<{ page: Page
   page.on('request', (r) => requests.push(`${r.method()} ${r.url()}`));
   if (process.env.KEEL_E2E_DEBUG) page.on('console', (m) => console.log(`[page] ${m.text()}`));
   await page.goto(pages.url);
-  await page.evaluate(({ writeKey, cdnURL, options }) => {
-    window.ajs = window.AnalyticsBrowser.load({ writeKey, cdnURL }, options);
-  }, { writeKey: WRITE_KEY, cdnURL: ingest.url, options });
+  await page.evaluate(
+    ({ writeKey, cdnURL, options }) => {
+      window.ajs = window.AnalyticsBrowser.load({ writeKey, cdnURL }, options);
+    },
+    { writeKey: WRITE_KEY, cdnURL: ingest.url, options },
+  );
   return { page, requests };
 }
 
@@ -77,7 +91,7 @@ function expectStoredOnce(rows: { message_id: string }[], ids: string[]) {
   expect(ids.filter((id) => counts.get(id) !== 1)).toEqual([]);
 }
 
-test('standard delivery: /v1/t, /p, /i, /g, /a, /s; every message stored once and attributed to its user\'s group call', async () => {
+test("standard delivery: /v1/t, /p, /i, /g, /a, /s; every message stored once and attributed to its user's group call", async () => {
   const { page, requests } = await open();
   const ids = await page.evaluate(async () => {
     const a = window.ajs;
@@ -94,7 +108,10 @@ test('standard delivery: /v1/t, /p, /i, /g, /a, /s; every message stored once an
     return out;
   });
   expect(ids).toHaveLength(12);
-  const rows = await waitFor(() => ingest.rows(), (r) => r.length >= ids.length);
+  const rows = await waitFor(
+    () => ingest.rows(),
+    (r) => r.length >= ids.length,
+  );
   expectStoredOnce(rows, ids);
   expect(rows).toHaveLength(ids.length);
   // Every one, including those sent before the group call, is acme's.
@@ -110,16 +127,19 @@ test('standard delivery: /v1/t, /p, /i, /g, /a, /s; every message stored once an
   expect(track.context.groupId).toBeUndefined();
 });
 
-test('batching delivery (/v1/b) for two users of two tenants: each message stored once, attributed to its own user\'s tenant', async () => {
+test("batching delivery (/v1/b) for two users of two tenants: each message stored once, attributed to its own user's tenant", async () => {
   const batching = { integrations: { 'Segment.io': { deliveryStrategy: { strategy: 'batching', config: { size: 6, timeout: 200 } } } } };
   const run = async (user: string, tenant: string) => {
     const { page, requests } = await open(batching);
-    const ids = await page.evaluate(async ({ user, tenant }) => {
-      const a = window.ajs;
-      const ps = [a.track('Before Login'), a.identify(user), a.group(tenant, { seats: 10 })];
-      for (let i = 0; i < 9; i++) ps.push(a.track('Feature Used', { i }));
-      return (await Promise.all(ps)).map((c) => c.event.messageId);
-    }, { user, tenant });
+    const ids = await page.evaluate(
+      async ({ user, tenant }) => {
+        const a = window.ajs;
+        const ps = [a.track('Before Login'), a.identify(user), a.group(tenant, { seats: 10 })];
+        for (let i = 0; i < 9; i++) ps.push(a.track('Feature Used', { i }));
+        return (await Promise.all(ps)).map((c) => c.event.messageId);
+      },
+      { user, tenant },
+    );
     await page.close(); // the rest of the buffer goes out on page hide
     return { ids, requests };
   };
@@ -129,7 +149,10 @@ test('batching delivery (/v1/b) for two users of two tenants: each message store
   context = await browser.newContext();
   const bob = await run('bob', 'globex');
   const all = [...ada.ids, ...bob.ids];
-  const rows = await waitFor(() => ingest.rows(), (r) => r.length >= all.length);
+  const rows = await waitFor(
+    () => ingest.rows(),
+    (r) => r.length >= all.length,
+  );
   expectStoredOnce(rows, all);
   expect(rows).toHaveLength(all.length);
   const tenantOf = new Map(rows.map((r) => [r.message_id, r.group_id]));

@@ -1,9 +1,7 @@
 // A real page with the SDK in Chromium → the real `keel serve` process → rows in SQLite.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import {
-  bundleSdk, freePort, IngestProcess, launchChromium, startPageServer, startWireProxy, waitFor, WRITE_KEY,
-} from './harness.js';
+import { bundleSdk, freePort, IngestProcess, launchChromium, startPageServer, startWireProxy, waitFor, WRITE_KEY } from './harness.js';
 
 declare global {
   interface Window {
@@ -51,8 +49,14 @@ async function openApp(opts: Record<string, unknown> = {}, host = ingest.url): P
     ({ host, writeKey, opts }) => {
       window.tracked = [];
       window.keel = window.Keel.createTelemetry({
-        writeKey, host, flushAt: 20, flushInterval: 200, autocapture: false,
-        retry: { baseDelay: 100, maxDelay: 1000 }, onError: (e: { kind: string; message: string }) => console.log(`keel ${e.kind}: ${e.message}`), ...opts,
+        writeKey,
+        host,
+        flushAt: 20,
+        flushInterval: 200,
+        autocapture: false,
+        retry: { baseDelay: 100, maxDelay: 1000 },
+        onError: (e: { kind: string; message: string }) => console.log(`keel ${e.kind}: ${e.message}`),
+        ...opts,
       });
       window.keel.subscribe((m) => window.tracked.push(m.messageId));
     },
@@ -82,7 +86,10 @@ describe('page → ingest → SQLite', () => {
     });
     const ids = await tracked(page);
     expect(ids).toHaveLength(47);
-    const rows = await waitFor(() => ingest.rows(), (r) => r.length >= 47);
+    const rows = await waitFor(
+      () => ingest.rows(),
+      (r) => r.length >= 47,
+    );
     expectExactlyOnce(rows, ids);
     const track = rows.find((r) => r.type === 'track')!;
     expect(track.event).toBe('feature.used');
@@ -117,7 +124,11 @@ describe('page → ingest → SQLite', () => {
     await tracking;
     const ids = await tracked(page);
     expect(ids).toHaveLength(300);
-    const rows = await waitFor(() => ingest.rows(), (r) => r.length >= 300, 30_000);
+    const rows = await waitFor(
+      () => ingest.rows(),
+      (r) => r.length >= 300,
+      30_000,
+    );
     expectExactlyOnce(rows, ids);
   });
 
@@ -137,7 +148,10 @@ describe('page → ingest → SQLite', () => {
       },
       { host: ingest.url, writeKey: WRITE_KEY },
     );
-    const rows = await waitFor(() => ingest.rows(), (r) => r.length >= 25);
+    const rows = await waitFor(
+      () => ingest.rows(),
+      (r) => r.length >= 25,
+    );
     expectExactlyOnce(rows, ids);
   });
 
@@ -155,7 +169,10 @@ describe('page → ingest → SQLite', () => {
     );
     const ids = [...(await tracked(a)), ...(await tracked(b))];
     expect(ids).toHaveLength(300);
-    const rows = await waitFor(() => ingest.rows(), (r) => r.length >= 300);
+    const rows = await waitFor(
+      () => ingest.rows(),
+      (r) => r.length >= 300,
+    );
     expectExactlyOnce(rows, ids);
     const sent = wire.requests.flatMap((r) => r.ids);
     await wire.close();
@@ -174,7 +191,10 @@ describe('page → ingest → SQLite', () => {
     const ids = await tracked(page);
     await page.waitForTimeout(100);
     await page.close({ runBeforeUnload: true });
-    const rows = await waitFor(() => ingest.rows(), (r) => r.length >= 30);
+    const rows = await waitFor(
+      () => ingest.rows(),
+      (r) => r.length >= 30,
+    );
     expectExactlyOnce(rows, ids);
     expect(wire.requests.map((r) => r.path)).toEqual(['/v1/beacon']);
     expect(wire.requests.flatMap((r) => r.ids).sort()).toEqual([...ids].sort());

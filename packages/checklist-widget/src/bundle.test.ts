@@ -7,7 +7,12 @@ const BUDGET = 12 * 1024;
 test('<keel-checklist> bundled with lit stays within 12 KB gzip', async () => {
   const out = await build({
     entryPoints: [new URL('./define.ts', import.meta.url).pathname],
-    bundle: true, minify: true, format: 'esm', target: 'es2022', write: false, logLevel: 'silent',
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
     // Lit's production build, as a consumer's bundler picks it (no "development" condition).
     conditions: ['production'],
   });

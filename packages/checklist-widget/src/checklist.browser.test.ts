@@ -9,8 +9,15 @@ const VIEW: ChecklistView = {
   id: 'onboarding',
   title: { en: 'Get Acme running', fr: 'Démarrer avec Acme' },
   items: [
-    { id: 'sso', title: 'Connect SSO', state: 'pending', dueDay: 7, overdue: true,
-      launch: { label: 'Set up SSO', link: '/settings/sso' }, recovery: { label: 'Fix SSO', recipe: 'fix-sso' } },
+    {
+      id: 'sso',
+      title: 'Connect SSO',
+      state: 'pending',
+      dueDay: 7,
+      overdue: true,
+      launch: { label: 'Set up SSO', link: '/settings/sso' },
+      recovery: { label: 'Fix SSO', recipe: 'fix-sso' },
+    },
     { id: 'dataset', title: { en: 'Ingest a dataset', fr: 'Importer des données' }, state: 'pending', dueDay: 7 },
     { id: 'report', title: 'Ship a report', state: 'done', dueDay: 14 },
   ],
@@ -150,12 +157,13 @@ test('collapse and expand from the keyboard; dismiss, then show again, with focu
   expect(shadow(el).activeElement).toBe(q(el, '[part~="title"]'));
 });
 
-test('collapsed and dismissed survive a reload through the source\'s UI state', async () => {
+test("collapsed and dismissed survive a reload through the source's UI state", async () => {
   const saved: Record<string, { collapsed?: boolean; dismissed?: boolean }> = {};
-  const withUi = () => Object.assign(fakeSource(VIEW), {
-    uiState: (id: string) => saved[id],
-    setUiState: (id: string, st: { collapsed?: boolean; dismissed?: boolean }) => void (saved[id] = { ...saved[id], ...st }),
-  });
+  const withUi = () =>
+    Object.assign(fakeSource(VIEW), {
+      uiState: (id: string) => saved[id],
+      setUiState: (id: string, st: { collapsed?: boolean; dismissed?: boolean }) => void (saved[id] = { ...saved[id], ...st }),
+    });
   const { el } = await mount(withUi());
   q<HTMLButtonElement>(el, 'button[aria-label="Dismiss checklist"]').click();
   await el.updateComplete;
@@ -200,7 +208,7 @@ test('disconnecting unsubscribes from the source', async () => {
   expect(unsub).toHaveBeenCalledOnce();
 });
 
-test('a pending item\'s launch action fires keel-action (bubbling, composed) with kind launch and calls the source', async () => {
+test("a pending item's launch action fires keel-action (bubbling, composed) with kind launch and calls the source", async () => {
   const { el, source } = await mount();
   const seen: CustomEvent[] = [];
   const onDoc = (e: Event) => seen.push(e as CustomEvent);

@@ -3,10 +3,19 @@ import { styles } from './styles.js';
 import { type ChecklistStrings, DEFAULT_STRINGS, fill, resolveText, SAFE_LINK } from './text.js';
 import type { ChecklistAction, ChecklistItemView, ChecklistSource, ChecklistView } from './types.js';
 
-export interface ChecklistEventDetail { checklistId: string }
-export interface ItemEventDetail extends ChecklistEventDetail { itemId: string }
-export interface ActionEventDetail extends ItemEventDetail { kind: 'launch' | 'recovery'; action: ChecklistAction }
-export interface CollapseEventDetail extends ChecklistEventDetail { collapsed: boolean }
+export interface ChecklistEventDetail {
+  checklistId: string;
+}
+export interface ItemEventDetail extends ChecklistEventDetail {
+  itemId: string;
+}
+export interface ActionEventDetail extends ItemEventDetail {
+  kind: 'launch' | 'recovery';
+  action: ChecklistAction;
+}
+export interface CollapseEventDetail extends ChecklistEventDetail {
+  collapsed: boolean;
+}
 
 declare global {
   interface GlobalEventHandlersEventMap {
@@ -167,7 +176,11 @@ export class KeelChecklist extends LitElement {
     return this.locale || document.documentElement.lang || 'en';
   }
 
-  private emit<K extends keyof GlobalEventHandlersEventMap>(type: K, detail: GlobalEventHandlersEventMap[K] extends CustomEvent<infer D> ? D : never, cancelable = false): boolean {
+  private emit<K extends keyof GlobalEventHandlersEventMap>(
+    type: K,
+    detail: GlobalEventHandlersEventMap[K] extends CustomEvent<infer D> ? D : never,
+    cancelable = false,
+  ): boolean {
     return this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true, cancelable }));
   }
 
@@ -212,15 +225,19 @@ export class KeelChecklist extends LitElement {
       <div>
         <span part="item-title">${t(item.title)}</span><span class="visually-hidden">, ${stateText}</span>
         ${item.description ? html`<div class="meta">${t(item.description)}</div>` : nothing}
-        ${item.dueDay !== undefined && item.state !== 'done'
-          ? html`<div class="meta"><span>${fill(s.day, { n: item.dueDay })}</span>${item.overdue ? html`<span class="overdue">${s.overdue}</span>` : nothing}</div>`
-          : nothing}
+        ${
+          item.dueDay !== undefined && item.state !== 'done'
+            ? html`<div class="meta"><span>${fill(s.day, { n: item.dueDay })}</span>${item.overdue ? html`<span class="overdue">${s.overdue}</span>` : nothing}</div>`
+            : nothing
+        }
       </div>
-      ${action
-        ? html`<button type="button" part=${kind === 'recovery' ? 'recovery' : 'action'} @click=${() => this.act(view, item, kind, action)}>
+      ${
+        action
+          ? html`<button type="button" part=${kind === 'recovery' ? 'recovery' : 'action'} @click=${() => this.act(view, item, kind, action)}>
             ${t(action.label) || (kind === 'recovery' ? 'Fix it' : 'Start')}<span class="visually-hidden">: ${t(item.title)}</span>
           </button>`
-        : html`<span></span>`}
+          : html`<span></span>`
+      }
     </li>`;
   }
 

@@ -7,6 +7,7 @@ declare global {
 }
 
 if (!customElements.get('keel-checklist')) customElements.define('keel-checklist', KeelChecklist);
-else if (customElements.get('keel-checklist') !== KeelChecklist) console.warn('<keel-checklist> is already defined by another copy of @keel/checklist-widget; keeping the first');
+else if (customElements.get('keel-checklist') !== KeelChecklist)
+  console.warn('<keel-checklist> is already defined by another copy of @keel/checklist-widget; keeping the first');
 
 export { KeelChecklist };

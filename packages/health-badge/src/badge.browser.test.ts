@@ -9,14 +9,34 @@ import { SHARED_CONFIG } from './test-fixtures.js';
 import type { HealthReportView } from './types.js';
 
 const REPORT: HealthReportView = {
-  tenantId: 'acme', score: 44, band: 'watch', coverage: 0.9,
+  tenantId: 'acme',
+  score: 44,
+  band: 'watch',
+  coverage: 0.9,
   components: [
     { id: 'adoption', metric: 'features_used_ratio_30d', value: 0.5, rule: 'linear 0.2 → 0.8', points: 50, weight: 25, contribution: 12.5, included: true },
     { id: 'errors', metric: 'errors_per_session_7d', value: 0.5, rule: 'otherwise → 0', points: 0, weight: 15, contribution: 0, included: true },
-    { id: 'width', metric: 'active_users_over_seats', value: null, rule: 'missing → exclude', points: 0, weight: 15, contribution: 0, included: false, missing: 'exclude' },
+    {
+      id: 'width',
+      metric: 'active_users_over_seats',
+      value: null,
+      rule: 'missing → exclude',
+      points: 0,
+      weight: 15,
+      contribution: 0,
+      included: false,
+      missing: 'exclude',
+    },
   ],
   whatWouldMove: [{ component: 'adoption', target: 0.8, gain: 12.5, description: 'features_used_ratio_30d reaching 0.8 (now 0.5): +12.5 points' }],
-  trend: { wow: { points: -6, percent: -12, against: '2026-11-15' }, history: [{ day: '2026-11-20', score: 50, band: 'watch' }, { day: '2026-11-21', score: 47, band: 'watch' }, { day: '2026-11-22', score: 44, band: 'watch' }] },
+  trend: {
+    wow: { points: -6, percent: -12, against: '2026-11-15' },
+    history: [
+      { day: '2026-11-20', score: 50, band: 'watch' },
+      { day: '2026-11-21', score: 47, band: 'watch' },
+      { day: '2026-11-22', score: 44, band: 'watch' },
+    ],
+  },
 };
 
 async function axeClean(el: Element) {
@@ -79,10 +99,24 @@ test('from the real server: an admin of the tenant sees its health; a token for 
   const config = SHARED_CONFIG;
   await adminCall(url, adminKey, '/v1/admin/config', { config });
   const now = new Date().toISOString();
-  await fetch(`${url}/v1/batch`, { method: 'POST', body: JSON.stringify({ writeKey, batch: [
-    { type: 'track', event: 'user.session', messageId: crypto.randomUUID(), userId: 'ada', timestamp: now, properties: { action: 'start' }, context: { groupId: 'acme' } },
-    { type: 'track', event: 'ticket.created', messageId: crypto.randomUUID(), userId: 'ada', timestamp: now, properties: {}, context: { groupId: 'acme' } },
-  ] }) });
+  await fetch(`${url}/v1/batch`, {
+    method: 'POST',
+    body: JSON.stringify({
+      writeKey,
+      batch: [
+        {
+          type: 'track',
+          event: 'user.session',
+          messageId: crypto.randomUUID(),
+          userId: 'ada',
+          timestamp: now,
+          properties: { action: 'start' },
+          context: { groupId: 'acme' },
+        },
+        { type: 'track', event: 'ticket.created', messageId: crypto.randomUUID(), userId: 'ada', timestamp: now, properties: {}, context: { groupId: 'acme' } },
+      ],
+    }),
+  });
   const el = await fixture<KeelHealthBadge>(html`<keel-health-badge host=${url} tenant="acme" .token=${tokens.ada}></keel-health-badge>`);
   await expect.poll(() => el.report?.score).toBe(60); // errors 0/1 → 100 × 60; tickets 1/1 → 0 × 40
   await axeClean(el);

@@ -63,7 +63,8 @@ export class KeelHealthBadge extends LitElement {
   async refresh(): Promise<void> {
     try {
       const res = await fetch(`${this.host.replace(/\/+$/, '')}/v1/tenants/${encodeURIComponent(this.tenant)}/health`, {
-        headers: { authorization: `Bearer ${this.token}` }, credentials: 'omit',
+        headers: { authorization: `Bearer ${this.token}` },
+        credentials: 'omit',
       });
       const body = (await res.json()) as HealthReportView & { message?: string };
       if (!res.ok) throw new Error(body.message ?? `HTTP ${res.status}`);
@@ -92,8 +93,11 @@ export class KeelHealthBadge extends LitElement {
       this.open = true;
       // Positioned after render; kept attached while the page scrolls or resizes.
       this.cleanup = autoUpdate(button, pop, () => {
-        void computePosition(button, pop, { strategy: 'fixed', placement: 'bottom-start', middleware: [offset(6), flip(), shift({ padding: 8, crossAxis: true })] })
-          .then(({ x, y }) => Object.assign(pop.style, { left: `${x}px`, top: `${y}px` }));
+        void computePosition(button, pop, {
+          strategy: 'fixed',
+          placement: 'bottom-start',
+          middleware: [offset(6), flip(), shift({ padding: 8, crossAxis: true })],
+        }).then(({ x, y }) => Object.assign(pop.style, { left: `${x}px`, top: `${y}px` }));
       });
       this.dispatchEvent(new CustomEvent('keel-health-open', { bubbles: true, composed: true }));
       await this.updateComplete;
@@ -137,12 +141,14 @@ export class KeelHealthBadge extends LitElement {
         <h3>Components</h3>
         <table>
           <thead><tr><th scope="col">Component</th><th scope="col" class="num">Value</th><th scope="col">Why</th><th scope="col" class="num">Points × weight</th></tr></thead>
-          <tbody>${r.components.map((c) => html`<tr>
+          <tbody>${r.components.map(
+            (c) => html`<tr>
             <th scope="row">${c.id}</th>
             <td class="num">${c.value === null ? 'no data' : Math.round(c.value * 1000) / 1000}</td>
             <td>${c.rule}</td>
             <td class="num">${c.included ? `${c.points} × ${c.weight}` : 'excluded'}</td>
-          </tr>`)}</tbody>
+          </tr>`,
+          )}</tbody>
         </table>
         ${r.whatWouldMove.length ? html`<h3>What would move it</h3><ul>${r.whatWouldMove.slice(0, 4).map((m) => html`<li>${m.description}</li>`)}</ul>` : nothing}
         <button type="button" class="close" @click=${() => this.panel?.hidePopover()}>Close</button>

@@ -29,7 +29,9 @@ test('all well → a small indicator; an incident → details, announced politel
 
   const changes: string[] = [];
   el.addEventListener('keel-status-change', (e) => changes.push((e as CustomEvent<{ overall: string }>).detail.overall));
-  const inc = await (await admin('/v1/admin/incidents', { id: 'imports-slow', title: 'Imports are delayed', components: ['imports'], message: 'Catching up.' })).json();
+  const inc = await (
+    await admin('/v1/admin/incidents', { id: 'imports-slow', title: 'Imports are delayed', components: ['imports'], message: 'Catching up.' })
+  ).json();
   expect(inc).toMatchObject({ id: 'imports-slow', state: 'investigating', impact: 'degraded' });
   await expect.poll(() => live(el)).toBe('Degraded: Data imports: degraded; incident "Imports are delayed" (investigating).');
   expect(shown(el)).toMatch(/Imports are delayed \(investigating\)\s*Catching up\./);
@@ -45,12 +47,26 @@ test('all well → a small indicator; an incident → details, announced politel
   el.remove();
 });
 
-test('a tenant sees its own integrations\' health, never another tenant\'s; incidents can target tenants', async () => {
+test("a tenant sees its own integrations' health, never another tenant's; incidents can target tenants", async () => {
   await admin('/v1/admin/config', { config: SHARED_CONFIG });
   // Sent as eve's page sends it: with her user token, so the server counts it (verified).
-  await fetch(`${url}/v1/batch`, { method: 'POST', body: JSON.stringify({ writeKey, userToken: tokens.eve, batch: [
-    { type: 'track', event: 'integration.state', messageId: crypto.randomUUID(), userId: 'eve', properties: { integration: 'salesforce', state: 'failed' }, context: { groupId: 'globex' } },
-  ] }) });
+  await fetch(`${url}/v1/batch`, {
+    method: 'POST',
+    body: JSON.stringify({
+      writeKey,
+      userToken: tokens.eve,
+      batch: [
+        {
+          type: 'track',
+          event: 'integration.state',
+          messageId: crypto.randomUUID(),
+          userId: 'eve',
+          properties: { integration: 'salesforce', state: 'failed' },
+          context: { groupId: 'globex' },
+        },
+      ],
+    }),
+  });
   await admin('/v1/admin/incidents', { id: 'globex-only', title: 'Globex sync paused', tenants: ['globex'], components: ['api'], impact: 'outage' });
   const eve = await fixture<KeelStatus>(html`<keel-status host=${url} .token=${tokens.eve} interval="150"></keel-status>`);
   await expect.poll(() => shown(eve)).toContain('Your salesforce integration: failed');

@@ -85,7 +85,8 @@ export class KeelStatus extends LitElement {
     try {
       this.polls.requests++;
       const res = await fetch(`${this.host.replace(/\/+$/, '')}/v1/status`, {
-        headers: { authorization: `Bearer ${this.token}`, ...(this.etag ? { 'if-none-match': this.etag } : {}) }, credentials: 'omit',
+        headers: { authorization: `Bearer ${this.token}`, ...(this.etag ? { 'if-none-match': this.etag } : {}) },
+        credentials: 'omit',
       });
       if (res.status === 304) this.polls.notModified++;
       else if (res.ok) {

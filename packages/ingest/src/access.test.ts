@@ -27,8 +27,17 @@ afterEach(async () => {
 async function make(over: Partial<AppOptions> = {}) {
   const store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-access-')));
   const app = buildApp({
-    store, writeKeys: [KEY, 'wk_b'], adminKeys: [ADMIN], secretKeys: [SECRET], allowedOrigins: [APP_ORIGIN], logger: false,
-    config: store.config, progress: store.progress, facts: store.facts, status: store.status, timeline: store.timeline,
+    store,
+    writeKeys: [KEY, 'wk_b'],
+    adminKeys: [ADMIN],
+    secretKeys: [SECRET],
+    allowedOrigins: [APP_ORIGIN],
+    logger: false,
+    config: store.config,
+    progress: store.progress,
+    facts: store.facts,
+    status: store.status,
+    timeline: store.timeline,
     ...over,
   });
   open.push({ app, store });
@@ -39,9 +48,17 @@ const basic = (key: string) => `Basic ${Buffer.from(`${key}:`).toString('base64'
 const bearer = (k: string) => `Bearer ${k}`;
 let n = 0;
 const batch = (over: Record<string, unknown> = {}) =>
-  JSON.stringify({ batch: [{ type: 'track', event: 'feature.used', messageId: `acc-${++n}`, anonymousId: 'a1', timestamp: new Date().toISOString(), ...over }] });
+  JSON.stringify({
+    batch: [{ type: 'track', event: 'feature.used', messageId: `acc-${++n}`, anonymousId: 'a1', timestamp: new Date().toISOString(), ...over }],
+  });
 const postBatch = (app: FastifyInstance, headers: Record<string, string> = {}, body = batch(), remoteAddress?: string) =>
-  app.inject({ method: 'POST', url: '/v1/batch', headers: { 'content-type': 'text/plain', authorization: basic(KEY), ...headers }, payload: body, ...(remoteAddress ? { remoteAddress } : {}) });
+  app.inject({
+    method: 'POST',
+    url: '/v1/batch',
+    headers: { 'content-type': 'text/plain', authorization: basic(KEY), ...headers },
+    payload: body,
+    ...(remoteAddress ? { remoteAddress } : {}),
+  });
 
 describe('the admin key is refused from browsers', () => {
   const browsers: [string, Record<string, string>][] = [
@@ -61,16 +78,31 @@ describe('the admin key is refused from browsers', () => {
   test('an incident can not be created from a page, config not published; from a server both work', async () => {
     const { app, store } = await make();
     const incident = JSON.stringify({ id: 'fake', title: 'We were hacked' });
-    const fromPage = await app.inject({ method: 'POST', url: '/v1/admin/incidents', headers: { authorization: bearer(ADMIN), origin: APP_ORIGIN, 'sec-fetch-site': 'cross-site', 'content-type': 'text/plain' }, payload: incident });
+    const fromPage = await app.inject({
+      method: 'POST',
+      url: '/v1/admin/incidents',
+      headers: { authorization: bearer(ADMIN), origin: APP_ORIGIN, 'sec-fetch-site': 'cross-site', 'content-type': 'text/plain' },
+      payload: incident,
+    });
     expect(fromPage.statusCode).toBe(403);
     expect(fromPage.json().message).toBe(BROWSER_MESSAGE);
     expect((await store.status.forTenant('acme')).status.incidents).toEqual([]);
-    const publish = await app.inject({ method: 'POST', url: '/v1/admin/config', headers: { authorization: bearer(ADMIN), 'sec-fetch-site': 'same-origin' }, payload: JSON.stringify({ config: { version: 1, product: 'x' } }) });
+    const publish = await app.inject({
+      method: 'POST',
+      url: '/v1/admin/config',
+      headers: { authorization: bearer(ADMIN), 'sec-fetch-site': 'same-origin' },
+      payload: JSON.stringify({ config: { version: 1, product: 'x' } }),
+    });
     expect(publish.statusCode).toBe(403);
     expect(await store.config.latest()).toBeUndefined();
     expect((await store.config.audit()).length).toBe(0);
 
-    const fromServer = await app.inject({ method: 'POST', url: '/v1/admin/incidents', headers: { authorization: bearer(ADMIN), 'content-type': 'application/json' }, payload: incident });
+    const fromServer = await app.inject({
+      method: 'POST',
+      url: '/v1/admin/incidents',
+      headers: { authorization: bearer(ADMIN), 'content-type': 'application/json' },
+      payload: incident,
+    });
     expect(fromServer.statusCode).toBe(201);
     expect((await store.status.forTenant('acme')).status.incidents.map((i) => i.id)).toEqual(['fake']);
     const audit = await app.inject({ method: 'GET', url: '/v1/admin/audit', headers: { authorization: bearer(ADMIN) } });
@@ -102,7 +134,11 @@ describe('the admin key is refused from browsers', () => {
   test('CORS never grants Authorization on /v1/admin/*, however the path is spelled; other routes still grant it', async () => {
     const { app } = await make({ allowedOrigins: ['*'] });
     const preflight = (url: string) =>
-      app.inject({ method: 'OPTIONS', url, headers: { origin: APP_ORIGIN, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } });
+      app.inject({
+        method: 'OPTIONS',
+        url,
+        headers: { origin: APP_ORIGIN, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' },
+      });
     for (const url of ['/v1/admin/audit', '/v1/admin/incidents', '/v1//admin/audit', '/v1/%61dmin/audit', '/v1/admin/audit?x=1']) {
       const res = await preflight(url);
       expect(res.statusCode, url).toBe(403);
@@ -124,7 +160,11 @@ describe('the admin key is refused from browsers', () => {
 describe('CORS by @fastify/cors, as the hand-written hook did', () => {
   test('an allowed origin: preflight with methods, headers, credentials and max-age; answers expose etag and retry-after', async () => {
     const { app } = await make();
-    const pre = await app.inject({ method: 'OPTIONS', url: '/v1/batch', headers: { origin: APP_ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
+    const pre = await app.inject({
+      method: 'OPTIONS',
+      url: '/v1/batch',
+      headers: { origin: APP_ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+    });
     expect(pre.statusCode).toBe(204);
     expect(pre.headers).toMatchObject({
       'access-control-allow-origin': APP_ORIGIN,
@@ -135,7 +175,12 @@ describe('CORS by @fastify/cors, as the hand-written hook did', () => {
     });
     expect(String(pre.headers.vary)).toContain('Origin');
     // The SDK's batch: text/plain, the key in the body, no custom header: no preflight needed.
-    const res = await app.inject({ method: 'POST', url: '/v1/batch', headers: { origin: APP_ORIGIN, 'content-type': 'text/plain;charset=UTF-8' }, payload: JSON.stringify({ ...JSON.parse(batch()), writeKey: KEY }) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/batch',
+      headers: { origin: APP_ORIGIN, 'content-type': 'text/plain;charset=UTF-8' },
+      payload: JSON.stringify({ ...JSON.parse(batch()), writeKey: KEY }),
+    });
     expect(res.statusCode).toBe(200);
     expect(res.headers['access-control-allow-origin']).toBe(APP_ORIGIN);
     expect(res.headers['access-control-allow-credentials']).toBe('true');
@@ -160,10 +205,20 @@ describe('the origin allowlist means something', () => {
     expect(evil.statusCode).toBe(403);
     expect(evil.json()).toMatchObject({ ok: false, error: 'origin_not_allowed' });
     expect(evil.json().message).toContain(`"${EVIL}"`);
-    const single = await app.inject({ method: 'POST', url: '/v1/track', headers: { origin: EVIL, 'content-type': 'text/plain' }, payload: JSON.stringify({ writeKey: KEY, event: 'x', messageId: 'evil-1', anonymousId: 'a' }) });
+    const single = await app.inject({
+      method: 'POST',
+      url: '/v1/track',
+      headers: { origin: EVIL, 'content-type': 'text/plain' },
+      payload: JSON.stringify({ writeKey: KEY, event: 'x', messageId: 'evil-1', anonymousId: 'a' }),
+    });
     expect(single.statusCode).toBe(403);
     const token = signUserToken({ sub: 'ada', tenant: 'acme' }, SECRET);
-    const progress = await app.inject({ method: 'PUT', url: '/v1/progress', headers: { origin: EVIL, authorization: bearer(token) }, payload: JSON.stringify({ entries: [] }) });
+    const progress = await app.inject({
+      method: 'PUT',
+      url: '/v1/progress',
+      headers: { origin: EVIL, authorization: bearer(token) },
+      payload: JSON.stringify({ entries: [] }),
+    });
     expect(progress.statusCode).toBe(403);
     const pre = await app.inject({ method: 'OPTIONS', url: '/v1/batch', headers: { origin: EVIL, 'access-control-request-method': 'POST' } });
     expect(pre.statusCode).toBe(403);
@@ -256,7 +311,12 @@ describe('rate limits (@fastify/rate-limit)', () => {
   test('per write key, wherever the key is sent (Basic, body, ?writeKey=); other keys unaffected', async () => {
     const { app, store } = await make({ rateLimit: { perIp: 0, perWriteKey: 3 } });
     expect((await postBatch(app)).statusCode).toBe(200);
-    const inBody = await app.inject({ method: 'POST', url: '/v1/batch', headers: { 'content-type': 'text/plain' }, payload: JSON.stringify({ ...JSON.parse(batch()), writeKey: KEY }) });
+    const inBody = await app.inject({
+      method: 'POST',
+      url: '/v1/batch',
+      headers: { 'content-type': 'text/plain' },
+      payload: JSON.stringify({ ...JSON.parse(batch()), writeKey: KEY }),
+    });
     expect(inBody.statusCode).toBe(200);
     expect((await app.inject({ method: 'POST', url: `/v1/beacon?writeKey=${KEY}`, payload: batch() })).statusCode).toBe(200);
     const over = await postBatch(app, {}, batch({ messageId: 'over-1' }));

@@ -74,8 +74,7 @@ export interface Access {
 }
 
 /** A request a browser made: browsers send `Origin` on CORS and writes, `Sec-Fetch-Site` on all. */
-export const fromBrowser = (req: FastifyRequest): boolean =>
-  req.headers.origin !== undefined || req.headers['sec-fetch-site'] !== undefined;
+export const fromBrowser = (req: FastifyRequest): boolean => req.headers.origin !== undefined || req.headers['sec-fetch-site'] !== undefined;
 
 const pathOf = (req: FastifyRequest) => {
   const raw = req.url.split('?')[0] ?? '';
@@ -153,73 +152,94 @@ export function registerAccess(app: FastifyInstance, o: AccessOptions): Access {
   const noteFault = (log: FastifyBaseLogger, fault: StorageFaultError) => {
     if (fault === lastFault) return;
     lastFault = fault;
-    log.error({ path: fault.path, cause: fault.reason, code: fault.sourceCode, since: fault.since }, `the database ${fault.path} cannot be written: ${fault.reason} (${fault.sourceCode}); writes answer 503 until it can`);
+    log.error(
+      { path: fault.path, cause: fault.reason, code: fault.sourceCode, since: fault.since },
+      `the database ${fault.path} cannot be written: ${fault.reason} (${fault.sourceCode}); writes answer 503 until it can`,
+    );
   };
 
-  app.register(fp(async (f) => {
-    if (limits) {
-      const common = { timeWindow: limits.windowMs, cache: 10_000 };
-      if (limits.perIp > 0) perIp = f.createRateLimit({ ...common, max: limits.perIp });
-      if (limits.perWriteKey > 0) perKey = f.createRateLimit({ ...common, max: limits.perWriteKey, keyGenerator: (req) => `wk:${keyOf.get(req)}` });
-      if (limits.authFailuresPerIp > 0) authFailures = f.createRateLimit({ ...common, max: limits.authFailuresPerIp });
-    }
-
-    f.addHook('onRequest', async (req, reply) => {
-      if (perIp && req.url !== '/healthz' && req.url !== '/readyz') {
-        const r = await perIp(req);
-        if (!r.isAllowed && r.isExceeded) {
-          stats.rateLimited++;
-          reply.header('retry-after', String(r.ttlInSeconds));
-          throw new HttpError(429, 'rate_limited', `more than ${r.max} requests ${minutes(r.timeWindow)} from ${req.ip}: retry in ${r.ttlInSeconds} s`, r.ttlInSeconds);
-        }
+  app.register(
+    fp(async (f) => {
+      if (limits) {
+        const common = { timeWindow: limits.windowMs, cache: 10_000 };
+        if (limits.perIp > 0) perIp = f.createRateLimit({ ...common, max: limits.perIp });
+        if (limits.perWriteKey > 0) perKey = f.createRateLimit({ ...common, max: limits.perWriteKey, keyGenerator: (req) => `wk:${keyOf.get(req)}` });
+        if (limits.authFailuresPerIp > 0) authFailures = f.createRateLimit({ ...common, max: limits.authFailuresPerIp });
       }
-      const origin = req.headers.origin;
-      if (req.method === 'OPTIONS') {
-        // @fastify/cors has answered the preflights it grants: what reaches here is refused.
-        if (isAdminPath(req)) {
-          throw new HttpError(403, 'admin_not_for_browsers', 'the admin API is for servers (your backend, the keel CLI): it grants no CORS, and refuses the admin key from a browser');
+
+      f.addHook('onRequest', async (req, reply) => {
+        if (perIp && req.url !== '/healthz' && req.url !== '/readyz') {
+          const r = await perIp(req);
+          if (!r.isAllowed && r.isExceeded) {
+            stats.rateLimited++;
+            reply.header('retry-after', String(r.ttlInSeconds));
+            throw new HttpError(
+              429,
+              'rate_limited',
+              `more than ${r.max} requests ${minutes(r.timeWindow)} from ${req.ip}: retry in ${r.ttlInSeconds} s`,
+              r.ttlInSeconds,
+            );
+          }
         }
-        if (origin !== undefined && restricted && !allowed(origin)) refuseOrigin(req, origin);
-        return;
-      }
-      if (restricted && origin !== undefined && WRITES.has(req.method) && !allowed(origin)) refuseOrigin(req, origin);
-    });
-
-    const refuseOrigin = (req: FastifyRequest, origin: string): never => {
-      stats.refusedOrigins++;
-      req.log.warn({ origin, method: req.method, url: req.url.split('?')[0] }, 'refused a browser request from an origin outside --allowed-origin');
-      throw new HttpError(403, 'origin_not_allowed', `the origin "${origin}" may not send to this server: add it with --allowed-origin (KEEL_ALLOWED_ORIGINS)`);
-    };
-
-    // Repeated failed authentication from one address: past the limit, 401s become 429s with
-    // Retry-After (a client that can't authenticate backs off). Good credentials from the same
-    // address (an office behind one NAT) are never refused for someone else's mistakes.
-    if (authFailures) {
-      const limiter = authFailures;
-      f.addHook('onSend', async (req, reply, payload) => {
-        if (reply.statusCode !== 401) return payload;
-        const r = await limiter(req);
-        if (r.isAllowed || !r.isExceeded) return payload;
-        stats.authFailuresLimited++;
-        reply.code(429).header('retry-after', String(r.ttlInSeconds)).type('application/json; charset=utf-8');
-        return JSON.stringify({
-          ok: false,
-          error: 'too_many_auth_failures',
-          message: `more than ${r.max} failed authentications ${minutes(r.timeWindow)} from ${req.ip}: check the key or token, then retry in ${r.ttlInSeconds} s`,
-        });
+        const origin = req.headers.origin;
+        if (req.method === 'OPTIONS') {
+          // @fastify/cors has answered the preflights it grants: what reaches here is refused.
+          if (isAdminPath(req)) {
+            throw new HttpError(
+              403,
+              'admin_not_for_browsers',
+              'the admin API is for servers (your backend, the keel CLI): it grants no CORS, and refuses the admin key from a browser',
+            );
+          }
+          if (origin !== undefined && restricted && !allowed(origin)) refuseOrigin(req, origin);
+          return;
+        }
+        if (restricted && origin !== undefined && WRITES.has(req.method) && !allowed(origin)) refuseOrigin(req, origin);
       });
-    }
 
-    f.addHook('onError', async (req, _reply, err) => {
-      if (err instanceof StorageFaultError) {
-        stats.storageFaults++;
-        noteFault(req.log, err);
-      } else if (err instanceof HttpError && err.code === 'admin_key_from_browser') {
-        stats.adminKeyFromBrowser++;
-        req.log.warn({ origin: req.headers.origin, site: req.headers['sec-fetch-site'], url: req.url.split('?')[0] }, 'refused the admin key: a browser sent it');
+      const refuseOrigin = (req: FastifyRequest, origin: string): never => {
+        stats.refusedOrigins++;
+        req.log.warn({ origin, method: req.method, url: req.url.split('?')[0] }, 'refused a browser request from an origin outside --allowed-origin');
+        throw new HttpError(
+          403,
+          'origin_not_allowed',
+          `the origin "${origin}" may not send to this server: add it with --allowed-origin (KEEL_ALLOWED_ORIGINS)`,
+        );
+      };
+
+      // Repeated failed authentication from one address: past the limit, 401s become 429s with
+      // Retry-After (a client that can't authenticate backs off). Good credentials from the same
+      // address (an office behind one NAT) are never refused for someone else's mistakes.
+      if (authFailures) {
+        const limiter = authFailures;
+        f.addHook('onSend', async (req, reply, payload) => {
+          if (reply.statusCode !== 401) return payload;
+          const r = await limiter(req);
+          if (r.isAllowed || !r.isExceeded) return payload;
+          stats.authFailuresLimited++;
+          reply.code(429).header('retry-after', String(r.ttlInSeconds)).type('application/json; charset=utf-8');
+          return JSON.stringify({
+            ok: false,
+            error: 'too_many_auth_failures',
+            message: `more than ${r.max} failed authentications ${minutes(r.timeWindow)} from ${req.ip}: check the key or token, then retry in ${r.ttlInSeconds} s`,
+          });
+        });
       }
-    });
-  }));
+
+      f.addHook('onError', async (req, _reply, err) => {
+        if (err instanceof StorageFaultError) {
+          stats.storageFaults++;
+          noteFault(req.log, err);
+        } else if (err instanceof HttpError && err.code === 'admin_key_from_browser') {
+          stats.adminKeyFromBrowser++;
+          req.log.warn(
+            { origin: req.headers.origin, site: req.headers['sec-fetch-site'], url: req.url.split('?')[0] },
+            'refused the admin key: a browser sent it',
+          );
+        }
+      });
+    }),
+  );
 
   return {
     async limitWriteKey(req, writeKey) {
@@ -228,7 +248,12 @@ export function registerAccess(app: FastifyInstance, o: AccessOptions): Access {
       const r = await perKey(req);
       if (!r.isAllowed && r.isExceeded) {
         stats.rateLimited++;
-        throw new HttpError(429, 'rate_limited', `more than ${r.max} requests ${minutes(r.timeWindow)} with this write key: retry in ${r.ttlInSeconds} s`, r.ttlInSeconds);
+        throw new HttpError(
+          429,
+          'rate_limited',
+          `more than ${r.max} requests ${minutes(r.timeWindow)} with this write key: retry in ${r.ttlInSeconds} s`,
+          r.ttlInSeconds,
+        );
       }
     },
     noteFault,

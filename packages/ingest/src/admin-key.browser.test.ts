@@ -8,7 +8,9 @@ const asAdmin = { authorization: `Bearer ${adminKey}` };
 
 test('a page can not read the audit log or open an incident with the admin key', async () => {
   await expect(fetch(`${url}/v1/admin/audit`, { headers: asAdmin })).rejects.toThrow(TypeError);
-  await expect(fetch(`${url}/v1/admin/incidents`, { method: 'POST', headers: asAdmin, body: JSON.stringify({ id: 'from-a-page', title: 'Hacked' }) })).rejects.toThrow(TypeError);
+  await expect(
+    fetch(`${url}/v1/admin/incidents`, { method: 'POST', headers: asAdmin, body: JSON.stringify({ id: 'from-a-page', title: 'Hacked' }) }),
+  ).rejects.toThrow(TypeError);
   // The browser could not even send them: nothing was opened.
   const status = await fetch(`${url}/v1/status`, { headers: { authorization: `Bearer ${tokens.ada}` } });
   expect(status.status).toBe(200);

@@ -23,8 +23,19 @@ export async function openApiDocument(): Promise<Json> {
   const dir = mkdtempSync(join(tmpdir(), 'keel-api-doc-'));
   const store = await openSqliteStore(dir);
   const app = buildApp({
-    store, writeKeys: ['wk'], adminKeys: ['adm'], secretKeys: ['s'], logger: false, rateLimit: false,
-    config: store.config, progress: store.progress, facts: store.facts, health: store.health, lifecycle: store.lifecycle, status: store.status, timeline: store.timeline,
+    store,
+    writeKeys: ['wk'],
+    adminKeys: ['adm'],
+    secretKeys: ['s'],
+    logger: false,
+    rateLimit: false,
+    config: store.config,
+    progress: store.progress,
+    facts: store.facts,
+    health: store.health,
+    lifecycle: store.lifecycle,
+    status: store.status,
+    timeline: store.timeline,
     validateConfig: () => ({ ok: true, problems: [] }),
   });
   try {
@@ -42,18 +53,25 @@ const typeOf = (s: Json | undefined): string => {
   if (Array.isArray(s.enum)) return s.enum.map((v) => JSON.stringify(v)).join(' \\| ');
   if (s.type === 'array') return `${typeOf(s.items as Json | undefined) || 'any'}[]`;
   if (Array.isArray(s.anyOf)) return (s.anyOf as Json[]).map(typeOf).join(' \\| ');
-  const t = Array.isArray(s.type) ? s.type.join(' \\| ') : (s.type as string | undefined) ?? 'any';
+  const t = Array.isArray(s.type) ? s.type.join(' \\| ') : ((s.type as string | undefined) ?? 'any');
   return s.format ? `${t} (${s.format as string})` : t;
 };
-const cell = (s: unknown) => String(s ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+const cell = (s: unknown) =>
+  String(s ?? '')
+    .replace(/\|/g, '\\|')
+    .replace(/\n/g, ' ');
 
 /** The fields of an object schema as a table (one level: deeper ones are named by type). */
 function fields(s: Json | undefined): string[] {
   const props = s?.properties as Record<string, Json> | undefined;
   if (!props || !Object.keys(props).length) return s ? [`${typeOf(s)}${s.description ? `: ${s.description as string}` : ''}`, ''] : [];
   const required = new Set((s?.required as string[] | undefined) ?? []);
-  return ['| field | type | required | description |', '|---|---|---|---|',
-    ...Object.entries(props).map(([k, v]) => `| \`${k}\` | ${typeOf(v)} | ${required.has(k) ? 'yes' : ''} | ${cell(v.description)} |`), ''];
+  return [
+    '| field | type | required | description |',
+    '|---|---|---|---|',
+    ...Object.entries(props).map(([k, v]) => `| \`${k}\` | ${typeOf(v)} | ${required.has(k) ? 'yes' : ''} | ${cell(v.description)} |`),
+    '',
+  ];
 }
 
 /** Markdown: the operations by tag, each with its parameters, body and answers. */
@@ -62,11 +80,15 @@ export function renderApiDoc(doc: Json): string {
   const paths = doc.paths as Record<string, Record<string, Operation>>;
   const tags = (doc.tags as { name: string; description?: string }[] | undefined) ?? [];
   const out = [
-    `# ${info.title} (${info.version})`, '',
-    '<!-- Generated from the route schemas (GET /openapi.json) by `npm run docs:api`; do not edit by hand. -->', '',
-    info.description ?? '', '',
+    `# ${info.title} (${info.version})`,
+    '',
+    '<!-- Generated from the route schemas (GET /openapi.json) by `npm run docs:api`; do not edit by hand. -->',
+    '',
+    info.description ?? '',
+    '',
     'Errors answer `{"ok": false, "error": "<code>", "message": "<what went wrong>"}`; a 503 or 429 carries `Retry-After`.',
-    'The same document, machine-readable, is served at `GET /openapi.json`.', '',
+    'The same document, machine-readable, is served at `GET /openapi.json`.',
+    '',
   ];
   const ops = Object.entries(paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })));
   for (const tag of tags) {
@@ -75,12 +97,17 @@ export function renderApiDoc(doc: Json): string {
     out.push(`## ${tag.name}`, '', tag.description ?? '', '');
     for (const { path, method, op } of mine) {
       out.push(`### ${method.toUpperCase()} ${path}`, '', op.summary ?? '', '');
-      const auth = (op.security ?? []).map((s) => Object.keys(s).map((k) => SCHEMES[k] ?? k).join(' and '));
+      const auth = (op.security ?? []).map((s) =>
+        Object.keys(s)
+          .map((k) => SCHEMES[k] ?? k)
+          .join(' and '),
+      );
       out.push(`Auth: ${auth.length ? auth.join(', or ') : 'none'}.`, '');
       const params = op.parameters ?? [];
       if (params.length) {
         out.push('| parameter | in | type | required | description |', '|---|---|---|---|---|');
-        for (const p of params) out.push(`| \`${p.name}\` | ${p.in} | ${typeOf(p.schema)} | ${p.required ? 'yes' : ''} | ${cell(p.description ?? p.schema?.description)} |`);
+        for (const p of params)
+          out.push(`| \`${p.name}\` | ${p.in} | ${typeOf(p.schema)} | ${p.required ? 'yes' : ''} | ${cell(p.description ?? p.schema?.description)} |`);
         out.push('');
       }
       const body = op.requestBody?.content?.['application/json']?.schema;
@@ -88,11 +115,18 @@ export function renderApiDoc(doc: Json): string {
       out.push('Answers:', '');
       for (const [code, r] of Object.entries(op.responses ?? {})) {
         const schema = Object.values(r.content ?? {})[0]?.schema;
-        const keys = schema?.properties ? Object.keys(schema.properties as Json).map((k) => `\`${k}\``).join(', ') : typeOf(schema);
+        const keys = schema?.properties
+          ? Object.keys(schema.properties as Json)
+              .map((k) => `\`${k}\``)
+              .join(', ')
+          : typeOf(schema);
         out.push(`- **${code}**${keys ? `: ${keys}` : ''}${r.description && r.description !== 'Default Response' ? ` (${r.description})` : ''}`);
       }
       out.push('');
     }
   }
-  return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trim()}\n`;
+  return `${out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim()}\n`;
 }

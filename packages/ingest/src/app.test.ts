@@ -25,12 +25,19 @@ afterEach(async () => {
 const basic = (key: string) => `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
 let n = 0;
 const track = (over: Record<string, unknown> = {}) => ({
-  type: 'track', event: 'feature.used', messageId: `m-${++n}`, anonymousId: 'anon-1',
-  timestamp: '2026-03-01T10:00:00.000Z', properties: { feature: 'reports' }, ...over,
+  type: 'track',
+  event: 'feature.used',
+  messageId: `m-${++n}`,
+  anonymousId: 'anon-1',
+  timestamp: '2026-03-01T10:00:00.000Z',
+  properties: { feature: 'reports' },
+  ...over,
 });
 const post = (url: string, body: unknown, headers: Record<string, string> = { authorization: basic(KEY) }) =>
   app.inject({
-    method: 'POST', url, headers: { 'content-type': 'text/plain', ...headers },
+    method: 'POST',
+    url,
+    headers: { 'content-type': 'text/plain', ...headers },
     payload: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
   });
 const rows = () => store.list({ writeKey: KEY });
@@ -49,8 +56,14 @@ describe('accepting messages', () => {
   test('valid messages are stored even when others in the batch are invalid; the response says which and why', async () => {
     const good = track();
     const res = await post('/v1/batch', {
-      batch: [good, { type: 'track', messageId: 'bad-1', anonymousId: 'a' }, { type: 'teleport', messageId: 'bad-2' }, 42,
-        track({ messageId: 'bad-3', timestamp: 'yesterday' }), track({ messageId: 'bad-4', anonymousId: undefined })],
+      batch: [
+        good,
+        { type: 'track', messageId: 'bad-1', anonymousId: 'a' },
+        { type: 'teleport', messageId: 'bad-2' },
+        42,
+        track({ messageId: 'bad-3', timestamp: 'yesterday' }),
+        track({ messageId: 'bad-4', anonymousId: undefined }),
+      ],
     });
     expect(res.statusCode).toBe(200);
     const body = res.json();
@@ -58,7 +71,11 @@ describe('accepting messages', () => {
     expect(body.accepted).toBe(1);
     expect(body.rejected).toEqual([
       { index: 1, messageId: 'bad-1', errors: [{ path: 'event', message: 'event is required' }] },
-      { index: 2, messageId: 'bad-2', errors: [{ path: 'type', message: expect.stringContaining('one of track, identify, group, page, screen, alias, found "teleport"') }] },
+      {
+        index: 2,
+        messageId: 'bad-2',
+        errors: [{ path: 'type', message: expect.stringContaining('one of track, identify, group, page, screen, alias, found "teleport"') }],
+      },
       { index: 3, messageId: null, errors: [{ path: '', message: 'expected a message object, found number' }] },
       { index: 4, messageId: 'bad-3', errors: [{ path: 'timestamp', message: expect.stringContaining('found "yesterday"') }] },
       { index: 5, messageId: 'bad-4', errors: [{ path: 'userId', message: expect.stringContaining('userId or anonymousId') }] },
@@ -69,7 +86,12 @@ describe('accepting messages', () => {
   test('a batch where every message is invalid is a 400 that still lists each problem', async () => {
     const res = await post('/v1/batch', { batch: [{ type: 'group', messageId: 'g', anonymousId: 'a' }] });
     expect(res.statusCode).toBe(400);
-    expect(res.json()).toMatchObject({ ok: false, error: 'invalid_messages', accepted: 0, rejected: [{ index: 0, errors: [{ path: 'groupId', message: 'groupId is required' }] }] });
+    expect(res.json()).toMatchObject({
+      ok: false,
+      error: 'invalid_messages',
+      accepted: 0,
+      rejected: [{ index: 0, errors: [{ path: 'groupId', message: 'groupId is required' }] }],
+    });
   });
 
   test('a retried batch is never stored twice (dedupe by write key + messageId)', async () => {
@@ -111,7 +133,7 @@ describe('accepting messages', () => {
     expect(row!.originalTimestamp).toBeNull();
   });
 
-  test('the tenant: groupId of a group call, context.groupId of any other, else its user\'s (identity); batch-level context is merged', async () => {
+  test("the tenant: groupId of a group call, context.groupId of any other, else its user's (identity); batch-level context is merged", async () => {
     await post('/v1/batch', {
       context: { library: { name: 'other-lib' } },
       batch: [track({ type: 'group', event: undefined, groupId: 'acme' }), track({ context: { groupId: 'acme' } }), track()],
@@ -129,8 +151,10 @@ describe('accepting messages', () => {
     expect(wrong.statusCode).toBe(400);
     expect(wrong.json().message).toContain('a "track" message was sent to /v1/identify');
     for (const [route, msg] of [
-      ['identify', { userId: 'u', traits: { a: 1 } }], ['group', { anonymousId: 'a', groupId: 'g' }],
-      ['page', { anonymousId: 'a', name: 'Home' }], ['screen', { anonymousId: 'a', name: 'Home' }],
+      ['identify', { userId: 'u', traits: { a: 1 } }],
+      ['group', { anonymousId: 'a', groupId: 'g' }],
+      ['page', { anonymousId: 'a', name: 'Home' }],
+      ['screen', { anonymousId: 'a', name: 'Home' }],
       ['alias', { userId: 'u2', previousId: 'a' }],
     ] as const) {
       const res = await post(`/v1/${route}`, { ...msg, messageId: `${route}-1` });
@@ -201,7 +225,9 @@ describe('bodies', () => {
   test('gzip is recognised by Content-Encoding or by its magic bytes (browsers cannot set the header without a preflight)', async () => {
     const body = gzipSync(JSON.stringify({ batch: [track()] }));
     expect((await post('/v1/batch', body)).json()).toMatchObject({ accepted: 1 });
-    expect((await post('/v1/batch', gzipSync(JSON.stringify({ batch: [track()] })), { authorization: basic(KEY), 'content-encoding': 'gzip' })).json()).toMatchObject({ accepted: 1 });
+    expect(
+      (await post('/v1/batch', gzipSync(JSON.stringify({ batch: [track()] })), { authorization: basic(KEY), 'content-encoding': 'gzip' })).json(),
+    ).toMatchObject({ accepted: 1 });
     const broken = await post('/v1/batch', Buffer.from('not gzip at all'), { authorization: basic(KEY), 'content-encoding': 'gzip' });
     expect(broken.statusCode).toBe(400);
     expect(broken.json().error).toBe('invalid_gzip');
@@ -252,8 +278,15 @@ describe('property: random input never produces a 5xx', () => {
       anonymousId: fc.oneof(fc.string(), json),
       groupId: fc.oneof(fc.string(), json),
       previousId: fc.oneof(fc.string(), json),
-      timestamp: fc.oneof(fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.string(), json),
-      sentAt: fc.oneof(fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.string()),
+      timestamp: fc.oneof(
+        fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+        fc.string(),
+        json,
+      ),
+      sentAt: fc.oneof(
+        fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+        fc.string(),
+      ),
       properties: fc.oneof(fc.dictionary(fc.string(), json), json),
       traits: fc.oneof(fc.dictionary(fc.string(), json), json),
       context: fc.oneof(fc.record({ groupId: fc.oneof(fc.string(), json) }), json),
@@ -280,7 +313,12 @@ describe('property: random input never produces a 5xx', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom('/v1/batch', '/v1/beacon?writeKey=wk_test', '/v1/track', '/v1/identify', '/v1/group', '/v1/page', '/v1/screen', '/v1/alias'),
-        fc.oneof(message, json, fc.string(), fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a))),
+        fc.oneof(
+          message,
+          json,
+          fc.string(),
+          fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)),
+        ),
         async (url, body) => {
           const res = await post(url, body as never);
           expect(res.statusCode).toBeLessThan(500);

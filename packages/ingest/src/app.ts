@@ -175,12 +175,15 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     // request id is in the answer and in the log line (pino's reqId), to find one from the other.
     req.errorCode = 'internal';
     req.log.error({ err, requestId: req.id }, 'request failed');
-    return reply.code(500).header('x-request-id', req.id).send({
-      ok: false,
-      error: 'internal',
-      requestId: req.id,
-      message: `the server failed unexpectedly on this request (request id ${req.id}, logged with the error); this is a server bug, please report it with the id`,
-    });
+    return reply
+      .code(500)
+      .header('x-request-id', req.id)
+      .send({
+        ok: false,
+        error: 'internal',
+        requestId: req.id,
+        message: `the server failed unexpectedly on this request (request id ${req.id}, logged with the error); this is a server bug, please report it with the id`,
+      });
   });
 
   app.setNotFoundHandler((req, reply) =>
@@ -194,7 +197,10 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   // Latency by route pattern (never the raw URL) and status class; ingest refusals and whole-request rejections.
   app.addHook('onResponse', async (req, reply) => {
     const status = reply.statusCode;
-    metrics.http.observe({ route: req.routeOptions.url ?? '(no route)', method: req.method, status_class: `${Math.floor(status / 100)}xx` }, reply.elapsedTime / 1000);
+    metrics.http.observe(
+      { route: req.routeOptions.url ?? '(no route)', method: req.method, status_class: `${Math.floor(status / 100)}xx` },
+      reply.elapsedTime / 1000,
+    );
     if (!req.routeOptions.config?.ingest || status < 400) return;
     const refusal = refusalOf(status, req.errorCode);
     if (refusal) metrics.refused.inc({ reason: refusal });
@@ -205,7 +211,11 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'Keel ingest API', version: API_VERSION, description: 'Events in (Segment-compatible), config and progress out, the admin API, operations. Generated from the route schemas.' },
+      info: {
+        title: 'Keel ingest API',
+        version: API_VERSION,
+        description: 'Events in (Segment-compatible), config and progress out, the admin API, operations. Generated from the route schemas.',
+      },
       tags: [
         { name: 'ingest', description: 'Events from the SDK and backends' },
         { name: 'segment', description: "Segment's analytics-next, unchanged" },
@@ -218,7 +228,11 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       ],
       components: {
         securitySchemes: {
-          writeKey: { type: 'http', scheme: 'basic', description: 'the write key as the HTTP Basic username (or "writeKey" in the body, or ?writeKey= for beacons)' },
+          writeKey: {
+            type: 'http',
+            scheme: 'basic',
+            description: 'the write key as the HTTP Basic username (or "writeKey" in the body, or ?writeKey= for beacons)',
+          },
           adminKey: { type: 'http', scheme: 'bearer', description: 'an admin key (--admin-key), for servers: refused on requests a browser made' },
           userToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: "a user token (HS256, --secret-key) minted by the vendor's backend" },
         },

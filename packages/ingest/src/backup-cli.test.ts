@@ -13,8 +13,18 @@ let n = 0;
 const ev = (): StoredEvent => {
   const at = new Date().toISOString();
   return {
-    writeKey: 'wk', messageId: `m${++n}`, type: 'track', event: 'report.created', userId: `u${n % 50}`, anonymousId: null, groupId: 'acme',
-    timestamp: at, originalTimestamp: null, sentAt: null, receivedAt: at, payload: JSON.stringify({ properties: { n, pad: 'x'.repeat(400) } }),
+    writeKey: 'wk',
+    messageId: `m${++n}`,
+    type: 'track',
+    event: 'report.created',
+    userId: `u${n % 50}`,
+    anonymousId: null,
+    groupId: 'acme',
+    timestamp: at,
+    originalTimestamp: null,
+    sentAt: null,
+    receivedAt: at,
+    payload: JSON.stringify({ properties: { n, pad: 'x'.repeat(400) } }),
   };
 };
 
@@ -78,11 +88,15 @@ test('an existing OUT_FILE is kept unless --force; --force overwrites it with th
 });
 
 test('a missing database, a missing or unwritable target directory and bad arguments fail with a message naming the problem', async () => {
-  expect((await run([join(dir, 'nowhere'), join(dir, 'x.db')])).error).toBe(`backup: no database at ${join(dir, 'nowhere', 'keel.db')} (is ${join(dir, 'nowhere')} a Keel data directory?)`);
+  expect((await run([join(dir, 'nowhere'), join(dir, 'x.db')])).error).toBe(
+    `backup: no database at ${join(dir, 'nowhere', 'keel.db')} (is ${join(dir, 'nowhere')} a Keel data directory?)`,
+  );
   const data = join(dir, 'errors');
   const store = await openSqliteStore(data);
   await store.close();
-  expect((await run([data, join(dir, 'no-such-dir', 'x.db')])).error).toBe(`backup: cannot write ${join(dir, 'no-such-dir', 'x.db')}: ${join(dir, 'no-such-dir')} is not a directory`);
+  expect((await run([data, join(dir, 'no-such-dir', 'x.db')])).error).toBe(
+    `backup: cannot write ${join(dir, 'no-such-dir', 'x.db')}: ${join(dir, 'no-such-dir')} is not a directory`,
+  );
   const taken = join(dir, 'a-directory');
   mkdirSync(taken);
   expect((await run([data, taken, '--force'])).error).toMatch(new RegExp(`^backup: cannot write ${taken}: `));

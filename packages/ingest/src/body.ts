@@ -20,7 +20,12 @@ export const BODY_SHAPE: ShapeLimits = { maxDepth: MAX_JSON_DEPTH, maxKeys: 100_
  * `Content-Encoding: gzip` or by its magic bytes (a browser can't set the header without a
  * preflight either).
  */
-export function decodeBody(raw: Buffer | undefined, contentEncoding: string | undefined, limit = DEFAULT_BODY_LIMIT, shape: ShapeLimits | false = BODY_SHAPE): unknown {
+export function decodeBody(
+  raw: Buffer | undefined,
+  contentEncoding: string | undefined,
+  limit = DEFAULT_BODY_LIMIT,
+  shape: ShapeLimits | false = BODY_SHAPE,
+): unknown {
   if (!raw || raw.length === 0) throw new HttpError(400, 'empty_body', 'the request body is empty: send a JSON message or {"batch": [...]}');
   let buf = raw;
   const enc = contentEncoding?.trim().toLowerCase();
@@ -49,7 +54,11 @@ export function decodeBody(raw: Buffer | undefined, contentEncoding: string | un
   if (shape) {
     const issue = checkShape(value, shape);
     if (issue) {
-      throw new HttpError(400, issue.limit === 'depth' ? 'body_too_deep' : 'body_too_many_keys', `the body${issue.path ? ` at ${issue.path}` : ''} ${issue.message}`);
+      throw new HttpError(
+        400,
+        issue.limit === 'depth' ? 'body_too_deep' : 'body_too_many_keys',
+        `the body${issue.path ? ` at ${issue.path}` : ''} ${issue.message}`,
+      );
     }
   }
   return value;

@@ -58,14 +58,30 @@ async function serve(args: string[]): Promise<void> {
   upkeepTimer.unref();
   let server;
   try {
-    server = await startServer({ ...cfg, store, config: store.config, progress: store.progress, facts: store.facts, health: store.health, lifecycle: store.lifecycle, status: store.status, timeline: store.timeline, validateConfig: (doc) => validateConfig(doc), metrics });
+    server = await startServer({
+      ...cfg,
+      store,
+      config: store.config,
+      progress: store.progress,
+      facts: store.facts,
+      health: store.health,
+      lifecycle: store.lifecycle,
+      status: store.status,
+      timeline: store.timeline,
+      validateConfig: (doc) => validateConfig(doc),
+      metrics,
+    });
   } catch (e) {
     clearInterval(upkeepTimer);
     await store.close();
     throw e;
   }
   console.log(`Keel ingest listening on ${server.url} (${store.kind === 'postgres' ? 'database' : 'data'}: ${store.location})`);
-  const evaluator = store.startEvaluator({ sweepMs: cfg.sweepMs, onSweep: (r) => metrics.sweep.observe(r.ms / 1000), ...(cfg.testClockFile ? { now: testClock(cfg.testClockFile) } : {}) });
+  const evaluator = store.startEvaluator({
+    sweepMs: cfg.sweepMs,
+    onSweep: (r) => metrics.sweep.observe(r.ms / 1000),
+    ...(cfg.testClockFile ? { now: testClock(cfg.testClockFile) } : {}),
+  });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -13,7 +13,12 @@ let server: RunningServer;
 beforeAll(async () => {
   const store = await openSqliteStore(dir);
   server = await startServer({
-    store, config: store.config, writeKeys: ['wk'], adminKeys: ['adm'], port: 0, logger: false,
+    store,
+    config: store.config,
+    writeKeys: ['wk'],
+    adminKeys: ['adm'],
+    port: 0,
+    logger: false,
     validateConfig: (d) => validateConfig(d),
   });
 });
@@ -67,7 +72,9 @@ test('preview saves a draft and says how to open it in the product', async () =>
 
 test('bad invocations are named', async () => {
   await expect(run(['publish', fixture], { KEEL_URL: 'http://127.0.0.1:9' })).rejects.toThrow('no admin key');
-  await expect(run(['publish', fixture], { KEEL_URL: 'http://127.0.0.1:9', KEEL_ADMIN_KEY: 'adm' })).rejects.toThrow('cannot reach the Keel server at http://127.0.0.1:9');
+  await expect(run(['publish', fixture], { KEEL_URL: 'http://127.0.0.1:9', KEEL_ADMIN_KEY: 'adm' })).rejects.toThrow(
+    'cannot reach the Keel server at http://127.0.0.1:9',
+  );
   await expect(run(['publish', fixture], { KEEL_URL: server.url, KEEL_ADMIN_KEY: 'nope' })).rejects.toThrow('the server refused (401)');
   await expect(run(['validate', join(dir, 'missing.yaml')])).rejects.toThrow('no such file');
   await expect(run(['frobnicate', fixture])).rejects.toThrow('unknown config command "frobnicate"');

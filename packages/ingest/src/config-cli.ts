@@ -34,11 +34,25 @@ function load(file: string, out: Out): KeelConfig | undefined {
     return undefined;
   }
   const c = r.config!;
-  out(`✓ ${file}: valid (${c.checklists?.length ?? 0} checklists, ${c.nudges?.length ?? 0} nudges, ${c.recipes?.length ?? 0} recipes${c.health ? ', health' : ''}${c.lifecycle ? ', lifecycle' : ''})`);
+  out(
+    `✓ ${file}: valid (${c.checklists?.length ?? 0} checklists, ${c.nudges?.length ?? 0} nudges, ${c.recipes?.length ?? 0} recipes${c.health ? ', health' : ''}${c.lifecycle ? ', lifecycle' : ''})`,
+  );
   return c;
 }
 
-interface DiffAnswer { ok: boolean; draft?: string; expiresAt?: string; version?: number; currentVersion?: number | null; summary?: string; unchanged?: boolean; etag?: string; message?: string; problems?: { path: string; message: string }[]; diff?: { added: string[]; changed: string[]; removed: string[] } }
+interface DiffAnswer {
+  ok: boolean;
+  draft?: string;
+  expiresAt?: string;
+  version?: number;
+  currentVersion?: number | null;
+  summary?: string;
+  unchanged?: boolean;
+  etag?: string;
+  message?: string;
+  problems?: { path: string; message: string }[];
+  diff?: { added: string[]; changed: string[]; removed: string[] };
+}
 
 async function post(url: string, adminKey: string, config: KeelConfig, actor: string, dryRun: boolean, path = '/v1/admin/config'): Promise<DiffAnswer> {
   let res: Response;
@@ -49,7 +63,9 @@ async function post(url: string, adminKey: string, config: KeelConfig, actor: st
       body: JSON.stringify({ config, actor }),
     });
   } catch (e) {
-    throw new Error(`cannot reach the Keel server at ${url}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}`);
+    throw new Error(
+      `cannot reach the Keel server at ${url}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}`,
+    );
   }
   const body = (await res.json().catch(() => ({}))) as DiffAnswer;
   if (!res.ok) {
@@ -76,7 +92,8 @@ export async function configCommand(args: string[], env: NodeJS.ProcessEnv = pro
   let parsed;
   try {
     parsed = parseArgs({
-      args: rest, allowPositionals: true,
+      args: rest,
+      allowPositionals: true,
       options: { url: { type: 'string' }, 'admin-key': { type: 'string' }, actor: { type: 'string' } },
     });
   } catch (e) {

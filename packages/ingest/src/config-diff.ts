@@ -9,7 +9,8 @@ type Doc = Record<string, unknown>;
 
 const stable = (v: unknown): string =>
   JSON.stringify(v, (_k, x: unknown) =>
-    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Doc).sort(([a], [b]) => (a < b ? -1 : 1))) : x);
+    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Doc).sort(([a], [b]) => (a < b ? -1 : 1))) : x,
+  );
 
 const isDoc = (x: unknown): x is Doc => !!x && typeof x === 'object' && !Array.isArray(x);
 /** A list whose every entry has a string id (checklists, nudges, recipes…): diffed per id. */

@@ -13,19 +13,33 @@ import { openSqliteStore } from './store/sqlite.js';
 let server: RunningServer;
 beforeAll(async () => {
   const store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-config-links-')));
-  server = await startServer({ store, config: store.config, writeKeys: ['wk'], adminKeys: ['adm'], port: 0, logger: false, validateConfig: (d) => validateConfig(d) });
+  server = await startServer({
+    store,
+    config: store.config,
+    writeKeys: ['wk'],
+    adminKeys: ['adm'],
+    port: 0,
+    logger: false,
+    validateConfig: (d) => validateConfig(d),
+  });
 });
 afterAll(() => server.close());
 
 const WHEN = { event: 'feature.used' };
-const publish = (link: string) => fetch(`${server.url}/v1/admin/config`, {
-  method: 'POST', headers: { authorization: 'Bearer adm', 'content-type': 'application/json' },
-  body: JSON.stringify({ actor: 'links-test', config: {
-    version: 1, product: 'acme',
-    checklists: [{ id: 'onboarding', title: 'Setup', items: [{ id: 'sso', title: 'SSO', complete: WHEN, launch: { label: 'Go', link } }] }],
-    nudges: [{ id: 'tip', kind: 'banner', body: 'Hi', when: WHEN, actions: [{ label: 'Open', link }] }],
-  } }),
-});
+const publish = (link: string) =>
+  fetch(`${server.url}/v1/admin/config`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer adm', 'content-type': 'application/json' },
+    body: JSON.stringify({
+      actor: 'links-test',
+      config: {
+        version: 1,
+        product: 'acme',
+        checklists: [{ id: 'onboarding', title: 'Setup', items: [{ id: 'sso', title: 'SSO', complete: WHEN, launch: { label: 'Go', link } }] }],
+        nudges: [{ id: 'tip', kind: 'banner', body: 'Hi', when: WHEN, actions: [{ label: 'Open', link }] }],
+      },
+    }),
+  });
 
 test.each(LINK_CASES.map((c) => [c.ok ? 'published' : 'refused (422)', c.why, c] as const))('%s: %s', async (_, _why, c) => {
   const res = await publish(c.link);

@@ -27,11 +27,16 @@ const basic = (key: string) => `Basic ${Buffer.from(`${key}:`).toString('base64'
 let n = 0;
 const day = (d: number, h = 12) => new Date(Date.UTC(2026, 2, d, h)).toISOString();
 const msg = (type: string, over: Record<string, unknown> = {}) => ({
-  type, messageId: `m-${++n}`, ...(type === 'track' ? { event: 'feature.used', properties: { feature: 'reports' } } : {}), ...over,
+  type,
+  messageId: `m-${++n}`,
+  ...(type === 'track' ? { event: 'feature.used', properties: { feature: 'reports' } } : {}),
+  ...over,
 });
 const post = async (batch: unknown[], o: { key?: string; userToken?: string } = {}) => {
   const res = await app.inject({
-    method: 'POST', url: '/v1/batch', headers: { 'content-type': 'text/plain', authorization: basic(o.key ?? KEY) },
+    method: 'POST',
+    url: '/v1/batch',
+    headers: { 'content-type': 'text/plain', authorization: basic(o.key ?? KEY) },
     payload: JSON.stringify({ batch, ...(o.userToken ? { userToken: o.userToken } : {}) }),
   });
   expect(res.statusCode).toBe(200);
@@ -41,7 +46,7 @@ const rows = async (key = KEY) => Object.fromEntries((await store.list({ writeKe
 const tenantOf = async (id: string, key = KEY) => (await rows(key))[id]?.groupId;
 
 describe('attribution from the identity table', () => {
-  test('a message without context.groupId gets its user\'s tenant from the latest group call at or before it', async () => {
+  test("a message without context.groupId gets its user's tenant from the latest group call at or before it", async () => {
     await post([msg('group', { userId: 'u1', groupId: 'acme', timestamp: day(1) })]);
     await post([
       msg('track', { messageId: 'by-user', userId: 'u1', timestamp: day(2) }),
@@ -54,7 +59,7 @@ describe('attribution from the identity table', () => {
     expect(r.stranger!.groupId).toBeNull();
   });
 
-  test('events sent before their user\'s group call are attributed when it arrives, within 30 days', async () => {
+  test("events sent before their user's group call are attributed when it arrives, within 30 days", async () => {
     await post([
       msg('track', { messageId: 'early', anonymousId: 'a1', userId: 'u1', timestamp: day(5) }),
       msg('track', { messageId: 'too-early', userId: 'u1', timestamp: new Date(Date.parse(day(10)) - 31 * 86_400_000).toISOString() }),
@@ -71,11 +76,8 @@ describe('attribution from the identity table', () => {
     expect(await store.memberships({ userId: 'u1' })).toEqual([{ tenantId: 'acme', since: day(10), verified: false }]);
   });
 
-  test('a user in several tenants: context.groupId decides; without it the latest group call at the event\'s time', async () => {
-    await post([
-      msg('group', { userId: 'u1', groupId: 'acme', timestamp: day(1) }),
-      msg('group', { userId: 'u1', groupId: 'globex', timestamp: day(10) }),
-    ]);
+  test("a user in several tenants: context.groupId decides; without it the latest group call at the event's time", async () => {
+    await post([msg('group', { userId: 'u1', groupId: 'acme', timestamp: day(1) }), msg('group', { userId: 'u1', groupId: 'globex', timestamp: day(10) })]);
     await post([
       msg('track', { messageId: 'in-acme', userId: 'u1', timestamp: day(5) }),
       msg('track', { messageId: 'in-globex', userId: 'u1', timestamp: day(12) }),
@@ -101,21 +103,24 @@ describe('attribution from the identity table', () => {
     expect(await store.memberships({ userId: 'u1' })).toEqual([{ tenantId: 'acme', since: day(1), verified: false }]);
   });
 
-  test('alias: the previous id (anonymous or user) takes the user\'s tenant, its earlier events too', async () => {
+  test("alias: the previous id (anonymous or user) takes the user's tenant, its earlier events too", async () => {
     await post([
       msg('track', { messageId: 'anon-event', anonymousId: 'anon-7', timestamp: day(3) }),
       msg('track', { messageId: 'old-user-event', userId: 'legacy-42', timestamp: day(3) }),
       msg('group', { userId: 'u1', groupId: 'acme', timestamp: day(2) }),
     ]);
     expect(await tenantOf('anon-event')).toBeNull();
-    await post([msg('alias', { userId: 'u1', previousId: 'anon-7', timestamp: day(4) }), msg('alias', { userId: 'u1', previousId: 'legacy-42', timestamp: day(4) })]);
+    await post([
+      msg('alias', { userId: 'u1', previousId: 'anon-7', timestamp: day(4) }),
+      msg('alias', { userId: 'u1', previousId: 'legacy-42', timestamp: day(4) }),
+    ]);
     expect(await tenantOf('anon-event')).toBe('acme');
     expect(await tenantOf('old-user-event')).toBe('acme');
     await post([msg('track', { messageId: 'anon-later', anonymousId: 'anon-7', timestamp: day(6) })]);
     expect(await tenantOf('anon-later')).toBe('acme');
   });
 
-  test('identify with both ids links the anonymous id: a backend group call (userId only) attributes the browser\'s anonymous events', async () => {
+  test("identify with both ids links the anonymous id: a backend group call (userId only) attributes the browser's anonymous events", async () => {
     await post([msg('page', { messageId: 'landing', anonymousId: 'anon-1', timestamp: day(3, 9) })]);
     await post([msg('identify', { userId: 'u1', anonymousId: 'anon-1', timestamp: day(3, 10), traits: {} })]);
     await post([msg('group', { userId: 'u1', groupId: 'acme', timestamp: day(3, 11) })], { key: SERVER });
@@ -146,14 +151,17 @@ describe('trust', () => {
 
   test('a user token proves its user and tenant; a message claiming another tenant is disputed, attributed to none', async () => {
     const tok = token('u1', 'acme');
-    await post([
-      msg('track', { messageId: 'own', userId: 'u1', timestamp: day(1), context: { groupId: 'acme' } }),
-      msg('track', { messageId: 'no-claim', userId: 'u1', timestamp: day(1) }),
-      msg('track', { messageId: 'other-user', userId: 'u2', timestamp: day(1), context: { groupId: 'acme' } }),
-      msg('track', { messageId: 'anonymous', anonymousId: 'a1', timestamp: day(1) }),
-      msg('track', { messageId: 'planted', userId: 'u1', timestamp: day(1), context: { groupId: 'globex' } }),
-      msg('group', { messageId: 'planted-group', userId: 'u1', groupId: 'globex', timestamp: day(1) }),
-    ], { userToken: tok });
+    await post(
+      [
+        msg('track', { messageId: 'own', userId: 'u1', timestamp: day(1), context: { groupId: 'acme' } }),
+        msg('track', { messageId: 'no-claim', userId: 'u1', timestamp: day(1) }),
+        msg('track', { messageId: 'other-user', userId: 'u2', timestamp: day(1), context: { groupId: 'acme' } }),
+        msg('track', { messageId: 'anonymous', anonymousId: 'a1', timestamp: day(1) }),
+        msg('track', { messageId: 'planted', userId: 'u1', timestamp: day(1), context: { groupId: 'globex' } }),
+        msg('group', { messageId: 'planted-group', userId: 'u1', groupId: 'globex', timestamp: day(1) }),
+      ],
+      { userToken: tok },
+    );
     const r = await rows();
     expect([r.own!.groupId, r.own!.trust]).toEqual(['acme', 'verified']);
     expect([r['no-claim']!.groupId, r['no-claim']!.trust, r['no-claim']!.attribution]).toEqual(['acme', 'verified', 'token']);
@@ -169,7 +177,9 @@ describe('trust', () => {
     const tok = token('u1', 'acme');
     const one = (payload: Record<string, unknown>, headers: Record<string, string>) =>
       app.inject({ method: 'POST', url: '/v1/track', headers: { 'content-type': 'text/plain', ...headers }, payload: JSON.stringify(payload) });
-    expect((await one({ ...msg('track', { messageId: 'bearer', userId: 'u1', timestamp: day(1) }), writeKey: KEY }, { authorization: `Bearer ${tok}` })).statusCode).toBe(200);
+    expect(
+      (await one({ ...msg('track', { messageId: 'bearer', userId: 'u1', timestamp: day(1) }), writeKey: KEY }, { authorization: `Bearer ${tok}` })).statusCode,
+    ).toBe(200);
     expect((await one({ ...msg('track', { messageId: 'in-body', userId: 'u1', timestamp: day(1) }), writeKey: KEY, userToken: tok }, {})).statusCode).toBe(200);
     const r = await rows();
     expect([r.bearer!.trust, r['in-body']!.trust]).toEqual(['verified', 'verified']);

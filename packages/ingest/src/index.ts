@@ -10,9 +10,26 @@ export { DEFAULT_AHEAD, monthRange, partitionUpkeep, type MonthRange, type Upkee
 export { StorageFaultError, type FaultCause } from './store/faults.js';
 export { startCheckpointer, type Checkpointer } from './store/checkpointer.js';
 export { correctedTimestamp, toRows, type Envelope, type Rejected } from './messages.js';
-export { INSERT_ATTRIBUTED_SQL, INSERT_EVENT_SQL, openDatabase, openSqliteStore, type Durability, type SqliteStore, type SqliteStoreOptions } from './store/sqlite.js';
+export {
+  INSERT_ATTRIBUTED_SQL,
+  INSERT_EVENT_SQL,
+  openDatabase,
+  openSqliteStore,
+  type Durability,
+  type SqliteStore,
+  type SqliteStoreOptions,
+} from './store/sqlite.js';
 export { openPostgresStore, openStore, redactUrl, type KeelStore, type OpenStoreOptions } from './store/open.js';
-export { mergeProgress, type AuditEntry, type ConfigStore, type ConfigVersion, type FactsStore, type ProgressEntry, type ProgressStore, type TenantFacts } from './store/state-types.js';
+export {
+  mergeProgress,
+  type AuditEntry,
+  type ConfigStore,
+  type ConfigVersion,
+  type FactsStore,
+  type ProgressEntry,
+  type ProgressStore,
+  type TenantFacts,
+} from './store/state-types.js';
 export { signUserToken, verifyUserToken, MAX_TOKEN_LIFETIME_S, type UserClaims } from './token.js';
 export { diffConfig, summariseDiff, type ConfigDiff } from './config-diff.js';
 export type { ConfigValidation } from './routes/common.js';
@@ -24,7 +41,19 @@ export { healthService, type HealthReport, type HealthService, type TenantHealth
 export { configCache, type ConfigCache, type CurrentConfig } from './health/config-cache.js';
 export { tenantMetricsQuery, METRICS, type MetricName, type TenantMetrics } from './health/metrics.js';
 export { lifecycleService, type LifecycleReport, type LifecycleService, type RecordedTransition } from './health/lifecycle.js';
-export { alertService, BUILTIN_ALERTS, cohortP95, DEFAULT_MIN_COHORT, signWebhook, type AlertOptions, type AlertPass, type AlertService, type AlertVerdict, type FiredAlert, type Webhook } from './health/alerts.js';
+export {
+  alertService,
+  BUILTIN_ALERTS,
+  cohortP95,
+  DEFAULT_MIN_COHORT,
+  signWebhook,
+  type AlertOptions,
+  type AlertPass,
+  type AlertService,
+  type AlertVerdict,
+  type FiredAlert,
+  type Webhook,
+} from './health/alerts.js';
 export { EXPANSION_EVENTS, timelineQuery, TIMELINE_EVENTS, type Timeline, type TimelineItem } from './health/timeline.js';
 export { startEvaluator, type Evaluator, type EvaluatorOptions, type PassResult } from './health/evaluator.js';
 export { statusService, IMPACTS, INCIDENT_STATES, type Incident, type StatusService, type TenantStatus } from './health/status.js';

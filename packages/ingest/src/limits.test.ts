@@ -20,8 +20,13 @@ const withRaw = (value: unknown, raw: string) => JSON.stringify(value).replace('
 
 let n = 0;
 const track = (over: Record<string, unknown> = {}) => ({
-  type: 'track', event: 'feature.used', messageId: `lim-${++n}`, anonymousId: 'anon-1',
-  timestamp: new Date().toISOString(), properties: { feature: 'reports' }, ...over,
+  type: 'track',
+  event: 'feature.used',
+  messageId: `lim-${++n}`,
+  anonymousId: 'anon-1',
+  timestamp: new Date().toISOString(),
+  properties: { feature: 'reports' },
+  ...over,
 });
 
 describe('the limit checks (sdk-core)', () => {
@@ -52,7 +57,10 @@ describe('the limit checks (sdk-core)', () => {
     'type "%s" is an unknown type, not something from Object.prototype',
     (type) => {
       const r = parseMessage({ type, messageId: 'm', anonymousId: 'a' });
-      expect(r).toEqual({ success: false, issues: [{ path: 'type', message: `expected type to be one of track, identify, group, page, screen, alias, found "${type}"` }] });
+      expect(r).toEqual({
+        success: false,
+        issues: [{ path: 'type', message: `expected type to be one of track, identify, group, page, screen, alias, found "${type}"` }],
+      });
     },
   );
 });
@@ -66,7 +74,12 @@ describe('limits over the real HTTP API', () => {
     await live.close();
   });
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-    live.send({ method: 'POST', path, headers: { authorization: basic, 'content-type': 'text/plain', ...headers }, body: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body) });
+    live.send({
+      method: 'POST',
+      path,
+      headers: { authorization: basic, 'content-type': 'text/plain', ...headers },
+      body: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
+    });
   const stored = async () => (await live.store.list({ writeKey: WRITE_KEY, limit: 1000 })).map((r) => r.messageId);
 
   test('the poison event (~2 KB, 1,000 deep, a victim tenant’s groupId) is rejected alone; every read of that tenant still answers 200', async () => {
@@ -80,8 +93,12 @@ describe('limits over the real HTTP API', () => {
     const res = await post('/v1/batch', { batch: [poison, good] });
     expect(res.status).toBe(200);
     expect(JSON.parse(res.body)).toEqual({
-      ok: false, accepted: 1, duplicates: 0,
-      rejected: [{ index: 0, messageId: 'poison-1', errors: [{ path: 'properties.a.a.a.a.a…', message: 'the message is nested deeper than 64 levels (the limit)' }] }],
+      ok: false,
+      accepted: 1,
+      duplicates: 0,
+      rejected: [
+        { index: 0, messageId: 'poison-1', errors: [{ path: 'properties.a.a.a.a.a…', message: 'the message is nested deeper than 64 levels (the limit)' }] },
+      ],
     });
     // Alone, on the single-message route: a 400 naming the limit.
     const alone = await post('/v1/track', track({ messageId: 'poison-2', context: { groupId: victim }, properties: deepObject(1000) }));
@@ -97,7 +114,9 @@ describe('limits over the real HTTP API', () => {
     // What is stored can be read back by SQLite's JSON functions, every row.
     const db = new Database(live.store.path, { readonly: true });
     try {
-      const rows = db.prepare(`SELECT message_id AS id, json_valid(payload) AS valid, json_extract(payload, '$.properties') IS NOT NULL AS props FROM events`).all() as { valid: number }[];
+      const rows = db
+        .prepare(`SELECT message_id AS id, json_valid(payload) AS valid, json_extract(payload, '$.properties') IS NOT NULL AS props FROM events`)
+        .all() as { valid: number }[];
       expect(rows.length).toBeGreaterThan(0);
       expect(rows.every((r) => r.valid === 1)).toBe(true);
     } finally {
@@ -121,12 +140,21 @@ describe('limits over the real HTTP API', () => {
     const m = { type: 'track', event: 'x', anonymousId: 'a', properties: '@DEEP@' };
     const res = await post('/v1/batch', withRaw({ batch: [m, track({ messageId: 'beside-5000' })] }, deepObjectText(5_000)));
     expect(res.status).toBe(200);
-    expect(JSON.parse(res.body).rejected).toEqual([{ index: 0, messageId: null, errors: [{ path: 'properties.a.a.a.a.a…', message: 'the message is nested deeper than 64 levels (the limit)' }] }]);
+    expect(JSON.parse(res.body).rejected).toEqual([
+      { index: 0, messageId: null, errors: [{ path: 'properties.a.a.a.a.a…', message: 'the message is nested deeper than 64 levels (the limit)' }] },
+    ]);
     expect(await stored()).toContain('beside-5000');
     // gzipped, on the beacon route, and as a deep array message
-    const gz = await post(`/v1/beacon?writeKey=${WRITE_KEY}`, gzipSync(withRaw({ batch: ['@DEEP@', track({ messageId: 'beside-array' })] }, deepArrayText(50_000))), { authorization: '' });
+    const gz = await post(
+      `/v1/beacon?writeKey=${WRITE_KEY}`,
+      gzipSync(withRaw({ batch: ['@DEEP@', track({ messageId: 'beside-array' })] }, deepArrayText(50_000))),
+      { authorization: '' },
+    );
     expect(gz.status).toBe(200);
-    expect(JSON.parse(gz.body)).toMatchObject({ accepted: 1, rejected: [{ index: 0, errors: [{ message: 'the message is nested deeper than 64 levels (the limit)' }] }] });
+    expect(JSON.parse(gz.body)).toMatchObject({
+      accepted: 1,
+      rejected: [{ index: 0, errors: [{ message: 'the message is nested deeper than 64 levels (the limit)' }] }],
+    });
   });
 
   test('an oversized message (> 32 KB serialised) and one with too many keys are rejected alone, naming the limit', async () => {
@@ -137,21 +165,34 @@ describe('limits over the real HTTP API', () => {
     const body = JSON.parse(res.body);
     expect(body.accepted).toBe(1);
     expect(body.rejected).toEqual([
-      { index: 0, messageId: 'big-1', errors: [{ path: '', message: expect.stringMatching(/^the message is \d+ bytes as JSON, over the limit of 32768 bytes per message$/) }] },
+      {
+        index: 0,
+        messageId: 'big-1',
+        errors: [{ path: '', message: expect.stringMatching(/^the message is \d+ bytes as JSON, over the limit of 32768 bytes per message$/) }],
+      },
       { index: 2, messageId: 'wide-1', errors: [{ path: '', message: 'the message has more than 10000 keys (the limit)' }] },
     ]);
   });
 
   test('prototype-named types in a batch with normal messages: those are unknown types, the normal ones are stored', async () => {
     const protoTypes = ['constructor', '__proto__', 'toString', 'hasOwnProperty'];
-    const batch = [track({ messageId: 'normal-a' }), ...protoTypes.map((type, i) => ({ type, messageId: `proto-${i}`, anonymousId: 'a' })), track({ messageId: 'normal-b' })];
+    const batch = [
+      track({ messageId: 'normal-a' }),
+      ...protoTypes.map((type, i) => ({ type, messageId: `proto-${i}`, anonymousId: 'a' })),
+      track({ messageId: 'normal-b' }),
+    ];
     const res = await post('/v1/batch', { batch });
     expect(res.status).toBe(200);
     const body = JSON.parse(res.body);
     expect(body.accepted).toBe(2);
-    expect(body.rejected.map((r: { index: number; messageId: string; errors: { path: string; message: string }[] }) => [r.index, r.messageId, r.errors[0]!.path, r.errors[0]!.message])).toEqual(
-      protoTypes.map((t, i) => [i + 1, `proto-${i}`, 'type', `expected type to be one of track, identify, group, page, screen, alias, found "${t}"`]),
-    );
+    expect(
+      body.rejected.map((r: { index: number; messageId: string; errors: { path: string; message: string }[] }) => [
+        r.index,
+        r.messageId,
+        r.errors[0]!.path,
+        r.errors[0]!.message,
+      ]),
+    ).toEqual(protoTypes.map((t, i) => [i + 1, `proto-${i}`, 'type', `expected type to be one of track, identify, group, page, screen, alias, found "${t}"`]));
     expect(await stored()).toEqual(expect.arrayContaining(['normal-a', 'normal-b']));
     // A prototype name as the whole message's type on its own route, and as a route name
     const one = await post('/v1/track', { type: 'constructor', event: 'x', anonymousId: 'a', messageId: 'proto-route' });
@@ -167,13 +208,23 @@ describe('limits over the real HTTP API', () => {
   test('a batch envelope that breaks the limits outside its messages gets a 400 naming it', async () => {
     const deepCtx = await post('/v1/batch', withRaw({ batch: [track({ messageId: 'env-1' })], context: '@DEEP@' }, deepObjectText(20_000)));
     expect(deepCtx.status).toBe(400);
-    expect(JSON.parse(deepCtx.body)).toMatchObject({ ok: false, error: 'envelope_too_deep', message: 'the batch envelope at context.a.a.a.a.a… is nested deeper than 64 levels (the limit)' });
-    const wideCtx = await post('/v1/batch', { batch: [track({ messageId: 'env-2' })], integrations: Object.fromEntries(Array.from({ length: 10_001 }, (_, i) => [i, 1])) });
+    expect(JSON.parse(deepCtx.body)).toMatchObject({
+      ok: false,
+      error: 'envelope_too_deep',
+      message: 'the batch envelope at context.a.a.a.a.a… is nested deeper than 64 levels (the limit)',
+    });
+    const wideCtx = await post('/v1/batch', {
+      batch: [track({ messageId: 'env-2' })],
+      integrations: Object.fromEntries(Array.from({ length: 10_001 }, (_, i) => [i, 1])),
+    });
     expect(wideCtx.status).toBe(400);
     expect(JSON.parse(wideCtx.body).error).toBe('envelope_too_many_keys');
     const long = await post('/v1/batch', { batch: Array.from({ length: 10_001 }, () => 0) });
     expect(long.status).toBe(400);
-    expect(JSON.parse(long.body)).toMatchObject({ error: 'batch_too_long', message: 'the batch has 10001 messages, over the limit of 10000; send smaller batches' });
+    expect(JSON.parse(long.body)).toMatchObject({
+      error: 'batch_too_long',
+      message: 'the batch has 10001 messages, over the limit of 10000; send smaller batches',
+    });
     const deepBody = await post('/v1/batch', deepArrayText(100_000));
     expect(deepBody.status).toBe(400);
     expect(JSON.parse(deepBody.body).error).toBe('invalid_batch');
@@ -182,7 +233,11 @@ describe('limits over the real HTTP API', () => {
 
   test('a repeated query parameter that would bind an array into SQL is a 400, not a 500', async () => {
     // "2026,1" is a date to Date.parse: the array used to reach better-sqlite3, which threw.
-    const r = await live.send({ method: 'GET', path: '/v1/tenants/acme/timeline?before=2026&before=1', headers: { authorization: `Bearer ${live.token('acme')}` } });
+    const r = await live.send({
+      method: 'GET',
+      path: '/v1/tenants/acme/timeline?before=2026&before=1',
+      headers: { authorization: `Bearer ${live.token('acme')}` },
+    });
     expect([r.status, JSON.parse(r.body).error]).toEqual([400, 'repeated_parameter']);
   });
 
@@ -192,21 +247,46 @@ describe('limits over the real HTTP API', () => {
       const r = await live.send({ method: 'POST', path, headers: admin, body: withRaw({ config: '@DEEP@' }, deepObjectText(10_000)) });
       expect([path, r.status, JSON.parse(r.body).error]).toEqual([path, 400, 'body_too_deep']);
     }
-    const put = await live.send({ method: 'PUT', path: '/v1/progress', headers: { authorization: `Bearer ${live.token('acme')}` }, body: withRaw({ entries: [{ data: '@DEEP@' }] }, deepObjectText(10_000)) });
+    const put = await live.send({
+      method: 'PUT',
+      path: '/v1/progress',
+      headers: { authorization: `Bearer ${live.token('acme')}` },
+      body: withRaw({ entries: [{ data: '@DEEP@' }] }, deepObjectText(10_000)),
+    });
     expect(put.status).toBe(400);
-    expect(JSON.parse(put.body)).toMatchObject({ error: 'body_too_deep', message: 'the body at entries[0].data.a.a.a… is nested deeper than 64 levels (the limit)' });
+    expect(JSON.parse(put.body)).toMatchObject({
+      error: 'body_too_deep',
+      message: 'the body at entries[0].data.a.a.a… is nested deeper than 64 levels (the limit)',
+    });
   });
 });
 
 describe('5xx semantics', () => {
-  const failing = (ping: () => Promise<void>): EventStore => ({
-    kind: 'test', insert: async () => ({ inserted: 0, duplicates: 0 }), list: async () => [], count: async () => 0, ping, close: async () => {},
-  } as unknown as EventStore);
+  const failing = (ping: () => Promise<void>): EventStore =>
+    ({
+      kind: 'test',
+      insert: async () => ({ inserted: 0, duplicates: 0 }),
+      list: async () => [],
+      count: async () => 0,
+      ping,
+      close: async () => {},
+    }) as unknown as EventStore;
 
   test('an unexpected failure: a 500 with a request id (also in the log line), never "safe to retry", no Retry-After', async () => {
     const lines: string[] = [];
-    const stream = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
-    const app = buildApp({ store: failing(async () => { throw new TypeError('boom'); }), writeKeys: ['k'], logger: { level: 'error', stream } });
+    const stream = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const app = buildApp({
+      store: failing(async () => {
+        throw new TypeError('boom');
+      }),
+      writeKeys: ['k'],
+      logger: { level: 'error', stream },
+    });
     const a = await app.inject({ method: 'GET', url: '/healthz' });
     const b = await app.inject({ method: 'GET', url: '/healthz' });
     await app.close();
@@ -223,7 +303,13 @@ describe('5xx semantics', () => {
   });
 
   test('an HttpError that a retry can cure carries Retry-After; a deterministic one does not', async () => {
-    const app = buildApp({ store: failing(async () => { throw new HttpError(503, 'store_full', 'the disk is full', 30); }), writeKeys: ['k'], logger: false });
+    const app = buildApp({
+      store: failing(async () => {
+        throw new HttpError(503, 'store_full', 'the disk is full', 30);
+      }),
+      writeKeys: ['k'],
+      logger: false,
+    });
     const r = await app.inject({ method: 'GET', url: '/healthz' });
     expect([r.statusCode, r.headers['retry-after'], r.json().error]).toEqual([503, '30', 'store_full']);
     await app.close();

@@ -67,15 +67,18 @@ export function toRows(
           rejected.push({
             index,
             messageId: typeof input.messageId === 'string' ? input.messageId : null,
-            errors: [{
-              path: 'type',
-              // Never String(input.type): an object with its own `toString` key throws.
-              message: typeof input.type === 'string'
-                ? (MESSAGE_TYPES as readonly string[]).includes(input.type)
-                  ? `a "${input.type}" message was sent to /v1/${forcedType}; send it to /v1/batch, or to /v1/${input.type}`
-                  : `a ${JSON.stringify(input.type.slice(0, 64))} message was sent to /v1/${forcedType}; send it to /v1/batch, or to /v1/${forcedType} as a ${forcedType}`
-                : `expected type to be "${forcedType}" (or absent) on /v1/${forcedType}, found ${Array.isArray(input.type) ? 'array' : input.type === null ? 'null' : typeof input.type}`,
-            }],
+            errors: [
+              {
+                path: 'type',
+                // Never String(input.type): an object with its own `toString` key throws.
+                message:
+                  typeof input.type === 'string'
+                    ? (MESSAGE_TYPES as readonly string[]).includes(input.type)
+                      ? `a "${input.type}" message was sent to /v1/${forcedType}; send it to /v1/batch, or to /v1/${input.type}`
+                      : `a ${JSON.stringify(input.type.slice(0, 64))} message was sent to /v1/${forcedType}; send it to /v1/batch, or to /v1/${forcedType} as a ${forcedType}`
+                    : `expected type to be "${forcedType}" (or absent) on /v1/${forcedType}, found ${Array.isArray(input.type) ? 'array' : input.type === null ? 'null' : typeof input.type}`,
+              },
+            ],
           });
           continue;
         }
@@ -101,8 +104,7 @@ function rowOf(msg: Message, writeKey: string, env: Envelope, receivedAt: string
   const timestamp = correctedTimestamp(original, sentAt, receivedAtMs);
   const context = env.context ? { ...env.context, ...msg.context } : msg.context;
   const integrations = env.integrations ? { ...env.integrations, ...msg.integrations } : msg.integrations;
-  const groupId =
-    msg.type === 'group' ? msg.groupId : typeof context?.groupId === 'string' ? context.groupId : null;
+  const groupId = msg.type === 'group' ? msg.groupId : typeof context?.groupId === 'string' ? context.groupId : null;
   const event = msg.type === 'track' ? msg.event : msg.type === 'page' || msg.type === 'screen' ? (msg.name ?? null) : null;
   const stored: Record<string, unknown> = { ...msg, timestamp, receivedAt };
   if (original) stored.originalTimestamp = original;

@@ -29,16 +29,47 @@ export function createMetrics(): Metrics {
   const registers = [registry];
   return {
     registry,
-    accepted: new Counter({ name: 'keel_events_accepted_total', help: 'Events stored by the ingest routes (new ones; duplicates are counted apart).', registers }),
-    rejected: new Counter({ name: 'keel_events_rejected_total', help: 'Events not stored, by reason code: a message\'s first issue, or, for a request rejected whole (bad JSON, bad envelope, too large), the error code, counted once.', labelNames: ['reason'], registers }),
-    duplicates: new Counter({ name: 'keel_events_duplicates_total', help: 'Events already stored (a retry): acknowledged and de-duplicated on (write key, messageId).', registers }),
-    refused: new Counter({ name: 'keel_ingest_refused_total', help: 'Ingest requests refused before their events were read, by reason: rate_limited, over_pressure, storage_fault, origin, auth.', labelNames: ['reason'], registers }),
-    http: new Histogram({
-      name: 'keel_http_request_duration_seconds', help: 'HTTP request latency by route pattern, method and status class (2xx, 4xx, …).',
-      labelNames: ['route', 'method', 'status_class'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers,
+    accepted: new Counter({
+      name: 'keel_events_accepted_total',
+      help: 'Events stored by the ingest routes (new ones; duplicates are counted apart).',
+      registers,
     }),
-    storeCommit: new Histogram({ name: 'keel_store_commit_duration_seconds', help: 'One group-commit transaction of the event store.', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers }),
-    sweep: new Histogram({ name: 'keel_health_sweep_duration_seconds', help: 'One health, lifecycle and alerts sweep over every tenant.', buckets: [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers }),
+    rejected: new Counter({
+      name: 'keel_events_rejected_total',
+      help: "Events not stored, by reason code: a message's first issue, or, for a request rejected whole (bad JSON, bad envelope, too large), the error code, counted once.",
+      labelNames: ['reason'],
+      registers,
+    }),
+    duplicates: new Counter({
+      name: 'keel_events_duplicates_total',
+      help: 'Events already stored (a retry): acknowledged and de-duplicated on (write key, messageId).',
+      registers,
+    }),
+    refused: new Counter({
+      name: 'keel_ingest_refused_total',
+      help: 'Ingest requests refused before their events were read, by reason: rate_limited, over_pressure, storage_fault, origin, auth.',
+      labelNames: ['reason'],
+      registers,
+    }),
+    http: new Histogram({
+      name: 'keel_http_request_duration_seconds',
+      help: 'HTTP request latency by route pattern, method and status class (2xx, 4xx, …).',
+      labelNames: ['route', 'method', 'status_class'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    storeCommit: new Histogram({
+      name: 'keel_store_commit_duration_seconds',
+      help: 'One group-commit transaction of the event store.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    }),
+    sweep: new Histogram({
+      name: 'keel_health_sweep_duration_seconds',
+      help: 'One health, lifecycle and alerts sweep over every tenant.',
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
+    }),
   };
 }
 

@@ -33,7 +33,12 @@ const value = (text: string, series: string) => {
   return line ? Number(line.split(' ')[1]) : 0;
 };
 const post = (app: Awaited<ReturnType<typeof make>>, body: unknown, headers: Record<string, string> = { authorization: basic }) =>
-  app.inject({ method: 'POST', url: '/v1/batch', headers: { 'content-type': 'text/plain', ...headers }, payload: typeof body === 'string' ? body : JSON.stringify(body) });
+  app.inject({
+    method: 'POST',
+    url: '/v1/batch',
+    headers: { 'content-type': 'text/plain', ...headers },
+    payload: typeof body === 'string' ? body : JSON.stringify(body),
+  });
 
 describe('GET /metrics', () => {
   test('accepted, de-duplicated and rejected events move the counters', async () => {

@@ -16,8 +16,15 @@ let app: FastifyInstance;
 beforeEach(async () => {
   store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-state-')));
   app = buildApp({
-    store, writeKeys: ['wk'], adminKeys: [ADMIN], secretKeys: [SECRET], logger: false,
-    config: store.config, progress: store.progress, facts: store.facts, lifecycle: store.lifecycle,
+    store,
+    writeKeys: ['wk'],
+    adminKeys: [ADMIN],
+    secretKeys: [SECRET],
+    logger: false,
+    config: store.config,
+    progress: store.progress,
+    facts: store.facts,
+    lifecycle: store.lifecycle,
   });
 });
 afterEach(async () => {
@@ -61,12 +68,20 @@ describe('config: publish, serve with ETag, audit', () => {
     // Every section counts: fatigue (and any other) is diffed like the rest.
     const fatigue = await publish({ ...doc('Get Acme running'), nudges: [], fatigue: { perDay: 3 } });
     expect(fatigue.json()).toMatchObject({ version: 3, summary: 'added fatigue' });
-    expect((await publish({ ...doc('Get Acme running'), nudges: [], fatigue: { perDay: 4 } })).json()).toMatchObject({ version: 4, summary: 'changed fatigue' });
+    expect((await publish({ ...doc('Get Acme running'), nudges: [], fatigue: { perDay: 4 } })).json()).toMatchObject({
+      version: 4,
+      summary: 'changed fatigue',
+    });
     await publish({ ...doc('Get Acme running'), nudges: [] }); // back to version 2's document: version 5, "removed fatigue"
-    expect((await app.inject({ method: 'GET', url: '/v1/admin/config/versions', headers: { authorization: `Bearer ${ADMIN}` } })).json().versions[0]).toMatchObject({ version: 5, summary: 'removed fatigue' });
+    expect(
+      (await app.inject({ method: 'GET', url: '/v1/admin/config/versions', headers: { authorization: `Bearer ${ADMIN}` } })).json().versions[0],
+    ).toMatchObject({ version: 5, summary: 'removed fatigue' });
 
     const audit = (await app.inject({ method: 'GET', url: '/v1/admin/audit', headers: { authorization: `Bearer ${ADMIN}` } })).json();
-    expect(audit.entries.map((e: { detail: string }) => e.detail).slice(3)).toEqual(['version 2: changed checklists/onboarding; removed nudges/n1', 'version 1: first version']);
+    expect(audit.entries.map((e: { detail: string }) => e.detail).slice(3)).toEqual([
+      'version 2: changed checklists/onboarding; removed nudges/n1',
+      'version 1: first version',
+    ]);
     expect(audit.entries[0].actor).toMatch(/^ada@cs \(admin:[0-9a-f]{8}\)$/);
     const versions = (await app.inject({ method: 'GET', url: '/v1/admin/config/versions', headers: { authorization: `Bearer ${ADMIN}` } })).json();
     expect(versions.versions.map((v: { version: number }) => v.version)).toEqual([5, 4, 3, 2, 1]);
@@ -74,7 +89,12 @@ describe('config: publish, serve with ETag, audit', () => {
 
   test('a draft is previewed by its id without publishing, and expires after a day', async () => {
     await publish(doc('Published'));
-    const res = await app.inject({ method: 'POST', url: '/v1/admin/drafts', headers: { authorization: `Bearer ${ADMIN}` }, payload: JSON.stringify({ config: doc('Draft title'), actor: 'ada@cs' }) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/admin/drafts',
+      headers: { authorization: `Bearer ${ADMIN}` },
+      payload: JSON.stringify({ config: doc('Draft title'), actor: 'ada@cs' }),
+    });
     expect(res.statusCode).toBe(201);
     const { draft } = res.json() as { draft: string };
     expect(draft).toMatch(/^[0-9a-f]{32}$/);
@@ -84,7 +104,9 @@ describe('config: publish, serve with ETag, audit', () => {
     expect((await app.inject({ method: 'GET', url: '/v1/config?writeKey=wk' })).json().config.checklists[0].title).toBe('Published');
     expect((await app.inject({ method: 'GET', url: '/v1/config?writeKey=wk&draft=0000' })).json().error).toBe('no_draft');
     expect(await store.config.draft(draft, Date.now() + 25 * 3600_000)).toBeUndefined();
-    expect((await app.inject({ method: 'GET', url: '/v1/admin/audit', headers: { authorization: `Bearer ${ADMIN}` } })).json().entries[0].action).toBe('config.draft_saved');
+    expect((await app.inject({ method: 'GET', url: '/v1/admin/audit', headers: { authorization: `Bearer ${ADMIN}` } })).json().entries[0].action).toBe(
+      'config.draft_saved',
+    );
   });
 
   test('publishing needs the admin key; reading needs a write key', async () => {
@@ -100,7 +122,11 @@ describe('config: publish, serve with ETag, audit', () => {
   test('a validator refuses a bad document with every problem, and nothing is stored', async () => {
     await app.close();
     app = buildApp({
-      store, writeKeys: ['wk'], adminKeys: [ADMIN], logger: false, config: store.config,
+      store,
+      writeKeys: ['wk'],
+      adminKeys: [ADMIN],
+      logger: false,
+      config: store.config,
       validateConfig: () => ({ ok: false, problems: [{ path: 'checklists[0].id', message: 'expected a slug' }] }),
     });
     const res = await publish(doc('x'));
@@ -132,15 +158,30 @@ describe('progress', () => {
   const token = (sub: string, tenant = 'acme') => ({ authorization: `Bearer ${signUserToken({ sub, tenant }, SECRET)}` });
   const put = (headers: Record<string, string>, entries: Partial<ProgressEntry>[]) =>
     app.inject({ method: 'PUT', url: '/v1/progress', headers, payload: JSON.stringify({ entries }) });
-  const item = (ref: string, state: ProgressEntry['state'], updatedAt: string, scope: ProgressEntry['scope'] = 'user') =>
-    ({ scope, kind: 'checklist' as const, ref, state, updatedAt });
+  const item = (ref: string, state: ProgressEntry['state'], updatedAt: string, scope: ProgressEntry['scope'] = 'user') => ({
+    scope,
+    kind: 'checklist' as const,
+    ref,
+    state,
+    updatedAt,
+  });
 
   test('progress follows the user; tenant-wide items are shared by the account; a late older sync never undoes a completion', async () => {
     // Items a user may attest (the server can't see them): stored as attested by that user.
-    await publish({ version: 1, product: 'acme', checklists: [{ id: 'onboarding', title: 'x', items: [
-      { id: 'sso', title: 'SSO', attest: 'user', complete: { page: '/sso/done' } },
-      { id: 'team', title: 'Team', scope: 'tenant', attest: 'user', complete: { page: '/team' } },
-    ] }] });
+    await publish({
+      version: 1,
+      product: 'acme',
+      checklists: [
+        {
+          id: 'onboarding',
+          title: 'x',
+          items: [
+            { id: 'sso', title: 'SSO', attest: 'user', complete: { page: '/sso/done' } },
+            { id: 'team', title: 'Team', scope: 'tenant', attest: 'user', complete: { page: '/team' } },
+          ],
+        },
+      ],
+    });
     const ada = token('ada');
     await put(ada, [item('onboarding/sso', 'completed', '2026-05-02T10:00:00Z'), item('onboarding/team', 'completed', '2026-05-02T10:00:00Z', 'tenant')]);
     // An older device syncs late with "started".
@@ -156,12 +197,30 @@ describe('progress', () => {
   });
 
   test('facts computed from stored events come with the progress', async () => {
-    const ev = (id: string, userId: string, event: string, properties: Record<string, unknown>, now = new Date(Date.now() - 60_000 + Number(id)).toISOString()) => ({
-      writeKey: 'wk', messageId: id, type: 'track', event, userId, anonymousId: null, groupId: 'acme', timestamp: now,
-      originalTimestamp: null, sentAt: null, receivedAt: now, payload: JSON.stringify({ properties }), sender: { kind: 'server' as const },
+    const ev = (
+      id: string,
+      userId: string,
+      event: string,
+      properties: Record<string, unknown>,
+      now = new Date(Date.now() - 60_000 + Number(id)).toISOString(),
+    ) => ({
+      writeKey: 'wk',
+      messageId: id,
+      type: 'track',
+      event,
+      userId,
+      anonymousId: null,
+      groupId: 'acme',
+      timestamp: now,
+      originalTimestamp: null,
+      sentAt: null,
+      receivedAt: now,
+      payload: JSON.stringify({ properties }),
+      sender: { kind: 'server' as const },
     });
     await store.insert([
-      ev('1', 'ada', 'feature.used', { feature: 'dataset.ingest' }), ev('2', 'bob', 'feature.used', { feature: 'reports.create' }),
+      ev('1', 'ada', 'feature.used', { feature: 'dataset.ingest' }),
+      ev('2', 'bob', 'feature.used', { feature: 'reports.create' }),
       ev('3', 'ada', 'integration.state', { integration: 'sso', state: 'connected' }),
       ev('4', 'ada', 'integration.state', { integration: 'slack', state: 'connected' }),
     ]);
@@ -181,10 +240,12 @@ describe('progress', () => {
 
   test('property: merging is monotonic and order-independent for the state', () => {
     const states = ['not_started', 'started', 'dismissed', 'completed'] as const;
-    const entry = fc.record({
-      state: fc.constantFrom(...states),
-      updatedAt: fc.date({ min: new Date('2026-01-01'), max: new Date('2026-12-31'), noInvalidDate: true }).map((d) => d.toISOString()),
-    }).map((e) => ({ scope: 'user' as const, kind: 'checklist' as const, ref: 'c/i', completedAt: e.state === 'completed' ? e.updatedAt : null, ...e }));
+    const entry = fc
+      .record({
+        state: fc.constantFrom(...states),
+        updatedAt: fc.date({ min: new Date('2026-01-01'), max: new Date('2026-12-31'), noInvalidDate: true }).map((d) => d.toISOString()),
+      })
+      .map((e) => ({ scope: 'user' as const, kind: 'checklist' as const, ref: 'c/i', completedAt: e.state === 'completed' ? e.updatedAt : null, ...e }));
     fc.assert(
       fc.property(fc.array(entry, { minLength: 1, maxLength: 8 }), (list) => {
         const fold = (xs: ProgressEntry[]) => xs.reduce<ProgressEntry | undefined>((acc, x) => mergeProgress(acc, x), undefined)!;

@@ -24,15 +24,31 @@ const basic = `Basic ${Buffer.from(`${KEY}:`).toString('base64')}`;
 let n = 0;
 /** A message as analytics-next's normalize() leaves it. */
 const ajs = (type: string, over: Record<string, unknown> = {}) => ({
-  type, messageId: `ajs-next-${++n}`, anonymousId: 'anon-1', userId: null, timestamp: '2026-03-01T10:00:00.000Z',
+  type,
+  messageId: `ajs-next-${++n}`,
+  anonymousId: 'anon-1',
+  userId: null,
+  timestamp: '2026-03-01T10:00:00.000Z',
   context: { page: { path: '/', url: 'http://app.example/' }, library: { name: 'analytics.js', version: 'npm:next-1.84.3' } },
-  integrations: {}, writeKey: KEY, sentAt: '2026-03-01T10:00:00.100Z', ...over,
+  integrations: {},
+  writeKey: KEY,
+  sentAt: '2026-03-01T10:00:00.100Z',
+  ...over,
 });
 const post = (url: string, body: unknown) =>
-  app.inject({ method: 'POST', url, headers: { 'content-type': 'text/plain', authorization: basic, origin: 'http://app.example' }, payload: JSON.stringify(body) });
+  app.inject({
+    method: 'POST',
+    url,
+    headers: { 'content-type': 'text/plain', authorization: basic, origin: 'http://app.example' },
+    payload: JSON.stringify(body),
+  });
 
-test('settings: the Segment.io destination points at this server, nothing else loads, Segment\'s metrics are off', async () => {
-  const res = await app.inject({ method: 'GET', url: `/v1/projects/${KEY}/settings`, headers: { host: 'keel.example.com:8443', 'x-forwarded-proto': 'https', origin: 'http://app.example' } });
+test("settings: the Segment.io destination points at this server, nothing else loads, Segment's metrics are off", async () => {
+  const res = await app.inject({
+    method: 'GET',
+    url: `/v1/projects/${KEY}/settings`,
+    headers: { host: 'keel.example.com:8443', 'x-forwarded-proto': 'https', origin: 'http://app.example' },
+  });
   expect(res.statusCode).toBe(200);
   expect(res.headers['access-control-allow-origin']).toBe('http://app.example');
   const s = res.json();
@@ -69,7 +85,11 @@ test('/v1/t, /p, /i, /g, /a, /s each store one message of their type; /v1/b a ba
     expect(res.statusCode, url).toBe(200);
     expect(res.json()).toMatchObject({ accepted: 1 });
   }
-  const batch = await post('/v1/b', { writeKey: KEY, sentAt: '2026-03-01T10:00:01.000Z', batch: [ajs('track', { userId: 'u1', event: 'A' }), ajs('track', { userId: 'u1', event: 'B' })] });
+  const batch = await post('/v1/b', {
+    writeKey: KEY,
+    sentAt: '2026-03-01T10:00:01.000Z',
+    batch: [ajs('track', { userId: 'u1', event: 'A' }), ajs('track', { userId: 'u1', event: 'B' })],
+  });
   expect(batch.json()).toMatchObject({ accepted: 2, duplicates: 0 });
   const stored = await store.list({ writeKey: KEY });
   expect(stored.map((r) => r.type)).toEqual(['identify', 'group', 'track', 'page', 'screen', 'alias', 'track', 'track']);
@@ -82,15 +102,25 @@ test('a message sent to the wrong letter is refused with the route to use; /v1/m
   const wrong = await post('/v1/t', ajs('page', { name: 'x' }));
   expect(wrong.statusCode).toBe(400);
   expect(wrong.json().message).toMatch(/send it to \/v1\/batch, or to \/v1\/page/);
-  const metrics = await app.inject({ method: 'POST', url: '/v1/m', headers: { 'content-type': 'text/plain' }, payload: JSON.stringify({ series: [{ type: 'Counter', metric: 'analytics_js.invoke', value: 1, tags: {} }] }) });
+  const metrics = await app.inject({
+    method: 'POST',
+    url: '/v1/m',
+    headers: { 'content-type': 'text/plain' },
+    payload: JSON.stringify({ series: [{ type: 'Counter', metric: 'analytics_js.invoke', value: 1, tags: {} }] }),
+  });
   expect(metrics.statusCode).toBe(200);
   expect(await store.count({ writeKey: KEY })).toBe(0);
 });
 
 test('the CORS preflight analytics-next triggers (Authorization, X-Retry-Count) is allowed for an allowed origin', async () => {
   const res = await app.inject({
-    method: 'OPTIONS', url: '/v1/t',
-    headers: { origin: 'http://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,x-retry-count' },
+    method: 'OPTIONS',
+    url: '/v1/t',
+    headers: {
+      origin: 'http://app.example',
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'authorization,content-type,x-retry-count',
+    },
   });
   expect(res.statusCode).toBe(204);
   expect(res.headers['access-control-allow-headers']).toMatch(/x-retry-count/);

@@ -3,21 +3,56 @@ import { HELP, MIN_RETENTION_MS, parseRetention, parseServeArgs } from './serve-
 
 test('defaults, flags and environment variables (flags win)', () => {
   expect(parseServeArgs(['--write-key', 'a'], {})).toEqual({
-    port: 4318, host: '127.0.0.1', dataDir: './.keel-data', writeKeys: ['a'], serverWriteKeys: [], allowedOrigins: [], adminKeys: [], secretKeys: [], webhooks: [], webhookSecret: undefined, durability: 'normal', logLevel: 'info', metricsPublic: false, sweepMs: 300_000, retentionMs: undefined, testClockFile: undefined,
-    rateLimit: { perIp: 12_000, perWriteKey: 120_000, authFailuresPerIp: 30 }, shedding: { maxEventLoopDelayMs: 1000 },
+    port: 4318,
+    host: '127.0.0.1',
+    dataDir: './.keel-data',
+    writeKeys: ['a'],
+    serverWriteKeys: [],
+    allowedOrigins: [],
+    adminKeys: [],
+    secretKeys: [],
+    webhooks: [],
+    webhookSecret: undefined,
+    durability: 'normal',
+    logLevel: 'info',
+    metricsPublic: false,
+    sweepMs: 300_000,
+    retentionMs: undefined,
+    testClockFile: undefined,
+    rateLimit: { perIp: 12_000, perWriteKey: 120_000, authFailuresPerIp: 30 },
+    shedding: { maxEventLoopDelayMs: 1000 },
   });
   expect(parseServeArgs(['--write-key', 'a', '--sweep-interval', '30s'], {}).sweepMs).toBe(30_000);
   expect(parseServeArgs(['--write-key', 'a'], { KEEL_SWEEP_INTERVAL: '250ms' }).sweepMs).toBe(250);
-  const env = { KEEL_PORT: '9000', KEEL_WRITE_KEYS: 'k1, k2', KEEL_ALLOWED_ORIGINS: 'https://a.example,https://b.example', KEEL_DATA_DIR: '/d', KEEL_DURABILITY: 'full' };
-  expect(parseServeArgs([], env)).toMatchObject({ port: 9000, writeKeys: ['k1', 'k2'], allowedOrigins: ['https://a.example', 'https://b.example'], dataDir: '/d', durability: 'full' });
+  const env = {
+    KEEL_PORT: '9000',
+    KEEL_WRITE_KEYS: 'k1, k2',
+    KEEL_ALLOWED_ORIGINS: 'https://a.example,https://b.example',
+    KEEL_DATA_DIR: '/d',
+    KEEL_DURABILITY: 'full',
+  };
+  expect(parseServeArgs([], env)).toMatchObject({
+    port: 9000,
+    writeKeys: ['k1', 'k2'],
+    allowedOrigins: ['https://a.example', 'https://b.example'],
+    dataDir: '/d',
+    durability: 'full',
+  });
   expect(parseServeArgs(['--write-key', 'a', '--server-write-key', 's1'], {}).serverWriteKeys).toEqual(['s1']);
   expect(parseServeArgs(['--write-key', 'a'], { KEEL_SERVER_WRITE_KEYS: 's1,s2' }).serverWriteKeys).toEqual(['s1', 's2']);
   expect(parseServeArgs(['--port', '1234', '--write-key', 'x', '--write-key', 'y'], env)).toMatchObject({ port: 1234, writeKeys: ['x', 'y'] });
 });
 
 test('rate limits, load shedding and the proxy to trust: flags and environment variables', () => {
-  const cfg = parseServeArgs(['--write-key', 'a', '--rate-limit-ip', '0', '--auth-failure-limit', '5', '--trust-proxy', '10.0.0.0/8, 10.1.1.1'], { KEEL_RATE_LIMIT_KEY: '99', KEEL_MAX_EVENT_LOOP_DELAY: '0' });
-  expect(cfg).toMatchObject({ rateLimit: { perIp: 0, perWriteKey: 99, authFailuresPerIp: 5 }, shedding: { maxEventLoopDelayMs: 0 }, trustProxy: ['10.0.0.0/8', '10.1.1.1'] });
+  const cfg = parseServeArgs(['--write-key', 'a', '--rate-limit-ip', '0', '--auth-failure-limit', '5', '--trust-proxy', '10.0.0.0/8, 10.1.1.1'], {
+    KEEL_RATE_LIMIT_KEY: '99',
+    KEEL_MAX_EVENT_LOOP_DELAY: '0',
+  });
+  expect(cfg).toMatchObject({
+    rateLimit: { perIp: 0, perWriteKey: 99, authFailuresPerIp: 5 },
+    shedding: { maxEventLoopDelayMs: 0 },
+    trustProxy: ['10.0.0.0/8', '10.1.1.1'],
+  });
   expect(parseServeArgs(['--write-key', 'a'], { KEEL_TRUST_PROXY: 'true' }).trustProxy).toBe(true);
   expect(parseServeArgs(['--write-key', 'a', '--trust-proxy', '2'], {}).trustProxy).toBe(2);
   expect(parseServeArgs(['--write-key', 'a'], {})).not.toHaveProperty('trustProxy');
@@ -26,9 +61,12 @@ test('rate limits, load shedding and the proxy to trust: flags and environment v
 test('--database-url, DATABASE_URL or KEEL_DATABASE_URL picks PostgreSQL; --database-schema its schema', () => {
   expect(parseServeArgs(['--write-key', 'a'], {})).toMatchObject({ databaseUrl: undefined, databaseSchema: undefined });
   expect(parseServeArgs(['--write-key', 'a'], { DATABASE_URL: 'postgres://u@db:5432/keel' }).databaseUrl).toBe('postgres://u@db:5432/keel');
-  expect(parseServeArgs(['--write-key', 'a'], { DATABASE_URL: 'postgres://x@a/b', KEEL_DATABASE_URL: 'postgresql://y@c/d' }).databaseUrl).toBe('postgresql://y@c/d');
-  expect(parseServeArgs(['--write-key', 'a', '--database-url', 'postgres://z@e/f', '--database-schema', 'keel_1'], { DATABASE_URL: 'postgres://x@a/b' }))
-    .toMatchObject({ databaseUrl: 'postgres://z@e/f', databaseSchema: 'keel_1' });
+  expect(parseServeArgs(['--write-key', 'a'], { DATABASE_URL: 'postgres://x@a/b', KEEL_DATABASE_URL: 'postgresql://y@c/d' }).databaseUrl).toBe(
+    'postgresql://y@c/d',
+  );
+  expect(
+    parseServeArgs(['--write-key', 'a', '--database-url', 'postgres://z@e/f', '--database-schema', 'keel_1'], { DATABASE_URL: 'postgres://x@a/b' }),
+  ).toMatchObject({ databaseUrl: 'postgres://z@e/f', databaseSchema: 'keel_1' });
   // An empty variable (a blank line in an env file) is no database.
   expect(parseServeArgs(['--write-key', 'a'], { DATABASE_URL: '' }).databaseUrl).toBeUndefined();
 });

@@ -43,7 +43,11 @@ keel serve options (flag, or environment variable):
 
 export class UsageError extends Error {}
 
-const list = (v: string | undefined) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const list = (v: string | undefined) =>
+  (v ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 export interface ServeConfig {
   port: number;
@@ -157,20 +161,27 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
     return Number(text);
   };
   const trustText = v['trust-proxy'] ?? env.KEEL_TRUST_PROXY;
-  const trustProxy = trustText === undefined || trustText === '' || trustText === 'false' ? undefined
-    : trustText === 'true' ? true
-    : /^\d+$/.test(trustText) ? Number(trustText)
-    : list(trustText);
+  const trustProxy =
+    trustText === undefined || trustText === '' || trustText === 'false'
+      ? undefined
+      : trustText === 'true'
+        ? true
+        : /^\d+$/.test(trustText)
+          ? Number(trustText)
+          : list(trustText);
   const databaseUrl = v['database-url'] ?? (env.KEEL_DATABASE_URL || env.DATABASE_URL || undefined);
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/[^\s]+$/.test(databaseUrl)) {
     // The URL may carry a password: name its scheme, never echo it.
-    throw new UsageError(`--database-url must be a PostgreSQL URL such as postgres://user@host:5432/keel, found ${/^[a-z][a-z0-9+.-]*:/i.test(databaseUrl) ? `the scheme "${databaseUrl.split(':')[0]}"` : 'no scheme'}`);
+    throw new UsageError(
+      `--database-url must be a PostgreSQL URL such as postgres://user@host:5432/keel, found ${/^[a-z][a-z0-9+.-]*:/i.test(databaseUrl) ? `the scheme "${databaseUrl.split(':')[0]}"` : 'no scheme'}`,
+    );
   }
   const databaseSchema = v['database-schema'] ?? (env.KEEL_DATABASE_SCHEMA || undefined);
   if (databaseSchema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(databaseSchema)) {
     throw new UsageError(`--database-schema must be a plain identifier (letters, digits, _; at most 63), found "${databaseSchema}"`);
   }
-  if (databaseSchema !== undefined && databaseUrl === undefined) throw new UsageError('--database-schema needs --database-url (the SQLite store has no schemas)');
+  if (databaseSchema !== undefined && databaseUrl === undefined)
+    throw new UsageError('--database-schema needs --database-url (the SQLite store has no schemas)');
   const retentionText = v.retention ?? env.KEEL_RETENTION;
   return {
     port,
@@ -197,7 +208,9 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
       perWriteKey: count('rate-limit-key', v['rate-limit-key'] ?? env.KEEL_RATE_LIMIT_KEY, DEFAULT_RATE_LIMITS.perWriteKey),
       authFailuresPerIp: count('auth-failure-limit', v['auth-failure-limit'] ?? env.KEEL_AUTH_FAILURE_LIMIT, DEFAULT_RATE_LIMITS.authFailuresPerIp),
     },
-    shedding: { maxEventLoopDelayMs: count('max-event-loop-delay', v['max-event-loop-delay'] ?? env.KEEL_MAX_EVENT_LOOP_DELAY, DEFAULT_SHEDDING.maxEventLoopDelayMs) },
+    shedding: {
+      maxEventLoopDelayMs: count('max-event-loop-delay', v['max-event-loop-delay'] ?? env.KEEL_MAX_EVENT_LOOP_DELAY, DEFAULT_SHEDDING.maxEventLoopDelayMs),
+    },
     ...(trustProxy === undefined ? {} : { trustProxy }),
     metricsPublic: v['metrics-public'] ?? ['1', 'true'].includes(env.KEEL_METRICS_PUBLIC ?? ''),
     sweepMs: parseInterval(v['sweep-interval'] ?? env.KEEL_SWEEP_INTERVAL ?? '5m', '--sweep-interval'),
@@ -205,4 +218,3 @@ export function parseServeArgs(args: string[], env: NodeJS.ProcessEnv = process.
     testClockFile: env.KEEL_TEST_CLOCK_FILE || undefined,
   };
 }
-

@@ -24,7 +24,15 @@ test('graceful shutdown finishes the in-flight request, stores its rows, then cl
   let entered!: () => void;
   const inInsert = new Promise<void>((r) => (entered = r));
   // A store whose first insert waits, so a request is provably in flight when close() starts.
-  const slow: EventStore = { ...real, kind: real.kind, insert: async (rows) => { entered(); await gate; return real.insert(rows); } };
+  const slow: EventStore = {
+    ...real,
+    kind: real.kind,
+    insert: async (rows) => {
+      entered();
+      await gate;
+      return real.insert(rows);
+    },
+  };
   const server = await startServer({ store: slow, writeKeys: ['k'], port: 0, logger: false });
   const inflight = fetch(`${server.url}/v1/batch`, { method: 'POST', headers: auth, body: JSON.stringify({ batch: [msg('in-flight')] }) });
   await inInsert;
@@ -43,7 +51,9 @@ test('graceful shutdown finishes the in-flight request, stores its rows, then cl
 test('kill -9 under load: every batch acknowledged with a 200 is in the database afterwards', async () => {
   expect(existsSync(cli), `${cli} is built by \`pnpm run build\` (npm test runs it)`).toBe(true);
   const dataDir = mkdtempSync(join(tmpdir(), 'keel-kill-'));
-  const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--data-dir', dataDir, '--write-key', 'k', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--data-dir', dataDir, '--write-key', 'k', '--log-level', 'warn'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';

@@ -32,7 +32,11 @@ const isRoot = process.getuid?.() === 0;
 const probeDir = join(base, 'probe');
 const cannotMount = !isRoot ? `not root (uid ${process.getuid?.()}): mounting a tmpfs needs root` : mount(['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs'], probeDir);
 if (cannotMount) console.warn(`storage-faults.test.ts: skipping the mount tests: ${cannotMount}`);
-const cannotSeteuid = !isRoot ? 'not root: switching to another user needs root' : typeof process.seteuid !== 'function' ? 'process.seteuid is unavailable (a worker thread?)' : undefined;
+const cannotSeteuid = !isRoot
+  ? 'not root: switching to another user needs root'
+  : typeof process.seteuid !== 'function'
+    ? 'process.seteuid is unavailable (a worker thread?)'
+    : undefined;
 if (cannotSeteuid) console.warn(`storage-faults.test.ts: skipping the permission test: ${cannotSeteuid}`);
 
 afterAll(() => {
@@ -55,8 +59,13 @@ const basic = `Basic ${Buffer.from(`${KEY}:`).toString('base64')}`;
 let n = 0;
 const batch = (size: number) => ({
   batch: Array.from({ length: size }, () => ({
-    type: 'track', event: 'report.exported', messageId: `f-${++n}`, anonymousId: 'a1', timestamp: new Date().toISOString(),
-    context: { groupId: 'acme' }, properties: { rows: n, note: 'x'.repeat(900) },
+    type: 'track',
+    event: 'report.exported',
+    messageId: `f-${++n}`,
+    anonymousId: 'a1',
+    timestamp: new Date().toISOString(),
+    context: { groupId: 'acme' },
+    properties: { rows: n, note: 'x'.repeat(900) },
   })),
 });
 const integrity = (path: string) => {
@@ -77,111 +86,145 @@ const storedIds = (path: string) => {
 };
 
 describe('a full disk', () => {
-  it.skipIf(cannotMount)('writes answer 503 + Retry-After (never 500), /healthz is degraded with the cause, the log names the path; after space is freed all recovers and nothing acknowledged is lost', async () => {
-    const disk = join(base, 'full');
-    const reason = mount(['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs'], disk);
-    expect(reason).toBeUndefined();
-    const filler = join(disk, 'filler');
-    writeFileSync(filler, Buffer.alloc(900 * 1024, 1));
-    const lines: { level: number; msg: string; path?: string; cause?: string }[] = [];
-    const store = await openSqliteStore(join(disk, 'data'));
-    const app = buildApp({
-      store, writeKeys: [KEY], secretKeys: [SECRET], progress: store.progress, rateLimit: false,
-      logger: { level: 'warn', stream: { write: (l: string) => void lines.push(JSON.parse(l)) } },
-    });
-    const acked = new Set<string>();
-    const post = async (size = 20) => {
-      const body = batch(size);
-      const res = await app.inject({ method: 'POST', url: '/v1/batch', headers: { authorization: basic, 'content-type': 'text/plain' }, payload: JSON.stringify(body) });
-      if (res.statusCode === 200) for (const m of body.batch) acked.add(m.messageId);
-      return res;
-    };
-    try {
-      expect((await app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ ok: true, store: 'sqlite' });
-      let res = await post();
-      for (let i = 0; i < 500 && res.statusCode === 200; i++) res = await post();
-      expect(acked.size).toBeGreaterThan(0);
-      expect(res.statusCode).toBe(503);
-      expect(res.headers['retry-after']).toBe('5');
-      expect(res.json()).toMatchObject({ ok: false, error: 'storage_unavailable' });
-      expect(res.json().message).toContain('disk full');
-      // Still full: every write is a 503 with Retry-After, concurrent ones too.
-      const more = await Promise.all([post(), post(), post()]);
-      expect(more.map((r) => [r.statusCode, r.headers['retry-after']])).toEqual([[503, '5'], [503, '5'], [503, '5']]);
+  it.skipIf(cannotMount)(
+    'writes answer 503 + Retry-After (never 500), /healthz is degraded with the cause, the log names the path; after space is freed all recovers and nothing acknowledged is lost',
+    async () => {
+      const disk = join(base, 'full');
+      const reason = mount(['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs'], disk);
+      expect(reason).toBeUndefined();
+      const filler = join(disk, 'filler');
+      writeFileSync(filler, Buffer.alloc(900 * 1024, 1));
+      const lines: { level: number; msg: string; path?: string; cause?: string }[] = [];
+      const store = await openSqliteStore(join(disk, 'data'));
+      const app = buildApp({
+        store,
+        writeKeys: [KEY],
+        secretKeys: [SECRET],
+        progress: store.progress,
+        rateLimit: false,
+        logger: { level: 'warn', stream: { write: (l: string) => void lines.push(JSON.parse(l)) } },
+      });
+      const acked = new Set<string>();
+      const post = async (size = 20) => {
+        const body = batch(size);
+        const res = await app.inject({
+          method: 'POST',
+          url: '/v1/batch',
+          headers: { authorization: basic, 'content-type': 'text/plain' },
+          payload: JSON.stringify(body),
+        });
+        if (res.statusCode === 200) for (const m of body.batch) acked.add(m.messageId);
+        return res;
+      };
+      try {
+        expect((await app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ ok: true, store: 'sqlite' });
+        let res = await post();
+        for (let i = 0; i < 500 && res.statusCode === 200; i++) res = await post();
+        expect(acked.size).toBeGreaterThan(0);
+        expect(res.statusCode).toBe(503);
+        expect(res.headers['retry-after']).toBe('5');
+        expect(res.json()).toMatchObject({ ok: false, error: 'storage_unavailable' });
+        expect(res.json().message).toContain('disk full');
+        // Still full: every write is a 503 with Retry-After, concurrent ones too.
+        const more = await Promise.all([post(), post(), post()]);
+        expect(more.map((r) => [r.statusCode, r.headers['retry-after']])).toEqual([
+          [503, '5'],
+          [503, '5'],
+          [503, '5'],
+        ]);
 
-      const health = await app.inject({ method: 'GET', url: '/healthz' });
-      expect(health.statusCode).toBe(503);
-      expect(health.headers['retry-after']).toBe('5');
-      expect(health.json()).toMatchObject({ ok: false, status: 'degraded', store: 'sqlite', cause: 'disk full' });
-      // Not ready either: a load balancer sends the traffic elsewhere, and asks again after Retry-After.
-      const ready = await app.inject({ method: 'GET', url: '/readyz' });
-      expect([ready.statusCode, ready.headers['retry-after']]).toEqual([503, '5']);
-      expect(ready.json()).toMatchObject({ ready: false, reason: 'storage fault: disk full' });
-      expect(await app.metrics.registry.getSingleMetricAsString('keel_ingest_refused_total')).toMatch(/reason="storage_fault"\} [1-9]/);
-      const logged = lines.filter((l) => l.level >= 50 && l.cause === 'disk full');
-      expect(logged).toHaveLength(1); // once for the episode, not once a request
-      expect(logged[0]!.msg).toContain(store.path);
-      expect(logged[0]!.msg).toContain('disk full');
-      expect(app.accessStats.storageFaults).toBeGreaterThanOrEqual(4);
+        const health = await app.inject({ method: 'GET', url: '/healthz' });
+        expect(health.statusCode).toBe(503);
+        expect(health.headers['retry-after']).toBe('5');
+        expect(health.json()).toMatchObject({ ok: false, status: 'degraded', store: 'sqlite', cause: 'disk full' });
+        // Not ready either: a load balancer sends the traffic elsewhere, and asks again after Retry-After.
+        const ready = await app.inject({ method: 'GET', url: '/readyz' });
+        expect([ready.statusCode, ready.headers['retry-after']]).toEqual([503, '5']);
+        expect(ready.json()).toMatchObject({ ready: false, reason: 'storage fault: disk full' });
+        expect(await app.metrics.registry.getSingleMetricAsString('keel_ingest_refused_total')).toMatch(/reason="storage_fault"\} [1-9]/);
+        const logged = lines.filter((l) => l.level >= 50 && l.cause === 'disk full');
+        expect(logged).toHaveLength(1); // once for the episode, not once a request
+        expect(logged[0]!.msg).toContain(store.path);
+        expect(logged[0]!.msg).toContain('disk full');
+        expect(app.accessStats.storageFaults).toBeGreaterThanOrEqual(4);
 
-      // Space comes back: health recovers, writes succeed again.
-      unlinkSync(filler);
-      const healed = await app.inject({ method: 'GET', url: '/healthz' });
-      expect(healed.statusCode).toBe(200);
-      expect(healed.json()).toEqual({ ok: true, store: 'sqlite' });
-      expect((await app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ ready: true });
-      expect((await post(5)).statusCode).toBe(200);
-      expect(store.fault).toBeUndefined();
+        // Space comes back: health recovers, writes succeed again.
+        unlinkSync(filler);
+        const healed = await app.inject({ method: 'GET', url: '/healthz' });
+        expect(healed.statusCode).toBe(200);
+        expect(healed.json()).toEqual({ ok: true, store: 'sqlite' });
+        expect((await app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ ready: true });
+        expect((await post(5)).statusCode).toBe(200);
+        expect(store.fault).toBeUndefined();
 
-      const stored = storedIds(store.path);
-      expect([...acked].filter((id) => !stored.has(id))).toEqual([]); // nothing acknowledged is lost
-      expect(stored.size).toBe(acked.size); // and nothing refused was stored
-      expect(integrity(store.path)).toBe('ok');
-    } finally {
-      await app.close();
-      await store.close();
-    }
-    // Reopened: the same rows, the file still sound.
-    const again = await openSqliteStore(join(disk, 'data'));
-    expect(await again.count({ writeKey: KEY })).toBe(acked.size);
-    await again.close();
-    expect(integrity(join(disk, 'data', 'keel.db'))).toBe('ok');
-  });
+        const stored = storedIds(store.path);
+        expect([...acked].filter((id) => !stored.has(id))).toEqual([]); // nothing acknowledged is lost
+        expect(stored.size).toBe(acked.size); // and nothing refused was stored
+        expect(integrity(store.path)).toBe('ok');
+      } finally {
+        await app.close();
+        await store.close();
+      }
+      // Reopened: the same rows, the file still sound.
+      const again = await openSqliteStore(join(disk, 'data'));
+      expect(await again.count({ writeKey: KEY })).toBe(acked.size);
+      await again.close();
+      expect(integrity(join(disk, 'data', 'keel.db'))).toBe('ok');
+    },
+  );
 });
 
 describe('a read-only data directory', () => {
-  it.skipIf(cannotMount)('start-up names the path and "read-only file system" (not ENOENT, not "unable to open database file"); the data is intact', async () => {
-    const src = join(base, 'ro-src');
-    const first = await openSqliteStore(src);
-    await first.insert([{ writeKey: KEY, messageId: 'kept', type: 'track', event: 'e', userId: null, anonymousId: 'a', groupId: null, timestamp: new Date().toISOString(), originalTimestamp: null, sentAt: null, receivedAt: new Date().toISOString(), payload: '{}' }]);
-    await first.close();
+  it.skipIf(cannotMount)(
+    'start-up names the path and "read-only file system" (not ENOENT, not "unable to open database file"); the data is intact',
+    async () => {
+      const src = join(base, 'ro-src');
+      const first = await openSqliteStore(src);
+      await first.insert([
+        {
+          writeKey: KEY,
+          messageId: 'kept',
+          type: 'track',
+          event: 'e',
+          userId: null,
+          anonymousId: 'a',
+          groupId: null,
+          timestamp: new Date().toISOString(),
+          originalTimestamp: null,
+          sentAt: null,
+          receivedAt: new Date().toISOString(),
+          payload: '{}',
+        },
+      ]);
+      await first.close();
 
-    const ro = join(base, 'ro');
-    expect(mount(['--bind', src], ro)).toBeUndefined();
-    execFileSync('mount', ['-o', 'remount,ro,bind', ro]);
+      const ro = join(base, 'ro');
+      expect(mount(['--bind', src], ro)).toBeUndefined();
+      execFileSync('mount', ['-o', 'remount,ro,bind', ro]);
 
-    // An existing database on a read-only mount.
-    await expect(openSqliteStore(ro)).rejects.toThrow(`cannot open the database ${join(ro, 'keel.db')}: read-only file system`);
-    // A data directory that does not exist yet, under a read-only one.
-    const deeper = join(ro, 'new', 'deeper');
-    await expect(openSqliteStore(deeper)).rejects.toThrow(`cannot create the data directory ${deeper}: read-only file system`);
-    // An empty read-only file system.
-    const empty = join(base, 'ro-empty');
-    expect(mount(['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs'], empty)).toBeUndefined();
-    await expect(openSqliteStore(empty)).rejects.toThrow(`cannot open the database ${join(empty, 'keel.db')}: read-only file system`);
+      // An existing database on a read-only mount.
+      await expect(openSqliteStore(ro)).rejects.toThrow(`cannot open the database ${join(ro, 'keel.db')}: read-only file system`);
+      // A data directory that does not exist yet, under a read-only one.
+      const deeper = join(ro, 'new', 'deeper');
+      await expect(openSqliteStore(deeper)).rejects.toThrow(`cannot create the data directory ${deeper}: read-only file system`);
+      // An empty read-only file system.
+      const empty = join(base, 'ro-empty');
+      expect(mount(['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs'], empty)).toBeUndefined();
+      await expect(openSqliteStore(empty)).rejects.toThrow(`cannot open the database ${join(empty, 'keel.db')}: read-only file system`);
 
-    // `keel serve` says the same and exits 1.
-    const cli = new URL('../dist/cli.js', import.meta.url).pathname;
-    expect(existsSync(cli), `${cli} is built by \`pnpm run build\``).toBe(true);
-    const run = spawnSync(process.execPath, [cli, 'serve', '--write-key', KEY, '--port', '0', '--data-dir', ro], { encoding: 'utf8', timeout: 20_000 });
-    expect(run.status).toBe(1);
-    expect(run.stderr).toContain(`keel: cannot open the database ${join(ro, 'keel.db')}: read-only file system`);
+      // `keel serve` says the same and exits 1.
+      const cli = new URL('../dist/cli.js', import.meta.url).pathname;
+      expect(existsSync(cli), `${cli} is built by \`pnpm run build\``).toBe(true);
+      const run = spawnSync(process.execPath, [cli, 'serve', '--write-key', KEY, '--port', '0', '--data-dir', ro], { encoding: 'utf8', timeout: 20_000 });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain(`keel: cannot open the database ${join(ro, 'keel.db')}: read-only file system`);
 
-    expect(integrity(join(src, 'keel.db'))).toBe('ok');
-    const back = await openSqliteStore(src);
-    expect((await back.list({ writeKey: KEY })).map((r) => r.messageId)).toEqual(['kept']);
-    await back.close();
-  });
+      expect(integrity(join(src, 'keel.db'))).toBe('ok');
+      const back = await openSqliteStore(src);
+      expect((await back.list({ writeKey: KEY })).map((r) => r.messageId)).toEqual(['kept']);
+      await back.close();
+    },
+  );
 });
 
 describe('a data directory the server may not write', () => {
@@ -262,10 +305,22 @@ describe('every store answers a fault the same way', () => {
         throw Object.assign(new Error('attempt to write a readonly database'), { code: 'SQLITE_READONLY' });
       },
     };
-    const app = buildApp({ store, writeKeys: [KEY], secretKeys: [SECRET], progress: guardFaults(refusing, faultState(store.path)), logger: false, rateLimit: false });
+    const app = buildApp({
+      store,
+      writeKeys: [KEY],
+      secretKeys: [SECRET],
+      progress: guardFaults(refusing, faultState(store.path)),
+      logger: false,
+      rateLimit: false,
+    });
     try {
       const token = signUserToken({ sub: 'ada', tenant: 'acme' }, SECRET);
-      const res = await app.inject({ method: 'PUT', url: '/v1/progress', headers: { authorization: `Bearer ${token}` }, payload: JSON.stringify({ entries: [{ scope: 'user', kind: 'recipe', ref: 'first-report', state: 'completed', updatedAt: new Date().toISOString() }] }) });
+      const res = await app.inject({
+        method: 'PUT',
+        url: '/v1/progress',
+        headers: { authorization: `Bearer ${token}` },
+        payload: JSON.stringify({ entries: [{ scope: 'user', kind: 'recipe', ref: 'first-report', state: 'completed', updatedAt: new Date().toISOString() }] }),
+      });
       expect(res.statusCode, res.body).toBe(503);
       expect(res.headers['retry-after']).toBe('5');
       expect(res.json()).toMatchObject({ error: 'storage_unavailable' });
@@ -285,7 +340,17 @@ describe('every store answers a fault the same way', () => {
     expect(faultCause(Object.assign(new Error('x'), { code: 'SQLITE_READONLY' }), dir)).toBe('read-only file system');
     expect(faultCause(Object.assign(new Error('x'), { code: 'SQLITE_CONSTRAINT_PRIMARYKEY' }), dir)).toBeUndefined();
     expect(faultCause(new TypeError('x is not a function'), dir)).toBeUndefined();
-    const guarded = guardFaults({ boom: () => { throw new TypeError('bug'); }, full: () => { throw Object.assign(new Error('full'), { code: 'SQLITE_FULL' }); } }, faultState(join(dir, 'keel.db')));
+    const guarded = guardFaults(
+      {
+        boom: () => {
+          throw new TypeError('bug');
+        },
+        full: () => {
+          throw Object.assign(new Error('full'), { code: 'SQLITE_FULL' });
+        },
+      },
+      faultState(join(dir, 'keel.db')),
+    );
     expect(() => guarded.boom()).toThrow(TypeError);
     expect(() => guarded.full()).toThrow(StorageFaultError);
   });

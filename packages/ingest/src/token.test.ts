@@ -93,10 +93,26 @@ describe('malformed tokens on every route that reads one: 401, never a 500', () 
   let app: ReturnType<typeof buildApp>;
   beforeAll(async () => {
     store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-token-')));
-    await store.config.publish({ document: JSON.stringify({ version: 1, product: 'acme', status: { components: [{ id: 'api', name: 'API' }] } }), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'first version' });
+    await store.config.publish({
+      document: JSON.stringify({ version: 1, product: 'acme', status: { components: [{ id: 'api', name: 'API' }] } }),
+      hash: 'h',
+      publishedAt: new Date().toISOString(),
+      publishedBy: 't',
+      summary: 'first version',
+    });
     app = buildApp({
-      store, writeKeys: ['wk'], adminKeys: ['adm'], secretKeys: [SECRET], config: store.config, progress: store.progress, facts: store.facts,
-      health: store.health, lifecycle: store.lifecycle, status: store.status, timeline: store.timeline, logger: false,
+      store,
+      writeKeys: ['wk'],
+      adminKeys: ['adm'],
+      secretKeys: [SECRET],
+      config: store.config,
+      progress: store.progress,
+      facts: store.facts,
+      health: store.health,
+      lifecycle: store.lifecycle,
+      status: store.status,
+      timeline: store.timeline,
+      logger: false,
       // Every request here fails auth on purpose: the slow-down for repeated failures (access.test.ts) is off.
       rateLimit: { authFailuresPerIp: 0 },
     });
@@ -106,14 +122,30 @@ describe('malformed tokens on every route that reads one: 401, never a 500', () 
     await store.close();
   });
 
-  const tokens = [forge('null', claims()), forge(HS, 'null'), forge('null', 'null'), forge('[]', '[]'), forge('"x"', '0'), forge(HS, claims({ iat: Date.now() / 1000 + 30 * 86400, exp: Date.now() / 1000 + 30 * 86400 + 3600 }))];
+  const tokens = [
+    forge('null', claims()),
+    forge(HS, 'null'),
+    forge('null', 'null'),
+    forge('[]', '[]'),
+    forge('"x"', '0'),
+    forge(HS, claims({ iat: Date.now() / 1000 + 30 * 86400, exp: Date.now() / 1000 + 30 * 86400 + 3600 })),
+  ];
   const routes: [string, string][] = [
-    ['GET', '/v1/progress'], ['PUT', '/v1/progress'], ['GET', '/v1/status'],
-    ['GET', '/v1/tenants/acme/health'], ['GET', '/v1/tenants/acme/timeline'], ['GET', '/v1/tenants/acme/lifecycle'],
+    ['GET', '/v1/progress'],
+    ['PUT', '/v1/progress'],
+    ['GET', '/v1/status'],
+    ['GET', '/v1/tenants/acme/health'],
+    ['GET', '/v1/tenants/acme/timeline'],
+    ['GET', '/v1/tenants/acme/lifecycle'],
   ];
   test.each(routes)('%s %s', async (method, url) => {
     for (const token of tokens) {
-      const res = await app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${token}` }, ...(method === 'PUT' ? { payload: '{"entries":[]}' } : {}) });
+      const res = await app.inject({
+        method: method as 'GET',
+        url,
+        headers: { authorization: `Bearer ${token}` },
+        ...(method === 'PUT' ? { payload: '{"entries":[]}' } : {}),
+      });
       expect([token, res.statusCode, res.json().error]).toEqual([token, 401, 'invalid_user_token']);
     }
   });

@@ -23,7 +23,9 @@ const b64url = (b: Buffer) => b.toString('base64url');
 export function signUserToken(claims: { sub: string; tenant: string; role?: string; ttlSeconds?: number }, secret: string, now = Date.now()): string {
   const iat = Math.floor(now / 1000);
   const header = b64url(Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })));
-  const payload = b64url(Buffer.from(JSON.stringify({ sub: claims.sub, tenant: claims.tenant, role: claims.role ?? 'member', iat, exp: iat + (claims.ttlSeconds ?? 3600) })));
+  const payload = b64url(
+    Buffer.from(JSON.stringify({ sub: claims.sub, tenant: claims.tenant, role: claims.role ?? 'member', iat, exp: iat + (claims.ttlSeconds ?? 3600) })),
+  );
   const sig = b64url(createHmac('sha256', secret).update(`${header}.${payload}`).digest());
   return `${header}.${payload}.${sig}`;
 }
@@ -57,7 +59,8 @@ function reasonOf(e: unknown, token: string): string {
     const exp = e.payload.exp;
     return typeof exp === 'number' && e.claim === 'exp' ? `the user token expired at ${when(exp)}` : `the user token is expired: ${e.message}`;
   }
-  if (e instanceof errors.JWTClaimValidationFailed) return `the user token's "${e.claim}" claim is ${e.reason === 'missing' ? 'missing' : 'invalid'}: ${e.message}`;
+  if (e instanceof errors.JWTClaimValidationFailed)
+    return `the user token's "${e.claim}" claim is ${e.reason === 'missing' ? 'missing' : 'invalid'}: ${e.message}`;
   if (e instanceof errors.JWSInvalid) return `the user token is not a well-formed JWT (three base64url parts, the header a JSON object): ${e.message}`;
   if (e instanceof errors.JWTInvalid) return `the user token's payload is not valid: ${e.message}`;
   if (e instanceof errors.JOSEError) return `the user token was refused: ${e.message}`;
@@ -70,7 +73,12 @@ function reasonOf(e: unknown, token: string): string {
  * future, and the token must expire within 24 h of now (and of its `iat`).
  */
 export async function verifyUserToken(token: string, secrets: readonly string[], now = Date.now()): Promise<UserClaims> {
-  if (secrets.length === 0) throw new HttpError(501, 'user_tokens_disabled', 'this server has no secret key configured (--secret-key / KEEL_SECRET_KEYS), so it cannot verify user tokens');
+  if (secrets.length === 0)
+    throw new HttpError(
+      501,
+      'user_tokens_disabled',
+      'this server has no secret key configured (--secret-key / KEEL_SECRET_KEYS), so it cannot verify user tokens',
+    );
   if (typeof token !== 'string' || token.length > MAX_TOKEN_CHARS) fail(`the user token is longer than ${MAX_TOKEN_CHARS} characters`);
   if (token.split('.').length !== 3) fail('the user token is not a JWT (expected three dot-separated parts)');
   let payload: Record<string, unknown> | undefined;
@@ -85,7 +93,8 @@ export async function verifyUserToken(token: string, secrets: readonly string[],
       break;
     } catch (e) {
       if (e instanceof errors.JWSSignatureVerificationFailed) continue; // another secret may have signed it (rotation)
-      if (e instanceof errors.JWTClaimValidationFailed && e.claim === 'exp' && e.reason === 'missing') fail('the user token has no "exp": user tokens must expire');
+      if (e instanceof errors.JWTClaimValidationFailed && e.claim === 'exp' && e.reason === 'missing')
+        fail('the user token has no "exp": user tokens must expire');
       return fail(reasonOf(e, token));
     }
   }
@@ -95,7 +104,8 @@ export async function verifyUserToken(token: string, secrets: readonly string[],
   if (typeof sub !== 'string' || !sub) fail('the user token has no "sub" (the user id)');
   if (typeof tenant !== 'string' || !tenant) fail('the user token has no "tenant" (the account id)');
   if (typeof exp !== 'number') return fail('the user token has no "exp": user tokens must expire');
-  if (typeof iat === 'number' && iat > nowS + LEEWAY_S) fail(`the user token was issued in the future (iat ${when(iat)}, more than ${LEEWAY_S} s ahead of this server's clock)`);
+  if (typeof iat === 'number' && iat > nowS + LEEWAY_S)
+    fail(`the user token was issued in the future (iat ${when(iat)}, more than ${LEEWAY_S} s ahead of this server's clock)`);
   if (exp - nowS > MAX_TOKEN_LIFETIME_S + LEEWAY_S || (typeof iat === 'number' && exp - iat > MAX_TOKEN_LIFETIME_S)) {
     fail(`the user token lives longer than ${MAX_TOKEN_LIFETIME_S / 3600} h (it expires at ${when(exp)}); mint short-lived tokens`);
   }

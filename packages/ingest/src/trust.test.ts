@@ -24,8 +24,17 @@ beforeEach(async () => {
   store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-trust-')));
   await store.config.publish({ document: JSON.stringify(ACME), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'v1' });
   app = buildApp({
-    store, writeKeys: [KEY], serverWriteKeys: [SERVER], secretKeys: [SECRET], logger: false,
-    config: store.config, facts: store.facts, health: store.health, lifecycle: store.lifecycle, status: store.status, timeline: store.timeline,
+    store,
+    writeKeys: [KEY],
+    serverWriteKeys: [SERVER],
+    secretKeys: [SECRET],
+    logger: false,
+    config: store.config,
+    facts: store.facts,
+    health: store.health,
+    lifecycle: store.lifecycle,
+    status: store.status,
+    timeline: store.timeline,
   });
 });
 afterEach(async () => {
@@ -37,11 +46,19 @@ const basic = (key: string) => `Basic ${Buffer.from(`${key}:`).toString('base64'
 let n = 0;
 const at = (hoursAgo: number) => new Date(Date.now() - hoursAgo * HOUR).toISOString();
 const track = (userId: string, event: string, properties: Record<string, unknown>, over: Record<string, unknown> = {}) => ({
-  type: 'track', messageId: `t-${++n}`, userId, event, properties, timestamp: at(1), ...over,
+  type: 'track',
+  messageId: `t-${++n}`,
+  userId,
+  event,
+  properties,
+  timestamp: at(1),
+  ...over,
 });
 async function post(batch: unknown[], o: { key?: string; userToken?: string } = {}) {
   const res = await app.inject({
-    method: 'POST', url: '/v1/batch', headers: { 'content-type': 'text/plain', authorization: basic(o.key ?? KEY) },
+    method: 'POST',
+    url: '/v1/batch',
+    headers: { 'content-type': 'text/plain', authorization: basic(o.key ?? KEY) },
     payload: JSON.stringify({ batch, ...(o.userToken ? { userToken: o.userToken } : {}) }),
   });
   expect(res.statusCode).toBe(200);
@@ -64,13 +81,23 @@ async function snapshot(tenant: string) {
 
 /** Globex (tenant B): its backend reports a connected Slack; two of its users work in it. */
 async function globexHistory() {
-  await post([
-    { type: 'group', messageId: `g-${++n}`, userId: 'gina', groupId: 'globex', traits: { seats: 10, plan_features: ['a', 'b', 'c', 'd'] }, timestamp: at(48) },
-    track('gina', 'integration.state', { integration: 'slack', state: 'connected' }, { timestamp: at(24), context: { groupId: 'globex' } }),
-    track('gina', 'user.session', { action: 'start' }, { context: { groupId: 'globex' } }),
-    track('gina', 'feature.used', { feature: 'dataset.ingest' }, { context: { groupId: 'globex' } }),
-    track('gus', 'feature.used', { feature: 'reports.create' }, { context: { groupId: 'globex' } }),
-  ], { key: SERVER });
+  await post(
+    [
+      {
+        type: 'group',
+        messageId: `g-${++n}`,
+        userId: 'gina',
+        groupId: 'globex',
+        traits: { seats: 10, plan_features: ['a', 'b', 'c', 'd'] },
+        timestamp: at(48),
+      },
+      track('gina', 'integration.state', { integration: 'slack', state: 'connected' }, { timestamp: at(24), context: { groupId: 'globex' } }),
+      track('gina', 'user.session', { action: 'start' }, { context: { groupId: 'globex' } }),
+      track('gina', 'feature.used', { feature: 'dataset.ingest' }, { context: { groupId: 'globex' } }),
+      track('gus', 'feature.used', { feature: 'reports.create' }, { context: { groupId: 'globex' } }),
+    ],
+    { key: SERVER },
+  );
 }
 
 /** What a mischievous member of tenant A sends under globex's name. */
@@ -84,7 +111,7 @@ const planted = (who: string) => [
 ];
 
 describe('a tenant-A page plants events under tenant B', () => {
-  test('with A\'s user token: B\'s status, facts, lifecycle, health and timeline do not move', async () => {
+  test("with A's user token: B's status, facts, lifecycle, health and timeline do not move", async () => {
     await globexHistory();
     const before = await snapshot('globex');
     expect(before.status.integrations).toEqual([{ integration: 'slack', state: 'connected', at: expect.any(String) }]);
@@ -120,7 +147,9 @@ describe('a tenant-A page plants events under tenant B', () => {
 describe('evidence', () => {
   async function mixed() {
     // One verified report (globex's own user, with globex's token) and three unverified ones.
-    await post([track('gina', 'feature.used', { feature: 'reports.create' }, { context: { groupId: 'globex' } })], { userToken: signUserToken({ sub: 'gina', tenant: 'globex' }, SECRET) });
+    await post([track('gina', 'feature.used', { feature: 'reports.create' }, { context: { groupId: 'globex' } })], {
+      userToken: signUserToken({ sub: 'gina', tenant: 'globex' }, SECRET),
+    });
     await post([1, 2, 3].map(() => track('anon', 'feature.used', { feature: 'reports.create' }, { context: { groupId: 'globex' } })));
     await post([{ type: 'group', messageId: `g-${++n}`, userId: 'anon', groupId: 'globex', traits: { plan: 'enterprise' }, timestamp: at(1) }]);
   }

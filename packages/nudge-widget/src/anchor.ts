@@ -16,7 +16,7 @@ export function deepQuery(selector: string, root: Document | ShadowRoot | Elemen
     return null; // an invalid selector matches nothing (the config validator warns about it)
   }
   for (const el of found) if (accept(el)) return el;
-  const walker = (root instanceof Document ? root : root.ownerDocument ?? document).createTreeWalker(root, NodeFilter.SHOW_ELEMENT);
+  const walker = (root instanceof Document ? root : (root.ownerDocument ?? document)).createTreeWalker(root, NodeFilter.SHOW_ELEMENT);
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
     const sr = (n as Element).shadowRoot;
     if (sr) {
@@ -44,14 +44,16 @@ export function findAnchor(selectors: string | readonly string[], root: Document
 }
 
 export type AnchorResult =
-  | { ok: true; element: Element; selector: string; waitedMs: number }
-  | { ok: false; reason: 'anchor.missing'; selectors: readonly string[]; waitedMs: number };
+  { ok: true; element: Element; selector: string; waitedMs: number } | { ok: false; reason: 'anchor.missing'; selectors: readonly string[]; waitedMs: number };
 
 /**
  * Resolves the anchor now, or waits for it to appear (DOM mutations anywhere, including open
  * shadow roots attached later) for at most `timeoutMs`. Never rejects.
  */
-export function waitForAnchor(selectors: string | readonly string[], { timeoutMs = 5000, root = document, signal }: { timeoutMs?: number; root?: Document; signal?: AbortSignal } = {}): Promise<AnchorResult> {
+export function waitForAnchor(
+  selectors: string | readonly string[],
+  { timeoutMs = 5000, root = document, signal }: { timeoutMs?: number; root?: Document; signal?: AbortSignal } = {},
+): Promise<AnchorResult> {
   const list = typeof selectors === 'string' ? [selectors] : selectors;
   const start = performance.now();
   const now = findAnchor(list, root);

@@ -15,11 +15,15 @@ afterEach(() => {
 
 test('the markdown subset renders as DOM nodes: bold, italic, code, links, lists', () => {
   const el = host();
-  el.append(renderMarkdown('Teams save **3 hours** a week with *scheduled* `reports`.\n\n- one [docs](https://docs.acme.example/r)\n- two\n\n1. first\n2. [setup](/settings)'));
+  el.append(
+    renderMarkdown(
+      'Teams save **3 hours** a week with *scheduled* `reports`.\n\n- one [docs](https://docs.acme.example/r)\n- two\n\n1. first\n2. [setup](/settings)',
+    ),
+  );
   expect(el.innerHTML).toBe(
-    '<p>Teams save <strong>3 hours</strong> a week with <em>scheduled</em> <code>reports</code>.</p>'
-    + '<ul><li>one <a href="https://docs.acme.example/r" target="_blank" rel="noopener noreferrer">docs</a></li><li>two</li></ul>'
-    + '<ol><li>first</li><li><a href="/settings">setup</a></li></ol>',
+    '<p>Teams save <strong>3 hours</strong> a week with <em>scheduled</em> <code>reports</code>.</p>' +
+      '<ul><li>one <a href="https://docs.acme.example/r" target="_blank" rel="noopener noreferrer">docs</a></li><li>two</li></ul>' +
+      '<ol><li>first</li><li><a href="/settings">setup</a></li></ol>',
   );
 });
 
@@ -51,7 +55,18 @@ test('the markdown link rule is the one the config validator and the engine use'
 test('safeHref keeps http(s) and same-site paths only', () => {
   expect(safeHref('https://acme.example/x')).toBe('https://acme.example/x');
   expect(safeHref('/settings/sso')).toBe('/settings/sso');
-  for (const bad of ['javascript:alert(1)', ' JavaScript:alert(1)', 'data:text/html,x', '//evil.example', '/\\evil.example', '/\t/evil.example', 'https://', 'vbscript:x', 'https://a.example/"onmouseover=x']) expect(safeHref(bad)).toBeUndefined();
+  for (const bad of [
+    'javascript:alert(1)',
+    ' JavaScript:alert(1)',
+    'data:text/html,x',
+    '//evil.example',
+    '/\\evil.example',
+    '/\t/evil.example',
+    'https://',
+    'vbscript:x',
+    'https://a.example/"onmouseover=x',
+  ])
+    expect(safeHref(bad)).toBeUndefined();
 });
 
 test('anchors: ranked selectors, the first that matches wins; lookup reaches into open shadow roots', () => {
@@ -102,13 +117,16 @@ test('an anchor rendered inside a shadow root attached on a late upgrade (custom
   document.body.insertAdjacentHTML('beforeend', '<late-widget-x></late-widget-x>');
   const wait = waitForAnchor('[data-keel="late-save"]', { timeoutMs: 3000 });
   setTimeout(() => {
-    customElements.define('late-widget-x', class extends HTMLElement {
-      connectedCallback() {
-        const root = this.attachShadow({ mode: 'open' });
-        setTimeout(() => root.append(Object.assign(document.createElement('button'), { textContent: 'Save' })), 100);
-        setTimeout(() => root.querySelector('button')?.setAttribute('data-keel', 'late-save'), 150);
-      }
-    });
+    customElements.define(
+      'late-widget-x',
+      class extends HTMLElement {
+        connectedCallback() {
+          const root = this.attachShadow({ mode: 'open' });
+          setTimeout(() => root.append(Object.assign(document.createElement('button'), { textContent: 'Save' })), 100);
+          setTimeout(() => root.querySelector('button')?.setAttribute('data-keel', 'late-save'), 150);
+        }
+      },
+    );
   }, 200);
   const r = await wait;
   expect(r.ok).toBe(true);

@@ -38,8 +38,8 @@ describe('compacted component styles', () => {
   });
 
   it('finds css tags, not the word in a comment, and leaves literals with escapes alone', () => {
-    const code = "// lit `css` literals\nconst a = css`  .x { color: red; }  `;\nconst b = css`.\\31  .y { color: red; }`;";
-    expect(compactCssLiterals(code)).toBe("// lit `css` literals\nconst a = css`.x{color:red}`;\nconst b = css`.\\31  .y { color: red; }`;");
+    const code = '// lit `css` literals\nconst a = css`  .x { color: red; }  `;\nconst b = css`.\\31  .y { color: red; }`;';
+    expect(compactCssLiterals(code)).toBe('// lit `css` literals\nconst a = css`.x{color:red}`;\nconst b = css`.\\31  .y { color: red; }`;');
   });
 
   it('keeps the spaces that carry meaning and quoted text as written', () => {

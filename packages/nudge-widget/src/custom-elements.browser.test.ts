@@ -9,9 +9,15 @@ import './define.js';
 
 if (!customElements.get('keel-debug')) customElements.define('keel-debug', KeelDebug);
 
-interface Manifest { modules: { declarations?: { customElement?: boolean; tagName?: string; attributes?: { name: string }[]; events?: { name: string }[]; cssParts?: unknown[] }[] }[] }
+interface Manifest {
+  modules: {
+    declarations?: { customElement?: boolean; tagName?: string; attributes?: { name: string }[]; events?: { name: string }[]; cssParts?: unknown[] }[];
+  }[];
+}
 declare global {
-  interface ImportMeta { glob<T>(pattern: string, options: { eager: true; import: 'default' }): Record<string, T> }
+  interface ImportMeta {
+    glob<T>(pattern: string, options: { eager: true; import: 'default' }): Record<string, T>;
+  }
 }
 // Built by `npm test`'s setup step (each package's build).
 const manifests = import.meta.glob<Manifest>('/packages/*/dist/custom-elements.json', { eager: true, import: 'default' });

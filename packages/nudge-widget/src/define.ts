@@ -10,7 +10,10 @@ declare global {
   }
 }
 
-for (const [tag, ctor] of [['keel-nudge', KeelNudge], ['keel-recipe', KeelRecipe]] as const) {
+for (const [tag, ctor] of [
+  ['keel-nudge', KeelNudge],
+  ['keel-recipe', KeelRecipe],
+] as const) {
   const existing = customElements.get(tag);
   if (!existing) customElements.define(tag, ctor);
   else if (existing !== ctor) console.warn(`<${tag}> is already defined by another copy of @keel/nudge-widget; keeping the first`);

@@ -16,7 +16,10 @@ const clients: Keel[] = [];
 
 beforeEach(async () => {
   localStorage.clear();
-  await new Promise((r) => { const q = indexedDB.deleteDatabase(`keel-state:${writeKey}`); q.onsuccess = q.onerror = q.onblocked = r; });
+  await new Promise((r) => {
+    const q = indexedDB.deleteDatabase(`keel-state:${writeKey}`);
+    q.onsuccess = q.onerror = q.onblocked = r;
+  });
 });
 afterEach(async () => {
   for (const c of clients.splice(0)) await c.shutdown();
@@ -34,7 +37,9 @@ async function start(opts: Partial<Parameters<typeof init>[0]> = {}) {
   const tracked: { event: string; properties: Record<string, unknown> }[] = [];
   let loads = 0;
   const keel = init({
-    writeKey, host: url, userToken: tokens[user]!,
+    writeKey,
+    host: url,
+    userToken: tokens[user]!,
     telemetry: { dbName: `keel-guide-${crypto.randomUUID()}`, flushInterval: 50, autocapture: false },
     ui: () => (loads++, import('./ui.js')),
     ...opts,
@@ -54,15 +59,31 @@ const recipeEl = () => document.querySelector<KeelRecipe>('keel-recipe');
 const stepOpen = () => !!panelOf(recipeEl())?.matches(':popover-open');
 const stepText = (sel: string) => recipeEl()?.shadowRoot?.querySelector(sel)?.textContent?.replace(/\s+/g, ' ').trim();
 
-
 const INGESTED = { event: 'feature.used', where: { feature: 'dataset.ingest' } };
 
 test('two eligible nudges: the higher priority one shows, the other only after the quiet period; the UI module loads on first need', async () => {
   await publish({
-    version: 1, product: 'acme',
+    version: 1,
+    product: 'acme',
     nudges: [
-      { id: 'reports-unused', kind: 'tooltip', anchor: ['[data-keel="reports-nav"]', 'nav a[href="/reports"]'], title: 'Turn this data into a report', body: 'Teams like yours save **3 hours a week**.', priority: 50, when: INGESTED },
-      { id: 'invite-team', kind: 'banner', title: 'Bring your team', body: 'Invite a teammate.', priority: 10, when: INGESTED, actions: [{ label: 'Not now', snooze: '3d' }] },
+      {
+        id: 'reports-unused',
+        kind: 'tooltip',
+        anchor: ['[data-keel="reports-nav"]', 'nav a[href="/reports"]'],
+        title: 'Turn this data into a report',
+        body: 'Teams like yours save **3 hours a week**.',
+        priority: 50,
+        when: INGESTED,
+      },
+      {
+        id: 'invite-team',
+        kind: 'banner',
+        title: 'Bring your team',
+        body: 'Invite a teammate.',
+        priority: 10,
+        when: INGESTED,
+        actions: [{ label: 'Not now', snooze: '3d' }],
+      },
     ],
   });
   document.body.insertAdjacentHTML('beforeend', '<nav><a href="/reports">Reports</a></nav><main><button id="work">work</button></main>');
@@ -100,12 +121,22 @@ test('two eligible nudges: the higher priority one shows, the other only after t
 });
 
 test('a modal never opens over a focused text field, and opens when the user leaves it; the host app can veto a nudge', async () => {
-  await publish({ version: 1, product: 'acme', nudges: [
-    { id: 'welcome', kind: 'modal', title: 'Welcome', body: 'Here is what is new.', when: INGESTED, actions: [{ label: 'Got it' }] },
-    { id: 'vetoed', kind: 'banner', body: 'Never seen', priority: 99, when: INGESTED },
-  ] });
+  await publish({
+    version: 1,
+    product: 'acme',
+    nudges: [
+      { id: 'welcome', kind: 'modal', title: 'Welcome', body: 'Here is what is new.', when: INGESTED, actions: [{ label: 'Got it' }] },
+      { id: 'vetoed', kind: 'banner', body: 'Never seen', priority: 99, when: INGESTED },
+    ],
+  });
   document.body.insertAdjacentHTML('beforeend', '<label>Search <input id="q" type="search"></label><button id="other">other</button>');
-  document.addEventListener('keel-nudge-show', (e) => { if (e.detail.nudgeId === 'vetoed') e.preventDefault(); }, { once: true });
+  document.addEventListener(
+    'keel-nudge-show',
+    (e) => {
+      if (e.detail.nudgeId === 'vetoed') e.preventDefault();
+    },
+    { once: true },
+  );
   const g = await start();
   document.getElementById('q')!.focus();
   g.keel.track('feature.used', { feature: 'dataset.ingest' });
@@ -126,9 +157,11 @@ test('a modal never opens over a focused text field, and opens when the user lea
 });
 
 test('a hotspot is a beacon reachable from the keyboard: Enter opens it, focus moves in, Escape returns to the beacon', async () => {
-  await publish({ version: 1, product: 'acme', nudges: [
-    { id: 'filters-tip', kind: 'hotspot', anchor: '#filters', title: 'Filters', body: 'Narrow a report with *filters*.', when: { page: '/**' } },
-  ] });
+  await publish({
+    version: 1,
+    product: 'acme',
+    nudges: [{ id: 'filters-tip', kind: 'hotspot', anchor: '#filters', title: 'Filters', body: 'Narrow a report with *filters*.', when: { page: '/**' } }],
+  });
   document.body.insertAdjacentHTML('beforeend', '<button id="filters">Filters</button>');
   const g = await start();
   const beacon = () => nudgeEl('filters-tip')?.shadowRoot?.querySelector<HTMLButtonElement>('.beacon') ?? null;
@@ -149,17 +182,33 @@ test('a hotspot is a beacon reachable from the keyboard: Enter opens it, focus m
 
 test('a recipe from its checklist item: click, Next and event steps, a late anchor, one in a shadow root; completion completes the item, on the server too', async () => {
   await publish({
-    version: 1, product: 'acme',
-    checklists: [{ id: 'onboarding', title: 'Get started', items: [
-      { id: 'first-report', title: 'Ship your first report', complete: { event: 'report.shipped' }, launch: { label: 'Show me', recipe: 'first-report' } },
-    ] }],
-    recipes: [{ id: 'first-report', title: 'Create your first report', steps: [
-      { anchor: 'nav a[href="/reports"]', title: 'Open Reports', text: 'Open **Reports**.', advance: 'click' },
-      { anchor: '[data-keel="new-report"]', text: 'Start a new report.', advance: 'next' },
-      { anchor: '#save', text: 'Give it a name and save it.', advance: { event: 'feature.used', where: { feature: 'reports.create' } } },
-    ] }],
+    version: 1,
+    product: 'acme',
+    checklists: [
+      {
+        id: 'onboarding',
+        title: 'Get started',
+        items: [
+          { id: 'first-report', title: 'Ship your first report', complete: { event: 'report.shipped' }, launch: { label: 'Show me', recipe: 'first-report' } },
+        ],
+      },
+    ],
+    recipes: [
+      {
+        id: 'first-report',
+        title: 'Create your first report',
+        steps: [
+          { anchor: 'nav a[href="/reports"]', title: 'Open Reports', text: 'Open **Reports**.', advance: 'click' },
+          { anchor: '[data-keel="new-report"]', text: 'Start a new report.', advance: 'next' },
+          { anchor: '#save', text: 'Give it a name and save it.', advance: { event: 'feature.used', where: { feature: 'reports.create' } } },
+        ],
+      },
+    ],
   });
-  document.body.insertAdjacentHTML('beforeend', '<nav><a href="/reports" id="nav-reports">Reports</a></nav><button id="launcher">Show me</button><div id="shell"></div>');
+  document.body.insertAdjacentHTML(
+    'beforeend',
+    '<nav><a href="/reports" id="nav-reports">Reports</a></nav><button id="launcher">Show me</button><div id="shell"></div>',
+  );
   document.getElementById('nav-reports')!.addEventListener('click', (e) => e.preventDefault()); // an SPA link
   const shell = document.getElementById('shell')!.attachShadow({ mode: 'open' });
   shell.innerHTML = '<button data-keel="new-report">New report</button>';
@@ -194,16 +243,19 @@ test('a recipe from its checklist item: click, Next and event steps, a late anch
   // The checklist item it serves is done, and said so.
   expect(g.keel.checklist('onboarding')?.items[0]?.state).toBe('done');
   expect(g.events('checklist.item_completed')).toEqual([{ checklist: 'onboarding', item: 'first-report', scope: 'user' }]);
-  await expect.poll(async () => {
-    const res = await fetch(`${url}/v1/progress`, { headers: { authorization: `Bearer ${tokens[g.user]}` } });
-    const body = (await res.json()) as { user: { kind: string; ref: string; state: string }[] };
-    return body.user.map((e) => `${e.kind}:${e.ref}:${e.state}`).sort();
-  }).toEqual(['checklist:onboarding/first-report:completed', 'recipe:first-report:completed']);
+  await expect
+    .poll(async () => {
+      const res = await fetch(`${url}/v1/progress`, { headers: { authorization: `Bearer ${tokens[g.user]}` } });
+      const body = (await res.json()) as { user: { kind: string; ref: string; state: string }[] };
+      return body.user.map((e) => `${e.kind}:${e.ref}:${e.state}`).sort();
+    })
+    .toEqual(['checklist:onboarding/first-report:completed', 'recipe:first-report:completed']);
 });
 
 test('keel.recipes.start refuses what the config lacks, with the reason; a running recipe holds back nudges; ✕ exits and keeps the step', async () => {
   await publish({
-    version: 1, product: 'acme',
+    version: 1,
+    product: 'acme',
     nudges: [{ id: 'later', kind: 'banner', body: 'Later', when: INGESTED }],
     recipes: [{ id: 'tour', title: 'Tour', steps: [{ text: 'One' }, { text: 'Two' }] }],
   });
@@ -226,10 +278,14 @@ test('keel.recipes.start refuses what the config lacks, with the reason; a runni
 });
 
 test('?keel_debug=1: an overlay lists every nudge, eligible or blocked, with the reasons and each check', async () => {
-  await publish({ version: 1, product: 'acme', nudges: [
-    { id: 'shown-one', kind: 'banner', body: 'Hello', when: { page: '/**' } },
-    { id: 'needs-data', kind: 'banner', body: 'Later', when: INGESTED },
-  ] });
+  await publish({
+    version: 1,
+    product: 'acme',
+    nudges: [
+      { id: 'shown-one', kind: 'banner', body: 'Hello', when: { page: '/**' } },
+      { id: 'needs-data', kind: 'banner', body: 'Later', when: INGESTED },
+    ],
+  });
   const g = await start({ debug: true });
   const overlay = () => document.querySelector('keel-debug');
   await expect.poll(() => overlay()?.shadowRoot?.querySelectorAll('li').length).toBe(2);
@@ -237,7 +293,9 @@ test('?keel_debug=1: an overlay lists every nudge, eligible or blocked, with the
   await expect.poll(() => lines()[0]).toMatch(/^● shown-one: on screen since \d\d:\d\d:\d\d UTC$/);
   expect((await g.keel.debug.report()).budget.session).toEqual({ count: 1, limit: 3 });
   expect(lines()[1]).toBe('✕ needs-data: blocked by when: at least 1 "feature.used" where feature = "dataset.ingest" is 0 (needs at least 1)');
-  const checks = [...overlay()!.shadowRoot!.querySelectorAll('li')[1]!.querySelectorAll('tr')].map((r) => [...r.cells].map((c) => c.textContent!.trim()).join(' '));
+  const checks = [...overlay()!.shadowRoot!.querySelectorAll('li')[1]!.querySelectorAll('tr')].map((r) =>
+    [...r.cells].map((c) => c.textContent!.trim()).join(' '),
+  );
   expect(checks).toContain('✓ session cap 1 of 3 interruptions this session');
   expect(checks).toContain('✕ when at least 1 "feature.used" where feature = "dataset.ingest" is 0 (needs at least 1)');
   expect(overlay()!.shadowRoot!.querySelector('.panel')!.matches(':popover-open')).toBe(true);
@@ -245,11 +303,15 @@ test('?keel_debug=1: an overlay lists every nudge, eligible or blocked, with the
 });
 
 test('an anchor that never appears: skipped with anchor.missing on the wire, the next nudge shows; a re-rendered beacon anchor gets its beacon back', async () => {
-  await publish({ version: 1, product: 'acme', nudges: [
-    { id: 'ghost', kind: 'tooltip', anchor: ['#never-there', '.nor-this'], body: 'Pointing at nothing', priority: 50, when: INGESTED },
-    { id: 'next-up', kind: 'banner', body: 'Shown instead', priority: 10, when: INGESTED },
-    { id: 'export-tip', kind: 'hotspot', anchor: '#export', title: 'Export', body: 'Export as CSV.', when: INGESTED },
-  ] });
+  await publish({
+    version: 1,
+    product: 'acme',
+    nudges: [
+      { id: 'ghost', kind: 'tooltip', anchor: ['#never-there', '.nor-this'], body: 'Pointing at nothing', priority: 50, when: INGESTED },
+      { id: 'next-up', kind: 'banner', body: 'Shown instead', priority: 10, when: INGESTED },
+      { id: 'export-tip', kind: 'hotspot', anchor: '#export', title: 'Export', body: 'Export as CSV.', when: INGESTED },
+    ],
+  });
   document.body.insertAdjacentHTML('beforeend', '<div id="toolbar"><button id="export">Export</button></div>');
   const g = await start();
   g.keel.track('feature.used', { feature: 'dataset.ingest' });
@@ -261,9 +323,9 @@ test('an anchor that never appears: skipped with anchor.missing on the wire, the
   await expect.poll(() => nudgeEl('export-tip') !== old && beacon()?.matches(':popover-open')).toBe(true);
   expect(old!.isConnected).toBe(false);
   // The tooltip's anchor never appears (the UI waits 5 s): skipped, reported, and the banner goes next.
-  await expect.poll(() => g.events('anchor.missing'), { timeout: 8000 }).toEqual([
-    { nudge: 'ghost', selectors: ['#never-there', '.nor-this'], waitedMs: expect.any(Number), path: location.pathname },
-  ]);
+  await expect
+    .poll(() => g.events('anchor.missing'), { timeout: 8000 })
+    .toEqual([{ nudge: 'ghost', selectors: ['#never-there', '.nor-this'], waitedMs: expect.any(Number), path: location.pathname }]);
   await expect.poll(() => onScreen('next-up')).toBe(true);
   expect(nudgeEl('ghost')).toBeNull();
   expect((await g.keel.debug.explain('ghost')).summary).toMatch(/^blocked by anchor: not found on \S+ after \d+ ms: "#never-there", ".nor-this"$/);
@@ -271,9 +333,7 @@ test('an anchor that never appears: skipped with anchor.missing on the wire, the
 }, 20_000);
 
 test('a nudge chosen before the user began typing waits for them to stop, even once its anchor is there; not in a background tab', async () => {
-  await publish({ version: 1, product: 'acme', nudges: [
-    { id: 'late-tip', kind: 'tooltip', anchor: '#late', body: 'Over here', when: INGESTED },
-  ] });
+  await publish({ version: 1, product: 'acme', nudges: [{ id: 'late-tip', kind: 'tooltip', anchor: '#late', body: 'Over here', when: INGESTED }] });
   document.body.insertAdjacentHTML('beforeend', '<input id="q" type="text"><button id="other">other</button>');
   const visibility = Object.getOwnPropertyDescriptor(Document.prototype, 'visibilityState')!;
   Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
@@ -299,7 +359,9 @@ test('a nudge chosen before the user began typing waits for them to stop, even o
 });
 
 test('the host app removing a nudge (or the recipe element) does not leave the engine stuck', async () => {
-  await publish({ version: 1, product: 'acme',
+  await publish({
+    version: 1,
+    product: 'acme',
     nudges: [
       { id: 'first', kind: 'banner', body: 'First', priority: 50, when: INGESTED },
       { id: 'second', kind: 'banner', body: 'Second', priority: 10, when: INGESTED },
@@ -322,8 +384,16 @@ test('the host app removing a nudge (or the recipe element) does not leave the e
 
 test('one budget: a checklist reopening itself for a failed item counts against the same caps as nudges, and holds them back until closed', async () => {
   await publish({
-    version: 1, product: 'acme', fatigue: { perSession: 2 },
-    checklists: [{ id: 'onboarding', title: 'Setup', items: [{ id: 'sso', title: 'SSO', complete: { event: 'sso.ok' }, failed: { event: 'sso.failed' }, recovery: { label: 'Fix it', link: '/sso' } }] }],
+    version: 1,
+    product: 'acme',
+    fatigue: { perSession: 2 },
+    checklists: [
+      {
+        id: 'onboarding',
+        title: 'Setup',
+        items: [{ id: 'sso', title: 'SSO', complete: { event: 'sso.ok' }, failed: { event: 'sso.failed' }, recovery: { label: 'Fix it', link: '/sso' } }],
+      },
+    ],
     nudges: [{ id: 'tip', kind: 'banner', body: 'A tip', when: INGESTED }],
   });
   const g = await start({ fatigue: { quietMs: 2000 } });
@@ -344,10 +414,13 @@ test('one budget: a checklist reopening itself for a failed item counts against 
 
 test('a step that waits for its route shows when an SPA navigation reaches it', async () => {
   const back = location.pathname;
-  await publish({ version: 1, product: 'acme', recipes: [{ id: 'spa', title: 'SPA tour', steps: [
-    { text: 'Go to the reports page.' },
-    { route: '/spa-reports/**', anchor: '#spa-new', text: 'Start here.' },
-  ] }] });
+  await publish({
+    version: 1,
+    product: 'acme',
+    recipes: [
+      { id: 'spa', title: 'SPA tour', steps: [{ text: 'Go to the reports page.' }, { route: '/spa-reports/**', anchor: '#spa-new', text: 'Start here.' }] },
+    ],
+  });
   document.body.insertAdjacentHTML('beforeend', '<button id="spa-new">New</button>');
   const g = await start();
   try {
@@ -367,8 +440,11 @@ test('a step that waits for its route shows when an SPA navigation reaches it', 
 
 test('a recipe finished by skipping its steps does not complete the checklist item it serves', async () => {
   await publish({
-    version: 1, product: 'acme',
-    checklists: [{ id: 'onboarding', title: 'Setup', items: [{ id: 'tour', title: 'Take the tour', complete: { event: 'never.happens' }, launch: { recipe: 'tour' } }] }],
+    version: 1,
+    product: 'acme',
+    checklists: [
+      { id: 'onboarding', title: 'Setup', items: [{ id: 'tour', title: 'Take the tour', complete: { event: 'never.happens' }, launch: { recipe: 'tour' } }] },
+    ],
     recipes: [{ id: 'tour', title: 'Tour', steps: [{ text: 'One' }, { text: 'Two' }] }],
   });
   const g = await start();

@@ -43,7 +43,8 @@ async function start(config: ClientConfig) {
   await seedCache(writeKey, config);
   const opened: string[] = [];
   const keel = init({
-    writeKey, host: 'http://127.0.0.1:9',
+    writeKey,
+    host: 'http://127.0.0.1:9',
     telemetry: { dbName: `keel-links-${crypto.randomUUID()}`, flushInterval: 60_000, autocapture: false },
     ui: () => import('./ui.js'),
     fatigue: { quietMs: 0, perSession: 10_000, perDay: 10_000 },
@@ -62,7 +63,8 @@ const onScreen = (id: string) => !!nudgeEl(id)?.shadowRoot?.querySelector('.pane
 test('nudge actions: a real click on a refused link opens nothing and navigates nowhere; an allowed one opens exactly that link', async () => {
   const cases = LINK_CASES.map((c, i) => ({ ...c, id: `n${i}` }));
   const g = await start({
-    version: 1, product: 'links',
+    version: 1,
+    product: 'links',
     nudges: cases.map((c) => ({ id: c.id, kind: 'banner', body: c.why, when: { event: `show.${c.id}` }, actions: [{ label: 'Open', link: c.link }] })),
   } as ClientConfig);
   const href = location.href;
@@ -74,7 +76,11 @@ test('nudge actions: a real click on a refused link opens nothing and navigates 
     // Refused: a plain button, and the link is nowhere in the shadow DOM's attributes.
     expect(action.localName, c.why).toBe(c.ok ? 'a' : 'button');
     if (c.ok) expect(action.getAttribute('href')).toBe(c.link);
-    else if (c.link) expect([...root.querySelectorAll('*')].flatMap((e) => [...e.attributes]).some((a) => a.value.includes(c.link)), c.why).toBe(false);
+    else if (c.link)
+      expect(
+        [...root.querySelectorAll('*')].flatMap((e) => [...e.attributes]).some((a) => a.value.includes(c.link)),
+        c.why,
+      ).toBe(false);
     const before = g.opened.length;
     await userEvent.click(action);
     await expect.poll(() => onScreen(c.id), { message: c.why }).toBe(false);
@@ -88,8 +94,15 @@ test('nudge actions: a real click on a refused link opens nothing and navigates 
 test('checklist actions: a refused link is never offered (no button, no keel-action) and the engine opens none; a real click on an allowed one opens it', async () => {
   const cases = LINK_CASES.map((c, i) => ({ ...c, id: `i${i}` }));
   const g = await start({
-    version: 1, product: 'links',
-    checklists: [{ id: 'links', title: 'Links', items: cases.map((c) => ({ id: c.id, title: c.why, complete: { event: 'never' }, launch: { label: 'Go', link: c.link } })) }],
+    version: 1,
+    product: 'links',
+    checklists: [
+      {
+        id: 'links',
+        title: 'Links',
+        items: cases.map((c) => ({ id: c.id, title: c.why, complete: { event: 'never' }, launch: { label: 'Go', link: c.link } })),
+      },
+    ],
   } as ClientConfig);
   const el = document.createElement('keel-checklist') as KeelChecklist;
   el.checklistId = 'links';
@@ -121,7 +134,11 @@ test('links inside nudge text: rendered as links exactly when the rule allows th
     // The markdown link syntax ends a target at the first ")" and has no whitespace in it: only
     // such targets reach the rule. Either way, only what the rule allows becomes a link.
     const target = /\]\(([^)\s]+)\)/.exec(`[x](${c.link})`)?.[1];
-    if (target === c.link) expect(anchors.map((a) => a.getAttribute('href')), c.why).toEqual(c.ok ? [c.link] : []);
+    if (target === c.link)
+      expect(
+        anchors.map((a) => a.getAttribute('href')),
+        c.why,
+      ).toEqual(c.ok ? [c.link] : []);
     else for (const a of anchors) expect(SAFE_LINK.test(a.getAttribute('href')!), c.why).toBe(true);
     expect(host.querySelectorAll(':not(p, a, br)'), c.why).toHaveLength(0); // nothing else: no <svg>, no <script>
   }

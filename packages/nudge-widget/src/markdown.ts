@@ -11,7 +11,8 @@
  * more file that every page with the guide UI loads up front. links.test.ts (sdk-core) holds the
  * copy to the same source and runs it over the shared table of link cases.
  */
-export const SAFE_URL = /^(?=[^\s"'`<>\\\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufff9-\ufffb]*$)(?:[hH][tT][tT][pP][sS]?:\/\/[^/?#@:%[\]]+(?::\d{1,5})?(?:[/?#]|$)|\/(?!\/))/;
+export const SAFE_URL =
+  /^(?=[^\s"'`<>\\\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufff9-\ufffb]*$)(?:[hH][tT][tT][pP][sS]?:\/\/[^/?#@:%[\]]+(?::\d{1,5})?(?:[/?#]|$)|\/(?!\/))/;
 
 /** A link target a nudge may open (SAFE_URL), or undefined: nothing is trimmed or repaired. */
 export function safeHref(href: string): string | undefined {

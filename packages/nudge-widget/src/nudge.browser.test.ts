@@ -10,7 +10,10 @@ import { axeClean, frame } from './test-helpers.js';
 afterEach(() => document.body.replaceChildren());
 
 const panel = (el: KeelNudge) => el.shadowRoot!.querySelector<HTMLElement>('.panel')!;
-const ACTIONS: NudgeAction[] = [{ label: 'Show me', recipe: 'first-report' }, { label: 'Not now', snooze: '3d' }];
+const ACTIONS: NudgeAction[] = [
+  { label: 'Show me', recipe: 'first-report' },
+  { label: 'Not now', snooze: '3d' },
+];
 
 function page() {
   document.body.insertAdjacentHTML('beforeend', '<button id="start">start</button><nav><a href="/reports" data-keel="reports-nav">Reports</a></nav>');
@@ -85,11 +88,14 @@ test('an anchor inside a shadow root is found and pointed at; removing it mid-sh
 });
 
 test('stays on top of a host overlay with z-index 2147483647, and inside a scroll container under a fixed header it stays attached', async () => {
-  document.body.insertAdjacentHTML('beforeend', `
+  document.body.insertAdjacentHTML(
+    'beforeend',
+    `
     <header id="fixed" style="position:fixed;top:0;left:0;right:0;height:40px;background:#eee;z-index:2147483647">header</header>
     <div id="cover" style="position:fixed;inset:0;z-index:2147483647;background:rgba(0,0,0,.05)"></div>
     <div id="scroller" style="height:200px;overflow:auto;margin-top:60px"><div style="height:150px"></div><button id="deep">deep</button><div style="height:800px"></div></div>
-    <div style="height:2000px"></div>`);
+    <div style="height:2000px"></div>`,
+  );
   const el = await nudge('#deep');
   await el.show();
   await frame();
@@ -146,7 +152,10 @@ test('never opens over a text field the user is typing in: it waits, keeps their
 });
 
 test('a display:none match is not an anchor: a visible lower-ranked one wins, or the wait goes on until it shows', async () => {
-  document.body.insertAdjacentHTML('beforeend', '<button id="first" style="display:none">hidden</button><button id="second">visible</button><nav class="m" style="display:none"><a class="go">m</a></nav><nav class="d"><a class="go">d</a></nav>');
+  document.body.insertAdjacentHTML(
+    'beforeend',
+    '<button id="first" style="display:none">hidden</button><button id="second">visible</button><nav class="m" style="display:none"><a class="go">m</a></nav><nav class="d"><a class="go">d</a></nav>',
+  );
   const el = await nudge(['#first', '#second']);
   const anchors: (string | null)[] = [];
   el.addEventListener('keel-nudge-shown', (e) => anchors.push(e.detail.anchor));
@@ -270,7 +279,9 @@ test('declarative: <keel-nudge anchor="…" open> in markup shows itself next to
   page();
   const shown: (string | null)[] = [];
   document.addEventListener('keel-nudge-shown', (e) => shown.push(e.detail.anchor), { once: true });
-  const el = await fixture<KeelNudge>(html`<keel-nudge nudge-id="markup" anchor="nav a[href='/reports']" heading="From markup" body="Set in *HTML*." open></keel-nudge>`);
+  const el = await fixture<KeelNudge>(
+    html`<keel-nudge nudge-id="markup" anchor="nav a[href='/reports']" heading="From markup" body="Set in *HTML*." open></keel-nudge>`,
+  );
   await expect.poll(() => panel(el).matches(':popover-open')).toBe(true);
   expect(shown).toEqual(["nav a[href='/reports']"]);
   expect(el.hasAttribute('open')).toBe(true);

@@ -19,7 +19,9 @@ export type NudgeKind = 'tooltip' | 'hotspot' | 'modal' | 'banner';
 /** `outside`: a click elsewhere closed a tooltip (light dismiss). */
 export type HideReason = 'escape' | 'action' | 'close' | 'outside' | 'anchor-removed' | 'replaced' | 'disconnected';
 
-export interface NudgeEventDetail { nudgeId: string }
+export interface NudgeEventDetail {
+  nudgeId: string;
+}
 
 declare global {
   interface GlobalEventHandlersEventMap {
@@ -159,7 +161,11 @@ export class KeelNudge extends LitElement {
     this.open = false;
   }
 
-  private emit<K extends keyof GlobalEventHandlersEventMap>(type: K, detail: GlobalEventHandlersEventMap[K] extends CustomEvent<infer D> ? D : never, cancelable = false): boolean {
+  private emit<K extends keyof GlobalEventHandlersEventMap>(
+    type: K,
+    detail: GlobalEventHandlersEventMap[K] extends CustomEvent<infer D> ? D : never,
+    cancelable = false,
+  ): boolean {
     return this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true, cancelable }));
   }
 
@@ -232,7 +238,8 @@ export class KeelNudge extends LitElement {
     this.setOpen(true);
     if (this.anchorEl) {
       this.stopPanel = attach(this.anchorEl, panel, {
-        placement: this.placement, arrow: panel.querySelector<HTMLElement>('.arrow'),
+        placement: this.placement,
+        arrow: panel.querySelector<HTMLElement>('.arrow'),
         onRemoved: () => this.hide('anchor-removed'),
       });
     }
@@ -328,12 +335,17 @@ export class KeelNudge extends LitElement {
       ${this.renderActions()}`;
     if (this.kind === 'modal') {
       return html`<dialog part="panel" class="panel" aria-label=${this.heading ? nothing : 'Tip'} aria-labelledby=${labelled} aria-describedby="${id}-body"
-        @cancel=${(e: Event) => { e.preventDefault(); this.hide('escape'); }}>${content}</dialog>`;
+        @cancel=${(e: Event) => {
+          e.preventDefault();
+          this.hide('escape');
+        }}>${content}</dialog>`;
     }
     const panel = html`<div part="panel" class="panel ${this.kind}" id="${id}-panel" popover=${this.kind === 'banner' ? 'manual' : 'auto'}
       role=${this.kind === 'banner' ? 'region' : 'dialog'} aria-label=${this.heading ? nothing : 'Tip'} aria-labelledby=${labelled} aria-describedby="${id}-body"
       @keydown=${(e: KeyboardEvent) => this.onKeydown(e)} @toggle=${(e: ToggleEvent) => this.onToggle(e)}
-      @keyup=${(e: KeyboardEvent) => { if (this.kind === 'banner' && e.key === 'Escape') this.hide('escape'); }}>${content}</div>`;
+      @keyup=${(e: KeyboardEvent) => {
+        if (this.kind === 'banner' && e.key === 'Escape') this.hide('escape');
+      }}>${content}</div>`;
     if (this.kind !== 'hotspot') return panel;
     return html`<button part="beacon" class="beacon" popover="manual" type="button" popovertarget="${id}-panel" aria-haspopup="dialog"
       aria-expanded=${String(this.open)} aria-controls="${id}-panel" aria-label=${this.beaconLabel || `Tip: ${this.heading || 'open'}`}>?</button>${panel}`;

@@ -13,23 +13,40 @@ afterEach(() => document.body.replaceChildren());
 const panel = (el: KeelRecipe) => el.shadowRoot!.querySelector<HTMLElement>('.panel');
 const isOpen = (el: KeelRecipe) => !!panel(el)?.matches(':popover-open');
 const text = (el: KeelRecipe, sel: string) => el.shadowRoot!.querySelector(sel)?.textContent?.replace(/\s+/g, ' ').trim();
-const button = (el: KeelRecipe, name: string) => [...el.shadowRoot!.querySelectorAll('button')].find((b) => b.textContent!.trim() === name || b.getAttribute('aria-label') === name)!;
+const button = (el: KeelRecipe, name: string) =>
+  [...el.shadowRoot!.querySelectorAll('button')].find((b) => b.textContent!.trim() === name || b.getAttribute('aria-label') === name)!;
 
 function step(over: Partial<RecipeStep> = {}): RecipeStep {
-  return { recipeId: 'first-report', recipeTitle: 'Create your first report', index: 1, total: 3, anchor: ['#new-report'], text: 'Start a **new** report.', advance: 'next', title: 'New report', ...over };
+  return {
+    recipeId: 'first-report',
+    recipeTitle: 'Create your first report',
+    index: 1,
+    total: 3,
+    anchor: ['#new-report'],
+    text: 'Start a **new** report.',
+    advance: 'next',
+    title: 'New report',
+    ...over,
+  };
 }
 
 async function mount(s: RecipeStep | undefined, timeout = 5000) {
   const el = await fixture<KeelRecipe>(html`<keel-recipe anchor-timeout=${timeout}></keel-recipe>`);
   const events: string[] = [];
-  for (const type of ['keel-recipe-next', 'keel-recipe-back', 'keel-recipe-skip', 'keel-recipe-exit', 'keel-recipe-step-shown', 'keel-recipe-anchor-missing'] as const) {
+  for (const type of [
+    'keel-recipe-next',
+    'keel-recipe-back',
+    'keel-recipe-skip',
+    'keel-recipe-exit',
+    'keel-recipe-step-shown',
+    'keel-recipe-anchor-missing',
+  ] as const) {
     el.addEventListener(type, (e) => events.push(`${type.slice(12)}${'cause' in e.detail ? `:${e.detail.cause}` : ''}`));
   }
   el.step = s;
   await el.updateComplete;
   return { el, events };
 }
-
 
 test('a step next to its anchor: progress, title, text, Back/Skip/Next, announced, focus in; Escape exits and focus returns', async () => {
   document.body.insertAdjacentHTML('beforeend', '<button id="start">Show me how</button><button id="new-report">New report</button>');
@@ -124,10 +141,13 @@ test('an anchor that never appears: the step is shown centred with Skip and a no
 });
 
 test('inside a scroll container under a fixed header and under a z-index 2147483647 overlay: on top, attached, hidden when scrolled away', async () => {
-  document.body.insertAdjacentHTML('beforeend', `
+  document.body.insertAdjacentHTML(
+    'beforeend',
+    `
     <header style="position:fixed;top:0;left:0;right:0;height:40px;background:#eee;z-index:2147483647">header</header>
     <div style="position:fixed;inset:0;z-index:2147483647;background:rgba(0,0,0,.05)"></div>
-    <div id="scroller" style="height:220px;overflow:auto;margin-top:60px"><div style="height:150px"></div><button id="deep">deep</button><div style="height:900px"></div></div>`);
+    <div id="scroller" style="height:220px;overflow:auto;margin-top:60px"><div style="height:150px"></div><button id="deep">deep</button><div style="height:900px"></div></div>`,
+  );
   const { el } = await mount(step({ anchor: ['#deep'] }));
   await expect.poll(() => isOpen(el)).toBe(true);
   await frame();
@@ -150,11 +170,13 @@ test('config strings with markup render inert in a step', async () => {
   document.body.insertAdjacentHTML('beforeend', '<button id="new-report">x</button>');
   const w = window as unknown as { __pwned?: number };
   delete w.__pwned;
-  const { el } = await mount(step({
-    title: '"><img src=x onerror="window.__pwned=1">',
-    text: '<script>window.__pwned=1</script> <img src=x onerror="window.__pwned=1"> [go](javascript:window.__pwned=1)',
-    recipeTitle: '<b onmouseover=alert(1)>t</b>',
-  }));
+  const { el } = await mount(
+    step({
+      title: '"><img src=x onerror="window.__pwned=1">',
+      text: '<script>window.__pwned=1</script> <img src=x onerror="window.__pwned=1"> [go](javascript:window.__pwned=1)',
+      recipeTitle: '<b onmouseover=alert(1)>t</b>',
+    }),
+  );
   await expect.poll(() => isOpen(el)).toBe(true);
   await new Promise((r) => setTimeout(r, 50));
   expect(w.__pwned).toBeUndefined();

@@ -37,7 +37,10 @@ export const DEFAULT_RECIPE_STRINGS: RecipeStrings = {
   missing: "This step's place isn't on this page. Skip it, or close the walkthrough and come back to it later.",
 };
 
-export interface RecipeEventDetail { recipeId: string; index: number }
+export interface RecipeEventDetail {
+  recipeId: string;
+  index: number;
+}
 
 declare global {
   interface GlobalEventHandlersEventMap {
@@ -75,12 +78,15 @@ let uid = 0;
  * @csspart actions - Back, Skip, Next.
  */
 export class KeelRecipe extends LitElement {
-  static override styles = [panelStyles, css`
+  static override styles = [
+    panelStyles,
+    css`
     .progress { margin: 0 1.75rem 0.35rem 0; font-size: 0.8rem; color: var(--keel-color-muted, #59636e); }
     .hint, .note { font-size: 0.85rem; color: var(--keel-color-muted, #59636e); margin: 0.6rem 0 0; }
     .note { color: inherit; }
     .spacer { flex: 1; }
-  `];
+  `,
+  ];
 
   static override properties = {
     step: { attribute: false },
@@ -219,7 +225,8 @@ export class KeelRecipe extends LitElement {
     open(panel);
     if (this.anchorEl) {
       this.stopAttach = attach(this.anchorEl, panel, {
-        placement: step.placement ?? 'bottom', arrow: panel.querySelector<HTMLElement>('.arrow'),
+        placement: step.placement ?? 'bottom',
+        arrow: panel.querySelector<HTMLElement>('.arrow'),
         onRemoved: () => {
           // Re-rendered or navigated away: wait for it to come back rather than point at nothing.
           this.detach();
@@ -250,9 +257,13 @@ export class KeelRecipe extends LitElement {
     const id = this.pid;
     const anchored = step.anchor.length > 0 && !this.missing;
     const last = step.index + 1 === step.total;
-    const hint = this.missing ? html`<p class="note">${s.missing}</p>`
-      : step.advance === 'click' ? html`<p class="hint">${s.clickHint}</p>`
-      : step.advance === 'event' ? html`<p class="hint">${s.eventHint}</p>` : nothing;
+    const hint = this.missing
+      ? html`<p class="note">${s.missing}</p>`
+      : step.advance === 'click'
+        ? html`<p class="hint">${s.clickHint}</p>`
+        : step.advance === 'event'
+          ? html`<p class="hint">${s.eventHint}</p>`
+          : nothing;
     return html`<div part="panel" class="panel ${anchored ? '' : 'centered'}" popover="manual" role="dialog"
         aria-labelledby="${id}-title" aria-describedby="${id}-body" @keydown=${(e: KeyboardEvent) => this.onKeydown(e)}>
         ${anchored ? html`<div class="arrow" aria-hidden="true"></div>` : nothing}
@@ -265,9 +276,11 @@ export class KeelRecipe extends LitElement {
           ${step.index > 0 ? html`<button type="button" class="secondary" @click=${() => this.emit('keel-recipe-back', this.detail())}>${s.back}</button>` : nothing}
           <span class="spacer"></span>
           <button type="button" class="secondary" @click=${() => this.emit('keel-recipe-skip', this.detail())}>${s.skip}</button>
-          ${step.advance === 'next' && !this.missing
-            ? html`<button type="button" @click=${() => this.emit('keel-recipe-next', { ...this.detail(), cause: 'next' })}>${last ? s.done : s.next}</button>`
-            : nothing}
+          ${
+            step.advance === 'next' && !this.missing
+              ? html`<button type="button" @click=${() => this.emit('keel-recipe-next', { ...this.detail(), cause: 'next' })}>${last ? s.done : s.next}</button>`
+              : nothing
+          }
         </div>
       </div>`;
   }

@@ -29,10 +29,15 @@ export function attach(anchor: Element, panel: HTMLElement, o: AttachOptions): (
     void computePosition(anchor, panel, {
       strategy: 'fixed',
       placement: o.placement,
-      middleware: [offset(o.gap ?? 10), flip(), shift({ padding: 8 }),
+      middleware: [
+        offset(o.gap ?? 10),
+        flip(),
+        shift({ padding: 8 }),
         // No taller than the room on its side of the anchor: long content scrolls inside (styles.ts).
         size({ padding: 8, apply: ({ availableHeight }) => void (panel.style.maxHeight = `${Math.max(availableHeight, 96)}px`) }),
-        ...(o.arrow ? [arrow({ element: o.arrow, padding: 6 })] : []), hide()],
+        ...(o.arrow ? [arrow({ element: o.arrow, padding: 6 })] : []),
+        hide(),
+      ],
     }).then(({ x, y, placement, middlewareData }) => {
       if (stopped) return;
       // Scrolled out of view (behind a scroll container's edge): hidden, never pointing at nothing.

@@ -29,8 +29,16 @@ const SIZES = [
 ] as const;
 
 const TITLE = 'Turn this data into a report your whole team can read every Monday morning';
-const BODY = Array.from({ length: 12 }, (_, i) => `Paragraph ${i + 1}: teams like yours save **3 hours a week** with scheduled reports, delivered before the weekly meeting, with the numbers that matter.`).join('\n\n');
-const ACTIONS: NudgeAction[] = [{ label: 'Show me how this works', recipe: 'first-report' }, { label: 'Remind me next week', snooze: '7d' }, { label: 'Not interested', dismiss: true }];
+const BODY = Array.from(
+  { length: 12 },
+  (_, i) =>
+    `Paragraph ${i + 1}: teams like yours save **3 hours a week** with scheduled reports, delivered before the weekly meeting, with the numbers that matter.`,
+).join('\n\n');
+const ACTIONS: NudgeAction[] = [
+  { label: 'Show me how this works', recipe: 'first-report' },
+  { label: 'Remind me next week', snooze: '7d' },
+  { label: 'Not interested', dismiss: true },
+];
 
 let original: { width: number; height: number };
 beforeAll(() => {
@@ -82,7 +90,9 @@ async function expectReachable(label: string, root: ShadowRoot, panel: HTMLEleme
 }
 
 async function nudge(kind: KeelNudge['kind'], anchor: string[] = []) {
-  const el = await fixture<KeelNudge>(html`<keel-nudge nudge-id="long" .kind=${kind} .anchor=${anchor} heading=${TITLE} body=${BODY} .actions=${ACTIONS}></keel-nudge>`);
+  const el = await fixture<KeelNudge>(
+    html`<keel-nudge nudge-id="long" .kind=${kind} .anchor=${anchor} heading=${TITLE} body=${BODY} .actions=${ACTIONS}></keel-nudge>`,
+  );
   expect(await el.show()).toBe(true);
   const root = el.shadowRoot!;
   const panel = root.querySelector<HTMLElement>('.panel')!;
@@ -107,21 +117,47 @@ async function recipe(s: RecipeStep) {
 }
 
 const CHECKLIST: ChecklistView = {
-  id: 'onboarding', title: TITLE,
+  id: 'onboarding',
+  title: TITLE,
   items: Array.from({ length: 14 }, (_, i) => ({
-    id: `item-${i}`, title: `Step ${i + 1}: connect the thing that makes the next step possible`, state: i % 3 === 2 ? 'done' : 'pending',
-    description: 'A description long enough to wrap over a few lines on a small screen.', dueDay: i + 1,
+    id: `item-${i}`,
+    title: `Step ${i + 1}: connect the thing that makes the next step possible`,
+    state: i % 3 === 2 ? 'done' : 'pending',
+    description: 'A description long enough to wrap over a few lines on a small screen.',
+    dueDay: i + 1,
     ...(i % 3 === 2 ? {} : { launch: { label: 'Start', link: '/settings' } }),
   })),
 };
 
 const REPORT: HealthReportView = {
-  tenantId: 'acme', score: 44, band: 'watch', coverage: 0.9,
+  tenantId: 'acme',
+  score: 44,
+  band: 'watch',
+  coverage: 0.9,
   components: Array.from({ length: 16 }, (_, i) => ({
-    id: `component-${i}`, metric: `metric_${i}_30d`, value: 0.5, rule: 'linear 0.2 → 0.8 over thirty days of events', points: 50, weight: 6, contribution: 3, included: true,
+    id: `component-${i}`,
+    metric: `metric_${i}_30d`,
+    value: 0.5,
+    rule: 'linear 0.2 → 0.8 over thirty days of events',
+    points: 50,
+    weight: 6,
+    contribution: 3,
+    included: true,
   })),
-  whatWouldMove: Array.from({ length: 4 }, (_, i) => ({ component: `component-${i}`, target: 0.8, gain: 3, description: `metric_${i}_30d reaching 0.8 (now 0.5): +3 points` })),
-  trend: { wow: { points: -6, percent: -12, against: '2026-11-15' }, history: [{ day: '2026-11-20', score: 50, band: 'watch' }, { day: '2026-11-21', score: 47, band: 'watch' }, { day: '2026-11-22', score: 44, band: 'watch' }] },
+  whatWouldMove: Array.from({ length: 4 }, (_, i) => ({
+    component: `component-${i}`,
+    target: 0.8,
+    gain: 3,
+    description: `metric_${i}_30d reaching 0.8 (now 0.5): +3 points`,
+  })),
+  trend: {
+    wow: { points: -6, percent: -12, against: '2026-11-15' },
+    history: [
+      { day: '2026-11-20', score: 50, band: 'watch' },
+      { day: '2026-11-21', score: 47, band: 'watch' },
+      { day: '2026-11-22', score: 44, band: 'watch' },
+    ],
+  },
 };
 
 describe.each(SIZES)('$name', ({ width, height }) => {
@@ -140,7 +176,11 @@ describe.each(SIZES)('$name', ({ width, height }) => {
     await axeClean(n.el);
   });
 
-  for (const [where, top] of [['near the top', 8], ['in the middle', height / 2 - 12], ['near the bottom', height - 40]] as const) {
+  for (const [where, top] of [
+    ['near the top', 8],
+    ['in the middle', height / 2 - 12],
+    ['near the bottom', height - 40],
+  ] as const) {
     test(`tooltip anchored ${where}`, async () => {
       tallPage(top);
       const n = await nudge('tooltip', ['#anchor']);

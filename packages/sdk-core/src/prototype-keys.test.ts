@@ -15,17 +15,28 @@ const PROTO = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueO
 
 describe('prototype names are plain unknown keys', () => {
   test.each(PROTO)('message type %s: an unknown type, named', (type) => {
-    expect(parseMessage({ type, messageId: 'm', anonymousId: 'a' })).toMatchObject({ success: false, issues: [{ path: 'type', message: expect.stringContaining(`found "${type}"`) }] });
+    expect(parseMessage({ type, messageId: 'm', anonymousId: 'a' })).toMatchObject({
+      success: false,
+      issues: [{ path: 'type', message: expect.stringContaining(`found "${type}"`) }],
+    });
   });
 
   test('a checklist id "constructor" in a rule: its items are collected, not looked up on Object', () => {
     expect(referencedIds({ checklist: 'constructor', items: ['a', 'b'] }).items).toEqual({ constructor: ['a', 'b'] });
-    expect(referencedIds({ all: [{ checklist: 'constructor', items: ['a'] }, { checklist: 'tostring', items: ['b'] }] }).items.constructor).toEqual(['a']);
+    expect(
+      referencedIds({
+        all: [
+          { checklist: 'constructor', items: ['a'] },
+          { checklist: 'tostring', items: ['b'] },
+        ],
+      }).items.constructor,
+    ).toEqual(['a']);
   });
 
   test('a config whose checklist is called "constructor" validates without throwing', () => {
     const r = validateConfig({
-      version: 1, product: 'x',
+      version: 1,
+      product: 'x',
       checklists: [{ id: 'constructor', title: 'C', items: [{ id: 'a', title: 'A', complete: { event: 'x' } }] }],
       nudges: [{ id: 'n', trigger: { checklist: 'constructor', items: ['a'] }, body: 'hi' }],
     });

@@ -19,8 +19,12 @@ export function autocapture(api: Telemetry, opts: TelemetryOptions['autocapture'
       if (!(e instanceof ErrorEvent)) return; // resource load errors are not script errors
       const err = e.error as Error | undefined;
       api.track('error.raised', {
-        kind: 'error', message: String(e.message || err?.message || 'Script error'),
-        source: e.filename, line: e.lineno, column: e.colno, stack: err?.stack?.slice(0, 2000),
+        kind: 'error',
+        message: String(e.message || err?.message || 'Script error'),
+        source: e.filename,
+        line: e.lineno,
+        column: e.colno,
+        stack: err?.stack?.slice(0, 2000),
       });
     });
     on('unhandledrejection', (e) => {

@@ -6,7 +6,10 @@ test('utf8Length is the encoded length, for any string (lone surrogates become U
   expect(utf8Length('abc')).toBe(3);
   expect(utf8Length('é€😀')).toBe(2 + 3 + 4);
   expect(utf8Length('\ud800')).toBe(3);
-  fc.assert(fc.property(fc.string({ unit: 'binary' }), (s) => utf8Length(s) === Buffer.byteLength(s, 'utf8')), { seed: 3 });
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary' }), (s) => utf8Length(s) === Buffer.byteLength(s, 'utf8')),
+    { seed: 3 },
+  );
 });
 
 test('serialise isolates what JSON refuses: cycles, BigInt, nothing to write', () => {
@@ -15,7 +18,13 @@ test('serialise isolates what JSON refuses: cycles, BigInt, nothing to write', (
   expect(serialise(cyclic)).toBeUndefined();
   expect(serialise({ n: 1n })).toBeUndefined();
   expect(serialise(() => 1)).toBeUndefined();
-  expect(serialise({ toJSON: () => { throw new Error('no'); } })).toBeUndefined();
+  expect(
+    serialise({
+      toJSON: () => {
+        throw new Error('no');
+      },
+    }),
+  ).toBeUndefined();
   expect(serialise({ s: '\ud800' })).toBe('{"s":"\\ud800"}'); // well-formed JSON, escaped
 });
 

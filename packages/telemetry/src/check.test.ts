@@ -41,7 +41,12 @@ test('refused with the path and the problem: BigInt, functions, symbols, too dee
 });
 
 test('a getter that throws propagates its own error', () => {
-  const bad = Object.defineProperty({}, 'x', { enumerable: true, get: () => { throw new TypeError('nope'); } });
+  const bad = Object.defineProperty({}, 'x', {
+    enumerable: true,
+    get: () => {
+      throw new TypeError('nope');
+    },
+  });
   expect(() => measure(bad, Infinity)).toThrow(TypeError);
 });
 

@@ -42,14 +42,23 @@ export async function drain(o: SenderOptions, queue: Queue, st: DrainState): Pro
     // Each message serialised alone: one JSON refuses is dropped alone, never the batch.
     const [ok, parts, sizes, bad] = serialiseAll(entries);
     let gone = bad;
-    if (bad.length) o.refuse('JSON refused it', bad.map((e) => e.m));
+    if (bad.length)
+      o.refuse(
+        'JSON refused it',
+        bad.map((e) => e.m),
+      );
     let stop = false;
     if (ok.length) {
       const n = fit(sizes, o.maxBatchBytes, utf8Length(envelope([], o.writeKey, undefined, o.userToken()))); // as many as fit in one body
       const sent = ok.slice(0, n);
       const r = await send(`${o.host}/v1/batch`, envelope(parts.slice(0, n), o.writeKey, undefined, o.userToken()), o.compress);
       const rejected = 'rejected' in r ? r.rejected.map((i) => sent[i]).filter((e): e is Entry => !!e) : [];
-      if (rejected.length) o.refuse('the server rejected it', rejected.map((e) => e.m), 'rejected');
+      if (rejected.length)
+        o.refuse(
+          'the server rejected it',
+          rejected.map((e) => e.m),
+          'rejected',
+        );
       if (r.kind === 'ok' || rejected.length) {
         // 2xx: all are done (stored or rejected); 400 with a list: the rejected are, the rest go again.
         gone = gone.concat(r.kind === 'ok' ? sent : rejected);
@@ -64,7 +73,11 @@ export async function drain(o: SenderOptions, queue: Queue, st: DrainState): Pro
         // the message the server refuses is alone, so only that one is dropped.
         limit = Math.ceil(n / 2);
       } else {
-        o.refuse(`the server refused it: ${r.reason}`, sent.map((e) => e.m), 'rejected');
+        o.refuse(
+          `the server refused it: ${r.reason}`,
+          sent.map((e) => e.m),
+          'rejected',
+        );
         gone = gone.concat(sent);
         limit = batchMax;
       }

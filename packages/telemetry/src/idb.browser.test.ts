@@ -10,7 +10,11 @@ test('a one-store database: put and read back, in key order, with in-line or out
   const tx = db.transaction('q', 'readwrite');
   for (const k of [3, 1, 2]) tx.objectStore('q').put({ k, v: `v${k}` });
   await committed(tx);
-  expect(await request(db.transaction('q').objectStore('q').getAll())).toEqual([{ k: 1, v: 'v1' }, { k: 2, v: 'v2' }, { k: 3, v: 'v3' }]);
+  expect(await request(db.transaction('q').objectStore('q').getAll())).toEqual([
+    { k: 1, v: 'v1' },
+    { k: 2, v: 'v2' },
+    { k: 3, v: 'v3' },
+  ]);
   db.close();
   const kv = await openStore(fresh(), 'kv');
   await request(kv.transaction('kv', 'readwrite').objectStore('kv').put({ a: 1 }, 'config'));

@@ -39,10 +39,20 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   const persistDelay = Math.min(PERSIST_DELAY, flushInterval);
   // One object for both: the queue and the sender read the options they need from it.
   const shared = {
-    dbName, maxQueue: o.maxQueueSize ?? 10_000, persistDelay, zone: ctx.zone, report, refuse,
+    dbName,
+    maxQueue: o.maxQueueSize ?? 10_000,
+    persistDelay,
+    zone: ctx.zone,
+    report,
+    refuse,
     covered: () => sender.due() - Date.now() <= persistDelay,
-    host: o.host.replace(/\/+$/, ''), writeKey: o.writeKey, userToken: () => userToken, compress: o.compress ?? true, flushAt,
-    maxBatchBytes: o.maxBatchBytes ?? 500_000, retry: { baseDelay: o.retry?.baseDelay ?? 1000, maxDelay: o.retry?.maxDelay ?? 60_000 },
+    host: o.host.replace(/\/+$/, ''),
+    writeKey: o.writeKey,
+    userToken: () => userToken,
+    compress: o.compress ?? true,
+    flushAt,
+    maxBatchBytes: o.maxBatchBytes ?? 500_000,
+    retry: { baseDelay: o.retry?.baseDelay ?? 1000, maxDelay: o.retry?.maxDelay ?? 60_000 },
     enabled: () => enabled,
   };
   const queue = createQueue(shared);

@@ -43,7 +43,8 @@ const poisonValue: fc.Arbitrary<unknown> = fc.oneof(
 /** Where the poison goes: a property (maybe nested, maybe in an array), or the event itself. */
 const poisonCall = fc.oneof(
   fc.record({ key: fc.string({ minLength: 1, maxLength: 8 }), value: poisonValue, inArray: fc.boolean() }).map(({ key, value, inArray }) => ({
-    event: 'poison.value', properties: { plan: 'pro', [key]: inArray ? [1, value] : value } as unknown,
+    event: 'poison.value',
+    properties: { plan: 'pro', [key]: inArray ? [1, value] : value } as unknown,
   })),
   fc.constantFrom(
     { event: '', properties: { reason: 'empty event name' } as unknown }, // the server rejects it
@@ -62,7 +63,11 @@ afterEach(async () => {
 
 function make(opts: Partial<TelemetryOptions> & { host: string; dbName: string }, errors: TelemetryError[]) {
   const t = createTelemetry({
-    writeKey, flushInterval: 50, flushAt: 25, autocapture: false, retry: { baseDelay: 50, maxDelay: 200 },
+    writeKey,
+    flushInterval: 50,
+    flushAt: 25,
+    autocapture: false,
+    retry: { baseDelay: 50, maxDelay: 200 },
     onError: (e) => errors.push(e),
     // The tenant, without group(): that would write localStorage, which other test files share.
     beforeSend: (m) => ({ ...m, context: { ...m.context, groupId: TENANT } }),
@@ -112,18 +117,24 @@ test('random poison values interleaved with normal events: every normal event is
   try {
     await vi.waitFor(async () => expect((await stored(run)).sort((a, b) => a - b)).toEqual(normal), { timeout: 15_000, interval: 200 });
   } catch (e) {
-    console.log(`poison seed ${SEED}; errors:`, errors.map((x) => `${x.kind}: ${x.message}`.slice(0, 200)));
+    console.log(
+      `poison seed ${SEED}; errors:`,
+      errors.map((x) => `${x.kind}: ${x.message}`.slice(0, 200)),
+    );
     throw e;
   }
   // Exactly once: no duplicates on the server (the sort above would show them) and nothing left
   // behind to be resent: the queue ends empty, the refused messages dropped, not retried forever.
-  await vi.waitFor(async () => {
-    await after.flush();
-    const db = await openStore(dbName, 'q', 'k');
-    const left = await request(db.transaction('q').objectStore('q').count());
-    db.close();
-    expect(left).toBe(0);
-  }, { timeout: 10_000, interval: 200 });
+  await vi.waitFor(
+    async () => {
+      await after.flush();
+      const db = await openStore(dbName, 'q', 'k');
+      const left = await request(db.transaction('q').objectStore('q').count());
+      db.close();
+      expect(left).toBe(0);
+    },
+    { timeout: 10_000, interval: 200 },
+  );
   expect(await stored(run)).toHaveLength(normal.length);
   // Each refusal was reported: at track() (invalid, oversized), by the store, or by the server.
   const kinds = new Set(errors.map((e) => e.kind));
@@ -181,7 +192,13 @@ test('a batch the server refuses as a whole, without naming a message, is halved
   for (let i = 0; i < 8; i++) t.track('feature.used', { i });
   await t.flush();
   const received = (await (await fetch(`${fault}/_control/${id}`)).json()).received as { status: number; ids: string[] }[];
-  expect(received.map((r) => [r.status, r.ids.length])).toEqual([[400, 8], [400, 4], [400, 2], [400, 1], [200, 7]]);
+  expect(received.map((r) => [r.status, r.ids.length])).toEqual([
+    [400, 8],
+    [400, 4],
+    [400, 2],
+    [400, 1],
+    [200, 7],
+  ]);
   expect(received.at(-1)!.ids).toEqual(ids.slice(1));
   expect(errors.filter((e) => e.kind === 'rejected').map((e) => e.messages?.map((m) => m.messageId))).toEqual([[ids[0]]]);
   expect(t.refused).toBe(1);

@@ -78,7 +78,10 @@ export function createQueue(o: QueueOptions): Queue {
         dropped += trimmed;
         if (refused.length) {
           for (const e of refused) mine.delete(e.m.messageId);
-          o.refuse('the browser refused to store it', refused.map((e) => e.m));
+          o.refuse(
+            'the browser refused to store it',
+            refused.map((e) => e.m),
+          );
         }
         return read;
       } catch (e) {

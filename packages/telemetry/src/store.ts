@@ -48,12 +48,12 @@ export async function openQueue(name: string): Promise<QueueStore> {
       const refused: Entry[] = [];
       let trimmed = 0;
       let read: Entry[] = [];
-      for (let i = 0; i < entries.length; ) {
+      for (let i = 0; i < entries.length;) {
         // Each slice in an idle period: a backlog written while the page is busy waits for a gap.
         await idle();
         const t = tx('readwrite');
         const s = t.objectStore(S);
-        for (const end = performance.now() + 8; i < entries.length && performance.now() < end; ) {
+        for (const end = performance.now() + 8; i < entries.length && performance.now() < end;) {
           const e = entries[i++]!;
           try {
             s.put(e);
@@ -62,10 +62,13 @@ export async function openQueue(name: string): Promise<QueueStore> {
           }
         }
         // The last slice trims the queue to `max`, oldest first, then reads the head.
-        const last = i < entries.length ? undefined : request(s.count()).then(async (count) => {
-          if (count > max) for (const k of await request(s.getAllKeys(null, count - max))) s.delete(k);
-          return [Math.max(0, count - max), head ? ((await request(s.getAll(null, head))) as Entry[]) : []] as const;
-        });
+        const last =
+          i < entries.length
+            ? undefined
+            : request(s.count()).then(async (count) => {
+                if (count > max) for (const k of await request(s.getAllKeys(null, count - max))) s.delete(k);
+                return [Math.max(0, count - max), head ? ((await request(s.getAll(null, head))) as Entry[]) : []] as const;
+              });
         const [, done] = await Promise.all([committed(t), last]);
         if (done) [trimmed, read] = done;
       }

@@ -20,8 +20,13 @@ async function scenario(script: Step[] = []) {
 const live: Telemetry[] = [];
 function make(opts: Partial<TelemetryOptions> & { host: string }, errors: TelemetryError[] = []): Telemetry & { ids: string[] } {
   const t = createTelemetry({
-    writeKey: 'wk', dbName: `keel-test-${crypto.randomUUID()}`, flushInterval: 50, autocapture: false,
-    retry: { baseDelay: 50, maxDelay: 400 }, onError: (e) => errors.push(e), ...opts,
+    writeKey: 'wk',
+    dbName: `keel-test-${crypto.randomUUID()}`,
+    flushInterval: 50,
+    autocapture: false,
+    retry: { baseDelay: 50, maxDelay: 400 },
+    onError: (e) => errors.push(e),
+    ...opts,
   });
   const ids: string[] = [];
   t.subscribe((m) => ids.push(m.messageId));
@@ -176,7 +181,12 @@ test('bodies are gzip-compressed text/plain JSON carrying sentAt and the write k
   const m = r!.messages[0] as unknown as Message;
   expect(m).toMatchObject({ type: 'track', event: 'feature.used', properties: { feature: 'reports' }, anonymousId: t.anonymousId });
   expect(m.messageId).toMatch(/^[0-9a-f-]{36}$/);
-  expect(m.context).toMatchObject({ library: { name: '@keel/telemetry' }, page: { path: location.pathname, url: location.href }, locale: navigator.language, userAgent: navigator.userAgent });
+  expect(m.context).toMatchObject({
+    library: { name: '@keel/telemetry' },
+    page: { path: location.pathname, url: location.href },
+    locale: navigator.language,
+    userAgent: navigator.userAgent,
+  });
   expect(m.context.timezone).toBe(Intl.DateTimeFormat().resolvedOptions().timeZone);
 });
 
@@ -244,7 +254,10 @@ test('identify and group: userId and context.groupId on every later message; res
   await t.flush();
   const msgs = (await s.received()).flatMap((r) => r.messages) as unknown as Message[];
   expect(msgs.map((m) => [m.type, m.userId, m.groupId ?? m.context.groupId])).toEqual([
-    ['identify', 'u-1', undefined], ['group', 'u-1', 'acme'], ['track', 'u-1', 'acme'], ['track', undefined, undefined],
+    ['identify', 'u-1', undefined],
+    ['group', 'u-1', 'acme'],
+    ['track', 'u-1', 'acme'],
+    ['track', undefined, undefined],
   ]);
   expect(msgs[3]!.anonymousId).not.toBe(anon);
 });
@@ -271,8 +284,11 @@ test('autocapture: a session starts, errors and unhandled rejections are tracked
   window.dispatchEvent(new PromiseRejectionEvent('unhandledrejection', { promise: Promise.resolve(), reason: new Error('nope') }));
   history.replaceState({}, '', start);
   expect(t.ids.length).toBeGreaterThanOrEqual(2); // session start + the initial page view, before the subscriber above
-  expect(seen.map((m) => m.type === 'page' ? `page ${m.context.page.path}` : `${m.event} ${String(m.properties?.kind ?? '')}`)).toEqual([
-    'page /autocapture-test', 'error.raised error', 'error.raised unhandledrejection', `page ${start}`,
+  expect(seen.map((m) => (m.type === 'page' ? `page ${m.context.page.path}` : `${m.event} ${String(m.properties?.kind ?? '')}`))).toEqual([
+    'page /autocapture-test',
+    'error.raised error',
+    'error.raised unhandledrejection',
+    `page ${start}`,
   ]);
   expect(seen[1]!.properties).toMatchObject({ message: 'boom', source: 'app.js', line: 3, column: 7 });
 });

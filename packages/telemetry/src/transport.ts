@@ -45,7 +45,14 @@ export async function send(url: string, text: string, compress: boolean): Promis
   }
   let res: Response;
   try {
-    res = await fetch(url, { method: 'POST', body: payload, keepalive: size <= 60_000, credentials: 'omit', mode: 'cors', signal: AbortSignal.timeout(30_000) });
+    res = await fetch(url, {
+      method: 'POST',
+      body: payload,
+      keepalive: size <= 60_000,
+      credentials: 'omit',
+      mode: 'cors',
+      signal: AbortSignal.timeout(30_000),
+    });
   } catch {
     return { kind: 'retry' };
   }

@@ -55,7 +55,21 @@ afterEach(() => store?.close());
 let n = 0;
 const ev = (groupId: string, event: string, properties: Record<string, unknown>, hoursAgo = 1): StoredEvent => {
   const ts = new Date(Date.now() - hoursAgo * HOUR).toISOString();
-  return { writeKey: 'wk', messageId: `a${++n}`, type: 'track', event, userId: 'u1', anonymousId: null, groupId, timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: ts, payload: JSON.stringify({ properties }), sender: { kind: 'server' } }; // verified: proofs and facts count these
+  return {
+    writeKey: 'wk',
+    messageId: `a${++n}`,
+    type: 'track',
+    event,
+    userId: 'u1',
+    anonymousId: null,
+    groupId,
+    timestamp: ts,
+    originalTimestamp: null,
+    sentAt: null,
+    receivedAt: ts,
+    payload: JSON.stringify({ properties }),
+    sender: { kind: 'server' },
+  }; // verified: proofs and facts count these
 };
 
 /** What a receiver does to trust a delivery. */
@@ -71,7 +85,10 @@ test('an unpaid invoice fires once, signed, to every webhook; not again within t
   expect(fired.map((f) => f.alert)).toEqual(['unpaid-invoice']); // first seen an hour ago: not stalled yet
   const unpaid = fired[0]!;
   expect(unpaid.notify).toEqual(['finance', 'csm']);
-  expect(unpaid.deliveries).toEqual([{ url: `${receiverUrl}/keel`, status: 200 }, { url: `${receiverUrl}/slack`, status: 200 }]);
+  expect(unpaid.deliveries).toEqual([
+    { url: `${receiverUrl}/keel`, status: 200 },
+    { url: `${receiverUrl}/slack`, status: 200 },
+  ]);
   const json = received.find((r) => r.path === '/keel' && r.body.includes('unpaid-invoice'))!;
   expect(verify(json.body, json.headers['keel-signature'] as string)).toBe(true);
   expect(verify(`${json.body} `, json.headers['keel-signature'] as string)).toBe(false); // a tampered body fails
@@ -100,7 +117,10 @@ test('an alert fired before the upgrade that brought alert_cooldowns is still in
   legacy.close();
   store = await openSqliteStore(dir, { alerts: { webhooks: [{ url: `${receiverUrl}/legacy` }] } });
   await store.config.publish({ document: JSON.stringify(ACME), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'first version' });
-  await store.insert([ev('acme', 'billing.invoice', { invoice: 'inv-1', status: 'overdue' }), ev('globex', 'billing.invoice', { invoice: 'inv-2', status: 'overdue' })]);
+  await store.insert([
+    ev('acme', 'billing.invoice', { invoice: 'inv-1', status: 'overdue' }),
+    ev('globex', 'billing.invoice', { invoice: 'inv-2', status: 'overdue' }),
+  ]);
   expect((await store.alerts.evaluate('acme')).map((f) => f.alert)).not.toContain('unpaid-invoice');
   expect((await store.alerts.evaluate('globex')).map((f) => f.alert)).toContain('unpaid-invoice');
 });
@@ -116,7 +136,7 @@ test('onboarding stalled: no checklist progress for 72 h fires; recent progress 
   expect(stalled.detail.explanation).toMatchObject({ ok: true, actual: 80 });
 });
 
-test('an error rate above the cohort\'s p95 fires for that tenant only', async () => {
+test("an error rate above the cohort's p95 fires for that tenant only", async () => {
   await open();
   const rows: StoredEvent[] = [];
   for (let t = 0; t < 20; t++) {
@@ -124,7 +144,10 @@ test('an error rate above the cohort\'s p95 fires for that tenant only', async (
     for (let s = 0; s < 10; s++) rows.push(ev(g, 'user.session', { action: 'start' }));
     rows.push(ev(g, 'error.raised', {}));
   }
-  rows.push(...Array.from({ length: 10 }, () => ev('spiky', 'user.session', { action: 'start' })), ...Array.from({ length: 40 }, () => ev('spiky', 'error.raised', {})));
+  rows.push(
+    ...Array.from({ length: 10 }, () => ev('spiky', 'user.session', { action: 'start' })),
+    ...Array.from({ length: 40 }, () => ev('spiky', 'error.raised', {})),
+  );
   await store.insert(rows);
   const spike = (await store.alerts.evaluate('spiky')).find((f) => f.alert === 'error-spike')!;
   expect(spike.detail).toEqual({ metric: 'errors_per_session_1d', value: 4, cohortP95: 0.1, cohortSize: 20 });
@@ -135,9 +158,14 @@ test('a healthy tenant fires no alert', async () => {
   await open();
   const rows: StoredEvent[] = [];
   for (let t = 0; t < 5; t++) for (let s = 0; s < 10; s++) rows.push(ev(`peer${t}`, 'user.session', { action: 'start' }));
-  rows.push(...Array.from({ length: 10 }, () => ev('healthy', 'user.session', { action: 'start' })), ev('healthy', 'billing.invoice', { invoice: 'inv-1', status: 'paid' }));
+  rows.push(
+    ...Array.from({ length: 10 }, () => ev('healthy', 'user.session', { action: 'start' })),
+    ev('healthy', 'billing.invoice', { invoice: 'inv-1', status: 'paid' }),
+  );
   await store.insert(rows);
-  await store.progress.merge('healthy', 'u1', [{ scope: 'user', kind: 'checklist', ref: 'onboarding/sso', state: 'completed', updatedAt: new Date().toISOString() }]);
+  await store.progress.merge('healthy', 'u1', [
+    { scope: 'user', kind: 'checklist', ref: 'onboarding/sso', state: 'completed', updatedAt: new Date().toISOString() },
+  ]);
   expect(await store.alerts.evaluate('healthy')).toEqual([]);
   expect(received).toEqual([]);
 });
@@ -166,8 +194,20 @@ test('a cohort smaller than min_cohort: the fallback bound decides, or the expla
   // The acme rule has no fallback: it says why it can't fire instead of staying silent.
   const v = (await store.alerts.explain('spiky')).find((x) => x.alert === 'error-spike')!;
   expect(v).toMatchObject({ firing: false, detail: { cohortSize: 3, explanation: expect.stringContaining('cohort too small (n=3') } });
-  const withFallback = { ...ACME, health: { ...ACME.health!, alerts: [{ id: 'error-spike', when: { metric: 'errors_per_session_1d', above: 'cohort_p95' as const, fallback: 2 }, notify: ['csm'] }] } };
-  await store.config.publish({ document: JSON.stringify(withFallback), hash: 'h2', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'fallback' });
+  const withFallback = {
+    ...ACME,
+    health: {
+      ...ACME.health!,
+      alerts: [{ id: 'error-spike', when: { metric: 'errors_per_session_1d', above: 'cohort_p95' as const, fallback: 2 }, notify: ['csm'] }],
+    },
+  };
+  await store.config.publish({
+    document: JSON.stringify(withFallback),
+    hash: 'h2',
+    publishedAt: new Date().toISOString(),
+    publishedBy: 't',
+    summary: 'fallback',
+  });
   const fired = (await store.alerts.evaluate('spiky')).find((f) => f.alert === 'error-spike')!;
   expect(fired.detail).toMatchObject({ value: 30, fallback: 2, cohortSize: 3, explanation: 'cohort too small (n=3): compared with the fallback 2' });
   expect((await store.alerts.evaluate('a')).map((f) => f.alert)).not.toContain('error-spike'); // 1 ≤ 2
@@ -178,11 +218,24 @@ test('built-in sponsor-disengaged: fires without config after 30 days of sponsor
   const day = 86_400_000;
   const at = (d: number) => new Date(Date.now() - d * day).toISOString();
   const row = (groupId: string, userId: string, type: string, payload: Record<string, unknown>, ts: string): StoredEvent => ({
-    writeKey: 'wk', messageId: `sp${++n}`, type, event: type === 'track' ? 'feature.used' : null, userId, anonymousId: null, groupId, timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: ts, payload: JSON.stringify(payload),
+    writeKey: 'wk',
+    messageId: `sp${++n}`,
+    type,
+    event: type === 'track' ? 'feature.used' : null,
+    userId,
+    anonymousId: null,
+    groupId,
+    timestamp: ts,
+    originalTimestamp: null,
+    sentAt: null,
+    receivedAt: ts,
+    payload: JSON.stringify(payload),
   });
   await store.insert([
-    row('quiet', 'cfo', 'identify', { traits: { role: 'sponsor' } }, at(40)), row('quiet', 'cfo', 'track', {}, at(31)),
-    row('busy', 'cfo2', 'identify', { traits: { role: 'sponsor' } }, at(40)), row('busy', 'cfo2', 'track', {}, at(2)),
+    row('quiet', 'cfo', 'identify', { traits: { role: 'sponsor' } }, at(40)),
+    row('quiet', 'cfo', 'track', {}, at(31)),
+    row('busy', 'cfo2', 'identify', { traits: { role: 'sponsor' } }, at(40)),
+    row('busy', 'cfo2', 'track', {}, at(2)),
   ]);
   const fired = (await store.alerts.evaluate('quiet')).find((f) => f.alert === 'sponsor-disengaged')!;
   expect(fired).toMatchObject({ notify: ['csm'], detail: { explanation: { ok: true, actual: 31 } } });
@@ -190,15 +243,22 @@ test('built-in sponsor-disengaged: fires without config after 30 days of sponsor
   const off = { ...ACME, health: { ...ACME.health!, builtin_alerts: false } };
   await store.config.publish({ document: JSON.stringify(off), hash: 'h2', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'off' });
   expect((await store.alerts.explain('quiet')).map((v) => v.alert)).not.toContain('sponsor-disengaged');
-  const replaced = { ...ACME, health: { ...ACME.health!, alerts: [{ id: 'sponsor-disengaged', when: { metric: 'days_since_sponsor_active', gte: 60 }, notify: ['exec'] }] } };
+  const replaced = {
+    ...ACME,
+    health: { ...ACME.health!, alerts: [{ id: 'sponsor-disengaged', when: { metric: 'days_since_sponsor_active', gte: 60 }, notify: ['exec'] }] },
+  };
   await store.config.publish({ document: JSON.stringify(replaced), hash: 'h3', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'replaced' });
-  expect((await store.alerts.explain('quiet')).filter((v) => v.alert === 'sponsor-disengaged')).toEqual([{ alert: 'sponsor-disengaged', firing: false, detail: expect.anything() }]);
+  expect((await store.alerts.explain('quiet')).filter((v) => v.alert === 'sponsor-disengaged')).toEqual([
+    { alert: 'sponsor-disengaged', firing: false, detail: expect.anything() },
+  ]);
 });
 
 test('the sweep re-evaluates a tenant that went quiet: the stalled alert fires 72 h later with no new event, carrying the lifecycle state and what it allows', async () => {
   await open();
   await store.insert([ev('quiet', 'feature.used', {}, 1)]);
-  await store.progress.merge('quiet', 'u1', [{ scope: 'user', kind: 'checklist', ref: 'onboarding/sso', state: 'completed', updatedAt: new Date(Date.now() - HOUR).toISOString() }]);
+  await store.progress.merge('quiet', 'u1', [
+    { scope: 'user', kind: 'checklist', ref: 'onboarding/sso', state: 'completed', updatedAt: new Date(Date.now() - HOUR).toISOString() },
+  ]);
   const evaluator = store.startEvaluator({ intervalMs: 3_600_000, sweepMs: 3_600_000 });
   try {
     expect(await evaluator.runOnce()).toBe(1);
@@ -206,13 +266,21 @@ test('the sweep re-evaluates a tenant that went quiet: the stalled alert fires 7
     expect((await store.alerts.list('quiet')).map((a) => a.alert)).not.toContain('onboarding-stalled');
     const r = await evaluator.sweep(Date.now() + 73 * HOUR);
     expect(r.tenants).toBe(1);
-    const json = received.filter((x) => x.path === '/keel').map((x) => JSON.parse(x.body) as Record<string, unknown>).filter((b) => b.alert === 'onboarding-stalled');
+    const json = received
+      .filter((x) => x.path === '/keel')
+      .map((x) => JSON.parse(x.body) as Record<string, unknown>)
+      .filter((b) => b.alert === 'onboarding-stalled');
     expect(json).toHaveLength(1);
-    expect(json[0]).toMatchObject({ tenant: 'quiet', lifecycle: { state: 'onboarding', owner: 'onboarding', allows: ['checklist:onboarding', 'recipe:*', 'nudge:*'] } });
+    expect(json[0]).toMatchObject({
+      tenant: 'quiet',
+      lifecycle: { state: 'onboarding', owner: 'onboarding', allows: ['checklist:onboarding', 'recipe:*', 'nudge:*'] },
+    });
     await evaluator.sweep(Date.now() + 74 * HOUR); // within the cooldown: not again
     expect(received.filter((x) => x.path === '/keel' && x.body.includes('onboarding-stalled'))).toHaveLength(1);
     // Passes write the day's snapshot (reports don't).
-    expect((await store.health.report('quiet', Date.now() + 74 * HOUR))!.trend.history.map((h) => h.day)).toContain(new Date(Date.now() + 74 * HOUR).toISOString().slice(0, 10));
+    expect((await store.health.report('quiet', Date.now() + 74 * HOUR))!.trend.history.map((h) => h.day)).toContain(
+      new Date(Date.now() + 74 * HOUR).toISOString().slice(0, 10),
+    );
   } finally {
     evaluator.stop();
   }
@@ -221,13 +289,19 @@ test('the sweep re-evaluates a tenant that went quiet: the stalled alert fires 7
 test('cohortP95 (sorted once, own value skipped by index) equals the p95 of the other tenants computed naively', async () => {
   const fc = (await import('fast-check')).default;
   const { cohortP95 } = await import('./alerts.js');
-  fc.assert(fc.property(fc.array(fc.option(fc.integer({ min: 0, max: 20 }), { nil: null }), { minLength: 1, maxLength: 40 }), fc.nat(), (vals, pick) => {
-    const cohort = new Map(vals.map((v, i) => [`t${i}`, { errors_per_session_1d: v === null ? null : v / 4 } as never]));
-    const self = `t${pick % vals.length}`;
-    const others = vals.filter((v, i) => v !== null && `t${i}` !== self).map((v) => v! / 4).sort((a, b) => a - b);
-    const want = others.length ? others[Math.min(others.length - 1, Math.ceil(0.95 * others.length) - 1)] : undefined;
-    expect(cohortP95(cohort, 'errors_per_session_1d', self)).toEqual({ n: others.length, p95: want });
-  }), { numRuns: 300 });
+  fc.assert(
+    fc.property(fc.array(fc.option(fc.integer({ min: 0, max: 20 }), { nil: null }), { minLength: 1, maxLength: 40 }), fc.nat(), (vals, pick) => {
+      const cohort = new Map(vals.map((v, i) => [`t${i}`, { errors_per_session_1d: v === null ? null : v / 4 } as never]));
+      const self = `t${pick % vals.length}`;
+      const others = vals
+        .filter((v, i) => v !== null && `t${i}` !== self)
+        .map((v) => v! / 4)
+        .sort((a, b) => a - b);
+      const want = others.length ? others[Math.min(others.length - 1, Math.ceil(0.95 * others.length) - 1)] : undefined;
+      expect(cohortP95(cohort, 'errors_per_session_1d', self)).toEqual({ n: others.length, p95: want });
+    }),
+    { numRuns: 300 },
+  );
 });
 
 // The core on both dialects, on a KeelDb directly: the sweep's pass (health, lifecycle, cohort) is
@@ -235,21 +309,41 @@ test('cohortP95 (sorted once, own value skipped by index) equals the p95 of the 
 type Nodes = { a: KeelDb; b: KeelDb; close(): Promise<void> };
 const dialects: [string, () => Promise<Nodes>][] = [
   // SQLite is one process: two services share its one handle.
-  ['sqlite', async () => {
-    const k = await openDatabase(join(mkdtempSync(join(tmpdir(), 'keel-alerts-k-')), 'keel.db'));
-    return { a: k, b: k, close: () => k.close() };
-  }],
+  [
+    'sqlite',
+    async () => {
+      const k = await openDatabase(join(mkdtempSync(join(tmpdir(), 'keel-alerts-k-')), 'keel.db'));
+      return { a: k, b: k, close: () => k.close() };
+    },
+  ],
   // PostgreSQL: two nodes, two pools on one schema.
-  ['postgres', async () => {
-    const s = await testSchema();
-    const a = await postgresKeelDb({ url: s.url, schema: s.schema, max: 4 });
-    await migrateToLatest(a);
-    const b = await postgresKeelDb({ url: s.url, schema: s.schema, max: 4 });
-    return { a, b, close: async () => void (await a.close(), await b.close(), await s.drop()) };
-  }],
+  [
+    'postgres',
+    async () => {
+      const s = await testSchema();
+      const a = await postgresKeelDb({ url: s.url, schema: s.schema, max: 4 });
+      await migrateToLatest(a);
+      const b = await postgresKeelDb({ url: s.url, schema: s.schema, max: 4 });
+      return { a, b, close: async () => void (await a.close(), await b.close(), await s.drop()) };
+    },
+  ],
 ];
-const unused = new Proxy({}, { get: (_t, name) => () => { throw new Error(`the pass should make ${String(name)} unnecessary`); } });
-const SPIKE = { version: 1, product: 'acme', health: { builtin_alerts: false, alerts: [{ id: 'error-spike', when: { metric: 'errors_per_session_1d', above: 'cohort_p95', fallback: 2 }, notify: ['csm'] }] } };
+const unused = new Proxy(
+  {},
+  {
+    get: (_t, name) => () => {
+      throw new Error(`the pass should make ${String(name)} unnecessary`);
+    },
+  },
+);
+const SPIKE = {
+  version: 1,
+  product: 'acme',
+  health: {
+    builtin_alerts: false,
+    alerts: [{ id: 'error-spike', when: { metric: 'errors_per_session_1d', above: 'cohort_p95', fallback: 2 }, notify: ['csm'] }],
+  },
+};
 
 describe.each(dialects)('alerts on %s', (dialect, open) => {
   let nodes: Nodes | undefined;
@@ -259,10 +353,19 @@ describe.each(dialects)('alerts on %s', (dialect, open) => {
   });
   const serviceOn = async (k: KeelDb, path: string) => {
     const config = configStore(k);
-    const alerts = alertService(k, config, unused as HealthService, unused as LifecycleService, { webhooks: [{ url: `${receiverUrl}${path}` }], webhookSecret: SECRET });
+    const alerts = alertService(k, config, unused as HealthService, unused as LifecycleService, {
+      webhooks: [{ url: `${receiverUrl}${path}` }],
+      webhookSecret: SECRET,
+    });
     const cache = configCache(config);
     const pass = async (tenantId: string, now: number, errors: number): Promise<AlertPass> => ({
-      health: { tenantId, now, config: await cache.current(), metrics: { values: { errors_per_session_1d: errors } as TenantMetrics['values'], evidence: {} }, report: undefined },
+      health: {
+        tenantId,
+        now,
+        config: await cache.current(),
+        metrics: { values: { errors_per_session_1d: errors } as TenantMetrics['values'], evidence: {} },
+        report: undefined,
+      },
       lifecycle: { tenantId, state: 'adopting', owner: 'csm', allows: ['nudge:*'], transitions: [] },
       cohort: new Map(),
     });
@@ -271,15 +374,28 @@ describe.each(dialects)('alerts on %s', (dialect, open) => {
 
   test('a firing alert is recorded, delivered signed, listed; not again within the cooldown; again after it', async () => {
     nodes = await open();
-    await configStore(nodes.a).publish({ document: JSON.stringify(SPIKE), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'spike' });
+    await configStore(nodes.a).publish({
+      document: JSON.stringify(SPIKE),
+      hash: 'h',
+      publishedAt: new Date().toISOString(),
+      publishedBy: 't',
+      summary: 'spike',
+    });
     const path = `/core-${dialect}`;
     const { alerts, pass } = await serviceOn(nodes.a, path);
     const now = Date.now();
     expect(await alerts.evaluate('calm', now, await pass('calm', now, 1))).toEqual([]); // 1 ≤ the fallback 2
     const [fired, ...more] = await alerts.evaluate('spiky', now, await pass('spiky', now, 4));
     expect(more).toEqual([]);
-    expect(fired).toMatchObject({ alert: 'error-spike', tenantId: 'spiky', firedAt: new Date(now).toISOString(), notify: ['csm'], detail: { value: 4, fallback: 2 },
-      lifecycle: { state: 'adopting', owner: 'csm', allows: ['nudge:*'] }, deliveries: [{ url: `${receiverUrl}${path}`, status: 200 }] });
+    expect(fired).toMatchObject({
+      alert: 'error-spike',
+      tenantId: 'spiky',
+      firedAt: new Date(now).toISOString(),
+      notify: ['csm'],
+      detail: { value: 4, fallback: 2 },
+      lifecycle: { state: 'adopting', owner: 'csm', allows: ['nudge:*'] },
+      deliveries: [{ url: `${receiverUrl}${path}`, status: 200 }],
+    });
     const got = received.filter((r) => r.path === path);
     expect(got).toHaveLength(1);
     expect(got[0]!.headers['keel-event-id']).toBe(fired!.id);
@@ -287,19 +403,29 @@ describe.each(dialects)('alerts on %s', (dialect, open) => {
     expect(await alerts.evaluate('spiky', now + HOUR, await pass('spiky', now + HOUR, 4))).toEqual([]);
     expect((await alerts.evaluate('spiky', now + 25 * HOUR, await pass('spiky', now + 25 * HOUR, 4))).map((f) => f.alert)).toEqual(['error-spike']);
     const listed = await alerts.list('spiky');
-    expect(listed.map((a) => [a.alert, a.firedAt])).toEqual([['error-spike', new Date(now + 25 * HOUR).toISOString()], ['error-spike', new Date(now).toISOString()]]);
+    expect(listed.map((a) => [a.alert, a.firedAt])).toEqual([
+      ['error-spike', new Date(now + 25 * HOUR).toISOString()],
+      ['error-spike', new Date(now).toISOString()],
+    ]);
     expect(listed[1]).toEqual({ id: fired!.id, tenantId: 'spiky', alert: 'error-spike', firedAt: fired!.firedAt, notify: ['csm'], detail: fired!.detail });
     expect(received.filter((r) => r.path === path)).toHaveLength(2);
   });
 
   test('two services (two nodes on PostgreSQL) evaluating the same tenants at once deliver each alert once', async () => {
     nodes = await open();
-    await configStore(nodes.a).publish({ document: JSON.stringify(SPIKE), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'spike' });
+    await configStore(nodes.a).publish({
+      document: JSON.stringify(SPIKE),
+      hash: 'h',
+      publishedAt: new Date().toISOString(),
+      publishedBy: 't',
+      summary: 'spike',
+    });
     const path = `/race-${dialect}`;
     const one = await serviceOn(nodes.a, path);
     const two = await serviceOn(nodes.b, path);
     const tenants = Array.from({ length: 20 }, (_, i) => `t${i}`);
-    const round = async (now: number) => (await Promise.all(tenants.flatMap((t) => [one, two].map(async (s) => s.alerts.evaluate(t, now, await s.pass(t, now, 5)))))).flat();
+    const round = async (now: number) =>
+      (await Promise.all(tenants.flatMap((t) => [one, two].map(async (s) => s.alerts.evaluate(t, now, await s.pass(t, now, 5)))))).flat();
     const now = Date.now();
     const first = await round(now);
     expect(first.map((f) => f.tenantId).sort()).toEqual([...tenants].sort());

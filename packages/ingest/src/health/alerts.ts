@@ -78,9 +78,7 @@ type AlertDef = NonNullable<HealthModel['alerts']>[number];
  * Alerts every health model has without config (a config alert with the same id replaces one;
  * `health.builtin_alerts: false` turns them off). sponsor-disengaged: no sponsor activity for 30 days.
  */
-export const BUILTIN_ALERTS: readonly AlertDef[] = [
-  { id: 'sponsor-disengaged', when: { metric: 'days_since_sponsor_active', gte: 30 }, notify: ['csm'] },
-];
+export const BUILTIN_ALERTS: readonly AlertDef[] = [{ id: 'sponsor-disengaged', when: { metric: 'days_since_sponsor_active', gte: 30 }, notify: ['csm'] }];
 /** Below this many other tenants with a value, a cohort rule uses its fallback (or says it can't fire). */
 export const DEFAULT_MIN_COHORT = 5;
 
@@ -145,12 +143,18 @@ export function alertService(k: KeelDb, config: ConfigStore, health: HealthServi
     const firedAt = new Date(now).toISOString();
     const due = new Date(now - cooldown).toISOString();
     return k.db.transaction().execute(async (trx) => {
-      const won = await trx.insertInto('alert_cooldowns').values({ tenant_id: tenantId, alert, fired_at: firedAt })
+      const won = await trx
+        .insertInto('alert_cooldowns')
+        .values({ tenant_id: tenantId, alert, fired_at: firedAt })
         .onConflict((c) => c.columns(['tenant_id', 'alert']).doUpdateSet({ fired_at: firedAt }).where('alert_cooldowns.fired_at', '<=', due))
-        .returning('fired_at').executeTakeFirst();
+        .returning('fired_at')
+        .executeTakeFirst();
       if (!won) return undefined;
-      const { id } = await trx.insertInto('alerts').values({ tenant_id: tenantId, alert, fired_at: firedAt, notify: JSON.stringify(notify), detail: JSON.stringify(detail) })
-        .returning('id').executeTakeFirstOrThrow();
+      const { id } = await trx
+        .insertInto('alerts')
+        .values({ tenant_id: tenantId, alert, fired_at: firedAt, notify: JSON.stringify(notify), detail: JSON.stringify(detail) })
+        .returning('id')
+        .executeTakeFirstOrThrow();
       return Number(id);
     });
   }
@@ -163,7 +167,13 @@ export function alertService(k: KeelDb, config: ConfigStore, health: HealthServi
   };
 
   /** The rule's verdict: whether it holds now, and the values that say why. */
-  async function condition(a: AlertDef, tenantId: string, now: number, p: Required<Pick<AlertPass, 'health'>> & AlertPass, cohortOf: () => Promise<ReadonlyMap<string, TenantMetrics['values']>>): Promise<{ firing: boolean; detail: Record<string, unknown> }> {
+  async function condition(
+    a: AlertDef,
+    tenantId: string,
+    now: number,
+    p: Required<Pick<AlertPass, 'health'>> & AlertPass,
+    cohortOf: () => Promise<ReadonlyMap<string, TenantMetrics['values']>>,
+  ): Promise<{ firing: boolean; detail: Record<string, unknown> }> {
     const w = a.when as Record<string, unknown>;
     if ('score_change_wow' in w) {
       const lte = (w.score_change_wow as { lte: number | string }).lte;
@@ -181,12 +191,24 @@ export function alertService(k: KeelDb, config: ConfigStore, health: HealthServi
       const fallback = w.fallback as number | undefined;
       // The cohort is every other tenant with a value: a tenant is never compared with itself.
       const { n, p95: bound } = cohortP95(await cohortOf(), metric, tenantId);
-      if (typeof value !== 'number') return { firing: false, detail: { metric, value: null, cohortSize: n, explanation: `no ${metric} value for this tenant` } };
+      if (typeof value !== 'number')
+        return { firing: false, detail: { metric, value: null, cohortSize: n, explanation: `no ${metric} value for this tenant` } };
       if (n < min) {
         if (fallback === undefined) {
-          return { firing: false, detail: { metric, value, cohortSize: n, explanation: `cohort too small (n=${n}, at least ${min} needed) and no fallback: add fallback to the alert` } };
+          return {
+            firing: false,
+            detail: {
+              metric,
+              value,
+              cohortSize: n,
+              explanation: `cohort too small (n=${n}, at least ${min} needed) and no fallback: add fallback to the alert`,
+            },
+          };
         }
-        return { firing: value > fallback, detail: { metric, value, fallback, cohortSize: n, explanation: `cohort too small (n=${n}): compared with the fallback ${fallback}` } };
+        return {
+          firing: value > fallback,
+          detail: { metric, value, fallback, cohortSize: n, explanation: `cohort too small (n=${n}): compared with the fallback ${fallback}` },
+        };
       }
       return { firing: bound !== undefined && value > bound, detail: { metric, value, cohortP95: bound, cohortSize: n } };
     }
@@ -216,9 +238,22 @@ export function alertService(k: KeelDb, config: ConfigStore, health: HealthServi
     const lc = fired.lifecycle;
     const out: FiredAlert['deliveries'] = [];
     for (const hook of o.webhooks ?? []) {
-      const body = JSON.stringify(hook.format === 'slack'
-        ? { text: `:rotating_light: Keel alert *${fired.alert}* for *${fired.tenantId}* (${fired.notify.join(', ')})${lc ? ` [lifecycle: ${lc.state}; allows: ${lc.allows?.join(', ') ?? 'anything'}]` : ''}: ${JSON.stringify(fired.detail).slice(0, 500)}` }
-        : { type: 'keel.alert', id: fired.id, alert: fired.alert, tenant: fired.tenantId, firedAt: fired.firedAt, notify: fired.notify, detail: fired.detail, lifecycle: lc });
+      const body = JSON.stringify(
+        hook.format === 'slack'
+          ? {
+              text: `:rotating_light: Keel alert *${fired.alert}* for *${fired.tenantId}* (${fired.notify.join(', ')})${lc ? ` [lifecycle: ${lc.state}; allows: ${lc.allows?.join(', ') ?? 'anything'}]` : ''}: ${JSON.stringify(fired.detail).slice(0, 500)}`,
+            }
+          : {
+              type: 'keel.alert',
+              id: fired.id,
+              alert: fired.alert,
+              tenant: fired.tenantId,
+              firedAt: fired.firedAt,
+              notify: fired.notify,
+              detail: fired.detail,
+              lifecycle: lc,
+            },
+      );
       const headers: Record<string, string> = { 'content-type': 'application/json', 'keel-event-id': fired.id };
       if (o.webhookSecret) headers['keel-signature'] = signWebhook(body, o.webhookSecret);
       let status: number | 'error' = 'error';
@@ -258,10 +293,20 @@ export function alertService(k: KeelDb, config: ConfigStore, health: HealthServi
       return (await verdicts(tenantId, now, pass)).map(({ def: _d, ...v }) => v);
     },
     async list(tenantId, limit = 50) {
-      const rows = await k.db.selectFrom('alerts').select(['id', 'tenant_id as tenantId', 'alert', 'fired_at as firedAt', 'notify', 'detail'])
-        .where('tenant_id', '=', tenantId).orderBy('id', 'desc').limit(limit).execute();
+      const rows = await k.db
+        .selectFrom('alerts')
+        .select(['id', 'tenant_id as tenantId', 'alert', 'fired_at as firedAt', 'notify', 'detail'])
+        .where('tenant_id', '=', tenantId)
+        .orderBy('id', 'desc')
+        .limit(limit)
+        .execute();
       return rows.map((r) => ({
-        id: `alert-${r.id}`, tenantId: r.tenantId, alert: r.alert, firedAt: r.firedAt, notify: JSON.parse(r.notify) as string[], detail: JSON.parse(r.detail) as Record<string, unknown>,
+        id: `alert-${r.id}`,
+        tenantId: r.tenantId,
+        alert: r.alert,
+        firedAt: r.firedAt,
+        notify: JSON.parse(r.notify) as string[],
+        detail: JSON.parse(r.detail) as Record<string, unknown>,
       }));
     },
   };

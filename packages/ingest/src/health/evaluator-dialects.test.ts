@@ -41,12 +41,28 @@ beforeAll(async () => {
   receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
 });
 afterAll(() => new Promise<void>((r) => receiver.close(() => r())));
-const unpaidAt = (path: string) => received.filter((r) => r.path === path && r.body.alert === 'unpaid-invoice').map((r) => r.body.tenant!).sort();
+const unpaidAt = (path: string) =>
+  received
+    .filter((r) => r.path === path && r.body.alert === 'unpaid-invoice')
+    .map((r) => r.body.tenant!)
+    .sort();
 
 const overdue = (groupId: string): TestRow => ({
-  type: 'track', event: 'billing.invoice', userId: 'u1', groupId, timestamp: new Date(Date.now() - 60_000).toISOString(), properties: { invoice: `inv-${groupId}`, status: 'overdue' },
+  type: 'track',
+  event: 'billing.invoice',
+  userId: 'u1',
+  groupId,
+  timestamp: new Date(Date.now() - 60_000).toISOString(),
+  properties: { invoice: `inv-${groupId}`, status: 'overdue' },
 });
-const seen = (groupId: string): TestRow => ({ type: 'track', event: 'feature.used', userId: 'u1', groupId, timestamp: new Date(Date.now() - 60_000).toISOString(), properties: {} });
+const seen = (groupId: string): TestRow => ({
+  type: 'track',
+  event: 'feature.used',
+  userId: 'u1',
+  groupId,
+  timestamp: new Date(Date.now() - 60_000).toISOString(),
+  properties: {},
+});
 
 /** One node: the services and an evaluator on its KeelDb (timers far off: passes are called directly). */
 function node(k: KeelDb, path: string, name: string) {
@@ -54,19 +70,26 @@ function node(k: KeelDb, path: string, name: string) {
   const health = healthService(k, config);
   const lifecycle = lifecycleService(k, config, health, factsStore(k));
   const alerts = alertService(k, config, health, lifecycle, { webhooks: [{ url: `${receiverUrl}${path}` }] });
-  return { alerts, evaluator: startEvaluator(k, { health, lifecycle, alerts }, { intervalMs: 3_600_000, sweepMs: 3_600_000, sweepOnStart: false, node: name }) };
+  return {
+    alerts,
+    evaluator: startEvaluator(k, { health, lifecycle, alerts }, { intervalMs: 3_600_000, sweepMs: 3_600_000, sweepOnStart: false, node: name }),
+  };
 }
-const publish = (k: KeelDb) => configStore(k).publish({ document: JSON.stringify(ACME), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'acme' });
+const publish = (k: KeelDb) =>
+  configStore(k).publish({ document: JSON.stringify(ACME), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'acme' });
 const jobRow = (k: KeelDb) => k.db.selectFrom('keel_jobs').selectAll().where('name', '=', 'evaluate').executeTakeFirst();
 
 const dialects: [string, () => Promise<KeelDb>][] = [
   ['sqlite', () => openDatabase(join(mkdtempSync(join(tmpdir(), 'keel-ev-')), 'keel.db'))],
-  ['postgres', async () => {
-    const s = await testSchema();
-    const k = await postgresKeelDb({ url: s.url, schema: s.schema, max: 4 });
-    await migrateToLatest(k);
-    return { ...k, close: async () => void (await k.close(), await s.drop()) };
-  }],
+  [
+    'postgres',
+    async () => {
+      const s = await testSchema();
+      const k = await postgresKeelDb({ url: s.url, schema: s.schema, max: 4 });
+      await migrateToLatest(k);
+      return { ...k, close: async () => void (await k.close(), await s.drop()) };
+    },
+  ],
 ];
 
 describe.each(dialects)('the evaluator on %s', (dialect, open) => {
@@ -90,7 +113,10 @@ describe.each(dialects)('the evaluator on %s', (dialect, open) => {
     expect(unpaidAt(path)).toEqual(['a']);
     expect(await evaluator.runOnce()).toBe(0); // nothing new
     const row = await jobRow(k);
-    const max = await k.db.selectFrom('events').select((eb) => eb.fn.max('rowid').as('m')).executeTakeFirstOrThrow();
+    const max = await k.db
+      .selectFrom('events')
+      .select((eb) => eb.fn.max('rowid').as('m'))
+      .executeTakeFirstOrThrow();
     expect(row).toMatchObject({ last_node: 'n1' });
     expect(JSON.parse(row!.state!)).toMatchObject({ rowid: Number(max.m) });
     await insertRows(k, [seen('b'), overdue('c')]);
@@ -164,7 +190,10 @@ describe('the evaluator on PostgreSQL, two nodes on one schema', () => {
       await c.query(`SET search_path TO ${quoteIdent(schema.schema)}`);
       await c.query('BEGIN');
       const ts = new Date().toISOString();
-      await c.query(`INSERT INTO events (write_key, message_id, type, event, user_id, group_id, timestamp, received_at, payload) VALUES ('wk', 'late-1', 'track', 'feature.used', 'u1', 'late', $1, $1, '{}')`, [ts]);
+      await c.query(
+        `INSERT INTO events (write_key, message_id, type, event, user_id, group_id, timestamp, received_at, payload) VALUES ('wk', 'late-1', 'track', 'feature.used', 'u1', 'late', $1, $1, '{}')`,
+        [ts],
+      );
       await insertRows(a, [seen('early')]); // a higher rowid, committed first
       const pass = evaluator.pass();
       await new Promise((r) => setTimeout(r, 300));
@@ -190,11 +219,16 @@ describe('the evaluator on PostgreSQL, two nodes on one schema', () => {
     expect(await runExclusive(b, 'j', 'node-b', async () => 'b')).toEqual({ ran: false });
     release();
     expect(await first).toEqual({ ran: true, value: 'a' });
-    expect(await a.db.selectFrom('keel_jobs').select(['last_node', 'state']).where('name', '=', 'j').executeTakeFirst()).toEqual({ last_node: 'node-a', state: 's1' });
-    await expect(runExclusive(b, 'j', 'node-b', async (job) => {
-      job.save('lost');
-      throw new Error('boom');
-    })).rejects.toThrow('boom');
+    expect(await a.db.selectFrom('keel_jobs').select(['last_node', 'state']).where('name', '=', 'j').executeTakeFirst()).toEqual({
+      last_node: 'node-a',
+      state: 's1',
+    });
+    await expect(
+      runExclusive(b, 'j', 'node-b', async (job) => {
+        job.save('lost');
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
     expect(await runExclusive(b, 'j', 'node-b', async (job) => job.state)).toEqual({ ran: true, value: 's1' });
   });
 });

@@ -58,7 +58,11 @@ export interface EvaluatorOptions {
 }
 
 /** The evaluate job's state in keel_jobs: the incremental cursor, and when each kind of pass last ran (wall clock, any node). */
-interface JobState { rowid: number; passAt?: string; sweptAt?: string }
+interface JobState {
+  rowid: number;
+  passAt?: string;
+  sweptAt?: string;
+}
 const JOB = 'evaluate';
 
 /**
@@ -67,7 +71,15 @@ const JOB = 'evaluate';
  * lookup); at most 5 s, else the pass fails and the next one tries again from the same cursor.
  */
 async function committedUpTo(k: KeelDb): Promise<number> {
-  const max = async (db: KeelDb['db']) => Number((await db.selectFrom('events').select((eb) => eb.fn.max('rowid').as('m')).executeTakeFirst())?.m ?? 0);
+  const max = async (db: KeelDb['db']) =>
+    Number(
+      (
+        await db
+          .selectFrom('events')
+          .select((eb) => eb.fn.max('rowid').as('m'))
+          .executeTakeFirst()
+      )?.m ?? 0,
+    );
   if (k.dialect === 'sqlite') return max(k.db);
   return k.db.transaction().execute(async (trx) => {
     await sql`SET LOCAL lock_timeout = '5s'`.execute(trx);
@@ -80,13 +92,27 @@ export function startEvaluator(
   k: KeelDb,
   services: { health: HealthService; lifecycle: LifecycleService; alerts: AlertService },
   {
-    intervalMs = 60_000, sweepMs = 300_000, now: clock = Date.now, sweepOnStart = true, onError = (e: unknown) => console.error('keel: evaluation failed:', e), onSweep,
+    intervalMs = 60_000,
+    sweepMs = 300_000,
+    now: clock = Date.now,
+    sweepOnStart = true,
+    onError = (e: unknown) => console.error('keel: evaluation failed:', e),
+    onSweep,
     node = defaultNode(),
   }: EvaluatorOptions = {},
 ): Evaluator {
   /** The tenants with events whose rowid is in (from, to]. */
-  const changed = async (from: number, to: number) => (await k.db.selectFrom('events').select('group_id as id').distinct()
-    .where('rowid', '>', from).where('rowid', '<=', to).where('group_id', 'is not', null).execute()).map((r) => r.id!);
+  const changed = async (from: number, to: number) =>
+    (
+      await k.db
+        .selectFrom('events')
+        .select('group_id as id')
+        .distinct()
+        .where('rowid', '>', from)
+        .where('rowid', '<=', to)
+        .where('group_id', 'is not', null)
+        .execute()
+    ).map((r) => r.id!);
   let cohort: Map<string, TenantMetrics['values']> | undefined;
   let running: Promise<unknown> = Promise.resolve();
   const warned = new Set<string>();
@@ -115,7 +141,10 @@ export function startEvaluator(
       if (values && t === tenants[0]) {
         // A rule that can't fire says so once per reason, not silently.
         for (const v of await services.alerts.explain(t, now, step)) {
-          const why = typeof v.detail.explanation === 'string' && v.detail.explanation.startsWith('cohort too small') && !('fallback' in v.detail) ? v.detail.explanation : undefined;
+          const why =
+            typeof v.detail.explanation === 'string' && v.detail.explanation.startsWith('cohort too small') && !('fallback' in v.detail)
+              ? v.detail.explanation
+              : undefined;
           if (why && !warned.has(`${v.alert}:${why}`)) {
             warned.add(`${v.alert}:${why}`);
             console.warn(`keel: alert ${v.alert} cannot fire: ${why}`);
@@ -139,38 +168,42 @@ export function startEvaluator(
   /** Whether a timer's pass is due: none ran (on any node) within half its interval. Passes asked for directly always are. */
   const due = (last: string | undefined, everyMs: number | undefined) => everyMs === undefined || !last || Date.now() - Date.parse(last) >= everyMs / 2;
 
-  const incremental = (now: number, everyMs?: number) => serial(async () => {
-    const start = performance.now();
-    const r = await runExclusive(k, JOB, node, async (job) => {
-      const st = stateOf(job.state);
-      if (!due(st.passAt, everyMs)) return undefined;
-      const upTo = await committedUpTo(k);
-      const tenants = upTo > st.rowid ? await changed(st.rowid, upTo) : [];
-      const alerts = await evaluate(tenants, now, undefined);
-      job.save(JSON.stringify({ ...st, rowid: upTo, passAt: new Date().toISOString() }));
-      return { tenants: tenants.length, alerts };
+  const incremental = (now: number, everyMs?: number) =>
+    serial(async () => {
+      const start = performance.now();
+      const r = await runExclusive(k, JOB, node, async (job) => {
+        const st = stateOf(job.state);
+        if (!due(st.passAt, everyMs)) return undefined;
+        const upTo = await committedUpTo(k);
+        const tenants = upTo > st.rowid ? await changed(st.rowid, upTo) : [];
+        const alerts = await evaluate(tenants, now, undefined);
+        job.save(JSON.stringify({ ...st, rowid: upTo, passAt: new Date().toISOString() }));
+        return { tenants: tenants.length, alerts };
+      });
+      return r.ran && r.value
+        ? { ...r.value, ms: performance.now() - start }
+        : { tenants: 0, alerts: 0, ms: performance.now() - start, skipped: true as const };
     });
-    return r.ran && r.value ? { ...r.value, ms: performance.now() - start } : { tenants: 0, alerts: 0, ms: performance.now() - start, skipped: true as const };
-  });
 
-  const fullSweep = (now: number, everyMs?: number) => serial(async () => {
-    const start = performance.now();
-    const r = await runExclusive(k, JOB, node, async (job) => {
-      const st = stateOf(job.state);
-      if (!due(st.sweptAt, everyMs)) return undefined;
-      const values = await services.health.allMetrics(now);
-      cohort = values;
-      // Every tenant with an attributed event: the metrics read them all.
-      const tenants = [...values.keys()];
-      const alerts = await evaluate(tenants, now, values);
-      job.save(JSON.stringify({ ...st, sweptAt: new Date().toISOString() }));
-      return { tenants: tenants.length, alerts };
+  const fullSweep = (now: number, everyMs?: number) =>
+    serial(async () => {
+      const start = performance.now();
+      const r = await runExclusive(k, JOB, node, async (job) => {
+        const st = stateOf(job.state);
+        if (!due(st.sweptAt, everyMs)) return undefined;
+        const values = await services.health.allMetrics(now);
+        cohort = values;
+        // Every tenant with an attributed event: the metrics read them all.
+        const tenants = [...values.keys()];
+        const alerts = await evaluate(tenants, now, values);
+        job.save(JSON.stringify({ ...st, sweptAt: new Date().toISOString() }));
+        return { tenants: tenants.length, alerts };
+      });
+      if (!r.ran || !r.value) return { tenants: 0, alerts: 0, ms: performance.now() - start, skipped: true as const };
+      const out = { ...r.value, ms: performance.now() - start };
+      onSweep?.(out);
+      return out;
     });
-    if (!r.ran || !r.value) return { tenants: 0, alerts: 0, ms: performance.now() - start, skipped: true as const };
-    const out = { ...r.value, ms: performance.now() - start };
-    onSweep?.(out);
-    return out;
-  });
 
   const pass = (now = clock()) => incremental(now);
   const runOnce = async (now = clock()) => (await incremental(now)).tenants;
@@ -183,7 +216,9 @@ export function startEvaluator(
   // The first sweep right away: a restarted server catches up on quiet tenants without waiting.
   const first = sweepOnStart ? setImmediate(() => void sweep().catch(onError)) : undefined;
   return {
-    runOnce, pass, sweep,
+    runOnce,
+    pass,
+    sweep,
     stop: () => {
       if (first) clearImmediate(first);
       clearInterval(timer);

@@ -13,8 +13,14 @@ import { type HealthModel, scoreHealth } from './score.js';
 const ACME = validateConfigText(readFileSync(new URL('../../../sdk-core/src/authoring/fixtures/acme.keel.yaml', import.meta.url), 'utf8')).config!;
 const MODEL = ACME.health as HealthModel;
 const perfect = {
-  features_used_ratio_30d: 0.8, active_users_over_seats: 0.6, dau_over_wau: 0.5, errors_per_session_7d: 0.01,
-  tickets_per_active_user_30d: 0.02, csat_90d: 4.5, days_since_sponsor_active: 3, invoices_overdue: 0,
+  features_used_ratio_30d: 0.8,
+  active_users_over_seats: 0.6,
+  dau_over_wau: 0.5,
+  errors_per_session_7d: 0.01,
+  tickets_per_active_user_30d: 0.02,
+  csat_90d: 4.5,
+  days_since_sponsor_active: 3,
+  invoices_overdue: 0,
 };
 
 describe('scores computed by hand (the acme model: weights 25/15/15/15/10/10/5/5, healthy ≥ 70, watch ≥ 40)', () => {
@@ -26,8 +32,14 @@ describe('scores computed by hand (the acme model: weights 25/15/15/15/10/10/5/5
 
   test('an error spike on a middling tenant → 44, watch; the explanation and what would move it', () => {
     const s = scoreHealth(MODEL, {
-      features_used_ratio_30d: 0.5, active_users_over_seats: 0.35, dau_over_wau: 0.3, errors_per_session_7d: 0.5,
-      tickets_per_active_user_30d: 0.1, csat_90d: null, days_since_sponsor_active: 20, invoices_overdue: 0,
+      features_used_ratio_30d: 0.5,
+      active_users_over_seats: 0.35,
+      dau_over_wau: 0.3,
+      errors_per_session_7d: 0.5,
+      tickets_per_active_user_30d: 0.1,
+      csat_90d: null,
+      days_since_sponsor_active: 20,
+      invoices_overdue: 0,
     });
     // (25·50 + 15·50 + 15·50 + 15·0 + 10·40 + 10·50 + 5·50 + 5·100) / 100 = 44
     expect([s.score, s.band, s.coverage]).toEqual([44, 'watch', 1]);
@@ -37,14 +49,25 @@ describe('scores computed by hand (the acme model: weights 25/15/15/15/10/10/5/5
     expect(byId.sentiment).toMatchObject({ value: null, rule: 'missing → neutral', points: 50, missing: 'neutral', included: true });
     expect(byId.adoption).toMatchObject({ rule: 'linear 0.2 → 0.8', points: 50, contribution: 12.5 });
     expect(s.whatWouldMove.map((m) => [m.component, m.target, m.gain])).toEqual([
-      ['adoption', 0.8, 12.5], ['width', 0.6, 7.5], ['stickiness', 0.5, 7.5], ['errors', 0.1, 7.5], ['support', 0.05, 6], ['sponsor', 14, 2.5],
+      ['adoption', 0.8, 12.5],
+      ['width', 0.6, 7.5],
+      ['stickiness', 0.5, 7.5],
+      ['errors', 0.1, 7.5],
+      ['support', 0.05, 6],
+      ['sponsor', 14, 2.5],
     ]);
   });
 
   test('a stalled onboarding: little adoption, a sponsor gone quiet → 35, at risk', () => {
     const s = scoreHealth(MODEL, {
-      features_used_ratio_30d: 0.2, active_users_over_seats: 0.1, dau_over_wau: 0.1, errors_per_session_7d: 0.01,
-      tickets_per_active_user_30d: 0, csat_90d: null, days_since_sponsor_active: 40, invoices_overdue: 0,
+      features_used_ratio_30d: 0.2,
+      active_users_over_seats: 0.1,
+      dau_over_wau: 0.1,
+      errors_per_session_7d: 0.01,
+      tickets_per_active_user_30d: 0,
+      csat_90d: null,
+      days_since_sponsor_active: 40,
+      invoices_overdue: 0,
     });
     // (25·0 + 15·0 + 15·0 + 15·100 + 10·100 + 10·50 + 5·0 + 5·100) / 100 = 35
     expect([s.score, s.band]).toEqual([35, 'at-risk']);
@@ -57,10 +80,13 @@ describe('scores computed by hand (the acme model: weights 25/15/15/15/10/10/5/5
     expect(s.components.find((c) => c.id === 'billing')).toMatchObject({ points: 0, rule: 'otherwise → 0', evidence: [{ event: 'billing.invoice' }] });
   });
 
-  test('missing data follows each component\'s policy: exclude lowers coverage, not the score; worst counts as 0', () => {
+  test("missing data follows each component's policy: exclude lowers coverage, not the score; worst counts as 0", () => {
     const s = scoreHealth(MODEL, { ...perfect, active_users_over_seats: null });
     expect([s.score, s.coverage]).toEqual([100, 0.85]);
-    const worst = scoreHealth({ ...MODEL, components: MODEL.components.map((c) => (c.id === 'width' ? { ...c, missing: 'worst' as const } : c)) }, { ...perfect, active_users_over_seats: null });
+    const worst = scoreHealth(
+      { ...MODEL, components: MODEL.components.map((c) => (c.id === 'width' ? { ...c, missing: 'worst' as const } : c)) },
+      { ...perfect, active_users_over_seats: null },
+    );
     expect([worst.score, worst.coverage]).toEqual([85, 1]);
   });
 });
@@ -76,24 +102,54 @@ describe('health from stored events, served per tenant', () => {
   let n = 0;
   const ev = (groupId: string, userId: string, type: string, event: string | null, body: Record<string, unknown>, minutesAgo = 5): StoredEvent => {
     const ts = new Date(Date.now() - minutesAgo * 60_000).toISOString();
-    return { writeKey: 'wk', messageId: `m${++n}`, type, event, userId, anonymousId: null, groupId, timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: ts, payload: JSON.stringify(body) };
+    return {
+      writeKey: 'wk',
+      messageId: `m${++n}`,
+      type,
+      event,
+      userId,
+      anonymousId: null,
+      groupId,
+      timestamp: ts,
+      originalTimestamp: null,
+      sentAt: null,
+      receivedAt: ts,
+      payload: JSON.stringify(body),
+    };
   };
 
   test('an error spike tenant computed from its events: metrics, score 35.7 (at risk) with 90% coverage; tenant isolation on the endpoint', async () => {
-    await store.config.publish({ document: JSON.stringify(ACME), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 'test', summary: 'first version' });
+    await store.config.publish({
+      document: JSON.stringify(ACME),
+      hash: 'h',
+      publishedAt: new Date().toISOString(),
+      publishedBy: 'test',
+      summary: 'first version',
+    });
     const t = 'spike';
     await store.insert([
       ev(t, 'ada', 'group', null, { traits: { seats: 10, plan_features: ['a', 'b', 'c', 'd'] } }),
       ...['ada', 'bob'].flatMap((u) => [
-        ev(t, u, 'track', 'user.session', { properties: { action: 'start' } }), ev(t, u, 'track', 'user.session', { properties: { action: 'start' } }),
-        ev(t, u, 'track', 'error.raised', { properties: { message: 'x' } }), ev(t, u, 'track', 'error.raised', { properties: { message: 'y' } }),
+        ev(t, u, 'track', 'user.session', { properties: { action: 'start' } }),
+        ev(t, u, 'track', 'user.session', { properties: { action: 'start' } }),
+        ev(t, u, 'track', 'error.raised', { properties: { message: 'x' } }),
+        ev(t, u, 'track', 'error.raised', { properties: { message: 'y' } }),
         ev(t, u, 'track', 'error.raised', { properties: { message: 'z' } }),
       ]),
-      ev(t, 'ada', 'track', 'feature.used', { properties: { feature: 'a' } }), ev(t, 'bob', 'track', 'feature.used', { properties: { feature: 'b' } }),
+      ev(t, 'ada', 'track', 'feature.used', { properties: { feature: 'a' } }),
+      ev(t, 'bob', 'track', 'feature.used', { properties: { feature: 'b' } }),
       ev('other', 'eve', 'track', 'error.raised', { properties: {} }),
     ]);
     const r = (await store.health.report(t))!;
-    expect(r.metrics).toMatchObject({ features_used_ratio_30d: 0.5, active_users_over_seats: 0.2, errors_per_session_7d: 1.5, tickets_per_active_user_30d: 0, csat_90d: null, days_since_sponsor_active: null, invoices_overdue: null });
+    expect(r.metrics).toMatchObject({
+      features_used_ratio_30d: 0.5,
+      active_users_over_seats: 0.2,
+      errors_per_session_7d: 1.5,
+      tickets_per_active_user_30d: 0,
+      csat_90d: null,
+      days_since_sponsor_active: null,
+      invoices_overdue: null,
+    });
     // Both users were active on 1 of the 7 days: DAU/WAU = (2/7)/2 = 1/7 → stickiness (1/7 − 0.1)/0.4 = 10.7 points.
     expect(r.metrics.dau_over_wau).toBeCloseTo(1 / 7, 10);
     // (25·50 + 15·20 + 15·10.7 + 15·0 + 10·100 + 10·50) / 90 = 35.7
@@ -116,11 +172,18 @@ describe('health from stored events, served per tenant', () => {
   });
 
   test('a new error spike shows at once: the score is computed from the events stored so far, and the week-over-week change is reported', async () => {
-    await store.config.publish({ document: JSON.stringify(ACME), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 'test', summary: 'first version' });
+    await store.config.publish({
+      document: JSON.stringify(ACME),
+      hash: 'h',
+      publishedAt: new Date().toISOString(),
+      publishedBy: 'test',
+      summary: 'first version',
+    });
     const t = 'calm';
     await store.insert([
       ev(t, 'ada', 'group', null, { traits: { seats: 2, plan_features: ['a'] } }),
-      ev(t, 'ada', 'track', 'user.session', { properties: { action: 'start' } }), ev(t, 'ada', 'track', 'feature.used', { properties: { feature: 'a' } }),
+      ev(t, 'ada', 'track', 'user.session', { properties: { action: 'start' } }),
+      ev(t, 'ada', 'track', 'feature.used', { properties: { feature: 'a' } }),
     ]);
     const weekAgo = Date.now() - 7 * 86_400_000;
     const snap = async (at: number) => {
@@ -135,13 +198,26 @@ describe('health from stored events, served per tenant', () => {
     const spiked = (await store.health.report(t))!;
     expect(spiked.metrics.errors_per_session_7d).toBe(2);
     expect(spiked.score).toBeLessThan(calm.score);
-    expect(spiked.trend.wow).toEqual({ points: Math.round((spiked.score - before.score) * 10) / 10, percent: before.score ? expect.any(Number) : null, against: new Date(weekAgo).toISOString().slice(0, 10) });
+    expect(spiked.trend.wow).toEqual({
+      points: Math.round((spiked.score - before.score) * 10) / 10,
+      percent: before.score ? expect.any(Number) : null,
+      against: new Date(weekAgo).toISOString().slice(0, 10),
+    });
     await snap(Date.now());
-    expect((await store.health.report(t))!.trend.history.map((h) => h.day)).toEqual([new Date(weekAgo).toISOString().slice(0, 10), new Date().toISOString().slice(0, 10)]);
+    expect((await store.health.report(t))!.trend.history.map((h) => h.day)).toEqual([
+      new Date(weekAgo).toISOString().slice(0, 10),
+      new Date().toISOString().slice(0, 10),
+    ]);
   });
 
   test('week-over-week uses the nearest snapshot 6–8 days old and names its day; none in that range → no trend', async () => {
-    await store.config.publish({ document: JSON.stringify(ACME), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 'test', summary: 'first version' });
+    await store.config.publish({
+      document: JSON.stringify(ACME),
+      hash: 'h',
+      publishedAt: new Date().toISOString(),
+      publishedBy: 'test',
+      summary: 'first version',
+    });
     const t = 'wow';
     await store.insert([ev(t, 'ada', 'track', 'user.session', { properties: { action: 'start' } })]);
     const DAY = 86_400_000;
@@ -158,13 +234,24 @@ describe('health from stored events, served per tenant', () => {
   });
 
   test('dau_over_wau: the mean DAU over the 7 calendar days (quiet days count 0) ÷ WAU', async () => {
-    await store.config.publish({ document: JSON.stringify(ACME), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 'test', summary: 'first version' });
+    await store.config.publish({
+      document: JSON.stringify(ACME),
+      hash: 'h',
+      publishedAt: new Date().toISOString(),
+      publishedBy: 'test',
+      summary: 'first version',
+    });
     await store.insert([ev('once', 'ada', 'track', 'feature.used', { properties: {} })]);
     // One user, one event in 7 days: 1/7, not 1.0.
     expect((await store.health.report('once'))!.metrics.dau_over_wau).toBeCloseTo(1 / 7, 10);
     const today = Date.now() - (Date.now() % 86_400_000); // midnight UTC: every event is on its own day
     const at = (d: number) => (Date.now() - (today - d * 86_400_000)) / 60_000;
-    await store.insert([0, 1, 2, 3, 4, 5, 6].flatMap((d) => [ev('daily', 'ada', 'track', 'feature.used', { properties: {} }, at(d)), ...(d < 3 ? [ev('daily', 'bob', 'track', 'feature.used', { properties: {} }, at(d))] : [])]));
+    await store.insert(
+      [0, 1, 2, 3, 4, 5, 6].flatMap((d) => [
+        ev('daily', 'ada', 'track', 'feature.used', { properties: {} }, at(d)),
+        ...(d < 3 ? [ev('daily', 'bob', 'track', 'feature.used', { properties: {} }, at(d))] : []),
+      ]),
+    );
     // ada every day, bob on 3 of them: (7 + 3) / 7 / 2 users.
     expect((await store.health.report('daily'))!.metrics.dau_over_wau).toBeCloseTo(10 / 7 / 2, 10);
   });
@@ -176,7 +263,18 @@ test('days since the sponsor was active: sponsors are the tenant\'s users identi
   const at = (d: number) => new Date(Date.now() - d * day).toISOString();
   let i = 0;
   const row = (userId: string, type: string, event: string | null, payload: Record<string, unknown>, ts: string) => ({
-    writeKey: 'wk', messageId: `s${++i}`, type, event, userId, anonymousId: null, groupId: 'acme', timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: ts, payload: JSON.stringify(payload),
+    writeKey: 'wk',
+    messageId: `s${++i}`,
+    type,
+    event,
+    userId,
+    anonymousId: null,
+    groupId: 'acme',
+    timestamp: ts,
+    originalTimestamp: null,
+    sentAt: null,
+    receivedAt: ts,
+    payload: JSON.stringify(payload),
   });
   const k = await openDatabase(store.path); // a second handle on the file, as another reader
   const q = tenantMetricsQuery(k);
@@ -191,13 +289,26 @@ test('days since the sponsor was active: sponsors are the tenant\'s users identi
   await store.close();
 });
 
-test('the sweep\'s all-tenant metrics equal each tenant\'s own (same statements, grouped)', async () => {
+test("the sweep's all-tenant metrics equal each tenant's own (same statements, grouped)", async () => {
   const store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-health-all-')));
   const day = 86_400_000;
   let i = 0;
   const row = (groupId: string, userId: string | null, type: string, event: string | null, payload: Record<string, unknown>, daysAgo: number) => {
     const ts = new Date(Date.now() - daysAgo * day).toISOString();
-    return { writeKey: 'wk', messageId: `all${++i}`, type, event, userId, anonymousId: userId ? null : `anon-${i % 3}`, groupId, timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: ts, payload: JSON.stringify(payload) };
+    return {
+      writeKey: 'wk',
+      messageId: `all${++i}`,
+      type,
+      event,
+      userId,
+      anonymousId: userId ? null : `anon-${i % 3}`,
+      groupId,
+      timestamp: ts,
+      originalTimestamp: null,
+      sentAt: null,
+      receivedAt: ts,
+      payload: JSON.stringify(payload),
+    };
   };
   const rows = [];
   for (let t = 0; t < 6; t++) {
@@ -205,7 +316,17 @@ test('the sweep\'s all-tenant metrics equal each tenant\'s own (same statements,
     rows.push(row(g, 'u0', 'group', null, { traits: { seats: 3 + t, plan_features: ['a', 'b', 'c'] } }, 20));
     if (t % 2) rows.push(row(g, 'u0', 'identify', null, { traits: { role: 'sponsor' } }, 40));
     for (let k = 0; k < 30; k++) {
-      const [event, props] = ([['feature.used', { feature: ['a', 'b', 'c'][k % 3] }], ['user.session', { action: k % 2 ? 'start' : 'end' }], ['error.raised', {}], ['ticket.created', {}], ['csat.submitted', { score: k % 5 }], ['nps.submitted', { score: k % 11 }], ['billing.invoice', { invoice: `i${k % 2}`, status: k % 3 ? 'paid' : 'overdue' }]] as const)[(k + t) % 7]!;
+      const [event, props] = (
+        [
+          ['feature.used', { feature: ['a', 'b', 'c'][k % 3] }],
+          ['user.session', { action: k % 2 ? 'start' : 'end' }],
+          ['error.raised', {}],
+          ['ticket.created', {}],
+          ['csat.submitted', { score: k % 5 }],
+          ['nps.submitted', { score: k % 11 }],
+          ['billing.invoice', { invoice: `i${k % 2}`, status: k % 3 ? 'paid' : 'overdue' }],
+        ] as const
+      )[(k + t) % 7]!;
       rows.push(row(g, k % 4 ? `u${k % 5}` : null, 'track', event, { properties: props }, ((k * 7 + t) % 95) / 3));
     }
   }

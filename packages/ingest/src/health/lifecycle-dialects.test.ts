@@ -23,12 +23,27 @@ const dialects: [string, () => Promise<KeelDb>][] = [
 // Collaborators other engineers port: the published config, no metrics, zero facts.
 const configOf = (doc: unknown): ConfigStore => ({
   latest: async () => ({ version: 1, document: JSON.stringify(doc), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 's' }),
-  saveDraft: async () => undefined, draft: async () => undefined, publish: async () => { throw new Error('read-only'); }, versions: async () => [], audit: async () => [],
+  saveDraft: async () => undefined,
+  draft: async () => undefined,
+  publish: async () => {
+    throw new Error('read-only');
+  },
+  versions: async () => [],
+  audit: async () => [],
 });
-const health = { tenantHealth: async (tenantId: string, now = Date.now()) => ({ tenantId, now, config: undefined, metrics: { values: {}, evidence: {} }, report: undefined }) } as unknown as HealthService;
-const facts: FactsStore = { tenantFacts: async () => ({ active_users_7d: 0, active_users_30d: 0, integrations_connected: 0, datasets_ingested: 0, events_7d: 0 }) };
-const track = (userId: string, event: string, properties: Record<string, unknown>, ts = Date.now() - 60_000, trust: TestRow['trust'] = 'verified'): TestRow =>
-  ({ type: 'track', event, userId, groupId: 'acme', timestamp: new Date(ts).toISOString(), properties, trust });
+const health = {
+  tenantHealth: async (tenantId: string, now = Date.now()) => ({ tenantId, now, config: undefined, metrics: { values: {}, evidence: {} }, report: undefined }),
+} as unknown as HealthService;
+const facts: FactsStore = {
+  tenantFacts: async () => ({ active_users_7d: 0, active_users_30d: 0, integrations_connected: 0, datasets_ingested: 0, events_7d: 0 }),
+};
+const track = (
+  userId: string,
+  event: string,
+  properties: Record<string, unknown>,
+  ts = Date.now() - 60_000,
+  trust: TestRow['trust'] = 'verified',
+): TestRow => ({ type: 'track', event, userId, groupId: 'acme', timestamp: new Date(ts).toISOString(), properties, trust });
 
 describe.each(dialects)('lifecycle and progress on %s', (_name, open) => {
   let k: KeelDb;
@@ -43,12 +58,17 @@ describe.each(dialects)('lifecycle and progress on %s', (_name, open) => {
     const lc = lifecycleService(k, configOf(ACME), health, facts);
     expect(await lc.evaluate('acme')).toMatchObject({ state: 'onboarding', transitions: [] });
     // Unverified events decide nothing.
-    await insertRows(k, [track('ada', 'integration.state', { integration: 'sso', state: 'connected' }, undefined, 'unverified'), track('bob', 'feature.used', { feature: 'dataset.ingest' })]);
+    await insertRows(k, [
+      track('ada', 'integration.state', { integration: 'sso', state: 'connected' }, undefined, 'unverified'),
+      track('bob', 'feature.used', { feature: 'dataset.ingest' }),
+    ]);
     expect((await lc.evaluate('acme'))!.state).toBe('onboarding');
     await insertRows(k, [track('ada', 'integration.state', { integration: 'sso', state: 'connected' })]);
     const r = (await lc.evaluate('acme'))!;
     expect(r.state).toBe('activated');
-    expect(r.transitions).toEqual([{ from: 'onboarding', to: 'activated', at: expect.any(String), configVersion: 1, evidence: expect.objectContaining({ ok: true, actual: 'completed' }) }]);
+    expect(r.transitions).toEqual([
+      { from: 'onboarding', to: 'activated', at: expect.any(String), configVersion: 1, evidence: expect.objectContaining({ ok: true, actual: 'completed' }) },
+    ]);
     expect((await lc.evaluate('acme'))!.transitions).toHaveLength(1);
     expect((await lc.state('acme'))!.state).toBe('activated');
     // hours since checklist progress: from the newest event an item counts.
@@ -64,25 +84,37 @@ describe.each(dialects)('lifecycle and progress on %s', (_name, open) => {
   test('forUser: own verified events, per-day history, message ids since pendingSince, first seen; forTenant with no event clause at all', async () => {
     const now = Date.now();
     await insertRows(k, [
-      track('ada', 'feature.used', { feature: 'reports' }, now - 2 * DAY), track('ada', 'feature.used', { feature: 'reports' }, now - 60_000),
+      track('ada', 'feature.used', { feature: 'reports' }, now - 2 * DAY),
+      track('ada', 'feature.used', { feature: 'reports' }, now - 60_000),
       track('bob', 'feature.used', { feature: 'reports' }, now - 10 * DAY),
       { type: 'identify', userId: 'ada', groupId: 'acme', traits: { role: 'admin' }, timestamp: new Date(now - 3 * DAY).toISOString() },
     ]);
-    const lists: ConfigChecklist[] = [{ id: 'c', items: [
-      { id: 'report', complete: { event: 'feature.used', where: { feature: 'reports' }, count: { gte: 2 } } },
-      { id: 'admin', complete: { trait: 'role', eq: 'admin' } },
-    ] }];
+    const lists: ConfigChecklist[] = [
+      {
+        id: 'c',
+        items: [
+          { id: 'report', complete: { event: 'feature.used', where: { feature: 'reports' }, count: { gte: 2 } } },
+          { id: 'admin', complete: { trait: 'role', eq: 'admin' } },
+        ],
+      },
+    ];
     const p = progressEvaluator(k);
     const base = { tenantTraits: {}, facts: {}, metrics: {} };
     const ada = await p.forUser('acme', 'ada', now, lists, base, [{ event: 'feature.used', within: '7d' }], now - DAY);
-    expect(ada.items.map((i) => [i.item, i.completed])).toEqual([['report', true], ['admin', true]]);
+    expect(ada.items.map((i) => [i.item, i.completed])).toEqual([
+      ['report', true],
+      ['admin', true],
+    ]);
     expect(ada.history.tenantFirstSeen).toBe(new Date(now - 10 * DAY).toISOString());
     expect(ada.history.firstSeen).toBe(new Date(now - 3 * DAY).toISOString());
     expect(Object.values(ada.history.clauses[0]!.days).reduce((a, b) => a + b, 0)).toBe(2);
     expect(ada.history.messageIds).toHaveLength(1);
     const bob = await p.forUser('acme', 'bob', now, lists, base, []);
     expect(bob.items.map((i) => i.completed)).toEqual([false, false]);
-    const only = await p.forTenant('acme', now, [{ id: 'f', items: [{ id: 'x', scope: 'tenant', complete: { fact: 'n', gte: 1 } }] }], { ...base, facts: { n: 1 } });
+    const only = await p.forTenant('acme', now, [{ id: 'f', items: [{ id: 'x', scope: 'tenant', complete: { fact: 'n', gte: 1 } }] }], {
+      ...base,
+      facts: { n: 1 },
+    });
     expect(only.get('f')).toMatchObject({ completed: true });
     expect(await p.lastEvidence('acme', now, [])).toBeUndefined();
   });

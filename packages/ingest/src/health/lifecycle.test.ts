@@ -19,7 +19,21 @@ afterEach(() => store.close());
 let n = 0;
 const ev = (userId: string, event: string, properties: Record<string, unknown> = {}, daysAgo = 0): StoredEvent => {
   const ts = new Date(Date.now() - 60_000 - daysAgo * 86_400_000).toISOString();
-  return { writeKey: 'wk', messageId: `l${++n}`, type: 'track', event, userId, anonymousId: null, groupId: 'acme', timestamp: ts, originalTimestamp: null, sentAt: null, receivedAt: ts, payload: JSON.stringify({ properties }), sender: { kind: 'server' } };
+  return {
+    writeKey: 'wk',
+    messageId: `l${++n}`,
+    type: 'track',
+    event,
+    userId,
+    anonymousId: null,
+    groupId: 'acme',
+    timestamp: ts,
+    originalTimestamp: null,
+    sentAt: null,
+    receivedAt: ts,
+    payload: JSON.stringify({ properties }),
+    sender: { kind: 'server' },
+  };
 };
 const done = (ref: string) => ({ scope: 'user' as const, kind: 'checklist' as const, ref, state: 'completed' as const, updatedAt: new Date().toISOString() });
 const sso = (u: string) => ev(u, 'integration.state', { integration: 'sso', state: 'connected' });
@@ -36,19 +50,27 @@ test('each transition is recorded with its evidence, the config version and the 
   const r = (await store.lifecycle.evaluate('acme'))!;
   expect(r.state).toBe('activated');
   expect(r.owner).toBe('csm');
-  expect(r.transitions).toEqual([{
-    from: 'onboarding', to: 'activated', at: expect.any(String), configVersion: 1,
-    evidence: expect.objectContaining({ ok: true, actual: 'completed', clause: expect.stringContaining('onboarding') }),
-  }]);
+  expect(r.transitions).toEqual([
+    {
+      from: 'onboarding',
+      to: 'activated',
+      at: expect.any(String),
+      configVersion: 1,
+      evidence: expect.objectContaining({ ok: true, actual: 'completed', clause: expect.stringContaining('onboarding') }),
+    },
+  ]);
   expect((await store.lifecycle.evaluate('acme'))!.transitions).toHaveLength(1);
 });
 
 test('a disallowed action is refused with the reason; allowed ones pass', async () => {
   expect(await store.lifecycle.check('acme', 'recipe:first-report')).toEqual({ ok: true });
-  expect(await store.lifecycle.check('acme', 'checklist:other')).toEqual({ ok: false, reason: expect.stringContaining('"checklist:other" is not allowed in lifecycle state "onboarding"') });
+  expect(await store.lifecycle.check('acme', 'checklist:other')).toEqual({
+    ok: false,
+    reason: expect.stringContaining('"checklist:other" is not allowed in lifecycle state "onboarding"'),
+  });
 });
 
-test('GET /v1/tenants/:id/lifecycle: admin key or the tenant\'s admin token; facts from stored events feed the proofs', async () => {
+test("GET /v1/tenants/:id/lifecycle: admin key or the tenant's admin token; facts from stored events feed the proofs", async () => {
   await store.insert([sso('ada'), dataset('ada')]);
   // Six active users and every one active each of the 7 days: DAU/WAU = 1 ≥ 0.3, active users ≥ 5 → adopted.
   // (Sent with a server-side key: verified events, which the proofs count.)
@@ -59,8 +81,18 @@ test('GET /v1/tenants/:id/lifecycle: admin key or the tenant\'s admin token; fac
   expect(before.json()).toMatchObject({ state: 'onboarding', transitions: [] });
   await store.lifecycle.evaluate('acme');
   const res = await app.inject({ method: 'GET', url: '/v1/tenants/acme/lifecycle', headers: { authorization: 'Bearer adm' } });
-  expect(res.json()).toMatchObject({ state: 'adopted', transitions: [{ from: 'activated', to: 'adopted' }, { from: 'onboarding', to: 'activated' }] });
-  const other = await app.inject({ method: 'GET', url: '/v1/tenants/acme/lifecycle', headers: { authorization: `Bearer ${signUserToken({ sub: 'x', tenant: 'globex', role: 'admin' }, 's')}` } });
+  expect(res.json()).toMatchObject({
+    state: 'adopted',
+    transitions: [
+      { from: 'activated', to: 'adopted' },
+      { from: 'onboarding', to: 'activated' },
+    ],
+  });
+  const other = await app.inject({
+    method: 'GET',
+    url: '/v1/tenants/acme/lifecycle',
+    headers: { authorization: `Bearer ${signUserToken({ sub: 'x', tenant: 'globex', role: 'admin' }, 's')}` },
+  });
   expect(other.statusCode).toBe(403);
   await app.close();
 });

@@ -4,7 +4,16 @@
  * and records every transition with its evidence, the config version and the time.
  */
 import {
-  advance, allows, type ChecklistProgress, clientRules, type LifecycleModel, matchWhere, type Rule, type RuleContext, type Transition, walkRule,
+  advance,
+  allows,
+  type ChecklistProgress,
+  clientRules,
+  type LifecycleModel,
+  matchWhere,
+  type Rule,
+  type RuleContext,
+  type Transition,
+  walkRule,
 } from '@keel/sdk-core/engine';
 import type { Kdb, KeelDb } from '../store/db.js';
 import type { ConfigStore, FactsStore } from '../store/state-types.js';
@@ -13,7 +22,13 @@ import { checklistEventNames, type ConfigChecklist, type Ev, type Known, progres
 import type { HealthModel } from './score.js';
 import type { HealthService, TenantHealth } from './service.js';
 
-export interface RecordedTransition { from: string; to: string; at: string; configVersion: number; evidence: Transition['evidence'] }
+export interface RecordedTransition {
+  from: string;
+  to: string;
+  at: string;
+  configVersion: number;
+  evidence: Transition['evidence'];
+}
 
 export interface LifecycleReport {
   tenantId: string;
@@ -39,11 +54,19 @@ export interface LifecycleService {
    * One user's server-decided checklist items and event history (see `./progress.ts`), from stored
    * events only; writes nothing. Undefined when no config is published.
    */
-  serverProgress(tenantId: string, userId: string, now?: number, pendingSince?: number): Promise<(UserProgress & {
-    checklists: readonly ConfigChecklist[];
-    /** As `peek`, from the same context (null: the config has no lifecycle). */
-    lifecycle: { state: string; allows: readonly string[] | null } | null;
-  }) | undefined>;
+  serverProgress(
+    tenantId: string,
+    userId: string,
+    now?: number,
+    pendingSince?: number,
+  ): Promise<
+    | (UserProgress & {
+        checklists: readonly ConfigChecklist[];
+        /** As `peek`, from the same context (null: the config has no lifecycle). */
+        lifecycle: { state: string; allows: readonly string[] | null } | null;
+      })
+    | undefined
+  >;
 }
 
 type Doc = { lifecycle?: LifecycleModel; health?: HealthModel; checklists?: ConfigChecklist[]; nudges?: { when: Rule; audience?: Rule }[] };
@@ -92,45 +115,85 @@ const DAY = 86_400_000;
 type HistoryRow = { from: string; to: string; at: string; configVersion: number; evidence: string };
 
 // The queries, written once for both dialects (see `reusable`).
-const lastStateOf = reusable((k, tenantId: string) => k.db.selectFrom('lifecycle_transitions').select('to_state').where('tenant_id', '=', tenantId).orderBy('id', 'desc').limit(1));
+const lastStateOf = reusable((k, tenantId: string) =>
+  k.db.selectFrom('lifecycle_transitions').select('to_state').where('tenant_id', '=', tenantId).orderBy('id', 'desc').limit(1),
+);
 // The recorded history, newest first: its first row is also the current state.
-const historyOf = reusable((k, tenantId: string) => k.db.selectFrom('lifecycle_transitions')
-  .select(['from_state as from', 'to_state as to', 'at', 'config_version as configVersion', 'evidence'])
-  .where('tenant_id', '=', tenantId).orderBy('id', 'desc').limit(100)) as (k: KeelDb, tenantId: string) => Promise<HistoryRow[]>;
+const historyOf = reusable((k, tenantId: string) =>
+  k.db
+    .selectFrom('lifecycle_transitions')
+    .select(['from_state as from', 'to_state as to', 'at', 'config_version as configVersion', 'evidence'])
+    .where('tenant_id', '=', tenantId)
+    .orderBy('id', 'desc')
+    .limit(100),
+) as (k: KeelDb, tenantId: string) => Promise<HistoryRow[]>;
 /**
  * The tenant's scalars in one round trip: its first event (verified, and any), its newest group
  * traits (verified, and any), its newest attestation, and (`wide`: until, 7 and 30 days before)
  * its active users counting unverified events. Proofs count verified events only unless a clause says `evidence: any`.
  */
-const scalarsOf = reusable((k, tenantId: string, wide: readonly string[] | undefined) => k.db.selectNoFrom((eb) => {
-  const events = () => eb.selectFrom('events').where('group_id', '=', tenantId);
-  const traits = (verified: boolean) => (verified ? events().where('trust', '=', 'verified') : events()).where('type', '=', 'group').select('payload')
-    .orderBy('timestamp', 'desc').orderBy('rowid', 'desc').limit(1);
-  const active = (since: string, until: string) => events().where('type', '=', 'track').where('timestamp', '>=', since).where('timestamp', '<=', until)
-    .select((e) => e.fn.count<number>(e.fn.coalesce('user_id', 'anonymous_id')).distinct().as('n'));
-  return [
-    events().where('trust', '=', 'verified').select((e) => e.fn.min('timestamp').as('t')).as('first'),
-    events().select((e) => e.fn.min('timestamp').as('t')).as('firstAny'),
-    traits(true).as('traits'),
-    traits(false).as('traitsAny'),
-    eb.selectFrom('progress').select((e) => e.fn.max('updated_at').as('t')).where('tenant_id', '=', tenantId).where('kind', '=', 'checklist')
-      .where(k.sql.jsonText('data', 'attested', 'by'), 'is not', null).as('attested'),
-    ...(wide ? [active(wide[1]!, wide[0]!).as('active7'), active(wide[2]!, wide[0]!).as('active30')] : []),
-  ];
-}));
+const scalarsOf = reusable((k, tenantId: string, wide: readonly string[] | undefined) =>
+  k.db.selectNoFrom((eb) => {
+    const events = () => eb.selectFrom('events').where('group_id', '=', tenantId);
+    const traits = (verified: boolean) =>
+      (verified ? events().where('trust', '=', 'verified') : events())
+        .where('type', '=', 'group')
+        .select('payload')
+        .orderBy('timestamp', 'desc')
+        .orderBy('rowid', 'desc')
+        .limit(1);
+    const active = (since: string, until: string) =>
+      events()
+        .where('type', '=', 'track')
+        .where('timestamp', '>=', since)
+        .where('timestamp', '<=', until)
+        .select((e) => e.fn.count<number>(e.fn.coalesce('user_id', 'anonymous_id')).distinct().as('n'));
+    return [
+      events()
+        .where('trust', '=', 'verified')
+        .select((e) => e.fn.min('timestamp').as('t'))
+        .as('first'),
+      events()
+        .select((e) => e.fn.min('timestamp').as('t'))
+        .as('firstAny'),
+      traits(true).as('traits'),
+      traits(false).as('traitsAny'),
+      eb
+        .selectFrom('progress')
+        .select((e) => e.fn.max('updated_at').as('t'))
+        .where('tenant_id', '=', tenantId)
+        .where('kind', '=', 'checklist')
+        .where(k.sql.jsonText('data', 'attested', 'by'), 'is not', null)
+        .as('attested'),
+      ...(wide ? [active(wide[1]!, wide[0]!).as('active7'), active(wide[2]!, wide[0]!).as('active30')] : []),
+    ];
+  }),
+);
 
 export function lifecycleService(k: KeelDb, config: ConfigStore, health: HealthService, tenantFacts: FactsStore): LifecycleService {
   const cache = configCache(config);
   const progress = progressEvaluator(k);
   const lastState = async (db: Kdb, tenantId: string) =>
-    (await db.selectFrom('lifecycle_transitions').select('to_state').where('tenant_id', '=', tenantId).orderBy('id', 'desc').limit(1).executeTakeFirst())?.to_state;
+    (await db.selectFrom('lifecycle_transitions').select('to_state').where('tenant_id', '=', tenantId).orderBy('id', 'desc').limit(1).executeTakeFirst())
+      ?.to_state;
   const history = (tenantId: string) => historyOf(k, tenantId);
 
-  async function model(pass?: TenantHealth): Promise<{ version: number; lifecycle: LifecycleModel; hasLifecycle: boolean; health?: HealthModel | undefined; checklists: ConfigChecklist[]; doc: Doc } | undefined> {
+  async function model(
+    pass?: TenantHealth,
+  ): Promise<
+    { version: number; lifecycle: LifecycleModel; hasLifecycle: boolean; health?: HealthModel | undefined; checklists: ConfigChecklist[]; doc: Doc } | undefined
+  > {
     const v = pass?.config ?? (await cache.current()); // a health pass carries the config it used
     if (!v) return undefined;
     const doc = v.config as Doc;
-    return { version: v.version, lifecycle: doc.lifecycle ?? { initial: 'none', states: { none: {} }, transitions: [] }, hasLifecycle: !!doc.lifecycle, health: doc.health, checklists: doc.checklists ?? [], doc };
+    return {
+      version: v.version,
+      lifecycle: doc.lifecycle ?? { initial: 'none', states: { none: {} }, transitions: [] },
+      hasLifecycle: !!doc.lifecycle,
+      health: doc.health,
+      checklists: doc.checklists ?? [],
+      doc,
+    };
   }
   type Model = NonNullable<Awaited<ReturnType<typeof model>>>;
 
@@ -145,7 +208,9 @@ export function lifecycleService(k: KeelDb, config: ConfigStore, health: HealthS
     const [h, serverFacts, s, events] = await Promise.all([
       pass ?? health.tenantHealth(tenantId, now),
       tenantFacts.tenantFacts(tenantId, now),
-      scalarsOf(k, tenantId, needs.wide ? [until, new Date(now - 7 * DAY).toISOString(), new Date(now - 30 * DAY).toISOString()] : undefined).then((r) => r[0]!),
+      scalarsOf(k, tenantId, needs.wide ? [until, new Date(now - 7 * DAY).toISOString(), new Date(now - 30 * DAY).toISOString()] : undefined).then(
+        (r) => r[0]!,
+      ),
       // Every event any rule or item counts, read once (every type: proofs count page events by name too).
       tenantEvents(k, tenantId, needs.names, until),
     ]);
@@ -158,7 +223,10 @@ export function lifecycleService(k: KeelDb, config: ConfigStore, health: HealthS
     for (const e of events) byName.get(e.event)?.push(e);
     const named = (event: string) => {
       const list = byName.get(event);
-      if (!list) throw new Error(`the rule context of ${tenantId} did not read "${event}" events: only the config's lifecycle proofs and alert rules are evaluated against it`);
+      if (!list)
+        throw new Error(
+          `the rule context of ${tenantId} did not read "${event}" events: only the config's lifecycle proofs and alert rules are evaluated against it`,
+        );
       return list;
     };
     const first = s.first ?? null;
@@ -185,15 +253,23 @@ export function lifecycleService(k: KeelDb, config: ConfigStore, health: HealthS
       now,
       // The tenant's known history starts at its first (verified) event: an absence over a longer window is unproven.
       historySince: first ? Math.min(Date.parse(first), now) : now,
-      countEvents: (q) => named(q.event).filter((e) => (e.verified || q.evidence === 'any') && e.ts <= q.until && (q.since === undefined || e.ts >= q.since) && matchWhere(q.where, e.properties)).length,
+      countEvents: (q) =>
+        named(q.event).filter(
+          (e) => (e.verified || q.evidence === 'any') && e.ts <= q.until && (q.since === undefined || e.ts >= q.since) && matchWhere(q.where, e.properties),
+        ).length,
       tenantTraits,
       facts: factsOf(false, tenantTraits),
       // Used only when a clause asks for `evidence: any`, or to explain what was left out.
       anyEvidence: {
-        get facts() { return anyOf().facts; },
-        get tenantTraits() { return anyOf().tenantTraits; },
+        get facts() {
+          return anyOf().facts;
+        },
+        get tenantTraits() {
+          return anyOf().tenantTraits;
+        },
         explain: (leaf, value, withAny, okWithAny) =>
-          !('event' in leaf || 'fact' in leaf || 'tenantTrait' in leaf) || JSON.stringify(value) === JSON.stringify(withAny) ? undefined
+          !('event' in leaf || 'fact' in leaf || 'tenantTrait' in leaf) || JSON.stringify(value) === JSON.stringify(withAny)
+            ? undefined
             : `unverified events left out: counting them, ${'event' in leaf ? 'the count' : 'the value'} would be ${JSON.stringify(withAny) ?? 'missing'} and the clause would ${okWithAny ? 'hold' : 'fail'} (evidence: any counts them)`,
       },
       metrics: metrics.values,
@@ -236,9 +312,19 @@ export function lifecycleService(k: KeelDb, config: ConfigStore, health: HealthS
         const latest = (await lastState(trx, tenantId)) ?? m.lifecycle.initial;
         const x = latest === current ? r : advance(m.lifecycle, latest, ctx);
         if (x.transitions.length) {
-          await trx.insertInto('lifecycle_transitions').values(x.transitions.map((t) => ({
-            tenant_id: tenantId, from_state: t.from, to_state: t.to, at: new Date(t.at).toISOString(), config_version: m.version, evidence: JSON.stringify(t.evidence),
-          }))).execute();
+          await trx
+            .insertInto('lifecycle_transitions')
+            .values(
+              x.transitions.map((t) => ({
+                tenant_id: tenantId,
+                from_state: t.from,
+                to_state: t.to,
+                at: new Date(t.at).toISOString(),
+                config_version: m.version,
+                evidence: JSON.stringify(t.evidence),
+              })),
+            )
+            .execute();
         }
         return x.state;
       });
@@ -258,7 +344,8 @@ export function lifecycleService(k: KeelDb, config: ConfigStore, health: HealthS
       const base = { tenantTraits: c.tenantTraits, facts: c.facts, metrics: c.metrics, ...(c.health ? { health: c.health } : {}) };
       const state = current === undefined ? undefined : advance(m.lifecycle, current, c).state;
       return {
-        ...(await progress.forUser(tenantId, userId, now, m.checklists, base, clientRules(m.doc), pendingSince, { tenantFirstSeen })), checklists: m.checklists,
+        ...(await progress.forUser(tenantId, userId, now, m.checklists, base, clientRules(m.doc), pendingSince, { tenantFirstSeen })),
+        checklists: m.checklists,
         lifecycle: state === undefined ? null : { state, allows: m.lifecycle.states[state]?.allows ?? null },
       };
     },

@@ -12,16 +12,35 @@
  *   reported apart, as `attestedItems`, for proofs that say `accept: attested`.
  */
 import {
-  type ChecklistProgress, clauseKey, evaluate, type Explanation, historyDays, type HistoryClause, matchWhere,
-  type ProgressHistory, referencedEvents, type Rule, type RuleContext, serverDecidable,
+  type ChecklistProgress,
+  clauseKey,
+  evaluate,
+  type Explanation,
+  historyDays,
+  type HistoryClause,
+  matchWhere,
+  type ProgressHistory,
+  referencedEvents,
+  type Rule,
+  type RuleContext,
+  serverDecidable,
 } from '@keel/sdk-core/engine';
 import { type KeelDb, reusable } from '../store/db.js';
 
 const DAY = 86_400_000;
 
 export type Attest = 'user' | { roles: readonly string[] };
-export interface ConfigItem { id: string; scope?: 'user' | 'tenant'; complete: Rule; attest?: Attest; launch?: { recipe?: string } }
-export interface ConfigChecklist { id: string; items: readonly ConfigItem[] }
+export interface ConfigItem {
+  id: string;
+  scope?: 'user' | 'tenant';
+  complete: Rule;
+  attest?: Attest;
+  launch?: { recipe?: string };
+}
+export interface ConfigChecklist {
+  id: string;
+  items: readonly ConfigItem[];
+}
 
 /** What every rule context of a tenant shares: its traits, facts, metrics and health. */
 export type TenantBase = Pick<RuleContext, 'tenantTraits' | 'facts' | 'metrics' | 'health'>;
@@ -51,7 +70,15 @@ export interface UserProgress {
 }
 
 /** A stored event as the evaluators read it. */
-export interface Ev { id: string; user: string | null; type: string; ts: number; event: string; properties: Record<string, unknown>; verified: boolean }
+export interface Ev {
+  id: string;
+  user: string | null;
+  type: string;
+  ts: number;
+  event: string;
+  properties: Record<string, unknown>;
+  verified: boolean;
+}
 
 /**
  * What a caller (the lifecycle's rule context) has already read for this tenant, so that nothing
@@ -59,7 +86,11 @@ export interface Ev { id: string; user: string | null; type: string; ts: number;
  * names the call needs; `tenantFirstSeen`, its first event (any trust); `lastAttested`, its newest
  * attestation. Whatever is absent is read here.
  */
-export interface Known { events?: readonly Ev[]; tenantFirstSeen?: string | null; lastAttested?: string | null }
+export interface Known {
+  events?: readonly Ev[];
+  tenantFirstSeen?: string | null;
+  lastAttested?: string | null;
+}
 
 // `reusable` moved to the repository layer (store/db.ts), where the stores use it too; re-exported for the services.
 export { compiledOnce, reusable } from '../store/db.js';
@@ -76,24 +107,41 @@ function eventContext(events: readonly Ev[], now: number): RuleContext['countEve
   return (q) => {
     let n = 0;
     // Server-decided items count verified events only, unless the clause says `evidence: any`.
-    for (const e of by.get(q.event) ?? []) if ((e.verified || q.evidence === 'any') && e.ts <= Math.min(q.until, now) && (q.since === undefined || e.ts >= q.since) && matchWhere(q.where, e.properties)) n++;
+    for (const e of by.get(q.event) ?? [])
+      if (
+        (e.verified || q.evidence === 'any') &&
+        e.ts <= Math.min(q.until, now) &&
+        (q.since === undefined || e.ts >= q.since) &&
+        matchWhere(q.where, e.properties)
+      )
+        n++;
     return n;
   };
 }
 
 type EventRow = { id: string; user: string | null; type: string; timestamp: string; event: string | null; payload: string; trust: string };
-const toEvents = (rs: readonly EventRow[]): Ev[] => rs.map((r) => ({
-  id: r.id, user: r.user, type: r.type, ts: Date.parse(r.timestamp), event: r.event ?? '', properties: (JSON.parse(r.payload) as { properties?: Record<string, unknown> }).properties ?? {},
-  verified: r.trust === 'verified',
-}));
+const toEvents = (rs: readonly EventRow[]): Ev[] =>
+  rs.map((r) => ({
+    id: r.id,
+    user: r.user,
+    type: r.type,
+    ts: Date.parse(r.timestamp),
+    event: r.event ?? '',
+    properties: (JSON.parse(r.payload) as { properties?: Record<string, unknown> }).properties ?? {},
+    verified: r.trust === 'verified',
+  }));
 
 /**
  * The tenant's stored events named one of `names` (every type; `user`: that user's only) with a
  * timestamp up to `until` (ISO), in no particular order. No names, no query.
  */
 const eventsNamed = reusable((k, tenantId: string, eventNames: readonly string[], until: string, user: string | undefined) => {
-  let q = k.db.selectFrom('events').select(['message_id as id', 'user_id as user', 'type', 'timestamp', 'event', 'payload', 'trust'])
-    .where('group_id', '=', tenantId).where('event', 'in', eventNames).where('timestamp', '<=', until);
+  let q = k.db
+    .selectFrom('events')
+    .select(['message_id as id', 'user_id as user', 'type', 'timestamp', 'event', 'payload', 'trust'])
+    .where('group_id', '=', tenantId)
+    .where('event', 'in', eventNames)
+    .where('timestamp', '<=', until);
   if (user !== undefined) q = q.where('user_id', '=', user);
   return q;
 });
@@ -103,24 +151,80 @@ export async function tenantEvents(k: KeelDb, tenantId: string, eventNames: read
 }
 
 // The queries, written once for both dialects (see `reusable`).
-const userIdentifies = reusable((k, tenantId: string, userId: string) => k.db.selectFrom('events').select(['user_id as user', 'payload'])
-  .where((eb) => eb.or([eb('group_id', '=', tenantId), eb('group_id', 'is', null)])).where('user_id', '=', userId).where('type', '=', 'identify')
-  .orderBy('timestamp').orderBy('rowid'));
-const identifiesOf = reusable((k, tenantId: string) => k.db.selectFrom('events').select(['user_id as user', 'payload'])
-  .where('group_id', '=', tenantId).where('user_id', 'is not', null).where('type', '=', 'identify').orderBy('timestamp').orderBy('rowid'));
+const userIdentifies = reusable((k, tenantId: string, userId: string) =>
+  k.db
+    .selectFrom('events')
+    .select(['user_id as user', 'payload'])
+    .where((eb) => eb.or([eb('group_id', '=', tenantId), eb('group_id', 'is', null)]))
+    .where('user_id', '=', userId)
+    .where('type', '=', 'identify')
+    .orderBy('timestamp')
+    .orderBy('rowid'),
+);
+const identifiesOf = reusable((k, tenantId: string) =>
+  k.db
+    .selectFrom('events')
+    .select(['user_id as user', 'payload'])
+    .where('group_id', '=', tenantId)
+    .where('user_id', 'is not', null)
+    .where('type', '=', 'identify')
+    .orderBy('timestamp')
+    .orderBy('rowid'),
+);
 /** Every user of the tenant seen by `until`, with their first event (at any time): one grouped query, not one per user. */
-const usersOf = reusable((k, tenantId: string, until: string) => k.db.selectFrom('events').select((eb) => ['user_id as user', eb.fn.min('timestamp').as('t')])
-  .where('group_id', '=', tenantId).where('user_id', 'is not', null).groupBy('user_id').having((eb) => eb.fn.min('timestamp'), '<=', until));
-const userFirstOf = reusable((k, tenantId: string, userId: string) => k.db.selectFrom('events').select((eb) => eb.fn.min('timestamp').as('t'))
-  .where('group_id', '=', tenantId).where('user_id', '=', userId));
-const tenantFirstOf = reusable((k, tenantId: string) => k.db.selectFrom('events').select((eb) => eb.fn.min('timestamp').as('t')).where('group_id', '=', tenantId));
-const idsOf = reusable((k, tenantId: string, userId: string, since: string, until: string) => k.db.selectFrom('events').select('message_id as id')
-  .where('group_id', '=', tenantId).where('user_id', '=', userId).where('type', '=', 'track').where('timestamp', '>=', since).where('timestamp', '<=', until)
-  .orderBy('timestamp').orderBy('rowid').limit(5000));
-const lastAttestedOf = reusable((k, tenantId: string) => k.db.selectFrom('progress').select((eb) => eb.fn.max('updated_at').as('t'))
-  .where('tenant_id', '=', tenantId).where('kind', '=', 'checklist').where(k.sql.jsonText('data', 'attested', 'by'), 'is not', null));
-const attestedOf = reusable((k, tenantId: string) => k.db.selectFrom('progress').select('ref').distinct()
-  .where('tenant_id', '=', tenantId).where('kind', '=', 'checklist').where('state', '=', 'completed').where(k.sql.jsonText('data', 'attested', 'by'), 'is not', null));
+const usersOf = reusable((k, tenantId: string, until: string) =>
+  k.db
+    .selectFrom('events')
+    .select((eb) => ['user_id as user', eb.fn.min('timestamp').as('t')])
+    .where('group_id', '=', tenantId)
+    .where('user_id', 'is not', null)
+    .groupBy('user_id')
+    .having((eb) => eb.fn.min('timestamp'), '<=', until),
+);
+const userFirstOf = reusable((k, tenantId: string, userId: string) =>
+  k.db
+    .selectFrom('events')
+    .select((eb) => eb.fn.min('timestamp').as('t'))
+    .where('group_id', '=', tenantId)
+    .where('user_id', '=', userId),
+);
+const tenantFirstOf = reusable((k, tenantId: string) =>
+  k.db
+    .selectFrom('events')
+    .select((eb) => eb.fn.min('timestamp').as('t'))
+    .where('group_id', '=', tenantId),
+);
+const idsOf = reusable((k, tenantId: string, userId: string, since: string, until: string) =>
+  k.db
+    .selectFrom('events')
+    .select('message_id as id')
+    .where('group_id', '=', tenantId)
+    .where('user_id', '=', userId)
+    .where('type', '=', 'track')
+    .where('timestamp', '>=', since)
+    .where('timestamp', '<=', until)
+    .orderBy('timestamp')
+    .orderBy('rowid')
+    .limit(5000),
+);
+const lastAttestedOf = reusable((k, tenantId: string) =>
+  k.db
+    .selectFrom('progress')
+    .select((eb) => eb.fn.max('updated_at').as('t'))
+    .where('tenant_id', '=', tenantId)
+    .where('kind', '=', 'checklist')
+    .where(k.sql.jsonText('data', 'attested', 'by'), 'is not', null),
+);
+const attestedOf = reusable((k, tenantId: string) =>
+  k.db
+    .selectFrom('progress')
+    .select('ref')
+    .distinct()
+    .where('tenant_id', '=', tenantId)
+    .where('kind', '=', 'checklist')
+    .where('state', '=', 'completed')
+    .where(k.sql.jsonText('data', 'attested', 'by'), 'is not', null),
+);
 
 export function progressEvaluator(k: KeelDb) {
   const tracks = (events: readonly Ev[], wanted: readonly string[]) => {
@@ -134,9 +238,11 @@ export function progressEvaluator(k: KeelDb) {
   const tenantIdentifies = (tenantId: string) => identifiesOf(k, tenantId);
   const tenantUsers = (tenantId: string, until: string) => usersOf(k, tenantId, until);
   const userFirst = async (tenantId: string, userId: string) => (await userFirstOf(k, tenantId, userId))[0]?.t ?? null;
-  const tenantFirst = async (tenantId: string, known?: Known) => (known?.tenantFirstSeen !== undefined ? known.tenantFirstSeen : (await tenantFirstOf(k, tenantId))[0]?.t ?? null);
+  const tenantFirst = async (tenantId: string, known?: Known) =>
+    known?.tenantFirstSeen !== undefined ? known.tenantFirstSeen : ((await tenantFirstOf(k, tenantId))[0]?.t ?? null);
   const ids = (tenantId: string, userId: string, since: string, until: string) => idsOf(k, tenantId, userId, since, until);
-  const lastAttested = async (tenantId: string, known?: Known) => (known?.lastAttested !== undefined ? known.lastAttested : (await lastAttestedOf(k, tenantId))[0]?.t ?? null);
+  const lastAttested = async (tenantId: string, known?: Known) =>
+    known?.lastAttested !== undefined ? known.lastAttested : ((await lastAttestedOf(k, tenantId))[0]?.t ?? null);
   const attested = (tenantId: string) => attestedOf(k, tenantId);
 
   const traitsOf = (rs: readonly { payload: string }[]) => {
@@ -146,15 +252,23 @@ export function progressEvaluator(k: KeelDb) {
   };
   const since = (first: string | null, now: number) => (first ? Math.min(Date.parse(first), now) : now);
   const itemsOf = (checklists: readonly ConfigChecklist[]) =>
-    checklists.flatMap((c) => c.items.map((i) => ({ c, i, ref: `${c.id}/${i.id}`, scope: i.scope ?? 'user' as const, decidable: serverDecidable(i.complete) })));
+    checklists.flatMap((c) =>
+      c.items.map((i) => ({ c, i, ref: `${c.id}/${i.id}`, scope: i.scope ?? ('user' as const), decidable: serverDecidable(i.complete) })),
+    );
 
   /**
    * One user's server-decided items and history (their per-day counts for `historyRules`).
    * `known.tenantFirstSeen`: the tenant's first event, when the caller has read it (else it is read here).
    */
   async function forUser(
-    tenantId: string, userId: string, now: number, checklists: readonly ConfigChecklist[], base: TenantBase,
-    historyRules: readonly Rule[], pendingSince?: number, known?: Pick<Known, 'tenantFirstSeen'>,
+    tenantId: string,
+    userId: string,
+    now: number,
+    checklists: readonly ConfigChecklist[],
+    base: TenantBase,
+    historyRules: readonly Rule[],
+    pendingSince?: number,
+    known?: Pick<Known, 'tenantFirstSeen'>,
   ): Promise<UserProgress> {
     const until = new Date(now).toISOString();
     const items = itemsOf(checklists);
@@ -201,7 +315,10 @@ export function progressEvaluator(k: KeelDb) {
       }
     }
     return {
-      tenantId, userId, now, items: decisions,
+      tenantId,
+      userId,
+      now,
+      items: decisions,
       history: { fromDay, firstSeen: uFirst, tenantFirstSeen: tFirst, clauses: [...clauses.values()], messageIds },
     };
   }
@@ -210,7 +327,13 @@ export function progressEvaluator(k: KeelDb) {
    * The tenant's checklists as lifecycle proofs read them: `completedItems` server-decided (a
    * user-scope item by any of its users), `attestedItems` the rest that a user attested.
    */
-  async function forTenant(tenantId: string, now: number, checklists: readonly ConfigChecklist[], base: TenantBase, known?: Known): Promise<Map<string, ChecklistProgress>> {
+  async function forTenant(
+    tenantId: string,
+    now: number,
+    checklists: readonly ConfigChecklist[],
+    base: TenantBase,
+    known?: Known,
+  ): Promise<Map<string, ChecklistProgress>> {
     const until = new Date(now).toISOString();
     const items = itemsOf(checklists).filter((x) => x.decidable);
     const tenantScope = items.some((x) => x.scope === 'tenant');
@@ -229,7 +352,11 @@ export function progressEvaluator(k: KeelDb) {
     const traits = new Map<string, { payload: string }[]>();
     for (const r of identified) (traits.get(r.user!) ?? traits.set(r.user!, []).get(r.user!)!).push(r);
     const perUser: RuleContext[] = users.map(({ user, t }) => ({
-      ...base, now, countEvents: eventContext(byUser.get(user!) ?? [], now), userTraits: traitsOf(traits.get(user!) ?? []), historySince: since(t, now),
+      ...base,
+      now,
+      countEvents: eventContext(byUser.get(user!) ?? [], now),
+      userTraits: traitsOf(traits.get(user!) ?? []),
+      historySince: since(t, now),
     }));
     const done = new Set<string>();
     for (const { ref, scope, i } of items) {
@@ -252,7 +379,10 @@ export function progressEvaluator(k: KeelDb) {
    */
   async function lastEvidence(tenantId: string, now: number, checklists: readonly ConfigChecklist[], known?: Known): Promise<number | undefined> {
     const refs = checklists.flatMap((c) => c.items.flatMap((i) => referencedEvents(i.complete)));
-    const [events, a] = await Promise.all([trackEvents(tenantId, [...new Set(refs.map((r) => r.event))], new Date(now).toISOString(), known), lastAttested(tenantId, known)]);
+    const [events, a] = await Promise.all([
+      trackEvents(tenantId, [...new Set(refs.map((r) => r.event))], new Date(now).toISOString(), known),
+      lastAttested(tenantId, known),
+    ]);
     let t = -Infinity;
     for (const e of events) {
       if (e.ts > t && refs.some((r) => r.event === e.event && matchWhere(r.where, e.properties))) t = e.ts;

@@ -43,7 +43,11 @@ function nextTargets(c: Component, value: number | null, points: number): { targ
     .sort((a, b) => b.target - a.target); // the nearest bound first
 }
 
-export function scoreHealth(model: HealthModel, metrics: Readonly<Record<string, number | null | undefined>>, evidence: Readonly<Record<string, { event: string; at: string }[]>> = {}): HealthScore {
+export function scoreHealth(
+  model: HealthModel,
+  metrics: Readonly<Record<string, number | null | undefined>>,
+  evidence: Readonly<Record<string, { event: string; at: string }[]>> = {},
+): HealthScore {
   const totalWeight = model.components.reduce((s, c) => s + c.weight, 0);
   const parts = model.components.map((c) => {
     const raw = Object.hasOwn(metrics, c.metric) ? metrics[c.metric] : undefined;
@@ -60,8 +64,14 @@ export function scoreHealth(model: HealthModel, metrics: Readonly<Record<string,
   const score = included ? parts.reduce((s, p) => s + (p.included ? (p.points * p.c.weight) / included : 0), 0) : 0;
   const components: ComponentResult[] = parts.map((p) => {
     const r: ComponentResult = {
-      id: p.c.id, metric: p.c.metric, value: p.value, rule: p.rule, points: p.points, weight: p.c.weight,
-      contribution: included && p.included ? round((p.points * p.c.weight) / included, 2) : 0, included: p.included,
+      id: p.c.id,
+      metric: p.c.metric,
+      value: p.value,
+      rule: p.rule,
+      points: p.points,
+      weight: p.c.weight,
+      contribution: included && p.included ? round((p.points * p.c.weight) / included, 2) : 0,
+      included: p.included,
     };
     if (p.missing) r.missing = p.missing;
     const ev = Object.hasOwn(evidence, p.c.metric) ? evidence[p.c.metric] : undefined;
@@ -76,7 +86,9 @@ export function scoreHealth(model: HealthModel, metrics: Readonly<Record<string,
       const gain = round(((t.points - p.points) * p.c.weight) / denom);
       if (gain > 0) {
         whatWouldMove.push({
-          component: p.c.id, target: t.target, gain,
+          component: p.c.id,
+          target: t.target,
+          gain,
           description: `${p.c.metric} ${'linear' in p.c.points ? 'reaching' : 'at or below'} ${t.target} (now ${round(p.value, 3)}): +${gain} points`,
         });
         break; // the nearest improvement per component

@@ -53,14 +53,23 @@ const CHUNK = 500;
 
 type Snap = { day: string; score: number };
 // The queries, written once for both dialects (see `reusable`).
-const historyQ = reusable((k, tenantId: string, from: string, to: string) => k.db.selectFrom('health_snapshots').select(['day', 'score', 'band'])
-  .where('tenant_id', '=', tenantId).where('day', '>=', from).where('day', '<=', to).orderBy('day')) as (k: KeelDb, t: string, from: string, to: string) => Promise<HealthReport['trend']['history']>;
+const historyQ = reusable((k, tenantId: string, from: string, to: string) =>
+  k.db
+    .selectFrom('health_snapshots')
+    .select(['day', 'score', 'band'])
+    .where('tenant_id', '=', tenantId)
+    .where('day', '>=', from)
+    .where('day', '<=', to)
+    .orderBy('day'),
+) as (k: KeelDb, t: string, from: string, to: string) => Promise<HealthReport['trend']['history']>;
 // Week-over-week: the snapshots 6–8 days old (at most three per tenant), the nearest to 7 days picked in JS.
-const weekAgoQ = reusable((k, tenantId: string, from: string, to: string) => k.db.selectFrom('health_snapshots').select(['day', 'score'])
-  .where('tenant_id', '=', tenantId).where('day', '>=', from).where('day', '<=', to)) as (k: KeelDb, t: string, from: string, to: string) => Promise<Snap[]>;
+const weekAgoQ = reusable((k, tenantId: string, from: string, to: string) =>
+  k.db.selectFrom('health_snapshots').select(['day', 'score']).where('tenant_id', '=', tenantId).where('day', '>=', from).where('day', '<=', to),
+) as (k: KeelDb, t: string, from: string, to: string) => Promise<Snap[]>;
 // The sweep reads every tenant's in one query (once per day range), not one per tenant.
-const weekAgoAllQ = reusable((k, from: string, to: string) => k.db.selectFrom('health_snapshots').select(['tenant_id as t', 'day', 'score'])
-  .where('day', '>=', from).where('day', '<=', to)) as (k: KeelDb, from: string, to: string) => Promise<(Snap & { t: string })[]>;
+const weekAgoAllQ = reusable((k, from: string, to: string) =>
+  k.db.selectFrom('health_snapshots').select(['tenant_id as t', 'day', 'score']).where('day', '>=', from).where('day', '<=', to),
+) as (k: KeelDb, from: string, to: string) => Promise<(Snap & { t: string })[]>;
 
 /** The snapshot nearest to `target` (an ISO day); of two as near, the older. */
 const nearest = <S extends Snap>(a: S | undefined, b: S, target: number): S => {
@@ -96,13 +105,25 @@ export function healthService(k: KeelDb, config: ConfigStore): HealthService {
   async function tenantHealth(tenantId: string, now = Date.now(), values?: TenantMetrics['values'], config?: CurrentConfig): Promise<TenantHealth> {
     const current = config ?? (await cache.current());
     const model = current?.config.health;
-    if (!current || !model) return { tenantId, now, config: current, metrics: values ? { values, evidence: {} } : await metricsOf(tenantId, now), report: undefined };
+    if (!current || !model)
+      return { tenantId, now, config: current, metrics: values ? { values, evidence: {} } : await metricsOf(tenantId, now), report: undefined };
     const [metrics, prev] = await Promise.all([values ? { values, evidence: {} } : metricsOf(tenantId, now), weekAgoOf(tenantId, now, values !== undefined)]);
     const score = scoreHealth(model, metrics.values, metrics.evidence);
     const wow = prev
-      ? { points: Math.round((score.score - prev.score) * 10) / 10, percent: prev.score ? Math.round(((score.score - prev.score) / prev.score) * 1000) / 10 : null, against: prev.day }
+      ? {
+          points: Math.round((score.score - prev.score) * 10) / 10,
+          percent: prev.score ? Math.round(((score.score - prev.score) / prev.score) * 1000) / 10 : null,
+          against: prev.day,
+        }
       : null;
-    const report: PassReport = { tenantId, configVersion: current.version, computedAt: new Date(now).toISOString(), ...score, metrics: metrics.values, trend: { wow } };
+    const report: PassReport = {
+      tenantId,
+      configVersion: current.version,
+      computedAt: new Date(now).toISOString(),
+      ...score,
+      metrics: metrics.values,
+      trend: { wow },
+    };
     return { tenantId, now, config: current, metrics, report };
   }
 
@@ -119,17 +140,37 @@ export function healthService(k: KeelDb, config: ConfigStore): HealthService {
     async snapshot(passes) {
       const rows = passes.flatMap((p) => {
         const r = p.report;
-        return r ? [{ tenant_id: p.tenantId, day: dayOf(p.now), score: r.score, band: r.band, coverage: r.coverage, components: JSON.stringify(r.components), computed_at: r.computedAt }] : [];
+        return r
+          ? [
+              {
+                tenant_id: p.tenantId,
+                day: dayOf(p.now),
+                score: r.score,
+                band: r.band,
+                coverage: r.coverage,
+                components: JSON.stringify(r.components),
+                computed_at: r.computedAt,
+              },
+            ]
+          : [];
       });
       if (!rows.length) return;
       await k.db.transaction().execute(async (trx) => {
         for (let i = 0; i < rows.length; i += CHUNK) {
           // One statement per chunk of rows; the same tenant twice in one pass: the later wins (a chunk holds each once).
-          await trx.insertInto('health_snapshots').values(dedupe(rows.slice(i, i + CHUNK)))
-            .onConflict((c) => c.columns(['tenant_id', 'day']).doUpdateSet((eb) => ({
-              score: eb.ref('excluded.score'), band: eb.ref('excluded.band'), coverage: eb.ref('excluded.coverage'),
-              components: eb.ref('excluded.components'), computed_at: eb.ref('excluded.computed_at'),
-            }))).execute();
+          await trx
+            .insertInto('health_snapshots')
+            .values(dedupe(rows.slice(i, i + CHUNK)))
+            .onConflict((c) =>
+              c.columns(['tenant_id', 'day']).doUpdateSet((eb) => ({
+                score: eb.ref('excluded.score'),
+                band: eb.ref('excluded.band'),
+                coverage: eb.ref('excluded.coverage'),
+                components: eb.ref('excluded.components'),
+                computed_at: eb.ref('excluded.computed_at'),
+              })),
+            )
+            .execute();
         }
       });
     },

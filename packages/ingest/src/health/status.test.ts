@@ -8,9 +8,16 @@ import { signUserToken } from '../token.js';
 
 test('incidents: admin only, validated; /v1/status: a user token, ETag and 304, tenant-scoped', async () => {
   const store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-status-')));
-  await store.config.publish({ document: JSON.stringify({ version: 1, product: 'acme', status: { components: [{ id: 'api', name: 'API' }] } }), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 'first version' });
+  await store.config.publish({
+    document: JSON.stringify({ version: 1, product: 'acme', status: { components: [{ id: 'api', name: 'API' }] } }),
+    hash: 'h',
+    publishedAt: new Date().toISOString(),
+    publishedBy: 't',
+    summary: 'first version',
+  });
   const app = buildApp({ store, writeKeys: ['wk'], adminKeys: ['adm'], secretKeys: ['s'], status: store.status, logger: false });
-  const post = (body: unknown, auth = 'adm') => app.inject({ method: 'POST', url: '/v1/admin/incidents', headers: { authorization: `Bearer ${auth}` }, payload: JSON.stringify(body) });
+  const post = (body: unknown, auth = 'adm') =>
+    app.inject({ method: 'POST', url: '/v1/admin/incidents', headers: { authorization: `Bearer ${auth}` }, payload: JSON.stringify(body) });
   expect((await post({ title: 'x' }, 'nope')).statusCode).toBe(401);
   const bad = await post({ title: '', impact: 'meh', colour: 'red' });
   expect(bad.statusCode).toBe(400);

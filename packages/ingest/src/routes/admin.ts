@@ -13,14 +13,23 @@ import { etagOf } from './config.js';
 const Problems = z.array(z.object({ path: z.string(), message: z.string() }));
 const ConfigBody = z.unknown().describe('a config document, or {"config": document, "actor": "who"}');
 const PublishAnswer = z.looseObject({
-  ok: z.literal(true), version: z.number().int().nullable().optional(), etag: z.string().optional(), dryRun: z.literal(true).optional(), unchanged: z.literal(true).optional(),
-  currentVersion: z.number().int().nullable().optional(), diff: z.unknown(), summary: z.string(),
+  ok: z.literal(true),
+  version: z.number().int().nullable().optional(),
+  etag: z.string().optional(),
+  dryRun: z.literal(true).optional(),
+  unchanged: z.literal(true).optional(),
+  currentVersion: z.number().int().nullable().optional(),
+  diff: z.unknown(),
+  summary: z.string(),
 });
 const InvalidConfig = z.looseObject({ ok: z.literal(false), error: z.literal('invalid_config'), message: z.string(), problems: Problems.optional() });
 const adminErrors = errorAnswers(400, 401, 403, 501);
 
 const IncidentSchema = z.strictObject({
-  id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, { error: 'expected an incident id of lower-case letters, digits and dashes' }).optional(),
+  id: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]*$/, { error: 'expected an incident id of lower-case letters, digits and dashes' })
+    .optional(),
   title: z.string({ error: 'title is required' }).min(1),
   state: z.enum(INCIDENT_STATES).optional(),
   impact: z.enum(IMPACTS).optional(),
@@ -35,76 +44,129 @@ export const adminRoutes: FastifyPluginAsync = async (app) => {
   const auth = { tags, security: security.adminKey };
   const config = app.configStore;
   if (config) {
-    app.post('/v1/admin/config', {
-      config: { body: 'document' },
-      schema: {
-        ...auth, summary: 'Publish a config (or ?dryRun=1: the diff only)',
-        querystring: z.looseObject({ dryRun: z.string().optional().describe('1: validate and diff, publish nothing') }), body: ConfigBody,
-        response: { 200: PublishAnswer, 201: PublishAnswer, 422: InvalidConfig, ...adminErrors },
+    app.post(
+      '/v1/admin/config',
+      {
+        config: { body: 'document' },
+        schema: {
+          ...auth,
+          summary: 'Publish a config (or ?dryRun=1: the diff only)',
+          querystring: z.looseObject({ dryRun: z.string().optional().describe('1: validate and diff, publish nothing') }),
+          body: ConfigBody,
+          response: { 200: PublishAnswer, 201: PublishAnswer, 422: InvalidConfig, ...adminErrors },
+        },
       },
-    }, async (req, reply) => {
-      const body = req.body as Record<string, unknown>;
-      const doc = body && typeof body === 'object' && 'config' in body ? body.config : body;
-      const actor = typeof body?.actor === 'string' && body.actor ? `${body.actor} (${req.adminActor})` : req.adminActor!;
-      const dryRun = (req.query as Record<string, string>).dryRun === '1';
-      const validate = app.keel.validateConfig;
-      if (validate) {
-        const r = validate(doc);
-        if (!r.ok) return reply.code(422).send({ ok: false, error: 'invalid_config', message: `the config has ${r.problems.length} problem(s)`, problems: r.problems });
-      } else if (!doc || typeof doc !== 'object' || Array.isArray(doc)) {
-        throw new HttpError(422, 'invalid_config', 'expected a config document (an object)');
-      }
-      const current = await configCache(config).current();
-      const prev = current?.stored;
-      const diff = diffConfig(current?.config as Record<string, unknown> | undefined, doc as Record<string, unknown>);
-      const summary = summariseDiff(diff, !prev);
-      const document = JSON.stringify(doc);
-      const hash = createHash('sha256').update(document).digest('hex');
-      if (dryRun) return { ok: true as const, dryRun: true as const, currentVersion: prev?.version ?? null, diff, summary };
-      // No change in any section (key order aside) makes no version: the diff is the one judge.
-      if (prev && (prev.hash === hash || isEmptyDiff(diff))) return { ok: true as const, unchanged: true as const, version: prev.version, diff, summary: 'no changes' };
-      const v = await config.publish({ document, hash, publishedAt: new Date().toISOString(), publishedBy: actor, summary });
-      return reply.code(201).send({ ok: true, version: v.version, etag: etagOf(v), diff, summary });
-    });
-
-    app.post('/v1/admin/drafts', {
-      config: { body: 'document' },
-      schema: {
-        ...auth, summary: 'Save a draft config for preview (24 hours)', body: ConfigBody,
-        response: { 201: z.object({ ok: z.literal(true), draft: z.string(), expiresAt: z.string() }), 422: InvalidConfig, ...adminErrors },
+      async (req, reply) => {
+        const body = req.body as Record<string, unknown>;
+        const doc = body && typeof body === 'object' && 'config' in body ? body.config : body;
+        const actor = typeof body?.actor === 'string' && body.actor ? `${body.actor} (${req.adminActor})` : req.adminActor!;
+        const dryRun = (req.query as Record<string, string>).dryRun === '1';
+        const validate = app.keel.validateConfig;
+        if (validate) {
+          const r = validate(doc);
+          if (!r.ok)
+            return reply
+              .code(422)
+              .send({ ok: false, error: 'invalid_config', message: `the config has ${r.problems.length} problem(s)`, problems: r.problems });
+        } else if (!doc || typeof doc !== 'object' || Array.isArray(doc)) {
+          throw new HttpError(422, 'invalid_config', 'expected a config document (an object)');
+        }
+        const current = await configCache(config).current();
+        const prev = current?.stored;
+        const diff = diffConfig(current?.config as Record<string, unknown> | undefined, doc as Record<string, unknown>);
+        const summary = summariseDiff(diff, !prev);
+        const document = JSON.stringify(doc);
+        const hash = createHash('sha256').update(document).digest('hex');
+        if (dryRun) return { ok: true as const, dryRun: true as const, currentVersion: prev?.version ?? null, diff, summary };
+        // No change in any section (key order aside) makes no version: the diff is the one judge.
+        if (prev && (prev.hash === hash || isEmptyDiff(diff)))
+          return { ok: true as const, unchanged: true as const, version: prev.version, diff, summary: 'no changes' };
+        const v = await config.publish({ document, hash, publishedAt: new Date().toISOString(), publishedBy: actor, summary });
+        return reply.code(201).send({ ok: true, version: v.version, etag: etagOf(v), diff, summary });
       },
-    }, async (req, reply) => {
-      const body = req.body as Record<string, unknown>;
-      const doc = body && typeof body === 'object' && 'config' in body ? body.config : body;
-      const actor = typeof body?.actor === 'string' && body.actor ? `${body.actor} (${req.adminActor})` : req.adminActor!;
-      const validate = app.keel.validateConfig;
-      if (validate) {
-        const r = validate(doc);
-        if (!r.ok) return reply.code(422).send({ ok: false, error: 'invalid_config', message: `the config has ${r.problems.length} problem(s)`, problems: r.problems });
-      }
-      const now = Date.now();
-      const draft = { id: randomBytes(16).toString('hex'), document: JSON.stringify(doc), createdAt: new Date(now).toISOString(), createdBy: actor, expiresAt: new Date(now + 24 * 3600_000).toISOString() };
-      await config.saveDraft(draft);
-      return reply.code(201).send({ ok: true, draft: draft.id, expiresAt: draft.expiresAt });
-    });
+    );
 
-    app.get('/v1/admin/config/versions', {
-      schema: { ...auth, summary: 'Every published config version', response: { 200: z.object({ versions: z.array(z.looseObject({ version: z.number().int(), hash: z.string(), publishedAt: z.string() })) }), ...adminErrors } },
-    }, async () => ({ versions: await config.versions() }));
-    app.get('/v1/admin/audit', {
-      schema: { ...auth, summary: 'The audit log', response: { 200: z.object({ entries: z.array(z.looseObject({ at: z.string(), actor: z.string(), action: z.string() })) }), ...adminErrors } },
-    }, async () => ({ entries: await config.audit() }));
+    app.post(
+      '/v1/admin/drafts',
+      {
+        config: { body: 'document' },
+        schema: {
+          ...auth,
+          summary: 'Save a draft config for preview (24 hours)',
+          body: ConfigBody,
+          response: { 201: z.object({ ok: z.literal(true), draft: z.string(), expiresAt: z.string() }), 422: InvalidConfig, ...adminErrors },
+        },
+      },
+      async (req, reply) => {
+        const body = req.body as Record<string, unknown>;
+        const doc = body && typeof body === 'object' && 'config' in body ? body.config : body;
+        const actor = typeof body?.actor === 'string' && body.actor ? `${body.actor} (${req.adminActor})` : req.adminActor!;
+        const validate = app.keel.validateConfig;
+        if (validate) {
+          const r = validate(doc);
+          if (!r.ok)
+            return reply
+              .code(422)
+              .send({ ok: false, error: 'invalid_config', message: `the config has ${r.problems.length} problem(s)`, problems: r.problems });
+        }
+        const now = Date.now();
+        const draft = {
+          id: randomBytes(16).toString('hex'),
+          document: JSON.stringify(doc),
+          createdAt: new Date(now).toISOString(),
+          createdBy: actor,
+          expiresAt: new Date(now + 24 * 3600_000).toISOString(),
+        };
+        await config.saveDraft(draft);
+        return reply.code(201).send({ ok: true, draft: draft.id, expiresAt: draft.expiresAt });
+      },
+    );
+
+    app.get(
+      '/v1/admin/config/versions',
+      {
+        schema: {
+          ...auth,
+          summary: 'Every published config version',
+          response: {
+            200: z.object({ versions: z.array(z.looseObject({ version: z.number().int(), hash: z.string(), publishedAt: z.string() })) }),
+            ...adminErrors,
+          },
+        },
+      },
+      async () => ({ versions: await config.versions() }),
+    );
+    app.get(
+      '/v1/admin/audit',
+      {
+        schema: {
+          ...auth,
+          summary: 'The audit log',
+          response: { 200: z.object({ entries: z.array(z.looseObject({ at: z.string(), actor: z.string(), action: z.string() })) }), ...adminErrors },
+        },
+      },
+      async () => ({ entries: await config.audit() }),
+    );
   }
 
   const status = app.statusService;
   if (status) {
-    app.post('/v1/admin/incidents', {
-      config: { body: 'document', invalid: { body: { code: 'invalid_incident' } } },
-      schema: { ...auth, summary: 'Open or update an incident (the status page)', body: IncidentSchema, response: { 201: z.looseObject({ id: z.string(), title: z.string(), state: z.string() }), ...adminErrors } },
-    }, async (req, reply) => {
-      const d = req.body as z.infer<typeof IncidentSchema>;
-      const input = Object.fromEntries(Object.entries(d).filter(([, v]) => v !== undefined)) as typeof d & { title: string };
-      return reply.code(201).send(await status.upsertIncident(input));
-    });
+    app.post(
+      '/v1/admin/incidents',
+      {
+        config: { body: 'document', invalid: { body: { code: 'invalid_incident' } } },
+        schema: {
+          ...auth,
+          summary: 'Open or update an incident (the status page)',
+          body: IncidentSchema,
+          response: { 201: z.looseObject({ id: z.string(), title: z.string(), state: z.string() }), ...adminErrors },
+        },
+      },
+      async (req, reply) => {
+        const d = req.body as z.infer<typeof IncidentSchema>;
+        const input = Object.fromEntries(Object.entries(d).filter(([, v]) => v !== undefined)) as typeof d & { title: string };
+        return reply.code(201).send(await status.upsertIncident(input));
+      },
+    );
   }
 };

@@ -158,7 +158,11 @@ export const requireTenantAdmin = (what: string): onRequestAsyncHookHandler =>
 export const requireWriteKey: preValidationAsyncHookHandler = async function (req) {
   const key = writeKeyOf(req, req.body);
   if (!key) {
-    throw new HttpError(401, 'missing_write_key', 'no write key: send it as the HTTP Basic username, as "writeKey" in the body, or as ?writeKey= on /v1/beacon');
+    throw new HttpError(
+      401,
+      'missing_write_key',
+      'no write key: send it as the HTTP Basic username, as "writeKey" in the body, or as ?writeKey= on /v1/beacon',
+    );
   }
   if (!this.keel.writeKeys.has(key)) throw new HttpError(401, 'unknown_write_key', `unknown write key "${shown(key)}"`);
   req.writeKey = key;
@@ -168,7 +172,11 @@ export const requireWriteKey: preValidationAsyncHookHandler = async function (re
 export const sendJsonText = (reply: FastifyReply, text: string) => reply.type('application/json').send(text);
 
 // Answers, for OpenAPI. Loose objects: they document the fields a client reads, and let more through.
-export const ErrorAnswer = z.looseObject({ ok: z.literal(false), error: z.string().describe('a stable code naming the problem'), message: z.string().describe('what went wrong, in words') });
+export const ErrorAnswer = z.looseObject({
+  ok: z.literal(false),
+  error: z.string().describe('a stable code naming the problem'),
+  message: z.string().describe('what went wrong, in words'),
+});
 export const errorAnswers = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, ErrorAnswer])) as Record<number, typeof ErrorAnswer>;
 /** OpenAPI security requirements, per route (the schemes are in app.ts). */
 type Requirement = Record<string, string[]>[];

@@ -8,48 +8,65 @@ import { bearer, errorAnswers, NotModified, security, isAdminKey, refuseFromBrow
 export const etagOf = (v: { version: number; hash: string }) => `"v${v.version}-${v.hash.slice(0, 16)}"`;
 
 /** Sent as stored text, spliced (never re-parsed): the schema documents it. */
-const ConfigAnswer = documentationOnly(z.object({
-  version: z.number().int().describe('0 for a draft'),
-  draft: z.string().optional(),
-  publishedAt: z.string().nullable(),
-  config: z.record(z.string(), z.unknown()).describe('the config document as published'),
-}));
+const ConfigAnswer = documentationOnly(
+  z.object({
+    version: z.number().int().describe('0 for a draft'),
+    draft: z.string().optional(),
+    publishedAt: z.string().nullable(),
+    config: z.record(z.string(), z.unknown()).describe('the config document as published'),
+  }),
+);
 
 export const configRoutes: FastifyPluginAsync = async (app) => {
   const config = app.configStore;
   if (!config) return;
-  app.get('/v1/config', {
-    logLevel: 'warn',
-    // A write key (the page's) or the admin key; the write key's own messages, as before.
-    onRequest: async (req) => {
-      const key = writeKeyOf(req, undefined);
-      const isAdmin = isAdminKey(app.keel.adminKeys, bearer(req));
-      if (isAdmin) refuseFromBrowser(req);
-      if (!isAdmin) {
-        if (!key) throw new HttpError(401, 'missing_write_key', 'send the write key as the HTTP Basic username or ?writeKey=');
-        if (!app.keel.writeKeys.has(key)) throw new HttpError(401, 'unknown_write_key', 'unknown write key');
+  app.get(
+    '/v1/config',
+    {
+      logLevel: 'warn',
+      // A write key (the page's) or the admin key; the write key's own messages, as before.
+      onRequest: async (req) => {
+        const key = writeKeyOf(req, undefined);
+        const isAdmin = isAdminKey(app.keel.adminKeys, bearer(req));
+        if (isAdmin) refuseFromBrowser(req);
+        if (!isAdmin) {
+          if (!key) throw new HttpError(401, 'missing_write_key', 'send the write key as the HTTP Basic username or ?writeKey=');
+          if (!app.keel.writeKeys.has(key)) throw new HttpError(401, 'unknown_write_key', 'unknown write key');
+        }
+      },
+      schema: {
+        tags: ['config'],
+        security: security.config,
+        summary: 'The published config (or a draft preview)',
+        querystring: documentationOnly(
+          z.looseObject({ writeKey: z.string().optional(), draft: z.string().optional().describe('a draft id from `keel config preview`') }),
+        ),
+        response: { 200: ConfigAnswer, 304: NotModified, ...errorAnswers(401, 403, 404) },
+      },
+    },
+    async (req, reply) => {
+      const draftId = (req.query as Record<string, unknown>).draft;
+      if (typeof draftId === 'string' && draftId) {
+        // A draft preview: served to whoever holds its unguessable id, never cached.
+        const d = await config.draft(draftId);
+        if (!d) throw new HttpError(404, 'no_draft', 'no such draft, or it has expired: run `keel config preview FILE` again');
+        reply.header('cache-control', 'no-store');
+        return sendJsonText(reply, `{"version":0,"draft":${JSON.stringify(d.id)},"publishedAt":null,"config":${d.document}}`);
       }
+      const v = await config.latest();
+      if (!v) throw new HttpError(404, 'no_config', 'no config has been published yet: run `keel config publish FILE`');
+      const etag = etagOf(v);
+      reply.header('etag', etag).header('cache-control', 'no-cache');
+      const inm = req.headers['if-none-match'];
+      if (
+        inm &&
+        inm
+          .split(',')
+          .map((s) => s.trim().replace(/^W\//, ''))
+          .includes(etag)
+      )
+        return reply.code(304).send();
+      return sendJsonText(reply, `{"version":${v.version},"publishedAt":${JSON.stringify(v.publishedAt)},"config":${v.document}}`);
     },
-    schema: {
-      tags: ['config'], security: security.config, summary: 'The published config (or a draft preview)',
-      querystring: documentationOnly(z.looseObject({ writeKey: z.string().optional(), draft: z.string().optional().describe('a draft id from `keel config preview`') })),
-      response: { 200: ConfigAnswer, 304: NotModified, ...errorAnswers(401, 403, 404) },
-    },
-  }, async (req, reply) => {
-    const draftId = (req.query as Record<string, unknown>).draft;
-    if (typeof draftId === 'string' && draftId) {
-      // A draft preview: served to whoever holds its unguessable id, never cached.
-      const d = await config.draft(draftId);
-      if (!d) throw new HttpError(404, 'no_draft', 'no such draft, or it has expired: run `keel config preview FILE` again');
-      reply.header('cache-control', 'no-store');
-      return sendJsonText(reply, `{"version":0,"draft":${JSON.stringify(d.id)},"publishedAt":null,"config":${d.document}}`);
-    }
-    const v = await config.latest();
-    if (!v) throw new HttpError(404, 'no_config', 'no config has been published yet: run `keel config publish FILE`');
-    const etag = etagOf(v);
-    reply.header('etag', etag).header('cache-control', 'no-cache');
-    const inm = req.headers['if-none-match'];
-    if (inm && inm.split(',').map((s) => s.trim().replace(/^W\//, '')).includes(etag)) return reply.code(304).send();
-    return sendJsonText(reply, `{"version":${v.version},"publishedAt":${JSON.stringify(v.publishedAt)},"config":${v.document}}`);
-  });
+  );
 };

@@ -35,7 +35,11 @@ function checkEnvelope(body: unknown): void {
   }
   const issue = checkShape(body, { maxDepth: MAX_JSON_DEPTH, maxKeys: 10_000 }, { skip: 'batch' });
   if (issue) {
-    throw new HttpError(400, issue.limit === 'depth' ? 'envelope_too_deep' : 'envelope_too_many_keys', `the batch envelope${issue.path ? ` at ${issue.path}` : ''} ${issue.message}`);
+    throw new HttpError(
+      400,
+      issue.limit === 'depth' ? 'envelope_too_deep' : 'envelope_too_many_keys',
+      `the batch envelope${issue.path ? ` at ${issue.path}` : ''} ${issue.message}`,
+    );
   }
 }
 
@@ -52,7 +56,12 @@ export function parseBatch(body: unknown, envelopeLimits = true) {
 
 /** A single message's body: an object (its limits are checked as a message's, in toRows). */
 export function messageBody(body: unknown, type: string): Record<string, unknown> {
-  if (!isObj(body)) throw new HttpError(400, 'invalid_message', `expected a ${type} message object, found ${Array.isArray(body) ? 'array' : body === null ? 'null' : typeof body}`);
+  if (!isObj(body))
+    throw new HttpError(
+      400,
+      'invalid_message',
+      `expected a ${type} message object, found ${Array.isArray(body) ? 'array' : body === null ? 'null' : typeof body}`,
+    );
   return body;
 }
 
@@ -70,7 +79,10 @@ async function senderOf(req: FastifyRequest, writeKey: string, token: unknown): 
     return { sender: { kind: 'user', userId: c.userId, tenantId: c.tenantId } };
   } catch (e) {
     const err = e as HttpError;
-    return { sender: { kind: 'anonymous' }, problem: { ok: false, error: err.code ?? 'invalid_user_token', message: `${err.message}; the events were stored unverified` } };
+    return {
+      sender: { kind: 'anonymous' },
+      problem: { ok: false, error: err.code ?? 'invalid_user_token', message: `${err.message}; the events were stored unverified` },
+    };
   }
 }
 
@@ -95,7 +107,10 @@ export async function ingest(req: FastifyRequest, reply: FastifyReply, inputs: u
     return reply.code(400).send({
       ...res,
       error: 'invalid_messages',
-      message: inputs.length === 1 ? `the message was rejected: ${rejected[0]!.errors.map((e) => `${e.path || '(root)'}: ${e.message}`).join('; ')}` : `all ${inputs.length} messages were rejected`,
+      message:
+        inputs.length === 1
+          ? `the message was rejected: ${rejected[0]!.errors.map((e) => `${e.path || '(root)'}: ${e.message}`).join('; ')}`
+          : `all ${inputs.length} messages were rejected`,
     });
   }
   return reply.code(200).send(res);
@@ -106,13 +121,18 @@ const Issue = z.object({ path: z.string(), message: z.string() });
  * The ingest answer. Documentation only (see schemas.ts): Fastify's plain JSON.stringify is
  * cheaper than a zod encode before it, on the route every event goes through.
  */
-export const IngestAnswer = documentationOnly(z.looseObject({
-  ok: z.boolean().describe('false when any message was rejected'),
-  accepted: z.number().int().describe('events stored'),
-  duplicates: z.number().int().describe('events already stored (a retry), not stored twice'),
-  rejected: z.array(z.object({ index: z.number().int(), messageId: z.string().nullable(), errors: z.array(Issue) })).describe('messages not stored, and why'),
-  userToken: z.object({ ok: z.literal(false), error: z.string(), message: z.string() }).optional().describe('why the user token did not count (the events were stored unverified)'),
-}));
+export const IngestAnswer = documentationOnly(
+  z.looseObject({
+    ok: z.boolean().describe('false when any message was rejected'),
+    accepted: z.number().int().describe('events stored'),
+    duplicates: z.number().int().describe('events already stored (a retry), not stored twice'),
+    rejected: z.array(z.object({ index: z.number().int(), messageId: z.string().nullable(), errors: z.array(Issue) })).describe('messages not stored, and why'),
+    userToken: z
+      .object({ ok: z.literal(false), error: z.string(), message: z.string() })
+      .optional()
+      .describe('why the user token did not count (the events were stored unverified)'),
+  }),
+);
 const ingestAnswers = { 200: IngestAnswer, 400: IngestAnswer, ...errorAnswers(401, 403, 413, 415, 429, 503) };
 
 /**
@@ -125,16 +145,24 @@ export const BATCH_BODY_DOC = documentationOnly({
   type: 'object',
   required: ['batch'],
   properties: {
-    batch: { type: 'array', maxItems: MAX_BATCH_MESSAGES, items: { type: 'object', additionalProperties: true, description: 'a Segment-spec message: type, messageId, userId or anonymousId, timestamp, …' } },
+    batch: {
+      type: 'array',
+      maxItems: MAX_BATCH_MESSAGES,
+      items: { type: 'object', additionalProperties: true, description: 'a Segment-spec message: type, messageId, userId or anonymousId, timestamp, …' },
+    },
     writeKey: { type: 'string', description: 'the write key, when not sent as the HTTP Basic username' },
-    userToken: { type: 'string', description: 'a user token minted by the vendor\'s backend: the events become verified' },
+    userToken: { type: 'string', description: "a user token minted by the vendor's backend: the events become verified" },
     sentAt: { type: 'string', format: 'date-time' },
     context: { type: 'object', additionalProperties: true },
     integrations: { type: 'object', additionalProperties: true },
   },
   additionalProperties: true,
 });
-export const MESSAGE_BODY_DOC = documentationOnly({ type: 'object', additionalProperties: true, description: 'one Segment-spec message; writeKey and userToken may ride along' });
+export const MESSAGE_BODY_DOC = documentationOnly({
+  type: 'object',
+  additionalProperties: true,
+  description: 'one Segment-spec message; writeKey and userToken may ride along',
+});
 export const WriteKeyQuery = documentationOnly(z.looseObject({ writeKey: z.string().optional().describe('the write key (sendBeacon can set no header)') }));
 
 export const ingestRoutes: FastifyPluginAsync = async (app) => {
@@ -142,23 +170,38 @@ export const ingestRoutes: FastifyPluginAsync = async (app) => {
   const common = { logLevel: 'warn' as const, config: { body: 'message' as const, ingest: true }, preValidation: requireWriteKey };
 
   for (const url of ['/v1/batch', '/v1/beacon']) {
-    app.post(url, {
-      ...common,
-      schema: {
-        tags: ['ingest'], security: security.writeKey, summary: url === '/v1/batch' ? 'Send a batch of messages' : 'Send a batch by navigator.sendBeacon (write key in the query)',
-        querystring: WriteKeyQuery, body: BATCH_BODY_DOC, response: ingestAnswers,
+    app.post(
+      url,
+      {
+        ...common,
+        schema: {
+          tags: ['ingest'],
+          security: security.writeKey,
+          summary: url === '/v1/batch' ? 'Send a batch of messages' : 'Send a batch by navigator.sendBeacon (write key in the query)',
+          querystring: WriteKeyQuery,
+          body: BATCH_BODY_DOC,
+          response: ingestAnswers,
+        },
       },
-    }, async (req, reply) => {
-      const env = parseBatch(req.body);
-      return ingest(req, reply, env.batch, env, undefined, (req.body as { userToken?: unknown }).userToken);
-    });
+      async (req, reply) => {
+        const env = parseBatch(req.body);
+        return ingest(req, reply, env.batch, env, undefined, (req.body as { userToken?: unknown }).userToken);
+      },
+    );
   }
 
   for (const type of MESSAGE_TYPES) {
-    app.post(`/v1/${type}`, { ...common, schema: { tags: ['ingest'], security: security.writeKey, summary: `Send one ${type} message`, body: MESSAGE_BODY_DOC, response: ingestAnswers } }, async (req, reply) => {
-      // The message is the body: its limits are checked as a message's (toRows), naming them.
-      const { writeKey: _k, userToken, ...message } = messageBody(req.body, type);
-      return ingest(req, reply, [message], {}, type, userToken);
-    });
+    app.post(
+      `/v1/${type}`,
+      {
+        ...common,
+        schema: { tags: ['ingest'], security: security.writeKey, summary: `Send one ${type} message`, body: MESSAGE_BODY_DOC, response: ingestAnswers },
+      },
+      async (req, reply) => {
+        // The message is the body: its limits are checked as a message's (toRows), naming them.
+        const { writeKey: _k, userToken, ...message } = messageBody(req.body, type);
+        return ingest(req, reply, [message], {}, type, userToken);
+      },
+    );
   }
 };

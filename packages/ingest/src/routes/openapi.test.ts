@@ -11,8 +11,19 @@ import { openSqliteStore } from '../store/sqlite.js';
 
 const store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-openapi-')));
 const app = buildApp({
-  store, writeKeys: ['wk'], adminKeys: ['adm'], secretKeys: ['s'], logger: false, rateLimit: false,
-  config: store.config, progress: store.progress, facts: store.facts, health: store.health, lifecycle: store.lifecycle, status: store.status, timeline: store.timeline,
+  store,
+  writeKeys: ['wk'],
+  adminKeys: ['adm'],
+  secretKeys: ['s'],
+  logger: false,
+  rateLimit: false,
+  config: store.config,
+  progress: store.progress,
+  facts: store.facts,
+  health: store.health,
+  lifecycle: store.lifecycle,
+  status: store.status,
+  timeline: store.timeline,
   validateConfig: (doc) => validateConfig(doc),
 });
 const routes: { method: string; url: string; hidden: boolean }[] = [];
@@ -46,7 +57,8 @@ describe('GET /openapi.json', () => {
     expect(api.length).toBeGreaterThan(25);
     const missing = api.filter((r) => !doc.paths[openapiPath(r.url)]?.[r.method.toLowerCase()]).map((r) => `${r.method} ${r.url}`);
     expect(missing).toEqual([]);
-    for (const url of ['/v1/batch', '/v1/progress', '/v1/admin/config', '/v1/tenants/{id}/health', '/metrics', '/readyz', '/openapi.json']) expect(Object.keys(doc.paths)).toContain(url);
+    for (const url of ['/v1/batch', '/v1/progress', '/v1/admin/config', '/v1/tenants/{id}/health', '/metrics', '/readyz', '/openapi.json'])
+      expect(Object.keys(doc.paths)).toContain(url);
   });
 
   test('route schemas carry their parts: params, query, body and answers', async () => {
@@ -55,7 +67,9 @@ describe('GET /openapi.json', () => {
     expect(put.requestBody.content['application/json'].schema.properties.entries.type).toBe('array');
     expect(put.parameters.map((p: { name: string }) => p.name)).toContain('pendingSince');
     expect(Object.keys(put.responses)).toEqual(expect.arrayContaining(['200', '400', '401']));
-    expect(doc.paths['/v1/tenants/{id}/health'].get.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'id', in: 'path', required: true })]));
+    expect(doc.paths['/v1/tenants/{id}/health'].get.parameters).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: 'id', in: 'path', required: true })]),
+    );
     // The batch body is the hand-written JSON schema (the route keeps its own validation).
     expect(doc.paths['/v1/batch'].post.requestBody.content['application/json'].schema.required).toEqual(['batch']);
     expect(doc.paths['/v1/batch'].post.responses['200'].content['application/json'].schema.properties.accepted.type).toBe('integer');

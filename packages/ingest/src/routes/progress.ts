@@ -22,20 +22,36 @@ const PutProgressSchema = z.strictObject({ entries: z.array(EntrySchema).max(100
 const pendingSinceError = (input: unknown) => `pendingSince must be an ISO time (the oldest message this browser still holds), found ${JSON.stringify(input)}`;
 /** The oldest message the browser still holds: the server counts those as if stored. */
 const PendingSinceQuery = z.looseObject({
-  pendingSince: z.string({ error: (iss) => pendingSinceError(iss.input) })
+  pendingSince: z
+    .string({ error: (iss) => pendingSinceError(iss.input) })
     .refine((v) => !Number.isNaN(Date.parse(v)), { error: (iss) => pendingSinceError(iss.input) })
-    .optional().describe('an ISO time: the oldest message this browser has not delivered yet'),
+    .optional()
+    .describe('an ISO time: the oldest message this browser has not delivered yet'),
 });
 const pendingSinceOf = (req: FastifyRequest): number | undefined => {
   const v = (req.query as { pendingSince?: string }).pendingSince;
   return v === undefined ? undefined : Date.parse(v);
 };
 
-const Entry = z.looseObject({ scope: z.enum(['user', 'tenant']), kind: z.string(), ref: z.string(), state: z.string(), source: z.enum(['attested', 'claim', 'server']) });
+const Entry = z.looseObject({
+  scope: z.enum(['user', 'tenant']),
+  kind: z.string(),
+  ref: z.string(),
+  state: z.string(),
+  source: z.enum(['attested', 'claim', 'server']),
+});
 const ProgressAnswerSchema = z.looseObject({
-  userId: z.string(), tenantId: z.string(), user: z.array(Entry), tenant: z.array(Entry), facts: z.record(z.string(), z.unknown()),
-  lifecycle: z.unknown(), history: z.unknown(),
-  ignored: z.array(z.object({ scope: z.string(), kind: z.string(), ref: z.string(), reason: z.string() })).optional().describe('claims the server did not take, and why'),
+  userId: z.string(),
+  tenantId: z.string(),
+  user: z.array(Entry),
+  tenant: z.array(Entry),
+  facts: z.record(z.string(), z.unknown()),
+  lifecycle: z.unknown(),
+  history: z.unknown(),
+  ignored: z
+    .array(z.object({ scope: z.string(), kind: z.string(), ref: z.string(), reason: z.string() }))
+    .optional()
+    .describe('claims the server did not take, and why'),
 });
 const progressErrors = errorAnswers(400, 401, 403);
 const tags = ['progress'];
@@ -86,77 +102,104 @@ export const progressRoutes: FastifyPluginAsync = async (app) => {
     if (ignored) r.ignored = ignored;
     return r;
   };
-  app.get('/v1/progress', {
-    onRequest: requireUserToken, config: { invalid: { querystring: { code: 'invalid_pending_since', format: 'message' } } },
-    schema: { ...auth, summary: "The user's and tenant's progress, facts, lifecycle and history", querystring: PendingSinceQuery, response: { 200: ProgressAnswerSchema, ...progressErrors } },
-  }, async (req) => {
-    const claims = req.user!;
-    const now = Date.now();
-    return answer(claims, now, await decide(claims, now, pendingSinceOf(req)));
-  });
-  app.put('/v1/progress', {
-    onRequest: requireUserToken,
-    config: { body: 'document', invalid: { body: { code: 'invalid_progress' }, querystring: { code: 'invalid_pending_since', format: 'message' } } },
-    schema: { ...auth, summary: 'Report progress: attestations the server stores, claims it judges', querystring: PendingSinceQuery, body: PutProgressSchema, response: { 200: ProgressAnswerSchema, ...progressErrors } },
-  }, async (req) => {
-    const claims = req.user!;
-    const pendingSince = pendingSinceOf(req);
-    const parsed = { data: req.body as z.infer<typeof PutProgressSchema> };
-    const now = Date.now();
-    const at = new Date(now).toISOString();
-    // The lifecycle's allowed actions hold here too: progress for a recipe or checklist the state doesn't run is refused.
-    if (lifecycle && (await lifecycle.evaluate(claims.tenantId, now))) {
-      for (const e of parsed.data.entries) {
-        if (e.kind === 'nudge') continue;
-        const action = e.kind === 'recipe' ? `recipe:${e.ref}` : `checklist:${e.ref.split('/')[0]}`;
-        const ok = await lifecycle.check(claims.tenantId, action);
-        if (!ok.ok) throw new HttpError(403, 'not_allowed_in_state', `progress for ${e.kind} "${e.ref}" refused: ${ok.reason}`);
-      }
-    }
-    // Server decisions don't depend on stored attestations: the same ones answer after the merge.
-    const sp = await decide(claims, now, pendingSince);
-    const items = new Map((sp?.items ?? []).map((d) => [d.ref, d]));
-    // Recipes this user walked through to the end without skipping (stored, or in this PUT): they complete the items that launch them.
-    const walked = new Set<string>();
-    for (const e of [...(await progress.get(claims.tenantId, claims.userId)), ...parsed.data.entries]) {
-      if (e.kind === 'recipe' && e.scope === 'user' && e.state === 'completed' && !e.data?.skipped) walked.add(e.ref);
-    }
-    const accepted: ProgressEntry[] = [];
-    const ignored: IgnoredClaim[] = [];
-    const ignore = (e: ProgressEntry, reason: string) => ignored.push({ scope: e.scope, kind: e.kind, ref: e.ref, reason });
-    for (const raw of parsed.data.entries) {
-      const { attested: _, ...data } = raw.data ?? {};
-      const e = { ...raw, data: { ...data, attested: { by: claims.userId, role: claims.role, at } } } as ProgressEntry;
-      if (e.kind !== 'checklist') {
-        // Recipes walked and nudges dismissed happen in the page: the server can't see them; stored as this user's attestation.
-        if (e.scope === 'tenant') ignore(e, `a ${e.kind} is the user's own: tenant scope is not accepted`);
-        else accepted.push(e);
-        continue;
-      }
-      const d = items.get(e.ref);
-      if (!d) {
-        ignore(e, `unknown-item: "${e.ref}" is not a checklist item of the published config`);
-        continue;
-      }
-      if (d.attest) {
-        const roles = typeof d.attest === 'object' ? d.attest.roles : undefined;
-        if (roles && !roles.includes(claims.role)) {
-          throw new HttpError(403, 'attest_role', `"${e.ref}" may be attested by role ${roles.map((x) => `"${x}"`).join(' or ')} only; this token's role is "${claims.role}"`);
+  app.get(
+    '/v1/progress',
+    {
+      onRequest: requireUserToken,
+      config: { invalid: { querystring: { code: 'invalid_pending_since', format: 'message' } } },
+      schema: {
+        ...auth,
+        summary: "The user's and tenant's progress, facts, lifecycle and history",
+        querystring: PendingSinceQuery,
+        response: { 200: ProgressAnswerSchema, ...progressErrors },
+      },
+    },
+    async (req) => {
+      const claims = req.user!;
+      const now = Date.now();
+      return answer(claims, now, await decide(claims, now, pendingSinceOf(req)));
+    },
+  );
+  app.put(
+    '/v1/progress',
+    {
+      onRequest: requireUserToken,
+      config: { body: 'document', invalid: { body: { code: 'invalid_progress' }, querystring: { code: 'invalid_pending_since', format: 'message' } } },
+      schema: {
+        ...auth,
+        summary: 'Report progress: attestations the server stores, claims it judges',
+        querystring: PendingSinceQuery,
+        body: PutProgressSchema,
+        response: { 200: ProgressAnswerSchema, ...progressErrors },
+      },
+    },
+    async (req) => {
+      const claims = req.user!;
+      const pendingSince = pendingSinceOf(req);
+      const parsed = { data: req.body as z.infer<typeof PutProgressSchema> };
+      const now = Date.now();
+      const at = new Date(now).toISOString();
+      // The lifecycle's allowed actions hold here too: progress for a recipe or checklist the state doesn't run is refused.
+      if (lifecycle && (await lifecycle.evaluate(claims.tenantId, now))) {
+        for (const e of parsed.data.entries) {
+          if (e.kind === 'nudge') continue;
+          const action = e.kind === 'recipe' ? `recipe:${e.ref}` : `checklist:${e.ref.split('/')[0]}`;
+          const ok = await lifecycle.check(claims.tenantId, action);
+          if (!ok.ok) throw new HttpError(403, 'not_allowed_in_state', `progress for ${e.kind} "${e.ref}" refused: ${ok.reason}`);
         }
-        accepted.push({ ...e, scope: d.scope });
-      } else if (d.scope === 'user' && d.recipe && walked.has(d.recipe)) {
-        // A recipe finished in the page: the server can't see it; stored as attested by this user.
-        accepted.push({ ...e, scope: 'user' });
-      } else if (d.scope === 'tenant') {
-        ignore(e, `tenant-scope: "${e.ref}" is a tenant item, decided by the server from the tenant's events; a browser's claim is not evidence`);
-      } else if (d.decidable) {
-        ignore(e, `server-decided: "${e.ref}" is decided from stored events (${d.completed ? 'completed' : 'not completed yet'}); a browser's claim is not evidence`);
-      } else {
-        // Its rule reads what only the page sees (a page, a recipe walked through): stored as attested by this user.
-        accepted.push({ ...e, scope: 'user' });
       }
-    }
-    if (accepted.length) await progress.merge(claims.tenantId, claims.userId, accepted);
-    return answer(claims, now, sp, ignored);
-  });
+      // Server decisions don't depend on stored attestations: the same ones answer after the merge.
+      const sp = await decide(claims, now, pendingSince);
+      const items = new Map((sp?.items ?? []).map((d) => [d.ref, d]));
+      // Recipes this user walked through to the end without skipping (stored, or in this PUT): they complete the items that launch them.
+      const walked = new Set<string>();
+      for (const e of [...(await progress.get(claims.tenantId, claims.userId)), ...parsed.data.entries]) {
+        if (e.kind === 'recipe' && e.scope === 'user' && e.state === 'completed' && !e.data?.skipped) walked.add(e.ref);
+      }
+      const accepted: ProgressEntry[] = [];
+      const ignored: IgnoredClaim[] = [];
+      const ignore = (e: ProgressEntry, reason: string) => ignored.push({ scope: e.scope, kind: e.kind, ref: e.ref, reason });
+      for (const raw of parsed.data.entries) {
+        const { attested: _, ...data } = raw.data ?? {};
+        const e = { ...raw, data: { ...data, attested: { by: claims.userId, role: claims.role, at } } } as ProgressEntry;
+        if (e.kind !== 'checklist') {
+          // Recipes walked and nudges dismissed happen in the page: the server can't see them; stored as this user's attestation.
+          if (e.scope === 'tenant') ignore(e, `a ${e.kind} is the user's own: tenant scope is not accepted`);
+          else accepted.push(e);
+          continue;
+        }
+        const d = items.get(e.ref);
+        if (!d) {
+          ignore(e, `unknown-item: "${e.ref}" is not a checklist item of the published config`);
+          continue;
+        }
+        if (d.attest) {
+          const roles = typeof d.attest === 'object' ? d.attest.roles : undefined;
+          if (roles && !roles.includes(claims.role)) {
+            throw new HttpError(
+              403,
+              'attest_role',
+              `"${e.ref}" may be attested by role ${roles.map((x) => `"${x}"`).join(' or ')} only; this token's role is "${claims.role}"`,
+            );
+          }
+          accepted.push({ ...e, scope: d.scope });
+        } else if (d.scope === 'user' && d.recipe && walked.has(d.recipe)) {
+          // A recipe finished in the page: the server can't see it; stored as attested by this user.
+          accepted.push({ ...e, scope: 'user' });
+        } else if (d.scope === 'tenant') {
+          ignore(e, `tenant-scope: "${e.ref}" is a tenant item, decided by the server from the tenant's events; a browser's claim is not evidence`);
+        } else if (d.decidable) {
+          ignore(
+            e,
+            `server-decided: "${e.ref}" is decided from stored events (${d.completed ? 'completed' : 'not completed yet'}); a browser's claim is not evidence`,
+          );
+        } else {
+          // Its rule reads what only the page sees (a page, a recipe walked through): stored as attested by this user.
+          accepted.push({ ...e, scope: 'user' });
+        }
+      }
+      if (accepted.length) await progress.merge(claims.tenantId, claims.userId, accepted);
+      return answer(claims, now, sp, ignored);
+    },
+  );
 };

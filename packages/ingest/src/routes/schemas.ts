@@ -20,14 +20,17 @@ const isDocOnly = (s: unknown) => typeof s === 'object' && s !== null && docOnly
 const isPlainJsonSchema = (s: unknown) => typeof s === 'object' && s !== null && !('_zod' in s);
 
 const passThrough = () => (data: unknown) => ({ value: data });
-export const keelValidatorCompiler: FastifySchemaCompiler<unknown> = (route) => (isDocOnly(route.schema) ? passThrough() : validatorCompiler(route as Parameters<typeof validatorCompiler>[0]));
+export const keelValidatorCompiler: FastifySchemaCompiler<unknown> = (route) =>
+  isDocOnly(route.schema) ? passThrough() : validatorCompiler(route as Parameters<typeof validatorCompiler>[0]);
 /**
  * Answers of 2xx are encoded (checked) by their zod schema; error answers (4xx, 5xx) only
  * documented by theirs: any route may answer a refusal from a hook (429, 503 overloaded or a
  * storage fault), and a mismatch there must never turn a 503 into a 500.
  */
 export const keelSerializerCompiler: FastifySerializerCompiler<unknown> = (route) =>
-  isDocOnly(route.schema) || Number(route.httpStatus) >= 400 ? (data: unknown) => JSON.stringify(data) : serializerCompiler(route as Parameters<typeof serializerCompiler>[0]);
+  isDocOnly(route.schema) || Number(route.httpStatus) >= 400
+    ? (data: unknown) => JSON.stringify(data)
+    : serializerCompiler(route as Parameters<typeof serializerCompiler>[0]);
 
 type TransformInput = Parameters<typeof jsonSchemaTransform>[0];
 /** zod → JSON schema for @fastify/swagger, leaving the hand-written JSON schemas as they are. */

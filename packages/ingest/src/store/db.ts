@@ -17,12 +17,27 @@ export interface Schema {
   config_versions: { version: Generated<number>; document: string; hash: string; published_at: string; published_by: string; summary: string };
   audit_log: { id: Generated<number>; at: string; actor: string; action: string; detail: string };
   progress: {
-    tenant_id: string; scope: string; subject: string; kind: string; ref: string; state: string; updated_at: string;
-    completed_at: string | null; data: string | null;
+    tenant_id: string;
+    scope: string;
+    subject: string;
+    kind: string;
+    ref: string;
+    state: string;
+    updated_at: string;
+    completed_at: string | null;
+    data: string | null;
   };
   config_drafts: { id: string; document: string; created_at: string; created_by: string; expires_at: string };
   health_snapshots: { tenant_id: string; day: string; score: number; band: string; coverage: number; components: string; computed_at: string };
-  lifecycle_transitions: { id: Generated<number>; tenant_id: string; from_state: string; to_state: string; at: string; config_version: number; evidence: string };
+  lifecycle_transitions: {
+    id: Generated<number>;
+    tenant_id: string;
+    from_state: string;
+    to_state: string;
+    at: string;
+    config_version: number;
+    evidence: string;
+  };
   alerts: { id: Generated<number>; tenant_id: string; alert: string; fired_at: string; notify: string; detail: string };
   /** The last time each alert fired for each tenant: the one row nodes race for (alerts.ts). */
   alert_cooldowns: { tenant_id: string; alert: string; fired_at: string };
@@ -103,7 +118,8 @@ export function dialectSql(dialect: DialectName): DialectSql {
     const p = (path: readonly string[]) => sql.lit(`$.${checkedPath(path).join('.')}`);
     return {
       jsonText: (c, ...path) => sql<string | null>`json_extract(${sql.ref(c)}, ${p(path)})`,
-      jsonNumber: (c, ...path) => sql<number | null>`(CASE WHEN json_type(${sql.ref(c)}, ${p(path)}) IN ('integer', 'real') THEN json_extract(${sql.ref(c)}, ${p(path)}) END)`,
+      jsonNumber: (c, ...path) =>
+        sql<number | null>`(CASE WHEN json_type(${sql.ref(c)}, ${p(path)}) IN ('integer', 'real') THEN json_extract(${sql.ref(c)}, ${p(path)}) END)`,
       dayDiff: (a, b) => sql<number>`(julianday(${ref(a)}) - julianday(${ref(b)}))`,
       jsonArrayHas: (c, v) => sql<boolean>`EXISTS (SELECT 1 FROM json_each(${sql.ref(c)}) WHERE value = ${v})`,
     };
@@ -117,7 +133,9 @@ export function dialectSql(dialect: DialectName): DialectSql {
     jsonText: (c, ...path) => sql<string | null>`(CASE WHEN ${readable(c)} THEN ${sql.ref(c)}::jsonb #>> ${p(path)} END)`,
     jsonNumber: (c, ...path) =>
       // Nested CASE, not AND: PostgreSQL does not promise to evaluate AND's operands in order.
-      sql<number | null>`(CASE WHEN ${readable(c)} THEN (CASE WHEN jsonb_typeof(${sql.ref(c)}::jsonb #> ${p(path)}) = 'number' THEN (${sql.ref(c)}::jsonb #>> ${p(path)})::double precision END) END)`,
+      sql<
+        number | null
+      >`(CASE WHEN ${readable(c)} THEN (CASE WHEN jsonb_typeof(${sql.ref(c)}::jsonb #> ${p(path)}) = 'number' THEN (${sql.ref(c)}::jsonb #>> ${p(path)})::double precision END) END)`,
     dayDiff: (a, b) => sql<number>`(EXTRACT(EPOCH FROM (${ref(a)})::timestamptz - (${ref(b)})::timestamptz) / 86400.0)`,
     jsonArrayHas: (c, v) => sql<boolean>`(${sql.ref(c)}::jsonb @> jsonb_build_array(${v}::text))`,
   };
@@ -244,7 +262,7 @@ export function compiledOnce<A extends Arg[], R>(build: (k: KeelDb, ...args: A) 
       const c = build(k, ...marks).compile();
       const slots = c.parameters.map((p) => {
         const m = typeof p === 'string' ? MARK.exec(p) : null;
-        return m ? [Number(m[1]), Number(m[2])] as [number, number] : undefined;
+        return m ? ([Number(m[1]), Number(m[2])] as [number, number]) : undefined;
       });
       const used = new Set(slots.filter((x) => x).map((x) => `${x![0]},${x![1]}`)).size;
       const expected = args.reduce((n, a) => n + (a === undefined ? 0 : typeof a === 'string' ? 1 : a.length), 0);

@@ -19,9 +19,19 @@ const dialects: [string, (onCommit: () => void) => Promise<Store>][] = [
 ];
 
 const row = (messageId: string, over: Partial<StoredEvent> = {}): StoredEvent => ({
-  writeKey: 'k', messageId, type: 'track', event: 'e', userId: null, anonymousId: 'a', groupId: null,
-  timestamp: '2026-01-01T00:00:00.000Z', originalTimestamp: null, sentAt: null,
-  receivedAt: '2026-01-01T00:00:00.000Z', payload: '{}', ...over,
+  writeKey: 'k',
+  messageId,
+  type: 'track',
+  event: 'e',
+  userId: null,
+  anonymousId: 'a',
+  groupId: null,
+  timestamp: '2026-01-01T00:00:00.000Z',
+  originalTimestamp: null,
+  sentAt: null,
+  receivedAt: '2026-01-01T00:00:00.000Z',
+  payload: '{}',
+  ...over,
 });
 
 describe.each(dialects)('%s event store', (dialect, open) => {
@@ -37,12 +47,23 @@ describe.each(dialects)('%s event store', (dialect, open) => {
 
   test('kind, insert, count and list in insertion order, paged by row id', async () => {
     expect(store.kind).toBe(dialect);
-    expect(await store.insert([row('1'), row('2'), row('3', { type: 'page', event: 'Home', userId: 'u1', anonymousId: null, payload: '{"x":1}' })])).toEqual({ inserted: 3, duplicates: 0 });
+    expect(await store.insert([row('1'), row('2'), row('3', { type: 'page', event: 'Home', userId: 'u1', anonymousId: null, payload: '{"x":1}' })])).toEqual({
+      inserted: 3,
+      duplicates: 0,
+    });
     await store.insert([row('4')]);
     expect(await store.count({ writeKey: 'k' })).toBe(4);
     const all = await store.list({ writeKey: 'k' });
     expect(all.map((r) => r.messageId)).toEqual(['1', '2', '3', '4']);
-    expect(all[2]).toMatchObject({ type: 'page', event: 'Home', userId: 'u1', anonymousId: null, payload: '{"x":1}', trust: 'unverified', attribution: 'identity' });
+    expect(all[2]).toMatchObject({
+      type: 'page',
+      event: 'Home',
+      userId: 'u1',
+      anonymousId: null,
+      payload: '{"x":1}',
+      trust: 'unverified',
+      attribution: 'identity',
+    });
     expect(typeof all[0]!.rowId).toBe('number');
     const first = await store.list({ writeKey: 'k', limit: 2 });
     expect(first.map((r) => r.messageId)).toEqual(['1', '2']);
@@ -63,7 +84,10 @@ describe.each(dialects)('%s event store', (dialect, open) => {
     expect(await store.count({ writeKey: 'k' })).toBe(1);
     expect(await store.count({ writeKey: 'other' })).toBe(2);
     expect(await store.count({ writeKey: 'nobody' })).toBe(0);
-    expect((await store.list({ writeKey: 'other' })).map((r) => [r.writeKey, r.messageId])).toEqual([['other', 'm'], ['other', 'n']]);
+    expect((await store.list({ writeKey: 'other' })).map((r) => [r.writeKey, r.messageId])).toEqual([
+      ['other', 'm'],
+      ['other', 'n'],
+    ]);
   });
 
   test('many concurrent inserts are grouped, and each is acknowledged with its own counts once committed', async () => {
@@ -79,7 +103,7 @@ describe.each(dialects)('%s event store', (dialect, open) => {
     expect((await store.list({ writeKey: 'k', limit: 1000 })).length).toBe(400);
   });
 
-  test('an event before its user\'s group call in the same batch gets the tenant; one after it too', async () => {
+  test("an event before its user's group call in the same batch gets the tenant; one after it too", async () => {
     await store.insert([
       row('before', { userId: 'u1', timestamp: '2026-03-01T00:00:00.000Z' }),
       row('g', { type: 'group', event: null, userId: 'u1', groupId: 'acme', timestamp: '2026-03-02T00:00:00.000Z' }),
@@ -103,10 +127,17 @@ describe.each(dialects)('%s event store', (dialect, open) => {
     const basic = (key: string) => `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
     let n = 0;
     const day = (d: number, h = 12) => new Date(Date.UTC(2026, 2, d, h)).toISOString();
-    const msg = (type: string, over: Record<string, unknown> = {}) => ({ type, messageId: `m-${++n}`, ...(type === 'track' ? { event: 'feature.used' } : {}), ...over });
+    const msg = (type: string, over: Record<string, unknown> = {}) => ({
+      type,
+      messageId: `m-${++n}`,
+      ...(type === 'track' ? { event: 'feature.used' } : {}),
+      ...over,
+    });
     const post = async (batch: unknown[], o: { key?: string; userToken?: string } = {}) => {
       const res = await app.inject({
-        method: 'POST', url: '/v1/batch', headers: { 'content-type': 'text/plain', authorization: basic(o.key ?? KEY) },
+        method: 'POST',
+        url: '/v1/batch',
+        headers: { 'content-type': 'text/plain', authorization: basic(o.key ?? KEY) },
         payload: JSON.stringify({ batch, ...(o.userToken ? { userToken: o.userToken } : {}) }),
       });
       expect(res.statusCode).toBe(200);
@@ -115,7 +146,7 @@ describe.each(dialects)('%s event store', (dialect, open) => {
     const rows = async (key = KEY) => Object.fromEntries((await store.list({ writeKey: key, limit: 1000 })).map((r) => [r.messageId, r]));
     const tenantOf = async (id: string, key = KEY) => (await rows(key))[id]?.groupId;
 
-    test('events sent before their user\'s group call get its tenant when it arrives (within 30 days); context.groupId wins', async () => {
+    test("events sent before their user's group call get its tenant when it arrives (within 30 days); context.groupId wins", async () => {
       await post([
         msg('track', { messageId: 'early', anonymousId: 'a1', userId: 'u1', timestamp: day(5) }),
         msg('track', { messageId: 'too-early', userId: 'u1', timestamp: new Date(Date.parse(day(10)) - 31 * 86_400_000).toISOString() }),
@@ -132,7 +163,7 @@ describe.each(dialects)('%s event store', (dialect, open) => {
       expect(await store.memberships({ userId: 'u1' })).toEqual([{ tenantId: 'acme', since: day(10), verified: false }]);
     });
 
-    test('a user in several tenants: the latest group call at the event\'s time; a late group call re-attributes what followed it', async () => {
+    test("a user in several tenants: the latest group call at the event's time; a late group call re-attributes what followed it", async () => {
       await post([msg('group', { userId: 'u1', groupId: 'acme', timestamp: day(1) }), msg('group', { userId: 'u1', groupId: 'globex', timestamp: day(10) })]);
       await post([
         msg('track', { messageId: 'in-acme', userId: 'u1', timestamp: day(5) }),
@@ -150,7 +181,7 @@ describe.each(dialects)('%s event store', (dialect, open) => {
       ]);
     });
 
-    test('alias and identify: the linked ids take the user\'s tenant, their earlier events too', async () => {
+    test("alias and identify: the linked ids take the user's tenant, their earlier events too", async () => {
       await post([
         msg('track', { messageId: 'anon-event', anonymousId: 'anon-7', timestamp: day(3) }),
         msg('track', { messageId: 'old-user-event', userId: 'legacy-42', timestamp: day(3) }),
@@ -158,7 +189,10 @@ describe.each(dialects)('%s event store', (dialect, open) => {
         msg('group', { userId: 'u1', groupId: 'acme', timestamp: day(2) }),
       ]);
       expect(await tenantOf('anon-event')).toBeNull();
-      await post([msg('alias', { userId: 'u1', previousId: 'anon-7', timestamp: day(4) }), msg('alias', { userId: 'u1', previousId: 'legacy-42', timestamp: day(4) })]);
+      await post([
+        msg('alias', { userId: 'u1', previousId: 'anon-7', timestamp: day(4) }),
+        msg('alias', { userId: 'u1', previousId: 'legacy-42', timestamp: day(4) }),
+      ]);
       expect([await tenantOf('anon-event'), await tenantOf('old-user-event')]).toEqual(['acme', 'acme']);
       await post([msg('track', { messageId: 'anon-later', anonymousId: 'anon-7', timestamp: day(6) })]);
       expect(await tenantOf('anon-later')).toBe('acme');
@@ -171,11 +205,14 @@ describe.each(dialects)('%s event store', (dialect, open) => {
 
     test('a token claiming one tenant disputes a message claiming another; server-key events use verified memberships only', async () => {
       const tok = signUserToken({ sub: 'u1', tenant: 'acme' }, SECRET);
-      await post([
-        msg('track', { messageId: 'no-claim', userId: 'u1', timestamp: day(1) }),
-        msg('track', { messageId: 'planted', userId: 'u1', timestamp: day(1), context: { groupId: 'globex' } }),
-        msg('group', { messageId: 'planted-group', userId: 'u1', groupId: 'globex', timestamp: day(1) }),
-      ], { userToken: tok });
+      await post(
+        [
+          msg('track', { messageId: 'no-claim', userId: 'u1', timestamp: day(1) }),
+          msg('track', { messageId: 'planted', userId: 'u1', timestamp: day(1), context: { groupId: 'globex' } }),
+          msg('group', { messageId: 'planted-group', userId: 'u1', groupId: 'globex', timestamp: day(1) }),
+        ],
+        { userToken: tok },
+      );
       const r = await rows();
       expect([r['no-claim']!.groupId, r['no-claim']!.trust, r['no-claim']!.attribution]).toEqual(['acme', 'verified', 'token']);
       expect([r.planted!.groupId, r.planted!.trust, r.planted!.attribution]).toEqual([null, 'unverified', 'disputed']);

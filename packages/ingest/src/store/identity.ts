@@ -28,10 +28,24 @@ import type { Sender, StoredEvent } from './types.js';
 
 export const ATTRIBUTION_WINDOW_MS = 30 * 86_400_000;
 
-export interface Membership { tenant: string; at: string; verified: boolean }
-export interface Link { user: string; verified: boolean }
+export interface Membership {
+  tenant: string;
+  at: string;
+  verified: boolean;
+}
+export interface Link {
+  user: string;
+  verified: boolean;
+}
 /** An identity-attributed event, as reattribution reads it. */
-export interface AttributedRow { id: number; userId: string | null; anonymousId: string | null; timestamp: string; trust: string; groupId: string | null }
+export interface AttributedRow {
+  id: number;
+  userId: string | null;
+  anonymousId: string | null;
+  timestamp: string;
+  trust: string;
+  groupId: string | null;
+}
 export type Attribution = 'claim' | 'token' | 'identity' | 'disputed';
 
 export interface Attributed {
@@ -351,7 +365,12 @@ export function sqliteIdentityIO(db: Database.Database): IdentityIO {
   const setTenant = db.prepare('UPDATE events SET group_id = ? WHERE rowid = ?');
   return {
     membersOf: (subjects) =>
-      new Map(subjects.map((s) => [s, (membersOf.all(s) as { tenant: string; at: string; verified: number }[]).map((r) => ({ tenant: r.tenant, at: r.at, verified: r.verified === 1 }))])),
+      new Map(
+        subjects.map((s) => [
+          s,
+          (membersOf.all(s) as { tenant: string; at: string; verified: number }[]).map((r) => ({ tenant: r.tenant, at: r.at, verified: r.verified === 1 })),
+        ]),
+      ),
     linksOf: (subjects) =>
       new Map(subjects.map((s) => [s, (linksOf.all(s) as { user: string; verified: number }[]).map((r) => ({ user: r.user, verified: r.verified === 1 }))])),
     aliasesOf: (userId) => (aliasesOf.all(userId) as { subject: string }[]).map((r) => r.subject),

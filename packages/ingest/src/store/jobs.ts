@@ -32,13 +32,20 @@ export async function runExclusive<T>(k: KeelDb, name: string, node: string, fn:
     let state = row?.state ?? null;
     const value = await fn({ state, save: (s) => void (state = s) });
     const done = { last_run_at: new Date().toISOString(), last_node: node, state };
-    await k.db.insertInto('keel_jobs').values({ name, ...done }).onConflict((c) => c.column('name').doUpdateSet(done)).execute();
+    await k.db
+      .insertInto('keel_jobs')
+      .values({ name, ...done })
+      .onConflict((c) => c.column('name').doUpdateSet(done))
+      .execute();
     return { ran: true, value };
   }
   // The row exists before anyone locks it, committed on its own: inserting it inside the run's
   // transaction would make a second node's insert wait for the whole run, then run again after it.
-  await k.db.insertInto('keel_jobs').values({ name, last_run_at: new Date(0).toISOString(), last_node: '', state: null })
-    .onConflict((c) => c.column('name').doNothing()).execute();
+  await k.db
+    .insertInto('keel_jobs')
+    .values({ name, last_run_at: new Date(0).toISOString(), last_node: '', state: null })
+    .onConflict((c) => c.column('name').doNothing())
+    .execute();
   // The run's own queries use the pool's other connections; this one only holds the lock.
   return k.db.transaction().execute(async (trx): Promise<JobResult<T>> => {
     const row = await trx.selectFrom('keel_jobs').select('state').where('name', '=', name).forUpdate().skipLocked().executeTakeFirst();

@@ -21,7 +21,10 @@ function kit(dialect: DialectName) {
   return {
     pg,
     /** A text column (byte-ordered on PostgreSQL). */
-    text: (notNull = true): Col => (c) => (notNull ? collate(c).notNull() : collate(c)),
+    text:
+      (notNull = true): Col =>
+      (c) =>
+        notNull ? collate(c).notNull() : collate(c),
     /** An auto-increment integer primary key. */
     id: <T extends string>(t: CreateTableBuilder<T, never>, name = 'id') =>
       pg ? t.addColumn(name, 'bigserial', (c) => c.primaryKey()) : t.addColumn(name, 'integer', (c) => c.primaryKey().autoIncrement()),
@@ -176,16 +179,30 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         // Incidents stored before updates were: each becomes its own 'opened' update.
         const j = (path: string) => (pg ? sql`(doc::jsonb #>> ${sql.lit(`{${path}}`)})` : sql`json_extract(doc, ${sql.lit(`$.${path}`)})`);
         const tenants = pg ? sql`COALESCE(doc::jsonb -> 'tenants', '[]'::jsonb)::text` : sql`json_extract(doc, '$.tenants')`;
-        await sql`INSERT INTO incident_updates (incident_id, at, kind, doc, tenants) SELECT id, ${j('startedAt')}, 'opened', doc, ${tenants} FROM incidents`.execute(db);
+        await sql`INSERT INTO incident_updates (incident_id, at, kind, doc, tenants) SELECT id, ${j('startedAt')}, 'opened', doc, ${tenants} FROM incidents`.execute(
+          db,
+        );
       },
     },
     // Identity and tenant attribution, trust per event (identity.ts).
     '0009_identity': {
       async up(db: Any) {
-        await db.schema.alterTable('events').addColumn('trust', 'text', (c) => text()(c).defaultTo('unverified')).execute();
-        await db.schema.alterTable('events').addColumn('attribution', 'text', (c) => text()(c).defaultTo('claim')).execute();
+        await db.schema
+          .alterTable('events')
+          .addColumn('trust', 'text', (c) => text()(c).defaultTo('unverified'))
+          .execute();
+        await db.schema
+          .alterTable('events')
+          .addColumn('attribution', 'text', (c) => text()(c).defaultTo('claim'))
+          .execute();
         const pending = (col: 'user_id' | 'anonymous_id', name: string) =>
-          db.schema.createIndex(name).on('events').columns([col, 'timestamp']).where(sql.ref('attribution'), '=', 'identity').where(sql.ref('group_id'), 'is', null).execute();
+          db.schema
+            .createIndex(name)
+            .on('events')
+            .columns([col, 'timestamp'])
+            .where(sql.ref('attribution'), '=', 'identity')
+            .where(sql.ref('group_id'), 'is', null)
+            .execute();
         await pending('user_id', 'events_pending_user');
         await pending('anonymous_id', 'events_pending_anon');
         const noRowid = (t: CreateTableBuilder<string, never>) => (pg ? t : t.modifyEnd(sql`WITHOUT ROWID`));
@@ -238,8 +255,15 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .addColumn('fired_at', 'text', text())
           .addPrimaryKeyConstraint('alert_cooldowns_pk', ['tenant_id', 'alert'])
           .execute();
-        await db.insertInto('alert_cooldowns').columns(['tenant_id', 'alert', 'fired_at'])
-          .expression(db.selectFrom('alerts').select(['tenant_id', 'alert', db.fn.max('fired_at').as('fired_at')]).groupBy(['tenant_id', 'alert']))
+        await db
+          .insertInto('alert_cooldowns')
+          .columns(['tenant_id', 'alert', 'fired_at'])
+          .expression(
+            db
+              .selectFrom('alerts')
+              .select(['tenant_id', 'alert', db.fn.max('fired_at').as('fired_at')])
+              .groupBy(['tenant_id', 'alert']),
+          )
           .execute();
       },
     },

@@ -82,7 +82,10 @@ export async function openStore(opts: OpenStoreOptions): Promise<KeelStore> {
 }
 
 /** PostgreSQL: migrated at open (the migrator's lock lets several nodes start together), every service on one pool and one fault state. */
-export async function openPostgresStore(url: string, opts: Omit<OpenStoreOptions, 'databaseUrl' | 'dataDir'> & { connectTimeoutMs?: number } = {}): Promise<KeelStore> {
+export async function openPostgresStore(
+  url: string,
+  opts: Omit<OpenStoreOptions, 'databaseUrl' | 'dataDir'> & { connectTimeoutMs?: number } = {},
+): Promise<KeelStore> {
   const base = await openPostgresRepository(url, {
     ...(opts.databaseSchema ? { schema: opts.databaseSchema } : {}),
     ...(opts.poolSize ? { max: opts.poolSize } : {}),

@@ -32,13 +32,29 @@ const ledger = async (k: KeelDb) => (await k.db.selectFrom('event_ids').select('
 /** The event store's de-duplicating insert: the ledger first, then only the events it accepted, in one transaction. */
 async function store(k: KeelDb, events: { m: string; receivedAt: string }[]): Promise<string[]> {
   return k.db.transaction().execute(async (trx) => {
-    const fresh = await trx.insertInto('event_ids').values(events.map((e) => ({ write_key: 'wk', message_id: e.m, received_at: e.receivedAt })))
-      .onConflict((c) => c.doNothing()).returning('message_id').execute();
+    const fresh = await trx
+      .insertInto('event_ids')
+      .values(events.map((e) => ({ write_key: 'wk', message_id: e.m, received_at: e.receivedAt })))
+      .onConflict((c) => c.doNothing())
+      .returning('message_id')
+      .execute();
     const ok = new Set(fresh.map((f) => f.message_id));
-    const rows = events.filter((e) => ok.has(e.m)).map((e) => ({
-      write_key: 'wk', message_id: e.m, type: 'track', event: 'e', user_id: 'u', anonymous_id: null, group_id: 'acme', timestamp: e.receivedAt,
-      original_timestamp: null, sent_at: null, received_at: e.receivedAt, payload: '{}',
-    }));
+    const rows = events
+      .filter((e) => ok.has(e.m))
+      .map((e) => ({
+        write_key: 'wk',
+        message_id: e.m,
+        type: 'track',
+        event: 'e',
+        user_id: 'u',
+        anonymous_id: null,
+        group_id: 'acme',
+        timestamp: e.receivedAt,
+        original_timestamp: null,
+        sent_at: null,
+        received_at: e.receivedAt,
+        payload: '{}',
+      }));
     if (rows.length) await trx.insertInto('events').values(rows).execute();
     return [...ok];
   });
@@ -77,10 +93,17 @@ describe('partition upkeep on PostgreSQL', () => {
     expect((await partitionUpkeep(k, { now: at('2026-12-20T00:00:00.000Z') })).created).toEqual([]);
     expect((await partitionUpkeep(k, { now: at('2027-01-03T00:00:00.000Z'), ahead: 3 })).created).toEqual(['events_2027_03', 'events_2027_04']);
     // New events are routed to their month; the partitions carry the parent's indexes and defaults.
-    await store(k, [{ m: 'dec', receivedAt: '2026-12-31T23:59:59.999Z' }, { m: 'jan', receivedAt: '2027-01-01T00:00:00.000Z' }]);
+    await store(k, [
+      { m: 'dec', receivedAt: '2026-12-31T23:59:59.999Z' },
+      { m: 'jan', receivedAt: '2027-01-01T00:00:00.000Z' },
+    ]);
     expect(await located(k)).toEqual({ dec: 'events_2026_12', jan: 'events_2027_01' });
-    const idx = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'events_2027_01'`.execute(k.db);
-    const parentIdx = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'events'`.execute(k.db);
+    const idx = await sql<{
+      n: number;
+    }>`SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'events_2027_01'`.execute(k.db);
+    const parentIdx = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'events'`.execute(
+      k.db,
+    );
     expect(idx.rows[0]!.n).toBe(parentIdx.rows[0]!.n);
     expect(parentIdx.rows[0]!.n).toBeGreaterThanOrEqual(4);
     const trust = await k.db.selectFrom('events').select(['trust', 'attribution']).where('message_id', '=', 'jan').executeTakeFirstOrThrow();
@@ -89,8 +112,14 @@ describe('partition upkeep on PostgreSQL', () => {
 
   test('an event of a month with no partition lands in the default and is moved when upkeep creates the month', async () => {
     await partitionUpkeep(k, { now: at('2026-12-02T00:00:00.000Z'), ahead: 0 });
-    await store(k, [{ m: 'early', receivedAt: '2027-01-01T00:00:00.000Z' }, { m: 'late', receivedAt: '2027-01-31T23:59:59.999Z' }, { m: 'feb', receivedAt: '2027-02-03T00:00:00.000Z' }]);
-    await sql`INSERT INTO events (write_key, message_id, type, timestamp, received_at, payload) VALUES ('wk', 'odd', 'track', 'x', 'not a time', '{}')`.execute(k.db);
+    await store(k, [
+      { m: 'early', receivedAt: '2027-01-01T00:00:00.000Z' },
+      { m: 'late', receivedAt: '2027-01-31T23:59:59.999Z' },
+      { m: 'feb', receivedAt: '2027-02-03T00:00:00.000Z' },
+    ]);
+    await sql`INSERT INTO events (write_key, message_id, type, timestamp, received_at, payload) VALUES ('wk', 'odd', 'track', 'x', 'not a time', '{}')`.execute(
+      k.db,
+    );
     expect(await located(k)).toEqual({ early: 'events_default', late: 'events_default', feb: 'events_default', odd: 'events_default' });
     const before = await k.db.selectFrom('events').select(['message_id', 'rowid', 'payload']).orderBy('rowid').execute();
     const r = await partitionUpkeep(k, { now: at('2027-01-15T00:00:00.000Z'), ahead: 0 });
@@ -106,7 +135,9 @@ describe('partition upkeep on PostgreSQL', () => {
     await partitionUpkeep(k, { now: at('2026-12-01T00:00:00.000Z'), ahead: 2 });
     const events = [
       ...Array.from({ length: 5 }, (_, i) => ({ m: `dec${i}`, receivedAt: `2026-12-1${i}T00:00:00.000Z` })),
-      { m: 'jan05', receivedAt: '2027-01-05T00:00:00.000Z' }, { m: 'jan20', receivedAt: '2027-01-20T00:00:00.000Z' }, { m: 'feb', receivedAt: '2027-02-10T00:00:00.000Z' },
+      { m: 'jan05', receivedAt: '2027-01-05T00:00:00.000Z' },
+      { m: 'jan20', receivedAt: '2027-01-20T00:00:00.000Z' },
+      { m: 'feb', receivedAt: '2027-02-10T00:00:00.000Z' },
     ];
     await store(k, events);
     // Cutoff 2027-01-16: December ends before it and goes; January straddles it and stays, whole.
@@ -126,7 +157,10 @@ describe('partition upkeep on PostgreSQL', () => {
 
   test('a drop that cannot get its lock in time is skipped, its ledger rows kept, and done on the next run', async () => {
     await partitionUpkeep(k, { now: at('2026-12-01T00:00:00.000Z'), ahead: 2 });
-    await store(k, [{ m: 'dec', receivedAt: '2026-12-10T00:00:00.000Z' }, { m: 'jan', receivedAt: '2027-01-10T00:00:00.000Z' }]);
+    await store(k, [
+      { m: 'dec', receivedAt: '2026-12-10T00:00:00.000Z' },
+      { m: 'jan', receivedAt: '2027-01-10T00:00:00.000Z' },
+    ]);
     const reader = new pg.Client({ connectionString: TEST_DATABASE_URL });
     await reader.connect();
     const schema = (await sql<{ s: string }>`SELECT current_schema() AS s`.execute(k.db)).rows[0]!.s;
@@ -151,10 +185,16 @@ describe('partition upkeep on PostgreSQL', () => {
     await partitionUpkeep(k, { now: at('2026-12-01T00:00:00.000Z'), ahead: 1 });
     expect(await store(k, [{ m: 'm1', receivedAt: '2026-12-31T23:00:00.000Z' }])).toEqual(['m1']);
     // The retry arrives next month: another partition, which alone could not see the first copy.
-    expect(await store(k, [{ m: 'm1', receivedAt: '2027-01-01T01:00:00.000Z' }, { m: 'm2', receivedAt: '2027-01-01T01:00:00.000Z' }])).toEqual(['m2']);
+    expect(
+      await store(k, [
+        { m: 'm1', receivedAt: '2027-01-01T01:00:00.000Z' },
+        { m: 'm2', receivedAt: '2027-01-01T01:00:00.000Z' },
+      ]),
+    ).toEqual(['m2']);
     expect(await located(k)).toEqual({ m1: 'events_2026_12', m2: 'events_2027_01' });
-    await expect(k.db.insertInto('event_ids').values({ write_key: 'wk', message_id: 'm1', received_at: '2027-01-02T00:00:00.000Z' }).execute())
-      .rejects.toThrow(/duplicate key value violates unique constraint "event_ids_pk"/);
+    await expect(k.db.insertInto('event_ids').values({ write_key: 'wk', message_id: 'm1', received_at: '2027-01-02T00:00:00.000Z' }).execute()).rejects.toThrow(
+      /duplicate key value violates unique constraint "event_ids_pk"/,
+    );
     // Another write key's m1 is another message.
     await k.db.insertInto('event_ids').values({ write_key: 'other', message_id: 'm1', received_at: '2027-01-02T00:00:00.000Z' }).execute();
   });
@@ -177,7 +217,15 @@ describe('two nodes running upkeep at once on PostgreSQL', () => {
   });
 
   test('each partition is created, filled and dropped once, and no run fails', async () => {
-    await insertRows(a, Array.from({ length: 50 }, (_, i) => ({ type: 'track' as const, event: 'e', messageId: `m${i}`, receivedAt: `2026-1${i % 3}-0${1 + (i % 9)}T00:00:00.000Z` })));
+    await insertRows(
+      a,
+      Array.from({ length: 50 }, (_, i) => ({
+        type: 'track' as const,
+        event: 'e',
+        messageId: `m${i}`,
+        receivedAt: `2026-1${i % 3}-0${1 + (i % 9)}T00:00:00.000Z`,
+      })),
+    );
     for (let round = 0; round < 3; round++) {
       const now = at('2026-12-05T00:00:00.000Z');
       const runs = await Promise.all([a, b, a, b].map((k) => partitionUpkeep(k, { now, ahead: 2 })));
@@ -186,14 +234,33 @@ describe('two nodes running upkeep at once on PostgreSQL', () => {
       expect(runs.reduce((n, r) => n + r.moved, 0)).toBe(round === 0 ? 50 : 0);
       expect(runs.flatMap((r) => r.skipped)).toEqual([]);
     }
-    const { rows } = await sql<{ part: string; n: number }>`SELECT tableoid::regclass::text AS part, count(*)::int AS n FROM events GROUP BY 1 ORDER BY 1`.execute(a.db);
-    expect(rows).toEqual([{ part: 'events_2026_10', n: 17 }, { part: 'events_2026_11', n: 17 }, { part: 'events_2026_12', n: 16 }]);
+    const { rows } = await sql<{
+      part: string;
+      n: number;
+    }>`SELECT tableoid::regclass::text AS part, count(*)::int AS n FROM events GROUP BY 1 ORDER BY 1`.execute(a.db);
+    expect(rows).toEqual([
+      { part: 'events_2026_10', n: 17 },
+      { part: 'events_2026_11', n: 17 },
+      { part: 'events_2026_12', n: 16 },
+    ]);
     // Retention on all of them at once: October and November go (cutoff 2026-12-01T00), each once.
-    const runs = await Promise.all([a, b, a, b].map((k) => partitionUpkeep(k, { now: at('2027-01-01T00:00:00.000Z'), ahead: 0, retentionMs: 31 * DAY, batchSize: 3 })));
+    const runs = await Promise.all(
+      [a, b, a, b].map((k) => partitionUpkeep(k, { now: at('2027-01-01T00:00:00.000Z'), ahead: 0, retentionMs: 31 * DAY, batchSize: 3 })),
+    );
     expect(runs.flatMap((r) => r.dropped).sort()).toEqual(['events_2026_10', 'events_2026_11']);
     expect(runs.reduce((n, r) => n + r.ledgerPruned, 0)).toBe(34);
-    expect(await a.db.selectFrom('event_ids').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).toEqual({ n: 16 });
-    expect(await a.db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).toEqual({ n: 16 });
+    expect(
+      await a.db
+        .selectFrom('event_ids')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow(),
+    ).toEqual({ n: 16 });
+    expect(
+      await a.db
+        .selectFrom('events')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow(),
+    ).toEqual({ n: 16 });
   });
 });
 
@@ -207,8 +274,18 @@ describe('retention on SQLite', () => {
   });
 
   test('deletes events received before the cutoff in bounded batches, keeping the rest', async () => {
-    const old = Array.from({ length: 10 }, (_, i) => ({ type: 'track' as const, event: 'e', messageId: `old${i}`, receivedAt: `2026-01-0${1 + (i % 9)}T00:00:00.000Z` }));
-    const recent = Array.from({ length: 4 }, (_, i) => ({ type: 'track' as const, event: 'e', messageId: `new${i}`, receivedAt: `2026-03-0${1 + i}T00:00:00.000Z` }));
+    const old = Array.from({ length: 10 }, (_, i) => ({
+      type: 'track' as const,
+      event: 'e',
+      messageId: `old${i}`,
+      receivedAt: `2026-01-0${1 + (i % 9)}T00:00:00.000Z`,
+    }));
+    const recent = Array.from({ length: 4 }, (_, i) => ({
+      type: 'track' as const,
+      event: 'e',
+      messageId: `new${i}`,
+      receivedAt: `2026-03-0${1 + i}T00:00:00.000Z`,
+    }));
     await insertRows(k, old);
     await insertRows(k, recent);
     const now = at('2026-03-10T00:00:00.000Z');

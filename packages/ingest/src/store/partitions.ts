@@ -84,12 +84,14 @@ function isLockTimeout(e: unknown): boolean {
 
 export async function partitionUpkeep(k: KeelDb, opts: UpkeepOptions): Promise<UpkeepResult> {
   const ahead = opts.ahead ?? DEFAULT_AHEAD;
-  if (!Number.isInteger(ahead) || ahead < 0 || ahead > 36) throw new Error(`partition upkeep: ahead must be a whole number of months from 0 to 36, found ${ahead}`);
+  if (!Number.isInteger(ahead) || ahead < 0 || ahead > 36)
+    throw new Error(`partition upkeep: ahead must be a whole number of months from 0 to 36, found ${ahead}`);
   const r: UpkeepResult = { created: [], moved: 0, dropped: [], ledgerPruned: 0, deleted: 0, skipped: [], truncated: false };
   let cutoff: Date | undefined;
   if (opts.retentionMs !== undefined) {
     cutoff = new Date(opts.now.getTime() - opts.retentionMs);
-    if (!(opts.retentionMs > 0) || Number.isNaN(cutoff.getTime())) throw new Error(`partition upkeep: retention must be a positive duration, found ${opts.retentionMs}`);
+    if (!(opts.retentionMs > 0) || Number.isNaN(cutoff.getTime()))
+      throw new Error(`partition upkeep: retention must be a positive duration, found ${opts.retentionMs}`);
     r.cutoff = cutoff.toISOString();
   }
   const batch = opts.batchSize ?? DEFAULT_BATCH;
@@ -148,7 +150,14 @@ async function listPartitions(k: KeelDb): Promise<Partition[]> {
 }
 
 async function postgresUpkeep(
-  k: KeelDb, now: Date, ahead: number, cutoff: Date | undefined, batch: number, maxBatches: number, lockTimeoutMs: number, r: UpkeepResult,
+  k: KeelDb,
+  now: Date,
+  ahead: number,
+  cutoff: Date | undefined,
+  batch: number,
+  maxBatches: number,
+  lockTimeoutMs: number,
+  r: UpkeepResult,
 ): Promise<void> {
   // Which months: the current one and `ahead` after it, and any month rows already sit in the default
   // for (upkeep didn't run for a while): those are moved out too, and retention then drops them if old.
@@ -191,7 +200,9 @@ async function postgresUpkeep(
   // dropped events; the ledger is pruned up to there, not up to the cutoff itself, or the kept part
   // of the cutoff's month would lose its de-duplication.
   const kept = (await listPartitions(k)).filter((p) => p.from !== undefined).map((p) => p.from!);
-  const { rows: [dflt] } = await sql<{ oldest: string | null }>`SELECT min(received_at) AS oldest FROM events_default`.execute(k.db);
+  const {
+    rows: [dflt],
+  } = await sql<{ oldest: string | null }>`SELECT min(received_at) AS oldest FROM events_default`.execute(k.db);
   const floor = [monthRange(cutoff).from, ...kept, ...(dflt?.oldest != null ? [dflt.oldest] : [])].sort()[0]!;
   for (let i = 0; ; i++) {
     if (i >= maxBatches) {
@@ -223,7 +234,9 @@ async function lockUpkeep(trx: Kdb, lockTimeoutMs: number) {
  */
 async function tableExists(trx: Kdb, name: string): Promise<boolean> {
   const { rows } = await sql<{ e: boolean }>`
-    SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = ${name} AND n.nspname = current_schema()) AS e`.execute(trx);
+    SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = ${name} AND n.nspname = current_schema()) AS e`.execute(
+    trx,
+  );
   return rows[0]?.e === true;
 }
 

@@ -15,8 +15,18 @@ afterEach(async () => {
 });
 
 const row = (messageId: string, receivedAt: string): StoredEvent => ({
-  writeKey: 'k', messageId, type: 'track', event: 'e', userId: null, anonymousId: 'a', groupId: 't', timestamp: receivedAt,
-  originalTimestamp: null, sentAt: null, receivedAt, payload: '{}',
+  writeKey: 'k',
+  messageId,
+  type: 'track',
+  event: 'e',
+  userId: null,
+  anonymousId: 'a',
+  groupId: 't',
+  timestamp: receivedAt,
+  originalTimestamp: null,
+  sentAt: null,
+  receivedAt,
+  payload: '{}',
 });
 
 test('inserts racing the creation of their month’s partition are all stored, in that partition', async () => {

@@ -15,9 +15,19 @@ import { openPostgresEventStore, type PostgresEventStore } from './postgres.js';
 import type { StoredEvent } from './types.js';
 
 const row = (messageId: string, over: Partial<StoredEvent> = {}): StoredEvent => ({
-  writeKey: 'k', messageId, type: 'track', event: 'e', userId: null, anonymousId: 'a', groupId: null,
-  timestamp: '2026-01-01T00:00:00.000Z', originalTimestamp: null, sentAt: null,
-  receivedAt: '2026-01-01T00:00:00.000Z', payload: '{}', ...over,
+  writeKey: 'k',
+  messageId,
+  type: 'track',
+  event: 'e',
+  userId: null,
+  anonymousId: 'a',
+  groupId: null,
+  timestamp: '2026-01-01T00:00:00.000Z',
+  originalTimestamp: null,
+  sentAt: null,
+  receivedAt: '2026-01-01T00:00:00.000Z',
+  payload: '{}',
+  ...over,
 });
 
 let schema: TestSchema;
@@ -62,7 +72,9 @@ describe('the database goes away', () => {
     const app: FastifyInstance = buildApp({ store, writeKeys: ['wk'], logger: false });
     const post = (ids: string[]) =>
       app.inject({
-        method: 'POST', url: '/v1/batch', headers: { 'content-type': 'text/plain', authorization: `Basic ${Buffer.from('wk:').toString('base64')}` },
+        method: 'POST',
+        url: '/v1/batch',
+        headers: { 'content-type': 'text/plain', authorization: `Basic ${Buffer.from('wk:').toString('base64')}` },
         payload: JSON.stringify({ batch: ids.map((messageId) => ({ type: 'track', event: 'e', anonymousId: 'a', messageId })) }),
       });
     try {
@@ -71,7 +83,11 @@ describe('the database goes away', () => {
       const refused = await post(['during-1', 'during-2']);
       expect(refused.statusCode).toBe(503);
       expect(refused.headers['retry-after']).toBe('5');
-      expect(refused.json()).toMatchObject({ ok: false, error: 'storage_unavailable', message: expect.stringMatching(/cannot reach its database.*retry later/) });
+      expect(refused.json()).toMatchObject({
+        ok: false,
+        error: 'storage_unavailable',
+        message: expect.stringMatching(/cannot reach its database.*retry later/),
+      });
       const health = await app.inject({ method: 'GET', url: '/healthz' });
       expect([health.statusCode, health.json().cause]).toEqual([503, 'database unavailable']);
       expect(health.json().store).toBe('postgres');
@@ -116,11 +132,20 @@ describe('the database goes away', () => {
     expect((err as StorageFaultError).reason).toBe('database unavailable');
     await expect(store.ping()).rejects.toMatchObject({ reason: 'database unavailable' });
     await proxy.restore();
-    await expect.poll(() => store.insert([row('p1'), row('p2')]).then((r) => r.inserted + r.duplicates, () => -1), { timeout: 10_000, interval: 200 }).toBe(2);
+    await expect
+      .poll(
+        () =>
+          store.insert([row('p1'), row('p2')]).then(
+            (r) => r.inserted + r.duplicates,
+            () => -1,
+          ),
+        { timeout: 10_000, interval: 200 },
+      )
+      .toBe(2);
     await expect.poll(stored, { timeout: 5000 }).toEqual({ events: 3, ids: 3 });
   });
 
-  test('an error a retry won\'t cure is not a storage fault: no Retry-After, the store stays ready', async () => {
+  test("an error a retry won't cure is not a storage fault: no Retry-After, the store stays ready", async () => {
     await store.insert([row('ok')]);
     await direct.query('DROP TABLE event_ids'); // a broken schema: a bug to fix, not a database to wait for
     const err = await store.insert([row('after-drop')]).catch((e: unknown) => e);
@@ -137,8 +162,12 @@ test('NUL characters (which PostgreSQL text and jsonb refuse) are stored as U+FF
   const app = buildApp({ store, writeKeys: ['wk'], logger: false });
   try {
     const res = await app.inject({
-      method: 'POST', url: '/v1/batch', headers: { 'content-type': 'text/plain', authorization: `Basic ${Buffer.from('wk:').toString('base64')}` },
-      payload: JSON.stringify({ batch: [{ type: 'track', event: 'a\u0000b', userId: 'u\u0000', messageId: 'm\u0000', properties: { x: 'p\u0000q', y: 'keep \\u0000 literal' } }] }),
+      method: 'POST',
+      url: '/v1/batch',
+      headers: { 'content-type': 'text/plain', authorization: `Basic ${Buffer.from('wk:').toString('base64')}` },
+      payload: JSON.stringify({
+        batch: [{ type: 'track', event: 'a\u0000b', userId: 'u\u0000', messageId: 'm\u0000', properties: { x: 'p\u0000q', y: 'keep \\u0000 literal' } }],
+      }),
     });
     expect([res.statusCode, res.json().accepted]).toEqual([200, 1]);
     const [r] = await store.list({ writeKey: 'wk' });
@@ -160,8 +189,15 @@ describe('several nodes on one database', () => {
         const users = Array.from({ length: 10 }, (_, i) => `u${round}-${i}`);
         await Promise.all([
           // Filler makes node A's events insert slow: B's group calls are learned while A's events are not committed yet.
-          a.insert([...users.map((u) => row(`ev-${u}`, { userId: u, anonymousId: null, timestamp: '2026-03-02T00:00:00.000Z' })), ...Array.from({ length: 2000 }, (_, i) => row(`fill-${round}-${i}`, { anonymousId: `f${i}` }))]),
-          b.insert(users.map((u) => row(`grp-${u}`, { type: 'group', event: null, userId: u, anonymousId: null, groupId: 'acme', timestamp: '2026-03-01T00:00:00.000Z' }))),
+          a.insert([
+            ...users.map((u) => row(`ev-${u}`, { userId: u, anonymousId: null, timestamp: '2026-03-02T00:00:00.000Z' })),
+            ...Array.from({ length: 2000 }, (_, i) => row(`fill-${round}-${i}`, { anonymousId: `f${i}` })),
+          ]),
+          b.insert(
+            users.map((u) =>
+              row(`grp-${u}`, { type: 'group', event: null, userId: u, anonymousId: null, groupId: 'acme', timestamp: '2026-03-01T00:00:00.000Z' }),
+            ),
+          ),
         ]);
       }
       const { rows } = await direct.query("SELECT message_id, group_id FROM events WHERE message_id LIKE 'ev-%'");
@@ -182,7 +218,10 @@ describe('several nodes on one database', () => {
 
 describe('openPostgresStore', () => {
   test('nodes starting together migrate once; the event store and the Kysely stores share the database', async () => {
-    const [a, b] = await Promise.all([openPostgresStore(TEST_DATABASE_URL, { databaseSchema: schema.schema }), openPostgresStore(TEST_DATABASE_URL, { databaseSchema: schema.schema })]);
+    const [a, b] = await Promise.all([
+      openPostgresStore(TEST_DATABASE_URL, { databaseSchema: schema.schema }),
+      openPostgresStore(TEST_DATABASE_URL, { databaseSchema: schema.schema }),
+    ]);
     try {
       expect(Number((await direct.query('SELECT COUNT(*) AS n FROM kysely_migration')).rows[0].n)).toBe(MIGRATION_COUNT);
       expect(await a.insert([row('x')])).toEqual({ inserted: 1, duplicates: 0 });
@@ -209,8 +248,11 @@ describe('openPostgresStore', () => {
       await expect(store.config.latest()).rejects.toMatchObject({ reason: 'database unavailable', statusCode: 503 });
       await expect(store.config.latest()).rejects.toBeInstanceOf(StorageFaultError);
       expect(store.fault?.reason).toBe('database unavailable'); // the event store's fault state is the same
-      await expect(openPostgresStore(via.toString(), { databaseSchema: schema.schema, connectTimeoutMs: 1000 }))
-        .rejects.toThrow(new RegExp(`cannot open the database postgres://127\\.0\\.0\\.1:${proxy.port}/test \\(schema ${schema.schema}\\): database unavailable \\(ECONNREFUSED\\)`));
+      await expect(openPostgresStore(via.toString(), { databaseSchema: schema.schema, connectTimeoutMs: 1000 })).rejects.toThrow(
+        new RegExp(
+          `cannot open the database postgres://127\\.0\\.0\\.1:${proxy.port}/test \\(schema ${schema.schema}\\): database unavailable \\(ECONNREFUSED\\)`,
+        ),
+      );
       await proxy.restore();
       expect(await store.config.latest()).toBeUndefined();
       await store.close();

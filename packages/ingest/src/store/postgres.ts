@@ -55,7 +55,8 @@ const LOCK_CLASS = 0x4b65656c; // 'Keel'
 /** Transient conflicts (the transaction rolled back): the commit is run again this many times before it is refused. */
 const CONFLICT_RETRIES = 3;
 
-const COLUMNS = 'write_key, message_id, type, event, user_id, anonymous_id, group_id, timestamp, original_timestamp, sent_at, received_at, payload, trust, attribution';
+const COLUMNS =
+  'write_key, message_id, type, event, user_id, anonymous_id, group_id, timestamp, original_timestamp, sent_at, received_at, payload, trust, attribution';
 const INSERT_IDS = {
   name: 'keel_event_ids_insert',
   text: 'INSERT INTO event_ids (write_key, message_id, received_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING RETURNING write_key, message_id',
@@ -85,7 +86,8 @@ export function postgresIdentityIO(raw: Queryable): IdentityIO & { flushWrites()
     }) as Queryable['query'],
   };
   const where = new Map<number, { writeKey: string; receivedAt: string }>();
-  const cols = 'rowid AS id, user_id AS "userId", anonymous_id AS "anonymousId", timestamp, trust, group_id AS "groupId", write_key AS "writeKey", received_at AS "receivedAt"';
+  const cols =
+    'rowid AS id, user_id AS "userId", anonymous_id AS "anonymousId", timestamp, trust, group_id AS "groupId", write_key AS "writeKey", received_at AS "receivedAt"';
   const rows = async (text: string, values: unknown[]) => {
     const r = await c.query<AttributedRow & { writeKey: string; receivedAt: string }>(text, values);
     return r.rows.map(({ writeKey, receivedAt, ...row }) => {
@@ -118,7 +120,11 @@ export function postgresIdentityIO(raw: Queryable): IdentityIO & { flushWrites()
         'SELECT subject, tenant_id AS tenant, at, verified FROM identity_memberships WHERE subject = ANY($1::text[]) ORDER BY subject, at, tenant_id, verified',
         [subjects],
       );
-      return bySubject<Membership>(subjects, r.rows.map((m) => ({ ...m, verified: m.verified === 1 })), ({ tenant, at, verified }) => ({ tenant, at, verified }));
+      return bySubject<Membership>(
+        subjects,
+        r.rows.map((m) => ({ ...m, verified: m.verified === 1 })),
+        ({ tenant, at, verified }) => ({ tenant, at, verified }),
+      );
     },
     async linksOf(subjects) {
       if (subjects.length === 0) return new Map();
@@ -126,24 +132,39 @@ export function postgresIdentityIO(raw: Queryable): IdentityIO & { flushWrites()
         'SELECT subject, user_id AS user, verified FROM identity_links WHERE subject = ANY($1::text[]) ORDER BY subject, user_id',
         [subjects],
       );
-      return bySubject<Link>(subjects, r.rows.map((l) => ({ ...l, verified: l.verified === 1 })), ({ user, verified }) => ({ user, verified }));
+      return bySubject<Link>(
+        subjects,
+        r.rows.map((l) => ({ ...l, verified: l.verified === 1 })),
+        ({ user, verified }) => ({ user, verified }),
+      );
     },
     async aliasesOf(userId) {
       return (await c.query<{ subject: string }>('SELECT subject FROM identity_links WHERE user_id = $1', [userId])).rows.map((r) => r.subject);
     },
     async addMember(s, tenant, at, verified) {
-      const r = await c.query('INSERT INTO identity_memberships (subject, tenant_id, at, verified) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [s, tenant, at, verified ? 1 : 0]);
+      const r = await c.query('INSERT INTO identity_memberships (subject, tenant_id, at, verified) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [
+        s,
+        tenant,
+        at,
+        verified ? 1 : 0,
+      ]);
       return (r.rowCount ?? 0) > 0;
     },
     async addLink(s, userId, at, verified) {
-      const r = await c.query('INSERT INTO identity_links (subject, user_id, at, verified) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [s, userId, at, verified ? 1 : 0]);
+      const r = await c.query('INSERT INTO identity_links (subject, user_id, at, verified) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [
+        s,
+        userId,
+        at,
+        verified ? 1 : 0,
+      ]);
       return (r.rowCount ?? 0) > 0;
     },
     async upgradeLink(s, userId) {
       const r = await c.query('UPDATE identity_links SET verified = 1 WHERE subject = $1 AND user_id = $2 AND verified = 0', [s, userId]);
       return (r.rowCount ?? 0) > 0;
     },
-    pendingUser: (userId, since) => rows(`SELECT ${cols} FROM events WHERE attribution = 'identity' AND group_id IS NULL AND user_id = $1 AND timestamp >= $2`, [userId, since]),
+    pendingUser: (userId, since) =>
+      rows(`SELECT ${cols} FROM events WHERE attribution = 'identity' AND group_id IS NULL AND user_id = $1 AND timestamp >= $2`, [userId, since]),
     pendingAnon: (anonymousId, since) =>
       rows(`SELECT ${cols} FROM events WHERE attribution = 'identity' AND group_id IS NULL AND anonymous_id = $1 AND timestamp >= $2`, [anonymousId, since]),
     ofTenant: (tenant, from) => rows(`SELECT ${cols} FROM events WHERE group_id = $1 AND timestamp >= $2 AND attribution = 'identity'`, [tenant, from]),
@@ -179,9 +200,19 @@ function pgSafe(r: StoredEvent): StoredEvent {
   const text = [r.writeKey, r.messageId, r.type, r.event, r.userId, r.anonymousId, r.groupId, r.timestamp, r.originalTimestamp, r.sentAt, r.receivedAt];
   if (!text.some((v) => v?.includes('\u0000')) && !r.payload.includes('\\u0000') && !r.payload.includes('\u0000')) return r;
   return {
-    ...r, writeKey: clean(r.writeKey), messageId: clean(r.messageId), type: clean(r.type), event: clean(r.event), userId: clean(r.userId),
-    anonymousId: clean(r.anonymousId), groupId: clean(r.groupId), timestamp: clean(r.timestamp), originalTimestamp: clean(r.originalTimestamp),
-    sentAt: clean(r.sentAt), receivedAt: clean(r.receivedAt), payload: clean(r.payload).replace(JSON_NUL, '$1\\ufffd'),
+    ...r,
+    writeKey: clean(r.writeKey),
+    messageId: clean(r.messageId),
+    type: clean(r.type),
+    event: clean(r.event),
+    userId: clean(r.userId),
+    anonymousId: clean(r.anonymousId),
+    groupId: clean(r.groupId),
+    timestamp: clean(r.timestamp),
+    originalTimestamp: clean(r.originalTimestamp),
+    sentAt: clean(r.sentAt),
+    receivedAt: clean(r.receivedAt),
+    payload: clean(r.payload).replace(JSON_NUL, '$1\\ufffd'),
   };
 }
 
@@ -244,7 +275,9 @@ export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOpt
       // where a batch repeats one. Sorted, so two commits insert overlapping ids in the same order.
       const first = new Map<string, StoredEvent>();
       for (const p of pending) for (const r of p.rows) if (!first.has(keyOf(r))) first.set(keyOf(r), r);
-      const ids = [...first.values()].sort((x, y) => (x.writeKey < y.writeKey ? -1 : x.writeKey > y.writeKey ? 1 : x.messageId < y.messageId ? -1 : x.messageId > y.messageId ? 1 : 0));
+      const ids = [...first.values()].sort((x, y) =>
+        x.writeKey < y.writeKey ? -1 : x.writeKey > y.writeKey ? 1 : x.messageId < y.messageId ? -1 : x.messageId > y.messageId ? 1 : 0,
+      );
       const created = await client.query<{ write_key: string; message_id: string }>({
         ...INSERT_IDS,
         values: [ids.map((r) => r.writeKey), ids.map((r) => r.messageId), ids.map((r) => r.receivedAt)],
@@ -276,9 +309,24 @@ export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOpt
           // In order: a group call earlier in the group decides the tenant of the events after it.
           const at = identity
             ? await identity.attribute(r)
-            : { groupId: r.groupId, trust: r.sender?.kind === 'server' ? 'verified' as const : 'unverified' as const, attribution: 'claim' as const };
+            : { groupId: r.groupId, trust: r.sender?.kind === 'server' ? ('verified' as const) : ('unverified' as const), attribution: 'claim' as const };
           if (identity && (r.type === 'group' || r.type === 'alias' || r.type === 'identify')) await identity.learn(r, at);
-          const v = [r.writeKey, r.messageId, r.type, r.event, r.userId, r.anonymousId, at.groupId, r.timestamp, r.originalTimestamp, r.sentAt, r.receivedAt, r.payload, at.trust, at.attribution];
+          const v = [
+            r.writeKey,
+            r.messageId,
+            r.type,
+            r.event,
+            r.userId,
+            r.anonymousId,
+            at.groupId,
+            r.timestamp,
+            r.originalTimestamp,
+            r.sentAt,
+            r.receivedAt,
+            r.payload,
+            at.trust,
+            at.attribution,
+          ];
           for (let c = 0; c < 14; c++) cols[c]!.push(v[c]!);
         }
         await client.query({ ...INSERT_EVENTS, values: cols });
@@ -290,7 +338,12 @@ export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOpt
       return pending.map((p, i) => ({ inserted: counts[i]!, duplicates: p.rows.length - counts[i]! }));
     } catch (e) {
       // A client goes back to the pool only after a clean ROLLBACK; one whose connection failed is closed.
-      const clean = !released && (await client.query('ROLLBACK').then(() => true, () => false));
+      const clean =
+        !released &&
+        (await client.query('ROLLBACK').then(
+          () => true,
+          () => false,
+        ));
       release(clean ? undefined : (e as Error));
       throw e;
     } finally {
@@ -383,7 +436,13 @@ export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOpt
     },
     list({ writeKey, limit = 100, afterRowId = 0 }) {
       return guarded(async () =>
-        (await pool.query(`SELECT rowid AS "rowId", * FROM events WHERE write_key = $1 AND rowid > $2 ORDER BY rowid LIMIT $3`, [writeKey, afterRowId, Math.min(Math.max(limit, 1), 1000)])).rows.map(rowOf),
+        (
+          await pool.query(`SELECT rowid AS "rowId", * FROM events WHERE write_key = $1 AND rowid > $2 ORDER BY rowid LIMIT $3`, [
+            writeKey,
+            afterRowId,
+            Math.min(Math.max(limit, 1), 1000),
+          ])
+        ).rows.map(rowOf),
       );
     },
     count({ writeKey }) {
@@ -401,7 +460,9 @@ export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOpt
       await guarded(() => pool.query('SELECT 1'));
       if (!faults.current) return;
       if (faults.current.reason !== 'database unavailable') {
-        await guarded(() => pool.query('INSERT INTO keel_write_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at', [new Date().toISOString()]));
+        await guarded(() =>
+          pool.query('INSERT INTO keel_write_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at', [new Date().toISOString()]),
+        );
       }
       faults.clear();
     },
@@ -463,7 +524,9 @@ export async function openPostgresRepository(url: string, options: PostgresStore
         return 'the PostgreSQL database';
       }
     })();
-    throw new Error(`cannot open the database ${where}${schema ? ` (schema ${schema})` : ''}: ${cause ? `${cause} (${pgFaultCode(e)})` : (e as Error).message}`);
+    throw new Error(
+      `cannot open the database ${where}${schema ? ` (schema ${schema})` : ''}: ${cause ? `${cause} (${pgFaultCode(e)})` : (e as Error).message}`,
+    );
   }
   const faults = faultState(locationOf(k.pool!), pgFaultCause, pgFaultCode);
   const events = openPostgresEventStore(k, { ...eventOptions, faults });

@@ -8,20 +8,29 @@ import { openSqliteStore } from './sqlite.js';
 import type { StoredEvent } from './types.js';
 
 const row = (messageId: string, writeKey = 'k'): StoredEvent => ({
-  writeKey, messageId, type: 'track', event: 'e', userId: null, anonymousId: 'a', groupId: null,
-  timestamp: '2026-01-01T00:00:00.000Z', originalTimestamp: null, sentAt: null,
-  receivedAt: '2026-01-01T00:00:00.000Z', payload: '{}',
+  writeKey,
+  messageId,
+  type: 'track',
+  event: 'e',
+  userId: null,
+  anonymousId: 'a',
+  groupId: null,
+  timestamp: '2026-01-01T00:00:00.000Z',
+  originalTimestamp: null,
+  sentAt: null,
+  receivedAt: '2026-01-01T00:00:00.000Z',
+  payload: '{}',
 });
 const dir = () => mkdtempSync(join(tmpdir(), 'keel-store-'));
 
 test('concurrent inserts are committed together and each caller gets its own counts', async () => {
   const store = await openSqliteStore(dir());
-  const results = await Promise.all([
-    store.insert([row('a'), row('b')]),
-    store.insert([row('b'), row('c')]),
-    store.insert([row('a'), row('a')]),
+  const results = await Promise.all([store.insert([row('a'), row('b')]), store.insert([row('b'), row('c')]), store.insert([row('a'), row('a')])]);
+  expect(results).toEqual([
+    { inserted: 2, duplicates: 0 },
+    { inserted: 1, duplicates: 1 },
+    { inserted: 0, duplicates: 2 },
   ]);
-  expect(results).toEqual([{ inserted: 2, duplicates: 0 }, { inserted: 1, duplicates: 1 }, { inserted: 0, duplicates: 2 }]);
   expect(await store.count({ writeKey: 'k' })).toBe(3);
   await store.close();
 });
@@ -44,8 +53,12 @@ test('a file made before the migrator is adopted: its 9 migrations are not re-ru
   const d = dir();
   const legacy = new Database(join(d, 'keel.db'));
   legacy.exec(readFileSync(new URL('./fixtures/legacy-v9.sql', import.meta.url), 'utf8'));
-  legacy.prepare(`INSERT INTO events (write_key, message_id, type, event, user_id, anonymous_id, group_id, timestamp, original_timestamp, sent_at, received_at, payload)
-    VALUES ('k', 'old', 'track', 'e', NULL, 'a', NULL, '2026-01-01T00:00:00.000Z', NULL, NULL, '2026-01-01T00:00:00.000Z', '{}')`).run();
+  legacy
+    .prepare(
+      `INSERT INTO events (write_key, message_id, type, event, user_id, anonymous_id, group_id, timestamp, original_timestamp, sent_at, received_at, payload)
+    VALUES ('k', 'old', 'track', 'e', NULL, 'a', NULL, '2026-01-01T00:00:00.000Z', NULL, NULL, '2026-01-01T00:00:00.000Z', '{}')`,
+    )
+    .run();
   legacy.close();
   const store = await openSqliteStore(d);
   await store.insert([row('new')]);

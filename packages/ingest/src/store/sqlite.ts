@@ -103,7 +103,9 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
   } catch (e) {
     // Recursive mkdir says ENOENT when the parent is read-only: ask the file system instead.
     const cause = probeDirectory(dir);
-    throw new Error(`cannot create the data directory ${dir}: ${cause ?? (e as Error).message}${cause ? ` (${(e as NodeJS.ErrnoException).code ?? 'error'})` : ''}`);
+    throw new Error(
+      `cannot create the data directory ${dir}: ${cause ?? (e as Error).message}${cause ? ` (${(e as NodeJS.ErrnoException).code ?? 'error'})` : ''}`,
+    );
   }
   const path = join(dir, options.fileName ?? 'keel.db');
   let k: KeelDb & { sqlite: Database.Database };
@@ -127,9 +129,7 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
   const facts = factsStore(k);
   const lifecycle = lifecycleService(k, configStore, health, facts);
   const alerts = alertService(k, configStore, health, lifecycle, options.alerts);
-  const listStmt = db.prepare(
-    'SELECT rowid AS rowId, * FROM events WHERE write_key = ? AND rowid > ? ORDER BY rowid LIMIT ?',
-  );
+  const listStmt = db.prepare('SELECT rowid AS rowId, * FROM events WHERE write_key = ? AND rowid > ? ORDER BY rowid LIMIT ?');
   const countStmt = db.prepare('SELECT COUNT(*) AS n FROM events WHERE write_key = ?');
 
   let queue: Pending[] = [];
@@ -150,10 +150,22 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
         for (const r of p.rows) {
           const at = attributing
             ? await identity.attribute(r)
-            : { groupId: r.groupId, trust: r.sender?.kind === 'server' ? 'verified' as const : 'unverified' as const, attribution: 'claim' as const };
+            : { groupId: r.groupId, trust: r.sender?.kind === 'server' ? ('verified' as const) : ('unverified' as const), attribution: 'claim' as const };
           const n = insert.run(
-            r.writeKey, r.messageId, r.type, r.event, r.userId, r.anonymousId, at.groupId,
-            r.timestamp, r.originalTimestamp, r.sentAt, r.receivedAt, r.payload, at.trust, at.attribution,
+            r.writeKey,
+            r.messageId,
+            r.type,
+            r.event,
+            r.userId,
+            r.anonymousId,
+            at.groupId,
+            r.timestamp,
+            r.originalTimestamp,
+            r.sentAt,
+            r.receivedAt,
+            r.payload,
+            at.trust,
+            at.attribution,
           ).changes;
           if (n && attributing && (r.type === 'group' || r.type === 'alias' || r.type === 'identify')) await identity.learn(r, at);
           inserted += n;

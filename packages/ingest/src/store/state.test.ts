@@ -15,22 +15,34 @@ import { configStore, factsStore, progressStore } from './state.js';
  */
 type Pair = { a: KeelDb; b: KeelDb; close(): Promise<void> };
 const dialects: [string, () => Promise<Pair>][] = [
-  ['sqlite', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'keel-state-')), 'keel.db');
-    const a = await openDatabase(path);
-    const b = await openDatabase(path);
-    return { a, b, close: async () => void (await a.close(), await b.close()) };
-  }],
-  ['postgres', async () => {
-    const s = await testSchema();
-    const a = await postgresKeelDb({ url: s.url, schema: s.schema, max: 4 });
-    await migrateToLatest(a);
-    const b = await postgresKeelDb({ url: s.url, schema: s.schema, max: 4 });
-    return { a, b, close: async () => void (await a.close(), await b.close(), await s.drop()) };
-  }],
+  [
+    'sqlite',
+    async () => {
+      const path = join(mkdtempSync(join(tmpdir(), 'keel-state-')), 'keel.db');
+      const a = await openDatabase(path);
+      const b = await openDatabase(path);
+      return { a, b, close: async () => void (await a.close(), await b.close()) };
+    },
+  ],
+  [
+    'postgres',
+    async () => {
+      const s = await testSchema();
+      const a = await postgresKeelDb({ url: s.url, schema: s.schema, max: 4 });
+      await migrateToLatest(a);
+      const b = await postgresKeelDb({ url: s.url, schema: s.schema, max: 4 });
+      return { a, b, close: async () => void (await a.close(), await b.close(), await s.drop()) };
+    },
+  ],
 ];
 
-const version = (n: number, at = new Date().toISOString()) => ({ document: JSON.stringify({ version: 1, product: `p${n}` }), hash: `h${n}`, publishedAt: at, publishedBy: `ada${n}`, summary: `change ${n}` });
+const version = (n: number, at = new Date().toISOString()) => ({
+  document: JSON.stringify({ version: 1, product: `p${n}` }),
+  hash: `h${n}`,
+  publishedAt: at,
+  publishedBy: `ada${n}`,
+  summary: `change ${n}`,
+});
 /**
  * PostgreSQL: all at once, as two nodes would. SQLite: one after the other, alternating handles
  * (two handles in one process would wait on each other's write lock: better-sqlite3's busy wait
@@ -60,11 +72,20 @@ describe.each(dialects)('state stores on %s', (dialect, open) => {
     const v2 = await c.publish(version(2));
     expect([v1.version, v2.version]).toEqual([1, 2]);
     expect(await c.latest()).toEqual({ version: 2, ...version(2, v2.publishedAt) });
-    expect((await c.versions()).map((v) => [v.version, v.summary])).toEqual([[2, 'change 2'], [1, 'change 1']]);
+    expect((await c.versions()).map((v) => [v.version, v.summary])).toEqual([
+      [2, 'change 2'],
+      [1, 'change 1'],
+    ]);
     expect((await c.versions(1)).map((v) => v.version)).toEqual([2]);
     expect((await c.versions())[0]).not.toHaveProperty('document');
     const now = Date.now();
-    await c.saveDraft({ id: 'draft-0123456789', document: '{"d":1}', createdAt: new Date(now).toISOString(), createdBy: 'bo', expiresAt: new Date(now + HOUR).toISOString() });
+    await c.saveDraft({
+      id: 'draft-0123456789',
+      document: '{"d":1}',
+      createdAt: new Date(now).toISOString(),
+      createdBy: 'bo',
+      expiresAt: new Date(now + HOUR).toISOString(),
+    });
     expect(await c.draft('draft-0123456789', now)).toMatchObject({ id: 'draft-0123456789', document: '{"d":1}', createdBy: 'bo' });
     expect(await c.draft('draft-0123456789', now + 2 * HOUR)).toBeUndefined(); // expired
     expect(await c.draft('nope', now)).toBeUndefined();
@@ -90,7 +111,10 @@ describe.each(dialects)('state stores on %s', (dialect, open) => {
     pair = await open();
     const stores = [configStore(pair.a), configStore(pair.b)];
     const n = 12;
-    const published = await race(dialect, Array.from({ length: n }, (_, i) => () => stores[i % 2]!.publish(version(i))));
+    const published = await race(
+      dialect,
+      Array.from({ length: n }, (_, i) => () => stores[i % 2]!.publish(version(i))),
+    );
     const versions = published.map((p) => p.version);
     expect(new Set(versions).size).toBe(n);
     const audit = await stores[0]!.audit();
@@ -136,7 +160,13 @@ describe.each(dialects)('state stores on %s', (dialect, open) => {
     const at = new Date().toISOString();
     const entry = (ref: string, state: 'started' | 'completed') => ({ scope: 'tenant' as const, kind: 'checklist' as const, ref, state, updatedAt: at });
     const refs = Array.from({ length: 10 }, (_, i) => `c/item${i}`);
-    await race(dialect, refs.flatMap((ref, i) => [() => stores[i % 2]!.merge('acme', 'ada', [entry(ref, 'completed')]), () => stores[(i + 1) % 2]!.merge('acme', 'bo', [entry(ref, 'started')])]));
+    await race(
+      dialect,
+      refs.flatMap((ref, i) => [
+        () => stores[i % 2]!.merge('acme', 'ada', [entry(ref, 'completed')]),
+        () => stores[(i + 1) % 2]!.merge('acme', 'bo', [entry(ref, 'started')]),
+      ]),
+    );
     const got = await stores[0]!.get('acme', 'ada');
     expect(got.map((e) => [e.ref, e.state])).toEqual(refs.map((r) => [r, 'completed']));
   });
@@ -146,16 +176,34 @@ describe.each(dialects)('state stores on %s', (dialect, open) => {
     const k = pair.a;
     const now = Date.now();
     const ago = (d: number) => new Date(now - d * DAY).toISOString();
-    const integration = (name: string, state: string, d: number, trust: 'verified' | 'unverified' = 'verified') =>
-      ({ type: 'track' as const, event: 'integration.state', groupId: 'acme', userId: 'ada', timestamp: ago(d), trust, properties: { integration: name, state } });
+    const integration = (name: string, state: string, d: number, trust: 'verified' | 'unverified' = 'verified') => ({
+      type: 'track' as const,
+      event: 'integration.state',
+      groupId: 'acme',
+      userId: 'ada',
+      timestamp: ago(d),
+      trust,
+      properties: { integration: name, state },
+    });
     await insertRows(k, [
       { type: 'track', event: 'feature.used', groupId: 'acme', userId: 'ada', timestamp: ago(1), properties: { feature: 'dataset.ingest' } },
       { type: 'track', event: 'feature.used', groupId: 'acme', anonymousId: 'anon-1', timestamp: ago(2), properties: { feature: 'reports' } },
       { type: 'track', event: 'feature.used', groupId: 'acme', userId: 'bo', timestamp: ago(20), properties: { feature: 'dataset.ingest' } },
-      { type: 'track', event: 'feature.used', groupId: 'acme', userId: 'eve', timestamp: ago(1), trust: 'unverified', properties: { feature: 'dataset.ingest' } },
+      {
+        type: 'track',
+        event: 'feature.used',
+        groupId: 'acme',
+        userId: 'eve',
+        timestamp: ago(1),
+        trust: 'unverified',
+        properties: { feature: 'dataset.ingest' },
+      },
       { type: 'page', event: 'home', groupId: 'acme', userId: 'cy', timestamp: ago(1) }, // not a track: not an active user
-      integration('sso', 'connected', 5), integration('sso', 'disconnected', 3), integration('sso', 'connected', 2),
-      integration('slack', 'connected', 4), integration('slack', 'disconnected', 1),
+      integration('sso', 'connected', 5),
+      integration('sso', 'disconnected', 3),
+      integration('sso', 'connected', 2),
+      integration('slack', 'connected', 4),
+      integration('slack', 'disconnected', 1),
       integration('jira', 'connected', 1, 'unverified'),
       { type: 'track', event: 'feature.used', groupId: 'globex', userId: 'gil', timestamp: ago(1), properties: { feature: 'dataset.ingest' } },
     ]);
@@ -166,6 +214,12 @@ describe.each(dialects)('state stores on %s', (dialect, open) => {
       datasets_ingested: 2,
       events_7d: 8, // ada's 1 + anon-1 + cy's page + the 5 verified integration states in the week
     });
-    expect(await factsStore(k).tenantFacts('nobody', now)).toEqual({ active_users_7d: 0, active_users_30d: 0, integrations_connected: 0, datasets_ingested: 0, events_7d: 0 });
+    expect(await factsStore(k).tenantFacts('nobody', now)).toEqual({
+      active_users_7d: 0,
+      active_users_30d: 0,
+      integrations_connected: 0,
+      datasets_ingested: 0,
+      events_7d: 0,
+    });
   });
 });

@@ -49,9 +49,21 @@ export interface Live {
 export async function liveServer(): Promise<Live> {
   const store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-live-')));
   const server = await startServer({
-    port: 0, host: '127.0.0.1', store, writeKeys: [WRITE_KEY], adminKeys: [ADMIN_KEY], secretKeys: [SECRET],
-    config: store.config, progress: store.progress, facts: store.facts, health: store.health, lifecycle: store.lifecycle,
-    status: store.status, timeline: store.timeline, validateConfig: (doc) => validateConfig(doc), logger: false,
+    port: 0,
+    host: '127.0.0.1',
+    store,
+    writeKeys: [WRITE_KEY],
+    adminKeys: [ADMIN_KEY],
+    secretKeys: [SECRET],
+    config: store.config,
+    progress: store.progress,
+    facts: store.facts,
+    health: store.health,
+    lifecycle: store.lifecycle,
+    status: store.status,
+    timeline: store.timeline,
+    validateConfig: (doc) => validateConfig(doc),
+    logger: false,
   });
   const agent = new Agent({ keepAlive: true, maxSockets: 8 });
   const { port } = server;
@@ -74,22 +86,37 @@ export async function liveServer(): Promise<Live> {
   const parsed = validateConfigText(ACME);
   if (!parsed.ok) throw new Error(`the acme fixture does not validate: ${JSON.stringify(parsed.problems)}`);
   const publishAcme = async () => {
-    const pub = await send({ method: 'POST', path: '/v1/admin/config', headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ config: parsed.config, actor: 'test' }) });
+    const pub = await send({
+      method: 'POST',
+      path: '/v1/admin/config',
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ config: parsed.config, actor: 'test' }),
+    });
     if (pub.status !== 201 && pub.status !== 200) throw new Error(`publishing the acme config answered ${pub.status}: ${pub.body}`);
   };
   await publishAcme();
 
   const token = (tenant: string, role = 'admin') => signUserToken({ sub: `user-of-${tenant}`, tenant, role }, SECRET);
   return {
-    url: server.url, store, server, send, token, publishAcme,
+    url: server.url,
+    store,
+    server,
+    send,
+    token,
+    publishAcme,
     async tenantReads(tenant) {
       const id = encodeURIComponent(tenant);
       const auth = { authorization: `Bearer ${token(tenant)}` };
       const admin = { authorization: `Bearer ${ADMIN_KEY}` };
       const reads: [string, Record<string, string>][] = [
-        ['/v1/progress', auth], ['/v1/status', auth],
-        [`/v1/tenants/${id}/health`, auth], [`/v1/tenants/${id}/lifecycle`, auth], [`/v1/tenants/${id}/timeline`, auth],
-        [`/v1/tenants/${id}/health`, admin], [`/v1/tenants/${id}/lifecycle`, admin], [`/v1/tenants/${id}/timeline`, admin],
+        ['/v1/progress', auth],
+        ['/v1/status', auth],
+        [`/v1/tenants/${id}/health`, auth],
+        [`/v1/tenants/${id}/lifecycle`, auth],
+        [`/v1/tenants/${id}/timeline`, auth],
+        [`/v1/tenants/${id}/health`, admin],
+        [`/v1/tenants/${id}/lifecycle`, admin],
+        [`/v1/tenants/${id}/timeline`, admin],
       ];
       const out = [];
       for (const [path, headers] of reads) {

@@ -23,23 +23,135 @@ test('the Acme fixture (the shared example with its recipes defined) is valid', 
 
 describe('broken configs: each problem named with its path, what was expected and found, and its line', () => {
   test.each([
-    ['an id that is not a slug', '      - id: sso\n', '      - id: SSO Setup\n', 'checklists[0].items[0].id', 'expected an id of lower-case letters, digits and dashes such as "first-report", found "SSO Setup"', '- id: SSO Setup'],
-    ['an unknown key', '    title: Get Acme running', '    titel: Get Acme running', 'checklists[0]', 'unknown key "titel" in a checklist; expected id, title, audience, items', 'titel: Get Acme running'],
-    ['a wrong type', 'due: { day: 14 }', 'due: { day: fourteen }', 'checklists[0].items[4].due.day', 'expected the due day as a number (7, 14, 30…)', 'day: fourteen'],
+    [
+      'an id that is not a slug',
+      '      - id: sso\n',
+      '      - id: SSO Setup\n',
+      'checklists[0].items[0].id',
+      'expected an id of lower-case letters, digits and dashes such as "first-report", found "SSO Setup"',
+      '- id: SSO Setup',
+    ],
+    [
+      'an unknown key',
+      '    title: Get Acme running',
+      '    titel: Get Acme running',
+      'checklists[0]',
+      'unknown key "titel" in a checklist; expected id, title, audience, items',
+      'titel: Get Acme running',
+    ],
+    [
+      'a wrong type',
+      'due: { day: 14 }',
+      'due: { day: fourteen }',
+      'checklists[0].items[4].due.day',
+      'expected the due day as a number (7, 14, 30…)',
+      'day: fourteen',
+    ],
     ['a bad duration', 'within: 30d', 'within: 30 days', 'nudges[0].when.all[1].within', 'expected "7d"-style duration, found "30 days"', 'within: 30 days'],
-    ['an unknown recipe', 'launch:   { recipe: first-report }', 'launch:   { recipe: first-reprot }', 'checklists[0].items[4].launch.recipe', 'unknown recipe "first-reprot"; recipes: fix-sso, first-dataset, first-report', 'first-reprot'],
-    ['an unknown checklist item in a rule', 'items: [sso, first-integration, first-dataset]', 'items: [sso, first-integrations, first-dataset]', 'lifecycle.states.activated.proof.items', 'checklist "onboarding" has no item "first-integrations"', 'first-integrations'],
-    ['an unknown lifecycle state in a rule', 'lifecycle: [activated, adopted]', 'lifecycle: [activated, adoptd]', 'nudges[0].when.all[0].lifecycle', 'unknown lifecycle state "adoptd"', 'lifecycle: [activated, adoptd]'],
-    ['an unreachable lifecycle state', '    - { from: [adopted, expanding, at-risk], to: renewing }\n', '', 'lifecycle.states.renewing', 'lifecycle state "renewing" can never be reached from "onboarding": add a transition to it', 'renewing:'],
-    ['weights that do not sum to 100', 'metric: features_used_ratio_30d, weight: 25', 'metric: features_used_ratio_30d, weight: 35', 'health.weights', 'weights: sum-to-100, but the component weights sum to 110; fix them or say weights: normalise', 'weights: sum-to-100'],
-    ['a duplicate id', '      - id: review\n', '      - id: sso  # again\n', 'checklists[0].items[5].id', 'duplicate item id "sso" in checklist "onboarding"', 'id: sso  # again'],
-    ['a locale that is not one', '    title: Get Acme running', '    title: { english: Get Acme running }', 'checklists[0].title', 'english: expected a locale such as "en" or "en-GB", found "english"', 'english'],
-    ['a click step without an anchor', "      - anchor: 'nav a[href=\"/reports\"]'\n        text: Open Reports.", '      - text: Open Reports.', 'recipes[2].steps[0].advance', 'a step that advances on "click" needs an "anchor"', 'advance: click'],
-    ['a fatigue cap that is not a whole number', 'perSession: 2', 'perSession: 2.5', 'fatigue.perSession', 'expected interruptions per session (a whole number)', 'perSession: 2.5'],
-    ['a quiet period that is not a duration', 'quiet: 10m', 'quiet: 10 minutes', 'fatigue.quiet', 'expected "7d"-style duration, found "10 minutes"', 'quiet: 10 minutes'],
-    ['an unknown placement', "    priority: 50", "    placement: below\n    priority: 50", 'nudges[0].placement', 'expected a placement (top, bottom,', 'placement: below'],
-    ['a javascript: link', 'link: /settings/sso', 'link: "javascript:alert(1)"', 'checklists[0].items[0].launch.link', 'expected a link: http:// or https:// and a host, or a path on this site starting with a single /; no spaces, quotes, angle brackets, backslashes or control characters; found "javascript:alert(1)"', 'javascript:'],
-    ['a link to another site dressed as a path', 'link: /settings/sso', 'link: "/\\\\evil.example"', 'checklists[0].items[0].launch.link', 'found "/\\\\evil.example"', 'evil.example'],
+    [
+      'an unknown recipe',
+      'launch:   { recipe: first-report }',
+      'launch:   { recipe: first-reprot }',
+      'checklists[0].items[4].launch.recipe',
+      'unknown recipe "first-reprot"; recipes: fix-sso, first-dataset, first-report',
+      'first-reprot',
+    ],
+    [
+      'an unknown checklist item in a rule',
+      'items: [sso, first-integration, first-dataset]',
+      'items: [sso, first-integrations, first-dataset]',
+      'lifecycle.states.activated.proof.items',
+      'checklist "onboarding" has no item "first-integrations"',
+      'first-integrations',
+    ],
+    [
+      'an unknown lifecycle state in a rule',
+      'lifecycle: [activated, adopted]',
+      'lifecycle: [activated, adoptd]',
+      'nudges[0].when.all[0].lifecycle',
+      'unknown lifecycle state "adoptd"',
+      'lifecycle: [activated, adoptd]',
+    ],
+    [
+      'an unreachable lifecycle state',
+      '    - { from: [adopted, expanding, at-risk], to: renewing }\n',
+      '',
+      'lifecycle.states.renewing',
+      'lifecycle state "renewing" can never be reached from "onboarding": add a transition to it',
+      'renewing:',
+    ],
+    [
+      'weights that do not sum to 100',
+      'metric: features_used_ratio_30d, weight: 25',
+      'metric: features_used_ratio_30d, weight: 35',
+      'health.weights',
+      'weights: sum-to-100, but the component weights sum to 110; fix them or say weights: normalise',
+      'weights: sum-to-100',
+    ],
+    [
+      'a duplicate id',
+      '      - id: review\n',
+      '      - id: sso  # again\n',
+      'checklists[0].items[5].id',
+      'duplicate item id "sso" in checklist "onboarding"',
+      'id: sso  # again',
+    ],
+    [
+      'a locale that is not one',
+      '    title: Get Acme running',
+      '    title: { english: Get Acme running }',
+      'checklists[0].title',
+      'english: expected a locale such as "en" or "en-GB", found "english"',
+      'english',
+    ],
+    [
+      'a click step without an anchor',
+      '      - anchor: \'nav a[href="/reports"]\'\n        text: Open Reports.',
+      '      - text: Open Reports.',
+      'recipes[2].steps[0].advance',
+      'a step that advances on "click" needs an "anchor"',
+      'advance: click',
+    ],
+    [
+      'a fatigue cap that is not a whole number',
+      'perSession: 2',
+      'perSession: 2.5',
+      'fatigue.perSession',
+      'expected interruptions per session (a whole number)',
+      'perSession: 2.5',
+    ],
+    [
+      'a quiet period that is not a duration',
+      'quiet: 10m',
+      'quiet: 10 minutes',
+      'fatigue.quiet',
+      'expected "7d"-style duration, found "10 minutes"',
+      'quiet: 10 minutes',
+    ],
+    [
+      'an unknown placement',
+      '    priority: 50',
+      '    placement: below\n    priority: 50',
+      'nudges[0].placement',
+      'expected a placement (top, bottom,',
+      'placement: below',
+    ],
+    [
+      'a javascript: link',
+      'link: /settings/sso',
+      'link: "javascript:alert(1)"',
+      'checklists[0].items[0].launch.link',
+      'expected a link: http:// or https:// and a host, or a path on this site starting with a single /; no spaces, quotes, angle brackets, backslashes or control characters; found "javascript:alert(1)"',
+      'javascript:',
+    ],
+    [
+      'a link to another site dressed as a path',
+      'link: /settings/sso',
+      'link: "/\\\\evil.example"',
+      'checklists[0].items[0].launch.link',
+      'found "/\\\\evil.example"',
+      'evil.example',
+    ],
   ])('%s', (_name, from, to, path, message, lineNeedle) => {
     const text = broken(from, to);
     const r = validateConfigText(text);
@@ -71,7 +183,9 @@ describe('broken configs: each problem named with its path, what was expected an
     // The bad duration (shape) and the unknown recipe (reference) together: one run shows both.
     expect(r.problems.map((p) => p.path)).toEqual(['nudges[0].when.all[1].within', 'checklists[0].items[4].launch.recipe']);
     expect(r.problems[1]!.message).toContain('unknown recipe "nope"');
-    expect(formatProblems('acme.keel.yaml', r.problems)).toMatch(/\nacme\.keel\.yaml:\d+ {2}checklists\[0\]\.items\[4\]\.launch\.recipe: unknown recipe "nope"/);
+    expect(formatProblems('acme.keel.yaml', r.problems)).toMatch(
+      /\nacme\.keel\.yaml:\d+ {2}checklists\[0\]\.items\[4\]\.launch\.recipe: unknown recipe "nope"/,
+    );
     // A reference inside the very entry whose shape is broken is checked once that entry parses.
     const r2 = validateConfigText(text.replace('within: 30 days', 'within: 30d'));
     expect(r2.problems.map((p) => p.message)).toEqual([expect.stringContaining('unknown recipe "nope"')]);
@@ -86,15 +200,21 @@ describe('broken configs: each problem named with its path, what was expected an
     const r = validateConfigText(text);
     expect(r.ok).toBe(false);
     const byPath = Object.fromEntries(r.problems.map((p) => [p.path, p.message]));
-    expect(byPath['health.components[2].metric']).toMatch(/^unknown metric "dau_over_wauu"; did you mean "dau_over_wau"\? The server computes: features_used_ratio_30d, /);
+    expect(byPath['health.components[2].metric']).toMatch(
+      /^unknown metric "dau_over_wauu"; did you mean "dau_over_wau"\? The server computes: features_used_ratio_30d, /,
+    );
     expect(byPath['health.alerts[2].when.fact']).toMatch(/unknown fact "hours_since_checklist_progres"; did you mean "hours_since_checklist_progress"/);
     expect(byPath['health.alerts[3].when.metric']).toMatch(/unknown metric "invoice_overdue"; did you mean "invoices_overdue"/);
     expect(byPath['health.alerts[1].when.metric']).toMatch(/unknown metric "errors_per_sesion_1d"/);
     expect(byPath['nudges[0].when.all[1].within']).toBeDefined();
-    const ev = validateConfigText(broken('complete: { event: feature.used, where: { feature: dataset.ingest } }', 'complete: { event: feature.usd, where: { feature: dataset.ingest } }'));
+    const ev = validateConfigText(
+      broken('complete: { event: feature.used, where: { feature: dataset.ingest } }', 'complete: { event: feature.usd, where: { feature: dataset.ingest } }'),
+    );
     expect(ev.problems.map((p) => p.message)).toEqual([expect.stringMatching(/unknown event "feature.usd": did you mean "feature.used"/)]);
     // A product's own event names are free: only near misses of the ones Keel reads are refused.
-    expect(validateConfigText(broken('complete: { event: feature.used, where: { feature: dataset.ingest } }', 'complete: { event: dataset.uploaded }')).ok).toBe(true);
+    expect(
+      validateConfigText(broken('complete: { event: feature.used, where: { feature: dataset.ingest } }', 'complete: { event: dataset.uploaded }')).ok,
+    ).toBe(true);
   });
 });
 
@@ -104,7 +224,19 @@ test('the JSON Schema generated from the zod schema describes every section for 
     required: string[];
     additionalProperties: boolean;
   };
-  expect(Object.keys(schema.properties)).toEqual(['$schema', 'version', 'product', 'checklists', 'nudges', 'recipes', 'health', 'lifecycle', 'status', 'fatigue', 'timeline']);
+  expect(Object.keys(schema.properties)).toEqual([
+    '$schema',
+    'version',
+    'product',
+    'checklists',
+    'nudges',
+    'recipes',
+    'health',
+    'lifecycle',
+    'status',
+    'fatigue',
+    'timeline',
+  ]);
   // Metric and fact names are enums with a description each, so editors complete and explain them.
   const text = JSON.stringify(schema);
   expect(text).toContain('"enum":["features_used_ratio_30d","active_users_over_seats","dau_over_wau"');

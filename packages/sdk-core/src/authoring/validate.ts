@@ -73,14 +73,24 @@ export interface KnownIds {
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const idsOf = (v: unknown) => (Array.isArray(v) ? v.filter(isObj).map((x) => x.id).filter((x): x is string => typeof x === 'string') : []);
+const idsOf = (v: unknown) =>
+  Array.isArray(v)
+    ? v
+        .filter(isObj)
+        .map((x) => x.id)
+        .filter((x): x is string => typeof x === 'string')
+    : [];
 
 export function knownIds(input: unknown): KnownIds {
   const d = isObj(input) ? input : {};
   return {
     recipes: new Set(idsOf(d.recipes)),
     nudges: new Set(idsOf(d.nudges)),
-    checklists: new Map((Array.isArray(d.checklists) ? d.checklists.filter(isObj) : []).filter((x) => typeof x.id === 'string').map((x) => [x.id as string, new Set(idsOf(x.items))])),
+    checklists: new Map(
+      (Array.isArray(d.checklists) ? d.checklists.filter(isObj) : [])
+        .filter((x) => typeof x.id === 'string')
+        .map((x) => [x.id as string, new Set(idsOf(x.items))]),
+    ),
     states: new Set(isObj(d.lifecycle) && isObj(d.lifecycle.states) ? Object.keys(d.lifecycle.states) : []),
   };
 }
@@ -114,7 +124,7 @@ export function nameProblem(kind: 'metric' | 'fact', name: string): string | und
   const names = kind === 'metric' ? METRIC_NAMES : FACT_NAMES;
   if ((names as readonly string[]).includes(name)) return undefined;
   const near = nearest(name, names);
-  const hint = kind === 'fact' ? ' (a tenant\'s own group traits are read with tenantTrait)' : '';
+  const hint = kind === 'fact' ? " (a tenant's own group traits are read with tenantTrait)" : '';
   return `unknown ${kind} "${name}"${near ? `; did you mean "${near}"?` : ''} The server computes: ${names.join(', ')}${hint}`;
 }
 
@@ -141,9 +151,21 @@ export function checkReferences(c: KeelConfig, known?: KnownIds): { path: Path; 
       else seen.set(id, i);
     });
   };
-  dupes('checklist', 'checklists', (c.checklists ?? []).map((x) => x.id));
-  dupes('nudge', 'nudges', (c.nudges ?? []).map((x) => x.id));
-  dupes('recipe', 'recipes', (c.recipes ?? []).map((x) => x.id));
+  dupes(
+    'checklist',
+    'checklists',
+    (c.checklists ?? []).map((x) => x.id),
+  );
+  dupes(
+    'nudge',
+    'nudges',
+    (c.nudges ?? []).map((x) => x.id),
+  );
+  dupes(
+    'recipe',
+    'recipes',
+    (c.recipes ?? []).map((x) => x.id),
+  );
   (c.checklists ?? []).forEach((cl, ci) => {
     const seen = new Set<string>();
     cl.items.forEach((it, ii) => {
@@ -165,19 +187,23 @@ export function checkReferences(c: KeelConfig, known?: KnownIds): { path: Path; 
     if ('not' in r) return rule([...path, 'not'], r.not);
     const ids = referencedIds(r);
     for (const id of ids.checklist) {
-      if (!checklists.has(id)) out.push({ path: [...path, 'checklist'], message: `unknown checklist "${id}"; checklists: ${[...checklists.keys()].join(', ') || 'none defined'}` });
+      if (!checklists.has(id))
+        out.push({ path: [...path, 'checklist'], message: `unknown checklist "${id}"; checklists: ${[...checklists.keys()].join(', ') || 'none defined'}` });
     }
     for (const [cl, items] of Object.entries(ids.items)) {
       const known = checklists.get(cl);
       items.forEach((it) => {
-        if (known && !known.has(it)) out.push({ path: [...path, 'items'], message: `checklist "${cl}" has no item "${it}"; its items: ${[...known].join(', ')}` });
+        if (known && !known.has(it))
+          out.push({ path: [...path, 'items'], message: `checklist "${cl}" has no item "${it}"; its items: ${[...known].join(', ')}` });
       });
     }
     for (const id of ids.recipe) recipeRef([...path, 'recipe'], id);
     for (const st of ids.lifecycle) {
-      if (!states.has(st)) out.push({ path: [...path, 'lifecycle'], message: `unknown lifecycle state "${st}"; states: ${[...states].join(', ') || 'no lifecycle defined'}` });
+      if (!states.has(st))
+        out.push({ path: [...path, 'lifecycle'], message: `unknown lifecycle state "${st}"; states: ${[...states].join(', ') || 'no lifecycle defined'}` });
     }
-    for (const b of ids.health) if (!bands.has(b)) out.push({ path: [...path, 'health', 'band'], message: `unknown health band "${b}"; bands: healthy, watch, at-risk` });
+    for (const b of ids.health)
+      if (!bands.has(b)) out.push({ path: [...path, 'health', 'band'], message: `unknown health band "${b}"; bands: healthy, watch, at-risk` });
     for (const m of ids.metric) {
       const p = nameProblem('metric', m);
       if (p) out.push({ path: [...path, 'metric'], message: p });
@@ -212,7 +238,10 @@ export function checkReferences(c: KeelConfig, known?: KnownIds): { path: Path; 
     for (const [loc, src] of t === undefined ? [] : typeof t === 'string' ? [[undefined, t] as const] : Object.entries(t)) {
       for (const m of src.matchAll(MARKDOWN_INLINE)) {
         if (m[9] !== undefined && !SAFE_LINK.test(m[9])) {
-          out.push({ path: loc === undefined ? path : [...path, loc], message: `a link Keel will not open (it would show as plain text): ${JSON.stringify(m[9])}; expected http:// or https:// and a host, or a path on this site starting with a single /, with no quotes, angle brackets, backslashes or control characters` });
+          out.push({
+            path: loc === undefined ? path : [...path, loc],
+            message: `a link Keel will not open (it would show as plain text): ${JSON.stringify(m[9])}; expected http:// or https:// and a host, or a path on this site starting with a single /, with no quotes, angle brackets, backslashes or control characters`,
+          });
         }
       }
     }
@@ -223,11 +252,14 @@ export function checkReferences(c: KeelConfig, known?: KnownIds): { path: Path; 
     rule(['nudges', ni, 'when'], n.when);
     (n.actions ?? []).forEach((a, ai) => recipeRef(['nudges', ni, 'actions', ai, 'recipe'], a.recipe));
   });
-  (c.recipes ?? []).forEach((r, ri) => r.steps.forEach((s, si) => {
-    textLinks(['recipes', ri, 'steps', si, 'text'], s.text);
-    if (s.advance && typeof s.advance === 'object') rule(['recipes', ri, 'steps', si, 'advance'], s.advance);
-    if (s.advance === 'click' && !s.anchor) out.push({ path: ['recipes', ri, 'steps', si, 'advance'], message: 'a step that advances on "click" needs an "anchor" (the element the user clicks)' });
-  }));
+  (c.recipes ?? []).forEach((r, ri) =>
+    r.steps.forEach((s, si) => {
+      textLinks(['recipes', ri, 'steps', si, 'text'], s.text);
+      if (s.advance && typeof s.advance === 'object') rule(['recipes', ri, 'steps', si, 'advance'], s.advance);
+      if (s.advance === 'click' && !s.anchor)
+        out.push({ path: ['recipes', ri, 'steps', si, 'advance'], message: 'a step that advances on "click" needs an "anchor" (the element the user clicks)' });
+    }),
+  );
   (c.health?.alerts ?? []).forEach((a, ai) => {
     if (!('score_change_wow' in a.when) && !('above' in a.when)) rule(['health', 'alerts', ai, 'when'], a.when as Rule);
     if ('above' in a.when) {
@@ -238,7 +270,8 @@ export function checkReferences(c: KeelConfig, known?: KnownIds): { path: Path; 
 
   if (c.health) {
     const h = c.health;
-    if (h.bands.watch >= h.bands.healthy) out.push({ path: ['health', 'bands', 'watch'], message: `the watch band (${h.bands.watch}) must start below the healthy band (${h.bands.healthy})` });
+    if (h.bands.watch >= h.bands.healthy)
+      out.push({ path: ['health', 'bands', 'watch'], message: `the watch band (${h.bands.watch}) must start below the healthy band (${h.bands.healthy})` });
     const sum = h.components.reduce((s, x) => s + x.weight, 0);
     if (h.weights === 'sum-to-100' && Math.abs(sum - 100) > 1e-9) {
       out.push({ path: ['health', 'weights'], message: `weights: sum-to-100, but the component weights sum to ${sum}; fix them or say weights: normalise` });
@@ -255,7 +288,8 @@ export function checkReferences(c: KeelConfig, known?: KnownIds): { path: Path; 
 
   if (c.lifecycle) {
     const l = c.lifecycle;
-    if (!states.has(l.initial)) out.push({ path: ['lifecycle', 'initial'], message: `the initial state "${l.initial}" is not one of the states: ${[...states].join(', ')}` });
+    if (!states.has(l.initial))
+      out.push({ path: ['lifecycle', 'initial'], message: `the initial state "${l.initial}" is not one of the states: ${[...states].join(', ')}` });
     l.transitions.forEach((t, ti) => {
       for (const f of Array.isArray(t.from) ? t.from : [t.from]) {
         if (!states.has(f)) out.push({ path: ['lifecycle', 'transitions', ti, 'from'], message: `unknown lifecycle state "${f}"` });
@@ -275,7 +309,8 @@ export function checkReferences(c: KeelConfig, known?: KnownIds): { path: Path; 
       }
     }
     for (const s of states) {
-      if (!reach.has(s)) out.push({ path: ['lifecycle', 'states', s], message: `lifecycle state "${s}" can never be reached from "${l.initial}": add a transition to it` });
+      if (!reach.has(s))
+        out.push({ path: ['lifecycle', 'states', s], message: `lifecycle state "${s}" can never be reached from "${l.initial}": add a transition to it` });
     }
     for (const [s, def] of Object.entries(l.states)) {
       rule(['lifecycle', 'states', s, 'proof'], def.proof);
@@ -355,7 +390,8 @@ export function validateConfig(input: unknown, lineOf?: (path: Path) => number |
     // An unknown key is reported on its object, but its line is the key's own.
     i.code === 'unrecognized_keys' && lineOf
       ? { ...withLine(i.path as Path, i.message), ...(lineOf([...(i.path as Path), i.keys[0]!]) ? { line: lineOf([...(i.path as Path), i.keys[0]!])! } : {}) }
-      : withLine(i.path as Path, i.message));
+      : withLine(i.path as Path, i.message),
+  );
   const parts = validParts(input);
   const refs = parts ? [...checkReferences(parts, knownIds(input)), ...rawMetricNames(input)].map((p) => withLine(p.path, p.message)) : [];
   const seen = new Set(shape.map((p) => `${p.path}\0${p.message}`));

@@ -36,7 +36,12 @@ export interface ShownEntry {
 }
 
 /** The running recipe, as this browser last saw it: the authority for a reload or a new tab. */
-export interface RecipeMark { id: string; step: number; active: boolean; at: number }
+export interface RecipeMark {
+  id: string;
+  step: number;
+  active: boolean;
+  at: number;
+}
 
 export interface LedgerData {
   v: 1;
@@ -52,7 +57,8 @@ export interface LedgerData {
 }
 
 /** Id → number maps without a prototype: a nudge id such as `constructor` reads as absent, not as Object's. */
-const idMap = (entries: Iterable<readonly [string, number]> = []): Record<string, number> => Object.assign(Object.create(null) as Record<string, number>, Object.fromEntries(entries));
+const idMap = (entries: Iterable<readonly [string, number]> = []): Record<string, number> =>
+  Object.assign(Object.create(null) as Record<string, number>, Object.fromEntries(entries));
 const fresh = (now: number): LedgerData => ({ v: 1, session: { start: now, last: now }, shown: [], closedAt: 0, snoozed: idMap(), dismissed: idMap() });
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const num = (v: unknown, d = 0) => (typeof v === 'number' && Number.isFinite(v) ? v : d);
@@ -70,16 +76,25 @@ export function parseLedger(text: string | null, now: number): LedgerData {
   if (!isObj(v) || v.v !== 1) return fresh(now);
   const s = isObj(v.session) ? v.session : {};
   const shown = Array.isArray(v.shown)
-    ? v.shown.filter((e): e is ShownEntry => isObj(e) && typeof e.id === 'string' && typeof e.at === 'number' && (e.kind === 'nudge' || e.kind === 'recipe' || e.kind === 'checklist'))
+    ? v.shown
+        .filter(
+          (e): e is ShownEntry =>
+            isObj(e) && typeof e.id === 'string' && typeof e.at === 'number' && (e.kind === 'nudge' || e.kind === 'recipe' || e.kind === 'checklist'),
+        )
         .map((e) => ({ kind: e.kind, id: e.id, at: e.at, interrupting: e.interrupting !== false }))
     : [];
   const r = v.recipe;
-  const recipe = isObj(r) && typeof r.id === 'string' && typeof r.step === 'number'
-    ? { id: r.id, step: Math.max(0, Math.floor(r.step)), active: r.active === true, at: num(r.at) }
-    : undefined;
+  const recipe =
+    isObj(r) && typeof r.id === 'string' && typeof r.step === 'number'
+      ? { id: r.id, step: Math.max(0, Math.floor(r.step)), active: r.active === true, at: num(r.at) }
+      : undefined;
   const data: LedgerData = {
-    v: 1, session: { start: num(s.start, now), last: num(s.last, now) }, shown, closedAt: num(v.closedAt),
-    snoozed: numbers(v.snoozed), dismissed: numbers(v.dismissed),
+    v: 1,
+    session: { start: num(s.start, now), last: num(s.last, now) },
+    shown,
+    closedAt: num(v.closedAt),
+    snoozed: numbers(v.snoozed),
+    dismissed: numbers(v.dismissed),
   };
   if (recipe) data.recipe = recipe;
   return data;
@@ -89,7 +104,11 @@ export class Ledger {
   data: LedgerData;
   private persistedLast = 0;
 
-  constructor(private readonly storage: Pick<Storage, 'getItem' | 'setItem'> | undefined, private readonly key: string, now: number) {
+  constructor(
+    private readonly storage: Pick<Storage, 'getItem' | 'setItem'> | undefined,
+    private readonly key: string,
+    now: number,
+  ) {
     this.data = fresh(now);
     this.reload(now);
   }

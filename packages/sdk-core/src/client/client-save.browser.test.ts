@@ -32,7 +32,10 @@ function countPuts() {
 const pick = (puts: Record<string, number>) => ({ rollups: puts.rollups ?? 0, history: puts.history ?? 0, traits: puts.traits ?? 0 });
 
 test('a message writes only what it changed: traits for identify, history for any track, rollups for a watched one, nothing for a page', async () => {
-  await new Promise((r) => { const q = indexedDB.deleteDatabase(`keel-state:${writeKey}`); q.onsuccess = q.onerror = q.onblocked = r; });
+  await new Promise((r) => {
+    const q = indexedDB.deleteDatabase(`keel-state:${writeKey}`);
+    q.onsuccess = q.onerror = q.onblocked = r;
+  });
   const res = await adminCall(url, adminKey, '/v1/admin/config', { config: CONFIG, actor: 'browser-test' });
   expect(res.status, await res.clone().text()).toBeLessThan(300);
   const k = init({ writeKey, host: url, telemetry: { dbName: `keel-client-${crypto.randomUUID()}`, flushInterval: 50, autocapture: false } });
@@ -64,7 +67,11 @@ test('a message writes only what it changed: traits for identify, history for an
   await k.shutdown();
   clients.splice(0);
   vi.restoreAllMocks();
-  const again = init({ writeKey, host: 'http://127.0.0.1:9', telemetry: { dbName: `keel-client-${crypto.randomUUID()}`, flushInterval: 50, autocapture: false } });
+  const again = init({
+    writeKey,
+    host: 'http://127.0.0.1:9',
+    telemetry: { dbName: `keel-client-${crypto.randomUUID()}`, flushInterval: 50, autocapture: false },
+  });
   clients.push(again);
   await again.ready;
   expect(await again.explain('saves', 'report')).toMatchObject({ ok: false });

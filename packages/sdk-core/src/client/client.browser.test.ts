@@ -16,17 +16,25 @@ afterEach(async () => {
 const CONFIG: ClientConfig = {
   version: 1,
   product: 'acme',
-  checklists: [{
-    id: 'onboarding', title: { en: 'Get Acme running', fr: 'Démarrer avec Acme' },
-    items: [
-      { id: 'sso', title: 'Connect SSO', due: { day: 7 },
-        complete: { event: 'integration.state', where: { integration: 'sso', state: 'connected' } },
-        failed: { event: 'integration.state', where: { integration: 'sso', state: 'failed' } },
-        recovery: { label: 'Fix SSO', recipe: 'fix-sso' }, launch: { label: 'Set up SSO', link: '/settings/sso' } },
-      { id: 'dataset', title: 'Ingest a dataset', complete: { event: 'feature.used', where: { feature: 'dataset.ingest' } } },
-      { id: 'team', title: 'Bring a teammate', scope: 'tenant', complete: { fact: 'active_users_7d', gte: 2 } },
-    ],
-  }],
+  checklists: [
+    {
+      id: 'onboarding',
+      title: { en: 'Get Acme running', fr: 'Démarrer avec Acme' },
+      items: [
+        {
+          id: 'sso',
+          title: 'Connect SSO',
+          due: { day: 7 },
+          complete: { event: 'integration.state', where: { integration: 'sso', state: 'connected' } },
+          failed: { event: 'integration.state', where: { integration: 'sso', state: 'failed' } },
+          recovery: { label: 'Fix SSO', recipe: 'fix-sso' },
+          launch: { label: 'Set up SSO', link: '/settings/sso' },
+        },
+        { id: 'dataset', title: 'Ingest a dataset', complete: { event: 'feature.used', where: { feature: 'dataset.ingest' } } },
+        { id: 'team', title: 'Bring a teammate', scope: 'tenant', complete: { fact: 'active_users_7d', gte: 2 } },
+      ],
+    },
+  ],
   recipes: [{ id: 'fix-sso', title: 'Fix SSO', steps: [{ text: 'Open the SSO settings and reconnect.' }] }],
 };
 
@@ -35,7 +43,10 @@ async function publish(config: ClientConfig) {
   expect(res.status, await res.clone().text()).toBeLessThan(300);
 }
 async function wipeLocal() {
-  await new Promise((r) => { const q = indexedDB.deleteDatabase(`keel-state:${writeKey}`); q.onsuccess = q.onerror = q.onblocked = r; });
+  await new Promise((r) => {
+    const q = indexedDB.deleteDatabase(`keel-state:${writeKey}`);
+    q.onsuccess = q.onerror = q.onblocked = r;
+  });
 }
 function start(opts: Partial<Parameters<typeof init>[0]> = {}) {
   const k = init({ writeKey, host: url, telemetry: { dbName: `keel-client-${crypto.randomUUID()}`, flushInterval: 50, autocapture: false }, ...opts });
@@ -44,7 +55,7 @@ function start(opts: Partial<Parameters<typeof init>[0]> = {}) {
 }
 const states = (k: Keel) => k.checklist('onboarding')?.items.map((i) => `${i.id}:${i.state}`);
 
-test('items complete from the user\'s own events; a failure shows the recovery action; completions are tracked', async () => {
+test("items complete from the user's own events; a failure shows the recovery action; completions are tracked", async () => {
   await wipeLocal();
   await publish(CONFIG);
   const k = start();
@@ -87,10 +98,13 @@ test('progress is stored server-side: a second device of the same user sees it; 
   ada.group('acme');
   ada.track('feature.used', { feature: 'dataset.ingest' });
   await ada.telemetry.flush();
-  await vi.waitFor(async () => {
-    const res = await fetch(`${url}/v1/progress`, { headers: { authorization: `Bearer ${tokens.ada}` } });
-    expect((await res.json()).user.map((e: { ref: string }) => e.ref)).toContain('onboarding/dataset');
-  }, { timeout: 5000 });
+  await vi.waitFor(
+    async () => {
+      const res = await fetch(`${url}/v1/progress`, { headers: { authorization: `Bearer ${tokens.ada}` } });
+      expect((await res.json()).user.map((e: { ref: string }) => e.ref)).toContain('onboarding/dataset');
+    },
+    { timeout: 5000 },
+  );
   await ada.shutdown();
 
   await wipeLocal(); // another device: nothing local
@@ -106,10 +120,13 @@ test('progress is stored server-side: a second device of the same user sees it; 
   bob.identify('bob');
   bob.track('feature.used', { feature: 'reports.view' });
   await bob.telemetry.flush();
-  await vi.waitFor(async () => {
-    await bob.refresh();
-    expect(states(bob)?.[2]).toBe('team:done');
-  }, { timeout: 8000, interval: 300 });
+  await vi.waitFor(
+    async () => {
+      await bob.refresh();
+      expect(states(bob)?.[2]).toBe('team:done');
+    },
+    { timeout: 8000, interval: 300 },
+  );
   expect(states(bob)?.[1]).toBe('dataset:pending'); // Ada's own item is hers
 
   await wipeLocal();
@@ -121,7 +138,9 @@ test('progress is stored server-side: a second device of the same user sees it; 
 test('a draft previews in this tab only: its checklist shows, the published config stays cached', async () => {
   await wipeLocal();
   await publish(CONFIG);
-  const res = await adminCall(url, adminKey, '/v1/admin/drafts', { config: { ...CONFIG, checklists: [{ ...CONFIG.checklists![0]!, title: 'Draft onboarding' }] } });
+  const res = await adminCall(url, adminKey, '/v1/admin/drafts', {
+    config: { ...CONFIG, checklists: [{ ...CONFIG.checklists![0]!, title: 'Draft onboarding' }] },
+  });
   const { draft } = (await res.json()) as { draft: string };
   const first = start();
   await first.ready; // caches the published config
@@ -139,7 +158,10 @@ test('the lifecycle state from the server: a checklist or recipe it does not all
   await wipeLocal();
   await publish({
     ...CONFIG,
-    checklists: [...CONFIG.checklists!, { id: 'expansion', title: 'Grow', items: [{ id: 'seats', title: 'Add seats', complete: { tenantTrait: 'seats', gte: 50 } }] }],
+    checklists: [
+      ...CONFIG.checklists!,
+      { id: 'expansion', title: 'Grow', items: [{ id: 'seats', title: 'Add seats', complete: { tenantTrait: 'seats', gte: 50 } }] },
+    ],
     lifecycle: { initial: 'onboarding', states: { onboarding: { owner: 'csm', allows: ['checklist:onboarding', 'recipe:first-*'] } }, transitions: [] },
   });
   const recipes: string[] = [];
@@ -149,7 +171,10 @@ test('the lifecycle state from the server: a checklist or recipe it does not all
   expect(k.checklist('onboarding')).toBeDefined();
   expect(k.checklist('expansion')).toBeUndefined(); // not run in this state
   expect(k.allows('recipe:first-report')).toEqual({ ok: true });
-  expect(k.allows('recipe:fix-sso')).toEqual({ ok: false, reason: '"recipe:fix-sso" is not allowed in lifecycle state "onboarding" (allows: checklist:onboarding, recipe:first-*)' });
+  expect(k.allows('recipe:fix-sso')).toEqual({
+    ok: false,
+    reason: '"recipe:fix-sso" is not allowed in lifecycle state "onboarding" (allows: checklist:onboarding, recipe:first-*)',
+  });
   const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
   k.act('onboarding', 'sso', 'recovery', { label: 'Fix SSO', recipe: 'fix-sso' });
   k.act('onboarding', 'dataset', 'launch', { recipe: 'first-dataset' });
@@ -162,19 +187,27 @@ test('the lifecycle state from the server: a checklist or recipe it does not all
 // An item the server can't decide (its rule reads the page too), so only the browser's own
 // evaluation over the merged history can complete it.
 const HISTORY: ClientConfig = {
-  version: 1, product: 'acme',
-  checklists: [{
-    id: 'habits', title: 'Habits',
-    items: [
-      { id: 'weekly', title: 'Two reports this week', complete: { all: [{ event: 'feature.used', where: { feature: 'weekly-report' }, count: { gte: 2 }, within: '7d' }, { page: '/**' }] } },
-      { id: 'early', title: 'Early bird', complete: { all: [{ event: 'feature.used', where: { feature: 'early-bird' } }, { page: '/**' }] } },
-      { id: 'quiet', title: 'A quiet week', complete: { all: [{ not: { event: 'error.raised', within: '7d' } }, { page: '/**' }] } },
-    ],
-  }],
+  version: 1,
+  product: 'acme',
+  checklists: [
+    {
+      id: 'habits',
+      title: 'Habits',
+      items: [
+        {
+          id: 'weekly',
+          title: 'Two reports this week',
+          complete: { all: [{ event: 'feature.used', where: { feature: 'weekly-report' }, count: { gte: 2 }, within: '7d' }, { page: '/**' }] },
+        },
+        { id: 'early', title: 'Early bird', complete: { all: [{ event: 'feature.used', where: { feature: 'early-bird' } }, { page: '/**' }] } },
+        { id: 'quiet', title: 'A quiet week', complete: { all: [{ not: { event: 'error.raised', within: '7d' } }, { page: '/**' }] } },
+      ],
+    },
+  ],
 };
 const habit = (k: Keel, id: string) => k.checklist('habits')?.items.find((i) => i.id === id)?.state;
 
-test('a new device (empty IndexedDB) gets the user\'s history from the server: an item completes without new events, counted once', async () => {
+test("a new device (empty IndexedDB) gets the user's history from the server: an item completes without new events, counted once", async () => {
   await wipeLocal();
   await publish(HISTORY);
   const a = start({ userToken: tokens['guide-11'] });
@@ -186,12 +219,15 @@ test('a new device (empty IndexedDB) gets the user\'s history from the server: a
   expect(habit(a, 'weekly')).toBe('done'); // this browser counted them itself
   await a.telemetry.flush();
   // Once stored, the server reports them in the user's history.
-  await vi.waitFor(async () => {
-    const res = await fetch(`${url}/v1/progress`, { headers: { authorization: `Bearer ${tokens['guide-11']}` } });
-    const h = (await res.json()).history as { clauses: { key: string; days: Record<string, number> }[] };
-    const c = h.clauses.find((x) => x.key === 'feature.used {"feature":"weekly-report"}');
-    expect(Object.values(c?.days ?? {}).reduce((x, y) => x + y, 0)).toBe(2);
-  }, { timeout: 5000 });
+  await vi.waitFor(
+    async () => {
+      const res = await fetch(`${url}/v1/progress`, { headers: { authorization: `Bearer ${tokens['guide-11']}` } });
+      const h = (await res.json()).history as { clauses: { key: string; days: Record<string, number> }[] };
+      const c = h.clauses.find((x) => x.key === 'feature.used {"feature":"weekly-report"}');
+      expect(Object.values(c?.days ?? {}).reduce((x, y) => x + y, 0)).toBe(2);
+    },
+    { timeout: 5000 },
+  );
   await a.refresh(); // the answer lists both ids: acknowledged, no longer added on top
   expect((await a.explain('habits', 'weekly'))?.children?.[0]).toMatchObject({ ok: true, actual: 2 });
   await a.shutdown();
@@ -203,7 +239,11 @@ test('a new device (empty IndexedDB) gets the user\'s history from the server: a
   expect((await b.explain('habits', 'weekly'))?.children?.[0]).toMatchObject({ ok: true, actual: 2 });
   // "A quiet week" can't be proven yet: the user was first seen seconds ago, on either device.
   expect(habit(b, 'quiet')).toBe('pending');
-  expect((await b.explain('habits', 'quiet'))?.children?.[0]).toMatchObject({ ok: false, reason: 'history', note: expect.stringMatching(/^history shorter than the window: first seen (less than a minute|\d+ minutes?) ago$/) });
+  expect((await b.explain('habits', 'quiet'))?.children?.[0]).toMatchObject({
+    ok: false,
+    reason: 'history',
+    note: expect.stringMatching(/^history shorter than the window: first seen (less than a minute|\d+ minutes?) ago$/),
+  });
 });
 
 test('events tracked before the config reaches the browser count once it does', async () => {

@@ -14,7 +14,14 @@ import { clientRules } from '../progress/answer.js';
 import { type Rollup, Rollups, type SavedHistory } from './rollups.js';
 import { resolveText, SAFE_LINK } from './text.js';
 import type {
-  ChecklistSource, ChecklistView, ClientChecklist, ClientConfig, GuideLoader, GuideReport, ItemAction, NudgeDecision,
+  ChecklistSource,
+  ChecklistView,
+  ClientChecklist,
+  ClientConfig,
+  GuideLoader,
+  GuideReport,
+  ItemAction,
+  NudgeDecision,
   ProgressEntry,
 } from './types.js';
 
@@ -117,7 +124,8 @@ export function init(options: KeelOptions): Keel {
     closed = true;
   }).catch(() => undefined);
   const kvStore = (d: Kv, mode?: IDBTransactionMode) => d.transaction('kv', mode).objectStore('kv');
-  const save = (key: string, value: unknown) => void dbP.then((d) => (closed || !d ? undefined : request(kvStore(d, 'readwrite').put(value, key)))).catch(() => undefined);
+  const save = (key: string, value: unknown) =>
+    void dbP.then((d) => (closed || !d ? undefined : request(kvStore(d, 'readwrite').put(value, key)))).catch(() => undefined);
 
   const pkey = (e: { scope: string; kind: string; ref: string }) => `${e.scope}:${e.kind}:${e.ref}`;
   /** Merges like the server does (a state never moves back, a recipe's step only advances). */
@@ -139,7 +147,9 @@ export function init(options: KeelOptions): Keel {
     // The known history: the server's first sight of this user or this browser's first run, whichever is older.
     historySince: Math.min(startedAt, rollups.serverFirstSeen ?? Infinity),
     countEvents: (q) => rollups.count(q),
-    userTraits, tenantTraits, facts,
+    userTraits,
+    tenantTraits,
+    facts,
     page: { path: location.pathname },
     ...(lifecycle ? { lifecycle: lifecycle.state } : {}),
     checklist: (id) => {
@@ -158,14 +168,26 @@ export function init(options: KeelOptions): Keel {
   // need only `matches`; `explain` and the guidance engine load them.
   let explainer: Promise<typeof evaluate> | undefined;
   const explanations = () => (explainer ??= import('../rules/explain.js').then((m) => m.evaluate));
-  const guide = lazyGuide({
-    lib: { durationMs, glob, memoryContext, resolveText, SAFE_LINK }, explanations, storageKey: guideKey, config: () => config, ctx, refused: allowed, lifecycleState: () => lifecycle?.state,
-    track: (event, properties) => void telemetry.track(event, properties),
-    progress: (key) => progress.get(key),
-    record: (e) => setProgress(e, true) && persist(),
-    recompute: () => recompute(true),
-    onLink: o.onLink, ui: o.ui, fatigue: o.fatigue, debug: debugMode,
-  }, guideWanted);
+  const guide = lazyGuide(
+    {
+      lib: { durationMs, glob, memoryContext, resolveText, SAFE_LINK },
+      explanations,
+      storageKey: guideKey,
+      config: () => config,
+      ctx,
+      refused: allowed,
+      lifecycleState: () => lifecycle?.state,
+      track: (event, properties) => void telemetry.track(event, properties),
+      progress: (key) => progress.get(key),
+      record: (e) => setProgress(e, true) && persist(),
+      recompute: () => recompute(true),
+      onLink: o.onLink,
+      ui: o.ui,
+      fatigue: o.fatigue,
+      debug: debugMode,
+    },
+    guideWanted,
+  );
   /** This browser's ledger says a recipe is running (read at start and when another tab writes it). */
   const recipeRunning = () => {
     try {
@@ -180,8 +202,13 @@ export function init(options: KeelOptions): Keel {
     if (debugMode || ledgerRecipe) return true;
     for (const e of progress.values()) if (e.kind === 'recipe' && e.state === 'started' && e.data?.active === true) return true;
     const c0 = ctx();
-    return (config?.nudges ?? []).some((n) =>
-      !allowed(`nudge:${n.id}`) && progress.get(`user:nudge:${n.id}`)?.state !== 'dismissed' && matches(n.when, c0) && (!n.audience || matches(n.audience, c0)));
+    return (config?.nudges ?? []).some(
+      (n) =>
+        !allowed(`nudge:${n.id}`) &&
+        progress.get(`user:nudge:${n.id}`)?.state !== 'dismissed' &&
+        matches(n.when, c0) &&
+        (!n.audience || matches(n.audience, c0)),
+    );
   }
   // What makes the engine decide again besides events: navigation, focus leaving a text field,
   // the tab coming to the front, another tab spending the budget.
@@ -277,7 +304,11 @@ export function init(options: KeelOptions): Keel {
     if (hit || m.type !== 'track') recompute(true);
   });
 
-  const authed = (init: RequestInit = {}): RequestInit => ({ ...init, headers: { ...init.headers, authorization: `Bearer ${o.userToken}` }, credentials: 'omit' });
+  const authed = (init: RequestInit = {}): RequestInit => ({
+    ...init,
+    headers: { ...init.headers, authorization: `Bearer ${o.userToken}` },
+    credentials: 'omit',
+  });
 
   /** Saves progress here and sends what changed. */
   function persist() {
@@ -291,7 +322,10 @@ export function init(options: KeelOptions): Keel {
     dirty = [];
     try {
       // keepalive: a step saved as the page navigates away still reaches the server.
-      const res = await fetch(`${host}/v1/progress${pending()}`, authed({ method: 'PUT', keepalive: true, body: JSON.stringify({ entries }), headers: { 'content-type': 'application/json' } }));
+      const res = await fetch(
+        `${host}/v1/progress${pending()}`,
+        authed({ method: 'PUT', keepalive: true, body: JSON.stringify({ entries }), headers: { 'content-type': 'application/json' } }),
+      );
       if (res.status >= 400 && res.status < 500 && ![401, 408, 429].includes(res.status)) {
         // Refused for good (the lifecycle state doesn't allow it, a role may not attest it): retrying can't help.
         console.warn(`Keel: progress not stored: ${((await res.json().catch(() => ({}))) as { message?: string }).message ?? `HTTP ${res.status}`}`);
@@ -332,7 +366,8 @@ export function init(options: KeelOptions): Keel {
     try {
       const draft = preview ? `&draft=${encodeURIComponent(preview)}` : '';
       const res = await fetch(`${host}/v1/config?writeKey=${encodeURIComponent(o.writeKey)}${draft}`, {
-        credentials: 'omit', headers: etag && !preview ? { 'if-none-match': etag } : {},
+        credentials: 'omit',
+        headers: etag && !preview ? { 'if-none-match': etag } : {},
       });
       if (res.status === 200) {
         const body = (await res.json()) as { version: number; config: ClientConfig };
@@ -364,7 +399,9 @@ export function init(options: KeelOptions): Keel {
     kv = await dbP;
     if (kv) {
       const st = kvStore(kv); // one transaction for every key
-      const [c, r, p, f, t, s, u, h] = await Promise.all(['config', 'rollups', 'progress', 'facts', 'traits', 'startedAt', 'ui', 'history'].map((k) => request(st.get(k))));
+      const [c, r, p, f, t, s, u, h] = await Promise.all(
+        ['config', 'rollups', 'progress', 'facts', 'traits', 'startedAt', 'ui', 'history'].map((k) => request(st.get(k))),
+      );
       if (u) ui = u as typeof ui;
       if (r || h) {
         // Events tracked while the saved state loaded are kept (counted once the config watches them).
@@ -406,7 +443,6 @@ export function init(options: KeelOptions): Keel {
   }
 
   const timer = setInterval(() => void refresh(), o.refreshInterval ?? 300_000);
-
 
   return {
     telemetry,

@@ -28,8 +28,15 @@ function storage(): Storage | undefined {
 
 export function startGuide(c: GuideCore, lib: GuideLib): Guide {
   const g = createGuide({
-    lib, storageKey: c.storageKey, storage: storage(), now: Date.now,
-    config: c.config, ctx: c.ctx, refused: c.refused, lifecycleState: c.lifecycleState, track: c.track,
+    lib,
+    storageKey: c.storageKey,
+    storage: storage(),
+    now: Date.now,
+    config: c.config,
+    ctx: c.ctx,
+    refused: c.refused,
+    lifecycleState: c.lifecycleState,
+    track: c.track,
     progress: (kind, id) => c.progress(`user:${kind}:${id}`),
     saveProgress(kind, ref, state, data) {
       const at = new Date().toISOString();
@@ -41,7 +48,9 @@ export function startGuide(c: GuideCore, lib: GuideLib): Guide {
     typing,
     hidden: () => document.visibilityState === 'hidden',
     locale: () => document.documentElement.lang || undefined,
-    loader: c.ui, fatigue: c.fatigue, debug: c.debug,
+    loader: c.ui,
+    fatigue: c.fatigue,
+    debug: c.debug,
   });
   g.resume();
   g.schedule();

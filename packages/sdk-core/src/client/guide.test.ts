@@ -18,22 +18,46 @@ const T0 = Date.parse('2026-11-23T09:00:00Z');
 const CONFIG: ClientConfig = {
   version: 7,
   nudges: [
-    { id: 'reports-unused', kind: 'tooltip', anchor: ['[data-keel="reports-nav"]', 'nav a[href="/reports"]'], title: 'Turn this data into a report',
-      body: 'Teams like yours save **3 hours a week**.', priority: 50, cap: { times: 3, per: '14d' },
-      when: { all: [{ event: 'feature.used', where: { feature: 'dataset.ingest' }, within: '30d' }, { not: { event: 'feature.used', where: { feature: 'reports.create' }, within: '7d' } }] },
-      actions: [{ label: 'Show me', recipe: 'first-report' }, { label: 'Not now', snooze: '3d' }] },
-    { id: 'invite-team', kind: 'modal', body: 'Invite your team', priority: 10, when: { event: 'feature.used', where: { feature: 'dataset.ingest' } },
-      actions: [{ label: 'Never', dismiss: true }] },
+    {
+      id: 'reports-unused',
+      kind: 'tooltip',
+      anchor: ['[data-keel="reports-nav"]', 'nav a[href="/reports"]'],
+      title: 'Turn this data into a report',
+      body: 'Teams like yours save **3 hours a week**.',
+      priority: 50,
+      cap: { times: 3, per: '14d' },
+      when: {
+        all: [
+          { event: 'feature.used', where: { feature: 'dataset.ingest' }, within: '30d' },
+          { not: { event: 'feature.used', where: { feature: 'reports.create' }, within: '7d' } },
+        ],
+      },
+      actions: [
+        { label: 'Show me', recipe: 'first-report' },
+        { label: 'Not now', snooze: '3d' },
+      ],
+    },
+    {
+      id: 'invite-team',
+      kind: 'modal',
+      body: 'Invite your team',
+      priority: 10,
+      when: { event: 'feature.used', where: { feature: 'dataset.ingest' } },
+      actions: [{ label: 'Never', dismiss: true }],
+    },
     { id: 'tip', kind: 'hotspot', anchor: '#tip', body: 'A tip', when: { page: '/reports' } },
   ],
-  recipes: [{
-    id: 'first-report', title: 'Create your first report',
-    steps: [
-      { anchor: 'nav a[href="/reports"]', text: 'Open Reports.', advance: 'click' },
-      { route: '/reports', anchor: '[data-keel="new-report"]', text: 'Start a new report.', advance: 'next' },
-      { anchor: '[data-keel="save-report"]', text: 'Save it.', advance: { event: 'feature.used', where: { feature: 'reports.create' } } },
-    ],
-  }],
+  recipes: [
+    {
+      id: 'first-report',
+      title: 'Create your first report',
+      steps: [
+        { anchor: 'nav a[href="/reports"]', text: 'Open Reports.', advance: 'click' },
+        { route: '/reports', anchor: '[data-keel="new-report"]', text: 'Start a new report.', advance: 'next' },
+        { anchor: '[data-keel="save-report"]', text: 'Save it.', advance: { event: 'feature.used', where: { feature: 'reports.create' } } },
+      ],
+    },
+  ],
   fatigue: { perSession: 3, perDay: 5, quiet: '10m' },
 };
 
@@ -43,19 +67,30 @@ class MemoryStorage {
   setItem = (k: string, v: string) => void this.map.set(k, v);
 }
 
-function setup({ config, lifecycle, ...over }: Partial<Omit<GuideDeps, 'config'>> & { config?: ClientConfig; lifecycle?: { state: string; allows: string[] } } = {}) {
+function setup({
+  config,
+  lifecycle,
+  ...over
+}: Partial<Omit<GuideDeps, 'config'>> & { config?: ClientConfig; lifecycle?: { state: string; allows: string[] } } = {}) {
   const events: MemoryEvent[] = [];
   const tracked: [string, Record<string, unknown>][] = [];
   const progress = new Map<string, ProgressEntry>();
   const storage = over.storage ?? new MemoryStorage();
   const state = { path: '/', typing: undefined as string | undefined, config: config ?? CONFIG, completed: [] as string[] };
   const lc = lifecycle;
-  const refused = (a: string) => (!lc || lc.allows.some((p) => (p.endsWith('*') ? a.startsWith(p.slice(0, -1)) : p === a)) ? undefined : `"${a}" is not allowed in lifecycle state "${lc.state}"`);
+  const refused = (a: string) =>
+    !lc || lc.allows.some((p) => (p.endsWith('*') ? a.startsWith(p.slice(0, -1)) : p === a))
+      ? undefined
+      : `"${a}" is not allowed in lifecycle state "${lc.state}"`;
   const deps: GuideDeps = {
     lib: { durationMs, evaluate, glob, memoryContext, resolveText, SAFE_LINK },
-    storageKey: 'keel-guide:test', storage, now: () => Date.now(), config: () => state.config,
+    storageKey: 'keel-guide:test',
+    storage,
+    now: () => Date.now(),
+    config: () => state.config,
     ctx: () => memoryContext(events, { now: Date.now(), page: { path: state.path }, ...(lc ? { lifecycle: lc.state } : {}) }),
-    refused, lifecycleState: () => lc?.state,
+    refused,
+    lifecycleState: () => lc?.state,
     // As in the client: what the engine tracks comes straight back to it as a message.
     track: (e, p) => {
       tracked.push([e, p]);
@@ -68,7 +103,9 @@ function setup({ config, lifecycle, ...over }: Partial<Omit<GuideDeps, 'config'>
     },
     recipeCompleted: (id) => void state.completed.push(id),
     openLink: () => undefined,
-    path: () => state.path, typing: () => state.typing, locale: () => 'en',
+    path: () => state.path,
+    typing: () => state.typing,
+    locale: () => 'en',
     loader: async () => ({ mountGuide: () => () => undefined }),
     debug: false,
     ...over,
@@ -130,14 +167,29 @@ describe('nudges', () => {
     expect(d.status).toBe('blocked');
     expect(d.summary).toBe('blocked by when: no "feature.used" where feature = "reports.create" in the last 7d is 1 (needs no)');
     expect(d.checks.map((c) => [c.check, c.ok])).toEqual([
-      ['lifecycle', true], ['when', false], ['dismissed', true], ['snoozed', true], ['nudge cap', true],
-      ['session cap', true], ['day cap', true], ['quiet period', true], ['one at a time', false], ['typing', true], ['page visible', true],
+      ['lifecycle', true],
+      ['when', false],
+      ['dismissed', true],
+      ['snoozed', true],
+      ['nudge cap', true],
+      ['session cap', true],
+      ['day cap', true],
+      ['quiet period', true],
+      ['one at a time', false],
+      ['typing', true],
+      ['page visible', true],
     ]);
     const when = d.checks.find((c) => c.check === 'when')!;
-    expect(when.explanation?.children?.map((c) => [c.ok, c.actual])).toEqual([[true, 1], [false, 1]]);
+    expect(when.explanation?.children?.map((c) => [c.ok, c.actual])).toEqual([
+      [true, 1],
+      [false, 1],
+    ]);
     expect(d.checks.find((c) => c.check === 'nudge cap')).toMatchObject({ count: 0, limit: 3, detail: 'shown 0 of 3 times in 14d' });
     expect(d.checks.find((c) => c.check === 'session cap')).toMatchObject({ count: 0, limit: 3, detail: '0 of 3 interruptions this session' });
-    expect(g.guide.explain('nope')).toMatchObject({ status: 'unknown', summary: 'no nudge "nope" in config version 7 (nudges: reports-unused, invite-team, tip)' });
+    expect(g.guide.explain('nope')).toMatchObject({
+      status: 'unknown',
+      summary: 'no nudge "nope" in config version 7 (nudges: reports-unused, invite-team, tip)',
+    });
   });
 
   test('session and day caps count every interrupting surface; a new session starts after 30 minutes idle', async () => {
@@ -177,7 +229,9 @@ describe('nudges', () => {
     g.host.shown('invite-team', null);
     g.host.acted('invite-team', { label: 'Never', dismiss: true });
     expect(g.progress.get('nudge:invite-team')?.state).toBe('dismissed');
-    expect(g.tracked.filter(([e]) => e === 'nudge.acted').map(([, p]) => p)).toEqual([{ nudge: 'invite-team', kind: 'modal', action: 'dismiss', label: 'Never' }]);
+    expect(g.tracked.filter(([e]) => e === 'nudge.acted').map(([, p]) => p)).toEqual([
+      { nudge: 'invite-team', kind: 'modal', action: 'dismiss', label: 'Never' },
+    ]);
     await g.tick(2 * 24 * 60 * MIN);
     expect(g.guide.explain('invite-team').summary).toMatch(/^blocked by dismissed: dismissed for good on 2026-11-23/);
   });
@@ -190,7 +244,9 @@ describe('nudges', () => {
     expect(g.tracked.at(-1)).toEqual(['anchor.missing', { nudge: 'reports-unused', selectors: ['[data-keel="reports-nav"]'], waitedMs: 5000, path: '/' }]);
     await g.tick();
     expect(g.host.state().nudge?.id).toBe('invite-team'); // the next one in line, no quiet period (nothing was shown)
-    expect(g.guide.explain('reports-unused').checks.find((c) => c.check === 'anchor')?.detail).toBe('not found on / after 5000 ms: "[data-keel=\\"reports-nav\\"]"');
+    expect(g.guide.explain('reports-unused').checks.find((c) => c.check === 'anchor')?.detail).toBe(
+      'not found on / after 5000 ms: "[data-keel=\\"reports-nav\\"]"',
+    );
     g.host.shown('invite-team', null);
     g.host.closed('invite-team', 'close');
     g.state.path = '/reports';
@@ -199,7 +255,10 @@ describe('nudges', () => {
   });
 
   test('the lifecycle state and the audience are checks too; hotspots are listed, not interrupting', async () => {
-    const g = setup({ lifecycle: { state: 'onboarding', allows: ['nudge:invite-*', 'nudge:tip', 'recipe:*'] }, config: { ...CONFIG, nudges: CONFIG.nudges!.map((n) => (n.id === 'invite-team' ? { ...n, audience: { trait: 'role', eq: 'admin' } } : n)) } });
+    const g = setup({
+      lifecycle: { state: 'onboarding', allows: ['nudge:invite-*', 'nudge:tip', 'recipe:*'] },
+      config: { ...CONFIG, nudges: CONFIG.nudges!.map((n) => (n.id === 'invite-team' ? { ...n, audience: { trait: 'role', eq: 'admin' } } : n)) },
+    });
     g.track('feature.used', { feature: 'dataset.ingest' });
     g.state.path = '/reports';
     await g.tick();
@@ -231,7 +290,9 @@ describe('nudges', () => {
   });
 
   test('an open hotspot counts as one at a time; a beacon whose anchor left is offered again, and it is not a close', async () => {
-    const g = setup({ config: { ...CONFIG, nudges: CONFIG.nudges!.map((n) => (n.id === 'tip' ? { ...n, when: { event: 'feature.used' }, cap: { times: 5, per: '1d' } } : n)) } });
+    const g = setup({
+      config: { ...CONFIG, nudges: CONFIG.nudges!.map((n) => (n.id === 'tip' ? { ...n, when: { event: 'feature.used' }, cap: { times: 5, per: '1d' } } : n)) },
+    });
     g.track('feature.used', { feature: 'reports.create' }); // the tip applies; the others don't yet
     await g.tick();
     g.host.shown('tip', '#tip'); // the user opened the beacon
@@ -265,7 +326,9 @@ describe('nudges', () => {
     g.track('feature.used', { feature: 'dataset.ingest' });
     await g.tick();
     expect(g.host.state().nudge).toBeUndefined();
-    expect(g.guide.explain('reports-unused').summary).toBe('blocked by one at a time: checklist "onboarding" reopened itself to show a failed item (until the user closes it, leaves the page, or 09:10:00 UTC)');
+    expect(g.guide.explain('reports-unused').summary).toBe(
+      'blocked by one at a time: checklist "onboarding" reopened itself to show a failed item (until the user closes it, leaves the page, or 09:10:00 UTC)',
+    );
     g.guide.settled('elsewhere'); // not the one that reopened: nothing changes
     expect(g.guide.explain('reports-unused').summary).toMatch(/^blocked by one at a time/);
     g.guide.settled('onboarding'); // the user collapsed it
@@ -301,7 +364,12 @@ describe('nudges', () => {
   });
 
   test('a nudge chosen but not on screen yet is withdrawn when the page changes, and decided again there', async () => {
-    const g = setup({ config: { ...CONFIG, nudges: [{ ...CONFIG.nudges![1]!, when: { all: [{ event: 'feature.used', where: { feature: 'dataset.ingest' } }, { page: '/' }] } }] } });
+    const g = setup({
+      config: {
+        ...CONFIG,
+        nudges: [{ ...CONFIG.nudges![1]!, when: { all: [{ event: 'feature.used', where: { feature: 'dataset.ingest' } }, { page: '/' }] } }],
+      },
+    });
     g.track('feature.used', { feature: 'dataset.ingest' });
     await g.tick();
     expect(g.host.state().nudge?.id).toBe('invite-team'); // offered: the UI waits (anchor, typing)
@@ -315,7 +383,17 @@ describe('nudges', () => {
   test('a link action opens http(s) and paths on this site only', () => {
     const opened: string[] = [];
     const g = setup({ openLink: (h) => void opened.push(h) });
-    for (const link of ['/reports', 'https://docs.acme.example/x', 'javascript:alert(1)', '//evil.example', '/\\evil.example', '/\t/evil.example', 'data:text/html,x', 'https://', 'https:///evil.example']) {
+    for (const link of [
+      '/reports',
+      'https://docs.acme.example/x',
+      'javascript:alert(1)',
+      '//evil.example',
+      '/\\evil.example',
+      '/\t/evil.example',
+      'data:text/html,x',
+      'https://',
+      'https:///evil.example',
+    ]) {
       g.host.acted('invite-team', { label: 'Go', link });
     }
     expect(opened).toEqual(['/reports', 'https://docs.acme.example/x']);
@@ -354,8 +432,12 @@ describe('recipes', () => {
     expect(g.progress.get('recipe:first-report')).toMatchObject({ state: 'completed' });
     expect(g.state.completed).toEqual(['first-report']);
     expect(g.tracked.filter(([e]) => e.startsWith('recipe.')).map(([e, p]) => `${e}:${String(p.step ?? '')}:${String(p.how ?? p.source ?? '')}`)).toEqual([
-      'recipe.started:1:checklist:onboarding/first-report', 'recipe.step_completed:1:click', 'recipe.step_completed:1:click',
-      'recipe.step_completed:2:next', 'recipe.step_completed:3:event', 'recipe.completed::',
+      'recipe.started:1:checklist:onboarding/first-report',
+      'recipe.step_completed:1:click',
+      'recipe.step_completed:1:click',
+      'recipe.step_completed:2:next',
+      'recipe.step_completed:3:event',
+      'recipe.completed::',
     ]);
   });
 
@@ -445,14 +527,24 @@ describe('recipes', () => {
 
   test('a recipe left running on another device resumes from the synced progress', () => {
     const g = setup();
-    g.progress.set('recipe:first-report', { scope: 'user', kind: 'recipe', ref: 'first-report', state: 'started', updatedAt: new Date(T0 - MIN).toISOString(), data: { step: 2, active: true } });
+    g.progress.set('recipe:first-report', {
+      scope: 'user',
+      kind: 'recipe',
+      ref: 'first-report',
+      state: 'started',
+      updatedAt: new Date(T0 - MIN).toISOString(),
+      data: { step: 2, active: true },
+    });
     g.guide.resume();
     expect(g.host.state().step).toMatchObject({ index: 2, advance: 'event' });
   });
 
   test('the lifecycle state can refuse a recipe, with the reason', () => {
     const g = setup({ lifecycle: { state: 'at-risk', allows: ['nudge:help-*'] } });
-    expect(g.guide.recipes.start('first-report', { source: 'api' })).toEqual({ ok: false, reason: '"recipe:first-report" is not allowed in lifecycle state "at-risk"' });
+    expect(g.guide.recipes.start('first-report', { source: 'api' })).toEqual({
+      ok: false,
+      reason: '"recipe:first-report" is not allowed in lifecycle state "at-risk"',
+    });
     expect(g.tracked).toEqual([['lifecycle.action_refused', { action: 'recipe:first-report', state: 'at-risk', source: 'api' }]]);
   });
 
@@ -470,12 +562,22 @@ describe('recipes', () => {
 
 test('a ledger someone broke is read as a fresh one', () => {
   expect(parseLedger('{nope', T0)).toMatchObject({ v: 1, shown: [], closedAt: 0 });
-  expect(parseLedger(JSON.stringify({ v: 1, shown: [{ id: 1 }, { kind: 'nudge', id: 'a', at: 5 }], snoozed: { a: 'x', b: 9 } }), T0))
-    .toMatchObject({ shown: [{ kind: 'nudge', id: 'a', at: 5, interrupting: true }], snoozed: { b: 9 } });
+  expect(parseLedger(JSON.stringify({ v: 1, shown: [{ id: 1 }, { kind: 'nudge', id: 'a', at: 5 }], snoozed: { a: 'x', b: 9 } }), T0)).toMatchObject({
+    shown: [{ kind: 'nudge', id: 'a', at: 5, interrupting: true }],
+    snoozed: { b: 9 },
+  });
 });
 
 test('explainLine names the first failing clause, or says the rule holds', () => {
   expect(explainLine({ ok: true, clause: 'all of 2' })).toBe('holds: all of 2');
-  expect(explainLine({ ok: false, clause: 'any of 2', children: [{ ok: false, clause: 'page', actual: '/', expected: 'matches "/r"' }, { ok: false, clause: 'x', reason: 'missing' }] }))
-    .toBe('none of 2 holds; the first: page is "/" (needs matches "/r")');
+  expect(
+    explainLine({
+      ok: false,
+      clause: 'any of 2',
+      children: [
+        { ok: false, clause: 'page', actual: '/', expected: 'matches "/r"' },
+        { ok: false, clause: 'x', reason: 'missing' },
+      ],
+    }),
+  ).toBe('none of 2 holds; the first: page is "/" (needs matches "/r")');
 });

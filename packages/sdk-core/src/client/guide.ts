@@ -13,8 +13,21 @@ import type { Explanation, Rule, RuleContext } from '../rules/types.js';
 import { DEFAULT_FATIGUE, type FatiguePolicy, humanDuration, Ledger, type SurfaceKind } from './budget.js';
 import type { resolveText, SAFE_LINK } from './text.js';
 import type {
-  ClientConfig, ClientNudge, ClientRecipe, GuideCheck, GuideHost, GuideLoader, GuideReport, GuideState, NudgeActionView,
-  NudgeCloseReason, NudgeDecision, NudgeView, ProgressEntry, RecipeStepView, Text,
+  ClientConfig,
+  ClientNudge,
+  ClientRecipe,
+  GuideCheck,
+  GuideHost,
+  GuideLoader,
+  GuideReport,
+  GuideState,
+  NudgeActionView,
+  NudgeCloseReason,
+  NudgeDecision,
+  NudgeView,
+  ProgressEntry,
+  RecipeStepView,
+  Text,
 } from './types.js';
 
 const DAY = 86_400_000;
@@ -72,9 +85,26 @@ export interface GuideDeps {
   debug: boolean;
 }
 
-interface Showing { nudge: ClientNudge; view: NudgeView; decision: NudgeDecision; state: 'offered' | 'on-screen'; since: number }
-interface Run { recipe: ClientRecipe; index: number; completedBefore: boolean; stepStart: number; events: MemoryEvent[]; skipped: number; missing?: string }
-interface PageMark { path: string; detail: string }
+interface Showing {
+  nudge: ClientNudge;
+  view: NudgeView;
+  decision: NudgeDecision;
+  state: 'offered' | 'on-screen';
+  since: number;
+}
+interface Run {
+  recipe: ClientRecipe;
+  index: number;
+  completedBefore: boolean;
+  stepStart: number;
+  events: MemoryEvent[];
+  skipped: number;
+  missing?: string;
+}
+interface PageMark {
+  path: string;
+  detail: string;
+}
 
 const q = (v: unknown) => JSON.stringify(v) ?? String(v);
 const selectorsOf = (a: string | readonly string[] | undefined): readonly string[] => (a === undefined ? [] : typeof a === 'string' ? [a] : a);
@@ -174,13 +204,20 @@ export function createGuide(deps: GuideDeps): Guide {
 
   const t = (x: Text | undefined) => resolveText(x, deps.locale() ?? 'en');
   const viewOf = (n: ClientNudge): NudgeView => {
-    const v: NudgeView = { id: n.id, kind: n.kind, anchor: selectorsOf(n.anchor), body: t(n.body), actions: (n.actions ?? []).map((a) => ({ ...a, label: t(a.label) })) };
+    const v: NudgeView = {
+      id: n.id,
+      kind: n.kind,
+      anchor: selectorsOf(n.anchor),
+      body: t(n.body),
+      actions: (n.actions ?? []).map((a) => ({ ...a, label: t(a.label) })),
+    };
     if (n.placement) v.placement = n.placement;
     if (n.title !== undefined) v.title = t(n.title);
     return v;
   };
 
-  const isDismissed = (id: string) => ledger.data.dismissed[id] ?? (deps.progress('nudge', id)?.state === 'dismissed' ? Date.parse(deps.progress('nudge', id)!.updatedAt) : undefined);
+  const isDismissed = (id: string) =>
+    ledger.data.dismissed[id] ?? (deps.progress('nudge', id)?.state === 'dismissed' ? Date.parse(deps.progress('nudge', id)!.updatedAt) : undefined);
 
   /** Checks that decide whether any interrupting surface may open now, shared by nudges and checklists. */
   function interruptionChecks(now: number): GuideCheck[] {
@@ -191,16 +228,30 @@ export function createGuide(deps: GuideDeps): Guide {
     const typing = deps.typing();
     // A reopened checklist is inline, not an overlay: it holds the others back for a quiet period at most.
     const held = reopened && now < reopened.at + p.quietMs ? reopened : undefined;
-    const busy = showing ? `nudge "${showing.nudge.id}" is ${showing.state === 'on-screen' ? 'on screen' : 'being shown'}`
-      : run ? `recipe "${run.recipe.id}" is running (step ${run.index + 1} of ${run.recipe.steps.length})`
-      : openHotspot ? `hotspot "${openHotspot}" is open`
-      : held ? `checklist "${held.id}" reopened itself to show a failed item (until the user closes it, leaves the page, or ${clock(held.at + p.quietMs)})` : undefined;
+    const busy = showing
+      ? `nudge "${showing.nudge.id}" is ${showing.state === 'on-screen' ? 'on screen' : 'being shown'}`
+      : run
+        ? `recipe "${run.recipe.id}" is running (step ${run.index + 1} of ${run.recipe.steps.length})`
+        : openHotspot
+          ? `hotspot "${openHotspot}" is open`
+          : held
+            ? `checklist "${held.id}" reopened itself to show a failed item (until the user closes it, leaves the page, or ${clock(held.at + p.quietMs)})`
+            : undefined;
     const hidden = deps.hidden?.() ?? false;
     const dayFree = ledger.oldestInterruptionSince(now - DAY);
     const checks: GuideCheck[] = [
       { check: 'session cap', ok: sess < p.perSession, count: sess, limit: p.perSession, detail: `${sess} of ${p.perSession} interruptions this session` },
       { check: 'day cap', ok: day < p.perDay, count: day, limit: p.perDay, detail: `${day} of ${p.perDay} interruptions in the last 24 h` },
-      { check: 'quiet period', ok: now >= quietUntil, detail: now >= quietUntil ? (ledger.data.closedAt ? `over (the last close was at ${clock(ledger.data.closedAt)})` : 'nothing closed yet') : `${humanDuration(quietUntil - now)} left after the last close at ${clock(ledger.data.closedAt)}` },
+      {
+        check: 'quiet period',
+        ok: now >= quietUntil,
+        detail:
+          now >= quietUntil
+            ? ledger.data.closedAt
+              ? `over (the last close was at ${clock(ledger.data.closedAt)})`
+              : 'nothing closed yet'
+            : `${humanDuration(quietUntil - now)} left after the last close at ${clock(ledger.data.closedAt)}`,
+      },
       { check: 'one at a time', ok: !busy, detail: busy ?? 'nothing else is open' },
       { check: 'typing', ok: !typing, detail: typing ? `the user is typing in ${typing}` : 'no text field has focus' },
       { check: 'page visible', ok: !hidden, detail: hidden ? 'the page is in a background tab' : 'the page is visible' },
@@ -227,7 +278,12 @@ export function createGuide(deps: GuideDeps): Guide {
         return { nudgeId: n.id, status: 'showing', summary: 'open (the user opened its beacon)', checks: [], at: now };
       }
       if (showing?.nudge.id === n.id) {
-        return { ...showing.decision, status: showing.state === 'on-screen' ? 'showing' : 'eligible', summary: showing.state === 'on-screen' ? `on screen since ${clock(showing.since)}` : 'chosen; waiting for its anchor to appear', at: now };
+        return {
+          ...showing.decision,
+          status: showing.state === 'on-screen' ? 'showing' : 'eligible',
+          summary: showing.state === 'on-screen' ? `on screen since ${clock(showing.since)}` : 'chosen; waiting for its anchor to appear',
+          at: now,
+        };
       }
       const checks: GuideCheck[] = [];
       const refusal = deps.refused(`nudge:${n.id}`);
@@ -239,14 +295,29 @@ export function createGuide(deps: GuideDeps): Guide {
       const w = evaluate(n.when, ctx);
       checks.push({ check: 'when', ok: w.ok, detail: explainLine(w), explanation: w });
       const dismissedAt = isDismissed(n.id);
-      checks.push({ check: 'dismissed', ok: dismissedAt === undefined, detail: dismissedAt === undefined ? 'not dismissed' : `dismissed for good on ${new Date(dismissedAt).toISOString().slice(0, 10)}` });
+      checks.push({
+        check: 'dismissed',
+        ok: dismissedAt === undefined,
+        detail: dismissedAt === undefined ? 'not dismissed' : `dismissed for good on ${new Date(dismissedAt).toISOString().slice(0, 10)}`,
+      });
       const snoozed = ledger.data.snoozed[n.id];
       const snoozing = snoozed !== undefined && snoozed > now;
-      checks.push({ check: 'snoozed', ok: !snoozing, detail: snoozing ? `snoozed for ${humanDuration(snoozed - now)} more` : 'not snoozed', ...(snoozing ? { until: snoozed } : {}) });
+      checks.push({
+        check: 'snoozed',
+        ok: !snoozing,
+        detail: snoozing ? `snoozed for ${humanDuration(snoozed - now)} more` : 'not snoozed',
+        ...(snoozing ? { until: snoozed } : {}),
+      });
       const cap = n.cap ?? DEFAULT_CAP;
       const perMs = durationMs(cap.per) || DAY;
       const c = ledger.countOf('nudge', n.id, perMs, now);
-      const capCheck: GuideCheck = { check: 'nudge cap', ok: c.count < cap.times, count: c.count, limit: cap.times, detail: `shown ${c.count} of ${cap.times} ${cap.times === 1 ? 'time' : 'times'} in ${cap.per}${n.cap ? '' : ' (the default cap)'}` };
+      const capCheck: GuideCheck = {
+        check: 'nudge cap',
+        ok: c.count < cap.times,
+        count: c.count,
+        limit: cap.times,
+        detail: `shown ${c.count} of ${cap.times} ${cap.times === 1 ? 'time' : 'times'} in ${cap.per}${n.cap ? '' : ' (the default cap)'}`,
+      };
       if (!capCheck.ok && c.oldest !== undefined) capCheck.until = c.oldest + perMs;
       checks.push(capCheck);
       const mark = skippedOn.get(n.id);
@@ -255,7 +326,13 @@ export function createGuide(deps: GuideDeps): Guide {
       if (!deps.loader) checks.push({ check: 'ui', ok: false, detail: 'no UI to show it: pass ui: () => import("@keel/nudge-widget/ui") to init()' });
       else if (uiError) checks.push({ check: 'ui', ok: false, detail: `the UI module failed to load: ${uiError}` });
       const failed = checks.find((x) => !x.ok);
-      const d: NudgeDecision = { nudgeId: n.id, status: failed ? 'blocked' : 'eligible', summary: failed ? `blocked by ${failed.check}: ${failed.detail}` : 'eligible', checks, at: now };
+      const d: NudgeDecision = {
+        nudgeId: n.id,
+        status: failed ? 'blocked' : 'eligible',
+        summary: failed ? `blocked by ${failed.check}: ${failed.detail}` : 'eligible',
+        checks,
+        at: now,
+      };
       if (!failed) {
         if (n.kind === 'hotspot') {
           if (!run) hot.push(n);
@@ -330,8 +407,12 @@ export function createGuide(deps: GuideDeps): Guide {
     if (!run) return undefined;
     const s = run.recipe.steps[run.index]!;
     const v: RecipeStepView = {
-      recipeId: run.recipe.id, recipeTitle: t(run.recipe.title), index: run.index, total: run.recipe.steps.length,
-      anchor: selectorsOf(s.anchor), text: t(s.text),
+      recipeId: run.recipe.id,
+      recipeTitle: t(run.recipe.title),
+      index: run.index,
+      total: run.recipe.steps.length,
+      anchor: selectorsOf(s.anchor),
+      text: t(s.text),
       advance: s.advance === 'click' ? 'click' : s.advance && typeof s.advance === 'object' ? 'event' : 'next',
     };
     if (s.id) v.id = s.id;
@@ -417,7 +498,12 @@ export function createGuide(deps: GuideDeps): Guide {
       // Another device left one running, and this browser has no newer word on it.
       for (const r of deps.config()?.recipes ?? []) {
         const p = deps.progress('recipe', r.id);
-        if (p?.state === 'started' && p.data?.active === true && typeof p.data.step === 'number' && !(mark?.id === r.id && mark.at >= Date.parse(p.updatedAt))) {
+        if (
+          p?.state === 'started' &&
+          p.data?.active === true &&
+          typeof p.data.step === 'number' &&
+          !(mark?.id === r.id && mark.at >= Date.parse(p.updatedAt))
+        ) {
           id = r.id;
           index = p.data.step;
           break;
@@ -487,7 +573,10 @@ export function createGuide(deps: GuideDeps): Guide {
     run.events.push(properties ? { event, ts, properties } : { event, ts });
     if (run.events.length > 200) run.events.shift();
     const base = deps.ctx();
-    const ctx = memoryContext(run.events.filter((e) => e.ts >= run!.stepStart - 1000), base);
+    const ctx = memoryContext(
+      run.events.filter((e) => e.ts >= run!.stepStart - 1000),
+      base,
+    );
     if (evaluate(rule as Rule, ctx).ok) advance('event');
   }
 
@@ -501,7 +590,8 @@ export function createGuide(deps: GuideDeps): Guide {
     schedule();
   }
 
-  const kindOfAction = (a: NudgeActionView) => (a.recipe ? 'recipe' : a.link ? 'link' : a.dismiss ? 'dismiss' : a.snooze ? 'snooze' : a.event ? 'event' : 'close');
+  const kindOfAction = (a: NudgeActionView) =>
+    a.recipe ? 'recipe' : a.link ? 'link' : a.dismiss ? 'dismiss' : a.snooze ? 'snooze' : a.event ? 'event' : 'close';
   const nudgeOf = (id: string) => deps.config()?.nudges?.find((n) => n.id === id);
 
   const host: GuideHost = {
@@ -633,7 +723,14 @@ export function createGuide(deps: GuideDeps): Guide {
     if (version !== undefined) r.configVersion = version;
     if (quietUntil > now) r.budget.quietUntil = quietUntil;
     const step = stepView();
-    if (run && step) r.recipe = { id: run.recipe.id, step: run.index + 1, total: step.total, active: true, ...(step.waitingForRoute ? { waitingForRoute: step.waitingForRoute } : {}) };
+    if (run && step)
+      r.recipe = {
+        id: run.recipe.id,
+        step: run.index + 1,
+        total: step.total,
+        active: true,
+        ...(step.waitingForRoute ? { waitingForRoute: step.waitingForRoute } : {}),
+      };
     return r;
   }
 
@@ -646,7 +743,13 @@ export function createGuide(deps: GuideDeps): Guide {
       const d = decide(now).decisions.find((x) => x.nudgeId === id);
       if (d) return d;
       const known = (deps.config()?.nudges ?? []).map((n) => n.id);
-      return { nudgeId: id, status: 'unknown', summary: `no nudge "${id}" in config version ${deps.config()?.version ?? '(none loaded yet)'} (nudges: ${known.join(', ') || 'none'})`, checks: [], at: now };
+      return {
+        nudgeId: id,
+        status: 'unknown',
+        summary: `no nudge "${id}" in config version ${deps.config()?.version ?? '(none loaded yet)'} (nudges: ${known.join(', ') || 'none'})`,
+        checks: [],
+        at: now,
+      };
     },
     report,
     recipes: {

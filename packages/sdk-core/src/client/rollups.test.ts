@@ -13,13 +13,16 @@ const NOW = Date.UTC(2026, 5, 15, 12);
 const today = Math.floor(NOW / DAY);
 const used: Rule = { event: 'feature.used', where: { feature: 'reports' }, within: '7d' };
 const server = (days: Record<number, number>, messageIds: string[], before = 0): ProgressHistory => ({
-  fromDay: today - 7, firstSeen: new Date(NOW - 30 * DAY).toISOString(), tenantFirstSeen: null, messageIds,
+  fromDay: today - 7,
+  firstSeen: new Date(NOW - 30 * DAY).toISOString(),
+  tenantFirstSeen: null,
+  messageIds,
   clauses: [{ key: clauseKey('feature.used', { feature: 'reports' }), event: 'feature.used', where: { feature: 'reports' }, days, before }],
 });
 const q = { event: 'feature.used', where: { feature: 'reports' }, since: NOW - 7 * DAY, until: NOW };
 
-describe('rollups with the server\'s history', () => {
-  test('a new device counts the server\'s history; its own messages count until the server lists them, then not twice', () => {
+describe("rollups with the server's history", () => {
+  test("a new device counts the server's history; its own messages count until the server lists them, then not twice", () => {
     const r = new Rollups();
     r.watch([used]);
     expect(r.count(q)).toBe(0);
@@ -58,28 +61,40 @@ describe('rollups with the server\'s history', () => {
   });
 
   test('property: server counts + unacknowledged local messages = a count over every message once, whatever was acknowledged', () => {
-    fc.assert(fc.property(
-      fc.array(fc.record({ day: fc.integer({ min: 0, max: 9 }), feature: fc.constantFrom('reports', 'other'), acked: fc.boolean(), local: fc.boolean() }), { maxLength: 30 }),
-      (msgs) => {
-        const all = msgs.map((m, i) => ({ id: `m${i}`, ts: NOW - m.day * DAY, ...m }));
-        const r = new Rollups();
-        r.watch([used]);
-        // Messages from this browser are recorded here; acknowledged ones (from any device) are in the server's counts.
-        for (const m of all) if (m.local) r.record('feature.used', { feature: m.feature }, m.ts, m.id);
-        const days: Record<number, number> = {};
-        let before = 0;
-        for (const m of all) {
-          if (!(m.acked || !m.local) || m.feature !== 'reports') continue;
-          const d = Math.floor(m.ts / DAY);
-          if (d < today - 7) before++;
-          else days[d] = (days[d] ?? 0) + 1;
-        }
-        r.applyServer(server(days, all.filter((m) => m.acked || !m.local).map((m) => m.id), before));
-        const expected = memoryContext(all.map((m) => ({ event: 'feature.used', ts: m.ts, properties: { feature: m.feature } })), { now: NOW })
-          .countEvents({ ...q, since: Math.floor(q.since / DAY) * DAY }); // rollups count whole days
-        expect(r.count(q)).toBe(expected);
-      },
-    ));
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ day: fc.integer({ min: 0, max: 9 }), feature: fc.constantFrom('reports', 'other'), acked: fc.boolean(), local: fc.boolean() }), {
+          maxLength: 30,
+        }),
+        (msgs) => {
+          const all = msgs.map((m, i) => ({ id: `m${i}`, ts: NOW - m.day * DAY, ...m }));
+          const r = new Rollups();
+          r.watch([used]);
+          // Messages from this browser are recorded here; acknowledged ones (from any device) are in the server's counts.
+          for (const m of all) if (m.local) r.record('feature.used', { feature: m.feature }, m.ts, m.id);
+          const days: Record<number, number> = {};
+          let before = 0;
+          for (const m of all) {
+            if (!(m.acked || !m.local) || m.feature !== 'reports') continue;
+            const d = Math.floor(m.ts / DAY);
+            if (d < today - 7) before++;
+            else days[d] = (days[d] ?? 0) + 1;
+          }
+          r.applyServer(
+            server(
+              days,
+              all.filter((m) => m.acked || !m.local).map((m) => m.id),
+              before,
+            ),
+          );
+          const expected = memoryContext(
+            all.map((m) => ({ event: 'feature.used', ts: m.ts, properties: { feature: m.feature } })),
+            { now: NOW },
+          ).countEvents({ ...q, since: Math.floor(q.since / DAY) * DAY }); // rollups count whole days
+          expect(r.count(q)).toBe(expected);
+        },
+      ),
+    );
   });
 });
 

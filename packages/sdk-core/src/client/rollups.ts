@@ -6,13 +6,27 @@ import type { EventQuery, Rule, Where } from '../rules/types.js';
 
 const DAY = 86_400_000;
 /** One counter per event clause the config uses: counts per UTC day, and when last seen. */
-export interface Rollup { event: string; where?: Where; days: Record<number, number>; last: number }
+export interface Rollup {
+  event: string;
+  where?: Where;
+  days: Record<number, number>;
+  last: number;
+}
 
 /** A message this browser tracked, kept until the server's history lists its id (then `confirmed`). */
-export interface RecentMessage { id: string; event: string; properties?: Readonly<Record<string, unknown>>; ts: number; confirmed?: boolean }
+export interface RecentMessage {
+  id: string;
+  event: string;
+  properties?: Readonly<Record<string, unknown>>;
+  ts: number;
+  confirmed?: boolean;
+}
 
 /** What survives a reload besides the rollups: the server's history and the recent messages. */
-export interface SavedHistory { server?: { fromDay: number; firstSeen: string | null; clauses: HistoryClause[] }; recent: RecentMessage[] }
+export interface SavedHistory {
+  server?: { fromDay: number; firstSeen: string | null; clauses: HistoryClause[] };
+  recent: RecentMessage[];
+}
 
 /** Recent messages kept (for counting what the server has not acknowledged, and for clauses the config adds later). */
 export const RECENT_LIMIT = 1000;

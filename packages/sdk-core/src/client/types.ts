@@ -3,7 +3,11 @@ import type { Explanation, Rule } from '../rules/types.js';
 /** Human text: a string or a per-locale map (`{ en: 'Connect SSO', fr: 'Connecter le SSO' }`). */
 export type Text = string | Readonly<Record<string, string>>;
 
-export interface ItemAction { label?: Text; recipe?: string; link?: string }
+export interface ItemAction {
+  label?: Text;
+  recipe?: string;
+  link?: string;
+}
 
 /** The parts of a published config the browser client reads (validated server-side). */
 export interface ClientChecklistItem {
@@ -19,7 +23,12 @@ export interface ClientChecklistItem {
   /** Who may mark it done from the browser (stored by the server as attested): see the config schema. */
   attest?: 'user' | { roles: readonly string[] };
 }
-export interface ClientChecklist { id: string; title: Text; audience?: Rule; items: readonly ClientChecklistItem[] }
+export interface ClientChecklist {
+  id: string;
+  title: Text;
+  audience?: Rule;
+  items: readonly ClientChecklistItem[];
+}
 export interface ClientConfig {
   version?: number;
   product?: string;
@@ -41,7 +50,11 @@ export interface ChecklistItemView {
   launch?: ItemAction;
   recovery?: ItemAction;
 }
-export interface ChecklistView { id: string; title: Text; items: ChecklistItemView[] }
+export interface ChecklistView {
+  id: string;
+  title: Text;
+  items: ChecklistItemView[];
+}
 
 /** What `<keel-checklist>` reads from and reports to. */
 export interface ChecklistSource {
@@ -64,8 +77,7 @@ export type { ProgressEntry } from '../progress/merge.js';
 
 export type NudgeKind = 'tooltip' | 'hotspot' | 'modal' | 'banner';
 export type Placement =
-  | 'top' | 'bottom' | 'left' | 'right' | 'top-start' | 'top-end' | 'bottom-start' | 'bottom-end'
-  | 'left-start' | 'left-end' | 'right-start' | 'right-end';
+  'top' | 'bottom' | 'left' | 'right' | 'top-start' | 'top-end' | 'bottom-start' | 'bottom-end' | 'left-start' | 'left-end' | 'right-start' | 'right-end';
 
 /** A nudge button: what it does when chosen (any combination; a label alone just closes). */
 export interface NudgeAction {
@@ -112,10 +124,18 @@ export interface ClientRecipeStep {
   /** `click` on the anchor, `next` (the button), or a rule (an event since the step began). Default `next`. */
   advance?: 'click' | 'next' | Rule;
 }
-export interface ClientRecipe { id: string; title: Text; steps: readonly ClientRecipeStep[] }
+export interface ClientRecipe {
+  id: string;
+  title: Text;
+  steps: readonly ClientRecipeStep[];
+}
 
 /** The config's `fatigue` section (see `FatiguePolicy` for the defaults). */
-export interface FatigueConfig { perSession?: number; perDay?: number; quiet?: string }
+export interface FatigueConfig {
+  perSession?: number;
+  perDay?: number;
+  quiet?: string;
+}
 
 /** A nudge action as the UI renders it: its label resolved for the page's locale. */
 export type NudgeActionView = Omit<NudgeAction, 'label'> & { label: string };
@@ -202,8 +222,21 @@ export type GuideLoader = () => Promise<{ mountGuide(host: GuideHost, options: {
 /** One check of a nudge's decision trace. */
 export interface GuideCheck {
   check:
-    | 'lifecycle' | 'audience' | 'when' | 'dismissed' | 'snoozed' | 'nudge cap' | 'session cap' | 'day cap'
-    | 'quiet period' | 'one at a time' | 'typing' | 'page visible' | 'priority' | 'anchor' | 'ui';
+    | 'lifecycle'
+    | 'audience'
+    | 'when'
+    | 'dismissed'
+    | 'snoozed'
+    | 'nudge cap'
+    | 'session cap'
+    | 'day cap'
+    | 'quiet period'
+    | 'one at a time'
+    | 'typing'
+    | 'page visible'
+    | 'priority'
+    | 'anchor'
+    | 'ui';
   ok: boolean;
   /** One readable line: `1 of 3 interruptions this session`. */
   detail: string;

@@ -6,19 +6,43 @@
  */
 
 /** A metric the server computes per tenant from its stored events (null when it has no data). */
-export interface MetricDef { name: string; description: string }
+export interface MetricDef {
+  name: string;
+  description: string;
+}
 
 export const METRICS = [
-  { name: 'features_used_ratio_30d', description: 'distinct `feature.used` features (properties.feature) in the last 30 days ÷ features in the plan (the tenant\'s group trait `plan_features` list length, or `features_in_plan`); null without a plan size' },
-  { name: 'active_users_over_seats', description: 'distinct active users (any event) in the last 30 days ÷ the tenant\'s group trait `seats`; null without seats' },
-  { name: 'dau_over_wau', description: 'stickiness: the mean of daily active users over the 7 UTC calendar days ending today (a day without activity counts 0) ÷ weekly active users (distinct users over those 7 days); null with no active user' },
-  { name: 'errors_per_session_7d', description: '`error.raised` events ÷ `user.session` events with properties.action = "start", last 7 days; null without sessions' },
+  {
+    name: 'features_used_ratio_30d',
+    description:
+      "distinct `feature.used` features (properties.feature) in the last 30 days ÷ features in the plan (the tenant's group trait `plan_features` list length, or `features_in_plan`); null without a plan size",
+  },
+  {
+    name: 'active_users_over_seats',
+    description: "distinct active users (any event) in the last 30 days ÷ the tenant's group trait `seats`; null without seats",
+  },
+  {
+    name: 'dau_over_wau',
+    description:
+      'stickiness: the mean of daily active users over the 7 UTC calendar days ending today (a day without activity counts 0) ÷ weekly active users (distinct users over those 7 days); null with no active user',
+  },
+  {
+    name: 'errors_per_session_7d',
+    description: '`error.raised` events ÷ `user.session` events with properties.action = "start", last 7 days; null without sessions',
+  },
   { name: 'errors_per_session_1d', description: 'the same over the last 24 hours' },
   { name: 'tickets_per_active_user_30d', description: '`ticket.created` events in the last 30 days ÷ active users in the last 30 days' },
   { name: 'csat_90d', description: 'mean properties.score of `csat.submitted` events in the last 90 days' },
   { name: 'nps_90d', description: 'NPS of `nps.submitted` properties.score in the last 90 days: % promoters (9–10) − % detractors (0–6), −100..100' },
-  { name: 'days_since_sponsor_active', description: 'whole days since any sponsor (a user whose identify call, under this tenant, has traits.role = "sponsor") last sent an event; null when the tenant has no sponsor' },
-  { name: 'invoices_overdue', description: 'invoices whose latest `billing.invoice` event (by properties.invoice or invoiceId) has properties.status = "overdue"; null without invoices' },
+  {
+    name: 'days_since_sponsor_active',
+    description:
+      'whole days since any sponsor (a user whose identify call, under this tenant, has traits.role = "sponsor") last sent an event; null when the tenant has no sponsor',
+  },
+  {
+    name: 'invoices_overdue',
+    description: 'invoices whose latest `billing.invoice` event (by properties.invoice or invoiceId) has properties.status = "overdue"; null without invoices',
+  },
 ] as const satisfies readonly MetricDef[];
 
 export type MetricName = (typeof METRICS)[number]['name'];
@@ -31,7 +55,10 @@ export const FACTS = [
   { name: 'integrations_connected', description: 'integrations whose latest `integration.state` event has properties.state = "connected"' },
   { name: 'datasets_ingested', description: '`feature.used` events with properties.feature = "dataset.ingest", ever' },
   { name: 'events_7d', description: 'events of any type stored for the tenant in the last 7 days' },
-  { name: 'hours_since_checklist_progress', description: 'whole hours since the tenant\'s last checklist progress, or since its first event when it has none (server only: alerts and lifecycle proofs)' },
+  {
+    name: 'hours_since_checklist_progress',
+    description: "whole hours since the tenant's last checklist progress, or since its first event when it has none (server only: alerts and lifecycle proofs)",
+  },
 ] as const satisfies readonly MetricDef[];
 
 export type FactName = (typeof FACTS)[number]['name'];

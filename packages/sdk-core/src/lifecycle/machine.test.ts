@@ -11,11 +11,17 @@ const MODEL = ACME.lifecycle as unknown as LifecycleModel;
 const DAY = 86_400_000;
 
 /** The tenant's world at `now`: its events, facts, metrics, onboarding progress, health. */
-function world(now: number, o: { done?: string[]; facts?: Record<string, number>; metrics?: Record<string, number>; band?: string; events?: MemoryEvent[] } = {}) {
+function world(
+  now: number,
+  o: { done?: string[]; facts?: Record<string, number>; metrics?: Record<string, number>; band?: string; events?: MemoryEvent[] } = {},
+) {
   const progress: ChecklistProgress = { completedItems: o.done ?? [], completed: (o.done ?? []).length === 6 };
   return memoryContext(o.events ?? [], {
     // seats_used_ratio and days_to_renewal are the tenant's own traits (the fixture reads them with tenantTrait).
-    now, facts: o.facts ?? {}, tenantTraits: o.facts ?? {}, metrics: o.metrics ?? {},
+    now,
+    facts: o.facts ?? {},
+    tenantTraits: o.facts ?? {},
+    metrics: o.metrics ?? {},
     checklist: (id) => (id === 'onboarding' ? progress : undefined),
     ...(o.band ? { health: { band: o.band, score: o.band === 'at-risk' ? 30 : 80 } } : {}),
   });
@@ -35,11 +41,18 @@ describe('transitions, each with its evidence', () => {
     expect(advance(MODEL, 'activated', ctx).state).toBe('activated');
     const r = advance(MODEL, 'activated', world(0, { facts: { active_users_7d: 6 }, metrics: { dau_over_wau: 0.35 } }));
     expect(r.state).toBe('adopted');
-    expect(r.transitions[0]!.evidence.children!.map((c) => [c.ok, c.actual])).toEqual([[true, 6], [true, 0.35]]);
+    expect(r.transitions[0]!.evidence.children!.map((c) => [c.ok, c.actual])).toEqual([
+      [true, 6],
+      [true, 0.35],
+    ]);
   });
 
   test('several transitions can chain in one evaluation, in config order', () => {
-    const r = advance(MODEL, 'onboarding', world(0, { done: ['sso', 'first-integration', 'first-dataset'], facts: { active_users_7d: 9, seats_used_ratio: 0.95 }, metrics: { dau_over_wau: 0.5 } }));
+    const r = advance(
+      MODEL,
+      'onboarding',
+      world(0, { done: ['sso', 'first-integration', 'first-dataset'], facts: { active_users_7d: 9, seats_used_ratio: 0.95 }, metrics: { dau_over_wau: 0.5 } }),
+    );
     expect(r.transitions.map((t) => `${t.from}→${t.to}`)).toEqual(['onboarding→activated', 'activated→adopted', 'adopted→expanding']);
   });
 
@@ -55,7 +68,10 @@ describe('allowed actions', () => {
     expect(allows(MODEL, 'onboarding', 'checklist:onboarding')).toEqual({ ok: true });
     expect(allows(MODEL, 'onboarding', 'recipe:first-report')).toEqual({ ok: true });
     expect(allows(MODEL, 'expanding', 'nudge:upgrade-seats')).toEqual({ ok: true });
-    expect(allows(MODEL, 'expanding', 'nudge:reports-unused')).toEqual({ ok: false, reason: '"nudge:reports-unused" is not allowed in lifecycle state "expanding" (allows: nudge:upgrade-*)' });
+    expect(allows(MODEL, 'expanding', 'nudge:reports-unused')).toEqual({
+      ok: false,
+      reason: '"nudge:reports-unused" is not allowed in lifecycle state "expanding" (allows: nudge:upgrade-*)',
+    });
     expect(allows(MODEL, 'adopted', 'nudge:anything')).toEqual({ ok: true }); // no allows list: everything
     expect(allows(MODEL, 'nowhere', 'nudge:x')).toMatchObject({ ok: false, reason: 'unknown lifecycle state "nowhere"' });
   });
@@ -74,9 +90,14 @@ describe('determinism', () => {
     });
     fc.assert(
       fc.property(fc.array(point, { maxLength: 12 }), (points) => {
-        const ctxs = points.map((p, i) => world(i * DAY, {
-          done: p.done, facts: { active_users_7d: p.active, seats_used_ratio: p.seats, days_to_renewal: p.renewalDays }, metrics: { dau_over_wau: p.dauWau }, band: p.band,
-        }));
+        const ctxs = points.map((p, i) =>
+          world(i * DAY, {
+            done: p.done,
+            facts: { active_users_7d: p.active, seats_used_ratio: p.seats, days_to_renewal: p.renewalDays },
+            metrics: { dau_over_wau: p.dauWau },
+            band: p.band,
+          }),
+        );
         const a = replay(MODEL, ctxs);
         const b = replay(MODEL, ctxs);
         expect(b).toEqual(a);

@@ -75,7 +75,12 @@ export function replay(model: LifecycleModel, points: readonly RuleContext[]): {
 
 const matchesPattern = (pattern: string, action: string) => {
   if (!pattern.includes('*')) return pattern === action;
-  const re = new RegExp(`^${pattern.split('*').map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
   return re.test(action);
 };
 

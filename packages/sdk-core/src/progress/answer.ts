@@ -26,14 +26,25 @@ export interface ProgressAnswerEntry extends ProgressEntry {
 }
 
 /** A `PUT` entry the server did not store, and why (`server-decided`, `tenant-scope`, `unknown-item`). */
-export interface IgnoredClaim { scope: ProgressScope; kind: ProgressKind; ref: string; reason: string }
+export interface IgnoredClaim {
+  scope: ProgressScope;
+  kind: ProgressKind;
+  ref: string;
+  reason: string;
+}
 
 /**
  * One event clause's history for this user from the server's stored events: per UTC day
  * (`Math.floor(ts / 86_400_000)` → count) from `fromDay`, and `before`: how many are older than
  * `fromDay` (for clauses without a window).
  */
-export interface HistoryClause { key: string; event: string; where?: Where; days: Record<string, number>; before: number }
+export interface HistoryClause {
+  key: string;
+  event: string;
+  where?: Where;
+  days: Record<string, number>;
+  before: number;
+}
 
 /**
  * This user's history as the server knows it, for the browser's rules.

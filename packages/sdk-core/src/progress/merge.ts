@@ -41,7 +41,10 @@ export function mergeProgress(prev: ProgressEntry | undefined, incoming: Progres
   const nextStep = next.data?.step;
   if (typeof oldStep === 'number' && typeof nextStep === 'number') data = { ...data, step: Math.max(oldStep, nextStep) };
   return {
-    scope: old.scope, kind: old.kind, ref: old.ref, state,
+    scope: old.scope,
+    kind: old.kind,
+    ref: old.ref,
+    state,
     updatedAt: newer ? next.updatedAt : old.updatedAt,
     completedAt: state === 'completed' ? (completedAt ?? next.updatedAt) : completedAt,
     data: Object.keys(data).length ? data : null,

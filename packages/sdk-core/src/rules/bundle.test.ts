@@ -12,7 +12,13 @@ const dir = fileURLToPath(new URL('.', import.meta.url));
 async function bundle(contents: string) {
   const out = await build({
     stdin: { contents, resolveDir: dir, loader: 'ts' },
-    bundle: true, minify: true, format: 'esm', platform: 'neutral', write: false, metafile: true, logLevel: 'silent',
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'neutral',
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
   });
   const code = out.outputFiles[0]?.text ?? '';
   return { code, gzip: gzipSync(code, { level: 9 }).length, inputs: Object.keys(out.metafile.inputs) };

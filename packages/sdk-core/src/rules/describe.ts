@@ -26,7 +26,9 @@ export function describeCount(c: NumberComparison = { gte: 1 }): string {
 }
 
 const where = (w: Where) =>
-  Object.entries(w).map(([k, v]) => `${k} ${isObj(v) ? describeComparison(v) : '= ' + q(v)}`).join(' and ');
+  Object.entries(w)
+    .map(([k, v]) => `${k} ${isObj(v) ? describeComparison(v) : '= ' + q(v)}`)
+    .join(' and ');
 const state = (s = 'completed') => s.replace('_', ' ');
 
 /**
@@ -48,17 +50,31 @@ export function describeLeaf(r: Rule): [clause: string, expected: string] | unde
     return [`${p} ${q(r.event)}${w ? ' where ' + w : ''}${r.within ? ' in the last ' + r.within : ''}`, p];
   }
   const k = COMPARED.find((k) => k in r);
-  const [s, p]: [string, string] =
-    k ? [`${LABEL[k]} ${(r as unknown as Record<string, string>)[k]}`, describeComparison(r as Comparison)] :
-    'page' in r ? ['page', `matches ${q(r.page)}`] :
-    'lifecycle' in r ? ['lifecycle', describeComparison(typeof r.lifecycle === 'string' ? { eq: r.lifecycle } : { in: r.lifecycle })] :
-    'checklist' in r ? [`${r.items ? `items ${q(r.items)} of ` : ''}checklist ${q(r.checklist)}${r.accept === 'attested' ? ' (attested items accepted)' : ''}`, state(r.state)] :
-    'recipe' in r ? [`recipe ${q(r.recipe)}`, state(r.state)] :
-    'health' in r ? ['health', [
-        r.health.band !== undefined && `band ${describeComparison(typeof r.health.band === 'string' ? { eq: r.health.band } : { in: r.health.band })}`,
-        r.health.score && `score ${describeComparison(r.health.score)}`,
-      ].filter(Boolean).join(' and ')] :
-    ['unknown clause', q(Object.keys(r))];
+  const [s, p]: [string, string] = k
+    ? [`${LABEL[k]} ${(r as unknown as Record<string, string>)[k]}`, describeComparison(r as Comparison)]
+    : 'page' in r
+      ? ['page', `matches ${q(r.page)}`]
+      : 'lifecycle' in r
+        ? ['lifecycle', describeComparison(typeof r.lifecycle === 'string' ? { eq: r.lifecycle } : { in: r.lifecycle })]
+        : 'checklist' in r
+          ? [
+              `${r.items ? `items ${q(r.items)} of ` : ''}checklist ${q(r.checklist)}${r.accept === 'attested' ? ' (attested items accepted)' : ''}`,
+              state(r.state),
+            ]
+          : 'recipe' in r
+            ? [`recipe ${q(r.recipe)}`, state(r.state)]
+            : 'health' in r
+              ? [
+                  'health',
+                  [
+                    r.health.band !== undefined &&
+                      `band ${describeComparison(typeof r.health.band === 'string' ? { eq: r.health.band } : { in: r.health.band })}`,
+                    r.health.score && `score ${describeComparison(r.health.score)}`,
+                  ]
+                    .filter(Boolean)
+                    .join(' and '),
+                ]
+              : ['unknown clause', q(Object.keys(r))];
   return [`${s} ${p}`, p];
 }
 
@@ -72,7 +88,9 @@ const group = (rs: readonly Rule[], sep: string, empty: string) =>
  * `all: []` reads `always`, `any: []` reads `never`.
  */
 export function describeRule(r: Rule): string {
-  return 'all' in r ? group(r.all, ' and ', 'always')
-    : 'any' in r ? group(r.any, ' or ', 'never')
-    : describeLeaf(r)?.[0] ?? `not (${describeRule((r as { not: Rule }).not)})`;
+  return 'all' in r
+    ? group(r.all, ' and ', 'always')
+    : 'any' in r
+      ? group(r.any, ' or ', 'never')
+      : (describeLeaf(r)?.[0] ?? `not (${describeRule((r as { not: Rule }).not)})`);
 }

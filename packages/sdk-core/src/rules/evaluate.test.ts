@@ -23,10 +23,13 @@ const ctx: RuleContext = memoryContext(events, {
   page: { path: '/reports/42/edit' },
   lifecycle: 'activated',
   checklist: (id) =>
-    id === 'onboarding' ? { completedItems: ['sso', 'first-dataset'], completed: false }
-    : id === 'done' ? { completedItems: ['a', 'b'], completed: true }
-    : id === 'fresh' ? { completedItems: [], completed: false }
-    : undefined,
+    id === 'onboarding'
+      ? { completedItems: ['sso', 'first-dataset'], completed: false }
+      : id === 'done'
+        ? { completedItems: ['a', 'b'], completed: true }
+        : id === 'fresh'
+          ? { completedItems: [], completed: false }
+          : undefined,
   recipe: (id) => (id === 'first-report' ? 'started' : id === 'fix-sso' ? 'completed' : undefined),
   health: { score: 35, band: 'at-risk' },
 });
@@ -70,9 +73,17 @@ describe('event clauses', () => {
     });
     expect(ev({ event: 'error.raised', count: { eq: 2 } })).toMatchObject({ ok: true, clause: 'exactly 2 "error.raised"', actual: 2 });
     expect(ev({ event: 'error.raised', count: { lte: 0 }, within: '1h' })).toMatchObject({ ok: true, clause: 'no "error.raised" in the last 1h', actual: 0 });
-    expect(ev({ event: 'feature.used', where: { size: { gte: 3 } } })).toMatchObject({ ok: true, clause: 'at least 1 "feature.used" where size >= 3', actual: 1 });
+    expect(ev({ event: 'feature.used', where: { size: { gte: 3 } } })).toMatchObject({
+      ok: true,
+      clause: 'at least 1 "feature.used" where size >= 3',
+      actual: 1,
+    });
     expect(ev({ event: 'feature.used', where: { 'user.plan': 'pro' } })).toMatchObject({ ok: true, actual: 1 });
-    expect(ev({ event: 'feature.used', count: { gt: 1, lt: 3 } })).toMatchObject({ ok: false, clause: 'more than 1 and fewer than 3 "feature.used"', actual: 3 });
+    expect(ev({ event: 'feature.used', count: { gt: 1, lt: 3 } })).toMatchObject({
+      ok: false,
+      clause: 'more than 1 and fewer than 3 "feature.used"',
+      actual: 3,
+    });
   });
 
   it('passes the window to countEvents: since = now - within, until = now', () => {
@@ -111,7 +122,10 @@ describe('event clauses', () => {
 describe('traits', () => {
   it('user trait with in, dotted path, numeric comparison', () => {
     expect(ev({ trait: 'role', in: ['owner', 'admin'] })).toEqual({
-      ok: true, clause: 'user role in ["owner","admin"]', expected: 'in ["owner","admin"]', actual: 'admin',
+      ok: true,
+      clause: 'user role in ["owner","admin"]',
+      expected: 'in ["owner","admin"]',
+      actual: 'admin',
     });
     expect(ev({ trait: 'profile.country', eq: 'DE' })).toEqual({ ok: false, clause: 'user profile.country = "DE"', expected: '= "DE"', actual: 'FR' });
     expect(ev({ trait: 'seats', gte: 2, lt: 10 })).toMatchObject({ ok: true, clause: 'user seats >= 2 and < 10', actual: 3 });
@@ -119,7 +133,10 @@ describe('traits', () => {
 
   it('an absent trait is missing when it fails, and still passes exists: false / ne', () => {
     expect(ev({ trait: 'department', eq: 'sales' })).toEqual({
-      ok: false, clause: 'user department = "sales"', expected: '= "sales"', reason: 'missing',
+      ok: false,
+      clause: 'user department = "sales"',
+      expected: '= "sales"',
+      reason: 'missing',
     });
     expect(ev({ trait: 'department', exists: false })).toEqual({ ok: true, clause: 'user department is not set', expected: 'is not set' });
     expect(ev({ trait: 'department', ne: 'sales' })).toMatchObject({ ok: true });
@@ -128,7 +145,10 @@ describe('traits', () => {
 
   it('tenant trait', () => {
     expect(ev({ tenantTrait: 'plan', eq: 'enterprise' })).toEqual({
-      ok: true, clause: 'tenant plan = "enterprise"', expected: '= "enterprise"', actual: 'enterprise',
+      ok: true,
+      clause: 'tenant plan = "enterprise"',
+      expected: '= "enterprise"',
+      actual: 'enterprise',
     });
     expect(ev({ tenantTrait: 'plan', ne: 'enterprise' })).toMatchObject({ ok: false, actual: 'enterprise' });
   });
@@ -136,7 +156,12 @@ describe('traits', () => {
 
 describe('page', () => {
   it('glob on the current path', () => {
-    expect(ev({ page: '/reports/**' })).toEqual({ ok: true, clause: 'page matches "/reports/**"', expected: 'matches "/reports/**"', actual: '/reports/42/edit' });
+    expect(ev({ page: '/reports/**' })).toEqual({
+      ok: true,
+      clause: 'page matches "/reports/**"',
+      expected: 'matches "/reports/**"',
+      actual: '/reports/42/edit',
+    });
     expect(ev({ page: '/reports/*' })).toMatchObject({ ok: false, actual: '/reports/42/edit' });
     expect(ev({ page: '/reports/*/edit' })).toMatchObject({ ok: true });
   });
@@ -148,7 +173,10 @@ describe('page', () => {
 describe('lifecycle', () => {
   it('one state or a list', () => {
     expect(ev({ lifecycle: ['activated', 'adopted'] })).toEqual({
-      ok: true, clause: 'lifecycle in ["activated","adopted"]', expected: 'in ["activated","adopted"]', actual: 'activated',
+      ok: true,
+      clause: 'lifecycle in ["activated","adopted"]',
+      expected: 'in ["activated","adopted"]',
+      actual: 'activated',
     });
     expect(ev({ lifecycle: 'adopted' })).toEqual({ ok: false, clause: 'lifecycle = "adopted"', expected: '= "adopted"', actual: 'activated' });
     expect(ev({ lifecycle: 'adopted' }, bare)).toMatchObject({ ok: false, reason: 'missing' });
@@ -166,7 +194,9 @@ describe('checklist', () => {
     expect(ev({ checklist: 'onboarding', items: ['sso', 'first-integration', 'first-dataset'] })).toMatchObject({ ok: false, actual: 'started' });
     expect(ev({ checklist: 'onboarding', items: ['sso', 'first-integration'], state: 'started' })).toMatchObject({ ok: true });
     expect(ev({ checklist: 'onboarding', items: ['team', 'review'], state: 'not_started' })).toMatchObject({
-      ok: true, clause: 'items ["team","review"] of checklist "onboarding" not started', actual: 'not_started',
+      ok: true,
+      clause: 'items ["team","review"] of checklist "onboarding" not started',
+      actual: 'not_started',
     });
   });
   it('no items: the whole checklist', () => {
@@ -177,7 +207,10 @@ describe('checklist', () => {
   });
   it('an unknown checklist is missing', () => {
     expect(ev({ checklist: 'nope', state: 'not_started' })).toEqual({
-      ok: false, clause: 'checklist "nope" not started', expected: 'not started', reason: 'missing',
+      ok: false,
+      clause: 'checklist "nope" not started',
+      expected: 'not started',
+      reason: 'missing',
     });
     expect(ev({ checklist: 'onboarding' }, bare)).toMatchObject({ ok: false, reason: 'missing' });
   });
@@ -204,11 +237,15 @@ describe('facts, metrics and health (server data)', () => {
   });
   it('health band and score', () => {
     expect(ev({ health: { band: 'at-risk' } })).toEqual({
-      ok: true, clause: 'health band = "at-risk"', expected: 'band = "at-risk"', actual: { score: 35, band: 'at-risk' },
+      ok: true,
+      clause: 'health band = "at-risk"',
+      expected: 'band = "at-risk"',
+      actual: { score: 35, band: 'at-risk' },
     });
     expect(ev({ health: { score: { lt: 40 } } })).toMatchObject({ ok: true, clause: 'health score < 40' });
     expect(ev({ health: { band: ['healthy', 'watch'], score: { lt: 40 } } })).toMatchObject({
-      ok: false, clause: 'health band in ["healthy","watch"] and score < 40',
+      ok: false,
+      clause: 'health band in ["healthy","watch"] and score < 40',
     });
     expect(ev({ health: { band: 'at-risk' } }, bare)).toMatchObject({ ok: false, reason: 'missing' });
   });
@@ -238,8 +275,19 @@ describe('all / any / not', () => {
   });
 
   it('any passes with one child, reports how many passed', () => {
-    expect(ev({ any: [{ trait: 'role', eq: 'owner' }, { tenantTrait: 'plan', eq: 'enterprise' }, { fact: 'x', gte: 1 }] })).toMatchObject({
-      ok: true, clause: 'any of 3', actual: 1, expected: 'at least 1',
+    expect(
+      ev({
+        any: [
+          { trait: 'role', eq: 'owner' },
+          { tenantTrait: 'plan', eq: 'enterprise' },
+          { fact: 'x', gte: 1 },
+        ],
+      }),
+    ).toMatchObject({
+      ok: true,
+      clause: 'any of 3',
+      actual: 1,
+      expected: 'at least 1',
       children: [{ ok: false }, { ok: true }, { ok: false, reason: 'missing' }],
     });
   });
@@ -255,7 +303,9 @@ describe('all / any / not', () => {
     expect(ev({ not: { fact: 'ghost', gte: 1 } })).toMatchObject({ ok: true, children: [{ ok: false, reason: 'missing' }] });
     expect(ev({ not: { any: [{ lifecycle: 'activated' }] } })).not.toHaveProperty('actual');
     expect(ev({ not: { event: 'feature.used', count: { gte: 1, lte: 2 } } })).toMatchObject({
-      ok: true, clause: 'not (at least 1 and at most 2 "feature.used")', actual: 3,
+      ok: true,
+      clause: 'not (at least 1 and at most 2 "feature.used")',
+      actual: 3,
     });
   });
 

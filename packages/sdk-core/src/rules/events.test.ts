@@ -7,7 +7,12 @@ const rule: Rule = {
     { lifecycle: ['activated', 'adopted'] },
     { event: 'feature.used', where: { feature: 'dataset.ingest' }, within: '30d' },
     { not: { event: 'feature.used', where: { feature: 'reports.create' }, within: '7d' } },
-    { any: [{ event: 'feature.used', where: { feature: 'dataset.ingest' }, within: '30d' }, { event: 'error.raised', count: { gte: 3 } }] },
+    {
+      any: [
+        { event: 'feature.used', where: { feature: 'dataset.ingest' }, within: '30d' },
+        { event: 'error.raised', count: { gte: 3 } },
+      ],
+    },
     { checklist: 'onboarding', items: ['sso', 'first-dataset'] },
     { checklist: 'onboarding', items: ['sso', 'team'], state: 'started' },
     { checklist: 'other' },

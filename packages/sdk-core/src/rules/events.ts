@@ -8,7 +8,11 @@ export function walkRule(r: Rule, f: (leaf: LeafRule) => void): void {
 }
 
 /** One event clause a rule depends on: what a local rollup must count, and for how long. */
-export interface EventRef { event: string; where?: Where; within?: Duration }
+export interface EventRef {
+  event: string;
+  where?: Where;
+  within?: Duration;
+}
 
 /**
  * The event clauses a rule depends on (deduplicated, in order): an incoming event that
@@ -34,22 +38,40 @@ export function referencedEvents(rule: Rule): EventRef[] {
  * `items`: checklist id → the item ids named in `items:`.
  */
 export interface RuleIds {
-  event: string[]; trait: string[]; tenantTrait: string[]; fact: string[]; metric: string[];
-  page: string[]; lifecycle: string[]; checklist: string[]; recipe: string[]; health: string[];
+  event: string[];
+  trait: string[];
+  tenantTrait: string[];
+  fact: string[];
+  metric: string[];
+  page: string[];
+  lifecycle: string[];
+  checklist: string[];
+  recipe: string[];
+  health: string[];
   items: Record<string, string[]>;
 }
 
 export function referencedIds(rule: Rule): RuleIds {
   const ids: RuleIds = {
-    event: [], trait: [], tenantTrait: [], fact: [], metric: [], page: [], lifecycle: [],
-    checklist: [], recipe: [], health: [], items: Object.create(null) as Record<string, string[]>,
+    event: [],
+    trait: [],
+    tenantTrait: [],
+    fact: [],
+    metric: [],
+    page: [],
+    lifecycle: [],
+    checklist: [],
+    recipe: [],
+    health: [],
+    items: Object.create(null) as Record<string, string[]>,
   };
   const add = (list: string[], xs: unknown) => {
     for (const x of [xs].flat() as string[]) if (x !== undefined && !list.includes(x)) list.push(x);
   };
   walkRule(rule, (r) => {
     for (const k in r) {
-      if (Object.hasOwn(ids, k) && k !== 'items') add(ids[k as Exclude<keyof RuleIds, 'items'>], k === 'health' ? (r as { health: { band?: unknown } }).health.band : r[k as keyof typeof r]);
+      if (Object.hasOwn(ids, k) && k !== 'items')
+        add(ids[k as Exclude<keyof RuleIds, 'items'>], k === 'health' ? (r as { health: { band?: unknown } }).health.band : r[k as keyof typeof r]);
     }
     if ('checklist' in r && r.items) add((ids.items[r.checklist] ??= []), r.items);
   });

@@ -33,7 +33,8 @@ export function glob(pattern: string, s: string): boolean {
   let re = cache.get(pattern);
   if (!re) {
     const src = pattern.replace(/\/\*\*$|\*\*\/|\*\*|\*|[.+?^${}()|[\]\\]/g, (t) =>
-      t === '/**' ? '(?:/.*)?' : t === '**/' ? '(?:.*/)?' : t === '**' ? '.*' : t === '*' ? '[^/]*' : '\\' + t);
+      t === '/**' ? '(?:/.*)?' : t === '**/' ? '(?:.*/)?' : t === '**' ? '.*' : t === '*' ? '[^/]*' : '\\' + t,
+    );
     cache.set(pattern, (re = new RegExp(`^${src}$`, 's')));
   }
   return re.test(s);
@@ -45,14 +46,21 @@ export function compare(v: unknown, c: Comparison): boolean {
     const x = c[k];
     if (x === undefined) continue;
     const ok =
-      k === 'eq' ? v === x :
-      k === 'ne' ? v !== x :
-      k === 'in' ? Array.isArray(x) && x.includes(v) :
-      k === 'nin' ? !(Array.isArray(x) && x.includes(v)) :
-      k === 'exists' ? (v != null) === x :
-      k === 'glob' ? typeof v === 'string' && glob(String(x), v) :
-      (typeof v === 'number' || typeof v === 'string') && typeof v === typeof x &&
-        (k === 'gt' ? v > (x as typeof v) : k === 'gte' ? v >= (x as typeof v) : k === 'lt' ? v < (x as typeof v) : v <= (x as typeof v));
+      k === 'eq'
+        ? v === x
+        : k === 'ne'
+          ? v !== x
+          : k === 'in'
+            ? Array.isArray(x) && x.includes(v)
+            : k === 'nin'
+              ? !(Array.isArray(x) && x.includes(v))
+              : k === 'exists'
+                ? (v != null) === x
+                : k === 'glob'
+                  ? typeof v === 'string' && glob(String(x), v)
+                  : (typeof v === 'number' || typeof v === 'string') &&
+                    typeof v === typeof x &&
+                    (k === 'gt' ? v > (x as typeof v) : k === 'gte' ? v >= (x as typeof v) : k === 'lt' ? v < (x as typeof v) : v <= (x as typeof v));
     if (!ok) return false;
   }
   return true;

@@ -36,8 +36,7 @@ export function fetch(r: LeafRule, ctx: RuleContext, any = false): unknown {
     const done = r.accept === 'attested' && c.attestedItems?.length ? [...c.completedItems, ...c.attestedItems] : c.completedItems;
     const k = r.items?.filter((i) => done.includes(i)).length;
     const whole = done === c.completedItems || !c.allItems ? c.completed : c.allItems.every((i) => done.includes(i));
-    return (r.items ? k === r.items.length : whole) ? 'completed'
-      : (r.items ? k : done.length) ? 'started' : 'not_started';
+    return (r.items ? k === r.items.length : whole) ? 'completed' : (r.items ? k : done.length) ? 'started' : 'not_started';
   }
   return INVALID;
 }
@@ -77,7 +76,10 @@ export function shortHistory(r: Rule, ctx: RuleContext, negated: boolean): strin
  * `evaluate(rule, ctx).ok`.
  */
 export const matches = (r: Rule, ctx: RuleContext): boolean =>
-  'all' in r ? r.all.every((c) => matches(c, ctx))
-  : 'any' in r ? r.any.some((c) => matches(c, ctx))
-  : 'not' in r ? !shortHistory(r.not, ctx, true) && !matches(r.not, ctx)
-  : !shortHistory(r, ctx, false) && test(r, fetch(r, ctx));
+  'all' in r
+    ? r.all.every((c) => matches(c, ctx))
+    : 'any' in r
+      ? r.any.some((c) => matches(c, ctx))
+      : 'not' in r
+        ? !shortHistory(r.not, ctx, true) && !matches(r.not, ctx)
+        : !shortHistory(r, ctx, false) && test(r, fetch(r, ctx));

@@ -26,25 +26,29 @@ const NUM_OPS = ['eq', 'ne', 'gt', 'gte', 'lt', 'lte'] as const;
 const scalar = fc.oneof(fc.constantFrom('x', 'y', 'reports'), fc.integer({ min: 0, max: 5 }), fc.boolean());
 const ordered = fc.oneof(fc.integer({ min: 0, max: 5 }), fc.constantFrom('x', 'y'));
 const opValue: Record<(typeof OPS)[number], fc.Arbitrary<unknown>> = {
-  eq: scalar, ne: scalar, gt: ordered, gte: ordered, lt: ordered, lte: ordered,
-  in: fc.array(scalar, { maxLength: 3 }), nin: fc.array(scalar, { maxLength: 3 }),
-  exists: fc.boolean(), glob: fc.constantFrom('*', 'x*', '**', '/reports/**', 're*'),
+  eq: scalar,
+  ne: scalar,
+  gt: ordered,
+  gte: ordered,
+  lt: ordered,
+  lte: ordered,
+  in: fc.array(scalar, { maxLength: 3 }),
+  nin: fc.array(scalar, { maxLength: 3 }),
+  exists: fc.boolean(),
+  glob: fc.constantFrom('*', 'x*', '**', '/reports/**', 're*'),
 };
 /** One or two operators, so that comparisons pass often enough to be interesting. */
 const ops = <K extends string>(keys: readonly K[], value: (k: K) => fc.Arbitrary<unknown>) =>
-  fc.uniqueArray(fc.constantFrom(...keys), { minLength: 1, maxLength: 2 })
+  fc
+    .uniqueArray(fc.constantFrom(...keys), { minLength: 1, maxLength: 2 })
     .chain((ks) => fc.record(Object.fromEntries(ks.map((k) => [k, value(k)])) as Record<K, fc.Arbitrary<unknown>>));
 const comparison = ops(OPS, (k) => opValue[k]) as fc.Arbitrary<Comparison>;
 const count = ops(NUM_OPS, () => fc.integer({ min: 0, max: 4 })) as fc.Arbitrary<NumberComparison>;
 const where = fc.dictionary(fc.constantFrom('feature', 'size', 'user.plan', 'ref'), fc.oneof(scalar, comparison), { maxKeys: 2 });
 const within = fc.constantFrom(...DURATIONS);
 
-const eventRule: fc.Arbitrary<EventRule> = fc.record(
-  { event: fc.constantFrom(...EVENTS), where, count, within },
-  { requiredKeys: ['event'] },
-);
-const compared = (kind: string, names: string[]) =>
-  fc.tuple(fc.constantFrom(...names), comparison).map(([n, c]) => ({ [kind]: n, ...c }) as Rule);
+const eventRule: fc.Arbitrary<EventRule> = fc.record({ event: fc.constantFrom(...EVENTS), where, count, within }, { requiredKeys: ['event'] });
+const compared = (kind: string, names: string[]) => fc.tuple(fc.constantFrom(...names), comparison).map(([n, c]) => ({ [kind]: n, ...c }) as Rule);
 const leaf: fc.Arbitrary<Rule> = fc.oneof(
   { arbitrary: eventRule, weight: 4 },
   compared('trait', ['role', 'seats', 'profile.country', 'absent']),
@@ -54,15 +58,24 @@ const leaf: fc.Arbitrary<Rule> = fc.oneof(
   fc.record({ page: fc.constantFrom('/reports/**', '/reports/*', '/**', '/settings/sso', '/a/**/b') }),
   fc.record({ lifecycle: fc.oneof(fc.constantFrom(...STATES), fc.uniqueArray(fc.constantFrom(...STATES), { minLength: 1 })) }),
   fc.record(
-    { checklist: fc.constantFrom('onboarding', 'ghost'), items: fc.uniqueArray(fc.constantFrom(...ITEMS), { minLength: 1 }), state: fc.constantFrom(...PROGRESS) },
+    {
+      checklist: fc.constantFrom('onboarding', 'ghost'),
+      items: fc.uniqueArray(fc.constantFrom(...ITEMS), { minLength: 1 }),
+      state: fc.constantFrom(...PROGRESS),
+    },
     { requiredKeys: ['checklist'] },
   ),
   fc.record({ recipe: fc.constantFrom('first-report', 'ghost'), state: fc.constantFrom(...PROGRESS) }, { requiredKeys: ['recipe'] }),
   fc.record({
-    health: fc.record(
-      { band: fc.oneof(fc.constantFrom('healthy', 'at-risk'), fc.uniqueArray(fc.constantFrom('healthy', 'watch', 'at-risk'), { minLength: 1 })), score: count },
-      { requiredKeys: [] },
-    ).filter((h) => Object.keys(h).length > 0),
+    health: fc
+      .record(
+        {
+          band: fc.oneof(fc.constantFrom('healthy', 'at-risk'), fc.uniqueArray(fc.constantFrom('healthy', 'watch', 'at-risk'), { minLength: 1 })),
+          score: count,
+        },
+        { requiredKeys: [] },
+      )
+      .filter((h) => Object.keys(h).length > 0),
   }),
 );
 const { rule } = fc.letrec<{ rule: Rule; all: Rule; any: Rule; not: Rule }>((tie) => ({
@@ -85,7 +98,10 @@ const maybe = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
 const progress: fc.Arbitrary<ChecklistProgress> = fc.record({ completedItems: fc.subarray(ITEMS), completed: fc.boolean() });
 const parts = fc.record({
   events: fc.array(event, { maxLength: 12 }),
-  userTraits: fc.record({ role: scalar, seats: fc.integer({ min: 0, max: 5 }), profile: fc.record({ country: fc.constantFrom('x', 'FR') }) }, { requiredKeys: [] }),
+  userTraits: fc.record(
+    { role: scalar, seats: fc.integer({ min: 0, max: 5 }), profile: fc.record({ country: fc.constantFrom('x', 'FR') }) },
+    { requiredKeys: [] },
+  ),
   tenantTraits: maybe(fc.record({ plan: scalar }, { requiredKeys: [] })),
   facts: maybe(fc.record({ active_users_7d: fc.integer({ min: 0, max: 5 }) }, { requiredKeys: [] })),
   metrics: maybe(fc.record({ dau_over_wau: fc.oneof(fc.integer({ min: 0, max: 5 }), fc.constantFrom('x')) }, { requiredKeys: [] })),
@@ -109,7 +125,10 @@ const RUNS = { numRuns: 400 };
 
 describe('rule language properties', () => {
   it('(a) matches(rule, ctx) === evaluate(rule, ctx).ok', () => {
-    fc.assert(fc.property(rule, ctx, (r, c) => matches(r, c) === evaluate(r, c).ok), RUNS);
+    fc.assert(
+      fc.property(rule, ctx, (r, c) => matches(r, c) === evaluate(r, c).ok),
+      RUNS,
+    );
   });
 
   it('(a) the generators reach both outcomes (the properties are not vacuous)', () => {
@@ -135,26 +154,20 @@ describe('rule language properties', () => {
 
   it('(c) window edges: exactly at now - window counts (inclusive), 1 ms inside counts, 1 ms outside does not', () => {
     fc.assert(
-      fc.property(
-        fc.integer({ min: 1, max: 400 }), fc.constantFrom('m', 'h', 'd', 'w'), fc.integer({ min: 0, max: 4e12 }),
-        (n, unit, now) => {
-          const within = `${n}${unit}` as const;
-          const start = now - parseDuration(within);
-          const at = (ts: number, tag: string): MemoryEvent => ({ event: 'e', ts, properties: { tag } });
-          const c = memoryContext(
-            [at(start, 'edge'), at(start + 1, 'inside'), at(start - 1, 'outside'), at(now, 'now'), at(now + 1, 'future')],
-            { now },
-          );
-          const counted = (tag: string) => evaluate({ event: 'e', where: { tag }, within }, c);
-          expect(counted('edge')).toMatchObject({ ok: true, actual: 1 });
-          expect(counted('inside')).toMatchObject({ ok: true, actual: 1 });
-          expect(counted('outside')).toMatchObject({ ok: false, actual: 0 });
-          expect(counted('now')).toMatchObject({ ok: true, actual: 1 });
-          expect(counted('future')).toMatchObject({ ok: false, actual: 0 });
-          expect(matches({ not: { event: 'e', where: { tag: 'edge' }, within } }, c)).toBe(false);
-          expect(matches({ not: { event: 'e', where: { tag: 'outside' }, within } }, c)).toBe(true);
-        },
-      ),
+      fc.property(fc.integer({ min: 1, max: 400 }), fc.constantFrom('m', 'h', 'd', 'w'), fc.integer({ min: 0, max: 4e12 }), (n, unit, now) => {
+        const within = `${n}${unit}` as const;
+        const start = now - parseDuration(within);
+        const at = (ts: number, tag: string): MemoryEvent => ({ event: 'e', ts, properties: { tag } });
+        const c = memoryContext([at(start, 'edge'), at(start + 1, 'inside'), at(start - 1, 'outside'), at(now, 'now'), at(now + 1, 'future')], { now });
+        const counted = (tag: string) => evaluate({ event: 'e', where: { tag }, within }, c);
+        expect(counted('edge')).toMatchObject({ ok: true, actual: 1 });
+        expect(counted('inside')).toMatchObject({ ok: true, actual: 1 });
+        expect(counted('outside')).toMatchObject({ ok: false, actual: 0 });
+        expect(counted('now')).toMatchObject({ ok: true, actual: 1 });
+        expect(counted('future')).toMatchObject({ ok: false, actual: 0 });
+        expect(matches({ not: { event: 'e', where: { tag: 'edge' }, within } }, c)).toBe(false);
+        expect(matches({ not: { event: 'e', where: { tag: 'outside' }, within } }, c)).toBe(true);
+      }),
       RUNS,
     );
   });
@@ -203,8 +216,33 @@ describe('rule language properties', () => {
   });
 
   it('(e) the schema never throws on junk: any key of the language with any value, nested', () => {
-    const KEYS = ['all', 'any', 'not', 'event', 'where', 'count', 'within', 'trait', 'fact', 'eq', 'gte', 'in', 'exists', 'glob',
-      'page', 'lifecycle', 'checklist', 'items', 'state', 'recipe', 'health', 'band', 'score', 'feature', 'bogus'];
+    const KEYS = [
+      'all',
+      'any',
+      'not',
+      'event',
+      'where',
+      'count',
+      'within',
+      'trait',
+      'fact',
+      'eq',
+      'gte',
+      'in',
+      'exists',
+      'glob',
+      'page',
+      'lifecycle',
+      'checklist',
+      'items',
+      'state',
+      'recipe',
+      'health',
+      'band',
+      'score',
+      'feature',
+      'bogus',
+    ];
     const { junk } = fc.letrec<{ junk: unknown }>((tie) => ({
       junk: fc.oneof(
         { maxDepth: 4 },

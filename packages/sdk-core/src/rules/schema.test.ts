@@ -30,7 +30,12 @@ describe('RuleSchema accepts the rule language', () => {
     'onboarding-stalled': { fact: 'hours_since_checklist_progress', gte: 72 },
     'unpaid-invoice': { metric: 'invoices_overdue', gte: 1 },
     activated: { checklist: 'onboarding', items: ['sso', 'first-integration', 'first-dataset'] },
-    adopted: { all: [{ fact: 'active_users_7d', gte: 5 }, { metric: 'dau_over_wau', gte: 0.3 }] },
+    adopted: {
+      all: [
+        { fact: 'active_users_7d', gte: 5 },
+        { metric: 'dau_over_wau', gte: 0.3 },
+      ],
+    },
     expanding: { fact: 'seats_used_ratio', gte: 0.9 },
     'at-risk': { health: { band: 'at-risk' } },
     renewing: { fact: 'days_to_renewal', lte: 120 },
@@ -63,22 +68,50 @@ describe('RuleSchema accepts the rule language', () => {
 
 describe('RuleSchema errors: one readable message at the real path', () => {
   it.each<[string, unknown, [string, string][]]>([
-    ['two kinds in one clause', { event: 'x', trait: 'role', eq: 'a' }, [['', 'a clause has one kind, found "event" and "trait": combine conditions with all/any']]],
-    ['two kinds, nested', { any: [{ page: '/a' }, { lifecycle: 'x', checklist: 'c' }] }, [['any.1', 'a clause has one kind, found "lifecycle" and "checklist": combine conditions with all/any']]],
-    ['unknown operator', { trait: 'role', gtee: 3 }, [['', 'unknown key "gtee" in a "trait" clause; expected eq, ne, gt, gte, lt, lte, in, nin, exists, glob']]],
-    ['unknown operator in where', { event: 'x', where: { size: { gtee: 3 } } }, [['where.size', 'unknown key "gtee" in a comparison; expected eq, ne, gt, gte, lt, lte, in, nin, exists, glob']]],
+    [
+      'two kinds in one clause',
+      { event: 'x', trait: 'role', eq: 'a' },
+      [['', 'a clause has one kind, found "event" and "trait": combine conditions with all/any']],
+    ],
+    [
+      'two kinds, nested',
+      { any: [{ page: '/a' }, { lifecycle: 'x', checklist: 'c' }] },
+      [['any.1', 'a clause has one kind, found "lifecycle" and "checklist": combine conditions with all/any']],
+    ],
+    [
+      'unknown operator',
+      { trait: 'role', gtee: 3 },
+      [['', 'unknown key "gtee" in a "trait" clause; expected eq, ne, gt, gte, lt, lte, in, nin, exists, glob']],
+    ],
+    [
+      'unknown operator in where',
+      { event: 'x', where: { size: { gtee: 3 } } },
+      [['where.size', 'unknown key "gtee" in a comparison; expected eq, ne, gt, gte, lt, lte, in, nin, exists, glob']],
+    ],
     ['bad operand in where', { event: 'x', where: { size: { gte: {} } } }, [['where.size', 'gte: expected a number or string, found object']]],
-    ['list as a where value', { event: 'x', where: { size: [1, 2] } }, [['where.size', 'expected a value (string, number, boolean) or a comparison such as { gte: 3 }, found array']]],
+    [
+      'list as a where value',
+      { event: 'x', where: { size: [1, 2] } },
+      [['where.size', 'expected a value (string, number, boolean) or a comparison such as { gte: 3 }, found array']],
+    ],
     ['bad duration', { all: [{ event: 'x', within: '7 days' }] }, [['all.0.within', 'expected "7d"-style duration, found "7 days"']]],
     ['zero duration', { event: 'x', within: '0d' }, [['within', 'expected "7d"-style duration, found "0d"']]],
-    ['forgot where', { event: 'feature.used', feature: 'reports' }, [['', 'unknown key "feature" in an "event" clause; expected where, count, within, evidence']]],
+    [
+      'forgot where',
+      { event: 'feature.used', feature: 'reports' },
+      [['', 'unknown key "feature" in an "event" clause; expected where, count, within, evidence']],
+    ],
     ['unknown count operator', { event: 'x', count: { atleast: 1 } }, [['count', 'unknown key "atleast" in a count; expected eq, ne, gt, gte, lt, lte']]],
     ['fractional count', { event: 'x', count: { gte: 1.5 } }, [['count.gte', 'expected a whole number']]],
     ['empty count', { event: 'x', count: {} }, [['count', 'needs an operator: eq, ne, gt, gte, lt, lte']]],
     ['trait without operator', { trait: 'role' }, [['', 'a "trait" clause needs an operator: eq, ne, gt, gte, lt, lte, in, nin, exists, glob']]],
     ['key of another kind', { trait: 'role', eq: 'x', within: '7d' }, [['within', '"within" does not belong in a "trait" clause']]],
     ['items on a recipe', { recipe: 'r', items: ['a'] }, [['items', '"items" does not belong in a "recipe" clause']]],
-    ['no kind', { foo: 1 }, [['', 'unknown key "foo" in a rule; expected all, any, not, event, trait, tenantTrait, fact, metric, page, lifecycle, checklist, recipe, health']]],
+    [
+      'no kind',
+      { foo: 1 },
+      [['', 'unknown key "foo" in a rule; expected all, any, not, event, trait, tenantTrait, fact, metric, page, lifecycle, checklist, recipe, health']],
+    ],
     ['empty object', {}, [['', 'a rule needs one of all, any, not, event, trait, tenantTrait, fact, metric, page, lifecycle, checklist, recipe, health']]],
     ['not an object', 'feature.used', [['', 'expected a rule such as { event: "feature.used" } or { all: [...] }, found string']]],
     ['not an object, nested', { not: null }, [['not', 'expected a rule such as { event: "feature.used" } or { all: [...] }, found null']]],
@@ -93,7 +126,11 @@ describe('RuleSchema errors: one readable message at the real path', () => {
     ['bad page', { not: { any: [{ page: 5 }] } }, [['not.any.0.page', 'expected a path glob such as "/reports/**", found number']]],
     ['bad exists', { trait: 'beta', exists: 'yes' }, [['exists', 'expected true or false']]],
     ['bad in', { trait: 'role', in: 'owner' }, [['in', 'expected a list of values, found string']]],
-    ['null where value', { event: 'x', where: { a: null } }, [['where.a', 'expected a value (string, number, boolean) or a comparison such as { gte: 3 }, found null']]],
+    [
+      'null where value',
+      { event: 'x', where: { a: null } },
+      [['where.a', 'expected a value (string, number, boolean) or a comparison such as { gte: 3 }, found null']],
+    ],
     ['null count', { event: 'x', count: null }, [['count', 'expected a comparison such as { gte: 1 }, found null']]],
     ['null health', { health: null }, [['health', 'expected health such as { band: "at-risk" } or { score: { lt: 40 } }, found null']]],
     ['where not an object', { event: 'x', where: 'feature' }, [['where', 'expected property filters such as { feature: "reports" }, found string']]],
@@ -103,7 +140,13 @@ describe('RuleSchema errors: one readable message at the real path', () => {
     ['within on a not', { not: { event: 'x' }, within: '7d' }, [['within', '"within" does not belong in a "not" clause']]],
     [
       'several problems, all reported',
-      { all: [{ event: 'x', within: '1 week' }, { fact: 'f', gte: 5, lte: 'a', within: '7d' }, { recipe: 'r', state: 'finished' }] },
+      {
+        all: [
+          { event: 'x', within: '1 week' },
+          { fact: 'f', gte: 5, lte: 'a', within: '7d' },
+          { recipe: 'r', state: 'finished' },
+        ],
+      },
       [
         ['all.0.within', 'expected "7d"-style duration, found "1 week"'],
         ['all.1.within', '"within" does not belong in a "fact" clause'],
@@ -114,7 +157,10 @@ describe('RuleSchema errors: one readable message at the real path', () => {
 
   it('the acme alert shapes the language does not have are rejected, not silently ignored', () => {
     expect(issues({ score_change_wow: { lte: '-20%' } })).toEqual([
-      ['', 'unknown key "score_change_wow" in a rule; expected all, any, not, event, trait, tenantTrait, fact, metric, page, lifecycle, checklist, recipe, health'],
+      [
+        '',
+        'unknown key "score_change_wow" in a rule; expected all, any, not, event, trait, tenantTrait, fact, metric, page, lifecycle, checklist, recipe, health',
+      ],
     ]);
     expect(issues({ metric: 'errors_per_session_1d', above: 'cohort_p95' })).toEqual([
       ['', 'unknown key "above" in a "metric" clause; expected eq, ne, gt, gte, lt, lte, in, nin, exists, glob'],

@@ -66,9 +66,15 @@ export type ProgressState = 'completed' | 'started' | 'not_started';
  */
 export type Evidence = 'verified' | 'any';
 
-export interface AllRule { all: readonly Rule[] }
-export interface AnyRule { any: readonly Rule[] }
-export interface NotRule { not: Rule }
+export interface AllRule {
+  all: readonly Rule[];
+}
+export interface AnyRule {
+  any: readonly Rule[];
+}
+export interface NotRule {
+  not: Rule;
+}
 export interface EventRule {
   event: string;
   where?: Where;
@@ -78,14 +84,28 @@ export interface EventRule {
   within?: Duration;
   evidence?: Evidence;
 }
-export interface TraitRule extends Comparison { trait: string }
-export interface TenantTraitRule extends Comparison { tenantTrait: string; evidence?: Evidence }
-export interface FactRule extends Comparison { fact: string; evidence?: Evidence }
-export interface MetricRule extends Comparison { metric: string }
+export interface TraitRule extends Comparison {
+  trait: string;
+}
+export interface TenantTraitRule extends Comparison {
+  tenantTrait: string;
+  evidence?: Evidence;
+}
+export interface FactRule extends Comparison {
+  fact: string;
+  evidence?: Evidence;
+}
+export interface MetricRule extends Comparison {
+  metric: string;
+}
 /** Glob on the current path: `*` one segment, `**` any depth (`/reports/**` also matches `/reports`). */
-export interface PageRule { page: string }
+export interface PageRule {
+  page: string;
+}
 /** True when the current lifecycle state is one of these. */
-export interface LifecycleRule { lifecycle: string | readonly string[] }
+export interface LifecycleRule {
+  lifecycle: string | readonly string[];
+}
 /**
  * State of a checklist (default `completed`). Without `items` it is about the whole checklist:
  * completed = the checklist is complete, started = some progress but not complete, not_started = no
@@ -103,20 +123,29 @@ export interface ChecklistRule {
   accept?: 'attested';
 }
 /** The recipe's state equals `state` (default `completed`). */
-export interface RecipeRule { recipe: string; state?: ProgressState }
+export interface RecipeRule {
+  recipe: string;
+  state?: ProgressState;
+}
 /** Band equality (or one of a list) and/or score comparison, ANDed. */
-export interface HealthRule { health: { band?: string | readonly string[]; score?: NumberComparison } }
+export interface HealthRule {
+  health: { band?: string | readonly string[]; score?: NumberComparison };
+}
 
-export type LeafRule =
-  | EventRule | TraitRule | TenantTraitRule | FactRule | MetricRule
-  | PageRule | LifecycleRule | ChecklistRule | RecipeRule | HealthRule;
+export type LeafRule = EventRule | TraitRule | TenantTraitRule | FactRule | MetricRule | PageRule | LifecycleRule | ChecklistRule | RecipeRule | HealthRule;
 export type Rule = AllRule | AnyRule | NotRule | LeafRule;
 
 /**
  * What `countEvents` is asked: events named `event`, matching `where` (see `matchWhere`), with a
  * timestamp `ts` such that `since <= ts <= until` (both inclusive; no `since` = from the beginning).
  */
-export interface EventQuery { event: string; where?: Where; since?: number; until: number; evidence?: Evidence }
+export interface EventQuery {
+  event: string;
+  where?: Where;
+  since?: number;
+  until: number;
+  evidence?: Evidence;
+}
 
 export interface ChecklistProgress {
   completedItems: readonly string[];
@@ -127,7 +156,10 @@ export interface ChecklistProgress {
   allItems?: readonly string[];
 }
 
-export interface Health { score: number; band: string }
+export interface Health {
+  score: number;
+  band: string;
+}
 
 /**
  * The data a rule reads. Implemented by the browser (local rollups) and the server (SQL

@@ -19,14 +19,23 @@ describe('attest and accept', () => {
   test('a checklist clause may accept attested items; nothing else may', () => {
     expect(RuleSchema.safeParse({ checklist: 'onboarding', accept: 'attested' }).success).toBe(true);
     expect(RuleSchema.safeParse({ checklist: 'onboarding', accept: 'claims' }).error!.issues[0]!.message).toMatch(/expected accept: "attested"/);
-    expect(RuleSchema.safeParse({ event: 'x', accept: 'attested' }).error!.issues.map((i) => i.message).join()).toMatch(/"accept" does not belong in an "event" clause/);
+    expect(
+      RuleSchema.safeParse({ event: 'x', accept: 'attested' })
+        .error!.issues.map((i) => i.message)
+        .join(),
+    ).toMatch(/"accept" does not belong in an "event" clause/);
   });
 
   test('a whole config with both validates', () => {
     const r = validateConfig({
-      version: 1, product: 'acme',
+      version: 1,
+      product: 'acme',
       checklists: [{ id: 'onboarding', title: 'x', items: [item({ roles: ['admin'] })] }],
-      lifecycle: { initial: 'a', states: { a: {}, b: { proof: { checklist: 'onboarding', items: ['contract'], accept: 'attested' } } }, transitions: [{ from: 'a', to: 'b' }] },
+      lifecycle: {
+        initial: 'a',
+        states: { a: {}, b: { proof: { checklist: 'onboarding', items: ['contract'], accept: 'attested' } } },
+        transitions: [{ from: 'a', to: 'b' }],
+      },
     });
     expect(r.problems ?? []).toEqual([]);
   });

@@ -17,7 +17,8 @@ function obj<S extends z.ZodRawShape>(what: string, shape: S) {
   const keys = Object.keys(shape);
   return z.strictObject(shape, {
     error: (iss) => {
-      if (iss.code === 'unrecognized_keys') return `unknown ${iss.keys.length > 1 ? 'keys' : 'key'} ${iss.keys.map(q).join(', ')} in ${what}; expected ${keys.join(', ')}`;
+      if (iss.code === 'unrecognized_keys')
+        return `unknown ${iss.keys.length > 1 ? 'keys' : 'key'} ${iss.keys.map(q).join(', ')} in ${what}; expected ${keys.join(', ')}`;
       if (iss.code === 'invalid_type') return `expected ${what} (an object), found ${typeOf(iss.input)}`;
       return undefined;
     },
@@ -35,29 +36,47 @@ export const IdSchema = z
 const LOCALE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
 /** Human text: a string, or one per locale (`{ en: "…", fr: "…" }`). */
 export const TextSchema = z.union(
-  [z.string(), z.record(z.string().regex(LOCALE, { error: (iss) => `expected a locale such as "en" or "en-GB", found ${q(iss.input)}` }), z.string({ error: 'expected the text for this locale (a string)' }))],
+  [
+    z.string(),
+    z.record(
+      z.string().regex(LOCALE, { error: (iss) => `expected a locale such as "en" or "en-GB", found ${q(iss.input)}` }),
+      z.string({ error: 'expected the text for this locale (a string)' }),
+    ),
+  ],
   {
     error: (iss) => {
       if (iss.code !== 'invalid_union') return undefined;
       if (iss.input === undefined) return 'text is required';
       const errs = iss.errors[1];
       return typeof iss.input === 'object' && iss.input && !Array.isArray(iss.input) && errs?.length
-        ? errs.map((e) => `${e.path.map(String).join('.')}: ${e.code === 'invalid_key' ? ((e as { issues?: { message: string }[] }).issues?.[0]?.message ?? e.message) : e.message}`).join('; ')
+        ? errs
+            .map(
+              (e) =>
+                `${e.path.map(String).join('.')}: ${e.code === 'invalid_key' ? ((e as { issues?: { message: string }[] }).issues?.[0]?.message ?? e.message) : e.message}`,
+            )
+            .join('; ')
         : `expected text (a string, or a per-locale map such as { en: "…" }), found ${typeOf(iss.input)}`;
     },
   },
 );
 
-const link = z.string({ error: (iss) => `expected a link (a string), found ${q(iss.input)}` }).regex(SAFE_LINK, { error: (iss) => `expected a link: http:// or https:// and a host, or a path on this site starting with a single /; no spaces, quotes, angle brackets, backslashes or control characters; found ${q(iss.input)}` });
+const link = z.string({ error: (iss) => `expected a link (a string), found ${q(iss.input)}` }).regex(SAFE_LINK, {
+  error: (iss) =>
+    `expected a link: http:// or https:// and a host, or a path on this site starting with a single /; no spaces, quotes, angle brackets, backslashes or control characters; found ${q(iss.input)}`,
+});
 
-export const ActionSchema = obj('an action', { label: TextSchema.optional(), recipe: IdSchema.optional(), link: link.optional() })
-  .refine((a) => a.recipe !== undefined || a.link !== undefined, { error: 'an action opens a recipe or a link: give "recipe" or "link"' });
+export const ActionSchema = obj('an action', { label: TextSchema.optional(), recipe: IdSchema.optional(), link: link.optional() }).refine(
+  (a) => a.recipe !== undefined || a.link !== undefined,
+  { error: 'an action opens a recipe or a link: give "recipe" or "link"' },
+);
 
 export const ChecklistItemSchema = obj('a checklist item', {
   id: IdSchema,
   title: TextSchema,
   description: TextSchema.optional(),
-  due: obj('due', { day: z.number({ error: 'expected the due day as a number (7, 14, 30…)' }).int().positive({ error: 'expected a due day >= 1' }) }).optional(),
+  due: obj('due', {
+    day: z.number({ error: 'expected the due day as a number (7, 14, 30…)' }).int().positive({ error: 'expected a due day >= 1' }),
+  }).optional(),
   scope: z.enum(['user', 'tenant'], { error: (iss) => `expected scope "user" or "tenant", found ${q(iss.input)}` }).optional(),
   complete: RuleSchema,
   failed: RuleSchema.optional(),
@@ -69,10 +88,15 @@ export const ChecklistItemSchema = obj('a checklist item', {
    * is decided by the server from stored events (event, fact, trait and metric rules) and a browser's
    * claim is ignored.
    */
-  attest: z.union([
-    z.literal('user'),
-    obj('attest', { roles: z.array(z.string().min(1), { error: 'expected a list of roles' }).min(1, { error: 'list at least one role' }) }),
-  ], { error: (iss) => `expected attest: user or attest: { roles: [admin] }, found ${q(iss.input)}` }).optional(),
+  attest: z
+    .union(
+      [
+        z.literal('user'),
+        obj('attest', { roles: z.array(z.string().min(1), { error: 'expected a list of roles' }).min(1, { error: 'list at least one role' }) }),
+      ],
+      { error: (iss) => `expected attest: user or attest: { roles: [admin] }, found ${q(iss.input)}` },
+    )
+    .optional(),
 });
 
 export const ChecklistSchema = obj('a checklist', {
@@ -92,7 +116,20 @@ const NudgeActionSchema = obj('a nudge action', {
 });
 
 export const NUDGE_KINDS = ['tooltip', 'hotspot', 'modal', 'banner'] as const;
-const PLACEMENTS = ['top', 'bottom', 'left', 'right', 'top-start', 'top-end', 'bottom-start', 'bottom-end', 'left-start', 'left-end', 'right-start', 'right-end'] as const;
+const PLACEMENTS = [
+  'top',
+  'bottom',
+  'left',
+  'right',
+  'top-start',
+  'top-end',
+  'bottom-start',
+  'bottom-end',
+  'left-start',
+  'left-end',
+  'right-start',
+  'right-end',
+] as const;
 const anchor = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], { error: 'expected a CSS selector or a list of them, tried in order' });
 
 export const NudgeSchema = obj('a nudge', {
@@ -109,7 +146,8 @@ export const NudgeSchema = obj('a nudge', {
   priority: z.number({ error: 'expected a priority (a number; higher shows first)' }).optional(),
   cap: obj('a cap', { times: z.number().int().positive(), per: DurationSchema }).optional(),
 }).refine((n) => (n.kind !== 'tooltip' && n.kind !== 'hotspot') || n.anchor !== undefined, {
-  error: 'a tooltip or hotspot nudge needs an "anchor" (the element it points at)', path: ['anchor'],
+  error: 'a tooltip or hotspot nudge needs an "anchor" (the element it points at)',
+  path: ['anchor'],
 });
 
 const advance = z.union([z.enum(['click', 'next']), RuleSchema], { error: 'expected advance "click", "next" or an event rule' });
@@ -129,10 +167,13 @@ export const RecipeSchema = obj('a recipe', {
 });
 
 const pair = z.tuple([z.number(), z.number()], { error: 'expected a [bound, points] pair of numbers' });
-const points = z.union([
-  obj('linear points', { linear: z.tuple([z.number(), z.number()], { error: 'expected linear: [value for 0 points, value for 100 points]' }) }),
-  obj('step points', { steps: z.array(pair).min(1), otherwise: z.number() }),
-], { error: 'expected points as { linear: [low, high] } or { steps: [[bound, points], …], otherwise: points }' });
+const points = z.union(
+  [
+    obj('linear points', { linear: z.tuple([z.number(), z.number()], { error: 'expected linear: [value for 0 points, value for 100 points]' }) }),
+    obj('step points', { steps: z.array(pair).min(1), otherwise: z.number() }),
+  ],
+  { error: 'expected points as { linear: [low, high] } or { steps: [[bound, points], …], otherwise: points }' },
+);
 
 export const HealthComponentSchema = obj('a health component', {
   id: IdSchema,
@@ -143,22 +184,31 @@ export const HealthComponentSchema = obj('a health component', {
 });
 
 /** Alert conditions: a rule, or a comparison the rule language can't say (week-over-week, cohort). */
-const alertWhen = z.union([
-  obj('a week-over-week condition', { score_change_wow: obj('a change', { lte: z.union([z.number(), z.string().regex(/^-?\d+(\.\d+)?%$/)]) }) }),
-  obj('a cohort condition', {
-    metric: z.string().min(1).meta(METRIC_META),
-    above: z.literal('cohort_p95'),
-    /** The fewest other tenants with a value for the p95 to mean something (default 5). */
-    min_cohort: z.number({ error: 'expected min_cohort (a whole number)' }).int({ error: 'expected min_cohort (a whole number)' }).positive({ error: 'min_cohort is >= 1' }).optional(),
-    /** The absolute bound used instead while the cohort is smaller than min_cohort. */
-    fallback: z.number({ error: 'expected fallback (a number: the bound used while the cohort is too small)' }).optional(),
-  }),
-  RuleSchema,
-], { error: 'expected an alert condition: a rule, { score_change_wow: { lte: -20% } } or { metric, above: cohort_p95 }' });
+const alertWhen = z.union(
+  [
+    obj('a week-over-week condition', { score_change_wow: obj('a change', { lte: z.union([z.number(), z.string().regex(/^-?\d+(\.\d+)?%$/)]) }) }),
+    obj('a cohort condition', {
+      metric: z.string().min(1).meta(METRIC_META),
+      above: z.literal('cohort_p95'),
+      /** The fewest other tenants with a value for the p95 to mean something (default 5). */
+      min_cohort: z
+        .number({ error: 'expected min_cohort (a whole number)' })
+        .int({ error: 'expected min_cohort (a whole number)' })
+        .positive({ error: 'min_cohort is >= 1' })
+        .optional(),
+      /** The absolute bound used instead while the cohort is smaller than min_cohort. */
+      fallback: z.number({ error: 'expected fallback (a number: the bound used while the cohort is too small)' }).optional(),
+    }),
+    RuleSchema,
+  ],
+  { error: 'expected an alert condition: a rule, { score_change_wow: { lte: -20% } } or { metric, above: cohort_p95 }' },
+);
 
 export const HealthSchema = obj('health', {
   bands: obj('bands', { healthy: z.number().min(0).max(100), watch: z.number().min(0).max(100) }),
-  weights: z.enum(['sum-to-100', 'normalise'], { error: (iss) => `expected weights "sum-to-100" (checked) or "normalise" (scaled to 100), found ${q(iss.input)}` }),
+  weights: z.enum(['sum-to-100', 'normalise'], {
+    error: (iss) => `expected weights "sum-to-100" (checked) or "normalise" (scaled to 100), found ${q(iss.input)}`,
+  }),
   components: z.array(HealthComponentSchema).min(1),
   alerts: z.array(obj('an alert', { id: IdSchema, when: alertWhen, notify: z.array(z.string().min(1)).min(1) })).optional(),
   /** The alerts Keel has without config (sponsor-disengaged); false turns them off. Default true. */
@@ -175,11 +225,20 @@ export const TimelineSchema = obj('timeline', {
 
 export const LifecycleSchema = obj('lifecycle', {
   initial: IdSchema,
-  states: z.record(IdSchema, obj('a lifecycle state', {
-    owner: z.string().min(1).optional(),
-    proof: RuleSchema.optional(),
-    allows: z.array(z.string().regex(/^(checklist|nudge|recipe|playbook):[a-z0-9*][a-z0-9*-]*$/, { error: (iss) => `expected an allowed action such as "nudge:reports-unused" or "recipe:*", found ${q(iss.input)}` })).optional(),
-  })),
+  states: z.record(
+    IdSchema,
+    obj('a lifecycle state', {
+      owner: z.string().min(1).optional(),
+      proof: RuleSchema.optional(),
+      allows: z
+        .array(
+          z.string().regex(/^(checklist|nudge|recipe|playbook):[a-z0-9*][a-z0-9*-]*$/, {
+            error: (iss) => `expected an allowed action such as "nudge:reports-unused" or "recipe:*", found ${q(iss.input)}`,
+          }),
+        )
+        .optional(),
+    }),
+  ),
   transitions: z.array(obj('a transition', { from: z.union([IdSchema, z.array(IdSchema).min(1)]), to: IdSchema })),
 });
 
@@ -187,7 +246,11 @@ export const StatusSchema = obj('status', {
   components: z.array(obj('a status component', { id: IdSchema, name: TextSchema })),
 });
 
-const count = (what: string) => z.number({ error: `expected ${what} (a whole number)` }).int({ error: `expected ${what} (a whole number)` }).nonnegative({ error: `${what} is >= 0` });
+const count = (what: string) =>
+  z
+    .number({ error: `expected ${what} (a whole number)` })
+    .int({ error: `expected ${what} (a whole number)` })
+    .nonnegative({ error: `${what} is >= 0` });
 /**
  * One fatigue budget for every surface that interrupts (nudges, recipes, checklists reopening):
  * at most `perSession` in a session (30 min of inactivity ends one) and `perDay` in 24 hours,

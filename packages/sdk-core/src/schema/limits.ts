@@ -49,11 +49,7 @@ function pathOf(f: Frame | undefined, prefix: readonly (string | number)[]): str
  * `skip` leaves out a top-level key (a batch's messages are checked one by one). `prefix` is
  * prepended to the reported path.
  */
-export function checkShape(
-  value: unknown,
-  limits: ShapeLimits,
-  opts: { skip?: string; prefix?: readonly (string | number)[] } = {},
-): LimitIssue | null {
+export function checkShape(value: unknown, limits: ShapeLimits, opts: { skip?: string; prefix?: readonly (string | number)[] } = {}): LimitIssue | null {
   if (typeof value !== 'object' || value === null) return null;
   const prefix = opts.prefix ?? [];
   const stack: Frame[] = [{ value, depth: 1, key: '', parent: undefined }];

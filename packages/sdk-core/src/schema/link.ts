@@ -14,4 +14,5 @@
  * No flags (`i`, `u`), so the JSON Schema generated from the config schema carries the same
  * pattern to editors: the scheme's case is spelt out instead.
  */
-export const SAFE_LINK = /^(?=[^\s"'`<>\\\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufff9-\ufffb]*$)(?:[hH][tT][tT][pP][sS]?:\/\/[^/?#@:%[\]]+(?::\d{1,5})?(?:[/?#]|$)|\/(?!\/))/;
+export const SAFE_LINK =
+  /^(?=[^\s"'`<>\\\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufff9-\ufffb]*$)(?:[hH][tT][tT][pP][sS]?:\/\/[^/?#@:%[\]]+(?::\d{1,5})?(?:[/?#]|$)|\/(?!\/))/;

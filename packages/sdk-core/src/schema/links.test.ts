@@ -17,8 +17,15 @@ const WHEN = { event: 'feature.used' };
 
 /** A config with the link in every place config can carry one: nudge action, checklist launch and recovery, nudge body, recipe step text. */
 const configWith = (link: string) => ({
-  version: 1, product: 'acme',
-  checklists: [{ id: 'onboarding', title: 'Setup', items: [{ id: 'sso', title: 'SSO', complete: WHEN, failed: WHEN, launch: { label: 'Go', link }, recovery: { label: 'Fix', link } }] }],
+  version: 1,
+  product: 'acme',
+  checklists: [
+    {
+      id: 'onboarding',
+      title: 'Setup',
+      items: [{ id: 'sso', title: 'SSO', complete: WHEN, failed: WHEN, launch: { label: 'Go', link }, recovery: { label: 'Fix', link } }],
+    },
+  ],
   nudges: [{ id: 'tip', kind: 'banner', body: `Read [the guide](${link}).`, when: WHEN, actions: [{ label: 'Open', link }] }],
   recipes: [{ id: 'tour', title: 'Tour', steps: [{ text: `See [this](${link}).` }] }],
 });
@@ -26,7 +33,11 @@ const configWith = (link: string) => ({
 test('the table has both kinds, and every refusal the issue names', () => {
   expect(LINK_CASES.filter((c) => c.ok).length).toBeGreaterThan(5);
   const refused = LINK_CASES.filter((c) => !c.ok).map((c) => c.link);
-  for (const ch of ['"', "'", '<', '>', '\\', '\u0000', '\u007f', '\t', ' ', '\n']) expect(refused.some((l) => l.includes(ch)), JSON.stringify(ch)).toBe(true);
+  for (const ch of ['"', "'", '<', '>', '\\', '\u0000', '\u007f', '\t', ' ', '\n'])
+    expect(
+      refused.some((l) => l.includes(ch)),
+      JSON.stringify(ch),
+    ).toBe(true);
   expect(refused).toContain('/x"><svg/onload=alert(1)>');
 });
 
@@ -58,7 +69,10 @@ describe.each(cases)('%s: %s', (_why, _shown, c) => {
   test('the action schema', () => {
     const r = ActionSchema.safeParse({ label: 'Open', link: c.link });
     expect(r.success).toBe(c.ok);
-    if (!r.success) expect(r.error.issues[0]?.message).toBe(`expected a link: http:// or https:// and a host, or a path on this site starting with a single /; no spaces, quotes, angle brackets, backslashes or control characters; found ${JSON.stringify(c.link)}`);
+    if (!r.success)
+      expect(r.error.issues[0]?.message).toBe(
+        `expected a link: http:// or https:// and a host, or a path on this site starting with a single /; no spaces, quotes, angle brackets, backslashes or control characters; found ${JSON.stringify(c.link)}`,
+      );
   });
 
   test('validateConfig (what the ingest API runs before storing a config) names every place the link is refused', () => {
@@ -80,29 +94,61 @@ describe.each(cases)('%s: %s', (_why, _shown, c) => {
     // shape is valid (here the recipe; the nudge's own action link makes that nudge invalid).
     expect(linkProblems.sort()).toEqual((r.config ? inText : [...actions, ...inText.filter((p) => p.startsWith('recipes'))]).sort());
     if (!r.config) {
-      const text = validateConfig({ ...configWith('/ok'), nudges: [{ id: 'tip', kind: 'banner', body: `Read [the guide](${c.link}).`, when: WHEN }], recipes: [{ id: 'tour', title: 'Tour', steps: [{ text: `See [this](${c.link}).` }] }] });
+      const text = validateConfig({
+        ...configWith('/ok'),
+        nudges: [{ id: 'tip', kind: 'banner', body: `Read [the guide](${c.link}).`, when: WHEN }],
+        recipes: [{ id: 'tour', title: 'Tour', steps: [{ text: `See [this](${c.link}).` }] }],
+      });
       expect(text.problems.map((p) => p.path)).toEqual(inText);
     }
   });
 });
 
 test('a refused link in a YAML config is reported with its path and line', () => {
-  const r = validateConfigText([
-    'version: 1', 'product: acme', 'nudges:', '  - id: tip', '    kind: banner', '    body: Hi', '    when: { event: x }', '    actions:',
-    `      - { label: Open, link: '/x"><svg/onload=alert(1)>' }`,
-    '  - id: two', '    kind: banner', '    body: { en: "See [it](javascript:alert(1))", fr: "Voir [ça](/ok)" }', '    when: { event: x }',
-  ].join('\n'));
+  const r = validateConfigText(
+    [
+      'version: 1',
+      'product: acme',
+      'nudges:',
+      '  - id: tip',
+      '    kind: banner',
+      '    body: Hi',
+      '    when: { event: x }',
+      '    actions:',
+      `      - { label: Open, link: '/x"><svg/onload=alert(1)>' }`,
+      '  - id: two',
+      '    kind: banner',
+      '    body: { en: "See [it](javascript:alert(1))", fr: "Voir [ça](/ok)" }',
+      '    when: { event: x }',
+    ].join('\n'),
+  );
   expect(r.ok).toBe(false);
   // Shape and text links in one pass: the action's link (a shape problem) and the second nudge's text link.
   expect(r.problems).toEqual([
     { path: 'nudges[0].actions[0].link', line: 9, message: expect.stringContaining('found "/x\\"><svg/onload=alert(1)>"') },
     { path: 'nudges[1].body.en', line: 12, message: expect.stringContaining('a link Keel will not open (it would show as plain text): "javascript:alert(1"') },
   ]);
-  const text = validateConfigText(['version: 1', 'product: acme', 'nudges:', '  - id: two', '    kind: banner', '    body: { en: "See [it](javascript:alert(1))", fr: "Voir [ça](/ok)" }', '    when: { event: x }'].join('\n'));
-  expect(text.problems).toEqual([{ path: 'nudges[0].body.en', line: 6, message: expect.stringContaining('a link Keel will not open (it would show as plain text): "javascript:alert(1"') }]);
+  const text = validateConfigText(
+    [
+      'version: 1',
+      'product: acme',
+      'nudges:',
+      '  - id: two',
+      '    kind: banner',
+      '    body: { en: "See [it](javascript:alert(1))", fr: "Voir [ça](/ok)" }',
+      '    when: { event: x }',
+    ].join('\n'),
+  );
+  expect(text.problems).toEqual([
+    { path: 'nudges[0].body.en', line: 6, message: expect.stringContaining('a link Keel will not open (it would show as plain text): "javascript:alert(1"') },
+  ]);
 });
 
 test('a link inside `code` or **bold** is not a link (the renderer shows it as text), so it is not checked', () => {
-  const r = validateConfig({ version: 1, product: 'acme', nudges: [{ id: 'tip', kind: 'banner', body: 'Type `[x](javascript:alert(1))` or **[y](javascript:1)**', when: WHEN }] });
+  const r = validateConfig({
+    version: 1,
+    product: 'acme',
+    nudges: [{ id: 'tip', kind: 'banner', body: 'Type `[x](javascript:alert(1))` or **[y](javascript:1)**', when: WHEN }],
+  });
   expect(r.problems).toEqual([]);
 });

@@ -21,14 +21,11 @@ const id = (what: string) =>
 /** ISO 8601 date-time with an offset or Z; what every Segment library sends. */
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)$/;
 const dateTime = (what: string) =>
-  z
-    .string({ error: required(what, 'an ISO 8601 date-time string') })
-    .refine((s) => ISO.test(s) && !Number.isNaN(Date.parse(s)), {
-      error: (iss) => `expected ${what} as an ISO 8601 date-time such as "2026-01-31T12:00:00.000Z", found ${JSON.stringify(iss.input)}`,
-    });
+  z.string({ error: required(what, 'an ISO 8601 date-time string') }).refine((s) => ISO.test(s) && !Number.isNaN(Date.parse(s)), {
+    error: (iss) => `expected ${what} as an ISO 8601 date-time such as "2026-01-31T12:00:00.000Z", found ${JSON.stringify(iss.input)}`,
+  });
 
-const dict = (what: string) =>
-  z.record(z.string(), z.unknown(), { error: (iss) => `expected ${what} as an object, found ${typeOf(iss.input)}` });
+const dict = (what: string) => z.record(z.string(), z.unknown(), { error: (iss) => `expected ${what} as an object, found ${typeOf(iss.input)}` });
 
 export const MESSAGE_TYPES = ['track', 'identify', 'group', 'page', 'screen', 'alias'] as const;
 export type MessageType = (typeof MESSAGE_TYPES)[number];
@@ -54,12 +51,10 @@ const shapes = {
 } satisfies Record<MessageType, z.ZodRawShape>;
 
 const messageOf = <T extends MessageType>(type: T) =>
-  z
-    .looseObject({ type: z.literal(type), ...common, ...shapes[type] })
-    .refine((m) => m.userId != null || m.anonymousId != null, {
-      error: 'expected userId or anonymousId: every message names who it is about',
-      path: ['userId'],
-    });
+  z.looseObject({ type: z.literal(type), ...common, ...shapes[type] }).refine((m) => m.userId != null || m.anonymousId != null, {
+    error: 'expected userId or anonymousId: every message names who it is about',
+    path: ['userId'],
+  });
 
 export const TrackSchema = messageOf('track');
 export const IdentifySchema = messageOf('identify');
@@ -72,8 +67,12 @@ export const AliasSchema = messageOf('alias');
 // `toString` is an unknown type, never something inherited from Object.prototype.
 type MessageSchema = typeof TrackSchema | typeof IdentifySchema | typeof GroupSchema | typeof PageSchema | typeof ScreenSchema | typeof AliasSchema;
 const byType: Readonly<Record<MessageType, MessageSchema>> = Object.assign(Object.create(null) as Record<MessageType, MessageSchema>, {
-  track: TrackSchema, identify: IdentifySchema, group: GroupSchema,
-  page: PageSchema, screen: ScreenSchema, alias: AliasSchema,
+  track: TrackSchema,
+  identify: IdentifySchema,
+  group: GroupSchema,
+  page: PageSchema,
+  screen: ScreenSchema,
+  alias: AliasSchema,
 });
 const isMessageType = (t: unknown): t is MessageType => typeof t === 'string' && Object.hasOwn(byType, t);
 
@@ -85,9 +84,7 @@ export type ScreenMessage = z.infer<typeof ScreenSchema>;
 export type AliasMessage = z.infer<typeof AliasSchema>;
 export type Message = TrackMessage | IdentifyMessage | GroupMessage | PageMessage | ScreenMessage | AliasMessage;
 
-export type MessageResult =
-  | { success: true; data: Message }
-  | { success: false; issues: { path: string; message: string }[] };
+export type MessageResult = { success: true; data: Message } | { success: false; issues: { path: string; message: string }[] };
 
 /**
  * Validates one message. Dispatches on `type` first so an error names the fields of the type
@@ -99,7 +96,12 @@ export function parseMessage(input: unknown): MessageResult {
   if (!isMessageType(type)) {
     return {
       success: false,
-      issues: [{ path: 'type', message: `expected type to be one of ${MESSAGE_TYPES.join(', ')}, found ${typeof type === 'string' ? JSON.stringify(type.length > 64 ? `${type.slice(0, 64)}…` : type) : type === undefined ? 'nothing' : typeOf(type)}` }],
+      issues: [
+        {
+          path: 'type',
+          message: `expected type to be one of ${MESSAGE_TYPES.join(', ')}, found ${typeof type === 'string' ? JSON.stringify(type.length > 64 ? `${type.slice(0, 64)}…` : type) : type === undefined ? 'nothing' : typeOf(type)}`,
+        },
+      ],
     };
   }
   const r = byType[type].safeParse(input);

@@ -20,7 +20,10 @@ const NUM_OPS = ['eq', 'ne', 'gt', 'gte', 'lt', 'lte'] as const;
 const EVIDENCED = [...OPS, 'evidence'] as const;
 const EXTRA: Partial<Record<Kind, readonly string[]>> = {
   event: ['where', 'count', 'within', 'evidence'],
-  trait: OPS, tenantTrait: EVIDENCED, fact: EVIDENCED, metric: OPS,
+  trait: OPS,
+  tenantTrait: EVIDENCED,
+  fact: EVIDENCED,
+  metric: OPS,
   checklist: ['items', 'state', 'accept'],
   recipe: ['state'],
 };
@@ -36,7 +39,9 @@ const kindsOf = (v: unknown): Kind[] => (isObj(v) ? KINDS.filter((k) => v[k] !==
 const unknownKeys = (what: string, allowed: readonly string[], shape?: string) => (iss: z.core.$ZodRawIssue) =>
   iss.code === 'unrecognized_keys'
     ? `unknown ${iss.keys.length > 1 ? 'keys' : 'key'} ${iss.keys.map(q).join(', ')} in ${what}; expected ${list(allowed)}`
-    : iss.code === 'invalid_type' && shape ? `expected ${shape}, found ${typeOf(iss.input)}` : undefined;
+    : iss.code === 'invalid_type' && shape
+      ? `expected ${shape}, found ${typeOf(iss.input)}`
+      : undefined;
 
 /**
  * JSON Schema metadata for the names the server computes: editors complete them and show each
@@ -52,9 +57,10 @@ const listed = (defs: readonly { name: string; description: string }[], what: st
 export const METRIC_META = listed(METRICS, 'a metric the server computes');
 export const FACT_META = listed(FACTS, 'a fact the server computes');
 /** Event names are the product's own: the known ones are suggestions, not a limit. */
-const EVENT_META = { description: 'an event name: your product\'s own, or one Keel reads (see examples)', examples: KNOWN_EVENTS.map((e) => e.name) };
+const EVENT_META = { description: "an event name: your product's own, or one Keel reads (see examples)", examples: KNOWN_EVENTS.map((e) => e.name) };
 
-const name = (what: string) => z.string({ error: (iss) => `expected ${what} (a string), found ${typeOf(iss.input)}` }).min(1, { error: `${what} must not be empty` });
+const name = (what: string) =>
+  z.string({ error: (iss) => `expected ${what} (a string), found ${typeOf(iss.input)}` }).min(1, { error: `${what} must not be empty` });
 
 /** `'7d'`: a whole number then m, h, d or w. */
 export const DurationSchema = z
@@ -69,9 +75,14 @@ const ordered = z.union([z.number(), z.string()], {
 });
 const scalars = z.array(scalar, { error: (iss) => `expected a list of values, found ${typeOf(iss.input)}` });
 const opShape = {
-  eq: scalar.optional(), ne: scalar.optional(),
-  gt: ordered.optional(), gte: ordered.optional(), lt: ordered.optional(), lte: ordered.optional(),
-  in: scalars.optional(), nin: scalars.optional(),
+  eq: scalar.optional(),
+  ne: scalar.optional(),
+  gt: ordered.optional(),
+  gte: ordered.optional(),
+  lt: ordered.optional(),
+  lte: ordered.optional(),
+  in: scalars.optional(),
+  nin: scalars.optional(),
   exists: z.boolean({ error: 'expected true or false' }).optional(),
   glob: z.string({ error: 'expected a glob pattern (a string)' }).optional(),
 };
@@ -97,7 +108,9 @@ const whereValue = z.union([z.string(), z.number(), z.boolean(), Comparison], {
   },
 });
 /** Event property filter: `{ feature: 'reports', size: { gte: 3 } }`. */
-export const WhereSchema = z.record(z.string(), whereValue, { error: (iss) => `expected property filters such as { feature: "reports" }, found ${typeOf(iss.input)}` });
+export const WhereSchema = z.record(z.string(), whereValue, {
+  error: (iss) => `expected property filters such as { feature: "reports" }, found ${typeOf(iss.input)}`,
+});
 
 const count = (n: z.ZodNumber) => {
   const shape = Object.fromEntries(NUM_OPS.map((k) => [k, n.optional()])) as Record<(typeof NUM_OPS)[number], z.ZodOptional<z.ZodNumber>>;
@@ -108,22 +121,37 @@ const count = (n: z.ZodNumber) => {
 const whole = z.number({ error: 'expected a number' }).int({ error: 'expected a whole number' }).nonnegative({ error: 'expected a count >= 0' });
 const num = z.number({ error: 'expected a number' });
 const names = (what: string) => z.array(name(what), { error: `expected a list of ${what}s` }).min(1, { error: `list at least one ${what}` });
-const nameOrNames = (what: string) => z.union([name(what), names(what)], {
-  error: (iss) => (iss.code === 'invalid_union' ? `expected a ${what} or a list of them, found ${typeOf(iss.input)}` : undefined),
-});
+const nameOrNames = (what: string) =>
+  z.union([name(what), names(what)], {
+    error: (iss) => (iss.code === 'invalid_union' ? `expected a ${what} or a list of them, found ${typeOf(iss.input)}` : undefined),
+  });
 const STATES = ['completed', 'started', 'not_started'] as const;
 
 const ruleObject = z
   .strictObject(
     {
-      all: z.array(z.lazy(() => RuleSchema), { error: 'expected a list of rules' }).optional(),
-      any: z.array(z.lazy(() => RuleSchema), { error: 'expected a list of rules' }).optional(),
+      all: z
+        .array(
+          z.lazy(() => RuleSchema),
+          { error: 'expected a list of rules' },
+        )
+        .optional(),
+      any: z
+        .array(
+          z.lazy(() => RuleSchema),
+          { error: 'expected a list of rules' },
+        )
+        .optional(),
       not: z.lazy(() => RuleSchema).optional(),
       event: name('an event name').meta(EVENT_META).optional(),
       where: WhereSchema.optional(),
       count: count(whole).optional(),
       within: DurationSchema.optional(),
-      evidence: z.enum(['verified', 'any'], { error: (iss) => `expected evidence "verified" (the default: events the server could verify) or "any", found ${q(iss.input)}` }).optional(),
+      evidence: z
+        .enum(['verified', 'any'], {
+          error: (iss) => `expected evidence "verified" (the default: events the server could verify) or "any", found ${q(iss.input)}`,
+        })
+        .optional(),
       trait: name('a trait name').optional(),
       tenantTrait: name('a tenant trait name').optional(),
       fact: name('a fact name').meta(FACT_META).optional(),

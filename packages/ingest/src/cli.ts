@@ -44,8 +44,8 @@ async function serve(args: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: finishing in-flight requests, then closing the store`);
-    evaluator.stop();
-    server.close().then(
+    // The pass running (if any) ends before the store closes under it.
+    evaluator.stop().then(() => server.close()).then(
       () => process.exit(0),
       (e: unknown) => {
         console.error('keel: shutdown failed:', e);

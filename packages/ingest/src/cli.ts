@@ -87,15 +87,18 @@ async function serve(args: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: finishing in-flight requests, then closing the store`);
-    evaluator.stop();
     clearInterval(upkeepTimer);
-    server.close().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        console.error('keel: shutdown failed:', e);
-        process.exit(1);
-      },
-    );
+    // The pass running (if any) ends before the store closes under it.
+    evaluator
+      .stop()
+      .then(() => server.close())
+      .then(
+        () => process.exit(0),
+        (e: unknown) => {
+          console.error('keel: shutdown failed:', e);
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

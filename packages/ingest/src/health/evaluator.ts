@@ -40,7 +40,8 @@ export interface Evaluator {
   pass(now?: number): Promise<PassResult>;
   /** One pass over every known tenant. */
   sweep(now?: number): Promise<PassResult>;
-  stop(): void;
+  /** Stops the timers; resolves when the pass running (if any) has ended. */
+  stop(): Promise<void>;
 }
 
 export interface EvaluatorOptions {
@@ -88,6 +89,28 @@ async function committedUpTo(k: KeelDb): Promise<number> {
   });
 }
 
+/**
+ * `f` over `items`, `n` at a time. On an error no new item is started, the ones running finish,
+ * then the error is thrown: nothing of a failed pass runs on after it (and after its job lock).
+ */
+async function inLanes<T>(items: readonly T[], n: number, f: (x: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const lane = async () => {
+    while (!failed && next < items.length) {
+      try {
+        await f(items[next++]!);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
+  };
+  const results = await Promise.allSettled(Array.from({ length: Math.min(n, items.length) }, lane));
+  const err = results.find((r) => r.status === 'rejected');
+  if (err) throw (err as PromiseRejectedResult).reason;
+}
+
 export function startEvaluator(
   k: KeelDb,
   services: { health: HealthService; lifecycle: LifecycleService; alerts: AlertService },
@@ -113,6 +136,8 @@ export function startEvaluator(
         .where('group_id', 'is not', null)
         .execute()
     ).map((r) => r.id!);
+  // Tenants evaluated at once: SQLite has one connection; PostgreSQL leaves the job's lock and one more connection free.
+  const lanes = k.pool ? Math.min(8, Math.max(1, (k.pool.options.max ?? 10) - 2)) : 1;
   let cohort: Map<string, TenantMetrics['values']> | undefined;
   let running: Promise<unknown> = Promise.resolve();
   const warned = new Set<string>();
@@ -131,13 +156,15 @@ export function startEvaluator(
       if (!values) pass.set(t, health.metrics.values);
       passes.push(health);
     }
-    // …then each tenant's lifecycle and alerts, from its one health pass.
-    for (const health of passes) {
+    // …then each tenant's lifecycle and alerts, from its one health pass (on PostgreSQL several
+    // tenants at once: a tenant's few queries are round trips, and the pool has the connections).
+    await inLanes(passes, lanes, async (health) => {
       const t = health.tenantId;
       const context = await services.lifecycle.context(t, now, health);
       const lifecycle = await services.lifecycle.evaluate(t, now, health, context);
       const step = { health, lifecycle, cohort: pass, ...(context ? { context: lifecycle ? { ...context, lifecycle: lifecycle.state } : context } : {}) };
-      fired += (await services.alerts.evaluate(t, now, step)).length;
+      const n = (await services.alerts.evaluate(t, now, step)).length;
+      fired += n; // not `fired += await …`: that reads `fired` before the await, and lanes interleave
       if (values && t === tenants[0]) {
         // A rule that can't fire says so once per reason, not silently.
         for (const v of await services.alerts.explain(t, now, step)) {
@@ -151,7 +178,7 @@ export function startEvaluator(
           }
         }
       }
-    }
+    });
     await services.health.snapshot(passes);
     cohort = pass;
     return fired;
@@ -223,6 +250,9 @@ export function startEvaluator(
       if (first) clearImmediate(first);
       clearInterval(timer);
       clearInterval(sweeper);
+      // Awaitable: a pass still running holds the job's row lock and queries the database; close
+      // the database (or drop its schema) after it, or the two wait on each other.
+      return running.then(() => undefined);
     },
   };
 }

@@ -12,6 +12,7 @@ import { measureAttribution } from './bench/attribution.mjs';
 import { measureSweep } from './bench/sweep.mjs';
 import { httpIngest, keelServe, makeBatches } from './bench/ingest.mjs';
 import { pgCopyCeiling, rowsOf, sqliteCeiling } from './bench/ceiling.mjs';
+import { pgSchema, pgUnavailable, STORES } from './bench/stores.mjs';
 import { kb, measureBundle, measureSplit } from './bench/sizes.mjs';
 import { measureTrackCost } from './bench/track-cost.mjs';
 
@@ -33,23 +34,44 @@ async function measureIngest() {
   const batches = makeBatches(BATCHES, 100);
   const { rows: ceilingRows, payloadBytes } = rowsOf(batches);
   log(`  ${fmt(ceilingRows.length)} rows, ${fmt(payloadBytes)} bytes of payload each on average`);
-  /** `keel serve` throughput for one store: `storeArgs(dataDir)` are its flags (see keelServe). */
-  const serveRuns = (storeArgs) => ({ storeArgs, runs: [] });
-  const sqliteServe = serveRuns((dataDir) => ['--data-dir', dataDir]);
-  // TODO(issue 13): `keel serve --database-url` does not exist on this branch yet. When it does, run it
-  // here in its own fresh schema of database `test` (and drop the schema afterwards), e.g.
-  //   const pgServe = serveRuns(() => ['--database-url', pgUrlWithFreshSchema]);
-  // add `pgServe` to `servers` below, and report it against `pgCeiling` (target ≥ 40% of COPY).
-  const servers = [sqliteServe];
+  const pgSkipped = await pgUnavailable();
+  if (pgSkipped) log(`  PostgreSQL runs skipped: ${pgSkipped}`);
+  /** `keel serve` on SQLite: a data directory of its own per run (httpIngest makes and removes it). */
+  const sqliteServe = { label: 'keel serve, SQLite', runs: [], run: () => httpIngest(batches, { clients: CLIENTS, log, serve: keelServe((dataDir) => ['--data-dir', dataDir]) }) };
+  /** `keel serve` on PostgreSQL, `nodes` processes sharing one fresh schema per run, dropped after it. */
+  const pgServe = (label, nodes) => ({
+    label, nodes, runs: [],
+    run: async () => {
+      const s = await pgSchema('keel_bench_serve');
+      try {
+        return await httpIngest(batches, { clients: CLIENTS, log, nodes, serve: keelServe(() => ['--database-url', s.url, '--database-schema', s.schema]) });
+      } finally {
+        await s.drop();
+      }
+    },
+  });
+  const pgOne = pgServe('keel serve, PostgreSQL, one node', 1);
+  const pgTwo = pgServe('keel serve, PostgreSQL, two nodes on one schema', 2);
+  const servers = pgSkipped ? [sqliteServe] : [sqliteServe, pgOne, pgTwo];
   const sqliteCeilings = [];
+  const pgCeilings = [];
+  let pgCeilingSkipped = pgSkipped;
   for (let round = 1; round <= ROUNDS; round++) {
     const c = await sqliteCeiling(ceilingRows);
     sqliteCeilings.push(c);
     log(`  round ${round}: SQLite ceiling ${fmt(c.rowsPerSec)} rows/s`);
+    if (!pgCeilingSkipped) {
+      const p = await pgCopyCeiling(ceilingRows);
+      if (p.skipped) pgCeilingSkipped = p.skipped;
+      else {
+        pgCeilings.push(p);
+        log(`  round ${round}: PostgreSQL COPY ceiling ${fmt(p.rowsPerSec)} rows/s`);
+      }
+    }
     for (const s of servers) {
-      const r = await httpIngest(batches, { clients: CLIENTS, log, serve: keelServe(s.storeArgs) });
+      const r = await s.run();
       s.runs.push(r);
-      log(`  round ${round}: keel serve ${fmt(r.eventsPerSec)} events/s, p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms per batch${r.failed ? `, ${r.failed} failed` : ''}`);
+      log(`  round ${round}: ${s.label} ${fmt(r.eventsPerSec)} events/s, p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms per batch${r.failed ? `, ${r.failed} failed` : ''}`);
     }
   }
   const best = (rs, key = 'rowsPerSec') => rs.reduce((a, b) => (b[key] > a[key] ? b : a));
@@ -59,10 +81,19 @@ async function measureIngest() {
   log(`  SQLite ceiling (same schema, WAL, synchronous=NORMAL, 500 a transaction, checkpoints on their own thread): ${fmt(raw.rowsPerSec)} rows/s`);
   log(`  keel serve: ${fmt(http.eventsPerSec)} events/s, p50 ${fmt(http.p50, 1)} ms, p99 ${fmt(http.p99, 1)} ms per batch, ${http.failed} failed`);
   log(`  ratio to the SQLite ceiling: ${fmt(ingestRatio * 100, 1)}% (target ≥ 50%), p99 ${fmt(http.p99, 1)} ms (target ≤ 50 ms)`);
-  const pgCeiling = await pgCopyCeiling(ceilingRows);
+  const pgCeiling = pgCeilingSkipped ? { skipped: pgCeilingSkipped } : best(pgCeilings);
+  let pg;
   if (pgCeiling.skipped) log(`  PostgreSQL COPY ceiling: skipped: ${pgCeiling.skipped}`);
-  else log(`  PostgreSQL ${pgCeiling.version} COPY ceiling (same rows, same columns, fresh schema): ${fmt(pgCeiling.rowsPerSec)} rows/s`);
-  return { raw, http, ingestRatio, pgCeiling, payloadBytes, rounds: sqliteCeilings.map((c, i) => ({ ceiling: c.rowsPerSec, serve: sqliteServe.runs[i] })), load: loadavg() };
+  else {
+    log(`  PostgreSQL ${pgCeiling.version} COPY ceiling (Keel's own migrated tables, the same rows): ${fmt(pgCeiling.rowsPerSec)} rows/s`);
+    pg = { one: best(pgOne.runs, 'eventsPerSec'), two: best(pgTwo.runs, 'eventsPerSec') };
+    pg.ratio = pg.one.eventsPerSec / pgCeiling.rowsPerSec;
+    pg.twoRatio = pg.two.eventsPerSec / pgCeiling.rowsPerSec;
+    log(`  keel serve on PostgreSQL, one node: ${fmt(pg.one.eventsPerSec)} events/s, p50 ${fmt(pg.one.p50, 1)} ms, p99 ${fmt(pg.one.p99, 1)} ms, ${pg.one.failed} failed: ${fmt(pg.ratio * 100, 1)}% of COPY (target ≥ 40%)`);
+    log(`  keel serve on PostgreSQL, two nodes: ${fmt(pg.two.eventsPerSec)} events/s, p50 ${fmt(pg.two.p50, 1)} ms, p99 ${fmt(pg.two.p99, 1)} ms, ${pg.two.failed} failed: ${fmt(pg.twoRatio * 100, 1)}% of COPY`);
+  }
+  const rounds = sqliteCeilings.map((c, i) => ({ ceiling: c.rowsPerSec, serve: sqliteServe.runs[i], pgCeiling: pgCeilings[i]?.rowsPerSec, pgOne: pgOne.runs[i], pgTwo: pgTwo.runs[i] }));
+  return { raw, http, ingestRatio, pgCeiling, pg, payloadBytes, rounds, load: loadavg() };
 }
 if (ONLY === 'ingest') {
   await measureIngest();

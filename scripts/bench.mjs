@@ -284,9 +284,9 @@ ${pg ? `| keel serve on PostgreSQL, one node | ${fmt(pg.one.eventsPerSec)} | ${f
 ${http.failed ? `\n${http.failed} batches failed on SQLite.\n` : ''}
 ${pg ? `\`keel serve\` on PostgreSQL, one node: **${fmt(pg.ratio * 100, 1)}%** of the \`COPY\` ceiling (target ≥ 40%: ${pass(pg.ratio >= 0.4)}), p99 ${fmt(pg.one.p99, 1)} ms.
 It writes what the ceiling writes (the ledger row and the event, group-committed: the inserts of one
-event-loop turn in one transaction, as \`unnest\` arrays) plus what COPY doesn't do: the HTTP request,
-validation, the duplicate check's answer per event, tenant attribution, and a durable commit before
-each answer.${pg.one.failed ? ` ${pg.one.failed} batches failed.` : ''}
+event-loop turn in one transaction, as \`unnest\` arrays) plus what one long COPY doesn't pay for: the
+HTTP requests and their JSON, validation, the ledger's \`RETURNING\` (which events were new), tenant
+attribution, and a commit for every group before its answers (the ceiling commits once).${pg.one.failed ? ` ${pg.one.failed} batches failed.` : ''}
 
 Two \`keel serve\` nodes on one schema, the ${CLIENTS} clients split between them (client i posts to node
 i mod 2): ${fmt(pg.two.eventsPerSec)} events/s (p99 ${fmt(pg.two.p99, 1)} ms)${pg.two.failed ? `, ${pg.two.failed} batches failed` : ''}, ${fmt((pg.two.eventsPerSec / pg.one.eventsPerSec) * 100, 0)}% of one node's rate. This
@@ -326,8 +326,8 @@ after another (metrics in SQL, scoring against the published model, daily snapsh
 |---|---|---|---|---|---|
 ${healths.map((h) => `| ${h.store} | ${fmt(h.tenants)} | ${fmt(h.events)} | ${fmt(h.seedMs / 1000, 1)} s | ${fmt(h.totalMs)} ms | ${fmt(h.perTenantMs, 2)} ms |`).join('\n')}
 ${healths.length > 1 ? `
-A report on PostgreSQL is a few round trips to another process (each query over the loopback socket,
-PostgreSQL's own work on the same ${cpus().length} cores); on SQLite the same queries run in-process.
+A report runs several queries; on PostgreSQL each is a round trip to another process over the loopback
+socket, and PostgreSQL's own work shares the same ${cpus().length} cores; on SQLite the same queries run in-process.
 ` : ''}
 ## Alert sweep
 

@@ -5,8 +5,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { INSERT_ATTRIBUTED_SQL, openDatabase, openSqliteStore, startCheckpointer, toRows } from '../../packages/ingest/dist/index.js';
+import { INSERT_ATTRIBUTED_SQL, openDatabase, openSqliteStore, openStore, startCheckpointer, toRows } from '../../packages/ingest/dist/index.js';
 import { WRITE_KEY } from './ingest.mjs';
+import { PG_URL, pgSchema, pgUnavailable } from './stores.mjs';
 
 /**
  * The rows `keel serve` stores for these batches (same validation, same payload JSON), with the
@@ -77,22 +78,7 @@ export async function sqliteCeiling(rows, { perTransaction = 500 } = {}) {
   }
 }
 
-export const PG_URL = process.env.KEEL_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-/**
- * The events table in PostgreSQL: the SQLite table's columns, primary key and tenant/time index.
- * Text columns as in SQLite (the PostgreSQL store may choose timestamptz or jsonb; when it lands,
- * the ceiling should create the store's own table instead, so the ratio stays like for like).
- */
-const PG_EVENTS_DDL = (schema) => `
-  CREATE TABLE "${schema}".events (
-    write_key TEXT NOT NULL, message_id TEXT NOT NULL, type TEXT NOT NULL, event TEXT, user_id TEXT, anonymous_id TEXT, group_id TEXT,
-    timestamp TEXT NOT NULL, original_timestamp TEXT, sent_at TEXT, received_at TEXT NOT NULL, payload TEXT NOT NULL,
-    trust TEXT NOT NULL DEFAULT 'unverified', attribution TEXT NOT NULL DEFAULT 'claim',
-    PRIMARY KEY (write_key, message_id)
-  );
-  CREATE INDEX events_tenant_time ON "${schema}".events (group_id, timestamp);`;
-
+export { PG_URL };
 const COLUMNS = [
   'writeKey',
   'messageId',
@@ -116,12 +102,35 @@ const SQL_COLUMNS =
 const copyField = (v) => (v == null ? '\\N' : String(v).replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')));
 const copyLine = (r) => `${COLUMNS.map((c) => copyField(r[c])).join('\t')}\n`;
 
+/** Every `rows` line through one `COPY … FROM STDIN` on `client`, encoded while it streams (as a server would), 500 rows a write. */
+async function copyRows(client, copyFrom, target, rows, line) {
+  const stream = client.query(copyFrom(`COPY ${target} FROM STDIN`));
+  const done = new Promise((resolve, reject) => {
+    stream.on('finish', resolve);
+    stream.on('error', reject);
+  });
+  const CHUNK = 500;
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    let text = '';
+    for (let j = i; j < Math.min(rows.length, i + CHUNK); j++) text += line(rows[j]);
+    if (!stream.write(text)) await new Promise((r) => stream.once('drain', r));
+  }
+  stream.end();
+  await done;
+}
+
+const ledgerLine = (r) => `${copyField(r.writeKey)}\t${copyField(r.messageId)}\t${copyField(r.receivedAt)}\n`;
+
 /**
- * PostgreSQL: `COPY … FROM STDIN` (pg-copy-streams) of the same rows into that table, in a fresh
- * schema of its own, dropped afterwards. The rows are encoded while they stream (as a server
- * would), in one COPY (its own transaction, committed with the server's default
- * synchronous_commit). Resolves `{ skipped }` with the reason when PostgreSQL can't be reached
- * or the client libraries are missing: the rest of the bench runs without it.
+ * PostgreSQL: `COPY … FROM STDIN` (pg-copy-streams) of the same rows into Keel's own tables, in a
+ * fresh schema migrated by the store itself (openStore once, then its partition upkeep, so the
+ * current month's partition exists and the rows land in it as the server's do), dropped
+ * afterwards. Like for like with what the store writes for each event: its (write key, message id)
+ * into the de-duplication ledger `event_ids` (its primary key is what refuses a duplicate, as
+ * SQLite's events primary key does) and the row into `events` (the partition, its indexes), both
+ * COPYs in one transaction committed with the server's default synchronous_commit. Resolves
+ * `{ skipped }` with the reason when PostgreSQL can't be reached or the client libraries are
+ * missing: the rest of the bench runs without it.
  */
 export async function pgCopyCeiling(rows, { url = PG_URL } = {}) {
   let pg, copyFrom;
@@ -131,37 +140,32 @@ export async function pgCopyCeiling(rows, { url = PG_URL } = {}) {
   } catch (e) {
     return { skipped: `the pg / pg-copy-streams client libraries are not installed (${e.message.split('\n')[0]})` };
   }
+  const unavailable = await pgUnavailable(url);
+  if (unavailable) return { skipped: unavailable };
+  const s = await pgSchema('keel_bench_copy', url);
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
   try {
-    await client.connect();
-  } catch (e) {
-    return { skipped: `PostgreSQL is not reachable at ${url.replace(/\/\/[^@]*@/, '//')} (${e.message || e.code || e})` };
-  }
-  const schema = `keel_bench_${process.pid}_${Date.now().toString(36)}`;
-  try {
-    const version = (await client.query('SHOW server_version')).rows[0].server_version;
-    await client.query(`CREATE SCHEMA "${schema}"`);
-    await client.query(PG_EVENTS_DDL(schema));
-    const t0 = performance.now();
-    const stream = client.query(copyFrom(`COPY "${schema}".events (${SQL_COLUMNS}) FROM STDIN`));
-    const done = new Promise((resolve, reject) => {
-      stream.on('finish', resolve);
-      stream.on('error', reject);
-    });
-    const CHUNK = 500;
-    for (let i = 0; i < rows.length; i += CHUNK) {
-      let text = '';
-      for (let j = i; j < Math.min(rows.length, i + CHUNK); j++) text += copyLine(rows[j]);
-      if (!stream.write(text)) await new Promise((r) => stream.once('drain', r));
+    const store = await openStore({ databaseUrl: url, databaseSchema: s.schema });
+    try {
+      await store.upkeep({});
+    } finally {
+      await store.close();
     }
-    stream.end();
-    await done;
+    await client.connect();
+    const version = (await client.query('SHOW server_version')).rows[0].server_version;
+    const t0 = performance.now();
+    await client.query('BEGIN');
+    await copyRows(client, copyFrom, `"${s.schema}".event_ids (write_key, message_id, received_at)`, rows, ledgerLine);
+    await copyRows(client, copyFrom, `"${s.schema}".events (${SQL_COLUMNS})`, rows, copyLine);
+    await client.query('COMMIT');
     const secs = (performance.now() - t0) / 1000;
-    const stored = Number((await client.query(`SELECT COUNT(*) AS n FROM "${schema}".events`)).rows[0].n);
+    const stored = Number((await client.query(`SELECT COUNT(*) AS n FROM "${s.schema}".events`)).rows[0].n);
     if (stored !== rows.length) throw new Error(`COPY stored ${stored} of ${rows.length} rows`);
+    const inDefault = Number((await client.query(`SELECT COUNT(*) AS n FROM "${s.schema}".events_default`)).rows[0].n);
+    if (inDefault) throw new Error(`${inDefault} rows landed in events_default: the month's partition was missing`);
     return { rows: rows.length, rowsPerSec: rows.length / secs, version };
   } finally {
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
     await client.end().catch(() => undefined);
+    await s.drop();
   }
 }

@@ -111,18 +111,25 @@ const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 10
 
 /**
  * Concurrent clients each posting pre-built batches back to back; latency per request.
- * `serve` starts another server process (default: the built `keel serve`); `seed` is a body
- * posted once before the warm-up.
+ * `serve` starts another server process (default: the built `keel serve`); `nodes` of them are
+ * started (one after the other, each with a data dir of its own) and the clients are split between
+ * them, client i posting to node i mod `nodes` (several nodes share a PostgreSQL schema through
+ * their `storeArgs`). `seed` is a body posted once, to the first node, before the warm-up.
  */
-export async function httpIngest(batches, { clients = 8, log = () => {}, serve = startServe, seed } = {}) {
-  const dataDir = mkdtempSync(join(tmpdir(), 'keel-bench-http-'));
-  const { url, child } = await serve(dataDir);
+export async function httpIngest(batches, { clients = 8, log = () => {}, serve = startServe, seed, nodes = 1 } = {}) {
+  const dirs = [];
+  const servers = [];
   const agent = new Agent({ keepAlive: true, maxSockets: clients });
   try {
-    if (seed) await post(agent, url, seed);
-    // Warm-up: 5% of the batches, not counted.
+    for (let n = 0; n < nodes; n++) {
+      dirs.push(mkdtempSync(join(tmpdir(), 'keel-bench-http-')));
+      servers.push(await serve(dirs[n]));
+    }
+    const urls = servers.map((s) => s.url);
+    if (seed) await post(agent, urls[0], seed);
+    // Warm-up: 5% of the batches, not counted (spread over the nodes like the work).
     const warm = Math.max(clients, Math.floor(batches.length * 0.05));
-    await Promise.all(batches.slice(0, warm).map((b) => post(agent, url, b.body)));
+    await Promise.all(batches.slice(0, warm).map((b, i) => post(agent, urls[i % nodes], b.body)));
     const work = batches.slice(warm);
     const latencies = [];
     let next = 0;
@@ -130,7 +137,8 @@ export async function httpIngest(batches, { clients = 8, log = () => {}, serve =
     let failed = 0;
     const t0 = performance.now();
     await Promise.all(
-      Array.from({ length: clients }, async () => {
+      Array.from({ length: clients }, async (_, c) => {
+        const url = urls[c % nodes];
         while (next < work.length) {
           const b = work[next++];
           const s = performance.now();
@@ -146,6 +154,7 @@ export async function httpIngest(batches, { clients = 8, log = () => {}, serve =
     latencies.sort((a, b) => a - b);
     return {
       clients,
+      nodes,
       batches: work.length,
       events: accepted,
       failed,
@@ -155,9 +164,15 @@ export async function httpIngest(batches, { clients = 8, log = () => {}, serve =
     };
   } finally {
     agent.destroy();
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    rmSync(dataDir, { recursive: true, force: true });
+    await Promise.all(
+      servers.map(({ child }) => {
+        if (child.exitCode !== null || child.signalCode !== null) return undefined;
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        return exited;
+      }),
+    );
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
 }
 

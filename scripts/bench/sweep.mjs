@@ -1,18 +1,28 @@
-// The alert sweep: 10,000 tenants in the embedded store, each with two weeks of events and some
-// onboarding progress (a share of them quiet for days, so time-based alerts fire), then one full
-// sweep (every tenant's metrics, score, snapshot, lifecycle and alerts) timed, cold and again.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// The alert sweep: 10,000 tenants in a store (`open`: SQLite in a temp dir by default, or
+// PostgreSQL in a fresh schema, see stores.mjs), each with two weeks of events and some onboarding
+// progress (a share of them quiet for days, so time-based alerts fire), then one full sweep (every
+// tenant's metrics, score, snapshot, lifecycle and alerts) timed, cold and again.
+import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { validateConfigText } from '../../packages/sdk-core/dist/authoring.js';
-import { openSqliteStore } from '../../packages/ingest/dist/index.js';
+import { openStore } from '../../packages/ingest/dist/index.js';
+import { STORES } from './stores.mjs';
 
 const DAY = 86_400_000;
 
-export async function measureSweep({ tenants = 10_000, days = 14, eventsPerDay = 2, log = () => {}, instrument, keepDir } = {}) {
-  const dir = keepDir ?? mkdtempSync(join(tmpdir(), 'keel-bench-sweep-'));
-  const store = await openSqliteStore(dir);
+/** `keepDir`: a SQLite data dir to fill and keep (for profiling the sweep afterwards); it overrides `open`. */
+export async function measureSweep({ tenants = 10_000, days = 14, eventsPerDay = 2, log = () => {}, instrument, keepDir, open = STORES.sqlite } = {}) {
+  const opened = keepDir ? { store: await openStore({ dataDir: keepDir }), label: 'SQLite', cleanup: () => undefined } : await open();
+  const { store, label, cleanup } = opened;
+  try {
+    return await sweepOf(store, label, { tenants, days, eventsPerDay, log, instrument });
+  } finally {
+    await store.close().catch(() => undefined);
+    await cleanup();
+  }
+}
+
+async function sweepOf(store, label, { tenants, days, eventsPerDay, log, instrument }) {
   const config = validateConfigText(readFileSync(new URL('../../packages/sdk-core/src/authoring/fixtures/acme.keel.yaml', import.meta.url), 'utf8')).config;
   await store.config.publish({
     document: JSON.stringify(config),
@@ -66,7 +76,7 @@ export async function measureSweep({ tenants = 10_000, days = 14, eventsPerDay =
       { scope: 'user', kind: 'checklist', ref: 'onboarding/sso', state: 'completed', updatedAt: new Date(now - (quietDays + 1) * DAY).toISOString() },
     ]);
     if (rows.length >= 5000) await flush();
-    if (t % 2000 === 1999) log(`  sweep: stored ${total.toLocaleString('en-US')} events for ${t + 1} tenants`);
+    if (t % 2000 === 1999) log(`  sweep (${label}): stored ${total.toLocaleString('en-US')} events for ${t + 1} tenants`);
   }
   await flush();
   instrument?.(store);
@@ -81,7 +91,5 @@ export async function measureSweep({ tenants = 10_000, days = 14, eventsPerDay =
   const first = await timed(now);
   const second = await timed(now + 60_000);
   evaluator.stop();
-  await store.close();
-  if (!keepDir) rmSync(dir, { recursive: true, force: true });
-  return { tenants, days, events: total, first, second };
+  return { store: label, tenants, days, events: total, first, second };
 }

@@ -23,7 +23,7 @@ import { type KeelDb, postgresKeelDb } from './db.js';
 import { migrateToLatest } from './migrations.js';
 import { configStore as configStoreOf, factsStore, progressStore } from './state.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './state-types.js';
-import type { EventStore, InsertResult, StoredEvent } from './types.js';
+import { type EventStore, type InsertResult, type StoredEvent, storedRowOf } from './types.js';
 
 export interface PostgresEventStoreOptions {
   /** Tenant attribution through the identity tables (default true); `false` stores each message's own claim. */
@@ -397,24 +397,6 @@ export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOpt
     setImmediate(drain);
   }
 
-  const rowOf = (r: Record<string, unknown>): StoredEvent & { rowId: number } => ({
-    rowId: r.rowId as number,
-    writeKey: r.write_key as string,
-    messageId: r.message_id as string,
-    type: r.type as string,
-    event: r.event as string | null,
-    userId: r.user_id as string | null,
-    anonymousId: r.anonymous_id as string | null,
-    groupId: r.group_id as string | null,
-    timestamp: r.timestamp as string,
-    originalTimestamp: r.original_timestamp as string | null,
-    sentAt: r.sent_at as string | null,
-    receivedAt: r.received_at as string,
-    payload: r.payload as string,
-    trust: r.trust as StoredEvent['trust'],
-    attribution: r.attribution as StoredEvent['attribution'],
-  });
-
   // Reads answer a lost database the way writes do: 503 and Retry-After, not a 500.
   const guarded = async <T>(fn: () => Promise<T>): Promise<T> => {
     try {
@@ -442,7 +424,7 @@ export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOpt
             afterRowId,
             Math.min(Math.max(limit, 1), 1000),
           ])
-        ).rows.map(rowOf),
+        ).rows.map(storedRowOf),
       );
     },
     count({ writeKey }) {

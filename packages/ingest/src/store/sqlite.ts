@@ -14,7 +14,7 @@ import { type KeelDb, sqliteKeelDb } from './db.js';
 import { migrateToLatest } from './migrations.js';
 import { configStore as configStoreOf, factsStore, progressStore } from './state.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './state-types.js';
-import type { EventStore, InsertResult, StoredEvent } from './types.js';
+import { type EventStore, type InsertResult, type StoredEvent, storedRowOf } from './types.js';
 
 export type Durability = 'normal' | 'full';
 
@@ -205,24 +205,6 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
     }
   }
 
-  const rowOf = (r: Record<string, unknown>): StoredEvent & { rowId: number } => ({
-    rowId: r.rowId as number,
-    writeKey: r.write_key as string,
-    messageId: r.message_id as string,
-    type: r.type as string,
-    event: r.event as string | null,
-    userId: r.user_id as string | null,
-    anonymousId: r.anonymous_id as string | null,
-    groupId: r.group_id as string | null,
-    timestamp: r.timestamp as string,
-    originalTimestamp: r.original_timestamp as string | null,
-    sentAt: r.sent_at as string | null,
-    receivedAt: r.received_at as string,
-    payload: r.payload as string,
-    trust: r.trust as StoredEvent['trust'],
-    attribution: r.attribution as StoredEvent['attribution'],
-  });
-
   return {
     kind: 'sqlite',
     path,
@@ -250,7 +232,7 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
     },
     // Reads take the connection too: between two awaits of a group commit its rows are not committed yet.
     list({ writeKey, limit = 100, afterRowId = 0 }) {
-      return k.exclusive(() => (listStmt.all(writeKey, afterRowId, Math.min(Math.max(limit, 1), 1000)) as Record<string, unknown>[]).map(rowOf));
+      return k.exclusive(() => (listStmt.all(writeKey, afterRowId, Math.min(Math.max(limit, 1), 1000)) as Record<string, unknown>[]).map(storedRowOf));
     },
     memberships(q) {
       return k.exclusive(() => identity.memberships(q));

@@ -59,3 +59,22 @@ export interface EventStore {
   /** Commits what is pending and releases the database. */
   close(): Promise<void>;
 }
+
+/** A stored events row (snake_case columns, `rowId` selected) as the contract's StoredEvent: one mapping for both stores. */
+export const storedRowOf = (r: Record<string, unknown>): StoredEvent & { rowId: number } => ({
+  rowId: r.rowId as number,
+  writeKey: r.write_key as string,
+  messageId: r.message_id as string,
+  type: r.type as string,
+  event: r.event as string | null,
+  userId: r.user_id as string | null,
+  anonymousId: r.anonymous_id as string | null,
+  groupId: r.group_id as string | null,
+  timestamp: r.timestamp as string,
+  originalTimestamp: r.original_timestamp as string | null,
+  sentAt: r.sent_at as string | null,
+  receivedAt: r.received_at as string,
+  payload: r.payload as string,
+  trust: r.trust as StoredEvent['trust'],
+  attribution: r.attribution as StoredEvent['attribution'],
+});

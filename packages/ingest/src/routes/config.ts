@@ -1,9 +1,12 @@
 // GET /v1/config: the published config (ETag, 304), or a draft preview by its id.
 import type { FastifyPluginAsync } from 'fastify';
 import * as z from 'zod';
+import { configJsonSchema } from '@keel/sdk-core/authoring';
 import { HttpError } from '../errors.js';
 import { documentationOnly } from './schemas.js';
 import { bearer, errorAnswers, NotModified, security, isAdminKey, refuseFromBrowser, sendJsonText, writeKeyOf } from './common.js';
+
+let schemaText: string | undefined;
 
 export const etagOf = (v: { version: number; hash: string }) => `"v${v.version}-${v.hash.slice(0, 16)}"`;
 
@@ -18,6 +21,27 @@ const ConfigAnswer = documentationOnly(
 );
 
 export const configRoutes: FastifyPluginAsync = async (app) => {
+  // The config's JSON Schema, for editors (`# yaml-language-server: $schema=https://…/schema/keel-config.json`):
+  // public, the same for every deployment of this version, so cacheable.
+  app.get(
+    '/schema/keel-config.json',
+    {
+      logLevel: 'warn',
+      schema: {
+        tags: ['config'],
+        summary: "The config document's JSON Schema (draft 2020-12), for editors and validators",
+        // (Its `$schema` and `$id` keys aren't listed: OpenAPI's tooling reads keys that start with $ as its own.)
+        response: {
+          200: documentationOnly(z.looseObject({ title: z.string(), properties: z.record(z.string(), z.unknown()) }).describe('a JSON Schema document')),
+        },
+      },
+    },
+    async (_req, reply) => {
+      schemaText ??= JSON.stringify(configJsonSchema());
+      return reply.header('cache-control', 'public, max-age=3600').type('application/schema+json').send(schemaText);
+    },
+  );
+
   const config = app.configStore;
   if (!config) return;
   app.get(

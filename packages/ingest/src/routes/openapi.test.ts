@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { validateConfig } from '@keel/sdk-core/authoring';
+import { CONFIG_SCHEMA_ID, configJsonSchema, validateConfig } from '@keel/sdk-core/authoring';
 import { afterAll, describe, expect, test } from 'vitest';
 import { buildApp } from '../app.js';
 import { openSqliteStore } from '../store/sqlite.js';
@@ -80,5 +80,18 @@ describe('GET /openapi.json', () => {
     expect(doc.paths['/v1/batch'].post.security).toEqual([{ writeKey: [] }]);
     expect(doc.paths['/metrics'].get.security).toEqual([{ adminKey: [] }]);
     expect(doc.paths['/readyz'].get.security).toBeUndefined();
+  });
+});
+
+describe('GET /schema/keel-config.json', () => {
+  test("serves the config's JSON Schema, cacheable, with its $id, without auth", async () => {
+    const res = await app.inject({ method: 'GET', url: '/schema/keel-config.json' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^application\/schema\+json/);
+    expect(res.headers['cache-control']).toBe('public, max-age=3600');
+    const schema = res.json();
+    expect(schema.$id).toBe(CONFIG_SCHEMA_ID);
+    expect(schema).toEqual(configJsonSchema());
+    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['checklists', 'nudges', 'recipes', 'health', 'lifecycle']));
   });
 });

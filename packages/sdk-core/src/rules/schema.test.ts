@@ -183,9 +183,15 @@ describe('helper schemas and JSON Schema export', () => {
   });
 
   it('exports a recursive JSON Schema for editors', () => {
-    const js = z.toJSONSchema(RuleSchema) as { properties: Record<string, { items?: unknown; pattern?: string }>; additionalProperties: boolean };
+    type Obj = { properties: Record<string, { items?: unknown; pattern?: string; $ref?: string }>; additionalProperties: boolean };
+    const root = z.toJSONSchema(RuleSchema) as { $ref: string; $defs: Record<string, Obj & { items?: unknown }> };
+    // Named definitions: `rule` itself, and the `all` list (the first list in its cycle).
+    expect(root.$ref).toBe('#/$defs/rule');
+    const js = root.$defs.rule!;
     expect(Object.keys(js.properties)).toEqual(expect.arrayContaining(['all', 'any', 'not', 'event', 'where', 'count', 'within', 'trait', 'gte', 'health']));
-    expect(js.properties.all?.items).toEqual({ $ref: '#' });
+    expect(js.properties.all?.$ref).toBe('#/$defs/all-rules');
+    expect(root.$defs['all-rules']?.items).toEqual({ $ref: '#/$defs/rule' });
+    expect(js.properties.any?.items).toEqual({ $ref: '#/$defs/rule' });
     expect(js.properties.within?.pattern).toBe('^([1-9]\\d*)([mhdw])$');
     expect(js.additionalProperties).toBe(false);
   });

@@ -65,23 +65,35 @@ const link = z.string({ error: (iss) => `expected a link (a string), found ${q(i
     `expected a link: http:// or https:// and a host, or a path on this site starting with a single /; no spaces, quotes, angle brackets, backslashes or control characters; found ${q(iss.input)}`,
 });
 
-export const ActionSchema = obj('an action', { label: TextSchema.optional(), recipe: IdSchema.optional(), link: link.optional() }).refine(
-  (a) => a.recipe !== undefined || a.link !== undefined,
-  { error: 'an action opens a recipe or a link: give "recipe" or "link"' },
-);
+export const ActionSchema = obj('an action', {
+  label: TextSchema.describe('The button text; a default is used when left out.').optional(),
+  recipe: IdSchema.describe('The id of a recipe (under `recipes:`) the button starts.').optional(),
+  link: link.describe('A page the button opens: https://… or a path on this site such as /settings/billing.').optional(),
+}).refine((a) => a.recipe !== undefined || a.link !== undefined, { error: 'an action opens a recipe or a link: give "recipe" or "link"' });
 
 export const ChecklistItemSchema = obj('a checklist item', {
-  id: IdSchema,
-  title: TextSchema,
-  description: TextSchema.optional(),
+  id: IdSchema.describe('A stable id for the item, unique in its checklist; progress is stored under it, so keep it when the title changes.'),
+  title: TextSchema.describe('What the user does, as a short imperative ("Connect a data source").'),
+  description: TextSchema.describe('One or two sentences shown under the title: why it matters, or how.').optional(),
   due: obj('due', {
-    day: z.number({ error: 'expected the due day as a number (7, 14, 30…)' }).int().positive({ error: 'expected a due day >= 1' }),
-  }).optional(),
-  scope: z.enum(['user', 'tenant'], { error: (iss) => `expected scope "user" or "tenant", found ${q(iss.input)}` }).optional(),
-  complete: RuleSchema,
-  failed: RuleSchema.optional(),
-  recovery: ActionSchema.optional(),
-  launch: ActionSchema.optional(),
+    day: z
+      .number({ error: 'expected the due day as a number (7, 14, 30…)' })
+      .int()
+      .positive({ error: 'expected a due day >= 1' })
+      .describe(
+        "The day of the account's life (day 1 is the tenant trait createdAt, or the user's first visit without it) by which the item should be done: 7, 14, 30…",
+      ),
+  })
+    .describe('When the item is due; an item not done by then is labelled overdue.')
+    .optional(),
+  scope: z
+    .enum(['user', 'tenant'], { error: (iss) => `expected scope "user" or "tenant", found ${q(iss.input)}` })
+    .describe('"user" (the default): each user completes it; "tenant": done for everyone in the account once anyone does it.')
+    .optional(),
+  complete: RuleSchema.describe('The rule that makes the item complete, decided by the server from stored events (for example { event: "report.created" }).'),
+  failed: RuleSchema.describe('A rule that marks the item as failed (a setup step that went wrong); the checklist then offers `recovery`.').optional(),
+  recovery: ActionSchema.describe('The action offered when the item has failed: a recipe or a link.').optional(),
+  launch: ActionSchema.describe('The action that starts the item: a recipe that walks the user through it, or the page where it is done.').optional(),
   /**
    * Who may mark this item done from the browser (`PUT /v1/progress`), stored as attested by that
    * user with the time: `user` (any user of the tenant) or `{ roles: [admin] }`. Without it an item
@@ -92,27 +104,38 @@ export const ChecklistItemSchema = obj('a checklist item', {
     .union(
       [
         z.literal('user'),
-        obj('attest', { roles: z.array(z.string().min(1), { error: 'expected a list of roles' }).min(1, { error: 'list at least one role' }) }),
+        obj('attest', {
+          roles: z
+            .array(z.string().min(1), { error: 'expected a list of roles' })
+            .min(1, { error: 'list at least one role' })
+            .describe('The user-token roles that may attest the item (for example [admin]); others get a 403 naming the role.'),
+        }),
       ],
       { error: (iss) => `expected attest: user or attest: { roles: [admin] }, found ${q(iss.input)}` },
+    )
+    .describe(
+      "Who may mark the item done from the browser: user (any user of the tenant) or { roles: [admin] }. Left out, the server decides the item from stored events and ignores a browser's claim.",
     )
     .optional(),
 });
 
 export const ChecklistSchema = obj('a checklist', {
-  id: IdSchema,
-  title: TextSchema,
-  audience: RuleSchema.optional(),
-  items: z.array(ChecklistItemSchema, { error: 'expected a list of items' }).min(1, { error: 'a checklist needs at least one item' }),
+  id: IdSchema.describe('A stable id; `<keel-checklist checklist="…">` names it.'),
+  title: TextSchema.describe('The heading shown above the items.'),
+  audience: RuleSchema.describe('Who sees the checklist (a rule over traits, lifecycle, facts…); everyone when left out.').optional(),
+  items: z
+    .array(ChecklistItemSchema, { error: 'expected a list of items' })
+    .min(1, { error: 'a checklist needs at least one item' })
+    .describe('The steps, in the order shown.'),
 });
 
 const NudgeActionSchema = obj('a nudge action', {
-  label: TextSchema,
-  event: z.string().min(1).optional(),
-  recipe: IdSchema.optional(),
-  link: link.optional(),
-  snooze: DurationSchema.optional(),
-  dismiss: z.literal(true, { error: 'dismiss: true (or leave it out)' }).optional(),
+  label: TextSchema.describe('The button text.'),
+  event: z.string().min(1).describe('An event tracked when the button is pressed (the host app can listen for it as a keel-action event).').optional(),
+  recipe: IdSchema.describe('A recipe the button starts.').optional(),
+  link: link.describe('A page the button opens: https://… or a path on this site.').optional(),
+  snooze: DurationSchema.describe('Hide the nudge for this long ("3d") instead of for good.').optional(),
+  dismiss: z.literal(true, { error: 'dismiss: true (or leave it out)' }).describe('true: the button closes the nudge for good.').optional(),
 });
 
 export const NUDGE_KINDS = ['tooltip', 'hotspot', 'modal', 'banner'] as const;
@@ -130,120 +153,207 @@ const PLACEMENTS = [
   'right-start',
   'right-end',
 ] as const;
-const anchor = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], { error: 'expected a CSS selector or a list of them, tried in order' });
+const anchor = z
+  .union([z.string().min(1), z.array(z.string().min(1)).min(1)], { error: 'expected a CSS selector or a list of them, tried in order' })
+  .describe('The element it points at: a CSS selector, or a list of them tried in order (shadow roots are searched).');
+const placement = z
+  .enum(PLACEMENTS, { error: (iss) => `expected a placement (${PLACEMENTS.join(', ')}), found ${q(iss.input)}` })
+  .describe('Which side of the anchor it prefers; it flips and shifts to stay in the viewport.');
 
 export const NudgeSchema = obj('a nudge', {
-  id: IdSchema,
-  kind: z.enum(NUDGE_KINDS, { error: (iss) => `expected kind ${NUDGE_KINDS.map(q).join(', ')}, found ${q(iss.input)}` }),
+  id: IdSchema.describe('A stable id; what the user did with the nudge (seen, dismissed, snoozed) is kept under it.'),
+  kind: z
+    .enum(NUDGE_KINDS, { error: (iss) => `expected kind ${NUDGE_KINDS.map(q).join(', ')}, found ${q(iss.input)}` })
+    .describe('tooltip (points at an anchor), hotspot (a beacon on an anchor that opens a tooltip), modal (a dialog) or banner (a strip at the top).'),
   anchor: anchor.optional(),
-  placement: z.enum(PLACEMENTS, { error: (iss) => `expected a placement (${PLACEMENTS.join(', ')}), found ${q(iss.input)}` }).optional(),
-  title: TextSchema.optional(),
-  body: TextSchema,
+  placement: placement.optional(),
+  title: TextSchema.describe('A short heading.').optional(),
+  body: TextSchema.describe('The message, in a small Markdown subset (emphasis, links, lists).'),
   /** Who may see it (targeting); `when` says at what moment (the trigger). */
-  audience: RuleSchema.optional(),
-  when: RuleSchema,
-  actions: z.array(NudgeActionSchema).optional(),
-  priority: z.number({ error: 'expected a priority (a number; higher shows first)' }).optional(),
-  cap: obj('a cap', { times: z.number().int().positive(), per: DurationSchema }).optional(),
+  audience: RuleSchema.describe('Who may see it (targeting); everyone when left out. `when` says at what moment.').optional(),
+  when: RuleSchema.describe('The moment it shows (the trigger), for example after an error or on a page.'),
+  actions: z.array(NudgeActionSchema).describe('Its buttons, in order.').optional(),
+  priority: z
+    .number({ error: 'expected a priority (a number; higher shows first)' })
+    .describe('When several nudges could show at once, the higher one shows first.')
+    .optional(),
+  cap: obj('a cap', {
+    times: z.number().int().positive().describe('How many times it may show…'),
+    per: DurationSchema.describe('…in this window ("7d").'),
+  })
+    .describe('How often it may show to one user, on top of the fatigue budget.')
+    .optional(),
 }).refine((n) => (n.kind !== 'tooltip' && n.kind !== 'hotspot') || n.anchor !== undefined, {
   error: 'a tooltip or hotspot nudge needs an "anchor" (the element it points at)',
   path: ['anchor'],
 });
 
-const advance = z.union([z.enum(['click', 'next']), RuleSchema], { error: 'expected advance "click", "next" or an event rule' });
+const advance = z
+  .union([z.enum(['click', 'next']), RuleSchema], { error: 'expected advance "click", "next" or an event rule' })
+  .describe('What moves to the next step: "next" (a Next button, the default), "click" (a click on the anchor) or a rule (an event the product tracks).');
 export const RecipeStepSchema = obj('a recipe step', {
-  id: IdSchema.optional(),
+  id: IdSchema.describe('A stable id for the step (progress and the friction log name it); its position when left out.').optional(),
   anchor: anchor.optional(),
-  route: z.string().startsWith('/', { error: 'expected a route starting with /' }).optional(),
-  placement: z.enum(PLACEMENTS, { error: (iss) => `expected a placement (${PLACEMENTS.join(', ')}), found ${q(iss.input)}` }).optional(),
-  title: TextSchema.optional(),
-  text: TextSchema,
+  route: z
+    .string()
+    .regex(/^\//, { error: 'expected a route starting with /' })
+    .describe('The page the step is on (a path starting with /); the recipe waits for the user to get there.')
+    .optional(),
+  placement: placement.optional(),
+  title: TextSchema.describe('A short heading.').optional(),
+  text: TextSchema.describe('What to do in this step, in a small Markdown subset.'),
   advance: advance.optional(),
 });
 export const RecipeSchema = obj('a recipe', {
-  id: IdSchema,
-  title: TextSchema,
-  steps: z.array(RecipeStepSchema).min(1, { error: 'a recipe needs at least one step' }),
+  id: IdSchema.describe('A stable id; checklist items and nudge actions start the recipe by it.'),
+  title: TextSchema.describe('The name shown while the recipe runs.'),
+  steps: z.array(RecipeStepSchema).min(1, { error: 'a recipe needs at least one step' }).describe('The steps, in order; a recipe may cross pages.'),
 });
 
 const pair = z.tuple([z.number(), z.number()], { error: 'expected a [bound, points] pair of numbers' });
-const points = z.union(
-  [
-    obj('linear points', { linear: z.tuple([z.number(), z.number()], { error: 'expected linear: [value for 0 points, value for 100 points]' }) }),
-    obj('step points', { steps: z.array(pair).min(1), otherwise: z.number() }),
-  ],
-  { error: 'expected points as { linear: [low, high] } or { steps: [[bound, points], …], otherwise: points }' },
-);
+const points = z
+  .union(
+    [
+      obj('linear points', {
+        linear: z
+          .tuple([z.number(), z.number()], { error: 'expected linear: [value for 0 points, value for 100 points]' })
+          .describe(
+            '[value for 0 points, value for 100 points]; values between are scaled, values beyond are clamped. Put the larger value first when less is better.',
+          ),
+      }),
+      obj('step points', {
+        steps: z.array(pair).min(1).describe('[bound, points] pairs tried in order: the first pair whose bound is at or above the value gives its points.'),
+        otherwise: z.number().describe('The points when no step matches.'),
+      }),
+    ],
+    { error: 'expected points as { linear: [low, high] } or { steps: [[bound, points], …], otherwise: points }' },
+  )
+  .describe("How the metric's value becomes 0–100 points.");
 
 export const HealthComponentSchema = obj('a health component', {
-  id: IdSchema,
+  id: IdSchema.describe('A stable id for the component; snapshots and explanations name it.'),
   metric: z.string().min(1).meta(METRIC_META),
-  weight: z.number({ error: 'expected a weight (a number)' }).nonnegative({ error: 'a weight is >= 0' }),
+  weight: z
+    .number({ error: 'expected a weight (a number)' })
+    .nonnegative({ error: 'a weight is >= 0' })
+    .describe("The component's share of the score (see weights: sum-to-100 or normalise)."),
   points,
-  missing: z.enum(['exclude', 'neutral', 'worst'], { error: (iss) => `expected missing "exclude", "neutral" or "worst", found ${q(iss.input)}` }).optional(),
+  missing: z
+    .enum(['exclude', 'neutral', 'worst'], { error: (iss) => `expected missing "exclude", "neutral" or "worst", found ${q(iss.input)}` })
+    .describe('When the metric has no value: exclude (the default: left out and the other weights scaled up), neutral (50 points) or worst (0 points).')
+    .optional(),
 });
 
 /** Alert conditions: a rule, or a comparison the rule language can't say (week-over-week, cohort). */
-const alertWhen = z.union(
-  [
-    obj('a week-over-week condition', { score_change_wow: obj('a change', { lte: z.union([z.number(), z.string().regex(/^-?\d+(\.\d+)?%$/)]) }) }),
-    obj('a cohort condition', {
-      metric: z.string().min(1).meta(METRIC_META),
-      above: z.literal('cohort_p95'),
-      /** The fewest other tenants with a value for the p95 to mean something (default 5). */
-      min_cohort: z
-        .number({ error: 'expected min_cohort (a whole number)' })
-        .int({ error: 'expected min_cohort (a whole number)' })
-        .positive({ error: 'min_cohort is >= 1' })
-        .optional(),
-      /** The absolute bound used instead while the cohort is smaller than min_cohort. */
-      fallback: z.number({ error: 'expected fallback (a number: the bound used while the cohort is too small)' }).optional(),
-    }),
-    RuleSchema,
-  ],
-  { error: 'expected an alert condition: a rule, { score_change_wow: { lte: -20% } } or { metric, above: cohort_p95 }' },
-);
+const alertWhen = z
+  .union(
+    [
+      obj('a week-over-week condition', {
+        score_change_wow: obj('a change', {
+          lte: z
+            .union([z.number(), z.string().regex(/^-?\d+(\.\d+)?%$/)])
+            .describe('Fires when the change, in percent of last week\'s score, is at most this: -20 or "-20%".'),
+        }).describe('The change of the score against the snapshot 6–8 days old.'),
+      }),
+      obj('a cohort condition', {
+        metric: z.string().min(1).meta(METRIC_META),
+        above: z.literal('cohort_p95').describe("Fires when the tenant's value is above the 95th percentile of the other tenants' values."),
+        min_cohort: z
+          .number({ error: 'expected min_cohort (a whole number)' })
+          .int({ error: 'expected min_cohort (a whole number)' })
+          .positive({ error: 'min_cohort is >= 1' })
+          .describe('The fewest other tenants with a value for the p95 to mean something (default 5); below it the alert says "cohort too small".')
+          .optional(),
+        fallback: z
+          .number({ error: 'expected fallback (a number: the bound used while the cohort is too small)' })
+          .describe('The absolute bound used instead while the cohort is smaller than min_cohort.')
+          .optional(),
+      }),
+      RuleSchema,
+    ],
+    { error: 'expected an alert condition: a rule, { score_change_wow: { lte: -20% } } or { metric, above: cohort_p95 }' },
+  )
+  .describe('When the alert fires: a rule, a week-over-week change of the score, or a metric above its cohort.');
 
 export const HealthSchema = obj('health', {
-  bands: obj('bands', { healthy: z.number().min(0).max(100), watch: z.number().min(0).max(100) }),
-  weights: z.enum(['sum-to-100', 'normalise'], {
-    error: (iss) => `expected weights "sum-to-100" (checked) or "normalise" (scaled to 100), found ${q(iss.input)}`,
-  }),
-  components: z.array(HealthComponentSchema).min(1),
-  alerts: z.array(obj('an alert', { id: IdSchema, when: alertWhen, notify: z.array(z.string().min(1)).min(1) })).optional(),
+  bands: obj('bands', {
+    healthy: z.number().min(0).max(100).describe('A score at or above this is healthy.'),
+    watch: z.number().min(0).max(100).describe('A score at or above this (and below healthy) is watch; below it, at-risk.'),
+  }).describe('The score thresholds of the bands.'),
+  weights: z
+    .enum(['sum-to-100', 'normalise'], {
+      error: (iss) => `expected weights "sum-to-100" (checked) or "normalise" (scaled to 100), found ${q(iss.input)}`,
+    })
+    .describe('sum-to-100: the weights must add up to 100 (checked); normalise: any weights, scaled to 100.'),
+  components: z.array(HealthComponentSchema).min(1).describe('What the score is made of: each a metric, its weight and how its value becomes points.'),
+  alerts: z
+    .array(
+      obj('an alert', {
+        id: IdSchema.describe('A stable id; the same alert fires at most once per cooldown (24 h by default) for a tenant.'),
+        when: alertWhen,
+        notify: z
+          .array(z.string().min(1))
+          .min(1)
+          .describe(
+            "Who should act (labels such as csm or the owner's team), carried in the delivery; every webhook the server is started with receives it, signed.",
+          ),
+      }),
+    )
+    .describe('Alerts to the CS team.')
+    .optional(),
   /** The alerts Keel has without config (sponsor-disengaged); false turns them off. Default true. */
-  builtin_alerts: z.boolean({ error: 'expected builtin_alerts: true or false' }).optional(),
+  builtin_alerts: z
+    .boolean({ error: 'expected builtin_alerts: true or false' })
+    .describe('The alerts Keel has without config (sponsor-disengaged: 30 days without sponsor activity); false turns them off. Default true.')
+    .optional(),
 });
 
 /** Which events the tenant's timeline shows besides its lifecycle, alerts, incidents and config (defaults: TIMELINE_EVENTS). */
 export const TimelineSchema = obj('timeline', {
   /** Expansion events, shown as `expansion` items (default plan.changed, seats.changed). */
-  expansion: z.array(z.string().min(1)).optional(),
+  expansion: z.array(z.string().min(1)).describe('Events shown as expansion items (default plan.changed, seats.changed).').optional(),
   /** Other events shown as they are. */
-  events: z.array(z.string().min(1)).optional(),
+  events: z.array(z.string().min(1)).describe('Other events shown on the timeline as they are.').optional(),
 });
 
 export const LifecycleSchema = obj('lifecycle', {
-  initial: IdSchema,
-  states: z.record(
-    IdSchema,
-    obj('a lifecycle state', {
-      owner: z.string().min(1).optional(),
-      proof: RuleSchema.optional(),
-      allows: z
-        .array(
-          z.string().regex(/^(checklist|nudge|recipe|playbook):[a-z0-9*][a-z0-9*-]*$/, {
-            error: (iss) => `expected an allowed action such as "nudge:reports-unused" or "recipe:*", found ${q(iss.input)}`,
-          }),
-        )
-        .optional(),
-    }),
-  ),
-  transitions: z.array(obj('a transition', { from: z.union([IdSchema, z.array(IdSchema).min(1)]), to: IdSchema })),
+  initial: IdSchema.describe('The state a new tenant starts in.'),
+  states: z
+    .record(
+      IdSchema,
+      obj('a lifecycle state', {
+        owner: z.string().min(1).describe('Who on the CS team owns tenants in this state (a name or team; alerts carry it).').optional(),
+        proof: RuleSchema.describe('The evidence that puts a tenant in this state, checked by the server from verified events.').optional(),
+        allows: z
+          .array(
+            z.string().regex(/^(checklist|nudge|recipe|playbook):[a-z0-9*][a-z0-9*-]*$/, {
+              error: (iss) => `expected an allowed action such as "nudge:reports-unused" or "recipe:*", found ${q(iss.input)}`,
+            }),
+          )
+          .describe('What may run for tenants in this state ("nudge:reports-unused", "recipe:*"); enforced by the server and the browser.')
+          .optional(),
+      }),
+    )
+    .describe('The states, by id.'),
+  transitions: z
+    .array(
+      obj('a transition', {
+        from: z.union([IdSchema, z.array(IdSchema).min(1)]).describe('The state (or states) it leaves.'),
+        to: IdSchema.describe("The state it enters once that state's proof holds."),
+      }),
+    )
+    .describe('The moves allowed between states.'),
 });
 
 export const StatusSchema = obj('status', {
-  components: z.array(obj('a status component', { id: IdSchema, name: TextSchema })),
+  components: z
+    .array(
+      obj('a status component', {
+        id: IdSchema.describe('The id integrations report their state under (integration.state events).'),
+        name: TextSchema.describe('The name shown to the customer.'),
+      }),
+    )
+    .describe('The parts of the product whose state <keel-status> shows.'),
 });
 
 const count = (what: string) =>
@@ -257,23 +367,23 @@ const count = (what: string) =>
  * and none for `quiet` after the user closes one.
  */
 export const FatigueSchema = obj('fatigue', {
-  perSession: count('interruptions per session').optional(),
-  perDay: count('interruptions per day').optional(),
-  quiet: DurationSchema.optional(),
+  perSession: count('interruptions per session').describe('At most this many interruptions in a session (30 minutes of inactivity ends one).').optional(),
+  perDay: count('interruptions per day').describe('At most this many interruptions in 24 hours.').optional(),
+  quiet: DurationSchema.describe('None for this long after the user closes one ("10m").').optional(),
 });
 
 export const ConfigSchema = obj('the config', {
-  $schema: z.string().optional(),
-  version: z.literal(1, { error: (iss) => `expected version: 1, found ${q(iss.input)}` }),
-  product: IdSchema,
-  checklists: z.array(ChecklistSchema).optional(),
-  nudges: z.array(NudgeSchema).optional(),
-  recipes: z.array(RecipeSchema).optional(),
-  health: HealthSchema.optional(),
-  lifecycle: LifecycleSchema.optional(),
-  status: StatusSchema.optional(),
-  fatigue: FatigueSchema.optional(),
-  timeline: TimelineSchema.optional(),
+  $schema: z.string().describe('The JSON Schema this document follows (for editors); ignored by Keel.').optional(),
+  version: z.literal(1, { error: (iss) => `expected version: 1, found ${q(iss.input)}` }).describe('The config format version: 1.'),
+  product: IdSchema.describe('The product this config is for (an id).'),
+  checklists: z.array(ChecklistSchema).describe('Guided-setup checklists.').optional(),
+  nudges: z.array(NudgeSchema).describe('Tooltips, hotspots, modals and banners, shown when their rules hold.').optional(),
+  recipes: z.array(RecipeSchema).describe('Multi-step walkthroughs, started by checklist items, nudge actions or keel.recipes.start(id).').optional(),
+  health: HealthSchema.describe("How a tenant's health score is computed, its bands and its alerts.").optional(),
+  lifecycle: LifecycleSchema.describe('The lifecycle states of a tenant, their proofs and what each allows.').optional(),
+  status: StatusSchema.describe('The components <keel-status> reports on.').optional(),
+  fatigue: FatigueSchema.describe('One budget for every surface that interrupts: nudges, recipes and checklists reopening.').optional(),
+  timeline: TimelineSchema.describe("Which events the tenant's timeline shows besides its lifecycle, alerts, incidents and config.").optional(),
 });
 
 export type KeelConfig = z.infer<typeof ConfigSchema>;

@@ -16,6 +16,14 @@ import type { Duration, Rule } from '../rules/types.js';
 const KINDS = ['all', 'any', 'not', 'event', 'trait', 'tenantTrait', 'fact', 'metric', 'page', 'lifecycle', 'checklist', 'recipe', 'health'] as const;
 type Kind = (typeof KINDS)[number];
 const NUM_OPS = ['eq', 'ne', 'gt', 'gte', 'lt', 'lte'] as const;
+const NUM_OP_TEXT = {
+  eq: 'Equal to this.',
+  ne: 'Not equal to this.',
+  gt: 'More than this.',
+  gte: 'At least this.',
+  lt: 'Less than this.',
+  lte: 'At most this.',
+} as const;
 /** Keys each kind accepts besides its own. */
 const EVIDENCED = [...OPS, 'evidence'] as const;
 const EXTRA: Partial<Record<Kind, readonly string[]>> = {
@@ -75,16 +83,16 @@ const ordered = z.union([z.number(), z.string()], {
 });
 const scalars = z.array(scalar, { error: (iss) => `expected a list of values, found ${typeOf(iss.input)}` });
 const opShape = {
-  eq: scalar.optional(),
-  ne: scalar.optional(),
-  gt: ordered.optional(),
-  gte: ordered.optional(),
-  lt: ordered.optional(),
-  lte: ordered.optional(),
-  in: scalars.optional(),
-  nin: scalars.optional(),
-  exists: z.boolean({ error: 'expected true or false' }).optional(),
-  glob: z.string({ error: 'expected a glob pattern (a string)' }).optional(),
+  eq: scalar.describe('Equal to this value.').optional(),
+  ne: scalar.describe('Not equal to this value.').optional(),
+  gt: ordered.describe('Greater than this (numbers, or ISO dates and other strings compared in order).').optional(),
+  gte: ordered.describe('At least this.').optional(),
+  lt: ordered.describe('Less than this.').optional(),
+  lte: ordered.describe('At most this.').optional(),
+  in: scalars.describe('One of these values.').optional(),
+  nin: scalars.describe('None of these values.').optional(),
+  exists: z.boolean({ error: 'expected true or false' }).describe('true: the value is present; false: it is absent.').optional(),
+  glob: z.string({ error: 'expected a glob pattern (a string)' }).describe('Matches this glob pattern (* within a segment, ** across /).').optional(),
 };
 const has = (keys: readonly string[]) => (v: object) => keys.some((k) => (v as Record<string, unknown>)[k] !== undefined);
 /**
@@ -113,7 +121,10 @@ export const WhereSchema = z.record(z.string(), whereValue, {
 });
 
 const count = (n: z.ZodNumber) => {
-  const shape = Object.fromEntries(NUM_OPS.map((k) => [k, n.optional()])) as Record<(typeof NUM_OPS)[number], z.ZodOptional<z.ZodNumber>>;
+  const shape = Object.fromEntries(NUM_OPS.map((k) => [k, n.describe(NUM_OP_TEXT[k]).optional()])) as Record<
+    (typeof NUM_OPS)[number],
+    z.ZodOptional<z.ZodNumber>
+  >;
   return z
     .strictObject(shape, { error: unknownKeys('a count', NUM_OPS, 'a comparison such as { gte: 1 }') })
     .refine(has(NUM_OPS), { error: `needs an operator: ${list(NUM_OPS)}`, ...known });
@@ -135,41 +146,61 @@ const ruleObject = z
           z.lazy(() => RuleSchema),
           { error: 'expected a list of rules' },
         )
-        .optional(),
+        .optional()
+        // Named: the first list in the rule's cycle becomes a $defs entry of the JSON Schema.
+        .meta({ id: 'all-rules', description: 'Holds when every rule in the list holds.' }),
       any: z
         .array(
           z.lazy(() => RuleSchema),
           { error: 'expected a list of rules' },
         )
+        .describe('Holds when at least one rule in the list holds.')
         .optional(),
-      not: z.lazy(() => RuleSchema).optional(),
+      not: z
+        .lazy(() => RuleSchema)
+        .describe('Holds when this rule does not; with an event and within, "not in the last 7 days" (false while the history is shorter than the window).')
+        .optional(),
       event: name('an event name').meta(EVENT_META).optional(),
-      where: WhereSchema.optional(),
-      count: count(whole).optional(),
-      within: DurationSchema.optional(),
+      where: WhereSchema.describe('Only events whose properties match: { feature: "reports", size: { gte: 3 } }.').optional(),
+      count: count(whole).describe('How many matching events: { gte: 3 } (default: at least one).').optional(),
+      within: DurationSchema.describe('Only events in this window before now ("7d").').optional(),
       evidence: z
         .enum(['verified', 'any'], {
           error: (iss) => `expected evidence "verified" (the default: events the server could verify) or "any", found ${q(iss.input)}`,
         })
+        .describe('verified (the default): only events the server could verify count on the server; any: unverified browser events count too.')
         .optional(),
-      trait: name('a trait name').optional(),
-      tenantTrait: name('a tenant trait name').optional(),
+      trait: name('a trait name').describe('A trait of the user (from identify), compared with the operators beside it.').optional(),
+      tenantTrait: name('a tenant trait name').describe('A trait of the tenant (from group), compared with the operators beside it.').optional(),
       fact: name('a fact name').meta(FACT_META).optional(),
       metric: name('a metric name').meta(METRIC_META).optional(),
       ...opShape,
-      page: z.string({ error: (iss) => `expected a path glob such as "/reports/**", found ${typeOf(iss.input)}` }).optional(),
-      lifecycle: nameOrNames('lifecycle state').optional(),
-      checklist: name('a checklist id').optional(),
-      items: names('checklist item id').optional(),
-      accept: z.literal('attested', { error: (iss) => `expected accept: "attested" (attested items count as completed), found ${q(iss.input)}` }).optional(),
-      state: z.enum(STATES, { error: (iss) => `expected ${STATES.map(q).join(', ')}, found ${q(iss.input)}` }).optional(),
-      recipe: name('a recipe id').optional(),
+      page: z
+        .string({ error: (iss) => `expected a path glob such as "/reports/**", found ${typeOf(iss.input)}` })
+        .describe('Holds on pages whose path matches this glob ("/reports/**").')
+        .optional(),
+      lifecycle: nameOrNames('lifecycle state').describe("Holds when the tenant's lifecycle state is this one (or one of these).").optional(),
+      checklist: name('a checklist id').describe('A checklist, by id, with its state (and optionally some of its items).').optional(),
+      items: names('checklist item id').describe('Only these items of the checklist.').optional(),
+      accept: z
+        .literal('attested', { error: (iss) => `expected accept: "attested" (attested items count as completed), found ${q(iss.input)}` })
+        .describe('attested: items a user attested count as completed too (otherwise only server-decided ones do).')
+        .optional(),
+      state: z
+        .enum(STATES, { error: (iss) => `expected ${STATES.map(q).join(', ')}, found ${q(iss.input)}` })
+        .describe('The state the checklist or recipe is in: completed, started or not_started.')
+        .optional(),
+      recipe: name('a recipe id').describe('A recipe, by id, with its state.').optional(),
       health: z
         .strictObject(
-          { band: nameOrNames('band').optional(), score: count(num).optional() },
+          {
+            band: nameOrNames('band').describe('healthy, watch or at-risk (or a list of them).').optional(),
+            score: count(num).describe('A comparison of the 0–100 score: { lt: 40 }.').optional(),
+          },
           { error: unknownKeys('health', ['band', 'score'], 'health such as { band: "at-risk" } or { score: { lt: 40 } }') },
         )
         .refine(has(['band', 'score']), { error: 'health needs band and/or score', ...known })
+        .describe("The tenant's health: its band and/or its score.")
         .optional(),
     },
     {
@@ -201,4 +232,8 @@ const ruleObject = z
  * The rule language. Parsed output is a `Rule` (the cast is backed by the exactly-one-kind check
  * and by the property test that every generated `Rule` parses to itself).
  */
-export const RuleSchema: z.ZodType<Rule> = ruleObject as unknown as z.ZodType<Rule>;
+export const RuleSchema: z.ZodType<Rule> = ruleObject.meta({
+  id: 'rule',
+  description:
+    'A rule: exactly one clause kind (event, trait, tenantTrait, fact, metric, page, lifecycle, checklist, recipe, health) or a combination (all, any, not).',
+}) as unknown as z.ZodType<Rule>;

@@ -253,9 +253,9 @@ already loaded it.
 ${lazy.map((b) => `| ${b.label} | ${kb(b.minified)} | ${kb(b.gzip)} | ${kb(b.brotli)} | ${kb(b.budget)} | ${pass(b.ok)} |`).join('\n')}
 
 The first nudge or recipe fetches ${kb(firstShow)} gzip (engine + explanations + UI); the tour libraries alone,
-for comparison: shepherd.js 16.2 KB, intro.js 20.3 KB, driver.js 7.4 KB (PERFORMANCE.md).
+for comparison: shepherd.js 16.2 KB, intro.js 20.3 KB, driver.js 7.4 KB (docs/targets.md).
 
-The smallest peer SDK measured on this machine (PERFORMANCE.md): @snowplow/browser-tracker, 18.0 KB gzip.
+The smallest peer SDK measured on this machine (docs/targets.md): @snowplow/browser-tracker, 18.0 KB gzip.
 
 ## Main-thread cost of one \`track()\`
 
@@ -276,7 +276,7 @@ ${track.results.map((r) => `| ${r.label} | ${fmt(r.median, 2)} | ${fmt(r.drained
 
 Drained µs/call by 1,000 calls, first to last: floor ${chunksOf(floor)}; Keel ${chunksOf(keel)}.
 
-Keel / floor, measured in this run (targets from PERFORMANCE.md):
+Keel / floor, measured in this run (targets from docs/targets.md):
 
 | | Keel / floor | target | |
 |---|---|---|---|

@@ -1,5 +1,5 @@
 // The ingest ceilings: the best raw method for the same rows on the same store, measured in the
-// same run as `keel serve` (PERFORMANCE.md). Every ratio the bench prints for ingest divides by one
+// same run as `keel serve` (docs/targets.md). Every ratio the bench prints for ingest divides by one
 // of these, so they must not be flattered by a cheaper schema or handicapped by a slower setup
 // than the server's own.
 import { mkdtempSync, rmSync } from 'node:fs';

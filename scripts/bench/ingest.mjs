@@ -1,4 +1,4 @@
-// Ingest throughput, measured the way PERFORMANCE.md states the target: the real `keel serve`
+// Ingest throughput, measured the way docs/targets.md states the target: the real `keel serve`
 // (built CLI, its own process) taking batches of 100 realistic events from concurrent clients,
 // beside the raw insert rate of the same rows on the same store in the same run (ceiling.mjs).
 import { spawn } from 'node:child_process';

@@ -1,4 +1,4 @@
-// Bytes a page pays: each browser bundle built the way PERFORMANCE.md measured the peers
+// Bytes a page pays: each browser bundle built the way docs/targets.md measured the peers
 // (esbuild --bundle --minify, ESM), then gzip -9 and brotli (quality 11).
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { readFile } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// Main-thread cost of one track() in Chromium, measured as PERFORMANCE.md describes: a
+// Main-thread cost of one track() in Chromium, measured as docs/targets.md describes: a
 // cross-origin-isolated page (5 µs timers), the SDK initialised against a real local ingest
 // server, 1,000 warm-up calls, then 10,000 calls in chunks of 100 timed with performance.now().
 // "drained" also counts the work the calls trigger up to the next task. The floor is a function

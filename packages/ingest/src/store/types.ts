@@ -1,7 +1,7 @@
 /**
- * The storage contract. SQLite (embedded, the default) implements it now; a PostgreSQL store
- * for scale-out implements the same interface (DESIGN.md, Storage). Every query names the
- * write key: one vendor's data is never read through another's key.
+ * The storage contract, implemented by SQLite (embedded, the default) and PostgreSQL (several
+ * nodes; docs/decisions/0003-one-repository-two-dialects.md). Every query names the write key:
+ * one vendor's data is never read through another's key.
  */
 export interface StoredEvent {
   writeKey: string;

@@ -29,6 +29,29 @@ const REPORT: HealthReportView = {
     },
   ],
   whatWouldMove: [{ component: 'adoption', target: 0.8, gain: 12.5, description: 'features_used_ratio_30d reaching 0.8 (now 0.5): +12.5 points' }],
+  words: {
+    headline: 'Account health 44: watch',
+    trend: 'Down 6 points since 15 Nov.',
+    coverage: 'Based on 2 of 3 measures; 1 has no data yet.',
+    components: [
+      {
+        id: 'adoption',
+        label: 'Feature adoption',
+        value: '50%',
+        summary: '50% of the features in your plan were used in the last 30 days.',
+        points: '+12.5 of 62.5 points',
+      },
+      {
+        id: 'errors',
+        label: 'Errors',
+        value: '0.5 per session',
+        summary: 'Users met 0.5 errors per session over the last 7 days.',
+        points: '+0 of 37.5 points',
+      },
+      { id: 'width', label: 'Seat usage', value: 'No data yet', summary: 'Not counted in the score until there is data.', points: 'not counted' },
+    ],
+    moves: ['Feature adoption at 80% (now 50%) would add 12.5 points.'],
+  },
   trend: {
     wow: { points: -6, percent: -12, against: '2026-11-15' },
     history: [
@@ -48,7 +71,7 @@ const q = <T extends Element = HTMLElement>(el: KeelHealthBadge, sel: string) =>
 test('shows score, band as text and colour, and the trend; axe-clean', async () => {
   const el = await fixture<KeelHealthBadge>(html`<keel-health-badge .report=${REPORT}></keel-health-badge>`);
   const badge = q(el, '[part~="badge"]');
-  expect(badge.textContent).toMatch(/Health 44\s*Watch\s*▼\s*down 6 points this week\s*-6/);
+  expect(badge.textContent).toMatch(/Health 44\s*Watch\s*▼\s*Down 6 points since 15 Nov\.\s*-6/);
   expect(badge.classList.contains('watch')).toBe(true);
   await axeClean(el);
 });
@@ -65,11 +88,18 @@ test('the keyboard opens the popover in the top layer with the reasons; Escape c
   expect(badge.getAttribute('aria-expanded')).toBe('true');
   expect(el.shadowRoot!.activeElement).toBe(q(el, 'h2'));
   const text = pop.textContent!.replace(/\s+/g, ' ');
-  expect(text).toContain('Account health: 44 (Watch)');
-  expect(text).toContain('errors 0.5 otherwise → 0 0 × 15');
-  expect(text).toContain('width no data missing → exclude excluded');
-  expect(text).toContain('features_used_ratio_30d reaching 0.8 (now 0.5): +12.5 points');
-  expect(q(el, 'svg').getAttribute('aria-label')).toBe('Score over the last 3 days: from 50 on 2026-11-20 to 44 on 2026-11-22');
+  expect(text).toContain('Account health 44: watch');
+  expect(text).toContain('Down 6 points since 15 Nov. Based on 2 of 3 measures; 1 has no data yet.');
+  expect(text).toContain('Errors 0.5 per session Users met 0.5 errors per session over the last 7 days. +0 of 37.5 points');
+  expect(text).toContain('Seat usage No data yet Not counted in the score until there is data. not counted');
+  expect(q(el, 'h3').textContent).toBe('What would raise it');
+  expect(text).toContain('Feature adoption at 80% (now 50%) would add 12.5 points.');
+  // Written for a customer admin: no component ids, metric names or scoring rules.
+  expect(text).not.toMatch(/\bwidth\b|features_used|errors_per_session|active_users|otherwise →|linear|×/);
+  // Each value stays on one line beside its label.
+  const value = [...pop.querySelectorAll<HTMLElement>('.value')].find((v) => v.textContent === 'No data yet')!;
+  expect(value.getBoundingClientRect().height).toBeLessThan(parseFloat(getComputedStyle(value).fontSize) * 2);
+  expect(q(el, 'svg').getAttribute('aria-label')).toBe('Score over the last 3 days');
   await axeClean(el);
   await userEvent.keyboard('{Escape}');
   await el.updateComplete;
@@ -119,6 +149,12 @@ test('from the real server: an admin of the tenant sees its health; a token for 
   });
   const el = await fixture<KeelHealthBadge>(html`<keel-health-badge host=${url} tenant="acme" .token=${tokens.ada}></keel-health-badge>`);
   await expect.poll(() => el.report?.score).toBe(60); // errors 0/1 → 100 × 60; tickets 1/1 → 0 × 40
+  // The words come from the server: the label from config, the metric's unit, the sentence.
+  expect(el.report?.words?.components.map((c) => [c.label, c.value])).toEqual([
+    ['Errors in the app', '0 per session'],
+    ['Support tickets', '1 per user'],
+  ]);
+  expect(el.report?.words?.headline).toBe('Account health 60: watch');
   await axeClean(el);
   // Placed in markup first and configured by the page's script afterwards (as a vendor does): it loads then.
   const late = await fixture<KeelHealthBadge>(html`<keel-health-badge tenant="acme"></keel-health-badge>`);

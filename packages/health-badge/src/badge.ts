@@ -112,45 +112,43 @@ export class KeelHealthBadge extends LitElement {
 
   private sparkline(r: HealthReportView) {
     const h = r.trend.history;
-    if (h.length < 2) return html`<p class="muted">Not enough history yet for a trend.</p>`;
+    if (h.length < 2) return nothing;
     const pts = h.map((p, i) => `${(i / (h.length - 1)) * 100},${40 - (p.score / 100) * 40}`).join(' ');
-    const first = h[0]!;
-    const last = h[h.length - 1]!;
-    return html`<svg viewBox="0 0 100 40" preserveAspectRatio="none" role="img" aria-label="Score over the last ${h.length} days: from ${first.score} on ${first.day} to ${last.score} on ${last.day}">${svg`<polyline points=${pts}></polyline>`}</svg>`;
+    return html`<svg viewBox="0 0 100 40" preserveAspectRatio="none" role="img" aria-label="Score over the last ${h.length} days">${svg`<polyline points=${pts}></polyline>`}</svg>`;
   }
 
   protected override render() {
     if (this.error) return html`<span role="status" class="muted">Health unavailable: ${this.error}</span>`;
     const r = this.report;
     if (!r) return html`<span role="status" class="muted">Loading health…</span>`;
+    const w = r.words;
     const wow = r.trend.wow;
     const arrow = !wow || wow.points === 0 ? '→' : wow.points > 0 ? '▲' : '▼';
-    const trendText = wow ? `${wow.points > 0 ? 'up' : wow.points < 0 ? 'down' : 'unchanged'} ${Math.abs(wow.points)} points this week` : 'no trend yet';
     return html`
       <button type="button" part="badge" class=${r.band} aria-haspopup="dialog" aria-expanded=${String(this.open)} aria-controls=${this.pid} @click=${() => this.toggle()}>
         <span class="dot" aria-hidden="true"></span>
         <span class="score">Health ${Math.round(r.score)}</span>
         <span>${BAND_TEXT[r.band]}</span>
-        <span aria-hidden="true">${arrow}</span><span class="visually-hidden">${trendText}</span>
+        <span aria-hidden="true">${arrow}</span>${w ? html`<span class="visually-hidden">${w.trend}</span>` : nothing}
         <span class="score">${wow ? `${wow.points > 0 ? '+' : ''}${wow.points}` : ''}</span>
       </button>
       <div part="popover" id=${this.pid} popover="auto" role="dialog" aria-labelledby="${this.pid}-title" @toggle=${(e: ToggleEvent) => this.onToggle(e)}>
-        <h2 id="${this.pid}-title" tabindex="-1">Account health: ${Math.round(r.score)} (${BAND_TEXT[r.band]})</h2>
-        <p class="muted">${trendText}. Based on ${Math.round(r.coverage * 100)}% of the model (components without data are listed).</p>
-        ${this.sparkline(r)}
-        <h3>Components</h3>
-        <table>
-          <thead><tr><th scope="col">Component</th><th scope="col" class="num">Value</th><th scope="col">Why</th><th scope="col" class="num">Points × weight</th></tr></thead>
-          <tbody>${r.components.map(
-            (c) => html`<tr>
-            <th scope="row">${c.id}</th>
-            <td class="num">${c.value === null ? 'no data' : Math.round(c.value * 1000) / 1000}</td>
-            <td>${c.rule}</td>
-            <td class="num">${c.included ? `${c.points} × ${c.weight}` : 'excluded'}</td>
-          </tr>`,
-          )}</tbody>
-        </table>
-        ${r.whatWouldMove.length ? html`<h3>What would move it</h3><ul>${r.whatWouldMove.slice(0, 4).map((m) => html`<li>${m.description}</li>`)}</ul>` : nothing}
+        <h2 id="${this.pid}-title" tabindex="-1">${w?.headline ?? `Account health ${Math.round(r.score)}`}</h2>
+        ${
+          w
+            ? html`<p class="muted">${w.trend} ${w.coverage}</p>
+              ${this.sparkline(r)}
+              <ul class="components">
+                ${w.components.map(
+                  (c) => html`<li>
+                    <div class="row"><span class="label">${c.label}</span> <span class="value">${c.value}</span></div>
+                    <p>${c.summary} <span class="muted">${c.points}</span></p>
+                  </li>`,
+                )}
+              </ul>
+              ${w.moves.length ? html`<h3>What would raise it</h3><ul>${w.moves.slice(0, 4).map((m) => html`<li>${m}</li>`)}</ul>` : nothing}`
+            : nothing
+        }
         <button type="button" class="close" @click=${() => this.panel?.hidePopover()}>Close</button>
       </div>`;
   }

@@ -21,10 +21,13 @@ export const styles = css`
   }
   h2 { font-size: 1rem; margin: 0 0 0.5rem; }
   h3 { font-size: 0.9rem; margin: 0.75rem 0 0.25rem; }
-  table { border-collapse: collapse; width: 100%; font-size: 0.85rem; }
-  th, td { text-align: left; padding: 0.2rem 0.3rem; border-bottom: 1px solid #eaeef2; }
-  td.num, th.num { text-align: right; }
   ul { margin: 0; padding-left: 1.1rem; font-size: 0.85rem; }
+  .components { list-style: none; padding: 0; }
+  .components li { padding: 0.4rem 0; border-bottom: 1px solid #eaeef2; }
+  .components p { margin: 0.15rem 0 0; }
+  .row { display: flex; justify-content: space-between; gap: 1rem; }
+  .label { font-weight: 600; }
+  .value { white-space: nowrap; font-variant-numeric: tabular-nums; }
   svg { width: 100%; height: 2.5rem; display: block; }
   polyline { fill: none; stroke: var(--keel-color-accent, #0969da); stroke-width: 2; }
   .muted { color: #57606a; font-size: 0.85rem; }

@@ -6,7 +6,7 @@ export const SHARED_CONFIG = {
     bands: { healthy: 70, watch: 40 },
     weights: 'sum-to-100',
     components: [
-      { id: 'errors', metric: 'errors_per_session_7d', weight: 60, points: { steps: [[0.1, 100]], otherwise: 0 } },
+      { id: 'errors', label: 'Errors in the app', metric: 'errors_per_session_7d', weight: 60, points: { steps: [[0.1, 100]], otherwise: 0 } },
       { id: 'support', metric: 'tickets_per_active_user_30d', weight: 40, points: { steps: [[0.1, 100]], otherwise: 0 } },
     ],
   },

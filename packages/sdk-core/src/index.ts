@@ -4,4 +4,14 @@ export * from './rules/index.js';
 export * from './client/index.js';
 export * from './lifecycle/index.js';
 // Wire contracts (types only here; the metric and fact lists are in `@keel/sdk-core/schema`).
-export type { FactName, HealthBand, HealthComponentResult, HealthMove, HealthReport, HealthScoreResult, MetricDef, MetricName } from './contracts/health.js';
+export type {
+  FactName,
+  HealthBand,
+  HealthComponentResult,
+  HealthMove,
+  HealthReport,
+  HealthScoreResult,
+  HealthWords,
+  MetricDef,
+  MetricName,
+} from './contracts/health.js';

@@ -118,8 +118,37 @@ export interface HealthScoreResult {
   whatWouldMove: HealthMove[];
 }
 
+/**
+ * The report in words, for a customer admin (what `<keel-health-badge>` shows): written by the
+ * server from the config (component labels) and the metric's unit, so the badge ships no table of
+ * metric names and every client says the same thing.
+ */
+export interface HealthWords {
+  /** `Account health 72: healthy`. */
+  headline: string;
+  /** The trend in one sentence: `Up 5 points since 24 Nov.`, or why there is none yet. */
+  trend: string;
+  /** How much of the model had data, in words. */
+  coverage: string;
+  components: {
+    id: string;
+    /** The component's label from config, or the metric's own name (`Feature adoption`). */
+    label: string;
+    /** The value with its unit (`62%`, `3 days`, `0.4 per session`), or `No data yet`. */
+    value: string;
+    /** One sentence: what the value means, or how missing data is counted. */
+    summary: string;
+    /** What it adds to the score: `+18 of 30 points`, or `not counted`. */
+    points: string;
+  }[];
+  /** What would raise the score, one sentence each (`Feature adoption at 80% (now 62%) would add 12 points.`). */
+  moves: string[];
+}
+
 /** `GET /v1/tenants/:id/health`. */
 export interface HealthReport extends HealthScoreResult {
+  /** The same report in words, for customer admins (the health endpoint always includes it). */
+  words?: HealthWords;
   tenantId: string;
   configVersion: number;
   computedAt: string;

@@ -5,3 +5,5 @@ export * from '../lifecycle/index.js';
 export * from '../progress/merge.js';
 export * from '../progress/answer.js';
 export * from '../contracts/health.js';
+// Per-locale text (`{ en: …, fr: … }`), resolved the same way in the browser and on the server.
+export { resolveText } from '../client/text.js';

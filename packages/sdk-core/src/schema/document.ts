@@ -232,6 +232,7 @@ const points = z
 
 export const HealthComponentSchema = obj('a health component', {
   id: IdSchema.describe('A stable id for the component; snapshots and explanations name it.'),
+  label: TextSchema.describe('What customer admins read in the health badge ("Feature adoption"); the metric\'s own name when left out.').optional(),
   metric: z.string().min(1).meta(METRIC_META),
   weight: z
     .number({ error: 'expected a weight (a number)' })

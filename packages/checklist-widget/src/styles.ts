@@ -1,8 +1,10 @@
 import { css } from 'lit';
 
 // Constructable stylesheets: no inline style attribute anywhere, so a strict CSP needs nothing.
+// :host starts from `all: initial`: nothing inherited from the host page bends the element (text-align,
+// line-height, letter-spacing, font…). --keel-font sets its font (a font shorthand such as `400 1rem/1.5 Inter, sans-serif`).
 export const styles = css`
-  :host { display: block; }
+  :host { all: initial; font: var(--keel-font, 1rem/1.5 system-ui, sans-serif); color: var(--keel-color-text, #1f2328); display: block; }
   [part~='base'] {
     font: var(--keel-checklist-font, var(--keel-font, inherit));
     color: var(--keel-color-text, #1f2328);

@@ -1,7 +1,9 @@
 import { css } from 'lit';
 
+// :host starts from `all: initial`: nothing inherited from the host page bends the element (text-align,
+// line-height, letter-spacing, font…). --keel-font sets its font (a font shorthand such as `400 1rem/1.5 Inter, sans-serif`).
 export const styles = css`
-  :host { display: inline-block; }
+  :host { all: initial; font: var(--keel-font, 1rem/1.5 system-ui, sans-serif); color: var(--keel-color-text, #1f2328); display: inline-block; }
   button {
     font: var(--keel-font, inherit); cursor: pointer; border-radius: var(--keel-radius, 8px);
     border: 1px solid currentColor; background: var(--keel-color-surface, #fff); color: var(--keel-color-text, #1f2328);

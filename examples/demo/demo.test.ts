@@ -193,5 +193,5 @@ test('a new user walks Acme Analytics: checklist, nudge, recipe, health badge, s
   } finally {
     await browser.close();
   }
-  // Bounded: 70–105 s on the shared 2-core machine at load average 20–32 (start, one ingest restart, the walk); the limit leaves room for that load.
+  // Bounded: 70–117 s (SQLite and PostgreSQL) on the shared 2-core machine at load average 20–32 (start, one ingest restart, the walk); the limit leaves room for that load.
 }, 180_000);

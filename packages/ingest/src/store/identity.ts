@@ -112,6 +112,31 @@ function linkedFrom(row: StoredEvent): string | null | undefined {
   return row.type === 'identify' ? row.anonymousId : null;
 }
 
+/**
+ * A row's tenant and trust when the row decides them itself (its own claim, its user token's
+ * tenant), without the identity tables; `undefined` when its user's memberships decide.
+ */
+export function ownAttribution(row: StoredEvent): Attributed | undefined {
+  const claim = row.groupId;
+  const sender: Sender = row.sender ?? { kind: 'anonymous' };
+  if (sender.kind === 'user') {
+    if (claim && claim !== sender.tenantId) return { groupId: null, trust: 'unverified', attribution: 'disputed' };
+    // The page is the token's user's: a message naming no user is theirs, one naming another is not proven.
+    const trust = row.userId === sender.userId || row.userId == null ? 'verified' : 'unverified';
+    if (claim) return { groupId: claim, trust, attribution: 'claim' };
+    if (trust === 'verified') return { groupId: sender.tenantId, trust, attribution: 'token' };
+  }
+  const trust = sender.kind === 'server' ? 'verified' : 'unverified';
+  return claim ? { groupId: claim, trust, attribution: 'claim' } : undefined;
+}
+const identityTrust = (row: StoredEvent) => ({
+  trust: row.sender?.kind === 'server' ? ('verified' as const) : ('unverified' as const),
+  attribution: 'identity' as const,
+});
+
+/** Whether storing this row reads or writes the identity tables: it records identity (group, alias, identify), or its tenant comes from them. */
+export const needsIdentity = (row: StoredEvent) => row.type === 'group' || row.type === 'alias' || row.type === 'identify' || ownAttribution(row) === undefined;
+
 export interface IdentityResolver {
   /** Decides the row's tenant and trust (before it is inserted). */
   attribute(row: StoredEvent): Promise<Attributed>;
@@ -242,19 +267,9 @@ export function identityCore(io: IdentityIO, { windowMs = ATTRIBUTION_WINDOW_MS,
 
   return {
     async attribute(row) {
-      const claim = row.groupId;
-      const sender: Sender = row.sender ?? { kind: 'anonymous' };
-      if (sender.kind === 'user') {
-        if (claim && claim !== sender.tenantId) return { groupId: null, trust: 'unverified', attribution: 'disputed' };
-        // The page is the token's user's: a message naming no user is theirs, one naming another is not proven.
-        const trust = row.userId === sender.userId || row.userId == null ? 'verified' : 'unverified';
-        if (claim) return { groupId: claim, trust, attribution: 'claim' };
-        if (trust === 'verified') return { groupId: sender.tenantId, trust, attribution: 'token' };
-      }
-      const server = sender.kind === 'server';
-      const trust = server ? 'verified' : 'unverified';
-      if (claim) return { groupId: claim, trust, attribution: 'claim' };
-      return { groupId: await resolve(row.userId, row.anonymousId, row.timestamp, server), trust, attribution: 'identity' };
+      return (
+        ownAttribution(row) ?? { groupId: await resolve(row.userId, row.anonymousId, row.timestamp, row.sender?.kind === 'server'), ...identityTrust(row) }
+      );
     },
 
     async learn(row, at) {

@@ -261,3 +261,110 @@ describe('openPostgresStore', () => {
     }
   });
 });
+
+describe('two group commits in flight on one node', () => {
+  const turn = () => new Promise((r) => setImmediate(r));
+  /** The store's backends waiting on a lock, as PostgreSQL sees them. */
+  const waiting = async () =>
+    Number(
+      (await direct.query("SELECT COUNT(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND query LIKE '%event_ids%'"))
+        .rows[0].n,
+    );
+
+  test('while one commit waits on the database the next group is sent; with inFlight 1 it waits its turn', async () => {
+    for (const inFlight of [2, 1]) {
+      const k = await node(TEST_DATABASE_URL);
+      // Both pooled connections open and idle before the lock: a connection still starting on a busy machine is not a commit in flight.
+      for (const c of await Promise.all([k.pool!.connect(), k.pool!.connect()])) c.release();
+      const store = openPostgresEventStore(k, { inFlight });
+      try {
+        await direct.query('BEGIN');
+        await direct.query('LOCK TABLE event_ids IN EXCLUSIVE MODE'); // every ledger insert now waits
+        const first = store.insert([row(`one-${inFlight}`, { groupId: 't' })]);
+        await turn();
+        const second = store.insert([row(`two-${inFlight}`, { groupId: 't' })]);
+        await expect.poll(waiting, { timeout: 15_000 }).toBe(inFlight);
+        await new Promise((r) => setTimeout(r, 200));
+        expect(await waiting()).toBe(inFlight); // never more than inFlight
+        await direct.query('COMMIT');
+        expect(await Promise.all([first, second])).toEqual([
+          { inserted: 1, duplicates: 0 },
+          { inserted: 1, duplicates: 0 },
+        ]);
+      } finally {
+        await direct.query('ROLLBACK').catch(() => undefined);
+        await store.close();
+      }
+    }
+  });
+
+  test('overlapping batches in commits in flight together are stored once each, the counts exact', async () => {
+    const store = openPostgresEventStore(await node(TEST_DATABASE_URL));
+    try {
+      const results = [];
+      for (let i = 0; i < 30; i++) {
+        // Batch i repeats 15 of batch i-1's ids, and one of its own; half claim a tenant (one statement), half don't (the transaction).
+        const ids = Array.from({ length: 20 }, (_, j) => `m-${i * 5 + j}`);
+        results.push(store.insert([...ids, ids[0]!].map((id) => row(id, i % 2 ? { groupId: 't' } : {}))));
+        await turn();
+      }
+      const all = await Promise.all(results);
+      const unique = 29 * 5 + 20;
+      expect(all.reduce((n, r) => n + r.inserted, 0)).toBe(unique);
+      expect(all.reduce((n, r) => n + r.inserted + r.duplicates, 0)).toBe(30 * 21);
+      expect(await stored()).toEqual({ events: unique, ids: unique });
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a group call and the events it decides, in two commits in flight together, end attributed', async () => {
+    const store = openPostgresEventStore(await node(TEST_DATABASE_URL));
+    try {
+      for (let round = 0; round < 10; round++) {
+        const users = Array.from({ length: 10 }, (_, i) => `u${round}-${i}`);
+        const events = store.insert([
+          ...users.map((u) => row(`ev-${u}`, { userId: u, anonymousId: null, timestamp: '2026-03-02T00:00:00.000Z' })),
+          ...Array.from({ length: 2000 }, (_, i) => row(`fill-${round}-${i}`, { anonymousId: `f${i}` })),
+        ]);
+        await turn();
+        const groups = store.insert(
+          users.map((u) =>
+            row(`grp-${u}`, { type: 'group', event: null, userId: u, anonymousId: null, groupId: 'acme', timestamp: '2026-03-01T00:00:00.000Z' }),
+          ),
+        );
+        await Promise.all([events, groups]);
+      }
+      const { rows } = await direct.query("SELECT message_id, group_id FROM events WHERE message_id LIKE 'ev-%'");
+      expect(rows).toHaveLength(100);
+      expect(rows.filter((r) => r.group_id !== 'acme')).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+test('a group whose rows all name their tenant (one statement, no transaction) stores the first of each id, in arrival order, attributed by claim', async () => {
+  const store = openPostgresEventStore(await node(TEST_DATABASE_URL));
+  try {
+    await store.insert([row('b', { groupId: 't1' })]);
+    const r = await store.insert([
+      row('c', { groupId: 't1' }),
+      row('a', { groupId: 't2' }),
+      row('b', { groupId: 't3' }),
+      row('c', { groupId: 't4' }),
+      row('z', { groupId: 't5', sender: { kind: 'server' } }),
+    ]);
+    expect(r).toEqual({ inserted: 3, duplicates: 2 });
+    const { rows } = await direct.query('SELECT message_id, group_id, trust, attribution FROM events ORDER BY rowid');
+    expect(rows).toEqual([
+      { message_id: 'b', group_id: 't1', trust: 'unverified', attribution: 'claim' },
+      { message_id: 'c', group_id: 't1', trust: 'unverified', attribution: 'claim' },
+      { message_id: 'a', group_id: 't2', trust: 'unverified', attribution: 'claim' },
+      { message_id: 'z', group_id: 't5', trust: 'verified', attribution: 'claim' },
+    ]);
+    expect(await stored()).toEqual({ events: 4, ids: 4 });
+  } finally {
+    await store.close();
+  }
+});

@@ -18,7 +18,18 @@ import type pg from 'pg';
 import { timelineQuery } from '../health/timeline.js';
 import { statusService, type StatusService } from '../health/status.js';
 import { type FaultState, faultState, guardFaults, pgFaultCause, pgFaultCode, type StorageFaultError } from './faults.js';
-import { type AttributedRow, identityCore, type IdentityIO, identitySubjectsOf, type Link, type Membership, subjectsOf } from './identity.js';
+import {
+  type Attributed,
+  type AttributedRow,
+  identityCore,
+  type IdentityIO,
+  identitySubjectsOf,
+  type Link,
+  type Membership,
+  needsIdentity,
+  ownAttribution,
+  subjectsOf,
+} from './identity.js';
 import { type KeelDb, postgresKeelDb } from './db.js';
 import { migrateToLatest } from './migrations.js';
 import { configStore as configStoreOf, factsStore, progressStore } from './state.js';
@@ -28,6 +39,8 @@ import { type EventStore, type InsertResult, type StoredEvent, storedRowOf } fro
 export interface PostgresEventStoreOptions {
   /** Tenant attribution through the identity tables (default true); `false` stores each message's own claim. */
   attribution?: boolean;
+  /** Group commits a node runs at once (default 2): while one waits on the database, the next group is sent. */
+  inFlight?: number;
   /** Called with each group commit's duration in seconds. */
   onCommit?: (seconds: number) => void;
   /** A commit whose queries take longer than this counts as the database unreachable (its connection is dropped); default 15 s. */
@@ -61,9 +74,27 @@ const INSERT_IDS = {
   name: 'keel_event_ids_insert',
   text: 'INSERT INTO event_ids (write_key, message_id, received_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING RETURNING write_key, message_id',
 };
+const UNNEST_ROWS = `unnest(${Array.from({ length: 14 }, (_, i) => `$${i + 1}::text[]`).join(', ')})`;
 const INSERT_EVENTS = {
   name: 'keel_events_insert',
-  text: `INSERT INTO events (${COLUMNS}) SELECT * FROM unnest(${Array.from({ length: 14 }, (_, i) => `$${i + 1}::text[]`).join(', ')})`,
+  text: `INSERT INTO events (${COLUMNS}) SELECT * FROM ${UNNEST_ROWS}`,
+};
+/**
+ * A group none of whose rows needs the identity tables, in one statement (atomic on its own: no
+ * BEGIN, no COMMIT, one round trip): the ledger takes the ids in the transaction's order (`rank`:
+ * their place in the sorted ids, so the two paths lock ledger rows in one order) and returns the new ones; only those rows go into `events`, in arrival order.
+ */
+const INSERT_NEW = {
+  name: 'keel_events_insert_new',
+  text: `WITH v AS (SELECT * FROM ${UNNEST_ROWS.slice(0, -1)}, $15::int[]) WITH ORDINALITY AS v(${COLUMNS}, rank, ord)),
+  new AS (
+    INSERT INTO event_ids (write_key, message_id, received_at) SELECT write_key, message_id, received_at FROM v ORDER BY rank
+    ON CONFLICT DO NOTHING RETURNING write_key, message_id
+  ),
+  ins AS (INSERT INTO events (${COLUMNS}) SELECT ${COLUMNS.split(', ')
+    .map((c) => `v.${c}`)
+    .join(', ')} FROM v JOIN new USING (write_key, message_id) ORDER BY v.ord)
+  SELECT write_key, message_id FROM new`,
 };
 // Buckets are locked in key order (the ordered subquery drives the lateral call), so two commits never wait on each other in a cycle.
 const LOCK_SUBJECTS = `SELECT count(*) FROM (
@@ -217,6 +248,39 @@ function pgSafe(r: StoredEvent): StoredEvent {
 }
 
 const keyOf = (r: StoredEvent) => `${r.writeKey}\u0000${r.messageId}`;
+const byKey = (x: StoredEvent, y: StoredEvent) =>
+  x.writeKey < y.writeKey ? -1 : x.writeKey > y.writeKey ? 1 : x.messageId < y.messageId ? -1 : x.messageId > y.messageId ? 1 : 0;
+/** Without attribution, each message's own claim. */
+const claimOf = (r: StoredEvent): Attributed => ({
+  groupId: r.groupId,
+  trust: r.sender?.kind === 'server' ? 'verified' : 'unverified',
+  attribution: 'claim',
+});
+/** The 14 column arrays of `COLUMNS` for these rows, attributed by `at` (called once per row, in order). */
+function columnsOf(rows: Iterable<StoredEvent>, at: (r: StoredEvent) => Attributed): (string | null)[][] {
+  const cols: (string | null)[][] = Array.from({ length: 14 }, () => []);
+  for (const r of rows) {
+    const a = at(r);
+    const v = [
+      r.writeKey,
+      r.messageId,
+      r.type,
+      r.event,
+      r.userId,
+      r.anonymousId,
+      a.groupId,
+      r.timestamp,
+      r.originalTimestamp,
+      r.sentAt,
+      r.receivedAt,
+      r.payload,
+      a.trust,
+      a.attribution,
+    ];
+    for (let c = 0; c < 14; c++) cols[c]!.push(v[c]!);
+  }
+  return cols;
+}
 
 export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOptions = {}): PostgresEventStore {
   const pool = k.pool;
@@ -227,7 +291,8 @@ export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOpt
 
   let queue: Pending[] = [];
   let scheduled = false;
-  let running: Promise<void> | undefined;
+  const running = new Set<Promise<void>>();
+  const maxInFlight = Math.max(1, options.inFlight ?? 2);
   let closed = false;
 
   /**
@@ -270,72 +335,66 @@ export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOpt
     }
     onExpiry(() => release(new Error('the database did not answer in time')));
     try {
-      await client.query('BEGIN');
       // The ledger decides what is new: one row per (write key, message id), the first of a group
       // where a batch repeats one. Sorted, so two commits insert overlapping ids in the same order.
       const first = new Map<string, StoredEvent>();
       for (const p of pending) for (const r of p.rows) if (!first.has(keyOf(r))) first.set(keyOf(r), r);
-      const ids = [...first.values()].sort((x, y) =>
-        x.writeKey < y.writeKey ? -1 : x.writeKey > y.writeKey ? 1 : x.messageId < y.messageId ? -1 : x.messageId > y.messageId ? 1 : 0,
-      );
+      const ids = [...first.values()].sort(byKey);
+      const counted = (fresh: Set<string>) => {
+        const counts = pending.map(() => 0);
+        const rows: StoredEvent[] = [];
+        pending.forEach((p, i) => {
+          for (const r of p.rows) {
+            if (!fresh.delete(keyOf(r))) continue; // stored before, or earlier in this group
+            rows.push(r);
+            counts[i]!++;
+          }
+        });
+        return { rows, results: pending.map((p, i) => ({ inserted: counts[i]!, duplicates: p.rows.length - counts[i]! })) };
+      };
+      const freshOf = (created: { write_key: string; message_id: string }[]) => new Set(created.map((r) => `${r.write_key}\u0000${r.message_id}`));
+      if (!attributing || !ids.some(needsIdentity)) {
+        // Every row decides its own tenant: no identity reads, no locks, one statement.
+        const rank = new Map(ids.map((r, i) => [r, i]));
+        const cols = columnsOf(first.values(), (r) => (attributing ? ownAttribution(r)! : claimOf(r)));
+        cols.push([...first.values()].map((r) => rank.get(r)!) as never);
+        return counted(freshOf((await client.query<{ write_key: string; message_id: string }>({ ...INSERT_NEW, values: cols })).rows)).results;
+      }
+      await client.query('BEGIN');
       const created = await client.query<{ write_key: string; message_id: string }>({
         ...INSERT_IDS,
         values: [ids.map((r) => r.writeKey), ids.map((r) => r.messageId), ids.map((r) => r.receivedAt)],
       });
-      const fresh = new Set(created.rows.map((r) => `${r.write_key}\u0000${r.message_id}`));
-      const counts = pending.map(() => 0);
-      const rows: StoredEvent[] = [];
-      pending.forEach((p, i) => {
-        for (const r of p.rows) {
-          if (!fresh.delete(keyOf(r))) continue; // stored before, or earlier in this group
-          rows.push(r);
-          counts[i]!++;
-        }
-      });
+      const { rows, results } = counted(freshOf(created.rows));
       if (rows.length) {
-        const io = attributing ? postgresIdentityIO(client) : undefined;
-        const identity = io ? identityCore(io, { defer: true, cacheSize: Infinity }) : undefined;
-        if (identity) {
-          const subjects = new Map<string, boolean>();
-          for (const r of rows) {
-            for (const s of subjectsOf(r.userId, r.anonymousId)) if (!subjects.has(s)) subjects.set(s, false);
-            for (const s of identitySubjectsOf(r)) subjects.set(s, true);
-          }
+        const io = postgresIdentityIO(client);
+        const identity = identityCore(io, { defer: true, cacheSize: Infinity });
+        // Only the subjects of rows that read or write the identity tables are locked and loaded.
+        const subjects = new Map<string, boolean>();
+        for (const r of rows) {
+          if (!needsIdentity(r)) continue;
+          for (const s of subjectsOf(r.userId, r.anonymousId)) if (!subjects.has(s)) subjects.set(s, false);
+          for (const s of identitySubjectsOf(r)) subjects.set(s, true);
+        }
+        if (subjects.size) {
           await client.query(LOCK_SUBJECTS, [[...subjects.keys()], [...subjects.values()]]);
           await identity.prefetch(subjects.keys());
         }
-        const cols: (string | null)[][] = Array.from({ length: 14 }, () => []);
+        const attributed: Attributed[] = [];
         for (const r of rows) {
           // In order: a group call earlier in the group decides the tenant of the events after it.
-          const at = identity
-            ? await identity.attribute(r)
-            : { groupId: r.groupId, trust: r.sender?.kind === 'server' ? ('verified' as const) : ('unverified' as const), attribution: 'claim' as const };
-          if (identity && (r.type === 'group' || r.type === 'alias' || r.type === 'identify')) await identity.learn(r, at);
-          const v = [
-            r.writeKey,
-            r.messageId,
-            r.type,
-            r.event,
-            r.userId,
-            r.anonymousId,
-            at.groupId,
-            r.timestamp,
-            r.originalTimestamp,
-            r.sentAt,
-            r.receivedAt,
-            r.payload,
-            at.trust,
-            at.attribution,
-          ];
-          for (let c = 0; c < 14; c++) cols[c]!.push(v[c]!);
+          const at = await identity.attribute(r);
+          if (r.type === 'group' || r.type === 'alias' || r.type === 'identify') await identity.learn(r, at);
+          attributed.push(at);
         }
-        await client.query({ ...INSERT_EVENTS, values: cols });
+        let i = 0;
+        await client.query({ ...INSERT_EVENTS, values: columnsOf(rows, () => attributed[i++]!) });
         // Reattribution after the insert: it sees this group's rows as well as the stored ones.
-        await identity?.flush();
-        await io?.flushWrites();
+        await identity.flush();
+        await io.flushWrites();
       }
       await client.query('COMMIT');
-      return pending.map((p, i) => ({ inserted: counts[i]!, duplicates: p.rows.length - counts[i]! }));
+      return results;
     } catch (e) {
       // A client goes back to the pool only after a clean ROLLBACK; one whose connection failed is closed.
       const clean =
@@ -380,16 +439,19 @@ export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOpt
     }
   }
 
-  // One commit in flight per node: what arrives meanwhile waits, and goes in the next group.
+  // Up to `inFlight` commits at once per node, each on its own pooled client: what arrives while
+  // they run waits, and goes in the next group. Commits in flight together are ordered by the
+  // database as two nodes' are (the ledger's primary key, the identity locks).
   function drain(): void {
     scheduled = false;
-    if (running || queue.length === 0) return;
+    if (running.size >= maxInFlight || queue.length === 0) return;
     const pending = queue;
     queue = [];
-    running = settle(pending).finally(() => {
-      running = undefined;
+    const done: Promise<void> = settle(pending).finally(() => {
+      running.delete(done);
       if (queue.length) schedule();
     });
+    running.add(done);
   }
   function schedule(): void {
     if (scheduled) return;
@@ -413,7 +475,7 @@ export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOpt
       if (rows.length === 0) return Promise.resolve({ inserted: 0, duplicates: 0 });
       return new Promise<InsertResult>((resolve, reject) => {
         queue.push({ rows: rows.map(pgSafe), resolve, reject });
-        if (!running) schedule();
+        if (running.size < maxInFlight) schedule();
       });
     },
     list({ writeKey, limit = 100, afterRowId = 0 }) {
@@ -454,8 +516,8 @@ export function openPostgresEventStore(k: KeelDb, options: PostgresEventStoreOpt
     async close() {
       if (closed) return;
       closed = true;
-      while (running || queue.length) {
-        if (running) await running;
+      while (running.size || queue.length) {
+        if (running.size) await Promise.race(running);
         else drain();
       }
       await k.close();

@@ -44,7 +44,7 @@ export async function measureAttribution({ batches: count, clients, rounds = 5, 
   const seed = Buffer.from(JSON.stringify({ batch: groups, sentAt }));
   const runs = { off: [], on: [] };
   const ratios = [];
-  const cpuRatios = []; // the server's CPU per event, with / without: what attribution costs, nearly blind to other load
+  const cpuRatios = []; // the server's CPU per event, with / without: what attribution costs, less swayed by other load than throughput
   for (let round = 1; round <= rounds; round++) {
     const order = round % 2 ? [false, true] : [true, false];
     const pair = {};

@@ -135,7 +135,7 @@ function cpuSeconds(pid) {
  * latency counts from the batch's scheduled time, so a server falling behind can't hide its queue.
  *
  * The result also carries the server processes' CPU time per 1,000 events over the timed part
- * (`cpuMsPerKEvents`, Linux): unlike throughput, it hardly moves when other work shares the cores.
+ * (`cpuMsPerKEvents`, Linux): it moves less than throughput when other work shares the cores (though it grows with contention too: caches, shared cores).
  */
 export async function httpIngest(batches, { clients = 8, log = () => {}, serve = startServe, seed, nodes = 1, rate } = {}) {
   const dirs = [];

@@ -25,8 +25,12 @@ const BATCHES = Number(process.env.KEEL_BENCH_BATCHES ?? 3000);
 const CLIENTS = Number(process.env.KEEL_BENCH_CLIENTS ?? 8);
 // Ceiling and server runs alternate this many times; the best of each counts (damps this machine's noise).
 const ROUNDS = Number(process.env.KEEL_BENCH_ROUNDS ?? 2);
-// `KEEL_BENCH_ONLY=ingest` runs the ingest part only (and writes no docs/benchmarks.md).
+// `KEEL_BENCH_ONLY=ingest` (or `attribution`) runs that part only (and writes no docs/benchmarks.md).
 const ONLY = process.env.KEEL_BENCH_ONLY;
+// Rounds of the attribution comparison (each: one run with, one without, the order flipped every round).
+const ATTRIBUTION_ROUNDS = Number(process.env.KEEL_BENCH_ATTRIBUTION_ROUNDS ?? 5);
+// The open-loop latency runs offer this fraction of the best closed-loop SQLite throughput of the run.
+const PACED_LOAD = Number(process.env.KEEL_BENCH_PACED_LOAD ?? 0.5);
 
 /** Section 3: the ingest ceilings and `keel serve` against them (also alone: KEEL_BENCH_ONLY=ingest). */
 async function measureIngest() {
@@ -90,7 +94,26 @@ async function measureIngest() {
   const ingestRatio = http.eventsPerSec / raw.rowsPerSec;
   log(`  SQLite ceiling (same schema, WAL, synchronous=NORMAL, 500 a transaction, checkpoints on their own thread): ${fmt(raw.rowsPerSec)} rows/s`);
   log(`  keel serve: ${fmt(http.eventsPerSec)} events/s, p50 ${fmt(http.p50, 1)} ms, p99 ${fmt(http.p99, 1)} ms per batch, ${http.failed} failed`);
-  log(`  ratio to the SQLite ceiling: ${fmt(ingestRatio * 100, 1)}% (target ≥ 50%), p99 ${fmt(http.p99, 1)} ms (target ≤ 50 ms)`);
+  log(`  ratio to the SQLite ceiling: ${fmt(ingestRatio * 100, 1)}% (target ≥ 50%), p99 ${fmt(http.p99, 1)} ms (closed loop)`);
+  // Closed loop, 8 × 100 events are always in flight: Little's law puts the mean latency at 800 / throughput.
+  const littleMs = ((CLIENTS * 100) / http.eventsPerSec) * 1000;
+  log(
+    `  closed loop: ${CLIENTS} × 100 events in flight at ${fmt(http.eventsPerSec)} events/s → mean latency ${fmt(littleMs, 1)} ms by Little's law (p50 measured ${fmt(http.p50, 1)} ms)`,
+  );
+  // The latency target where it means something: the same clients open loop, at a stated offered load.
+  const offered = Math.round(http.eventsPerSec * PACED_LOAD);
+  const pacedBatches = batches.slice(0, Math.max(CLIENTS * 20, Math.round(batches.length / 3)));
+  const paced = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const r = await httpIngest(pacedBatches, { clients: CLIENTS, log, rate: offered, serve: keelServe((dataDir) => ['--data-dir', dataDir]) });
+    paced.push(r);
+    log(
+      `  round ${round}: keel serve, SQLite, open loop at ${fmt(offered)} events/s offered: ${fmt(r.eventsPerSec)} events/s, p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms, max ${fmt(r.max, 1)} ms${r.failed ? `, ${r.failed} failed` : ''}`,
+    );
+  }
+  // The median run by p99 (with its p50): one noisy run on a shared machine neither makes nor breaks it.
+  const open = [...paced].sort((a, b) => a.p99 - b.p99)[(paced.length - 1) >> 1];
+  log(`  open loop at ${fmt(PACED_LOAD * 100)}% of the best closed-loop throughput: p50 ${fmt(open.p50, 1)} ms, p99 ${fmt(open.p99, 1)} ms (target ≤ 50 ms)`);
   const pgCeiling = pgCeilingSkipped ? { skipped: pgCeilingSkipped } : best(pgCeilings);
   let pg;
   if (pgCeiling.skipped) log(`  PostgreSQL COPY ceiling: skipped: ${pgCeiling.skipped}`);
@@ -113,10 +136,30 @@ async function measureIngest() {
     pgOne: pgOne.runs[i],
     pgTwo: pgTwo.runs[i],
   }));
-  return { raw, http, ingestRatio, pgCeiling, pg, payloadBytes, rounds, load: loadavg() };
+  return { raw, http, ingestRatio, pgCeiling, pg, payloadBytes, rounds, littleMs, open, paced, load: loadavg() };
 }
 if (ONLY === 'ingest') {
   await measureIngest();
+  process.exit(0);
+}
+
+/** Section 3b: ingest with tenant attribution vs without (also alone: KEEL_BENCH_ONLY=attribution). */
+async function attributionSection() {
+  log(
+    `keel bench: 3b/5 ingest with tenant attribution vs without (Segment-style messages, no context.groupId), ${Math.round(BATCHES / 3)} batches of 100, ${ATTRIBUTION_ROUNDS} rounds alternated`,
+  );
+  const a = await measureAttribution({ batches: Math.round(BATCHES / 3), clients: CLIENTS, rounds: ATTRIBUTION_ROUNDS, log });
+  a.load = loadavg();
+  const pctOf = (r) => fmt(r * 100, 1);
+  log(
+    `  with attribution: ${fmt(a.on.eventsPerSec)} events/s, without: ${fmt(a.off.eventsPerSec)} events/s (median runs); median round: ${fmt((1 - a.ratio) * 100, 1)}% lower (target ≤ 10%), rounds ${pctOf(a.spread.min)}–${pctOf(a.spread.max)}% of without`,
+  );
+  if (a.cpuRatio) log(`  server CPU per event with / without: median ${pctOf(a.cpuRatio)}% (rounds ${a.cpuRatios.map(pctOf).join(', ')}%)`);
+  log(`  load average ${a.load.map((l) => fmt(l, 1)).join(', ')}`);
+  return a;
+}
+if (ONLY === 'attribution') {
+  await attributionSection();
   process.exit(0);
 }
 
@@ -177,15 +220,9 @@ log(
   `  keel setup: createTelemetry ${fmt(keel.initMs, 1)} ms synchronous; the task with it and the 1,000 warm-up calls: ${keel.setupLongTaskMs ? `${keel.setupLongTaskMs} ms (a long task)` : 'under 50 ms'}`,
 );
 
-const { raw, http, ingestRatio, pgCeiling, pg, payloadBytes, rounds, load: ingestLoad } = await measureIngest();
+const { raw, http, ingestRatio, pgCeiling, pg, payloadBytes, rounds, littleMs, open, paced, load: ingestLoad } = await measureIngest();
 
-log(
-  `keel bench: 3b/5 ingest with tenant attribution vs without (Segment-style messages, no context.groupId), ${Math.round(BATCHES / 3)} batches of 100, runs alternated`,
-);
-const attribution = await measureAttribution({ batches: Math.round(BATCHES / 3), clients: CLIENTS, log });
-log(
-  `  with attribution: ${fmt(attribution.on.eventsPerSec)} events/s, without: ${fmt(attribution.off.eventsPerSec)} events/s: ${fmt((1 - attribution.ratio) * 100, 1)}% lower (target ≤ 10%)`,
-);
+const attribution = await attributionSection();
 
 // Both stores when PostgreSQL is reachable (SQLite in a temp dir, PostgreSQL in a fresh schema; both removed after).
 const pgAway = await pgUnavailable();
@@ -329,7 +366,19 @@ ${
     : ''
 }
 \`keel serve\` on SQLite: **${fmt(ingestRatio * 100, 1)}%** of the SQLite ceiling (target ≥ 50%: ${pass(ingestRatio >= 0.5)}); p99 per
-100-event batch with ${CLIENTS} clients ${fmt(http.p99, 1)} ms (target ≤ 50 ms: ${pass(http.p99 <= 50)}).
+100-event batch with ${CLIENTS} closed-loop clients (each sends its next batch when the last is answered) ${fmt(http.p99, 1)} ms.
+
+Latency at a stated load (the p99 target, docs/decisions/0005-ingest-latency-target.md). Closed loop, ${CLIENTS} × 100
+events are always in flight, so the mean latency is ${CLIENTS * 100} / throughput by Little's law: ${fmt(littleMs, 1)} ms at
+${fmt(http.eventsPerSec)} events/s (p50 measured: ${fmt(http.p50, 1)} ms); a faster server only moves it as far as its
+throughput. The target is checked open loop instead: the same ${CLIENTS} clients each send a batch on a fixed schedule
+(whether or not the last was answered; latency counted from the scheduled time), together offering
+${fmt(open.offered)} events/s, ${fmt(PACED_LOAD * 100)}% of the best closed-loop throughput above, ${fmt(open.batches)} batches a run,
+${paced.length} runs (${paced.map((r) => `p50 ${fmt(r.p50, 1)} / p99 ${fmt(r.p99, 1)} ms`).join('; ')}), the median run by p99 kept:
+
+| keel serve on SQLite, open loop | offered events/s | served events/s | p50 per batch | p99 per batch | max | target |
+|---|---|---|---|---|---|---|
+| ${fmt(PACED_LOAD * 100)}% of the measured maximum | ${fmt(open.offered)} | ${fmt(open.eventsPerSec)} | ${fmt(open.p50, 1)} ms | ${fmt(open.p99, 1)} ms | ${fmt(open.max, 1)} ms | p99 ≤ 50 ms: ${pass(open.p99 <= 50)} |
 ${http.failed ? `\n${http.failed} batches failed on SQLite.\n` : ''}
 ${
   pg
@@ -357,15 +406,24 @@ runs each \`keel serve\` under \`node --cpu-prof\`, writing its profiles to \`di
 Segment-style messages (no \`context.groupId\`: analytics-next never stamps one), each user's
 \`group\` call sent first, so every message is attributed through the identity table (lookups in
 the group-commit transaction, cached). The same server and store with attribution off (each
-message keeps its own claim) is the baseline; ${fmt(attribution.on.batches)} batches of 100 each, the
-runs alternated (off, on, off, on), the better of each kept.
+message keeps its own claim) is the baseline; ${fmt(attribution.on.batches)} batches of 100 each a run,
+${attribution.ratios.length} rounds, each one run without and one with, back to back (the order flipped every round: off, on | on, off | …);
+each variant's run of median throughput is shown, and the ratio is the median round's. Part of the difference is storing a
+tenant at all: without attribution no event has one, so the tenant/time index takes every row at one end; with it, each
+commit's rows land in 53 tenants' ranges of that index (more pages written per commit). Rounds (with / without):
+${attribution.ratios.map((r) => `${fmt(r * 100, 1)}%`).join(', ')}, spread ${fmt(attribution.spread.min * 100, 1)}–${fmt(attribution.spread.max * 100, 1)}%.${
+  attribution.cpuRatio
+    ? ` The server's CPU time per event (its process, every thread; less swayed than throughput by the other work on the machine, though it grows with it too) with /
+without: median ${fmt(attribution.cpuRatio * 100, 1)}% (rounds ${attribution.cpuRatios.map((r) => `${fmt(r * 100, 1)}%`).join(', ')}).`
+    : ''
+} Load average at the end: ${attribution.load.map((l) => fmt(l, 1)).join(', ')}.
 
 | | events/s | p50 per batch | p99 per batch |
 |---|---|---|---|
 | without attribution | ${fmt(attribution.off.eventsPerSec)} | ${fmt(attribution.off.p50, 1)} ms | ${fmt(attribution.off.p99, 1)} ms |
 | with attribution | ${fmt(attribution.on.eventsPerSec)} | ${fmt(attribution.on.p50, 1)} ms | ${fmt(attribution.on.p99, 1)} ms |
 
-With attribution: **${fmt((1 - attribution.ratio) * 100, 1)}%** lower (target ≤ 10%: ${pass(attribution.ratio >= 0.9)}).
+With attribution: **${fmt((1 - attribution.ratio) * 100, 1)}%** lower, the median round (target ≤ 10%: ${pass(attribution.ratio >= 0.9)}).
 
 ## Health recompute
 

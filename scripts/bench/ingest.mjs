@@ -3,7 +3,7 @@
 // beside the raw insert rate of the same rows on the same store in the same run (ceiling.mjs).
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,17 +109,39 @@ function post(agent, url, body) {
 
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
+/** CPU seconds (user + system, every thread) a process has used so far, from /proc; undefined off Linux. */
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ: 100 on Linux)
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Concurrent clients each posting pre-built batches back to back; latency per request.
+ * Posts pre-built batches to freshly started servers; latency per request (one batch).
  * `serve` starts another server process (default: the built `keel serve`); `nodes` of them are
  * started (one after the other, each with a data dir of its own) and the clients are split between
  * them, client i posting to node i mod `nodes` (several nodes share a PostgreSQL schema through
  * their `storeArgs`). `seed` is a body posted once, to the first node, before the warm-up.
+ *
+ * Closed loop (default): `clients` clients each posting its next batch as soon as the last is
+ * answered, as fast as the server goes; with N clients × 100 events always in flight, the mean
+ * latency is N·100 / throughput (Little's law), whatever the server does.
+ * Open loop (`rate`: events/s offered): each client sends a batch every clients·100/rate seconds on
+ * a fixed schedule (the clients' phases spread evenly), whether or not its last one was answered;
+ * latency counts from the batch's scheduled time, so a server falling behind can't hide its queue.
+ *
+ * The result also carries the server processes' CPU time per 1,000 events over the timed part
+ * (`cpuMsPerKEvents`, Linux): it moves less than throughput when other work shares the cores (though it grows with contention too: caches, shared cores).
  */
-export async function httpIngest(batches, { clients = 8, log = () => {}, serve = startServe, seed, nodes = 1 } = {}) {
+export async function httpIngest(batches, { clients = 8, log = () => {}, serve = startServe, seed, nodes = 1, rate } = {}) {
   const dirs = [];
   const servers = [];
-  const agent = new Agent({ keepAlive: true, maxSockets: clients });
+  // Open loop: enough sockets that a late answer never delays the next send.
+  const agent = new Agent({ keepAlive: true, maxSockets: rate ? clients * 16 : clients });
   try {
     for (let n = 0; n < nodes; n++) {
       dirs.push(mkdtempSync(join(tmpdir(), 'keel-bench-http-')));
@@ -132,35 +154,61 @@ export async function httpIngest(batches, { clients = 8, log = () => {}, serve =
     await Promise.all(batches.slice(0, warm).map((b, i) => post(agent, urls[i % nodes], b.body)));
     const work = batches.slice(warm);
     const latencies = [];
-    let next = 0;
     let accepted = 0;
     let failed = 0;
+    const answered = (res, ms) => {
+      latencies.push(ms);
+      if (res.status === 200) accepted += JSON.parse(res.body).accepted;
+      else failed++;
+      if (latencies.length % 500 === 0) log(`  ingest: ${latencies.length}/${work.length} batches`);
+    };
+    const cpu0 = servers.map(({ child }) => cpuSeconds(child.pid));
     const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: clients }, async (_, c) => {
-        const url = urls[c % nodes];
-        while (next < work.length) {
-          const b = work[next++];
-          const s = performance.now();
-          const res = await post(agent, url, b.body);
-          latencies.push(performance.now() - s);
-          if (res.status === 200) accepted += JSON.parse(res.body).accepted;
-          else failed++;
-          if (latencies.length % 500 === 0) log(`  ingest: ${latencies.length}/${work.length} batches`);
-        }
-      }),
-    );
+    if (rate) {
+      const every = (clients * 100 * 1000) / rate; // ms between one client's batches
+      await Promise.all(
+        Array.from({ length: clients }, async (_, c) => {
+          const url = urls[c % nodes];
+          const sent = [];
+          for (let k = 0; c + k * clients < work.length; k++) {
+            const due = t0 + (c / clients + k) * every;
+            const wait = due - performance.now();
+            if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+            const b = work[c + k * clients];
+            sent.push(post(agent, url, b.body).then((res) => answered(res, performance.now() - due)));
+          }
+          await Promise.all(sent);
+        }),
+      );
+    } else {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: clients }, async (_, c) => {
+          const url = urls[c % nodes];
+          while (next < work.length) {
+            const b = work[next++];
+            const s = performance.now();
+            answered(await post(agent, url, b.body), performance.now() - s);
+          }
+        }),
+      );
+    }
     const secs = (performance.now() - t0) / 1000;
+    const cpu1 = servers.map(({ child }) => cpuSeconds(child.pid));
+    const cpu = cpu0.every((x) => x !== undefined) && cpu1.every((x) => x !== undefined) ? cpu1.reduce((a, x, i) => a + x - cpu0[i], 0) : undefined;
     latencies.sort((a, b) => a - b);
     return {
       clients,
       nodes,
+      ...(rate ? { offered: rate } : {}),
       batches: work.length,
       events: accepted,
       failed,
       eventsPerSec: accepted / secs,
       p50: pct(latencies, 50),
       p99: pct(latencies, 99),
+      max: latencies.at(-1),
+      cpuMsPerKEvents: cpu === undefined || !accepted ? undefined : (cpu * 1000 * 1000) / accepted,
     };
   } finally {
     agent.destroy();

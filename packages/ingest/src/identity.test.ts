@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { buildApp } from './app.js';
-import { openSqliteStore, type SqliteStore } from './store/sqlite.js';
+import { identityResolver } from './store/identity.js';
+import { openDatabase, openSqliteStore, type SqliteStore } from './store/sqlite.js';
+import type { StoredEvent } from './store/types.js';
 import { signUserToken } from './token.js';
 
 const KEY = 'wk_public';
@@ -204,5 +206,66 @@ describe('trust', () => {
     await post([msg('track', { messageId: 'browser', userId: 'u1', timestamp: day(3) })]);
     expect([(await rows(SERVER)).backend!.groupId, (await rows(SERVER)).backend!.trust]).toEqual(['acme', 'verified']);
     expect(await tenantOf('browser')).toBe('globex'); // browser events follow the latest call, verified or not
+  });
+});
+
+describe('the synchronous fast path (attributeCached, the SQLite group commit)', () => {
+  test('answers exactly as attribute does once cached, never from a list a group or identify call has changed', async () => {
+    const k = await openDatabase(join(mkdtempSync(join(tmpdir(), 'keel-identity-sync-')), 'keel.db'));
+    try {
+      const id = identityResolver(k.sqlite);
+      let m = 0;
+      const row = (type: string, o: Partial<StoredEvent> = {}): StoredEvent => ({
+        writeKey: KEY,
+        messageId: `s-${++m}`,
+        type,
+        event: null,
+        userId: null,
+        anonymousId: null,
+        groupId: null,
+        timestamp: day(5),
+        originalTimestamp: null,
+        sentAt: null,
+        receivedAt: day(5),
+        payload: '{}',
+        ...o,
+      });
+      const learn = async (r: StoredEvent) => id.learn(r, await id.attribute(r));
+      const senders: (StoredEvent['sender'] | undefined)[] = [undefined, { kind: 'server' }, { kind: 'user', userId: 'u1', tenantId: 'acme' }];
+      const probes = () =>
+        senders.flatMap((sender) =>
+          [
+            { userId: 'u1' },
+            { userId: 'u2', anonymousId: 'a2' },
+            { anonymousId: 'a2' },
+            { userId: 'u3', groupId: 'claimed' },
+            { userId: 'u1', groupId: 'globex' },
+            { userId: 'u1', timestamp: day(1) },
+          ].map((o) => row('track', { ...o, ...(sender ? { sender } : {}) })),
+        );
+      // Nothing looked up yet: a row its user decides has no synchronous answer; a claim always has one.
+      expect(id.attributeCached(row('track', { userId: 'u1' }))).toBeUndefined();
+      expect(id.attributeCached(row('track', { userId: 'u1', groupId: 'globex' }))).toEqual({ groupId: 'globex', trust: 'unverified', attribution: 'claim' });
+      const steps: StoredEvent[] = [
+        row('group', { userId: 'u1', groupId: 'acme', timestamp: day(2), sender: { kind: 'server' } }),
+        row('identify', { userId: 'u2', anonymousId: 'a2', timestamp: day(3) }),
+        row('group', { userId: 'u2', groupId: 'initech', timestamp: day(4) }),
+        row('group', { userId: 'u1', groupId: 'globex', timestamp: day(4) }),
+      ];
+      for (const step of [undefined, ...steps]) {
+        if (step) await learn(step);
+        for (const p of probes()) {
+          const cached = id.attributeCached(p); // before attribute: whatever is still cached from the last step
+          const fresh = await id.attribute(p);
+          if (cached !== undefined) expect(cached).toEqual(fresh);
+          expect(id.attributeCached(p)).toEqual(fresh); // after attribute: always cached
+        }
+      }
+      // The last step moved u1 to globex on day 4: the synchronous answer follows it.
+      expect(id.attributeCached(row('track', { userId: 'u1' }))?.groupId).toBe('globex');
+      expect(id.attributeCached(row('track', { anonymousId: 'a2' }))?.groupId).toBe('initech');
+    } finally {
+      await k.close();
+    }
   });
 });

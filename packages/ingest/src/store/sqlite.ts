@@ -138,8 +138,9 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
 
   /**
    * One transaction for the whole group. Attribution is async (its logic is shared with the
-   * PostgreSQL store), but SQLite's statements answer synchronously: the awaits only yield to
-   * microtasks, and Kysely stays off the connection until COMMIT (`k.exclusive`, db.ts).
+   * PostgreSQL store), but SQLite's statements answer synchronously: rows whose answer is cached
+   * are attributed synchronously, the other awaits only yield to microtasks, and Kysely stays off
+   * the connection until COMMIT (`k.exclusive`, db.ts).
    */
   async function commit(pending: Pending[]): Promise<InsertResult[]> {
     db.exec('BEGIN');
@@ -148,8 +149,9 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
       for (const p of pending) {
         let inserted = 0;
         for (const r of p.rows) {
+          // The common case (a claim, or a cached user) takes no await: no microtask per row.
           const at = attributing
-            ? await identity.attribute(r)
+            ? (identity.attributeCached(r) ?? (await identity.attribute(r)))
             : { groupId: r.groupId, trust: r.sender?.kind === 'server' ? ('verified' as const) : ('unverified' as const), attribution: 'claim' as const };
           const n = insert.run(
             r.writeKey,

@@ -24,6 +24,7 @@ import type { AlertService } from './alerts.js';
 import type { LifecycleService } from './lifecycle.js';
 import type { TenantMetrics } from './metrics.js';
 import type { HealthService, TenantHealth } from './service.js';
+import { SWEEP_CHUNK, type TenantReads } from './sweep-reads.js';
 
 export interface PassResult {
   tenants: number;
@@ -158,16 +159,30 @@ export function startEvaluator(
     }
     // …then each tenant's lifecycle and alerts, from its one health pass (on PostgreSQL several
     // tenants at once: a tenant's few queries are round trips, and the pool has the connections).
-    await inLanes(passes, lanes, async (health) => {
+    // Their per-tenant reads are made per chunk of tenants, in a few grouped queries (sweep-reads.ts).
+    for (let i = 0; i < passes.length; i += SWEEP_CHUNK) {
+      const chunk = passes.slice(i, i + SWEEP_CHUNK);
+      const reads = await services.lifecycle.prepare(
+        chunk.map((p) => p.tenantId),
+        now,
+        chunk[0],
+      );
+      await inLanes(chunk, lanes, async (health) => step(health, reads.get(health.tenantId)));
+    }
+    await services.health.snapshot(passes);
+    cohort = pass;
+    return fired;
+
+    async function step(health: TenantHealth, pre: TenantReads | undefined) {
       const t = health.tenantId;
-      const context = await services.lifecycle.context(t, now, health);
-      const lifecycle = await services.lifecycle.evaluate(t, now, health, context);
-      const step = { health, lifecycle, cohort: pass, ...(context ? { context: lifecycle ? { ...context, lifecycle: lifecycle.state } : context } : {}) };
-      const n = (await services.alerts.evaluate(t, now, step)).length;
+      const context = await services.lifecycle.context(t, now, health, pre);
+      const lifecycle = await services.lifecycle.evaluate(t, now, health, context, pre);
+      const known = { health, lifecycle, cohort: pass, ...(context ? { context: lifecycle ? { ...context, lifecycle: lifecycle.state } : context } : {}) };
+      const n = (await services.alerts.evaluate(t, now, known)).length;
       fired += n; // not `fired += await …`: that reads `fired` before the await, and lanes interleave
       if (values && t === tenants[0]) {
         // A rule that can't fire says so once per reason, not silently.
-        for (const v of await services.alerts.explain(t, now, step)) {
+        for (const v of await services.alerts.explain(t, now, known)) {
           const why =
             typeof v.detail.explanation === 'string' && v.detail.explanation.startsWith('cohort too small') && !('fallback' in v.detail)
               ? v.detail.explanation
@@ -178,10 +193,7 @@ export function startEvaluator(
           }
         }
       }
-    });
-    await services.health.snapshot(passes);
-    cohort = pass;
-    return fired;
+    }
   }
 
   // Passes never overlap: each waits for the one before it.

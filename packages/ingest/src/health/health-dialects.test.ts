@@ -8,8 +8,8 @@ import { validateConfigText } from '@keel/sdk-core/authoring';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { KeelDb } from '../store/db.js';
 import { openDatabase } from '../store/sqlite.js';
-import type { ConfigStore } from '../store/state-types.js';
 import { testPostgres } from '../test-support/pg.js';
+import { publishedConfig } from '../test-support/services.js';
 import { insertRows, type TestRow } from '../test-support/rows.js';
 import { tenantMetricsQuery } from './metrics.js';
 import { type HealthModel, scoreHealth } from './score.js';
@@ -24,16 +24,6 @@ const dialects: [string, () => Promise<KeelDb>][] = [
   ['sqlite', () => openDatabase(join(mkdtempSync(join(tmpdir(), 'keel-hd-')), 'keel.db'))],
   ['postgres', testPostgres],
 ];
-const configOf = (doc: unknown): ConfigStore => ({
-  latest: async () => ({ version: 1, document: JSON.stringify(doc), hash: 'h', publishedAt: new Date(NOW).toISOString(), publishedBy: 't', summary: 's' }),
-  saveDraft: async () => undefined,
-  draft: async () => undefined,
-  publish: async () => {
-    throw new Error('read-only');
-  },
-  versions: async () => [],
-  audit: async () => [],
-});
 
 const track = (userId: string | null, event: string, d: number, properties: Record<string, unknown> = {}, groupId: string | null = 'acme'): TestRow => ({
   type: 'track',
@@ -167,7 +157,7 @@ describe.each(dialects)('health on %s', (_name, open) => {
   test('the score, snapshots upserted per tenant and day, the history and the week-over-week change', async () => {
     k = await open();
     await seed(k);
-    const health = healthService(k, configOf(ACME));
+    const health = healthService(k, publishedConfig(ACME, NOW));
     const r = (await health.report('acme', NOW))!;
     const want = scoreHealth(ACME.health as HealthModel, ACME_METRICS);
     expect([r.score, r.band, r.coverage]).toEqual([want.score, want.band, want.coverage]);
@@ -217,7 +207,7 @@ describe.each(dialects)('health on %s', (_name, open) => {
     expect([...all.keys()].sort()).toEqual(['acme', 'globex', 'nul']);
     expect(all.get('nul')).toMatchObject({ errors_per_session_1d: 1, features_used_ratio_30d: null });
     expect(all.get('acme')).toMatchObject({ invoices_overdue: 2, nps_90d: 25 });
-    expect((await healthService(k, configOf(ACME)).report('nul', NOW))!.metrics).toEqual(all.get('nul'));
+    expect((await healthService(k, publishedConfig(ACME, NOW)).report('nul', NOW))!.metrics).toEqual(all.get('nul'));
   });
 });
 
@@ -227,7 +217,7 @@ test('SQLite and PostgreSQL give identical reports and all-tenant metrics for th
     const out = [];
     for (const k of [a!, b!]) {
       await seed(k);
-      const health = healthService(k, configOf(ACME));
+      const health = healthService(k, publishedConfig(ACME, NOW));
       out.push({ report: await health.report('acme', NOW), globex: await health.report('globex', NOW), all: [...(await health.allMetrics(NOW))].sort() });
     }
     expect(out[0]!.report!.score).toBeGreaterThan(0);

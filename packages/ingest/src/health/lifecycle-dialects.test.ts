@@ -7,12 +7,12 @@ import { validateConfigText } from '@keel/sdk-core/authoring';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import type { KeelDb } from '../store/db.js';
 import { openDatabase } from '../store/sqlite.js';
-import type { ConfigStore, FactsStore } from '../store/state-types.js';
+import type { FactsStore } from '../store/state-types.js';
 import { testPostgres } from '../test-support/pg.js';
+import { noHealth, publishedConfig } from '../test-support/services.js';
 import { insertRows, type TestRow } from '../test-support/rows.js';
 import { lifecycleService } from './lifecycle.js';
 import { type ConfigChecklist, progressEvaluator } from './progress.js';
-import type { HealthService } from './service.js';
 
 const ACME = validateConfigText(readFileSync(new URL('../../../sdk-core/src/authoring/fixtures/acme.keel.yaml', import.meta.url), 'utf8')).config!;
 const DAY = 86_400_000;
@@ -20,20 +20,6 @@ const dialects: [string, () => Promise<KeelDb>][] = [
   ['sqlite', () => openDatabase(join(mkdtempSync(join(tmpdir(), 'keel-lc-')), 'keel.db'))],
   ['postgres', testPostgres],
 ];
-// Collaborators other engineers port: the published config, no metrics, zero facts.
-const configOf = (doc: unknown): ConfigStore => ({
-  latest: async () => ({ version: 1, document: JSON.stringify(doc), hash: 'h', publishedAt: new Date().toISOString(), publishedBy: 't', summary: 's' }),
-  saveDraft: async () => undefined,
-  draft: async () => undefined,
-  publish: async () => {
-    throw new Error('read-only');
-  },
-  versions: async () => [],
-  audit: async () => [],
-});
-const health = {
-  tenantHealth: async (tenantId: string, now = Date.now()) => ({ tenantId, now, config: undefined, metrics: { values: {}, evidence: {} }, report: undefined }),
-} as unknown as HealthService;
 const facts: FactsStore = {
   tenantFacts: async () => ({ active_users_7d: 0, active_users_30d: 0, integrations_connected: 0, datasets_ingested: 0, events_7d: 0 }),
 };
@@ -55,7 +41,7 @@ describe.each(dialects)('lifecycle and progress on %s', (_name, open) => {
   });
 
   test('transitions come from verified events (a user item done by another user counts); recorded once, with evidence', async () => {
-    const lc = lifecycleService(k, configOf(ACME), health, facts);
+    const lc = lifecycleService(k, publishedConfig(ACME), noHealth, facts);
     expect(await lc.evaluate('acme')).toMatchObject({ state: 'onboarding', transitions: [] });
     // Unverified events decide nothing.
     await insertRows(k, [
@@ -76,7 +62,7 @@ describe.each(dialects)('lifecycle and progress on %s', (_name, open) => {
   });
 
   test('a rule context refuses an event its config never reads, rather than count it as 0', async () => {
-    const lc = lifecycleService(k, configOf(ACME), health, facts);
+    const lc = lifecycleService(k, publishedConfig(ACME), noHealth, facts);
     const ctx = (await lc.context('acme'))!;
     expect(() => ctx.countEvents({ event: 'not.in.config', until: Date.now() })).toThrow('did not read "not.in.config"');
   });

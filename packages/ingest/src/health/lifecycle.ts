@@ -21,6 +21,7 @@ import { configCache } from './config-cache.js';
 import { checklistEventNames, type ConfigChecklist, type Ev, type Known, progressEvaluator, reusable, tenantEvents, type UserProgress } from './progress.js';
 import type { HealthModel } from './score.js';
 import type { HealthService, TenantHealth } from './service.js';
+import { type HistoryRow, sweepReads, type TenantReads } from './sweep-reads.js';
 
 export interface RecordedTransition {
   from: string;
@@ -40,10 +41,15 @@ export interface LifecycleReport {
 }
 
 export interface LifecycleService {
-  /** The tenant's rule context now, as proofs and alert rules see it; `pass`: this tenant's health pass, reused. */
-  context(tenantId: string, now?: number, pass?: TenantHealth): Promise<RuleContext | undefined>;
+  /**
+   * What `context` and `evaluate` read per tenant, for many tenants at once (the sweep, per chunk:
+   * sweep-reads.ts); `pass`: a health pass of the sweep (the config it used). Empty before the first publish.
+   */
+  prepare(tenants: readonly string[], now?: number, pass?: TenantHealth): Promise<Map<string, TenantReads>>;
+  /** The tenant's rule context now, as proofs and alert rules see it; `pass`: this tenant's health pass, reused; `pre`: its share of `prepare`. */
+  context(tenantId: string, now?: number, pass?: TenantHealth, pre?: TenantReads): Promise<RuleContext | undefined>;
   /** Advances the tenant's lifecycle as far as its facts now allow; records and returns the result. */
-  evaluate(tenantId: string, now?: number, pass?: TenantHealth, context?: RuleContext): Promise<LifecycleReport | undefined>;
+  evaluate(tenantId: string, now?: number, pass?: TenantHealth, context?: RuleContext, pre?: TenantReads): Promise<LifecycleReport | undefined>;
   /** The recorded state and what it allows, without evaluating (read-only: GET routes, alert deliveries). */
   state(tenantId: string): Promise<LifecycleReport | undefined>;
   /** Whether `action` (`nudge:x`) may run for this tenant now, with the reason when not. */
@@ -112,7 +118,6 @@ function needsOf(doc: Doc): Needs {
 }
 
 const DAY = 86_400_000;
-type HistoryRow = { from: string; to: string; at: string; configVersion: number; evidence: string };
 
 // The queries, written once for both dialects (see `reusable`).
 const lastStateOf = reusable((k, tenantId: string) =>
@@ -200,22 +205,35 @@ export function lifecycleService(k: KeelDb, config: ConfigStore, health: HealthS
   const stateOf = async (tenantId: string, m: LifecycleModel) => (await lastStateOf(k, tenantId))[0]?.to_state ?? m.initial;
 
   /** The rule context, and what it read that a caller may reuse (the tenant's first event, any trust). */
-  async function build(tenantId: string, now: number, m: Model, pass?: TenantHealth): Promise<{ ctx: RuleContext; tenantFirstSeen: string | null }> {
+  async function build(
+    tenantId: string,
+    now: number,
+    m: Model,
+    pass?: TenantHealth,
+    pre?: TenantReads,
+  ): Promise<{ ctx: RuleContext; tenantFirstSeen: string | null }> {
     const until = new Date(now).toISOString();
     const needs = needsOf(m.doc);
     // Metrics and score come from the tenant's one health pass (computed here only if not given);
     // the facts (and definitions) are the ones the progress answer gives the browser: sdk-core's FACTS (verified events).
+    // `pre`: the sweep read these for a chunk of tenants at once (sweep-reads.ts), the same answers.
     const [h, serverFacts, s, events] = await Promise.all([
       pass ?? health.tenantHealth(tenantId, now),
-      tenantFacts.tenantFacts(tenantId, now),
-      scalarsOf(k, tenantId, needs.wide ? [until, new Date(now - 7 * DAY).toISOString(), new Date(now - 30 * DAY).toISOString()] : undefined).then(
-        (r) => r[0]!,
-      ),
+      pre?.facts ?? tenantFacts.tenantFacts(tenantId, now),
+      pre?.scalars ??
+        scalarsOf(k, tenantId, needs.wide ? [until, new Date(now - 7 * DAY).toISOString(), new Date(now - 30 * DAY).toISOString()] : undefined).then(
+          (r) => r[0]!,
+        ),
       // Every event any rule or item counts, read once (every type: proofs count page events by name too).
-      tenantEvents(k, tenantId, needs.names, until),
+      pre?.events ?? tenantEvents(k, tenantId, needs.names, until),
     ]);
     const metrics = h.metrics;
-    const known: Known = { events, tenantFirstSeen: s.firstAny ?? null, lastAttested: s.attested ?? null };
+    const known: Known = {
+      events,
+      tenantFirstSeen: s.firstAny ?? null,
+      lastAttested: s.attested ?? null,
+      ...(pre ? { identifies: pre.identifies, users: pre.users, attestedRefs: pre.attestedRefs } : {}),
+    };
     const traitsOf = (payload: string | null | undefined) => (payload ? (JSON.parse(payload) as { traits?: Record<string, unknown> }).traits : undefined) ?? {};
     const tenantTraits = traitsOf(s.traits);
     // Events are grouped per name once, then matched in JS with the evaluator's own matchWhere.
@@ -283,7 +301,7 @@ export function lifecycleService(k: KeelDb, config: ConfigStore, health: HealthS
     }
     return { ctx, tenantFirstSeen: known.tenantFirstSeen ?? null };
   }
-  const context = async (tenantId: string, now: number, m: Model, pass?: TenantHealth) => (await build(tenantId, now, m, pass)).ctx;
+  const context = async (tenantId: string, now: number, m: Model, pass?: TenantHealth, pre?: TenantReads) => (await build(tenantId, now, m, pass, pre)).ctx;
 
   const report = (tenantId: string, state: string, m: LifecycleModel, rows: readonly HistoryRow[]): LifecycleReport => {
     let transitions: RecordedTransition[] | undefined;
@@ -296,14 +314,20 @@ export function lifecycleService(k: KeelDb, config: ConfigStore, health: HealthS
   };
 
   return {
-    async context(tenantId, now = Date.now(), pass) {
+    async prepare(tenants, now = Date.now(), pass) {
       const m = await model(pass);
-      return m ? context(tenantId, now, m, pass) : undefined;
+      if (!m) return new Map();
+      const needs = needsOf(m.doc);
+      return sweepReads(k, tenants, now, needs.names, needs.wide);
     },
-    async evaluate(tenantId, now = Date.now(), pass, given) {
+    async context(tenantId, now = Date.now(), pass, pre) {
+      const m = await model(pass);
+      return m ? context(tenantId, now, m, pass, pre) : undefined;
+    },
+    async evaluate(tenantId, now = Date.now(), pass, given, pre) {
       const m = await model(pass);
       if (!m?.hasLifecycle) return undefined;
-      const [rows, ctx] = await Promise.all([history(tenantId), given ?? context(tenantId, now, m, pass)]);
+      const [rows, ctx] = await Promise.all([pre?.history ?? history(tenantId), given ?? context(tenantId, now, m, pass, pre)]);
       const current = rows[0]?.to ?? m.lifecycle.initial;
       const r = advance(m.lifecycle, current, ctx);
       if (!r.transitions.length) return report(tenantId, r.state, m.lifecycle, rows);

@@ -90,6 +90,10 @@ export interface Known {
   events?: readonly Ev[];
   tenantFirstSeen?: string | null;
   lastAttested?: string | null;
+  /** The tenant's identify calls with a user (oldest first), its users with their first event, its attested refs: the sweep reads them per chunk of tenants (sweep-reads.ts). */
+  identifies?: readonly { user: string | null; payload: string }[];
+  users?: readonly { user: string | null; t: string | null }[];
+  attestedRefs?: readonly { ref: string }[];
 }
 
 // `reusable` moved to the repository layer (store/db.ts), where the stores use it too; re-exported for the services.
@@ -120,7 +124,7 @@ function eventContext(events: readonly Ev[], now: number): RuleContext['countEve
 }
 
 type EventRow = { id: string; user: string | null; type: string; timestamp: string; event: string | null; payload: string; trust: string };
-const toEvents = (rs: readonly EventRow[]): Ev[] =>
+export const toEvents = (rs: readonly EventRow[]): Ev[] =>
   rs.map((r) => ({
     id: r.id,
     user: r.user,
@@ -342,9 +346,9 @@ export function progressEvaluator(k: KeelDb) {
       trackEvents(tenantId, names(items.map((x) => x.i.complete)), until, known),
       tenantScope ? tenantFirst(tenantId, known) : null,
       // Each user's traits and first event only when a user-scope item is decided for them.
-      userScope ? tenantIdentifies(tenantId) : [],
-      userScope ? tenantUsers(tenantId, until) : [],
-      attested(tenantId),
+      userScope ? (known?.identifies ?? tenantIdentifies(tenantId)) : [],
+      userScope ? (known?.users ?? tenantUsers(tenantId, until)) : [],
+      known?.attestedRefs ?? attested(tenantId),
     ]);
     const tenantCtx: RuleContext = { ...base, now, countEvents: eventContext(all, now), historySince: since(tFirst, now) };
     const byUser = new Map<string, Ev[]>();

@@ -18,7 +18,9 @@ export interface DrainState {
    * The batching functions the page already has for its beacon: passed in, not imported, so a
    * bundler that splits code makes no shared chunk of them (a file more to load up front).
    */
-  lib: Pick<typeof batching, 'envelope' | 'fit' | 'serialiseAll' | 'utf8Length'>;
+  lib: Pick<typeof batching, 'envelope' | 'fit' | 'serialiseAll'>;
+  /** The UTF-8 size of an empty body (the envelope around the messages). */
+  overhead(): number;
 }
 
 /**
@@ -27,7 +29,7 @@ export interface DrainState {
  * the delete of what was sent (with the next read when more may be left).
  */
 export async function drain(o: SenderOptions, queue: Queue, st: DrainState): Promise<void> {
-  const { envelope, fit, serialiseAll, utf8Length } = st.lib;
+  const { envelope, fit, serialiseAll } = st.lib;
   const store = await queue.store;
   const batchMax = Math.max(o.flushAt, 100);
   let limit = batchMax;
@@ -49,7 +51,7 @@ export async function drain(o: SenderOptions, queue: Queue, st: DrainState): Pro
       );
     let stop = false;
     if (ok.length) {
-      const n = fit(sizes, o.maxBatchBytes, utf8Length(envelope([], o.writeKey, undefined, o.userToken()))); // as many as fit in one body
+      const n = fit(sizes, o.maxBatchBytes, st.overhead()); // as many as fit in one body
       const sent = ok.slice(0, n);
       const r = await send(`${o.host}/v1/batch`, envelope(parts.slice(0, n), o.writeKey, undefined, o.userToken()), o.compress);
       const rejected = 'rejected' in r ? r.rejected.map((i) => sent[i]).filter((e): e is Entry => !!e) : [];

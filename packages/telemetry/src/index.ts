@@ -66,11 +66,15 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     sender.schedule(queue.size >= flushAt ? 0 : flushInterval);
   }
 
+  // toISOString is the dearest step of track(): calls in the same millisecond share one.
+  let at = NaN;
+  let iso = '';
   function build(type: Message['type'], fields: Partial<Message>): Message | null {
     if (!enabled) return null;
     const now = Date.now();
+    if (now !== at) iso = new Date((at = now)).toISOString();
     const context = ctx.context(now, type === 'page', id.groupId);
-    let m: Message | null = { type, messageId: crypto.randomUUID(), timestamp: new Date(now).toISOString(), anonymousId: id.anonymousId, context, ...fields };
+    let m: Message | null = { type, messageId: crypto.randomUUID(), timestamp: iso, anonymousId: id.anonymousId, context, ...fields };
     if (id.userId) m.userId = id.userId;
     if (o.beforeSend) {
       try {
@@ -85,16 +89,18 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     // getter that throws) is refused here, alone, so it never blocks the queue.
     let size: number;
     try {
-      const { event, name, userId, groupId, properties, traits } = m;
-      size = ctx.bytes + measure({ event, name, userId, groupId, properties, traits }, maxEventBytes);
+      // All but the context (its size is known): the user's fields and the ids.
+      const { context: _, ...rest } = m;
+      size = ctx.bytes + measure(rest, maxEventBytes);
     } catch (e) {
       refuse(typeof e === 'string' ? e.slice(1) : `unreadable: ${e}`, [m]);
       return null;
     }
     if (size > maxEventBytes) {
-      console.warn(`@keel/telemetry: "${m.event ?? m.type}" is about ${size} bytes, over the ${maxEventBytes}-byte limit; it was not queued`);
+      const why = `"${m.event ?? m.type}" is about ${size} bytes, over the ${maxEventBytes}-byte limit; it was not queued`;
+      console.warn(`@keel/telemetry: ${why}`);
       refused++;
-      report({ kind: 'oversized', message: `"${m.event ?? m.type}" is ${size} bytes (limit ${maxEventBytes})`, messages: [m] });
+      report({ kind: 'oversized', message: why, messages: [m] });
       return null;
     }
     return m;
@@ -113,7 +119,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
 
   const api: Telemetry = {
     track(event, properties) {
-      enqueue(build('track', properties ? { event, properties } : { event, properties: {} }));
+      enqueue(build('track', { event, properties: properties ?? {} }));
     },
     identify(userId, traits) {
       if (!enabled) return;

@@ -52,7 +52,7 @@ export function createQueue(o: QueueOptions): Queue {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let idle: number | undefined;
   const store: Promise<QueueStore> = openQueue(o.dbName).catch((e: unknown) => {
-    o.report({ kind: 'storage', message: `IndexedDB unavailable, queueing in memory only: ${String(e)}` });
+    o.report({ kind: 'storage', message: `IndexedDB unavailable, queueing in memory only: ${e}` });
     return memoryQueue();
   });
 

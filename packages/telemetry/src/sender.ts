@@ -56,7 +56,8 @@ export function createSender(o: SenderOptions, queue: Queue): Sender {
     sent: () => {
       attempt = 0;
     },
-    lib: { envelope, fit, serialiseAll, utf8Length },
+    lib: { envelope, fit, serialiseAll },
+    overhead: overheadOf,
   };
 
   function schedule(delay: number) {
@@ -97,7 +98,7 @@ export function createSender(o: SenderOptions, queue: Queue): Sender {
       } catch (e) {
         // Storage or the network stack failed in a way send() does not classify (or the drain's
         // chunk could not be fetched): try again later.
-        o.report({ kind: 'storage', message: `sending failed, will retry: ${String(e)}` });
+        o.report({ kind: 'storage', message: `sending failed, will retry: ${e}` });
         backoff();
       }
     })().finally(() => {

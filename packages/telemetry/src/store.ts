@@ -33,6 +33,18 @@ const S = 'q';
 /** The next idle period (within a second), where the browser has one. */
 const idle = () => new Promise<unknown>((r) => (typeof requestIdleCallback === 'function' ? requestIdleCallback(r, { timeout: 1000 }) : r(0)));
 
+/**
+ * Deletes `keys`: when they are the oldest in the store (what a send read from the head, the
+ * usual case), one request for the range up to the newest, else one request each.
+ */
+async function drop(s: IDBObjectStore, keys: Entry['k'][]) {
+  if (!keys.length) return;
+  const ids = new Set(keys.map((k) => k[1]));
+  const found = (await request(s.getAllKeys(null, keys.length))) as Entry['k'][];
+  if (found.length === ids.size && found.every((k) => ids.has(k[1]))) s.delete(IDBKeyRange.upperBound(found.at(-1)));
+  else for (const k of keys) s.delete(k);
+}
+
 export async function openQueue(name: string): Promise<QueueStore> {
   const db = await openStore(name, S, 'k');
   const tx = (mode: IDBTransactionMode = 'readonly') => db.transaction(S, mode);
@@ -77,14 +89,12 @@ export async function openQueue(name: string): Promise<QueueStore> {
     async head(count, remove = []) {
       const t = tx(remove.length ? 'readwrite' : 'readonly');
       const s = t.objectStore(S);
-      for (const k of remove) s.delete(k);
-      const [entries] = await Promise.all([request(s.getAll(null, count)), committed(t)]);
+      const [entries] = await Promise.all([drop(s, remove).then(() => request(s.getAll(null, count))), committed(t)]);
       return entries as Entry[];
     },
     async remove(keys) {
       const t = tx('readwrite');
-      for (const k of keys) t.objectStore(S).delete(k);
-      await committed(t);
+      await Promise.all([drop(t.objectStore(S), keys), committed(t)]);
     },
     clear: () => request(tx('readwrite').objectStore(S).clear()),
   };

@@ -130,6 +130,6 @@ describe.each([
   test(
     'built with Vite, in Chromium against keel serve: checklist, a completed item, a nudge, the badge; each handler once; no console error',
     () => run(name, tenant),
-    90_000,
+    180_000,
   );
 });

@@ -100,7 +100,10 @@ export default tseslint.config(
   },
   // Plain JavaScript: the build config, scripts and the bench run in Node.
   { files: ['**/*.{js,mjs,cjs}'], languageOptions: { globals: { ...globals.node } } },
-  { files: ['scripts/bench/entries/**', 'examples/demo/src/**', 'test/e2e/guide-app/**'], languageOptions: { globals: { ...globals.browser } } },
+  {
+    files: ['scripts/bench/entries/**', 'examples/demo/src/**', 'examples/react/src/**', 'examples/vue/src/**', 'test/e2e/guide-app/**'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
   // The Lit elements: template checks and accessibility.
   { files: ELEMENTS, ...lit.configs['flat/recommended'] },
   { files: ELEMENTS, ...litA11y.configs.recommended },

@@ -6,6 +6,13 @@ import type { HealthReportView } from './types.js';
 const BAND_TEXT = { healthy: 'Healthy', watch: 'Watch', 'at-risk': 'At risk' } as const;
 let uid = 0;
 
+declare global {
+  interface GlobalEventHandlersEventMap {
+    /** No detail: `report` on the element has what is shown. */
+    'keel-health-open': CustomEvent<null>;
+  }
+}
+
 /**
  * A tenant's health for its admins: score, band (text and colour), trend; activating it opens a
  * popover with the components, their reasons, what would move the score, and a 30-day sparkline.

@@ -8,6 +8,12 @@ export interface StatusView {
   overall: 'operational' | 'degraded' | 'outage';
 }
 
+declare global {
+  interface GlobalEventHandlersEventMap {
+    'keel-status-change': CustomEvent<StatusView>;
+  }
+}
+
 const LABEL = { operational: 'Operational', degraded: 'Degraded', outage: 'Outage' } as const;
 const text = (t: string | Record<string, string>) => (typeof t === 'string' ? t : (t.en ?? Object.values(t)[0] ?? ''));
 

@@ -3,7 +3,7 @@
 // period), nudge actions, hotspots from the keyboard, a recipe from start to the checklist item it
 // completes (progress stored by the server), the decision trace and the ?keel_debug overlay.
 import { type ClientConfig, init, type Keel } from '@keel/sdk-core';
-import { afterEach, beforeEach, expect, inject, test } from 'vitest';
+import { afterEach, beforeEach, expect, inject, test, vi } from 'vitest';
 import { userEvent } from 'vitest/browser';
 import { adminCall } from '../../../config/browser-admin.js';
 import type { KeelNudge } from './nudge.js';
@@ -234,6 +234,14 @@ test('a recipe from its checklist item: click, Next and event steps, a late anch
   await expect.poll(() => stepText('[part~="progress"]')).toBe('Step 3 of 3');
   expect(stepOpen()).toBe(false); // waiting for #save
   await expect.poll(() => stepOpen(), { timeout: 4000 }).toBe(true);
+  // The recipe's completion is the evidence for the item: hold its PUT back, so a client that sent
+  // the item's completion alongside (not after) it would have the item refused as unproven.
+  const realFetch = globalThis.fetch;
+  const spy = vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
+    const body = typeof init?.body === 'string' ? init.body : '';
+    if (init?.method === 'PUT' && /"kind":"recipe"[^}]*"state":"completed"/.test(body)) await new Promise((r) => setTimeout(r, 400));
+    return realFetch(input, init);
+  });
   g.keel.track('feature.used', { feature: 'reports.create' });
   await expect.poll(() => stepOpen()).toBe(false);
   expect(g.keel.recipes.active).toBeUndefined();
@@ -250,6 +258,8 @@ test('a recipe from its checklist item: click, Next and event steps, a late anch
       return body.user.map((e) => `${e.kind}:${e.ref}:${e.state}`).sort();
     })
     .toEqual(['checklist:onboarding/first-report:completed', 'recipe:first-report:completed']);
+  expect(spy.mock.calls.filter(([, i]) => i?.method === 'PUT').length).toBeGreaterThan(0);
+  spy.mockRestore();
 });
 
 test('keel.recipes.start refuses what the config lacks, with the reason; a running recipe holds back nudges; ✕ exits and keeps the step', async () => {

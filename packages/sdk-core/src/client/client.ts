@@ -316,7 +316,17 @@ export function init(options: KeelOptions): Keel {
     void pushProgress();
   }
 
-  async function pushProgress() {
+  /**
+   * One PUT at a time, in order: a checklist item completed by the recipe that launches it must
+   * reach the server after (or with) that recipe's completion, which is its evidence. Entries
+   * changed while a PUT is in flight go in the next one.
+   */
+  let pushing: Promise<void> = Promise.resolve();
+  function pushProgress(): Promise<void> {
+    return (pushing = pushing.then(sendProgress).catch(() => undefined));
+  }
+
+  async function sendProgress() {
     if (!o.userToken || !dirty.length) return;
     const entries = dirty;
     dirty = [];

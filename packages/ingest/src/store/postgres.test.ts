@@ -264,12 +264,18 @@ describe('openPostgresStore', () => {
 
 describe('two group commits in flight on one node', () => {
   const turn = () => new Promise((r) => setImmediate(r));
-  /** The store's backends waiting on a lock, as PostgreSQL sees them. */
-  const waiting = async () =>
-    Number(
-      (await direct.query("SELECT COUNT(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND query LIKE '%event_ids%'"))
-        .rows[0].n,
+  /**
+   * The store's backends waiting on a lock, as PostgreSQL sees them now. `direct` asks from inside
+   * the transaction that holds the lock, where pg_stat_activity is a snapshot taken at its first
+   * read: cleared each time, or a first poll that came too early would read 0 for good.
+   */
+  const waiting = async () => {
+    await direct.query('SELECT pg_stat_clear_snapshot()');
+    const { rows } = await direct.query(
+      "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND query LIKE '%event_ids%'",
     );
+    return Number(rows[0].n);
+  };
 
   test('while one commit waits on the database the next group is sent; with inFlight 1 it waits its turn', async () => {
     for (const inFlight of [2, 1]) {

@@ -5,7 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { openSqliteStore, signUserToken, startServer } from '../packages/ingest/src/index.js';
+import { openSqliteStore, signUserToken, startServer, storeServices } from '../packages/ingest/src/index.js';
 import { validateConfig } from '../packages/sdk-core/src/authoring/index.js';
 import { startFaultServer } from './test-servers/fault-server.js';
 
@@ -28,13 +28,7 @@ export default async function setup(project: TestProject) {
     const store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-browser-ingest-')));
     return startServer({
       store,
-      config: store.config,
-      progress: store.progress,
-      facts: store.facts,
-      health: store.health,
-      lifecycle: store.lifecycle,
-      status: store.status,
-      timeline: store.timeline,
+      ...storeServices(store),
       port: 0,
       logger: false,
       writeKeys: ['wk-browser'],

@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { openStore, startServer } from '@keel/ingest';
+import { openStore, startServer, storeServices } from '@keel/ingest';
 import { formatProblems, validateConfig, validateConfigText } from '@keel/sdk-core/authoring';
 import { seedMessages, SEED_TENANTS } from './seed.mjs';
 
@@ -51,13 +51,7 @@ try {
     serverWriteKeys: [serverKey],
     allowedOrigins: [origin],
     logLevel: 'warn',
-    config: store.config,
-    progress: store.progress,
-    facts: store.facts,
-    health: store.health,
-    lifecycle: store.lifecycle,
-    status: store.status,
-    timeline: store.timeline,
+    ...storeServices(store),
     adminKeys: [adminKey],
     secretKeys: [secretKey],
     validateConfig: (doc) => validateConfig(doc),

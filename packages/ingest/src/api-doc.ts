@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildApp } from './app.js';
+import { storeServices } from './store/open.js';
 import { openSqliteStore } from './store/sqlite.js';
 
 type Json = Record<string, unknown>;
@@ -29,13 +30,7 @@ export async function openApiDocument(): Promise<Json> {
     secretKeys: ['s'],
     logger: false,
     rateLimit: false,
-    config: store.config,
-    progress: store.progress,
-    facts: store.facts,
-    health: store.health,
-    lifecycle: store.lifecycle,
-    status: store.status,
-    timeline: store.timeline,
+    ...storeServices(store),
     validateConfig: () => ({ ok: true, problems: [] }),
   });
   try {

@@ -5,7 +5,7 @@ import { configCommand } from './config-cli.js';
 import { createMetrics } from './metrics-registry.js';
 import { HELP, parseServeArgs, UsageError } from './serve-config.js';
 import { startServer } from './server.js';
-import { openStore } from './store/open.js';
+import { openStore, storeServices } from './store/open.js';
 
 /** Tests only: now + the milliseconds in `file` (re-read each call; a missing file adds 0). */
 function testClock(file: string): () => number {
@@ -61,13 +61,7 @@ async function serve(args: string[]): Promise<void> {
     server = await startServer({
       ...cfg,
       store,
-      config: store.config,
-      progress: store.progress,
-      facts: store.facts,
-      health: store.health,
-      lifecycle: store.lifecycle,
-      status: store.status,
-      timeline: store.timeline,
+      ...storeServices(store),
       validateConfig: (doc) => validateConfig(doc),
       metrics,
     });

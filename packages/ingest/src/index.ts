@@ -19,7 +19,7 @@ export {
   type SqliteStore,
   type SqliteStoreOptions,
 } from './store/sqlite.js';
-export { openPostgresStore, openStore, redactUrl, type KeelStore, type OpenStoreOptions } from './store/open.js';
+export { openPostgresStore, openStore, redactUrl, storeServices, type KeelStore, type OpenStoreOptions } from './store/open.js';
 export {
   mergeProgress,
   type AuditEntry,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildApp } from './app.js';
 import { HttpError } from './errors.js';
+import { storeServices } from './store/open.js';
 import { openSqliteStore, type SqliteStore } from './store/sqlite.js';
 import { MAX_TOKEN_LIFETIME_S, signUserToken, verifyUserToken } from './token.js';
 
@@ -105,13 +106,7 @@ describe('malformed tokens on every route that reads one: 401, never a 500', () 
       writeKeys: ['wk'],
       adminKeys: ['adm'],
       secretKeys: [SECRET],
-      config: store.config,
-      progress: store.progress,
-      facts: store.facts,
-      health: store.health,
-      lifecycle: store.lifecycle,
-      status: store.status,
-      timeline: store.timeline,
+      ...storeServices(store),
       logger: false,
       // Every request here fails auth on purpose: the slow-down for repeated failures (access.test.ts) is off.
       rateLimit: { authFailuresPerIp: 0 },

@@ -92,23 +92,10 @@ export function healthWords(report: HealthReport, model: HealthModel | undefined
 
   const components = report.components.map((c) => {
     const unit = unitOf(c.metric);
-    const label = labelOf(c.id, c.metric);
-    if (c.value === null) {
-      return {
-        id: c.id,
-        label,
-        value: 'No data yet',
-        summary: MISSING[c.missing ?? 'exclude'],
-        points: c.included ? `+${round(c.contribution)} of ${round((c.weight / included) * 100)} points` : 'not counted',
-      };
-    }
-    return {
-      id: c.id,
-      label,
-      value: unit.value(c.value),
-      summary: unit.summary(c.value),
-      points: c.included && included > 0 ? `+${round(c.contribution)} of ${round((c.weight / included) * 100)} points` : 'not counted',
-    };
+    const points = c.included && included > 0 ? `+${round(c.contribution)} of ${round((c.weight / included) * 100)} points` : 'not counted';
+    const value = c.value === null ? 'No data yet' : unit.value(c.value);
+    const summary = c.value === null ? MISSING[c.missing ?? 'exclude'] : unit.summary(c.value);
+    return { id: c.id, label: labelOf(c.id, c.metric), value, summary, points };
   });
 
   const h = report.trend.history;

@@ -7,6 +7,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { CONFIG_SCHEMA_ID, configJsonSchema, validateConfig } from '@keel/sdk-core/authoring';
 import { afterAll, describe, expect, test } from 'vitest';
 import { buildApp } from '../app.js';
+import { storeServices } from '../store/open.js';
 import { openSqliteStore } from '../store/sqlite.js';
 
 const store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-openapi-')));
@@ -17,13 +18,7 @@ const app = buildApp({
   secretKeys: ['s'],
   logger: false,
   rateLimit: false,
-  config: store.config,
-  progress: store.progress,
-  facts: store.facts,
-  health: store.health,
-  lifecycle: store.lifecycle,
-  status: store.status,
-  timeline: store.timeline,
+  ...storeServices(store),
   validateConfig: (doc) => validateConfig(doc),
 });
 const routes: { method: string; url: string; hidden: boolean }[] = [];

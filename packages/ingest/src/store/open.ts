@@ -41,6 +41,17 @@ export interface KeelStore extends EventStore {
   upkeep(opts: Omit<UpkeepOptions, 'now'> & { now?: Date }): Promise<UpkeepResult>;
 }
 
+/** The services `buildApp`/`startServer` take from a store: `startServer({ store, ...storeServices(store), … })`. */
+export const storeServices = (s: Pick<KeelStore, 'config' | 'progress' | 'facts' | 'health' | 'lifecycle' | 'status' | 'timeline'>) => ({
+  config: s.config,
+  progress: s.progress,
+  facts: s.facts,
+  health: s.health,
+  lifecycle: s.lifecycle,
+  status: s.status,
+  timeline: s.timeline,
+});
+
 export interface OpenStoreOptions {
   /** SQLite: the data directory (default ./.keel-data). Ignored with `databaseUrl`. */
   dataDir?: string;

@@ -34,7 +34,7 @@ import { type KeelDb, postgresKeelDb } from './db.js';
 import { migrateToLatest } from './migrations.js';
 import { configStore as configStoreOf, factsStore, progressStore } from './state.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './state-types.js';
-import { type EventStore, type InsertResult, type StoredEvent, storedRowOf } from './types.js';
+import { claimOf, columnValuesOf, type EventStore, type InsertResult, type StoredEvent, storedRowOf } from './types.js';
 
 export interface PostgresEventStoreOptions {
   /** Tenant attribution through the identity tables (default true); `false` stores each message's own claim. */
@@ -250,33 +250,11 @@ function pgSafe(r: StoredEvent): StoredEvent {
 const keyOf = (r: StoredEvent) => `${r.writeKey}\u0000${r.messageId}`;
 const byKey = (x: StoredEvent, y: StoredEvent) =>
   x.writeKey < y.writeKey ? -1 : x.writeKey > y.writeKey ? 1 : x.messageId < y.messageId ? -1 : x.messageId > y.messageId ? 1 : 0;
-/** Without attribution, each message's own claim. */
-const claimOf = (r: StoredEvent): Attributed => ({
-  groupId: r.groupId,
-  trust: r.sender?.kind === 'server' ? 'verified' : 'unverified',
-  attribution: 'claim',
-});
 /** The 14 column arrays of `COLUMNS` for these rows, attributed by `at` (called once per row, in order). */
 function columnsOf(rows: Iterable<StoredEvent>, at: (r: StoredEvent) => Attributed): (string | null)[][] {
   const cols: (string | null)[][] = Array.from({ length: 14 }, () => []);
   for (const r of rows) {
-    const a = at(r);
-    const v = [
-      r.writeKey,
-      r.messageId,
-      r.type,
-      r.event,
-      r.userId,
-      r.anonymousId,
-      a.groupId,
-      r.timestamp,
-      r.originalTimestamp,
-      r.sentAt,
-      r.receivedAt,
-      r.payload,
-      a.trust,
-      a.attribution,
-    ];
+    const v = columnValuesOf(r, at(r));
     for (let c = 0; c < 14; c++) cols[c]!.push(v[c]!);
   }
   return cols;

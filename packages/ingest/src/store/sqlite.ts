@@ -14,7 +14,7 @@ import { type KeelDb, sqliteKeelDb } from './db.js';
 import { migrateToLatest } from './migrations.js';
 import { configStore as configStoreOf, factsStore, progressStore } from './state.js';
 import type { ConfigStore, FactsStore, ProgressStore } from './state-types.js';
-import { type EventStore, type InsertResult, type StoredEvent, storedRowOf } from './types.js';
+import { claimOf, columnValuesOf, type EventStore, type InsertResult, type StoredEvent, storedRowOf } from './types.js';
 
 export type Durability = 'normal' | 'full';
 
@@ -150,25 +150,8 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
         let inserted = 0;
         for (const r of p.rows) {
           // The common case (a claim, or a cached user) takes no await: no microtask per row.
-          const at = attributing
-            ? (identity.attributeCached(r) ?? (await identity.attribute(r)))
-            : { groupId: r.groupId, trust: r.sender?.kind === 'server' ? ('verified' as const) : ('unverified' as const), attribution: 'claim' as const };
-          const n = insert.run(
-            r.writeKey,
-            r.messageId,
-            r.type,
-            r.event,
-            r.userId,
-            r.anonymousId,
-            at.groupId,
-            r.timestamp,
-            r.originalTimestamp,
-            r.sentAt,
-            r.receivedAt,
-            r.payload,
-            at.trust,
-            at.attribution,
-          ).changes;
+          const at = attributing ? (identity.attributeCached(r) ?? (await identity.attribute(r))) : claimOf(r);
+          const n = insert.run(columnValuesOf(r, at)).changes;
           if (n && attributing && (r.type === 'group' || r.type === 'alias' || r.type === 'identify')) await identity.learn(r, at);
           inserted += n;
         }

@@ -78,3 +78,49 @@ export const storedRowOf = (r: Record<string, unknown>): StoredEvent & { rowId: 
   trust: r.trust as StoredEvent['trust'],
   attribution: r.attribution as StoredEvent['attribution'],
 });
+
+/** Without tenant attribution: each message's own claim, verified when a server key sent it. */
+export const claimOf = (r: StoredEvent): Pick<StoredEvent, 'groupId'> & { trust: 'verified' | 'unverified'; attribution: 'claim' } => ({
+  groupId: r.groupId,
+  trust: r.sender?.kind === 'server' ? 'verified' : 'unverified',
+  attribution: 'claim',
+});
+
+/**
+ * A row's 14 values in the events table's column order (write_key … payload, trust, attribution),
+ * with its tenant and trust as attributed: what both stores insert.
+ */
+export const columnValuesOf = (
+  r: StoredEvent,
+  a: { groupId: string | null; trust: string; attribution: string },
+): [
+  string,
+  string,
+  string,
+  string | null,
+  string | null,
+  string | null,
+  string | null,
+  string,
+  string | null,
+  string | null,
+  string,
+  string,
+  string,
+  string,
+] => [
+  r.writeKey,
+  r.messageId,
+  r.type,
+  r.event,
+  r.userId,
+  r.anonymousId,
+  a.groupId,
+  r.timestamp,
+  r.originalTimestamp,
+  r.sentAt,
+  r.receivedAt,
+  r.payload,
+  a.trust,
+  a.attribution,
+];

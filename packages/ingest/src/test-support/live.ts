@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateConfig, validateConfigText } from '@keel/sdk-core/authoring';
 import { type RunningServer, startServer } from '../server.js';
+import { storeServices } from '../store/open.js';
 import { openSqliteStore, type SqliteStore } from '../store/sqlite.js';
 import { signUserToken } from '../token.js';
 
@@ -55,13 +56,7 @@ export async function liveServer(): Promise<Live> {
     writeKeys: [WRITE_KEY],
     adminKeys: [ADMIN_KEY],
     secretKeys: [SECRET],
-    config: store.config,
-    progress: store.progress,
-    facts: store.facts,
-    health: store.health,
-    lifecycle: store.lifecycle,
-    status: store.status,
-    timeline: store.timeline,
+    ...storeServices(store),
     validateConfig: (doc) => validateConfig(doc),
     logger: false,
   });

@@ -135,9 +135,10 @@ export function createSender(o: SenderOptions, queue: Queue): Sender {
       if (utf8Length(text) > BEACON_BYTES || !navigator.sendBeacon(url, new Blob([text], { type: 'text/plain' }))) break;
       gone.push(...ok.slice(i, i + n));
     }
-    if (!gone.length) return;
-    queue.forget(gone, true);
-    void queue.store.then((s) => s.remove(gone.map((e) => e.k))).catch(() => undefined);
+    // sendBeacon's true means the browser queued the request, not that the server stored it (it may
+    // be down, or the network gone): what went stays in IndexedDB and is sent again by the next
+    // flush or page, and the server's ledger stores each message id once. This tab won't beacon it again.
+    if (gone.length) queue.forget(gone);
   }
 
   return {

@@ -157,10 +157,26 @@ test('pagehide delivers what is pending with sendBeacon (write key in the query)
   const beaconed = beacons.flatMap((r) => r.ids);
   expect(beaconed.length).toBeGreaterThan(0);
   expect(beaconed.length).toBeLessThan(40); // the browser's beacon budget: the rest stays queued
-  // If the page lives on (or on the next visit), the rest goes by fetch, and nothing twice.
+  // If the page lives on (or on the next visit), everything goes by fetch: the rest once, and the
+  // beaconed ones again (a beacon is never confirmed; the server stores each message id once).
   await t.flush();
-  await vi.waitFor(async () => expect(once((await s.received()).flatMap((r) => r.ids))).toEqual([...t.ids].sort()), { timeout: 5000 });
+  await vi.waitFor(async () => expect(once((await s.received()).slice(beacons.length).flatMap((r) => r.ids))).toEqual([...t.ids].sort()), { timeout: 5000 });
   expect((await s.received()).slice(beacons.length).every((r) => r.path === '/v1/batch')).toBe(true);
+});
+
+test('a beacon the browser queued but no server answered loses nothing: the messages stay in IndexedDB for the next page', async () => {
+  const dbName = `keel-test-${crypto.randomUUID()}`;
+  const before = make({ host: DEAD, dbName, flushAt: 1000, flushInterval: 60_000 });
+  for (let i = 0; i < 10; i++) before.track('feature.used', { i });
+  const beacon = vi.spyOn(navigator, 'sendBeacon');
+  dispatchEvent(new PageTransitionEvent('pagehide', { persisted: false }));
+  expect(beacon.mock.results.map((r) => r.value)).toEqual([true]); // queued by the browser; the server is down
+  beacon.mockRestore();
+  await new Promise((r) => setTimeout(r, 200)); // what pagehide started writing lands
+  await before.shutdown();
+  const s = await scenario();
+  make({ host: s.host, dbName });
+  await vi.waitFor(async () => expect(once(await s.accepted())).toEqual([...before.ids].sort()), { timeout: 5000 });
 });
 
 test('bodies are gzip-compressed text/plain JSON carrying sentAt and the write key (no preflight)', async () => {

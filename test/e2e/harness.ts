@@ -19,6 +19,8 @@ import { type Browser, chromium } from 'playwright-core';
 import { chromiumArgs, chromiumPath } from '../../config/chromium.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
+/** `node --import` this into a spawned server: it exits when the test process that spawned it dies. */
+export const EXIT_WITH_PARENT = new URL('./exit-with-parent.mjs', import.meta.url).href;
 export const WRITE_KEY = 'e2e-write-key';
 
 /** Keel.init and <keel-checklist> from source, bundled as a page would load them; exposes window.Keel. */
@@ -171,6 +173,8 @@ export class IngestProcess {
     const child = spawn(
       process.execPath,
       [
+        '--import',
+        EXIT_WITH_PARENT,
         cli,
         'serve',
         '--port',

@@ -38,6 +38,8 @@ async function serve(args: string[]): Promise<void> {
   const upkeep = async () => {
     try {
       const r = await store.upkeep({ ...(cfg.retentionMs ? { retentionMs: cfg.retentionMs } : {}) });
+      metrics.upkeepLastSuccess.set(Date.now() / 1000);
+      if (store.kind === 'postgres') metrics.upkeepDefaultRows.set(r.leftInDefault);
       const did = [
         r.created.length ? `created ${r.created.join(', ')}` : '',
         r.moved ? `moved ${r.moved} rows out of the default partition` : '',

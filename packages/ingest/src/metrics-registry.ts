@@ -1,6 +1,6 @@
 // Prometheus metrics (prom-client), one Registry per app: several apps in one process (the tests)
 // never share or collide on a metric, and nothing is registered in prom-client's global registry.
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Why a request was refused before any of its events were read: each is a separate series. */
 export type RefusalReason = 'rate_limited' | 'over_pressure' | 'storage_fault' | 'origin' | 'auth';
@@ -21,6 +21,10 @@ export interface Metrics {
   readonly storeCommit: Histogram<never>;
   /** One sweep over every tenant (health/evaluator.ts). */
   readonly sweep: Histogram<never>;
+  /** When this node's last upkeep run (partitions, retention) ended without an error. */
+  readonly upkeepLastSuccess: Gauge<never>;
+  /** PostgreSQL: rows left in events_default by the last upkeep run (0 when upkeep keeps up). */
+  readonly upkeepDefaultRows: Gauge<never>;
 }
 
 /** A fresh registry and its metrics. `keel serve` makes one and hands it to the store, the evaluator and the app. */
@@ -68,6 +72,16 @@ export function createMetrics(): Metrics {
       name: 'keel_health_sweep_duration_seconds',
       help: 'One health, lifecycle and alerts sweep over every tenant.',
       buckets: [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
+    }),
+    upkeepLastSuccess: new Gauge({
+      name: 'keel_upkeep_last_success_timestamp_seconds',
+      help: "When this node's last upkeep run (partitions ahead, retention) ended without an error (Unix seconds); it runs hourly.",
+      registers,
+    }),
+    upkeepDefaultRows: new Gauge({
+      name: 'keel_upkeep_default_partition_rows',
+      help: 'PostgreSQL: rows left in events_default by the last upkeep run; above 0, a received_at names no month or upkeep is not keeping up.',
       registers,
     }),
   };

@@ -37,6 +37,11 @@ export interface UpkeepResult {
   created: string[];
   /** PostgreSQL: rows moved out of events_default into the partitions created. */
   moved: number;
+  /**
+   * PostgreSQL: rows still in events_default after this run. Normally 0: a row there has a
+   * received_at that names no month, or upkeep is not keeping up (`keel_upkeep_default_partition_rows`).
+   */
+  leftInDefault: number;
   /** PostgreSQL: partitions dropped by retention (detached, then dropped). */
   dropped: string[];
   /** PostgreSQL: de-duplication ledger rows pruned (those of the events dropped). */
@@ -86,7 +91,7 @@ export async function partitionUpkeep(k: KeelDb, opts: UpkeepOptions): Promise<U
   const ahead = opts.ahead ?? DEFAULT_AHEAD;
   if (!Number.isInteger(ahead) || ahead < 0 || ahead > 36)
     throw new Error(`partition upkeep: ahead must be a whole number of months from 0 to 36, found ${ahead}`);
-  const r: UpkeepResult = { created: [], moved: 0, dropped: [], ledgerPruned: 0, deleted: 0, skipped: [], truncated: false };
+  const r: UpkeepResult = { created: [], moved: 0, leftInDefault: 0, dropped: [], ledgerPruned: 0, deleted: 0, skipped: [], truncated: false };
   let cutoff: Date | undefined;
   if (opts.retentionMs !== undefined) {
     cutoff = new Date(opts.now.getTime() - opts.retentionMs);
@@ -101,6 +106,8 @@ export async function partitionUpkeep(k: KeelDb, opts: UpkeepOptions): Promise<U
     return r;
   }
   await postgresUpkeep(k, opts.now, ahead, cutoff, batch, maxBatches, opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, r);
+  const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM events_default`.execute(k.db);
+  r.leftInDefault = rows[0]?.n ?? 0;
   return r;
 }
 

@@ -38,8 +38,12 @@ export interface HealthService {
   tenantHealth(tenantId: string, now?: number, values?: TenantMetrics['values'], config?: CurrentConfig): Promise<TenantHealth>;
   /** The published config every pass of a sweep shares (read once per sweep, not per tenant). */
   currentConfig(): Promise<CurrentConfig | undefined>;
-  /** Computes the tenant's health now from its events and the published model, with its history; undefined without one. Read-only. */
-  report(tenantId: string, now?: number): Promise<HealthReport | undefined>;
+  /**
+   * Computes the tenant's health now from its events and the published model, with its history;
+   * undefined without one. Read-only. `config`: the published config the caller already read (so
+   * what it says of the report comes from the same version).
+   */
+  report(tenantId: string, now?: number, config?: CurrentConfig): Promise<HealthReport | undefined>;
   /** Every known tenant's metric values now (grouped queries), for the sweep and cohort rules. */
   allMetrics(now?: number): Promise<Map<string, TenantMetrics['values']>>;
   /** Stores each pass's score as its tenant's snapshot of the day (one transaction). */
@@ -130,8 +134,8 @@ export function healthService(k: KeelDb, config: ConfigStore): HealthService {
   return {
     tenantHealth,
     currentConfig: () => cache.current(),
-    async report(tenantId, now = Date.now()) {
-      const r = (await tenantHealth(tenantId, now)).report;
+    async report(tenantId, now = Date.now(), config) {
+      const r = (await tenantHealth(tenantId, now, undefined, config)).report;
       if (!r) return undefined;
       // The history is read when the report is (the endpoint), not on every sweep step.
       return { ...r, trend: { ...r.trend, history: await historyQ(k, tenantId, dayOf(now - 29 * DAY), dayOf(now)) } };

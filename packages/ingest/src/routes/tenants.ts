@@ -3,7 +3,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import * as z from 'zod';
 import { HttpError } from '../errors.js';
-import { configCache } from '../health/config-cache.js';
 import { healthWords, localeOf } from '../health/words.js';
 import { documentationOnly } from './schemas.js';
 import { errorAnswers, requireTenantAdmin, security, TenantParams } from './common.js';
@@ -85,9 +84,10 @@ export const tenantRoutes: FastifyPluginAsync = async (app) => {
       },
       async (req) => {
         const { id } = req.params as { id: string };
-        const r = await health.report(id);
+        // One read of the published config: the report and its words come from the same version.
+        const current = await health.currentConfig();
+        const r = await health.report(id, Date.now(), current);
         if (!r) throw new HttpError(404, 'no_health_model', 'the published config has no health model: add a `health:` section and publish');
-        const current = app.configStore ? await configCache(app.configStore).current() : undefined;
         return { ...r, words: healthWords(r, current?.config.health, localeOf(req.headers['accept-language'])) };
       },
     );

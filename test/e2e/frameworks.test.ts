@@ -10,35 +10,19 @@ import type { Page } from 'playwright-core';
 import { build, type Rollup } from 'vite';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { signUserToken } from '../../packages/ingest/dist/index.js';
-import { type AppBundle, freePort, IngestProcess, keelCli, launchChromium, startAppServer, waitFor, WRITE_KEY } from './harness.js';
+import { startVendorStack, waitFor, WRITE_KEY } from './harness.js';
 
 const ADMIN = 'e2e-frameworks-admin';
 const SECRET = 'e2e-frameworks-secret';
 const example = (name: string) => fileURLToPath(new URL(`../../examples/${name}/`, import.meta.url));
 
-let ingest: IngestProcess;
-let browser: Awaited<ReturnType<typeof launchChromium>>;
-/** The vendor's app server (under `default-src 'self'`, /v1 proxied to Keel): serves the example being tested. */
-let app: Awaited<ReturnType<typeof startAppServer>>;
-const served: AppBundle = { files: new Map(), lazy: [] };
-const pages: Record<string, string> = { '/favicon.ico': '' };
+/** The vendor's app server (under `default-src 'self'`, /v1 proxied to a real `keel serve`): serves the example being tested. */
+let stack: Awaited<ReturnType<typeof startVendorStack>>;
 
 beforeAll(async () => {
-  let ingestUrl = '';
-  app = await startAppServer({ bundle: served, ingest: () => ingestUrl, pages });
-  ingest = new IngestProcess(await freePort(), app.url, ['--admin-key', ADMIN, '--secret-key', SECRET]);
-  ingestUrl = ingest.url;
-  await ingest.start();
-  const config = fileURLToPath(new URL('./frameworks-app/keel.yaml', import.meta.url));
-  const published = await keelCli(['config', 'publish', config, '--actor', 'cs-ada'], { KEEL_URL: ingest.url, KEEL_ADMIN_KEY: ADMIN });
-  expect(published.out).toContain('published version 1');
-  browser = await launchChromium();
+  stack = await startVendorStack({ configFile: fileURLToPath(new URL('./frameworks-app/keel.yaml', import.meta.url)), adminKey: ADMIN, secretKey: SECRET });
 });
-afterAll(async () => {
-  await browser?.close();
-  await app?.close();
-  await ingest?.dispose();
-});
+afterAll(() => stack?.close());
 
 /** The example's own type check (its package.json `typecheck`): exit code and output. */
 function typecheck(name: string, bin: 'tsc' | 'vue-tsc'): { status: number | null; out: string } {
@@ -64,10 +48,10 @@ async function run(name: string, tenant: string) {
   const { html, files } = await viteBuild(name);
   expect([...files.keys()].some((f) => f.startsWith('ui-'))).toBe(true); // the nudge UI: a lazy chunk
   const token = signUserToken({ sub: `ada-${name}`, tenant, role: 'admin', ttlSeconds: 3600 }, SECRET);
-  pages['/'] = html.replace('__KEEL_WRITE_KEY__', WRITE_KEY).replace('__KEEL_USER_TOKEN__', token).replace('__KEEL_TENANT__', tenant);
-  served.files = files;
-  const requests = app.requests.length;
-  const context = await browser.newContext();
+  stack.pages['/'] = html.replace('__KEEL_WRITE_KEY__', WRITE_KEY).replace('__KEEL_USER_TOKEN__', token).replace('__KEEL_TENANT__', tenant);
+  stack.served.files = files;
+  const requests = stack.app.requests.length;
+  const context = await stack.browser.newContext();
   const errors: string[] = [];
   context.on('console', (m) => {
     if (m.type() === 'error') errors.push(m.text());
@@ -78,7 +62,7 @@ async function run(name: string, tenant: string) {
   });
   const page: Page = await context.newPage();
   try {
-    await page.goto(`${app.url}/`);
+    await page.goto(`${stack.app.url}/`);
     const checklist = page.locator('keel-checklist');
     await expect.poll(() => checklist.locator('[part~="title"]').textContent(), { timeout: 15_000 }).toBe('Get Acme running');
     // The badge, given host, tenant and token as typed props, shows the score.
@@ -100,7 +84,7 @@ async function run(name: string, tenant: string) {
 
     // Each event reached the server once; Keel was initialised once (one config request).
     const ingested = () =>
-      ingest
+      stack.ingest
         .rows()
         .then((rows) =>
           rows.filter((r) => r.event === 'feature.used' && JSON.parse(r.payload).properties?.feature === 'dataset.ingest' && r.group_id === tenant),
@@ -108,7 +92,7 @@ async function run(name: string, tenant: string) {
     await waitFor(ingested, (rows) => rows.length > 0);
     await page.waitForTimeout(600); // three flush intervals: a second client's copy would have arrived
     expect((await ingested()).length).toBe(1);
-    expect(app.requests.slice(requests).filter((p) => p === '/v1/config')).toHaveLength(1);
+    expect(stack.app.requests.slice(requests).filter((p) => p === '/v1/config')).toHaveLength(1);
     expect(await log.allTextContents()).toEqual(['item completed: first-dataset', 'nudge shown: reports-unused', 'health opened']);
     expect(await page.locator('keel-checklist, keel-health-badge').count()).toBe(2);
     expect(errors).toEqual([]);

@@ -422,3 +422,40 @@ export async function startAppServer(o: {
   });
   return { ...(await listen(server)), requests };
 }
+
+/**
+ * A vendor's app server (startAppServer: strict CSP, /v1 proxied) in front of a real `keel serve`
+ * with an admin and a secret key, `configFile` published, and Chromium: what the framework and
+ * packaged-install tests load their pages into. Set `served.files` and `pages` per test.
+ */
+export async function startVendorStack(o: { configFile: string; adminKey: string; secretKey: string }): Promise<{
+  app: Awaited<ReturnType<typeof startAppServer>>;
+  ingest: IngestProcess;
+  browser: Browser;
+  served: AppBundle;
+  pages: Record<string, string>;
+  close(): Promise<void>;
+}> {
+  const served: AppBundle = { files: new Map(), lazy: [] };
+  const pages: Record<string, string> = { '/favicon.ico': '' };
+  let ingestUrl = '';
+  const app = await startAppServer({ bundle: served, ingest: () => ingestUrl, pages });
+  const ingest = new IngestProcess(await freePort(), app.url, ['--admin-key', o.adminKey, '--secret-key', o.secretKey]);
+  ingestUrl = ingest.url;
+  await ingest.start();
+  const published = await keelCli(['config', 'publish', o.configFile, '--actor', 'cs-ada'], { KEEL_URL: ingest.url, KEEL_ADMIN_KEY: o.adminKey });
+  if (!published.out.includes('published version 1')) throw new Error(`publishing ${o.configFile} failed: ${published.out}`);
+  const browser = await launchChromium();
+  return {
+    app,
+    ingest,
+    browser,
+    served,
+    pages,
+    async close() {
+      await browser.close();
+      await app.close();
+      await ingest.dispose();
+    },
+  };
+}

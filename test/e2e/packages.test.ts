@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { signUserToken } from '../../packages/ingest/dist/index.js';
-import { type AppBundle, bundleApp, freePort, IngestProcess, keelCli, launchChromium, startAppServer, WRITE_KEY } from './harness.js';
+import { bundleApp, startVendorStack, WRITE_KEY } from './harness.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const PACKAGES = ['telemetry', 'sdk-core', 'checklist-widget', 'nudge-widget', 'health-badge', 'ingest'];
@@ -82,28 +82,12 @@ test('every packed manifest installs with plain npm and says what a registry pag
   expect(readFileSync(join(root, 'LICENSE'), 'utf8')).toMatch(/Apache License\s+Version 2\.0/);
 });
 
-let ingest: IngestProcess;
-let browser: Awaited<ReturnType<typeof launchChromium>>;
-let server: Awaited<ReturnType<typeof startAppServer>>;
-const served: AppBundle = { files: new Map(), lazy: [] };
-const pages: Record<string, string> = { '/favicon.ico': '' };
-
+let stack: Awaited<ReturnType<typeof startVendorStack>>;
 beforeAll(async () => {
-  let ingestUrl = '';
-  server = await startAppServer({ bundle: served, ingest: () => ingestUrl, pages });
-  ingest = new IngestProcess(await freePort(), server.url, ['--admin-key', ADMIN, '--secret-key', SECRET]);
-  ingestUrl = ingest.url;
-  await ingest.start();
-  const config = fileURLToPath(new URL('./frameworks-app/keel.yaml', import.meta.url));
-  expect((await keelCli(['config', 'publish', config, '--actor', 'cs-ada'], { KEEL_URL: ingest.url, KEEL_ADMIN_KEY: ADMIN })).out).toContain(
-    'published version 1',
-  );
-  browser = await launchChromium();
+  stack = await startVendorStack({ configFile: fileURLToPath(new URL('./frameworks-app/keel.yaml', import.meta.url)), adminKey: ADMIN, secretKey: SECRET });
 }, 120_000);
 afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  await ingest?.dispose();
+  await stack?.close();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -144,15 +128,15 @@ document.getElementById('ingest').addEventListener('click', () => keel.track('fe
   );
   const bundle = await bundleApp(join(app, 'main.js'));
   expect(bundle.lazy.length).toBeGreaterThan(0); // the nudge UI stays a chunk of its own
-  served.files = bundle.files;
+  stack.served.files = bundle.files;
   const tenant = 'acme-packed';
   const token = signUserToken({ sub: 'ada-packed', tenant, role: 'admin', ttlSeconds: 3600 }, SECRET);
-  pages['/'] = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Vendor app</title>
+  stack.pages['/'] = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Vendor app</title>
 <meta name="keel-write-key" content="${WRITE_KEY}"><meta name="keel-user-token" content="${token}"><meta name="keel-tenant" content="${tenant}">
 <script type="module" src="/assets/app.js"></script></head>
 <body><main><button id="ingest">Ingest a dataset</button><keel-checklist checklist-id="onboarding"></keel-checklist></main></body></html>`;
 
-  const context = await browser.newContext();
+  const context = await stack.browser.newContext();
   const errors: string[] = [];
   context.on('console', (m) => {
     if (m.type() === 'error') errors.push(m.text());
@@ -160,7 +144,7 @@ document.getElementById('ingest').addEventListener('click', () => keel.track('fe
   context.on('weberror', (e) => errors.push(e.error().message));
   try {
     const page = await context.newPage();
-    await page.goto(`${server.url}/`);
+    await page.goto(`${stack.app.url}/`);
     const checklist = page.locator('keel-checklist');
     await expect.poll(() => checklist.locator('[part~="title"]').textContent(), { timeout: 15_000 }).toBe('Get Acme running');
     await page.getByRole('button', { name: 'Ingest a dataset' }).click();

@@ -1,5 +1,6 @@
 // Storage faults on real file systems: a full disk (a 2 MB tmpfs), a read-only data directory (a
-// read-only bind mount and a read-only tmpfs) and one the server's user may not write. Mounting
+// read-only bind mount and a read-only tmpfs), an ext4 file system that turns read-only while the
+// server runs, and one the server's user may not write. Mounting
 // needs root: without it these tests are skipped, and the reason is printed.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -223,6 +224,91 @@ describe('a read-only data directory', () => {
       const back = await openSqliteStore(src);
       expect((await back.list({ writeKey: KEY })).map((r) => r.messageId)).toEqual(['kept']);
       await back.close();
+    },
+  );
+});
+
+// A file system that turns read-only under a running server: ext4 on a loop device mounted with
+// errors=remount-ro, pushed into its error path through the kernel's own test hook
+// (/sys/fs/ext4/<dev>/trigger_fs_error). A bind mount can't do this: Linux refuses to remount it
+// read-only while the database is open for writing.
+const cannotLoop = cannotMount ?? (spawnSync('mkfs.ext4', ['-V']).status === 0 ? undefined : 'mkfs.ext4 is not installed (e2fsprogs)');
+describe('a file system that turns read-only while the server runs', () => {
+  it.skipIf(cannotLoop)(
+    'writes answer 503 + Retry-After naming "read-only file system", /healthz is degraded, the log names the path; after repair every acknowledged event is there and the file is sound',
+    async (ctx) => {
+      const image = join(base, 'ext4.img');
+      execFileSync('truncate', ['-s', '48M', image]);
+      execFileSync('mkfs.ext4', ['-q', '-F', image]);
+      const disk = join(base, 'ext4');
+      const why = mount(['-o', 'loop,errors=remount-ro', image], disk);
+      if (why) return ctx.skip(why); // no loop devices here (a container without them)
+      const dev = execFileSync('findmnt', ['-n', '-o', 'SOURCE', disk], { encoding: 'utf8' }).trim().replace('/dev/', '');
+      const trigger = `/sys/fs/ext4/${dev}/trigger_fs_error`;
+      if (!existsSync(trigger)) return ctx.skip(`${trigger} is missing (kernel without ext4's test hook)`);
+
+      const lines: { level: number; msg: string; cause?: string }[] = [];
+      // FULL durability: every acknowledged commit is on the device before its answer, so what the
+      // kernel drops from its cache when the file system aborts can't be an acknowledged event.
+      const store = await openSqliteStore(join(disk, 'data'), { durability: 'full' });
+      const app = buildApp({
+        store,
+        writeKeys: [KEY],
+        logger: { level: 'warn', stream: { write: (l: string) => void lines.push(JSON.parse(l)) } },
+        rateLimit: false,
+      });
+      const acked = new Set<string>();
+      const post = async (size = 20) => {
+        const body = batch(size);
+        const res = await app.inject({
+          method: 'POST',
+          url: '/v1/batch',
+          headers: { authorization: basic, 'content-type': 'text/plain' },
+          payload: JSON.stringify(body),
+        });
+        if (res.statusCode === 200) for (const m of body.batch) acked.add(m.messageId);
+        return res;
+      };
+      try {
+        for (let i = 0; i < 5; i++) expect((await post()).statusCode).toBe(200);
+        writeFileSync(trigger, '1');
+        // Newer kernels show it as the `emergency_ro` option, older ones as `ro`.
+        expect(execFileSync('findmnt', ['-n', '-o', 'OPTIONS', disk], { encoding: 'utf8' })).toMatch(/(^|,)(ro|emergency_ro)(,|\n|$)/);
+
+        const refused = await Promise.all([post(), post(), post()]);
+        for (const res of refused) {
+          expect([res.statusCode, res.headers['retry-after']], res.body).toEqual([503, '5']);
+          expect(res.json()).toMatchObject({ ok: false, error: 'storage_unavailable' });
+          expect(res.json().message).toContain('read-only file system');
+        }
+        const health = await app.inject({ method: 'GET', url: '/healthz' });
+        expect([health.statusCode, health.headers['retry-after']]).toEqual([503, '5']);
+        expect(health.json()).toMatchObject({ ok: false, status: 'degraded', store: 'sqlite', cause: 'read-only file system' });
+        const ready = await app.inject({ method: 'GET', url: '/readyz' });
+        expect(ready.json()).toMatchObject({ ready: false, reason: 'storage fault: read-only file system' });
+        const logged = lines.filter((l) => l.level >= 50 && l.cause === 'read-only file system');
+        expect(logged).toHaveLength(1);
+        expect(logged[0]!.msg).toContain(store.path);
+        // Reads still answer: the data is there, only writes are refused.
+        expect(await store.count({ writeKey: KEY })).toBe(acked.size);
+      } finally {
+        await app.close();
+        await store.close().catch(() => undefined); // its last checkpoint can't be written
+      }
+      // An operator repairs the file system and mounts it again.
+      for (let i = 0; i < 20; i++) {
+        if (spawnSync('umount', [disk]).status === 0) break;
+        execFileSync('sleep', ['0.1']);
+      }
+      mounts.splice(mounts.indexOf(disk), 1);
+      const fsck = spawnSync('e2fsck', ['-f', '-y', image], { encoding: 'utf8' });
+      expect(fsck.status, fsck.stdout + fsck.stderr).toBeLessThanOrEqual(1); // 0: clean, 1: errors corrected
+      expect(mount(['-o', 'loop', image], disk)).toBeUndefined();
+      const path = join(disk, 'data', 'keel.db');
+      const stored = storedIds(path);
+      expect([...acked].filter((id) => !stored.has(id))).toEqual([]); // nothing acknowledged is lost
+      expect(stored.size).toBe(acked.size); // and nothing refused was stored
+      expect(integrity(path)).toBe('ok');
     },
   );
 });

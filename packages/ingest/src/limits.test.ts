@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { checkMessage, checkShape, MAX_JSON_DEPTH, MAX_MESSAGE_BYTES, parseMessage } from '@keel/sdk-core/schema';
@@ -121,6 +124,46 @@ describe('limits over the real HTTP API', () => {
       expect(rows.every((r) => r.valid === 1)).toBe(true);
     } finally {
       db.close();
+    }
+  });
+
+  test('a poison row an older version stored (before these limits) is moved to events_quarantine on upgrade; the tenant reads answer 200 again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keel-quarantine-'));
+    const tenant = 'upgraded-co';
+    const old = await liveServer(dir);
+    // What a version without input limits stored: a row too deep for SQLite's JSON functions,
+    // next to a sound one. Written straight into the file, as that version's insert did.
+    const row = (id: string, payload: string) => ({ id, payload, at: new Date().toISOString(), tenant });
+    const raw = new Database(old.store.path);
+    const ins = raw.prepare(
+      `INSERT INTO events (write_key, message_id, type, event, anonymous_id, group_id, timestamp, received_at, payload) VALUES ('${WRITE_KEY}', @id, 'track', 'feature.used', 'anon-q', @tenant, @at, @at, @payload)`,
+    );
+    ins.run(row('sound-old', JSON.stringify(track({ messageId: 'sound-old', context: { groupId: tenant } }))));
+    ins.run(row('poison-old', withRaw(track({ messageId: 'poison-old', context: { groupId: tenant }, properties: '@DEEP@' }), deepObjectText(1200))));
+    const broken = await old.tenantReads(tenant);
+    expect(broken.filter((r) => r.status === 500).length, 'the hazard is real: some read fails on the poison row').toBeGreaterThan(0);
+    await old.close();
+    await old.store.close();
+    // The file as that older version left it: the quarantine migration not yet run.
+    raw.exec(`DELETE FROM kysely_migration WHERE name = '0013_events_quarantine'; DROP TABLE events_quarantine;`);
+    raw.close();
+
+    const upgraded = await liveServer(dir);
+    try {
+      const reads = await upgraded.tenantReads(tenant);
+      expect(reads.map((r) => [r.path, r.status])).toEqual(reads.map((r) => [r.path, 200]));
+      const db = new Database(upgraded.store.path, { readonly: true });
+      try {
+        expect(db.prepare(`SELECT message_id AS id FROM events WHERE group_id = ?`).all(tenant)).toEqual([{ id: 'sound-old' }]);
+        const q = db.prepare('SELECT message_id AS id, group_id AS tenant, reason, length(payload) > 6000 AS whole FROM events_quarantine').all();
+        expect(q).toEqual([{ id: 'poison-old', tenant, reason: expect.stringMatching(/cannot read this payload as JSON/), whole: 1 }]);
+      } finally {
+        db.close();
+      }
+    } finally {
+      await upgraded.close();
+      await upgraded.store.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

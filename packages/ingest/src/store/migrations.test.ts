@@ -38,6 +38,7 @@ describe.each(dialects)('migrations on %s', (name, open) => {
       'incident_updates',
       'identity_memberships',
       'identity_links',
+      'events_quarantine',
       'keel_jobs',
     ])
       expect(tables).toContain(t);

@@ -275,6 +275,33 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         if (pg) await db.schema.createIndex('events_rowid').on('events').column('rowid').execute();
       },
     },
+    // Rows an older version stored before ingest held messages to its input limits (64 levels,
+    // limits.ts) can be too deep for SQLite's JSON functions (1,000 levels): one such row made
+    // every read of its tenant fail. They move, whole, to events_quarantine, out of every read
+    // path, with the reason; an operator can inspect or delete them there. PostgreSQL stores
+    // came after the limits, so there the table stays empty.
+    '0013_events_quarantine': {
+      async up(db: Any) {
+        await db.schema
+          .createTable('events_quarantine')
+          .addColumn('write_key', 'text', text())
+          .addColumn('message_id', 'text', text())
+          .addColumn('group_id', 'text', text(false))
+          .addColumn('received_at', 'text', text())
+          .addColumn('payload', 'text', text())
+          .addColumn('reason', 'text', text())
+          .addColumn('quarantined_at', 'text', text())
+          .execute();
+        if (pg) return;
+        // One scan of the payloads; json_valid is false exactly when json_extract would fail.
+        await sql`CREATE TEMP TABLE unreadable AS SELECT rowid AS r FROM events WHERE NOT json_valid(payload)`.execute(db);
+        await sql`INSERT INTO events_quarantine (write_key, message_id, group_id, received_at, payload, reason, quarantined_at)
+          SELECT write_key, message_id, group_id, received_at, payload, 'SQLite cannot read this payload as JSON (nested too deep, or malformed)', strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+          FROM events WHERE rowid IN (SELECT r FROM unreadable)`.execute(db);
+        await sql`DELETE FROM events WHERE rowid IN (SELECT r FROM unreadable)`.execute(db);
+        await sql`DROP TABLE unreadable`.execute(db);
+      },
+    },
   };
 }
 

@@ -47,8 +47,9 @@ export interface Live {
   close(): Promise<void>;
 }
 
-export async function liveServer(): Promise<Live> {
-  const store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-live-')));
+/** `dataDir`: the store's directory (a new temp dir by default; pass one to reopen a store). */
+export async function liveServer(dataDir = mkdtempSync(join(tmpdir(), 'keel-live-'))): Promise<Live> {
+  const store = await openSqliteStore(dataDir);
   const server = await startServer({
     port: 0,
     host: '127.0.0.1',

@@ -7,7 +7,7 @@ import { diffConfig, isEmptyDiff, summariseDiff } from '../config-diff.js';
 import { HttpError } from '../errors.js';
 import { configCache } from '../health/config-cache.js';
 import { IMPACTS, INCIDENT_STATES } from '../health/status.js';
-import { errorAnswers, requireAdminKey, security } from './common.js';
+import { errorAnswers, requireAdminKey, security, TenantParams } from './common.js';
 import { etagOf } from './config.js';
 
 const Problems = z.array(z.object({ path: z.string(), message: z.string() }));
@@ -146,6 +146,37 @@ export const adminRoutes: FastifyPluginAsync = async (app) => {
         },
       },
       async () => ({ entries: await config.audit() }),
+    );
+  }
+
+  const alerts = app.alertService;
+  if (alerts) {
+    app.get(
+      '/v1/admin/tenants/:id/alerts',
+      {
+        schema: {
+          ...auth,
+          summary: "Every alert rule's verdict for the tenant now (firing or not, and why), and the alerts fired for it",
+          description:
+            'Nothing is recorded or sent: the evaluator fires alerts. A rule that cannot fire says so in its detail (for example "cohort too small (n=3)").',
+          params: TenantParams,
+          response: {
+            200: z.object({
+              tenant: z.string(),
+              at: z.string(),
+              rules: z.array(z.looseObject({ alert: z.string(), firing: z.boolean(), detail: z.looseObject({}) })),
+              fired: z.array(z.looseObject({ id: z.string(), alert: z.string(), firedAt: z.string() })),
+            }),
+            ...adminErrors,
+          },
+        },
+      },
+      async (req) => {
+        const { id } = req.params as { id: string };
+        const now = Date.now();
+        const [rules, fired] = [await alerts.explain(id, now), await alerts.list(id)];
+        return { tenant: id, at: new Date(now).toISOString(), rules, fired };
+      },
     );
   }
 

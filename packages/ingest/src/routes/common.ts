@@ -5,6 +5,7 @@ import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler, preValida
 import * as z from 'zod';
 import { type Access, fromBrowser } from '../access.js';
 import { HttpError } from '../errors.js';
+import type { AlertService } from '../health/alerts.js';
 import type { LifecycleService } from '../health/lifecycle.js';
 import type { HealthService } from '../health/service.js';
 import type { StatusService } from '../health/status.js';
@@ -56,6 +57,7 @@ declare module 'fastify' {
     factsStore: FactsStore | undefined;
     healthService: HealthService | undefined;
     lifecycleService: LifecycleService | undefined;
+    alertService: Pick<AlertService, 'explain' | 'list'> | undefined;
     statusService: StatusService | undefined;
     timeline: Timeline | undefined;
     access: Access;

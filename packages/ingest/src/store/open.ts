@@ -42,12 +42,13 @@ export interface KeelStore extends EventStore {
 }
 
 /** The services `buildApp`/`startServer` take from a store: `startServer({ store, ...storeServices(store), … })`. */
-export const storeServices = (s: Pick<KeelStore, 'config' | 'progress' | 'facts' | 'health' | 'lifecycle' | 'status' | 'timeline'>) => ({
+export const storeServices = (s: Pick<KeelStore, 'config' | 'progress' | 'facts' | 'health' | 'lifecycle' | 'alerts' | 'status' | 'timeline'>) => ({
   config: s.config,
   progress: s.progress,
   facts: s.facts,
   health: s.health,
   lifecycle: s.lifecycle,
+  alerts: s.alerts,
   status: s.status,
   timeline: s.timeline,
 });
@@ -116,7 +117,7 @@ export async function openPostgresStore(
     location,
     health: guardFaults(health, base.faults),
     lifecycle: guardFaults(lifecycle, base.faults),
-    alerts,
+    alerts: guardFaults(alerts, base.faults),
     startEvaluator: (o?: EvaluatorOptions) => startEvaluator(k, { health, lifecycle, alerts }, o),
     upkeep: ({ now = new Date(), ...rest }: Omit<UpkeepOptions, 'now'> & { now?: Date }) => partitionUpkeep(k, { now, ...rest }),
   });

@@ -200,7 +200,7 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
     facts: guardFaults(facts, faults),
     health: guardFaults(health, faults),
     lifecycle: guardFaults(lifecycle, faults),
-    alerts,
+    alerts: guardFaults(alerts, faults),
     timeline: guardFaults(timelineQuery(k, configStore), faults),
     status: guardFaults(statusService(k, configStore), faults),
     startEvaluator: (opts) => startEvaluator(k, { health, lifecycle, alerts }, opts),

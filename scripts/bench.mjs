@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `pnpm bench`: a benchmark, not a test. Prints every figure and writes docs/benchmarks.md.
 // Figures on these machines are noisy; every comparison is a ratio measured in this same run.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -25,7 +25,7 @@ const BATCHES = Number(process.env.KEEL_BENCH_BATCHES ?? 3000);
 const CLIENTS = Number(process.env.KEEL_BENCH_CLIENTS ?? 8);
 // Ceiling and server runs alternate this many times; the best of each counts (damps this machine's noise).
 const ROUNDS = Number(process.env.KEEL_BENCH_ROUNDS ?? 2);
-// `KEEL_BENCH_ONLY=ingest` (or `attribution`) runs that part only (and writes no docs/benchmarks.md).
+// `KEEL_BENCH_ONLY=ingest` (or `attribution`, or `sizes`) runs that part only (and writes no docs/benchmarks.md).
 const ONLY = process.env.KEEL_BENCH_ONLY;
 // Rounds of the attribution comparison (each: one run with, one without, the order flipped every round).
 const ATTRIBUTION_ROUNDS = Number(process.env.KEEL_BENCH_ATTRIBUTION_ROUNDS ?? 5);
@@ -188,6 +188,37 @@ for (const b of [...bundles, ...lazy])
     `  ${b.label}: ${kb(b.minified)} min, ${kb(b.gzip)} gzip, ${kb(b.brotli)} brotli${b.files > 1 ? ` in ${b.files} files` : ''} (budget ${kb(b.budget)} gzip: ${b.ok ? 'ok' : 'OVER'})`,
   );
 log(`  fetched when the first nudge or recipe shows: ${kb(firstShow)} gzip (engine + explanations + UI)`);
+// The script-tag SDK (@keel/embed), as `keel serve` sends it: its build's own files, each compressed
+// on its own (the build writes .gz and .br beside each).
+const embedDir = join(root, 'packages/embed/dist');
+const embedManifest = JSON.parse(readFileSync(join(embedDir, 'manifest.json'), 'utf8'));
+const embedNames = Object.fromEntries(Object.entries(embedManifest.lazy).map(([mod, file]) => [file, mod]));
+const embedFiles = Object.entries(embedManifest.files).map(([file, f]) => ({
+  file,
+  label: embedNames[file] ?? file.replace(/^chunks\//, '').replace(/-[A-Z0-9]{8}\.js$/, ''),
+  initial: f.initial,
+  minified: f.bytes,
+  gzip: f.gzip,
+  brotli: statSync(join(embedDir, `${file}.br`)).size,
+}));
+const embedInitial = embedFiles
+  .filter((f) => f.initial)
+  .reduce((a, f) => ({ files: a.files + 1, minified: a.minified + f.minified, gzip: a.gzip + f.gzip, brotli: a.brotli + f.brotli }), {
+    files: 0,
+    minified: 0,
+    gzip: 0,
+    brotli: 0,
+  });
+const embed = {
+  ...embedInitial,
+  budget: 25 * 1024,
+  ok: embedInitial.gzip <= 25 * 1024,
+  lazy: embedFiles.filter((f) => !f.initial).sort((a, b) => b.gzip - a.gzip),
+};
+log(
+  `  @keel/embed (script tag) up front: ${kb(embed.gzip)} gzip in ${embed.files} files (budget ${kb(embed.budget)}: ${embed.ok ? 'ok' : 'OVER'}); ${embed.lazy.length} lazy chunks`,
+);
+if (ONLY === 'sizes') process.exit(0);
 
 log('keel bench: 2/5 track() main-thread cost in Chromium (10,000 calls in chunks of 100, and paced: one call every 20 ms; median of fresh pages)');
 const store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-bench-track-')));
@@ -293,6 +324,23 @@ The first nudge or recipe fetches ${kb(firstShow)} gzip (engine + explanations +
 for comparison: shepherd.js 16.2 KB, intro.js 20.3 KB, driver.js 7.4 KB (docs/targets.md).
 
 The smallest peer SDK measured on this machine (docs/targets.md): @snowplow/browser-tracker, 18.0 KB gzip.
+
+### The script tag (\`@keel/embed\`)
+
+\`<script type="module" src=".../sdk/keel.js">\` as \`keel serve\` sends it: the package's build (esbuild, minified,
+split), each file compressed on its own. Up front: \`keel.js\` and the chunks it imports (the SDK with
+telemetry; every element registered lazily). Each element's code, the nudge UI and the engine are
+chunks fetched the first time a page needs them (\`test/e2e/embed.test.ts\` checks it on the wire).
+
+| | files | minified | gzip | brotli | budget (gzip) | |
+|---|---|---|---|---|---|---|
+| up front, every widget available | ${embed.files} | ${kb(embed.minified)} | ${kb(embed.gzip)} | ${kb(embed.brotli)} | ${kb(embed.budget)} | ${pass(embed.ok)} |
+
+| lazy chunk (what imports it first) | minified | gzip | brotli |
+|---|---|---|---|
+${embed.lazy.map((f) => `| ${f.label} | ${kb(f.minified)} | ${kb(f.gzip)} | ${kb(f.brotli)} |`).join('\n')}
+
+Chunks named \`chunk\` are code shared by several lazy ones (lit, for one, comes with the first element).
 
 ## Main-thread cost of one \`track()\`
 

@@ -377,13 +377,14 @@ export async function bundleApp(entry: string): Promise<AppBundle> {
 
 /**
  * The vendor's app server: its pages under a strict CSP (`default-src 'self'`, nothing else:
- * no inline script or style, no other origin), its bundle under /assets/, and Keel's API
- * forwarded from /v1 to the ingest server, so the page talks to its own origin only.
+ * no inline script or style, no other origin; a page may bring its own policy), its bundle under
+ * /assets/, and Keel's API (/v1) and script-tag SDK (/sdk) forwarded to the ingest server, so the
+ * page talks to its own origin only.
  */
 export async function startAppServer(o: {
   bundle: AppBundle;
-  /** path → HTML */
-  pages: Record<string, string>;
+  /** path → HTML, or HTML with its own Content-Security-Policy */
+  pages: Record<string, string | { html: string; csp: string }>;
   assets?: Record<string, { type: string; body: string }>;
   ingest: () => string;
 }): Promise<{ url: string; requests: string[]; close(): Promise<void> }> {
@@ -392,7 +393,7 @@ export async function startAppServer(o: {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     requests.push(path);
-    if (path.startsWith('/v1/')) {
+    if (path.startsWith('/v1/') || path.startsWith('/sdk/')) {
       const up = httpRequest(`${o.ingest()}${req.url}`, { method: req.method, headers: req.headers }, (r) => {
         res.writeHead(r.statusCode ?? 502, r.headers);
         r.pipe(res);
@@ -412,12 +413,13 @@ export async function startAppServer(o: {
       res.writeHead(200, { 'content-type': other.type });
       return void res.end(other.body);
     }
-    const html = o.pages[path];
-    if (html === undefined) {
+    const page = o.pages[path];
+    if (page === undefined) {
       res.writeHead(404, { 'content-type': 'text/plain' });
       return void res.end(`no page ${path}`);
     }
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': csp });
+    const [html, policy] = typeof page === 'string' ? [page, csp] : [page.html, page.csp];
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': policy });
     res.end(html);
   });
   return { ...(await listen(server)), requests };
@@ -433,11 +435,11 @@ export async function startVendorStack(o: { configFile: string; adminKey: string
   ingest: IngestProcess;
   browser: Browser;
   served: AppBundle;
-  pages: Record<string, string>;
+  pages: Record<string, string | { html: string; csp: string }>;
   close(): Promise<void>;
 }> {
   const served: AppBundle = { files: new Map(), lazy: [] };
-  const pages: Record<string, string> = { '/favicon.ico': '' };
+  const pages: Record<string, string | { html: string; csp: string }> = { '/favicon.ico': '' };
   let ingestUrl = '';
   const app = await startAppServer({ bundle: served, ingest: () => ingestUrl, pages });
   const ingest = new IngestProcess(await freePort(), app.url, ['--admin-key', o.adminKey, '--secret-key', o.secretKey]);

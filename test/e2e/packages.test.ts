@@ -15,8 +15,9 @@ import { signUserToken } from '../../packages/ingest/dist/index.js';
 import { bundleApp, startVendorStack, WRITE_KEY } from './harness.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const PACKAGES = ['telemetry', 'sdk-core', 'checklist-widget', 'nudge-widget', 'health-badge', 'ingest'];
-const BROWSER = PACKAGES.filter((p) => p !== 'ingest');
+const PACKAGES = ['telemetry', 'sdk-core', 'checklist-widget', 'nudge-widget', 'health-badge', 'embed', 'ingest'];
+// What a bundler installs (embed is a prebuilt script: keel serve serves it; test/e2e/embed.test.ts runs it).
+const BROWSER = PACKAGES.filter((p) => p !== 'ingest' && p !== 'embed');
 const ADMIN = 'e2e-packages-admin';
 const SECRET = 'e2e-packages-secret';
 

@@ -135,6 +135,8 @@ export function registerAccess(app: FastifyInstance, o: AccessOptions): Access {
   app.register(cors, {
     delegator: (req: FastifyRequest, cb: (e: Error | null, options?: FastifyCorsOptions) => void) => {
       const origin = req.headers.origin;
+      // The script-tag SDK is public code: any page may load it, without credentials.
+      if (req.url.startsWith('/sdk/')) return cb(null, { origin: '*', methods: 'GET, HEAD', maxAge: 86400 });
       cb(null, origin && allowed(origin) && !isAdminPath(req) ? grant : none);
     },
     logLevel: 'warn',

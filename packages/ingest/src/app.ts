@@ -15,6 +15,7 @@ import { ingestRoutes } from './routes/ingest.js';
 import { opsRoutes } from './routes/ops.js';
 import { progressRoutes } from './routes/progress.js';
 import { keelSerializerCompiler, keelSwaggerTransform, keelValidatorCompiler, validationAnswer } from './routes/schemas.js';
+import { sdkRoutes } from './routes/sdk.js';
 import { segmentRoutes } from './routes/segment.js';
 import { statusRoutes } from './routes/status.js';
 import { tenantRoutes } from './routes/tenants.js';
@@ -71,6 +72,8 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   /** The Prometheus registry and metrics (`keel serve` shares one with the store and the evaluator); default a fresh one. */
   metrics?: Metrics;
+  /** Where the script-tag SDK served at /sdk/ lives; default @keel/embed's dist/; `false`: not served. */
+  sdkDir?: string | false;
   /** GET /metrics without the admin key (`--metrics-public`); default false. */
   metricsPublic?: boolean;
 }
@@ -253,5 +256,6 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   app.register(tenantRoutes);
   app.register(statusRoutes);
   app.register(opsRoutes);
+  app.register(sdkRoutes(opts.sdkDir));
   return app;
 }

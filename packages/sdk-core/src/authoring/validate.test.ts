@@ -180,15 +180,26 @@ describe('broken configs: each problem named with its path, what was expected an
   test('every problem of a file is listed, not only the first: shape and reference problems in one pass', () => {
     const text = broken('within: 30d', 'within: 30 days').replace('recipe: first-report }', 'recipe: nope }');
     const r = validateConfigText(text);
-    // The bad duration (shape) and the unknown recipe (reference) together: one run shows both.
-    expect(r.problems.map((p) => p.path)).toEqual(['nudges[0].when.all[1].within', 'checklists[0].items[4].launch.recipe']);
-    expect(r.problems[1]!.message).toContain('unknown recipe "nope"');
-    expect(formatProblems('acme.keel.yaml', r.problems)).toMatch(
-      /\nacme\.keel\.yaml:\d+ {2}checklists\[0\]\.items\[4\]\.launch\.recipe: unknown recipe "nope"/,
-    );
+    // The bad duration (shape) and the unknown recipe (reference) together, in file order: one run shows both.
+    expect(r.problems.map((p) => p.path)).toEqual(['checklists[0].items[4].launch.recipe', 'nudges[0].when.all[1].within']);
+    expect(r.problems[0]!.message).toContain('unknown recipe "nope"');
+    expect(r.problems[0]!.line).toBeLessThan(r.problems[1]!.line!);
+    expect(formatProblems('acme.keel.yaml', r.problems)).toMatch(/^acme\.keel\.yaml:\d+ {2}checklists\[0\]\.items\[4\]\.launch\.recipe: unknown recipe "nope"/);
     // A reference inside the very entry whose shape is broken is checked once that entry parses.
     const r2 = validateConfigText(text.replace('within: 30 days', 'within: 30d'));
     expect(r2.problems.map((p) => p.message)).toEqual([expect.stringContaining('unknown recipe "nope"')]);
+  });
+
+  test('a checklist item with a shape problem hides nothing: its own references and its siblings are checked too', () => {
+    const text = broken('complete: { event: feature.used, where: { feature: reports.create } }', 'complete: { event: feature.used, within: 7 days }')
+      .replace('launch:   { recipe: first-report }', 'launch:   { recipe: frist-report }')
+      .replace('complete: { fact: active_users_7d, gte: 5 }', 'complete: { fact: active_user_7d, gte: 5 }');
+    const r = validateConfigText(text);
+    expect(r.problems.map((p) => [p.path, p.message.split(';')[0]])).toEqual([
+      ['checklists[0].items[3].complete.fact', 'unknown fact "active_user_7d"'],
+      ['checklists[0].items[4].complete.within', 'expected "7d"-style duration, found "7 days"'],
+      ['checklists[0].items[4].launch.recipe', 'unknown recipe "frist-report"'],
+    ]);
   });
 
   test('metric, fact and near-miss event names are checked against what the server computes', () => {

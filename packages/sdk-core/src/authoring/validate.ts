@@ -9,7 +9,8 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } fro
 import { FACT_NAMES, KNOWN_EVENT_NAMES, METRIC_NAMES } from '../contracts/health.js';
 import { referencedIds } from '../rules/events.js';
 import type { Rule } from '../rules/types.js';
-import { ChecklistSchema, ConfigSchema, type KeelConfig, NudgeSchema, RecipeSchema } from '../schema/document.js';
+import { ActionSchema, ChecklistItemSchema, ChecklistSchema, ConfigSchema, IdSchema, type KeelConfig, NudgeSchema, RecipeSchema } from '../schema/document.js';
+import { RuleSchema } from '../schema/rule.js';
 import { formatPath } from '../schema/issues.js';
 import { SAFE_LINK } from '../schema/link.js';
 
@@ -331,6 +332,21 @@ export function checkReferences(c: KeelConfig, known?: KnownIds): { path: Path; 
  * doesn't hide the others' problems.
  */
 function validParts(input: unknown): KeelConfig | undefined {
+  /** An item with a shape problem: the parts of it that parse, so their references are checked too. */
+  const partialItem = (item: unknown) => {
+    if (!isObj(item) || !IdSchema.safeParse(item.id).success) return undefined;
+    const out: Record<string, unknown> = { id: item.id, title: '', complete: { all: [] } };
+    for (const [key, schema] of [
+      ['complete', RuleSchema],
+      ['failed', RuleSchema],
+      ['launch', ActionSchema],
+      ['recovery', ActionSchema],
+    ] as const) {
+      const r = schema.safeParse(item[key]);
+      if (r.success && r.data !== undefined) out[key] = r.data;
+    }
+    return out;
+  };
   if (!isObj(input)) return undefined;
   const shape = ConfigSchema.shape;
   const out: Record<string, unknown> = {};
@@ -345,6 +361,19 @@ function validParts(input: unknown): KeelConfig | undefined {
         v.forEach((x, i) => {
           const r = lists[k as keyof typeof lists].safeParse(x);
           if (r.success) kept[i] = r.data;
+          else if (k === 'checklists') {
+            // A checklist with one bad item: its other items (sparse, at their index) are still checked.
+            const c = x as { id?: unknown; items?: unknown };
+            if (isObj(c) && IdSchema.safeParse(c.id).success && Array.isArray(c.items)) {
+              const items: unknown[] = new Array(c.items.length);
+              c.items.forEach((item, j) => {
+                const ri = ChecklistItemSchema.safeParse(item);
+                const kept = ri.success ? ri.data : partialItem(item);
+                if (kept) items[j] = kept; // else a hole: forEach skips it
+              });
+              kept[i] = { id: c.id, title: '', items };
+            }
+          }
         });
         out[k] = kept;
       }
@@ -396,6 +425,8 @@ export function validateConfig(input: unknown, lineOf?: (path: Path) => number |
   const refs = parts ? [...checkReferences(parts, knownIds(input)), ...rawMetricNames(input)].map((p) => withLine(p.path, p.message)) : [];
   const seen = new Set(shape.map((p) => `${p.path}\0${p.message}`));
   const problems = [...shape, ...refs.filter((p) => !seen.has(`${p.path}\0${p.message}`))];
+  // In file order when lines are known (a stable sort: problems on one line keep their order).
+  if (lineOf) problems.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
   return { ok: false, problems };
 }
 

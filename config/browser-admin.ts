@@ -4,6 +4,6 @@ import { commands } from 'vitest/browser';
 import './browser-commands.js';
 
 export async function adminCall(url: string, adminKey: string, path: string, body?: unknown, method = 'POST'): Promise<Response> {
-  const { status, text } = await commands.keelAdmin(url, adminKey, path, body, method);
+  const { status, text } = await commands.keelAdmin(url, adminKey, path, body ?? null, method);
   return new Response(status === 204 || status === 304 ? null : text, { status, headers: { 'content-type': 'application/json' } });
 }

@@ -19,8 +19,9 @@ export const keelAdmin: BrowserCommand<[url: string, adminKey: string, path: str
 ) => {
   const res = await fetch(`${url}${path}`, {
     method,
-    headers: { authorization: `Bearer ${adminKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    // (Arguments cross from the browser as JSON: an absent body arrives as null.)
+    headers: { authorization: `Bearer ${adminKey}`, ...(body == null ? {} : { 'content-type': 'application/json' }) },
+    ...(body == null ? {} : { body: JSON.stringify(body) }),
   });
   return { status: res.status, text: await res.text() } satisfies AdminAnswer;
 };

@@ -43,7 +43,7 @@ export default async function setup(project: TestProject) {
   const ingestHealth = await serve();
   const ingestGuide = await serve();
   const tokens: Record<string, string> = {};
-  const users = [['ada', 'acme'], ['bob', 'acme'], ['eve', 'globex'], ...Array.from({ length: 12 }, (_, i) => [`guide-${i + 1}`, 'acme'])];
+  const users = [['ada', 'acme'], ['bob', 'acme'], ['eve', 'globex'], ...Array.from({ length: 16 }, (_, i) => [`guide-${i + 1}`, 'acme'])];
   for (const [user, tenant] of users as [string, string][]) {
     tokens[user] = signUserToken({ sub: user, tenant, role: 'admin', ttlSeconds: 3600 }, secret);
   }

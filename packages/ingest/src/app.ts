@@ -20,6 +20,7 @@ import { segmentRoutes } from './routes/segment.js';
 import { statusRoutes } from './routes/status.js';
 import { tenantRoutes } from './routes/tenants.js';
 import type { AlertService } from './health/alerts.js';
+import type { OutcomeService } from './health/outcomes.js';
 import type { LifecycleService } from './health/lifecycle.js';
 import type { StatusService } from './health/status.js';
 import type { HealthService } from './health/service.js';
@@ -61,6 +62,8 @@ export interface AppOptions {
   lifecycle?: LifecycleService;
   /** Alert rules' verdicts and fired alerts, for the admin API (the evaluator fires them). */
   alerts?: Pick<AlertService, 'explain' | 'list'>;
+  /** Goals and holdouts measured (GET /v1/admin/outcomes). */
+  outcomes?: OutcomeService;
   status?: StatusService;
   timeline?: (tenantId: string, page: { before?: string; limit?: number }) => Promise<{ items: unknown[]; next: string | null }>;
   /** Keys allowed to publish config and read the audit log (secret, server-side only). */
@@ -125,6 +128,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   app.decorate('healthService', opts.health);
   app.decorate('lifecycleService', opts.lifecycle);
   app.decorate('alertService', opts.alerts);
+  app.decorate('outcomeService', opts.outcomes);
   app.decorate('statusService', opts.status);
   app.decorate('timeline', opts.timeline);
   const metrics = opts.metrics ?? createMetrics();

@@ -3,6 +3,7 @@
 // period), nudge actions, hotspots from the keyboard, a recipe from start to the checklist item it
 // completes (progress stored by the server), the decision trace and the ?keel_debug overlay.
 import { type ClientConfig, init, type Keel } from '@keel/sdk-core';
+import { inHoldout } from '@keel/sdk-core/engine';
 import { afterEach, beforeEach, expect, inject, test, vi } from 'vitest';
 import { userEvent } from 'vitest/browser';
 import { adminCall } from '../../../config/browser-admin.js';
@@ -96,7 +97,9 @@ test('two eligible nudges: the higher priority one shows, the other only after t
   expect(g.loads()).toBe(1);
   expect(nudgeEl('invite-team')).toBeNull();
   expect((await g.keel.debug.explain('invite-team')).summary).toBe('blocked by one at a time: nudge "reports-unused" is on screen');
-  expect(g.events('nudge.sent')).toEqual([{ nudge: 'reports-unused', kind: 'tooltip', anchor: 'nav a[href="/reports"]', priority: 50 }]);
+  expect(g.events('nudge.sent')).toEqual([
+    { nudge: 'reports-unused', kind: 'tooltip', anchor: 'nav a[href="/reports"]', priority: 50, version: expect.any(Number) },
+  ]);
   await axeClean(nudgeEl('reports-unused')!);
 
   // The user closes it: the other one waits for the quiet period, then shows.
@@ -173,7 +176,9 @@ test('a hotspot is a beacon reachable from the keyboard: Enter opens it, focus m
   await userEvent.keyboard('{Enter}');
   await expect.poll(() => onScreen('filters-tip')).toBe(true);
   expect(nudgeEl('filters-tip')!.shadowRoot!.activeElement?.localName).toBe('h2');
-  expect(g.events('nudge.sent')).toEqual([{ nudge: 'filters-tip', kind: 'hotspot', anchor: null, priority: 0, opened: 'by the user' }]);
+  expect(g.events('nudge.sent')).toEqual([
+    { nudge: 'filters-tip', kind: 'hotspot', anchor: null, priority: 0, opened: 'by the user', version: expect.any(Number) },
+  ]);
   await axeClean(nudgeEl('filters-tip')!);
   await userEvent.keyboard('{Escape}');
   await expect.poll(() => onScreen('filters-tip')).toBe(false);
@@ -466,4 +471,51 @@ test('a recipe finished by skipping its steps does not complete the checklist it
   press('Skip step');
   await expect.poll(() => g.events('recipe.completed')).toEqual([{ recipe: 'tour', steps: 2, skipped: 2 }]);
   expect(g.keel.checklist('onboarding')?.items[0]?.state).toBe('pending');
+});
+
+// Holdouts: two users, picked so that the server holds the first out of a 50% holdout and not the second.
+let holdoutNudge = '';
+const holdoutConfig = (id: string): ClientConfig => ({
+  version: 1,
+  product: 'acme',
+  nudges: [
+    { id, kind: 'banner', title: 'Try reports', body: 'Reports save time.', when: INGESTED, goal: { event: 'report.created', within: '7d' }, holdout: 50 },
+  ],
+});
+
+test('a holdout: the user the server holds out never sees the nudge; the moment it would have shown is tracked as nudge.held_out', async () => {
+  const [a, b] = [`guide-${users + 1}`, `guide-${users + 2}`];
+  for (let i = 0; !holdoutNudge; i++) if (inHoldout(`holdout-${i}`, a, 50) && !inHoldout(`holdout-${i}`, b, 50)) holdoutNudge = `holdout-${i}`;
+  await publish(holdoutConfig(holdoutNudge));
+  const held = await start();
+  expect(held.user).toBe(a);
+  held.keel.identify(a); // outcomes count users by user id: the token's user
+  held.keel.track('feature.used', { feature: 'dataset.ingest' });
+  await vi.waitFor(
+    () => expect(held.events('nudge.held_out')).toEqual([expect.objectContaining({ nudge: holdoutNudge, holdout: 50, version: expect.any(Number) })]),
+    { timeout: 5000 },
+  );
+  await new Promise((r) => setTimeout(r, 300));
+  expect(onScreen(holdoutNudge)).toBe(false);
+  expect(held.events('nudge.sent')).toEqual([]);
+  const trace = await held.keel.debug.explain(holdoutNudge);
+  expect(trace.checks.find((c) => c.check === 'holdout')).toMatchObject({ ok: true, detail: 'in the 50% holdout: counted as exposed, never shown' });
+});
+
+test('a holdout: the user not held out sees it as usual; both exposures reach the server, which counts them (pending until the goal window closes)', async () => {
+  const shown = await start();
+  shown.keel.identify(shown.user);
+  shown.keel.track('feature.used', { feature: 'dataset.ingest' });
+  await vi.waitFor(() => expect(onScreen(holdoutNudge)).toBe(true), { timeout: 5000 });
+  shown.keel.telemetry.flush();
+  await vi.waitFor(
+    async () => {
+      const res = await adminCall(url, adminKey, '/v1/admin/outcomes', undefined, 'GET');
+      const text = await res.clone().text();
+      expect(res.status, text).toBe(200);
+      const o = ((await res.json()) as { outcomes: { id: string; pending: number }[] }).outcomes.find((x) => x.id === holdoutNudge);
+      expect(o?.pending).toBe(2);
+    },
+    { timeout: 10_000, interval: 200 },
+  );
 });

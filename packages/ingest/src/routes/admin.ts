@@ -6,6 +6,7 @@ import * as z from 'zod';
 import { diffConfig, isEmptyDiff, summariseDiff } from '../config-diff.js';
 import { HttpError } from '../errors.js';
 import { configCache } from '../health/config-cache.js';
+import { OUTCOME_METHOD } from '../health/outcomes.js';
 import { IMPACTS, INCIDENT_STATES } from '../health/status.js';
 import { errorAnswers, requireAdminKey, security, TenantParams } from './common.js';
 import { etagOf } from './config.js';
@@ -176,6 +177,70 @@ export const adminRoutes: FastifyPluginAsync = async (app) => {
         const now = Date.now();
         const [rules, fired] = [await alerts.explain(id, now), await alerts.list(id)];
         return { tenant: id, at: new Date(now).toISOString(), rules, fired };
+      },
+    );
+  }
+
+  const outcomes = app.outcomeService;
+  if (outcomes) {
+    const Arm = z.looseObject({ users: z.number().int(), goal: z.number().int(), rate: z.number().nullable(), medianHoursToGoal: z.number().nullable() });
+    app.get(
+      '/v1/admin/outcomes',
+      {
+        config: { invalid: { querystring: { code: 'invalid_query', format: 'message' } } },
+        schema: {
+          ...auth,
+          summary: 'Did each nudge help? Its goal reached by users shown it vs held out, with the difference and its 95% interval',
+          description:
+            'Per nudge with a `goal` and per config version: users exposed (shown, or held out by the server), acted, dismissed, goal reached within the window and median time to it, for each arm; the difference of goal rates with Newcombe\'s hybrid score interval; "not enough data yet" below `min` users a side.',
+          querystring: z.strictObject({
+            tenant: z.string().min(1).optional().describe("one tenant's outcomes only"),
+            by: z
+              .literal('tenant', { error: 'by must be "tenant" (a row per tenant as well)' })
+              .optional()
+              .describe('tenant: a row per tenant as well as the overall one'),
+            min: z.coerce
+              .number()
+              .int()
+              .min(1)
+              .max(100_000)
+              .optional()
+              .describe('users a side whose goal window has closed before a difference is computed (default 30)'),
+          }),
+          response: {
+            200: z.object({
+              at: z.string(),
+              method: z.string(),
+              outcomes: z.array(
+                z.looseObject({
+                  kind: z.literal('nudge'),
+                  id: z.string(),
+                  version: z.number().int().nullable(),
+                  tenant: z.string().nullable(),
+                  eligible: z.number().int(),
+                  pending: z.number().int(),
+                  shown: Arm,
+                  heldOut: Arm.nullable(),
+                  lift: z.looseObject({ difference: z.number(), low: z.number(), high: z.number() }).nullable(),
+                  verdict: z.string(),
+                  explanation: z.string(),
+                }),
+              ),
+            }),
+            ...adminErrors,
+          },
+        },
+      },
+      async (req) => {
+        const q = req.query as { tenant?: string; by?: 'tenant'; min?: number };
+        const now = Date.now();
+        const list = await outcomes.nudges({
+          now,
+          ...(q.tenant ? { tenant: q.tenant } : {}),
+          ...(q.by === 'tenant' ? { byTenant: true } : {}),
+          ...(q.min ? { minPerArm: q.min } : {}),
+        });
+        return { at: new Date(now).toISOString(), method: OUTCOME_METHOD, outcomes: list };
       },
     );
   }

@@ -6,6 +6,7 @@ import * as z from 'zod';
 import { type Access, fromBrowser } from '../access.js';
 import { HttpError } from '../errors.js';
 import type { AlertService } from '../health/alerts.js';
+import type { OutcomeService } from '../health/outcomes.js';
 import type { LifecycleService } from '../health/lifecycle.js';
 import type { HealthService } from '../health/service.js';
 import type { StatusService } from '../health/status.js';
@@ -58,6 +59,7 @@ declare module 'fastify' {
     healthService: HealthService | undefined;
     lifecycleService: LifecycleService | undefined;
     alertService: Pick<AlertService, 'explain' | 'list'> | undefined;
+    outcomeService: OutcomeService | undefined;
     statusService: StatusService | undefined;
     timeline: Timeline | undefined;
     access: Access;

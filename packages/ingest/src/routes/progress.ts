@@ -1,5 +1,7 @@
 // GET and PUT /v1/progress: per-user progress, with a user token (requireUserToken, in onRequest).
 import type { IgnoredClaim, ProgressAnswer, ProgressAnswerEntry } from '@keel/sdk-core/engine';
+import { inHoldout } from '@keel/sdk-core/engine';
+import { configCache } from '../health/config-cache.js';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import * as z from 'zod';
 import { HttpError } from '../errors.js';
@@ -62,6 +64,8 @@ export const progressRoutes: FastifyPluginAsync = async (app) => {
   if (!progress) return;
   const lifecycle = app.lifecycleService;
   const DAY = 86_400_000;
+  /** An entry only the server states (a holdout assignment): older than anything a browser observed, so its own data wins a merge. */
+  const EPOCH = new Date(0).toISOString();
   /**
    * The progress answer: stored attestations (and old claims, marked `claim`), the items the
    * server decides from stored events (`source: server`), facts, the lifecycle state, and the
@@ -86,6 +90,28 @@ export const progressRoutes: FastifyPluginAsync = async (app) => {
       const prev = out.get(key);
       const completedAt = prev?.state === 'completed' && prev.completedAt && prev.completedAt < at ? prev.completedAt : at;
       out.set(key, { scope: d.scope, kind: 'checklist', ref: d.ref, state: 'completed', updatedAt: at, completedAt, data: null, source: 'server' });
+    }
+    // Holdouts: the server says who is counted but not shown (a hash of the nudge and the user), so
+    // the browser never decides its own arm. Every nudge with a holdout gets `data.holdout` true or
+    // false; the engine holds such a nudge back until it knows.
+    const current = app.configStore ? await configCache(app.configStore).current() : undefined;
+    for (const n of current?.config.nudges ?? []) {
+      if (!n.holdout) continue;
+      const key = `user:nudge:${n.id}`;
+      const prev = out.get(key);
+      const holdout = inHoldout(n.id, claims.userId, n.holdout);
+      if (prev) out.set(key, { ...prev, data: { ...prev.data, holdout } });
+      else
+        out.set(key, {
+          scope: 'user',
+          kind: 'nudge',
+          ref: n.id,
+          state: 'not_started',
+          updatedAt: EPOCH,
+          completedAt: null,
+          data: { holdout },
+          source: 'server',
+        });
     }
     const entries = [...out.values()].sort((a, b) => (a.kind + a.ref < b.kind + b.ref ? -1 : 1));
     const fromDay = Math.floor(now / DAY);

@@ -8,6 +8,7 @@
 import { alertService, type AlertOptions, type AlertService } from '../health/alerts.js';
 import { type Evaluator, type EvaluatorOptions, startEvaluator } from '../health/evaluator.js';
 import { lifecycleService, type LifecycleService } from '../health/lifecycle.js';
+import { outcomeService, type OutcomeService } from '../health/outcomes.js';
 import { healthService, type HealthService } from '../health/service.js';
 import type { StatusService } from '../health/status.js';
 import type { timelineQuery } from '../health/timeline.js';
@@ -30,6 +31,7 @@ export interface KeelStore extends EventStore {
   readonly health: HealthService;
   readonly lifecycle: LifecycleService;
   readonly alerts: AlertService;
+  readonly outcomes: OutcomeService;
   readonly timeline: ReturnType<typeof timelineQuery>;
   readonly status: StatusService;
   /** The storage fault the store is in (a full disk, the database unreachable), if any. */
@@ -42,13 +44,16 @@ export interface KeelStore extends EventStore {
 }
 
 /** The services `buildApp`/`startServer` take from a store: `startServer({ store, ...storeServices(store), … })`. */
-export const storeServices = (s: Pick<KeelStore, 'config' | 'progress' | 'facts' | 'health' | 'lifecycle' | 'alerts' | 'status' | 'timeline'>) => ({
+export const storeServices = (
+  s: Pick<KeelStore, 'config' | 'progress' | 'facts' | 'health' | 'lifecycle' | 'alerts' | 'outcomes' | 'status' | 'timeline'>,
+) => ({
   config: s.config,
   progress: s.progress,
   facts: s.facts,
   health: s.health,
   lifecycle: s.lifecycle,
   alerts: s.alerts,
+  outcomes: s.outcomes,
   status: s.status,
   timeline: s.timeline,
 });
@@ -113,11 +118,13 @@ export async function openPostgresStore(
   const facts = factsStore(k);
   const lifecycle = lifecycleService(k, configStore, health, facts);
   const alerts = alertService(k, configStore, health, lifecycle, opts.alerts);
+  const outcomes = outcomeService(k, configStore);
   return Object.assign(base, {
     location,
     health: guardFaults(health, base.faults),
     lifecycle: guardFaults(lifecycle, base.faults),
     alerts: guardFaults(alerts, base.faults),
+    outcomes: guardFaults(outcomes, base.faults),
     startEvaluator: (o?: EvaluatorOptions) => startEvaluator(k, { health, lifecycle, alerts }, o),
     upkeep: ({ now = new Date(), ...rest }: Omit<UpkeepOptions, 'now'> & { now?: Date }) => partitionUpkeep(k, { now, ...rest }),
   });

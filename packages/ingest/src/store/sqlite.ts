@@ -2,6 +2,7 @@ import { mkdirSync, statfsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { healthService, type HealthService } from '../health/service.js';
+import { outcomeService, type OutcomeService } from '../health/outcomes.js';
 import { lifecycleService, type LifecycleService } from '../health/lifecycle.js';
 import { alertService, type AlertOptions, type AlertService } from '../health/alerts.js';
 import { type Evaluator, type EvaluatorOptions, startEvaluator } from '../health/evaluator.js';
@@ -87,6 +88,7 @@ export interface SqliteStore extends EventStore {
   readonly health: HealthService;
   readonly lifecycle: LifecycleService;
   readonly alerts: AlertService;
+  readonly outcomes: OutcomeService;
   timeline: ReturnType<typeof timelineQuery>;
   readonly status: StatusService;
   /** The storage fault the store is in (a full disk, a read-only file system), if any. */
@@ -129,6 +131,7 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
   const facts = factsStore(k);
   const lifecycle = lifecycleService(k, configStore, health, facts);
   const alerts = alertService(k, configStore, health, lifecycle, options.alerts);
+  const outcomes = outcomeService(k, configStore);
   const listStmt = db.prepare('SELECT rowid AS rowId, * FROM events WHERE write_key = ? AND rowid > ? ORDER BY rowid LIMIT ?');
   const countStmt = db.prepare('SELECT COUNT(*) AS n FROM events WHERE write_key = ?');
 
@@ -201,6 +204,7 @@ export async function openSqliteStore(dataDir: string, options: SqliteStoreOptio
     health: guardFaults(health, faults),
     lifecycle: guardFaults(lifecycle, faults),
     alerts: guardFaults(alerts, faults),
+    outcomes: guardFaults(outcomes, faults),
     timeline: guardFaults(timelineQuery(k, configStore), faults),
     status: guardFaults(statusService(k, configStore), faults),
     startEvaluator: (opts) => startEvaluator(k, { health, lifecycle, alerts }, opts),

@@ -3,7 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import * as z from 'zod';
 import { describe, expect, test } from 'vitest';
 import { ConfigSchema } from '../schema/document.js';
-import { formatProblems, validateConfigText } from './validate.js';
+import { formatProblems, validateConfig, validateConfigText } from './validate.js';
 
 const ACME = readFileSync(new URL('./fixtures/acme.keel.yaml', import.meta.url), 'utf8');
 const lineOf = (text: string, needle: string) => text.split('\n').findIndex((l) => l.includes(needle)) + 1;
@@ -200,6 +200,17 @@ describe('broken configs: each problem named with its path, what was expected an
       ['checklists[0].items[4].complete.within', 'expected "7d"-style duration, found "7 days"'],
       ['checklists[0].items[4].launch.recipe', 'unknown recipe "frist-report"'],
     ]);
+  });
+
+  test('a holdout needs a goal, and is a percentage from 0 to 50', () => {
+    const cfg = (n: Record<string, unknown>) => ({ version: 1, product: 'acme', nudges: [{ id: 'n', kind: 'modal', body: 'x', when: { event: 'x' }, ...n }] });
+    const goal = { event: 'report.created', within: '7d' };
+    expect(validateConfig(cfg({ goal, holdout: 20 })).problems).toEqual([]);
+    expect(validateConfig(cfg({ holdout: 20 })).problems).toEqual([
+      { path: 'nudges[0].holdout', message: 'a holdout needs a goal to measure: add goal: { event: …, within: 7d }' },
+    ]);
+    expect(validateConfig(cfg({ goal, holdout: 80 })).problems).toEqual([{ path: 'nudges[0].holdout', message: 'expected a holdout from 0 to 50 (percent)' }]);
+    expect(validateConfig(cfg({ goal: { event: 'x' } })).problems.map((p) => p.path)).toEqual(['nudges[0].goal.within']);
   });
 
   test('metric, fact and near-miss event names are checked against what the server computes', () => {

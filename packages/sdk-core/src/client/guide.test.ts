@@ -138,7 +138,10 @@ describe('nudges', () => {
     expect(other.summary).toBe('blocked by one at a time: nudge "reports-unused" is being shown');
 
     g.host.shown('reports-unused', '[data-keel="reports-nav"]');
-    expect(g.tracked.at(-1)).toEqual(['nudge.sent', { nudge: 'reports-unused', kind: 'tooltip', anchor: '[data-keel="reports-nav"]', priority: 50 }]);
+    expect(g.tracked.at(-1)).toEqual([
+      'nudge.sent',
+      { nudge: 'reports-unused', kind: 'tooltip', anchor: '[data-keel="reports-nav"]', priority: 50, version: 7 },
+    ]);
     expect(g.guide.explain('reports-unused').status).toBe('showing');
     const closedAt = Date.now();
     g.host.closed('reports-unused', 'close');
@@ -156,6 +159,56 @@ describe('nudges', () => {
     await g.tick(10 * MIN + 100);
     expect(g.host.state().nudge?.id).toBe('invite-team');
     expect(g.guide.explain('reports-unused').summary).toMatch(/^blocked by snoozed: snoozed for 2d 23h/);
+  });
+
+  test("holdouts: the server's assignment decides; held out, the exposure is tracked (once per cap) and nothing is drawn or counted as an interruption", async () => {
+    const base = CONFIG.nudges![1]!;
+    const config: ClientConfig = {
+      ...CONFIG,
+      nudges: [
+        { ...base, goal: { event: 'team.invited', within: '7d' }, holdout: 20 },
+        { ...CONFIG.nudges![2]!, holdout: 20, goal: { event: 'x', within: '1d' } },
+      ],
+    };
+    const assign = (g: ReturnType<typeof setup>, id: string, holdout: boolean) =>
+      g.progress.set(`nudge:${id}`, { scope: 'user', kind: 'nudge', ref: id, state: 'not_started', updatedAt: new Date(0).toISOString(), data: { holdout } });
+
+    // Not known yet (no progress answer, or no user token): held back, and the trace says why.
+    const unknown = setup({ config });
+    unknown.track('feature.used', { feature: 'dataset.ingest' });
+    await unknown.tick();
+    expect(unknown.host.state().nudge).toBeUndefined();
+    expect(unknown.guide.explain('invite-team').summary).toBe(
+      "blocked by holdout: waiting for the server's holdout assignment (a 20% holdout; needs a user token)",
+    );
+
+    // Held out: nothing shown; one nudge.held_out with the config version; not an interruption.
+    const held = setup({ config });
+    assign(held, 'invite-team', true);
+    held.track('feature.used', { feature: 'dataset.ingest' });
+    await held.tick(100);
+    expect(held.host.state().nudge).toBeUndefined();
+    expect(held.tracked.filter(([e]) => e === 'nudge.held_out')).toEqual([
+      ['nudge.held_out', { nudge: 'invite-team', kind: 'modal', holdout: 20, version: 7 }],
+    ]);
+    expect(held.guide.explain('invite-team').summary).toMatch(/^blocked by nudge cap: shown 1 of 1 time in 1d/);
+    await held.tick(5 * MIN);
+    expect(held.tracked.filter(([e]) => e === 'nudge.held_out')).toHaveLength(1); // not again within its cap
+    // A held-out hotspot: no beacon, its exposure tracked once.
+    held.state.path = '/reports';
+    assign(held, 'tip', true);
+    held.guide.schedule();
+    await held.tick(100);
+    expect(held.host.state().hotspots).toEqual([]);
+    expect(held.tracked.filter(([e, p]) => e === 'nudge.held_out' && p.nudge === 'tip')).toHaveLength(1);
+
+    // Not held out: shown as usual, and its nudge.sent carries the version too.
+    const shown = setup({ config });
+    assign(shown, 'invite-team', false);
+    shown.track('feature.used', { feature: 'dataset.ingest' });
+    await shown.tick();
+    expect(shown.host.state().nudge?.id).toBe('invite-team');
+    expect(shown.guide.explain('invite-team').checks.find((c) => c.check === 'holdout')).toMatchObject({ ok: true, detail: 'not in the 20% holdout' });
   });
 
   test('the decision trace: each rule with its value, each cap with its count', async () => {

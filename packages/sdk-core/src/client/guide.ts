@@ -262,8 +262,14 @@ export function createGuide(deps: GuideDeps): Guide {
     return checks;
   }
 
+  /** The config version an exposure happened under (outcomes are per version). */
+  const versionOf = () => {
+    const v = deps.config()?.version;
+    return v === undefined ? {} : { version: v };
+  };
+
   /** The full decision for every nudge in the config, with no side effects. */
-  function decide(now: number): { decisions: NudgeDecision[]; winner?: ClientNudge; hot: ClientNudge[] } {
+  function decide(now: number): { decisions: NudgeDecision[]; winner?: ClientNudge; hot: ClientNudge[]; held: ClientNudge[] } {
     const cfg = deps.config();
     const nudges = cfg?.nudges ?? [];
     const ctx = deps.ctx();
@@ -272,6 +278,7 @@ export function createGuide(deps: GuideDeps): Guide {
     const shared = interruptionChecks(now);
     const ready: { n: ClientNudge; d: NudgeDecision; order: number }[] = [];
     const hot: ClientNudge[] = [];
+    const held: ClientNudge[] = [];
     const decisions = nudges.map((n, order): NudgeDecision => {
       if (openHotspot === n.id) {
         hot.push(n);
@@ -320,6 +327,18 @@ export function createGuide(deps: GuideDeps): Guide {
       };
       if (!capCheck.ok && c.oldest !== undefined) capCheck.until = c.oldest + perMs;
       checks.push(capCheck);
+      if (n.holdout) {
+        // The server assigns the arm (progress data.holdout); held out, it passes (it is counted), then isn't drawn.
+        const h = deps.progress('nudge', n.id)?.data?.holdout;
+        checks.push({
+          check: 'holdout',
+          ok: h !== undefined,
+          detail:
+            h === undefined
+              ? `waiting for the server's holdout assignment (a ${n.holdout}% holdout; needs a user token)`
+              : `${h ? 'in' : 'not in'} the ${n.holdout}% holdout${h ? ': counted as exposed, never shown' : ''}`,
+        });
+      }
       const mark = skippedOn.get(n.id);
       if (mark && mark.path === path) checks.push({ check: 'anchor', ok: false, detail: mark.detail });
       if (n.kind !== 'hotspot') checks.push(...shared.map((x) => ({ ...x })));
@@ -335,8 +354,13 @@ export function createGuide(deps: GuideDeps): Guide {
       };
       if (!failed) {
         if (n.kind === 'hotspot') {
-          if (!run) hot.push(n);
-          d.summary = run ? 'eligible; hidden while a recipe runs' : 'shown as a hotspot beacon';
+          if (deps.progress('nudge', n.id)?.data?.holdout === true) {
+            held.push(n);
+            d.summary = 'eligible; held out (counted as exposed, never shown)';
+          } else {
+            if (!run) hot.push(n);
+            d.summary = run ? 'eligible; hidden while a recipe runs' : 'shown as a hotspot beacon';
+          }
         } else ready.push({ n, d, order });
       }
       return d;
@@ -350,7 +374,7 @@ export function createGuide(deps: GuideDeps): Guide {
       r.d.status = 'blocked';
       r.d.summary = `blocked by priority: ${detail}`;
     }
-    return first ? { decisions, winner: first.n, hot } : { decisions, hot };
+    return first ? { decisions, winner: first.n, hot, held } : { decisions, hot, held };
   }
 
   /** Decides and acts: offers the winner to the UI, updates hotspots, sets a timer for the next change. */
@@ -375,8 +399,17 @@ export function createGuide(deps: GuideDeps): Guide {
       lastPath = path;
       for (const [id, m] of skippedOn) if (m.path !== path) skippedOn.delete(id);
     }
-    const { decisions, winner, hot } = decide(now);
-    if (!showing && winner) {
+    const { decisions, winner, hot, held } = decide(now);
+    // Held out: the moment it would have shown is its exposure (counted against its cap, not the
+    // interruption budget), and nothing is drawn. Decided again for whatever comes next.
+    const holdBack = (n: ClientNudge) => {
+      ledger.record('nudge', n.id, now, false);
+      deps.track('nudge.held_out', { nudge: n.id, kind: n.kind, holdout: n.holdout, ...versionOf() });
+      schedule();
+    };
+    held.forEach(holdBack);
+    if (!showing && winner && deps.progress('nudge', winner.id)?.data?.holdout === true) holdBack(winner);
+    else if (!showing && winner) {
       const d = decisions.find((x) => x.nudgeId === winner.id)!;
       showing = { nudge: winner, view: viewOf(winner), decision: d, state: 'offered', since: now };
       changed = true;
@@ -618,7 +651,14 @@ export function createGuide(deps: GuideDeps): Guide {
         openHotspot = id;
         ledger.record('nudge', id, now, false);
       } else return;
-      deps.track('nudge.sent', { nudge: id, kind: n.kind, anchor, priority: n.priority ?? 0, ...(n.kind === 'hotspot' ? { opened: 'by the user' } : {}) });
+      deps.track('nudge.sent', {
+        nudge: id,
+        kind: n.kind,
+        anchor,
+        priority: n.priority ?? 0,
+        ...(n.kind === 'hotspot' ? { opened: 'by the user' } : {}),
+        ...versionOf(),
+      });
       if (deps.debug) notify();
     },
     skipped(id, why) {

@@ -111,6 +111,10 @@ export interface ClientNudge {
   priority?: number;
   /** At most `times` shows in `per`. Default: once a day. */
   cap?: { times: number; per: string };
+  /** What it is for: `event` within `within` after exposure (measured by the server). */
+  goal?: { event: string; where?: Record<string, unknown>; within: string };
+  /** Percent of eligible users counted but not shown (the server says who: progress `data.holdout`). */
+  holdout?: number;
 }
 
 export interface ClientRecipeStep {
@@ -228,6 +232,7 @@ export interface GuideCheck {
     | 'dismissed'
     | 'snoozed'
     | 'nudge cap'
+    | 'holdout'
     | 'session cap'
     | 'day cap'
     | 'quiet period'

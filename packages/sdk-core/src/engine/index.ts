@@ -7,3 +7,4 @@ export * from '../progress/answer.js';
 export * from '../contracts/health.js';
 // Per-locale text (`{ en: …, fr: … }`), resolved the same way in the browser and on the server.
 export { resolveText } from '../client/text.js';
+export * from '../outcomes/index.js';

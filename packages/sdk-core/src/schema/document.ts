@@ -160,6 +160,13 @@ const placement = z
   .enum(PLACEMENTS, { error: (iss) => `expected a placement (${PLACEMENTS.join(', ')}), found ${q(iss.input)}` })
   .describe('Which side of the anchor it prefers; it flips and shifts to stay in the viewport.');
 
+/** What a nudge is for: an event the user tracks within a window after being exposed to it. */
+export const GoalSchema = obj('a goal', {
+  event: z.string({ error: 'expected the goal event name (a string)' }).min(1).describe('The event that means the nudge did its job ("report.created").'),
+  where: WhereSchema.describe('Only events whose properties match.').optional(),
+  within: DurationSchema.describe('How long after the user was exposed (shown it, or held out) the event still counts ("7d").'),
+}).describe('What the nudge is for: an event within a window after exposure. Outcomes (GET /v1/admin/outcomes) measure it, against the holdout.');
+
 export const NudgeSchema = obj('a nudge', {
   id: IdSchema.describe('A stable id; what the user did with the nudge (seen, dismissed, snoozed) is kept under it.'),
   kind: z
@@ -183,10 +190,21 @@ export const NudgeSchema = obj('a nudge', {
   })
     .describe('How often it may show to one user, on top of the fatigue budget.')
     .optional(),
-}).refine((n) => (n.kind !== 'tooltip' && n.kind !== 'hotspot') || n.anchor !== undefined, {
-  error: 'a tooltip or hotspot nudge needs an "anchor" (the element it points at)',
-  path: ['anchor'],
-});
+  goal: GoalSchema.optional(),
+  holdout: z
+    .number({ error: 'expected a holdout percentage (a number from 0 to 50)' })
+    .min(0, { error: 'expected a holdout from 0 to 50 (percent)' })
+    .max(50, { error: 'expected a holdout from 0 to 50 (percent)' })
+    .describe(
+      'The percentage of eligible users (0–50) who are counted but not shown it, chosen by the server from a hash of the user and the nudge: the comparison that says whether it helped.',
+    )
+    .optional(),
+})
+  .refine((n) => (n.kind !== 'tooltip' && n.kind !== 'hotspot') || n.anchor !== undefined, {
+    error: 'a tooltip or hotspot nudge needs an "anchor" (the element it points at)',
+    path: ['anchor'],
+  })
+  .refine((n) => !n.holdout || n.goal !== undefined, { error: 'a holdout needs a goal to measure: add goal: { event: …, within: 7d }', path: ['holdout'] });
 
 const advance = z
   .union([z.enum(['click', 'next']), RuleSchema], { error: 'expected advance "click", "next" or an event rule' })

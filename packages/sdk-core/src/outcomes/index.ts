@@ -1,0 +1,2 @@
+export { holdoutBucket, inHoldout } from './holdout.js';
+export { newcombeDifference, wilson, Z95 } from './interval.js';

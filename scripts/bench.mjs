@@ -10,6 +10,7 @@ import { chromiumPath } from '../config/chromium.mjs';
 import { measureHealthRecompute } from './bench/health.mjs';
 import { measureAttribution } from './bench/attribution.mjs';
 import { measureSweep } from './bench/sweep.mjs';
+import { measureOutcomes } from './bench/outcomes.mjs';
 import { httpIngest, keelServe, makeBatches } from './bench/ingest.mjs';
 import { pgCopyCeiling, rowsOf, sqliteCeiling } from './bench/ceiling.mjs';
 import { pgSchema, pgUnavailable, STORES } from './bench/stores.mjs';
@@ -35,7 +36,7 @@ const PACED_LOAD = Number(process.env.KEEL_BENCH_PACED_LOAD ?? 0.5);
 /** Section 3: the ingest ceilings and `keel serve` against them (also alone: KEEL_BENCH_ONLY=ingest). */
 async function measureIngest() {
   log(
-    `keel bench: 3/5 ingest, ${BATCHES} batches of 100 events, ${CLIENTS} concurrent clients, ${ROUNDS} rounds (ceiling and server alternated, the best of each kept)`,
+    `keel bench: 3/6 ingest, ${BATCHES} batches of 100 events, ${CLIENTS} concurrent clients, ${ROUNDS} rounds (ceiling and server alternated, the best of each kept)`,
   );
   const batches = makeBatches(BATCHES, 100);
   const { rows: ceilingRows, payloadBytes } = rowsOf(batches);
@@ -146,7 +147,7 @@ if (ONLY === 'ingest') {
 /** Section 3b: ingest with tenant attribution vs without (also alone: KEEL_BENCH_ONLY=attribution). */
 async function attributionSection() {
   log(
-    `keel bench: 3b/5 ingest with tenant attribution vs without (Segment-style messages, no context.groupId), ${Math.round(BATCHES / 3)} batches of 100, ${ATTRIBUTION_ROUNDS} rounds alternated`,
+    `keel bench: 3b/6 ingest with tenant attribution vs without (Segment-style messages, no context.groupId), ${Math.round(BATCHES / 3)} batches of 100, ${ATTRIBUTION_ROUNDS} rounds alternated`,
   );
   const a = await measureAttribution({ batches: Math.round(BATCHES / 3), clients: CLIENTS, rounds: ATTRIBUTION_ROUNDS, log });
   a.load = loadavg();
@@ -163,7 +164,7 @@ if (ONLY === 'attribution') {
   process.exit(0);
 }
 
-log('keel bench: 1/5 bundle sizes (esbuild --bundle --minify --splitting, gzip -9, brotli 11)');
+log('keel bench: 1/6 bundle sizes (esbuild --bundle --minify --splitting, gzip -9, brotli 11)');
 // Pages are built with code splitting (as a vendor's bundler does): the guidance engine and the
 // nudge/recipe UI are dynamic imports, so they are chunks of their own, fetched on first need.
 const split = (label, r, budget) => ({ label, ...r, budget, ok: r.gzip <= budget });
@@ -220,7 +221,7 @@ log(
 );
 if (ONLY === 'sizes') process.exit(0);
 
-log('keel bench: 2/5 track() main-thread cost in Chromium (10,000 calls in chunks of 100, and paced: one call every 20 ms; median of fresh pages)');
+log('keel bench: 2/6 track() main-thread cost in Chromium (10,000 calls in chunks of 100, and paced: one call every 20 ms; median of fresh pages)');
 const store = await openSqliteStore(mkdtempSync(join(tmpdir(), 'keel-bench-track-')));
 const server = await startServer({ store, writeKeys: ['bench'], allowedOrigins: ['*'], port: 0, logger: false, rateLimit: false });
 let track;
@@ -262,7 +263,7 @@ if (pgAway) log(`  PostgreSQL health and sweep skipped: ${pgAway}`);
 
 const HEALTH_TENANTS = Number(process.env.KEEL_BENCH_HEALTH_TENANTS ?? 10_000);
 log(
-  `keel bench: 4/5 health recompute, ${fmt(HEALTH_TENANTS)} tenants × 30 days of events, on ${benchStores.length === 2 ? 'SQLite and PostgreSQL' : 'SQLite'}`,
+  `keel bench: 4/6 health recompute, ${fmt(HEALTH_TENANTS)} tenants × 30 days of events, on ${benchStores.length === 2 ? 'SQLite and PostgreSQL' : 'SQLite'}`,
 );
 const healths = [];
 for (const open of benchStores) {
@@ -275,7 +276,7 @@ for (const open of benchStores) {
 const health = healths[0];
 
 const SWEEP_TENANTS = Number(process.env.KEEL_BENCH_SWEEP_TENANTS ?? 10_000);
-log(`keel bench: 5/5 alert sweep, ${fmt(SWEEP_TENANTS)} tenants`);
+log(`keel bench: 5/6 alert sweep, ${fmt(SWEEP_TENANTS)} tenants`);
 const sweeps = [];
 for (const open of benchStores) {
   const sw = await measureSweep({ log, open, tenants: SWEEP_TENANTS });
@@ -286,6 +287,17 @@ for (const open of benchStores) {
   );
 }
 const sweep = sweeps[0];
+
+const OUTCOME_TENANTS = Number(process.env.KEEL_BENCH_OUTCOME_TENANTS ?? 1_000);
+log(`keel bench: 6/6 outcomes (goals and holdouts), ${fmt(OUTCOME_TENANTS)} tenants × 30 days`);
+const outcomeRuns = [];
+for (const open of benchStores) {
+  const r = await measureOutcomes({ log, open, tenants: OUTCOME_TENANTS });
+  outcomeRuns.push(r);
+  log(
+    `  ${r.store}: ${fmt(r.events)} events for ${fmt(r.users)} users; outcomes ${fmt(r.overallMs)} ms, with a row per tenant ${fmt(r.byTenantMs)} ms (${fmt(r.rows)} rows); true lift inside the interval: ${r.liftContainsTruth}, no-effect interval contains 0: ${r.flatContainsZero}`,
+  );
+}
 
 let chromiumVersion = 'unknown';
 try {
@@ -506,5 +518,24 @@ machine's 1-minute load average when each store's sweeps finished: ${sweeps.map(
 |---|---|---|---|---|---|---|
 ${sweeps.map((sw) => `| ${sw.store} | ${fmt(sw.tenants)} | ${fmt(sw.events)} | ${fmt(sw.first.ms)} ms (${fmt(sw.first.cpuMs)} ms) | ${fmt(sw.first.alerts)} | ${fmt(sw.second.ms)} ms (${fmt(sw.second.cpuMs)} ms) | < 5,000 ms: ${pass(sw.first.ms < 5000 && sw.second.ms < 5000)} |`).join('\n')}
 `;
-writeFileSync(join(root, 'docs/benchmarks.md'), md);
+writeFileSync(
+  join(root, 'docs/benchmarks.md'),
+  `${md}
+## Outcomes (goals and holdouts)
+
+${fmt(OUTCOME_TENANTS)} tenants × 30 days: ${fmt(outcomeRuns[0].users)} users, each exposed to two nudges with a 20% holdout (the
+server's assignment) and a 7-day goal, one truly lifting its goal from 10% to 20%, one with no effect; actions, goal
+events before the exposure (noise) and other activity around them. Timed: what \`GET /v1/admin/outcomes\` computes,
+overall and with a row per tenant (\`?by=tenant\`). Target: seconds.
+
+| store | events | overall | a row per tenant | lift found (95% interval) | truth inside | no-effect contains 0 | target |
+|---|---|---|---|---|---|---|---|
+${outcomeRuns
+  .map(
+    (r) =>
+      `| ${r.store} | ${fmt(r.events)} | ${fmt(r.overallMs)} ms | ${fmt(r.byTenantMs)} ms (${fmt(r.rows)} rows) | ${r.lift ? `${fmt(r.lift.difference * 100, 1)} points (${fmt(r.lift.low * 100, 1)} to ${fmt(r.lift.high * 100, 1)})` : 'none'} | ${r.liftContainsTruth ? 'yes' : 'no'} | ${r.flatContainsZero ? 'yes' : 'no'} | < 10 s: ${pass(r.overallMs < 10_000 && r.byTenantMs < 10_000)} |`,
+  )
+  .join('\n')}
+`,
+);
 log('keel bench: wrote docs/benchmarks.md');

@@ -46,6 +46,7 @@ export async function measureOutcomes({ tenants = 1_000, usersPerTenant = 30, lo
         sentAt: null,
         receivedAt: new Date(ts).toISOString(),
         payload: JSON.stringify({ type: 'track', event, userId: user, properties }),
+        sender: { kind: 'server' }, // verified, as a page with the user's token (or a backend) sends them
       });
     const seed0 = performance.now();
     for (let t = 0; t < tenants; t++) {
@@ -58,7 +59,7 @@ export async function measureOutcomes({ tenants = 1_000, usersPerTenant = 30, lo
         ]) {
           const at = now - (1 + rnd() * 29) * DAY;
           const held = inHoldout(id, user, 20);
-          push(tenant, user, held ? 'nudge.held_out' : 'nudge.sent', at, { nudge: id, kind: 'modal', version: 1 });
+          push(tenant, user, held ? 'nudge.held_out' : 'nudge.offered', at, { nudge: id, kind: 'modal', version: 1 });
           if (!held && rnd() < 0.4) push(tenant, user, 'nudge.acted', at + 60_000, { nudge: id, action: rnd() < 0.6 ? 'recipe' : 'close' });
           if (rnd() < (held ? heldRate : shownRate)) push(tenant, user, goal, at + rnd() * 6.9 * DAY, {});
           if (rnd() < 0.2) push(tenant, user, goal, at - rnd() * 3 * DAY, {}); // before the exposure: noise

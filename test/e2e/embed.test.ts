@@ -133,10 +133,19 @@ test("a page allowing only Keel's origin for scripts (script-src <keel>, connect
     // The status indicator got host and token from the SDK, and shows the status.
     await expect.poll(() => page.locator('keel-status').evaluate((el) => el.shadowRoot?.textContent?.trim() ?? ''), { timeout: 15_000 }).not.toBe('');
     // The SDK's calls went to Keel's origin (derived from the script's own URL), not the page's.
-    await page.evaluate(() => (window as unknown as { keel: { track(e: string): void } }).keel.track('embed.cross'));
+    // window.keel stays one object: page() works after start, `ready` gives the SDK, the SDK's own parts are there.
+    const shape = await page.evaluate(async () => {
+      const k = (window as unknown as { keel: { track(e: string): void; page(n?: string): void; ready: Promise<{ config?: unknown }>; recipes?: unknown } })
+        .keel;
+      const sdk = await k.ready;
+      k.track('embed.cross');
+      k.page('Cross');
+      return { config: sdk.config !== undefined, recipes: typeof k.recipes };
+    });
+    expect(shape).toEqual({ config: true, recipes: 'object' });
     await waitFor(
-      () => stored(tenant, 'embed.cross'),
-      (rows) => rows.length === 1,
+      () => Promise.all([stored(tenant, 'embed.cross'), stack.ingest.rows().then((rows) => rows.filter((r) => r.type === 'page' && r.group_id === tenant))]),
+      ([tracked, pages]) => tracked.length === 1 && pages.length >= 1,
     );
     expect(responses.some((r) => r.url.startsWith(`${keel}/v1/config`))).toBe(true);
     expect(stack.app.requests.slice(before).some((p) => p.startsWith('/sdk/') || p.startsWith('/v1/'))).toBe(false);

@@ -20,10 +20,15 @@ const LOADERS: Record<string, () => Promise<unknown>> = {
 const TAGS = Object.keys(LOADERS);
 const SELECTOR = TAGS.join();
 
-/** What page code may call before the SDK has started: queued, then replayed in order. */
-export type Early = Pick<Keel, 'track' | 'identify' | 'group'> & { page: Keel['telemetry']['page']; ready: Promise<Keel> };
-// `window.keel`: typed here, not as a global, so a page's own declaration stays its own.
-const w = window as unknown as { keel: Keel | Early };
+/**
+ * `window.keel`, one object for the page's whole life: `track`, `identify`, `group` and `page`
+ * work at once (queued until the SDK has its token, then replayed in order, and forwarded after);
+ * `ready` resolves to the SDK; anything else (`recipes`, `debug`, `explain`…) is the SDK's once
+ * it has started.
+ */
+export type EmbeddedKeel = Keel & { page: Keel['telemetry']['page']; ready: Promise<Keel> };
+// Typed here, not as a global, so a page's own declaration stays its own.
+const w = window as unknown as { keel: EmbeddedKeel };
 
 // This script's own tag (module scripts have no document.currentScript): the one whose src is
 // this file, else the first tag carrying a write key.
@@ -32,14 +37,21 @@ const d = (tags.find((s) => s.src === import.meta.url) ?? tags[0])?.dataset ?? {
 // The API lives where this file was served from, one level up from /sdk/ (or data-host).
 const host = (d.host ?? new URL('..', import.meta.url).href).replace(/\/+$/, '');
 
-const queue: [keyof Early, unknown[]][] = [];
+type Call = 'track' | 'identify' | 'group' | 'page';
+const queue: [Call, unknown[]][] = [];
+let real: Keel | undefined;
 let resolveReady!: (k: Keel) => void;
 const ready = new Promise<Keel>((r) => (resolveReady = r));
-const early =
-  (name: keyof Early) =>
-  (...args: unknown[]) =>
-    void queue.push([name, args]);
-w.keel = { track: early('track'), identify: early('identify'), group: early('group'), page: early('page'), ready } as Early;
+const call = (name: Call, args: unknown[]) => (real ? (real.telemetry[name] as (...a: unknown[]) => void)(...args) : void queue.push([name, args]));
+const own: Record<string, unknown> = { ready };
+for (const name of ['track', 'identify', 'group', 'page'] as const) own[name] = (...args: unknown[]) => call(name, args);
+w.keel = new Proxy(own, {
+  get(t, k) {
+    if (k in t) return t[k as string];
+    const v: unknown = real && Reflect.get(real, k);
+    return typeof v === 'function' ? v.bind(real) : v;
+  },
+}) as unknown as EmbeddedKeel;
 
 /** The user token: data-user-token, or what data-user-token-url answers (text, or JSON `{ token }`). */
 async function userToken(): Promise<string | undefined> {
@@ -74,10 +86,8 @@ async function start() {
     ...(token ? { userToken: token } : {}),
     ui: () => import('@keel/nudge-widget/ui'),
   });
-  w.keel = keel;
-  const t = keel.telemetry;
-  for (const [name, args] of queue) (t[name as 'track'] as (...a: unknown[]) => void)(...args);
-  queue.length = 0;
+  real = keel;
+  for (const [name, args] of queue.splice(0)) call(name, args);
   resolveReady(keel);
 
   // Wires an element once its code is defined: what it reads from the SDK, unless the page set it.

@@ -1,6 +1,6 @@
 // Goals and holdouts over real HTTP: the progress answer carries the server's holdout assignment
 // (the browser never picks its own arm), and GET /v1/admin/outcomes measures the fixture's nudges.
-import { inHoldout } from '@keel/sdk-core/engine';
+import { inHoldout, mergeProgress, type ProgressEntry } from '@keel/sdk-core/engine';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { FIXTURE_HOLDOUT, FIXTURE_NUDGES, outcomesFixture } from './test-support/outcomes-fixture.js';
 import { ADMIN_KEY, type Live, liveServer } from './test-support/live.js';
@@ -45,6 +45,11 @@ test("the progress answer carries the server's holdout assignment for every nudg
     const entries = (JSON.parse(r.body) as { user: { kind: string; ref: string; data: { holdout?: boolean } | null; source: string }[] }).user.filter(
       (e) => e.kind === 'nudge',
     );
+    // Dated now: in the browser's merge it is newer than anything cached, so the server's arm wins.
+    const lift = entries.find((e) => e.ref === 'lift') as unknown as ProgressEntry;
+    expect(Date.now() - Date.parse(lift.updatedAt)).toBeLessThan(60_000);
+    const cached: ProgressEntry = { ...lift, updatedAt: new Date(Date.now() - 3_600_000).toISOString(), data: { holdout: !lift.data!.holdout } };
+    expect(mergeProgress(cached, lift).data?.holdout).toBe(lift.data!.holdout);
     expect(entries.map((e) => [e.ref, e.data?.holdout, e.source]).sort()).toEqual(
       [
         ['flat', inHoldout('flat', sub, FIXTURE_HOLDOUT), 'server'],
@@ -81,6 +86,19 @@ test('GET /v1/admin/outcomes: each nudge with its arms, the difference and its i
   expect(new Set(by.outcomes.map((o) => o.tenant))).toEqual(new Set([null, 'tenant-0', 'tenant-1', 'tenant-2']));
   const one = JSON.parse((await live.send({ method: 'GET', path: '/v1/admin/outcomes?tenant=tenant-1&min=100000', headers: admin })).body) as typeof body;
   expect(one.outcomes.every((o) => o.tenant === 'tenant-1' && o.verdict === 'not enough data yet')).toBe(true);
+});
+
+test('a hostile exposure (a version that is no whole number, a nudge id that is an object) is read as unknown, never a 500', async () => {
+  const at = new Date(Date.now() - 86_400_000).toISOString();
+  await insertRows(live.store.db, [
+    { type: 'track', event: 'nudge.sent', userId: 'odd-1', groupId: 'tenant-0', timestamp: at, properties: { nudge: 'lift', version: 1.5 } },
+    { type: 'track', event: 'nudge.sent', userId: 'odd-2', groupId: 'tenant-0', timestamp: at, properties: { nudge: 'lift', version: '1e400' } },
+    { type: 'track', event: 'nudge.sent', userId: 'odd-3', groupId: 'tenant-0', timestamp: at, properties: { nudge: { toString: 'lift' }, version: -0 } },
+  ]);
+  const r = await live.send({ method: 'GET', path: '/v1/admin/outcomes?by=tenant', headers: admin });
+  expect(r.status, r.body).toBe(200);
+  const versions = (JSON.parse(r.body) as { outcomes: { id: string; version: number | null }[] }).outcomes.filter((o) => o.id === 'lift').map((o) => o.version);
+  expect(versions).toContain(null);
 });
 
 test('bad queries are 400s that name the problem; the admin key only', async () => {

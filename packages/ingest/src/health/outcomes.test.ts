@@ -111,6 +111,40 @@ describe.each(dialects)('outcomes on %s', (_name, open) => {
     expect(out[0]!.explanation).toMatch(/without a holdout there is nothing to compare with/);
   });
 
+  test("each version is judged by its own goal and holdout; unverified events and other tenants' goals never count", async () => {
+    // Today's config has no holdout; the exposures name version 3, which had one.
+    const current = { ...CONFIG, nudges: [nudge('lift', FIXTURE_NUDGES.lift.goalEvent), nudge('flat', FIXTURE_NUDGES.flat.goalEvent)] } as KeelConfig;
+    const out = await nudgeOutcomes(k, current, { now: NOW, configOf: async (v) => (v === FIXTURE_VERSION ? CONFIG : undefined) });
+    const lift = out.find((o) => o.id === 'lift')!;
+    expect(lift).toMatchObject({ holdout: FIXTURE_HOLDOUT, verdict: 'helped', heldOut: { users: truth.lift!.heldOut.users } });
+    expect(lift.unverifiedLeftOut).toBeGreaterThan(0); // the fixture's forged exposures
+    const any = (await nudgeOutcomes(k, CONFIG, { now: NOW, evidence: 'any' })).find((o) => o.id === 'lift')!;
+    expect(any.eligible).toBeGreaterThan(lift.eligible);
+    // The same user id in another tenant: its goal event is that tenant's user's, not this one's.
+    const exposedAt = NOW - 10 * DAY;
+    await insertRows(k, [
+      {
+        type: 'track',
+        event: 'nudge.offered',
+        userId: 'twin',
+        groupId: 'tenant-a',
+        timestamp: new Date(exposedAt).toISOString(),
+        properties: { nudge: 'flat', version: FIXTURE_VERSION },
+      },
+      {
+        type: 'track',
+        event: FIXTURE_NUDGES.flat.goalEvent,
+        userId: 'twin',
+        groupId: 'tenant-b',
+        timestamp: new Date(exposedAt + DAY).toISOString(),
+        properties: {},
+      },
+    ]);
+    const a = (await nudgeOutcomes(k, CONFIG, { now: NOW, tenant: 'tenant-a', minPerArm: 1 })).find((o) => o.id === 'flat')!;
+    expect(a.eligible).toBe(1);
+    expect(a.shown.goal + (a.heldOut?.goal ?? 0)).toBe(0);
+  });
+
   test("the arm is the server's assignment: a held-out user whose page showed the nudge anyway stays held out, counted as contaminated", async () => {
     const { inHoldout } = await import('@keel/sdk-core/engine');
     let user = 0;

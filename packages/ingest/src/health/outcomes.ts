@@ -8,8 +8,13 @@
  * Truth from evidence: a user's arm is the server's own assignment (the same hash the progress
  * answer hands the browser), never the event the browser sent. A user the server held out but
  * whose browser showed the nudge anyway (an old cached page, say) stays in the holdout arm
- * (intention to treat) and is counted as `contaminated`. Only users with a user id count: the
- * assignment is per user.
+ * (intention to treat) and is counted as `contaminated`. Only users with a user id count (the
+ * assignment is per user), a user is a (tenant, user id) pair, and only verified events count by
+ * default: with the public write key anyone could post exposures and goals for ids of their choice.
+ * Exposure is the moment the engine decided the nudge would show (`nudge.offered` in the shown
+ * arm, `nudge.held_out` in the holdout), the same moment in both arms; `nudge.sent` (on screen)
+ * counts as one too for clients that predate `nudge.offered`. Each version is judged with its own
+ * goal and holdout (the stored config version the exposure names).
  */
 import { durationMs, inHoldout, matchWhere, newcombeDifference, type Where } from '@keel/sdk-core/engine';
 import type { KeelConfig } from '@keel/sdk-core/schema';
@@ -49,6 +54,8 @@ export interface NudgeOutcome {
   heldOut: OutcomeArm | null;
   /** Held out by the server, shown by their browser anyway: counted in the holdout arm. */
   contaminated: number;
+  /** Unverified exposure and goal events left out (see `evidence`). */
+  unverifiedLeftOut: number;
   lift: { difference: number; low: number; high: number; method: string } | null;
   verdict: 'helped' | 'hurt' | 'no clear effect' | 'not enough data yet' | 'no holdout';
   explanation: string;
@@ -56,6 +63,8 @@ export interface NudgeOutcome {
 
 export interface OutcomeOptions {
   now?: number;
+  /** `any`: unverified events count too (default: verified only). */
+  evidence?: 'verified' | 'any';
   /** One tenant's outcomes only. */
   tenant?: string;
   /** One row per tenant as well as the overall rows. */
@@ -87,64 +96,108 @@ const median = (xs: number[]) => {
 };
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
-/** The nudges' outcomes: overall per (nudge, version), and per tenant with `byTenant`. */
-export async function nudgeOutcomes(k: KeelDb, config: KeelConfig | undefined, o: OutcomeOptions = {}): Promise<NudgeOutcome[]> {
+type Nudge = NonNullable<KeelConfig['nudges']>[number];
+const EXPOSURES = new Set(['nudge.offered', 'nudge.sent', 'nudge.held_out']);
+
+/**
+ * The nudges' outcomes: overall per (nudge, version), and per tenant with `byTenant`. `current`
+ * names the nudges; `configOf(version)` gives the config a version's exposures are judged by (its
+ * goal and holdout), `current` when it has none.
+ */
+export async function nudgeOutcomes(
+  k: KeelDb,
+  current: KeelConfig | undefined,
+  o: OutcomeOptions & { configOf?: (version: number) => Promise<KeelConfig | undefined> } = {},
+): Promise<NudgeOutcome[]> {
   const now = o.now ?? Date.now();
   const minPerArm = o.minPerArm ?? DEFAULT_MIN_PER_ARM;
-  const nudges = (config?.nudges ?? []).filter((n) => n.goal);
-  if (!nudges.length) return [];
-  const goalEvents = [...new Set(nudges.map((n) => n.goal!.event))];
+  const ids = (current?.nudges ?? []).filter((n) => n.goal).map((n) => n.id);
+  if (!ids.length) return [];
   const since = new Date(now - LOOKBACK_DAYS * 86_400_000).toISOString();
-  let q = k.db
-    .selectFrom('events')
-    .select(['event', 'user_id as user', 'group_id as tenant', 'timestamp', 'payload'])
-    .where('event', 'in', ['nudge.sent', 'nudge.held_out', 'nudge.acted', ...goalEvents])
-    .where('user_id', 'is not', null)
-    .where('timestamp', '>=', since)
-    .where('timestamp', '<=', new Date(now).toISOString());
-  if (o.tenant !== undefined) q = q.where('group_id', '=', o.tenant);
-  const rows = (await q.orderBy('timestamp').execute()) as Row[];
+  const read = async (events: readonly string[]) => {
+    let q = k.db
+      .selectFrom('events')
+      .select(['event', 'user_id as user', 'group_id as tenant', 'timestamp', 'payload', 'trust'])
+      .where('event', 'in', events)
+      .where('user_id', 'is not', null)
+      .where('timestamp', '>=', since)
+      .where('timestamp', '<=', new Date(now).toISOString());
+    if (o.tenant !== undefined) q = q.where('group_id', '=', o.tenant);
+    return (await q.orderBy('timestamp').execute()) as (Row & { trust: string })[];
+  };
+  let unverified = 0;
+  const trusted = (rows: (Row & { trust: string })[]) =>
+    o.evidence === 'any'
+      ? rows
+      : rows.filter((r) => {
+          if (r.trust === 'verified') return true;
+          unverified++;
+          return false;
+        });
+  const exposureRows = trusted(await read([...EXPOSURES, 'nudge.acted']));
 
-  // The goal events per user, in time order (rows are ordered).
+  // The config each version is judged by (its goal and holdout).
+  const configs = new Map<number | null, KeelConfig | undefined>([[null, current]]);
+  const configFor = async (version: number | null) => {
+    if (!configs.has(version)) configs.set(version, (version !== null && (await o.configOf?.(version))) || current);
+    return configs.get(version);
+  };
+  const nudgeIn = (c: KeelConfig | undefined, id: string): Nudge | undefined => c?.nudges?.find((n) => n.id === id && n.goal);
+
+  // Each user's first exposure per (nudge, version), whether the browser put it on screen, what they did.
+  type Exposure = { user: string; tenant: string | null; at: number; sentShown: boolean; acted: boolean; dismissed: boolean };
+  const byNudge = new Map<string, Map<number | null, Map<string, Exposure>>>();
+  const who = (r: Row) => `${r.tenant ?? ''}\u0000${r.user}`;
+  for (const r of exposureRows) {
+    const p = propsOf(r.payload);
+    const id = typeof p.nudge === 'string' ? p.nudge : undefined;
+    if (!id || !ids.includes(id)) continue;
+    let versions = byNudge.get(id);
+    if (!versions) byNudge.set(id, (versions = new Map()));
+    const at = Date.parse(r.timestamp);
+    if (r.event === 'nudge.acted') {
+      // What a user did counts for the latest exposure before it.
+      let last: Exposure | undefined;
+      for (const m of versions.values()) {
+        const e = m.get(who(r));
+        if (e && e.at <= at && (!last || e.at > last.at)) last = e;
+      }
+      if (last && (p.action === 'close' || p.action === 'dismiss' || p.action === 'snooze')) last.dismissed = true;
+      else if (last) last.acted = true;
+      continue;
+    }
+    // A version is a whole number the engine copied from the config; anything else is unknown.
+    const version = Number.isSafeInteger(p.version) ? (p.version as number) : null;
+    let m = versions.get(version);
+    if (!m) versions.set(version, (m = new Map()));
+    const e = m.get(who(r));
+    if (!e) m.set(who(r), { user: r.user!, tenant: r.tenant, at, sentShown: r.event === 'nudge.sent', acted: false, dismissed: false });
+    else if (r.event === 'nudge.sent') e.sentShown = true;
+  }
+
+  // Goal events, per user, in time order; only those some judged version asks for.
+  const wanted = new Map<number | null, Nudge>();
+  for (const [id, versions] of byNudge)
+    for (const v of versions.keys()) {
+      const n = nudgeIn(await configFor(v), id);
+      if (n) wanted.set(v, n);
+    }
+  const goalNames = [
+    ...new Set([...byNudge.entries()].flatMap(([id]) => [...configs.values()].map((c) => nudgeIn(c, id)?.goal?.event)).filter((x): x is string => !!x)),
+  ];
   const goalsOf = new Map<string, { event: string; at: number; props: Record<string, unknown> }[]>();
-  for (const r of rows) {
-    if (!r.event || !goalEvents.includes(r.event)) continue;
-    const list = goalsOf.get(r.user!) ?? [];
-    list.push({ event: r.event, at: Date.parse(r.timestamp), props: propsOf(r.payload) });
-    goalsOf.set(r.user!, list);
+  for (const r of goalNames.length ? trusted(await read(goalNames)) : []) {
+    const list = goalsOf.get(who(r)) ?? [];
+    list.push({ event: r.event!, at: Date.parse(r.timestamp), props: propsOf(r.payload) });
+    goalsOf.set(who(r), list);
   }
 
   const out: NudgeOutcome[] = [];
-  for (const n of nudges) {
-    const goal = n.goal!;
-    const windowMs = durationMs(goal.within);
-    const holdout = n.holdout ?? 0;
-    // Each user's first exposure per version (with their tenant), whether the browser showed it, what they did.
-    type Exposure = { user: string; tenant: string | null; at: number; sentShown: boolean; acted: boolean; dismissed: boolean };
-    const byVersion = new Map<number | null, Map<string, Exposure>>();
-    for (const r of rows) {
-      if (r.event !== 'nudge.sent' && r.event !== 'nudge.held_out' && r.event !== 'nudge.acted') continue;
-      const p = propsOf(r.payload);
-      if (p.nudge !== n.id) continue;
-      const at = Date.parse(r.timestamp);
-      if (r.event === 'nudge.acted') {
-        // What a shown user did, in whichever version they were first exposed under.
-        for (const m of byVersion.values()) {
-          const e = m.get(r.user!);
-          if (!e || e.at > at) continue;
-          if (p.action === 'close' || p.action === 'dismiss' || p.action === 'snooze') e.dismissed = true;
-          else e.acted = true;
-        }
-        continue;
-      }
-      const version = typeof p.version === 'number' ? p.version : null;
-      let m = byVersion.get(version);
-      if (!m) byVersion.set(version, (m = new Map()));
-      const e = m.get(r.user!);
-      if (!e) m.set(r.user!, { user: r.user!, tenant: r.tenant, at, sentShown: r.event === 'nudge.sent', acted: false, dismissed: false });
-      else if (r.event === 'nudge.sent') e.sentShown = true;
-    }
-    for (const [version, exposures] of [...byVersion].sort((a, b) => (a[0] ?? -1) - (b[0] ?? -1))) {
+  for (const id of ids) {
+    for (const [version, exposures] of [...(byNudge.get(id) ?? [])].sort((a, b) => (a[0] ?? -1) - (b[0] ?? -1))) {
+      const n = nudgeIn(await configFor(version), id);
+      if (!n) continue; // that version gave the nudge no goal
+      const goal = n.goal!;
       const groups = new Map<string | null, Exposure[]>([[o.tenant ?? null, [...exposures.values()]]]);
       if (o.byTenant && o.tenant === undefined) {
         for (const e of exposures.values()) {
@@ -154,7 +207,11 @@ export async function nudgeOutcomes(k: KeelDb, config: KeelConfig | undefined, o
           groups.set(e.tenant, g);
         }
       }
-      for (const [tenant, list] of groups) out.push(summarise(n.id, version, tenant, goal, holdout, windowMs, list, goalsOf, now, minPerArm));
+      for (const [tenant, list] of groups)
+        out.push({
+          ...summarise(id, version, tenant, goal, n.holdout ?? 0, durationMs(goal.within), list, goalsOf, now, minPerArm),
+          unverifiedLeftOut: unverified,
+        });
     }
   }
   return out;
@@ -167,11 +224,11 @@ function summarise(
   goal: NonNullable<NonNullable<KeelConfig['nudges']>[number]['goal']>,
   holdout: number,
   windowMs: number,
-  list: { user: string; at: number; sentShown: boolean; acted: boolean; dismissed: boolean }[],
+  list: { user: string; tenant: string | null; at: number; sentShown: boolean; acted: boolean; dismissed: boolean }[],
   goalsOf: Map<string, { event: string; at: number; props: Record<string, unknown> }[]>,
   now: number,
   minPerArm: number,
-): NudgeOutcome {
+): Omit<NudgeOutcome, 'unverifiedLeftOut'> {
   const arm = () => ({ users: 0, goal: 0, hours: [] as number[] });
   const shown = { ...arm(), acted: 0, dismissed: 0 };
   const held = arm();
@@ -186,7 +243,9 @@ function summarise(
     const a = inHold ? held : shown;
     if (inHold && e.sentShown) contaminated++;
     a.users++;
-    const hit = (goalsOf.get(e.user) ?? []).find((g) => g.event === goal.event && g.at > e.at && g.at <= e.at + windowMs && matchWhere(goal.where, g.props));
+    const hit = (goalsOf.get(`${e.tenant ?? ''}\u0000${e.user}`) ?? []).find(
+      (g) => g.event === goal.event && g.at > e.at && g.at <= e.at + windowMs && matchWhere(goal.where, g.props),
+    );
     if (hit) {
       a.goal++;
       a.hours.push((hit.at - e.at) / 3_600_000);
@@ -250,5 +309,13 @@ export interface OutcomeService {
 
 export function outcomeService(k: KeelDb, config: ConfigStore): OutcomeService {
   const cache = configCache(config);
-  return { nudges: async (o) => nudgeOutcomes(k, (await cache.current())?.config, o) };
+  const parsed = new Map<number, KeelConfig | undefined>();
+  const configOf = async (version: number) => {
+    if (!parsed.has(version)) {
+      const row = await k.db.selectFrom('config_versions').select('document').where('version', '=', version).executeTakeFirst();
+      parsed.set(version, row ? (JSON.parse(row.document) as KeelConfig) : undefined);
+    }
+    return parsed.get(version);
+  };
+  return { nudges: async (o) => nudgeOutcomes(k, (await cache.current())?.config, { ...o, configOf }) };
 }

@@ -64,8 +64,6 @@ export const progressRoutes: FastifyPluginAsync = async (app) => {
   if (!progress) return;
   const lifecycle = app.lifecycleService;
   const DAY = 86_400_000;
-  /** An entry only the server states (a holdout assignment): older than anything a browser observed, so its own data wins a merge. */
-  const EPOCH = new Date(0).toISOString();
   /**
    * The progress answer: stored attestations (and old claims, marked `claim`), the items the
    * server decides from stored events (`source: server`), facts, the lifecycle state, and the
@@ -93,7 +91,8 @@ export const progressRoutes: FastifyPluginAsync = async (app) => {
     }
     // Holdouts: the server says who is counted but not shown (a hash of the nudge and the user), so
     // the browser never decides its own arm. Every nudge with a holdout gets `data.holdout` true or
-    // false; the engine holds such a nudge back until it knows.
+    // false, dated now so it is the newest word in the browser's merge (a state never moves back,
+    // so `not_started` changes nothing else); the engine holds such a nudge back until it knows.
     const current = app.configStore ? await configCache(app.configStore).current() : undefined;
     for (const n of current?.config.nudges ?? []) {
       if (!n.holdout) continue;
@@ -107,7 +106,7 @@ export const progressRoutes: FastifyPluginAsync = async (app) => {
           kind: 'nudge',
           ref: n.id,
           state: 'not_started',
-          updatedAt: EPOCH,
+          updatedAt: at,
           completedAt: null,
           data: { holdout },
           source: 'server',

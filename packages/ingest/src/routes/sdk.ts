@@ -4,7 +4,7 @@
 // load it (module scripts from another origin need CORS), and no credentials are involved.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
 
@@ -44,7 +44,7 @@ export const sdkRoutes = (dir: string | false | undefined): FastifyPluginAsync =
       logLevel: 'warn',
       allowedPath: (path) => path.endsWith('.js') || path === '/manifest.json',
       setHeaders(res, path) {
-        const entry = /^\/keel\.js(\.gz|\.br)?$/.test(path.slice(root.length));
+        const entry = /^(keel\.js|manifest\.json)(\.gz|\.br)?$/.test(relative(root, path));
         res.header('cache-control', entry ? 'public, max-age=300, must-revalidate' : 'public, max-age=31536000, immutable');
         res.header('cross-origin-resource-policy', 'cross-origin');
         res.header('x-content-type-options', 'nosniff');

@@ -282,8 +282,11 @@ function migrations(dialect: DialectName): Record<string, Migration> {
     // came after the limits, so there the table stays empty.
     '0013_events_quarantine': {
       async up(db: Any) {
+        // Each step can run again: SQLite migrations are not one transaction (DDL in Kysely's
+        // SQLite migrator isn't wrapped), so a crash part-way must leave a state a restart finishes.
         await db.schema
           .createTable('events_quarantine')
+          .ifNotExists()
           .addColumn('write_key', 'text', text())
           .addColumn('message_id', 'text', text())
           .addColumn('group_id', 'text', text(false))
@@ -294,10 +297,12 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
         if (pg) return;
         // One scan of the payloads; json_valid is false exactly when json_extract would fail.
+        await sql`DROP TABLE IF EXISTS unreadable`.execute(db);
         await sql`CREATE TEMP TABLE unreadable AS SELECT rowid AS r FROM events WHERE NOT json_valid(payload)`.execute(db);
         await sql`INSERT INTO events_quarantine (write_key, message_id, group_id, received_at, payload, reason, quarantined_at)
           SELECT write_key, message_id, group_id, received_at, payload, 'SQLite cannot read this payload as JSON (nested too deep, or malformed)', strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-          FROM events WHERE rowid IN (SELECT r FROM unreadable)`.execute(db);
+          FROM events WHERE rowid IN (SELECT r FROM unreadable)
+          AND NOT EXISTS (SELECT 1 FROM events_quarantine q WHERE q.write_key = events.write_key AND q.message_id = events.message_id)`.execute(db);
         await sql`DELETE FROM events WHERE rowid IN (SELECT r FROM unreadable)`.execute(db);
         await sql`DROP TABLE unreadable`.execute(db);
       },
@@ -326,8 +331,10 @@ async function adoptLegacy(k: KeelDb, names: readonly string[]): Promise<void> {
 }
 
 /**
- * Brings the database to the latest schema. Each migration runs in its own transaction; on
- * PostgreSQL the migrator takes a lock, so several nodes starting together migrate once.
+ * Brings the database to the latest schema. On PostgreSQL each migration runs in its own
+ * transaction and the migrator takes a lock, so several nodes starting together migrate once. On
+ * SQLite Kysely runs migrations outside a transaction (its adapter has no transactional DDL), so
+ * a migration that moves data is written to be run again after a crash part-way.
  */
 export async function migrateToLatest(k: KeelDb): Promise<void> {
   const all = migrations(k.dialect);

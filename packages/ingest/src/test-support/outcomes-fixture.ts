@@ -63,9 +63,13 @@ export function outcomesFixture(o: { now: number; seed?: number; tenants?: numbe
           timestamp: at(ms),
           properties,
         });
-        rows.push(track(held ? 'nudge.held_out' : 'nudge.sent', exposedAt, { nudge: id, kind: 'modal', holdout: FIXTURE_HOLDOUT, version: FIXTURE_VERSION }));
-        // A second exposure later on: the first one is what counts.
-        if (rnd() < 0.2) rows.push(track(held ? 'nudge.held_out' : 'nudge.sent', exposedAt + DAY / 2, { nudge: id, kind: 'modal', version: FIXTURE_VERSION }));
+        rows.push(
+          track(held ? 'nudge.held_out' : 'nudge.offered', exposedAt, { nudge: id, kind: 'modal', holdout: FIXTURE_HOLDOUT, version: FIXTURE_VERSION }),
+        );
+        // On screen a moment later (shown arm), and a second exposure later on: the first one is what counts.
+        if (!held) rows.push(track('nudge.sent', exposedAt + 1000, { nudge: id, kind: 'modal', version: FIXTURE_VERSION }));
+        if (rnd() < 0.2)
+          rows.push(track(held ? 'nudge.held_out' : 'nudge.offered', exposedAt + DAY / 2, { nudge: id, kind: 'modal', version: FIXTURE_VERSION }));
         let acted = false;
         let dismissed = false;
         if (!held) {
@@ -98,6 +102,17 @@ export function outcomesFixture(o: { now: number; seed?: number; tenants?: numbe
           if (dismissed) tr.shown.dismissed++;
         }
       }
+      // Unverified exposures (anyone with the public write key could send them): not counted.
+      if (u % 40 === 0)
+        rows.push({
+          type: 'track',
+          event: 'nudge.offered',
+          userId: `forged-${t}-${u}`,
+          groupId: tenant,
+          trust: 'unverified',
+          timestamp: at(o.now - 10 * DAY),
+          properties: { nudge: 'lift', version: FIXTURE_VERSION },
+        });
       // Anonymous visitors' events: no user id, no assignment, not counted.
       if (u % 50 === 0)
         rows.push({

@@ -202,6 +202,14 @@ describe('broken configs: each problem named with its path, what was expected an
     ]);
   });
 
+  test('a malformed failed rule is reported once, not also as a missing one', () => {
+    const text = broken(
+      'failed:   { event: integration.state, where: { integration: sso, state: failed } }',
+      'failed:   { event: integration.state, within: 2 days }',
+    );
+    expect(validateConfigText(text).problems.map((p) => p.path)).toEqual(['checklists[0].items[0].failed.within']);
+  });
+
   test('a holdout needs a goal, and is a percentage from 0 to 50', () => {
     const cfg = (n: Record<string, unknown>) => ({ version: 1, product: 'acme', nudges: [{ id: 'n', kind: 'modal', body: 'x', when: { event: 'x' }, ...n }] });
     const goal = { event: 'report.created', within: '7d' };

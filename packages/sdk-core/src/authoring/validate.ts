@@ -344,6 +344,8 @@ function validParts(input: unknown): KeelConfig | undefined {
     ] as const) {
       const r = schema.safeParse(item[key]);
       if (r.success && r.data !== undefined) out[key] = r.data;
+      // Present but malformed (its own problem is reported): still there, for the checks that ask whether it is.
+      else if (key === 'failed' && item[key] !== undefined) out[key] = { all: [] };
     }
     return out;
   };

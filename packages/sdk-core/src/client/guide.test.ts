@@ -208,6 +208,8 @@ describe('nudges', () => {
     shown.track('feature.used', { feature: 'dataset.ingest' });
     await shown.tick();
     expect(shown.host.state().nudge?.id).toBe('invite-team');
+    // Exposure in the shown arm is the same moment: when it is offered, before it is on screen.
+    expect(shown.tracked.filter(([e]) => e === 'nudge.offered')).toEqual([['nudge.offered', { nudge: 'invite-team', kind: 'modal', version: 7 }]]);
     expect(shown.guide.explain('invite-team').checks.find((c) => c.check === 'holdout')).toMatchObject({ ok: true, detail: 'not in the 20% holdout' });
   });
 

@@ -262,6 +262,23 @@ export function createGuide(deps: GuideDeps): Guide {
     return checks;
   }
 
+  /**
+   * Exposure, for a nudge with a goal: the moment the engine decides it shows (offered to the UI,
+   * or a hotspot's beacon placed), and for a held-out user the same moment, when it is not drawn.
+   * The same point in both arms, so the server compares like with like. Once a page load each; a
+   * held-out one also counts against its own cap (not the interruption budget).
+   */
+  const exposed = new Set<string>();
+  function expose(n: ClientNudge, held: boolean, now: number) {
+    if (!n.goal || exposed.has(n.id)) return;
+    exposed.add(n.id);
+    if (held) {
+      ledger.record('nudge', n.id, now, false);
+      deps.track('nudge.held_out', { nudge: n.id, kind: n.kind, holdout: n.holdout, ...versionOf() });
+      schedule(); // decided again: the next nudge may show
+    } else deps.track('nudge.offered', { nudge: n.id, kind: n.kind, ...versionOf() });
+  }
+
   /** The config version an exposure happened under (outcomes are per version). */
   const versionOf = () => {
     const v = deps.config()?.version;
@@ -330,13 +347,16 @@ export function createGuide(deps: GuideDeps): Guide {
       if (n.holdout) {
         // The server assigns the arm (progress data.holdout); held out, it passes (it is counted), then isn't drawn.
         const h = deps.progress('nudge', n.id)?.data?.holdout;
+        const done = h === true && exposed.has(n.id);
         checks.push({
           check: 'holdout',
-          ok: h !== undefined,
+          ok: h !== undefined && !done,
           detail:
             h === undefined
               ? `waiting for the server's holdout assignment (a ${n.holdout}% holdout; needs a user token)`
-              : `${h ? 'in' : 'not in'} the ${n.holdout}% holdout${h ? ': counted as exposed, never shown' : ''}`,
+              : done
+                ? `in the ${n.holdout}% holdout: never shown (its exposure on this page is counted)`
+                : `${h ? 'in' : 'not in'} the ${n.holdout}% holdout${h ? ': counted as exposed, never shown' : ''}`,
         });
       }
       const mark = skippedOn.get(n.id);
@@ -402,18 +422,15 @@ export function createGuide(deps: GuideDeps): Guide {
     const { decisions, winner, hot, held } = decide(now);
     // Held out: the moment it would have shown is its exposure (counted against its cap, not the
     // interruption budget), and nothing is drawn. Decided again for whatever comes next.
-    const holdBack = (n: ClientNudge) => {
-      ledger.record('nudge', n.id, now, false);
-      deps.track('nudge.held_out', { nudge: n.id, kind: n.kind, holdout: n.holdout, ...versionOf() });
-      schedule();
-    };
-    held.forEach(holdBack);
-    if (!showing && winner && deps.progress('nudge', winner.id)?.data?.holdout === true) holdBack(winner);
+    held.forEach((n) => expose(n, true, now));
+    if (!showing && winner && deps.progress('nudge', winner.id)?.data?.holdout === true) expose(winner, true, now);
     else if (!showing && winner) {
+      expose(winner, false, now);
       const d = decisions.find((x) => x.nudgeId === winner.id)!;
       showing = { nudge: winner, view: viewOf(winner), decision: d, state: 'offered', since: now };
       changed = true;
     }
+    for (const n of hot) expose(n, false, now);
     const hotIds = hot.map((n) => n.id).join();
     if (hotIds !== hotspots.map((n) => n.id).join()) {
       hotspots = hot.map(viewOf);

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { validateConfigText } from '../../packages/sdk-core/dist/authoring.js';
-import { STORES } from './stores.mjs';
+import { publishBenchConfig, STORES } from './stores.mjs';
 
 const DAY = 86_400_000;
 
@@ -20,13 +20,7 @@ export async function measureHealthRecompute({ tenants = 10_000, days = 30, even
 
 async function recompute(store, label, { tenants, days, eventsPerDay, log }) {
   const config = validateConfigText(readFileSync(new URL('../../packages/sdk-core/src/authoring/fixtures/acme.keel.yaml', import.meta.url), 'utf8')).config;
-  await store.config.publish({
-    document: JSON.stringify(config),
-    hash: 'bench',
-    publishedAt: new Date().toISOString(),
-    publishedBy: 'bench',
-    summary: 'first version',
-  });
+  await publishBenchConfig(store, config);
   const now = Date.now();
   const kinds = [
     ['track', 'feature.used', (i) => ({ properties: { feature: `f${i % 7}` } })],

@@ -5,7 +5,7 @@
 // the computed interval contains it.
 import { randomUUID } from 'node:crypto';
 import { inHoldout } from '../../packages/sdk-core/dist/engine.js';
-import { STORES } from './stores.mjs';
+import { publishBenchConfig, STORES } from './stores.mjs';
 
 const DAY = 86_400_000;
 
@@ -15,13 +15,7 @@ export async function measureOutcomes({ tenants = 1_000, usersPerTenant = 30, lo
     const now = Date.now();
     const nudge = (id, event) => ({ id, kind: 'modal', body: 'x', when: { event: 'x' }, goal: { event, within: '7d' }, holdout: 20 });
     const config = { version: 1, product: 'bench', nudges: [nudge('lift', 'report.created'), nudge('flat', 'team.invited')] };
-    await store.config.publish({
-      document: JSON.stringify(config),
-      hash: 'bench',
-      publishedAt: new Date().toISOString(),
-      publishedBy: 'bench',
-      summary: 'first version',
-    });
+    await publishBenchConfig(store, config);
     // A seeded PRNG (mulberry32): the same rows every run.
     let a = 42;
     const rnd = () => {

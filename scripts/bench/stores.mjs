@@ -74,3 +74,13 @@ export const STORES = {
     }
   },
 };
+
+/** Publishes `config` as the store's first version, as `keel config publish` would. */
+export const publishBenchConfig = (store, config) =>
+  store.config.publish({
+    document: JSON.stringify(config),
+    hash: 'bench',
+    publishedAt: new Date().toISOString(),
+    publishedBy: 'bench',
+    summary: 'first version',
+  });

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { validateConfigText } from '../../packages/sdk-core/dist/authoring.js';
 import { openStore } from '../../packages/ingest/dist/index.js';
-import { STORES } from './stores.mjs';
+import { publishBenchConfig, STORES } from './stores.mjs';
 
 const DAY = 86_400_000;
 
@@ -24,13 +24,7 @@ export async function measureSweep({ tenants = 10_000, days = 14, eventsPerDay =
 
 async function sweepOf(store, label, { tenants, days, eventsPerDay, log, instrument }) {
   const config = validateConfigText(readFileSync(new URL('../../packages/sdk-core/src/authoring/fixtures/acme.keel.yaml', import.meta.url), 'utf8')).config;
-  await store.config.publish({
-    document: JSON.stringify(config),
-    hash: 'bench',
-    publishedAt: new Date().toISOString(),
-    publishedBy: 'bench',
-    summary: 'first version',
-  });
+  await publishBenchConfig(store, config);
   const now = Date.now();
   const kinds = [
     ['feature.used', (i) => ({ properties: { feature: `f${i % 7}` } })],

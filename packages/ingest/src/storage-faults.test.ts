@@ -69,6 +69,20 @@ const batch = (size: number) => ({
     properties: { rows: n, note: 'x'.repeat(900) },
   })),
 });
+/** Posts a batch of `size` events to `app`; the ids of every batch answered 200 go into `acked`. */
+const poster =
+  (app: ReturnType<typeof buildApp>, acked: Set<string>) =>
+  async (size = 20) => {
+    const body = batch(size);
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/batch',
+      headers: { authorization: basic, 'content-type': 'text/plain' },
+      payload: JSON.stringify(body),
+    });
+    if (res.statusCode === 200) for (const m of body.batch) acked.add(m.messageId);
+    return res;
+  };
 const integrity = (path: string) => {
   const db = new Database(path, { readonly: true });
   try {
@@ -106,17 +120,7 @@ describe('a full disk', () => {
         logger: { level: 'warn', stream: { write: (l: string) => void lines.push(JSON.parse(l)) } },
       });
       const acked = new Set<string>();
-      const post = async (size = 20) => {
-        const body = batch(size);
-        const res = await app.inject({
-          method: 'POST',
-          url: '/v1/batch',
-          headers: { authorization: basic, 'content-type': 'text/plain' },
-          payload: JSON.stringify(body),
-        });
-        if (res.statusCode === 200) for (const m of body.batch) acked.add(m.messageId);
-        return res;
-      };
+      const post = poster(app, acked);
       try {
         expect((await app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ ok: true, store: 'sqlite' });
         let res = await post();
@@ -258,17 +262,7 @@ describe('a file system that turns read-only while the server runs', () => {
         rateLimit: false,
       });
       const acked = new Set<string>();
-      const post = async (size = 20) => {
-        const body = batch(size);
-        const res = await app.inject({
-          method: 'POST',
-          url: '/v1/batch',
-          headers: { authorization: basic, 'content-type': 'text/plain' },
-          payload: JSON.stringify(body),
-        });
-        if (res.statusCode === 200) for (const m of body.batch) acked.add(m.messageId);
-        return res;
-      };
+      const post = poster(app, acked);
       try {
         for (let i = 0; i < 5; i++) expect((await post()).statusCode).toBe(200);
         writeFileSync(trigger, '1');

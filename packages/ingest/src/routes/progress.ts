@@ -63,6 +63,7 @@ export const progressRoutes: FastifyPluginAsync = async (app) => {
   const progress = app.progressStore;
   if (!progress) return;
   const lifecycle = app.lifecycleService;
+  const published = app.configStore ? configCache(app.configStore) : undefined;
   const DAY = 86_400_000;
   /**
    * The progress answer: stored attestations (and old claims, marked `claim`), the items the
@@ -93,7 +94,7 @@ export const progressRoutes: FastifyPluginAsync = async (app) => {
     // the browser never decides its own arm. Every nudge with a holdout gets `data.holdout` true or
     // false, dated now so it is the newest word in the browser's merge (a state never moves back,
     // so `not_started` changes nothing else); the engine holds such a nudge back until it knows.
-    const current = app.configStore ? await configCache(app.configStore).current() : undefined;
+    const current = await published?.current();
     for (const n of current?.config.nudges ?? []) {
       if (!n.holdout) continue;
       const key = `user:nudge:${n.id}`;

@@ -347,7 +347,7 @@ describe('load shedding (@fastify/under-pressure)', () => {
     // The lag is sampled every 200 ms and clears soon after: catch a shed batch itself, not a
     // health check followed by a batch that may already find the pressure gone (flaked in CI).
     let shed = await postBatch(app);
-    for (const end = Date.now() + 2000; shed.statusCode !== 503 && Date.now() < end; ) {
+    for (const end = Date.now() + 2000; shed.statusCode !== 503 && Date.now() < end;) {
       await new Promise((r) => setTimeout(r, 20));
       shed = await postBatch(app);
     }

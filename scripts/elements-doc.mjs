@@ -30,6 +30,10 @@ export function elementsDoc() {
     'manifest ([React and Vue](frameworks.md)); the script tag registers them lazily (README, "With a script tag").',
     '',
   ];
+  /** A titled table of one kind of member, left out when there are none. */
+  const section = (title, header, items, row) => {
+    if (items?.length) out.push(title, '', table(header, items.map(row)));
+  };
   for (const [pkg, dir] of PACKAGES) {
     const manifest = JSON.parse(readFileSync(`${root}packages/${dir}/dist/custom-elements.json`, 'utf8'));
     const elements = manifest.modules.flatMap((m) => m.declarations ?? []).filter((d) => d.customElement && d.tagName);
@@ -45,63 +49,15 @@ export function elementsDoc() {
       const props = (d.members ?? []).filter(
         (m) => m.kind === 'field' && m.privacy !== 'private' && m.privacy !== 'protected' && !m.static && !m.attribute && !m.name.startsWith('_'),
       );
-      if (props.length)
-        out.push(
-          'Properties (no attribute):',
-          '',
-          table(
-            ['property', 'type', ''],
-            props.map((m) => [code(m.name), code(m.type?.text), cell(m.description)]),
-          ),
-        );
+      section('Properties (no attribute):', ['property', 'type', ''], props, (m) => [code(m.name), code(m.type?.text), cell(m.description)]);
       const methods = (d.members ?? []).filter(
         (m) => m.kind === 'method' && m.privacy !== 'private' && m.privacy !== 'protected' && !m.static && !m.name.startsWith('_'),
       );
-      if (methods.length)
-        out.push(
-          'Methods:',
-          '',
-          table(
-            ['method', ''],
-            methods.map((m) => [code(`${m.name}(${(m.parameters ?? []).map((p) => p.name).join(', ')})`), cell(m.description)]),
-          ),
-        );
-      if (d.events?.length)
-        out.push(
-          'Events:',
-          '',
-          table(
-            ['event', ''],
-            d.events.map((e) => [code(e.name), cell(e.description)]),
-          ),
-        );
-      if (d.slots?.length)
-        out.push(
-          'Slots:',
-          '',
-          table(
-            ['slot', ''],
-            d.slots.map((s) => [s.name ? code(s.name) : '(default)', cell(s.description)]),
-          ),
-        );
-      if (d.cssParts?.length)
-        out.push(
-          'Parts (`::part()`):',
-          '',
-          table(
-            ['part', ''],
-            d.cssParts.map((p) => [code(p.name), cell(p.description)]),
-          ),
-        );
-      if (d.cssProperties?.length)
-        out.push(
-          'Theme variables:',
-          '',
-          table(
-            ['custom property', ''],
-            d.cssProperties.map((p) => [code(p.name), cell(p.description)]),
-          ),
-        );
+      section('Methods:', ['method', ''], methods, (m) => [code(`${m.name}(${(m.parameters ?? []).map((p) => p.name).join(', ')})`), cell(m.description)]);
+      section('Events:', ['event', ''], d.events, (e) => [code(e.name), cell(e.description)]);
+      section('Slots:', ['slot', ''], d.slots, (x) => [x.name ? code(x.name) : '(default)', cell(x.description)]);
+      section('Parts (`::part()`):', ['part', ''], d.cssParts, (x) => [code(x.name), cell(x.description)]);
+      section('Theme variables:', ['custom property', ''], d.cssProperties, (x) => [code(x.name), cell(x.description)]);
     }
   }
   return `${out

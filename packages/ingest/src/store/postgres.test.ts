@@ -11,7 +11,7 @@ import { type KeelDb, postgresKeelDb } from './db.js';
 import { StorageFaultError } from './faults.js';
 import { MIGRATION_COUNT, migrateToLatest } from './migrations.js';
 import { openPostgresStore } from './open.js';
-import { openPostgresEventStore, type PostgresEventStore } from './postgres.js';
+import { binaryIntArray, binaryTextArray, openPostgresEventStore, type PostgresEventStore } from './postgres.js';
 import type { StoredEvent } from './types.js';
 
 const row = (messageId: string, over: Partial<StoredEvent> = {}): StoredEvent => ({
@@ -51,6 +51,22 @@ const node = async (url: string, o: { connectTimeoutMs?: number } = {}): Promise
   await migrateToLatest(k);
   return k;
 };
+
+describe('binary array parameters', () => {
+  // The hot insert sends its columns as binary text[]: every value must come back exactly as the
+  // text form would have stored it (quotes, backslashes and braces need no escaping in binary).
+  test('text[] and int4[] round-trip through the real server', async () => {
+    const values = ['', 'plain', '"quoted"', 'back\\slash\\', '{braces},comma', 'NULL', 'é ü 字 🎉', '\uD800 lone', null, 'x'.repeat(70_000), null];
+    const r = await direct.query<{ v: string | null; n: number; i: number }>(
+      'SELECT v, n, i FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS t(v, n, i)',
+      [binaryTextArray(values), binaryIntArray(values.map((_, i) => i * 1000 - 3))],
+    );
+    expect(r.rows.map((x) => x.v)).toEqual(values.map((v) => (v === null ? null : v.replace('\uD800', '\uFFFD'))));
+    expect(r.rows.map((x) => x.n)).toEqual(values.map((_, i) => i * 1000 - 3));
+    const empty = await direct.query('SELECT cardinality($1::text[]) AS n', [binaryTextArray([])]);
+    expect(empty.rows[0].n).toBe(0);
+  });
+});
 
 describe('the database goes away', () => {
   let proxy: TcpProxy;

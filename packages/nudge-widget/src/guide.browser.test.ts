@@ -163,8 +163,7 @@ test('a hotspot is a beacon reachable from the keyboard: Enter opens it, focus m
   await publish({
     version: 1,
     product: 'acme',
-    // A cap above one: with the default (once a day) the opened tip is capped when it closes and its
-    // beacon goes, racing the focus check below; this test is about the keyboard path.
+    // A cap above one, so the beacon stays after the tip closes (the next test is the capped case).
     nudges: [
       {
         id: 'filters-tip',
@@ -195,6 +194,25 @@ test('a hotspot is a beacon reachable from the keyboard: Enter opens it, focus m
   await userEvent.keyboard('{Escape}');
   await expect.poll(() => onScreen('filters-tip')).toBe(false);
   expect(nudgeEl('filters-tip')!.shadowRoot!.activeElement).toBe(beacon());
+});
+
+test('a hotspot capped as it closes (the default, once a day) hands keyboard focus to its anchor, not to <body>', async () => {
+  await publish({
+    version: 1,
+    product: 'acme',
+    nudges: [{ id: 'filters-tip', kind: 'hotspot', anchor: '#filters', title: 'Filters', body: 'Narrow a report.', when: { page: '/**' } }],
+  });
+  document.body.insertAdjacentHTML('beforeend', '<button id="filters">Filters</button>');
+  await start();
+  const beacon = () => nudgeEl('filters-tip')?.shadowRoot?.querySelector<HTMLButtonElement>('.beacon') ?? null;
+  await expect.poll(() => beacon()?.matches(':popover-open')).toBe(true);
+  beacon()!.focus();
+  await userEvent.keyboard('{Enter}');
+  await expect.poll(() => onScreen('filters-tip')).toBe(true);
+  await userEvent.keyboard('{Escape}');
+  // Seen once today: the engine retires the tip, and its beacon goes with it.
+  await expect.poll(() => nudgeEl('filters-tip')).toBe(null);
+  expect(document.activeElement).toBe(document.getElementById('filters'));
 });
 
 test('a recipe from its checklist item: click, Next and event steps, a late anchor, one in a shadow root; completion completes the item, on the server too', async () => {

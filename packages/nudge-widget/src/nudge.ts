@@ -253,6 +253,7 @@ export class KeelNudge extends LitElement {
     const pending = this.pending;
     this.pending = false;
     this.abort?.abort();
+    const hadFocus = !!this.renderRoot.querySelector(':focus');
     const beacon = !keepBeacon && !!this.stopBeacon;
     if (!keepBeacon) {
       this.stopBeacon?.();
@@ -262,6 +263,8 @@ export class KeelNudge extends LitElement {
     if (!this.open) {
       // A hotspot's beacon gone with its anchor, or a nudge removed before it showed: said too.
       if ((beacon && reason !== 'replaced') || (pending && reason === 'disconnected')) this.emit('keel-nudge-hidden', { nudgeId: this.nudgeId, reason });
+      // A keyboard user on a beacon that goes (its tip capped once closed) lands on what it pointed at, not on <body>.
+      if (hadFocus && reason !== 'disconnected') this.refocus(this.anchorEl);
       return;
     }
     this.setOpen(false);
@@ -269,9 +272,17 @@ export class KeelNudge extends LitElement {
     this.stopPanel = undefined;
     close(this.panel);
     this.emit('keel-nudge-hidden', { nudgeId: this.nudgeId, reason });
-    // Focus returns where it was (for a hotspot: to its beacon, when it is still there).
-    const back = this.stopBeacon ? this.beacon : this.returnFocus;
-    if (reason !== 'disconnected' && reason !== 'outside' && back?.isConnected) back.focus({ preventScroll: true });
+    // Focus returns where it was (for a hotspot: to its beacon, when it is still there; else to its anchor).
+    if (reason !== 'disconnected' && reason !== 'outside') this.refocus(this.stopBeacon ? this.beacon : this.returnFocus, this.anchorEl);
+  }
+
+  /** Focuses the first of these that takes focus (a closed beacon, or an element gone or not focusable, doesn't). */
+  private refocus(...to: (Element | null | undefined)[]): void {
+    for (const el of to) {
+      if (!el?.isConnected || !('focus' in el)) continue;
+      (el as HTMLElement).focus({ preventScroll: true });
+      if (deepActive() === el) return;
+    }
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {

@@ -9,14 +9,14 @@ import type { durationMs } from '../rules/duration.js';
 import type { evaluate } from '../rules/evaluate.js';
 import type { glob } from '../rules/match.js';
 import type { memoryContext, MemoryEvent } from '../rules/memory.js';
-import type { Explanation, Rule, RuleContext } from '../rules/types.js';
-import { DEFAULT_FATIGUE, type FatiguePolicy, humanDuration, Ledger, type SurfaceKind } from './budget.js';
+import type { Rule, RuleContext } from '../rules/types.js';
+import { DEFAULT_FATIGUE, type FatiguePolicy, Ledger, type SurfaceKind } from './budget.js';
+import { type BudgetSnapshot, type Decision, decide, explainLine, interruptionChecks } from './decide.js';
 import type { resolveText, SAFE_LINK } from './text.js';
 import type {
   ClientConfig,
   ClientNudge,
   ClientRecipe,
-  GuideCheck,
   GuideHost,
   GuideLoader,
   GuideReport,
@@ -30,8 +30,6 @@ import type {
   Text,
 } from './types.js';
 
-const DAY = 86_400_000;
-const DEFAULT_CAP = { times: 1, per: '1d' };
 const MAX_TIMER = 2 ** 31 - 1;
 
 export type Outcome = { ok: true } | { ok: false; reason: string };
@@ -108,22 +106,7 @@ interface PageMark {
 
 const q = (v: unknown) => JSON.stringify(v) ?? String(v);
 const selectorsOf = (a: string | readonly string[] | undefined): readonly string[] => (a === undefined ? [] : typeof a === 'string' ? [a] : a);
-/** `09:41:07 UTC`: the trace is read by people in any time zone, and in logs. */
-const clock = (t: number) => `${new Date(t).toISOString().slice(11, 19)} UTC`;
-
-/**
- * A rule's outcome in one line: `holds: all of 3`, or the first clause that failed with its value
- * (`"feature.used" where feature = "reports.create" in the last 7d is 2 (needs no)`).
- */
-export function explainLine(e: Explanation): string {
-  if (e.ok) return `holds: ${e.clause}`;
-  const leaf = (x: Explanation): string =>
-    x.reason === 'missing' ? `${x.clause}: no data yet` : `${x.clause} is ${q(x.actual)}${x.expected ? ` (needs ${x.expected})` : ''}`;
-  let x = e;
-  while (x.clause.startsWith('all of') && x.children?.some((c) => !c.ok)) x = x.children.find((c) => !c.ok)!;
-  if (x.clause.startsWith('any of') && x.children?.length) return `none of ${x.children.length} holds; the first: ${explainLine(x.children[0]!)}`;
-  return leaf(x);
-}
+export { explainLine };
 
 export interface Guide {
   readonly host: GuideHost;
@@ -219,48 +202,18 @@ export function createGuide(deps: GuideDeps): Guide {
   const isDismissed = (id: string) =>
     ledger.data.dismissed[id] ?? (deps.progress('nudge', id)?.state === 'dismissed' ? Date.parse(deps.progress('nudge', id)!.updatedAt) : undefined);
 
-  /** Checks that decide whether any interrupting surface may open now, shared by nudges and checklists. */
-  function interruptionChecks(now: number): GuideCheck[] {
-    const p = policy();
-    const sess = ledger.sessionCount(now);
-    const day = ledger.dayCount(now);
-    const quietUntil = ledger.data.closedAt ? ledger.data.closedAt + p.quietMs : 0;
-    const typing = deps.typing();
-    // A reopened checklist is inline, not an overlay: it holds the others back for a quiet period at most.
-    const held = reopened && now < reopened.at + p.quietMs ? reopened : undefined;
-    const busy = showing
-      ? `nudge "${showing.nudge.id}" is ${showing.state === 'on-screen' ? 'on screen' : 'being shown'}`
-      : run
-        ? `recipe "${run.recipe.id}" is running (step ${run.index + 1} of ${run.recipe.steps.length})`
-        : openHotspot
-          ? `hotspot "${openHotspot}" is open`
-          : held
-            ? `checklist "${held.id}" reopened itself to show a failed item (until the user closes it, leaves the page, or ${clock(held.at + p.quietMs)})`
-            : undefined;
-    const hidden = deps.hidden?.() ?? false;
-    const dayFree = ledger.oldestInterruptionSince(now - DAY);
-    const checks: GuideCheck[] = [
-      { check: 'session cap', ok: sess < p.perSession, count: sess, limit: p.perSession, detail: `${sess} of ${p.perSession} interruptions this session` },
-      { check: 'day cap', ok: day < p.perDay, count: day, limit: p.perDay, detail: `${day} of ${p.perDay} interruptions in the last 24 h` },
-      {
-        check: 'quiet period',
-        ok: now >= quietUntil,
-        detail:
-          now >= quietUntil
-            ? ledger.data.closedAt
-              ? `over (the last close was at ${clock(ledger.data.closedAt)})`
-              : 'nothing closed yet'
-            : `${humanDuration(quietUntil - now)} left after the last close at ${clock(ledger.data.closedAt)}`,
-      },
-      { check: 'one at a time', ok: !busy, detail: busy ?? 'nothing else is open' },
-      { check: 'typing', ok: !typing, detail: typing ? `the user is typing in ${typing}` : 'no text field has focus' },
-      { check: 'page visible', ok: !hidden, detail: hidden ? 'the page is in a background tab' : 'the page is visible' },
-    ];
-    if (day >= p.perDay && dayFree) checks[1]!.until = dayFree + DAY;
-    if (now < quietUntil) checks[2]!.until = quietUntil;
-    if (held && !showing && !run && !openHotspot) checks[3]!.until = held.at + p.quietMs; // held by the checklist alone
-    return checks;
-  }
+  /** The budget's state now, for `interruptionChecks` (read only). */
+  const budgetAt = (now: number): BudgetSnapshot => ({
+    now,
+    policy: policy(),
+    ledger,
+    typing: deps.typing(),
+    hidden: deps.hidden?.() ?? false,
+    showing,
+    run,
+    openHotspot,
+    reopened,
+  });
 
   /**
    * Exposure, for a nudge with a goal: the moment the engine decides it shows (offered to the UI,
@@ -285,116 +238,30 @@ export function createGuide(deps: GuideDeps): Guide {
     return v === undefined ? {} : { version: v };
   };
 
-  /** The full decision for every nudge in the config, with no side effects. */
-  function decide(now: number): { decisions: NudgeDecision[]; winner?: ClientNudge; hot: ClientNudge[]; held: ClientNudge[] } {
-    const cfg = deps.config();
-    const nudges = cfg?.nudges ?? [];
-    const ctx = deps.ctx();
+  /** The full decision for every nudge in the config, with no side effects (decide.ts). */
+  function decideAt(now: number): Decision {
     const path = deps.path();
-    const state = deps.lifecycleState();
-    const shared = interruptionChecks(now);
-    const ready: { n: ClientNudge; d: NudgeDecision; order: number }[] = [];
-    const hot: ClientNudge[] = [];
-    const held: ClientNudge[] = [];
-    const decisions = nudges.map((n, order): NudgeDecision => {
-      if (openHotspot === n.id) {
-        hot.push(n);
-        return { nudgeId: n.id, status: 'showing', summary: 'open (the user opened its beacon)', checks: [], at: now };
-      }
-      if (showing?.nudge.id === n.id) {
-        return {
-          ...showing.decision,
-          status: showing.state === 'on-screen' ? 'showing' : 'eligible',
-          summary: showing.state === 'on-screen' ? `on screen since ${clock(showing.since)}` : 'chosen; waiting for its anchor to appear',
-          at: now,
-        };
-      }
-      const checks: GuideCheck[] = [];
-      const refusal = deps.refused(`nudge:${n.id}`);
-      checks.push({ check: 'lifecycle', ok: !refusal, detail: refusal ?? (state ? `allowed in lifecycle state "${state}"` : 'no lifecycle restriction') });
-      if (n.audience) {
-        const e = evaluate(n.audience, ctx);
-        checks.push({ check: 'audience', ok: e.ok, detail: explainLine(e), explanation: e });
-      }
-      const w = evaluate(n.when, ctx);
-      checks.push({ check: 'when', ok: w.ok, detail: explainLine(w), explanation: w });
-      const dismissedAt = isDismissed(n.id);
-      checks.push({
-        check: 'dismissed',
-        ok: dismissedAt === undefined,
-        detail: dismissedAt === undefined ? 'not dismissed' : `dismissed for good on ${new Date(dismissedAt).toISOString().slice(0, 10)}`,
-      });
-      const snoozed = ledger.data.snoozed[n.id];
-      const snoozing = snoozed !== undefined && snoozed > now;
-      checks.push({
-        check: 'snoozed',
-        ok: !snoozing,
-        detail: snoozing ? `snoozed for ${humanDuration(snoozed - now)} more` : 'not snoozed',
-        ...(snoozing ? { until: snoozed } : {}),
-      });
-      const cap = n.cap ?? DEFAULT_CAP;
-      const perMs = durationMs(cap.per) || DAY;
-      const c = ledger.countOf('nudge', n.id, perMs, now);
-      const capCheck: GuideCheck = {
-        check: 'nudge cap',
-        ok: c.count < cap.times,
-        count: c.count,
-        limit: cap.times,
-        detail: `shown ${c.count} of ${cap.times} ${cap.times === 1 ? 'time' : 'times'} in ${cap.per}${n.cap ? '' : ' (the default cap)'}`,
-      };
-      if (!capCheck.ok && c.oldest !== undefined) capCheck.until = c.oldest + perMs;
-      checks.push(capCheck);
-      if (n.holdout) {
-        // The server assigns the arm (progress data.holdout); held out, it passes (it is counted), then isn't drawn.
-        const h = deps.progress('nudge', n.id)?.data?.holdout;
-        const done = h === true && exposed.has(n.id);
-        checks.push({
-          check: 'holdout',
-          ok: h !== undefined && !done,
-          detail:
-            h === undefined
-              ? `waiting for the server's holdout assignment (a ${n.holdout}% holdout; needs a user token)`
-              : done
-                ? `in the ${n.holdout}% holdout: never shown (its exposure on this page is counted)`
-                : `${h ? 'in' : 'not in'} the ${n.holdout}% holdout${h ? ': counted as exposed, never shown' : ''}`,
-        });
-      }
-      const mark = skippedOn.get(n.id);
-      if (mark && mark.path === path) checks.push({ check: 'anchor', ok: false, detail: mark.detail });
-      if (n.kind !== 'hotspot') checks.push(...shared.map((x) => ({ ...x })));
-      if (!deps.loader) checks.push({ check: 'ui', ok: false, detail: 'no UI to show it: pass ui: () => import("@keel/nudge-widget/ui") to init()' });
-      else if (uiError) checks.push({ check: 'ui', ok: false, detail: `the UI module failed to load: ${uiError}` });
-      const failed = checks.find((x) => !x.ok);
-      const d: NudgeDecision = {
-        nudgeId: n.id,
-        status: failed ? 'blocked' : 'eligible',
-        summary: failed ? `blocked by ${failed.check}: ${failed.detail}` : 'eligible',
-        checks,
-        at: now,
-      };
-      if (!failed) {
-        if (n.kind === 'hotspot') {
-          if (deps.progress('nudge', n.id)?.data?.holdout === true) {
-            held.push(n);
-            d.summary = 'eligible; held out (counted as exposed, never shown)';
-          } else {
-            if (!run) hot.push(n);
-            d.summary = run ? 'eligible; hidden while a recipe runs' : 'shown as a hotspot beacon';
-          }
-        } else ready.push({ n, d, order });
-      }
-      return d;
+    return decide({
+      ...budgetAt(now),
+      ledger,
+      nudges: deps.config()?.nudges ?? [],
+      ctx: deps.ctx(),
+      lifecycleState: deps.lifecycleState(),
+      lib: deps.lib,
+      refused: deps.refused,
+      dismissedAt: isDismissed,
+      holdout: (id) => deps.progress('nudge', id)?.data?.holdout as boolean | undefined,
+      exposed,
+      anchorProblem: (id) => {
+        const mark = skippedOn.get(id);
+        return mark && mark.path === path ? mark.detail : undefined;
+      },
+      uiProblem: !deps.loader
+        ? 'no UI to show it: pass ui: () => import("@keel/nudge-widget/ui") to init()'
+        : uiError
+          ? `the UI module failed to load: ${uiError}`
+          : undefined,
     });
-    ready.sort((a, b) => (b.n.priority ?? 0) - (a.n.priority ?? 0) || a.order - b.order);
-    const [first, ...rest] = ready;
-    if (first) first.d.summary = 'eligible: every check passes; it shows now';
-    for (const r of rest) {
-      const detail = `"${first!.n.id}" goes first (priority ${first!.n.priority ?? 0} vs ${r.n.priority ?? 0})`;
-      r.d.checks.push({ check: 'priority', ok: false, detail });
-      r.d.status = 'blocked';
-      r.d.summary = `blocked by priority: ${detail}`;
-    }
-    return first ? { decisions, winner: first.n, hot, held } : { decisions, hot, held };
   }
 
   /** Decides and acts: offers the winner to the UI, updates hotspots, sets a timer for the next change. */
@@ -419,7 +286,7 @@ export function createGuide(deps: GuideDeps): Guide {
       lastPath = path;
       for (const [id, m] of skippedOn) if (m.path !== path) skippedOn.delete(id);
     }
-    const { decisions, winner, hot, held } = decide(now);
+    const { decisions, winner, hot, held } = decideAt(now);
     // Held out: the moment it would have shown is its exposure (counted against its cap, not the
     // interruption budget), and nothing is drawn. Decided again for whatever comes next.
     held.forEach((n) => expose(n, true, now));
@@ -773,7 +640,7 @@ export function createGuide(deps: GuideDeps): Guide {
     const p = policy();
     const quietUntil = ledger.data.closedAt ? ledger.data.closedAt + p.quietMs : 0;
     const r: GuideReport = {
-      nudges: decide(now).decisions,
+      nudges: decideAt(now).decisions,
       budget: { session: { count: ledger.sessionCount(now), limit: p.perSession }, day: { count: ledger.dayCount(now), limit: p.perDay } },
     };
     const version = deps.config()?.version;
@@ -797,7 +664,7 @@ export function createGuide(deps: GuideDeps): Guide {
     onMessage,
     explain(id) {
       const now = deps.now();
-      const d = decide(now).decisions.find((x) => x.nudgeId === id);
+      const d = decideAt(now).decisions.find((x) => x.nudgeId === id);
       if (d) return d;
       const known = (deps.config()?.nudges ?? []).map((n) => n.id);
       return {
@@ -820,7 +687,7 @@ export function createGuide(deps: GuideDeps): Guide {
       const now = deps.now();
       // A checklist reopening itself in a background tab is seen when the user comes back (it
       // asks once, when the item fails): visibility is not one of its checks.
-      const failed = interruptionChecks(now).find((c) => !c.ok && c.check !== 'page visible');
+      const failed = interruptionChecks(budgetAt(now)).find((c) => !c.ok && c.check !== 'page visible');
       if (failed) return { ok: false, reason: `${failed.check}: ${failed.detail}` };
       ledger.record(kind, id, now, true);
       if (kind === 'checklist') {

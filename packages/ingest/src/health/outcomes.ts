@@ -21,6 +21,7 @@ import type { KeelConfig } from '@keel/sdk-core/schema';
 import type { KeelDb } from '../store/db.js';
 import type { ConfigStore } from '../store/state-types.js';
 import { configCache } from './config-cache.js';
+import { type FrictionEntry, frictionLog, type FrictionOptions } from './friction.js';
 
 export const OUTCOME_METHOD = "difference of goal rates, shown − held out, with Newcombe's hybrid score interval (method 10), 95%";
 /** Users whose goal window has closed, in each arm, before a lift is computed. */
@@ -305,6 +306,8 @@ function summarise(
 export interface OutcomeService {
   /** Every nudge's outcomes under the published config (its goals and holdouts). */
   nudges(o?: OutcomeOptions): Promise<NudgeOutcome[]>;
+  /** The failures those fixes are for, ranked, with the items that address them (friction.ts). */
+  friction(o?: FrictionOptions): Promise<FrictionEntry[]>;
 }
 
 export function outcomeService(k: KeelDb, config: ConfigStore): OutcomeService {
@@ -317,5 +320,8 @@ export function outcomeService(k: KeelDb, config: ConfigStore): OutcomeService {
     }
     return parsed.get(version);
   };
-  return { nudges: async (o) => nudgeOutcomes(k, (await cache.current())?.config, { ...o, configOf }) };
+  return {
+    nudges: async (o) => nudgeOutcomes(k, (await cache.current())?.config, { ...o, configOf }),
+    friction: async (o) => frictionLog(k, (await cache.current())?.config, o),
+  };
 }

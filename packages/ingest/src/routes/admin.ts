@@ -245,6 +245,70 @@ export const adminRoutes: FastifyPluginAsync = async (app) => {
     );
   }
 
+  if (outcomes) {
+    const Period = z.looseObject({
+      from: z.string(),
+      to: z.string(),
+      affectedUsers: z.number().int(),
+      activeUsers: z.number().int(),
+      rate: z.number().nullable(),
+    });
+    app.get(
+      '/v1/admin/friction',
+      {
+        config: { invalid: { querystring: { code: 'invalid_query', format: 'message' } } },
+        schema: {
+          ...auth,
+          summary: 'The friction log: recurring failures ranked by users hit, with their trend and the config items that address them',
+          description:
+            'Errors by fingerprint and route, anchors that never appeared, recipe steps users leave or skip, failing integrations and tickets by tag, over the last `days` (default 7) against the window before; each with first and last seen, users, tenants (with their health band), samples, and for each config item that addresses it the share of active users hit before and after the version that brought it.',
+          querystring: z.strictObject({
+            days: z.coerce.number().int().min(1).max(90).optional().describe('the window, in days (default 7)'),
+            tenant: z.string().min(1).optional().describe("one tenant's friction only"),
+            evidence: z
+              .enum(['verified', 'any'], { error: 'evidence must be "verified" or "any"' })
+              .optional()
+              .describe('verified: count only events with a verified user (default any)'),
+            limit: z.coerce.number().int().min(1).max(500).optional().describe('entries returned, most users first (default 50)'),
+          }),
+          response: {
+            200: z.object({
+              at: z.string(),
+              days: z.number().int(),
+              entries: z.array(
+                z.looseObject({
+                  kind: z.string(),
+                  key: z.string(),
+                  title: z.string(),
+                  occurrences: z.number().int(),
+                  users: z.number().int(),
+                  tenants: z.number().int(),
+                  trend: z.string(),
+                  addressedBy: z.array(z.looseObject({ item: z.string(), version: z.number().int(), before: Period, after: Period, explanation: z.string() })),
+                  explanation: z.string(),
+                }),
+              ),
+            }),
+            ...adminErrors,
+          },
+        },
+      },
+      async (req) => {
+        const q = req.query as { days?: number; tenant?: string; evidence?: 'verified' | 'any'; limit?: number };
+        const now = Date.now();
+        const days = q.days ?? 7;
+        const entries = await outcomes.friction({
+          now,
+          days,
+          ...(q.tenant ? { tenant: q.tenant } : {}),
+          ...(q.evidence ? { evidence: q.evidence } : {}),
+          ...(q.limit ? { limit: q.limit } : {}),
+        });
+        return { at: new Date(now).toISOString(), days, entries };
+      },
+    );
+  }
+
   const status = app.statusService;
   if (status) {
     app.post(

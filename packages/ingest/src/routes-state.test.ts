@@ -109,6 +109,33 @@ describe('config: publish, serve with ETag, audit', () => {
     );
   });
 
+  test('error repairs are stored as authored and served to browsers as nudges (repair-<id>), published or previewed', async () => {
+    const repairs = {
+      version: 1,
+      product: 'acme',
+      nudges: [{ id: 'hello', kind: 'modal', body: 'x', when: { event: 'x' } }],
+      errors: [{ id: 'no-dataset', match: { code: 'E_NO_DATASET' }, body: 'Import a dataset first.' }],
+    };
+    const pub = await publish(repairs);
+    expect(pub.statusCode, pub.body).toBe(201);
+    const served = (await app.inject({ method: 'GET', url: '/v1/config?writeKey=wk' })).json() as {
+      config: Record<string, unknown> & { nudges: { id: string }[] };
+    };
+    expect(served.config.nudges.map((n) => n.id)).toEqual(['hello', 'repair-no-dataset']);
+    expect(served.config.nudges[1]).toMatchObject({ kind: 'banner', when: { event: 'error.raised', where: { code: 'E_NO_DATASET' }, within: '10m' } });
+    expect('errors' in served.config).toBe(false);
+    // The stored version keeps what the CS team wrote (versions, diffs and the audit read it).
+    expect(JSON.parse((await store.config.latest())!.document)).toEqual(repairs);
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/admin/drafts',
+      headers: { authorization: `Bearer ${ADMIN}` },
+      payload: JSON.stringify({ config: { ...repairs, errors: [{ ...repairs.errors[0], id: 'draft-fix' }] }, actor: 'ada@cs' }),
+    });
+    const preview = (await app.inject({ method: 'GET', url: `/v1/config?writeKey=wk&draft=${res.json().draft}` })).json() as typeof served;
+    expect(preview.config.nudges.map((n) => n.id)).toEqual(['hello', 'repair-draft-fix']);
+  });
+
   test('publishing needs the admin key; reading needs a write key', async () => {
     expect((await publish(doc('x'), {})).json()).toMatchObject({ error: 'missing_admin_key' });
     expect((await publish(doc('x'), { authorization: 'Bearer wk' })).statusCode).toBe(401);

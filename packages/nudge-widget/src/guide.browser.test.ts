@@ -215,6 +215,44 @@ test('a hotspot capped as it closes (the default, once a day) hands keyboard foc
   expect(document.activeElement).toBe(document.getElementById('filters'));
 });
 
+test('an error mapped to a repair shows it in place when it happens (a nudge the engine chooses and explains); its retry reaches the host app and the outcome is tracked', async () => {
+  await publish({
+    version: 1,
+    product: 'acme',
+    errors: [
+      {
+        id: 'no-dataset',
+        match: { code: 'E_NO_DATASET' },
+        anchor: '#new-report',
+        title: 'This report needs data',
+        body: 'Import a dataset first, then try again.',
+        actions: [{ label: 'Try again', event: 'report.retry' }],
+      },
+      { id: 'other', match: { code: 'E_OTHER' }, body: 'Never shown here.' },
+    ],
+  } as ClientConfig);
+  document.body.insertAdjacentHTML('beforeend', '<main><button id="new-report">New report</button></main>');
+  const g = await start();
+  const heard: unknown[] = [];
+  document.addEventListener('keel-nudge-action', (e) => heard.push(e.detail.action.event));
+  expect((await g.keel.debug.explain('repair-no-dataset')).summary).toMatch(/^blocked by when: at least 1 "error.raised" where code = "E_NO_DATASET"/);
+  g.keel.track('error.raised', { code: 'E_NO_DATASET', message: 'no dataset' });
+  await expect.poll(() => onScreen('repair-no-dataset')).toBe(true);
+  const el = nudgeEl('repair-no-dataset')!;
+  expect(el.shadowRoot!.querySelector('.body')!.textContent).toContain('Import a dataset first');
+  expect(nudgeEl('repair-other')).toBeNull();
+  expect(g.events('nudge.sent')).toEqual([{ nudge: 'repair-no-dataset', kind: 'tooltip', anchor: '#new-report', priority: 100, version: expect.any(Number) }]);
+  await axeClean(el);
+  // By keyboard: focus is in the tip; Tab to its button and press it.
+  await userEvent.keyboard('{Tab}');
+  expect(el.shadowRoot!.activeElement?.textContent).toBe('Try again');
+  await userEvent.keyboard('{Enter}');
+  await expect.poll(() => onScreen('repair-no-dataset')).toBe(false);
+  expect(heard).toEqual(['report.retry']);
+  expect(g.events('nudge.acted')).toEqual([{ nudge: 'repair-no-dataset', kind: 'tooltip', action: 'event', label: 'Try again' }]);
+  expect(g.events('report.retry')).toEqual([{ nudge: 'repair-no-dataset' }]);
+});
+
 test('a recipe from its checklist item: click, Next and event steps, a late anchor, one in a shadow root; completion completes the item, on the server too', async () => {
   await publish({
     version: 1,

@@ -39,6 +39,11 @@ const FIX: KeelConfig = {
       when: { event: 'error.raised', where: { code: 'E_NO_DATASET' }, within: '1d' },
     },
   ],
+  // An error repair addresses it too (served as the nudge repair-import-first); one for another code does not.
+  errors: [
+    { id: 'import-first', match: { code: 'E_NO_DATASET' }, body: 'Import a dataset first.' },
+    { id: 'reconnect', match: { code: 'E_AUTH' }, body: 'Reconnect.' },
+  ],
 } as KeelConfig;
 const users = Array.from({ length: 20 }, (_, i) => `u${i}`);
 const tenantOf = (u: string) => `t${Number(u.slice(1)) % 4}`;
@@ -135,7 +140,10 @@ describe.each(dialects)('the friction log on %s', (_name, open) => {
     const e = (await frictionLog(k, FIX, { now })).find((x) => x.kind === 'error')!;
     expect([e.previous.users, e.users, e.trend]).toEqual([10, 2, 'falling']);
     expect(e.firstSeen).toBe(at(9 * DAY + 9000)); // the earliest of the ten
-    expect(e.addressedBy).toHaveLength(1);
+    expect(e.addressedBy.map((f) => [f.item, f.version])).toEqual([
+      ['nudge:explain-report-error', 2],
+      ['repair:import-first', 2],
+    ]);
     const fix = e.addressedBy[0]!;
     expect([fix.item, fix.version, fix.publishedAt]).toEqual(['nudge:explain-report-error', 2, at(7 * DAY)]);
     expect([fix.before.affectedUsers, fix.before.activeUsers, fix.before.rate]).toEqual([10, 20, 0.5]);

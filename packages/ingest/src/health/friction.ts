@@ -13,8 +13,8 @@
  *   disconnected, revoked…), by integration.
  * - `ticket`: `ticket.created`, by tag (untagged tickets are one entry).
  *
- * Every entry says which config items address it (a nudge or checklist item whose rule names the
- * entry's event with a `where` its events match) and, for each, the share of active users it hit in
+ * Every entry says which config items address it (a nudge, an error repair, or a checklist item
+ * whose rule names the entry's event with a `where` its events match) and, for each, the share of active users it hit in
  * the window before that item was first published and in the window after: the rate, not the
  * count, so a quieter week doesn't read as a fix.
  *
@@ -23,7 +23,7 @@
  * only those.
  */
 import { matchWhere, type Where } from '@keel/sdk-core/engine';
-import type { KeelConfig } from '@keel/sdk-core/schema';
+import { type KeelConfig, REPAIR_PREFIX, servedConfig } from '@keel/sdk-core/authoring';
 import { sql } from 'kysely';
 import type { KeelDb } from '../store/db.js';
 
@@ -45,7 +45,7 @@ export interface FrictionPeriod {
 }
 
 export interface FrictionFix {
-  /** `nudge:<id>` or `checklist:<checklist>/<item>`. */
+  /** `nudge:<id>`, `repair:<id>` (an `errors:` entry) or `checklist:<checklist>/<item>`. */
   item: string;
   /** The first config version that had it, and when it was published. */
   version: number;
@@ -197,11 +197,14 @@ function eventLeaves(rule: unknown, out: { event: string; where?: Where }[] = []
   return out;
 }
 
+/** A nudge's item name; an error repair (served as the nudge `repair-<id>`) is `repair:<id>`. */
+const itemOf = (nudgeId: string) => (nudgeId.startsWith(REPAIR_PREFIX) ? `repair:${nudgeId.slice(REPAIR_PREFIX.length)}` : `nudge:${nudgeId}`);
+
 /** The config items whose rules name this event with a `where` the sample matches. */
 function addressing(config: KeelConfig | undefined, event: string, sample: Record<string, unknown>): string[] {
   const hits = (rules: unknown[]) => rules.some((rule) => eventLeaves(rule).some((l) => l.event === event && matchWhere(l.where, sample)));
   const items: string[] = [];
-  for (const n of config?.nudges ?? []) if (hits([n.when, n.audience])) items.push(`nudge:${n.id}`);
+  for (const n of config ? (servedConfig(config).nudges ?? []) : []) if (hits([n.when, n.audience])) items.push(itemOf(n.id));
   for (const c of config?.checklists ?? []) for (const i of c.items) if (i.recovery && hits([i.failed])) items.push(`checklist:${c.id}/${i.id}`);
   return items;
 }
@@ -312,7 +315,7 @@ export async function frictionLog(k: KeelDb, current: KeelConfig | undefined, o:
       continue;
     }
     const items = [
-      ...(doc.nudges ?? []).map((n) => `nudge:${n.id}`),
+      ...(servedConfig(doc).nudges ?? []).map((n) => itemOf(n.id)),
       ...(doc.checklists ?? []).flatMap((c) => c.items.map((i) => `checklist:${c.id}/${i.id}`)),
     ];
     for (const item of items) if (!firstPublished.has(item)) firstPublished.set(item, { version: Number(v.version), at: Date.parse(v.published_at) });

@@ -1,7 +1,7 @@
 // GET /v1/config: the published config (ETag, 304), or a draft preview by its id.
 import type { FastifyPluginAsync } from 'fastify';
 import * as z from 'zod';
-import { configJsonSchema } from '@keel/sdk-core/authoring';
+import { configJsonSchema, type KeelConfig, servedConfig } from '@keel/sdk-core/authoring';
 import { HttpError } from '../errors.js';
 import { documentationOnly } from './schemas.js';
 import { bearer, errorAnswers, NotModified, security, isAdminKey, refuseFromBrowser, sendJsonText, writeKeyOf } from './common.js';
@@ -9,6 +9,25 @@ import { bearer, errorAnswers, NotModified, security, isAdminKey, refuseFromBrow
 let schemaText: string | undefined;
 
 export const etagOf = (v: { version: number; hash: string }) => `"v${v.version}-${v.hash.slice(0, 16)}"`;
+
+/**
+ * The document as browsers get it (`servedConfig`: its `errors:` repairs as nudges), as JSON text.
+ * Stored text without an `errors` key is sent as is, never re-parsed; a published version's
+ * compiled text is kept by its hash (a few; drafts, rare and never cached by browsers, are compiled
+ * each time).
+ */
+const served = new Map<string, string>();
+export function servedText(document: string, hash?: string): string {
+  if (!document.includes('"errors"')) return document;
+  const cached = hash === undefined ? undefined : served.get(hash);
+  if (cached !== undefined) return cached;
+  const text = JSON.stringify(servedConfig(JSON.parse(document) as KeelConfig));
+  if (hash !== undefined) {
+    if (served.size >= 16) served.delete(served.keys().next().value!);
+    served.set(hash, text);
+  }
+  return text;
+}
 
 /** Sent as stored text, spliced (never re-parsed): the schema documents it. */
 const ConfigAnswer = documentationOnly(
@@ -75,7 +94,7 @@ export const configRoutes: FastifyPluginAsync = async (app) => {
         const d = await config.draft(draftId);
         if (!d) throw new HttpError(404, 'no_draft', 'no such draft, or it has expired: run `keel config preview FILE` again');
         reply.header('cache-control', 'no-store');
-        return sendJsonText(reply, `{"version":0,"draft":${JSON.stringify(d.id)},"publishedAt":null,"config":${d.document}}`);
+        return sendJsonText(reply, `{"version":0,"draft":${JSON.stringify(d.id)},"publishedAt":null,"config":${servedText(d.document)}}`);
       }
       const v = await config.latest();
       if (!v) throw new HttpError(404, 'no_config', 'no config has been published yet: run `keel config publish FILE`');
@@ -90,7 +109,7 @@ export const configRoutes: FastifyPluginAsync = async (app) => {
           .includes(etag)
       )
         return reply.code(304).send();
-      return sendJsonText(reply, `{"version":${v.version},"publishedAt":${JSON.stringify(v.publishedAt)},"config":${v.document}}`);
+      return sendJsonText(reply, `{"version":${v.version},"publishedAt":${JSON.stringify(v.publishedAt)},"config":${servedText(v.document, v.hash)}}`);
     },
   );
 };

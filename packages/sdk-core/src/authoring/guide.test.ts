@@ -21,5 +21,17 @@ test("the authoring guide's examples form a config that validates, every section
   }
   const r = validateConfig(doc);
   expect(r.problems).toEqual([]);
-  expect(Object.keys(doc).sort()).toEqual(['checklists', 'fatigue', 'health', 'lifecycle', 'nudges', 'product', 'recipes', 'status', 'timeline', 'version']);
+  expect(Object.keys(doc).sort()).toEqual([
+    'checklists',
+    'errors',
+    'fatigue',
+    'health',
+    'lifecycle',
+    'nudges',
+    'product',
+    'recipes',
+    'status',
+    'timeline',
+    'version',
+  ]);
 });

@@ -221,6 +221,23 @@ describe('broken configs: each problem named with its path, what was expected an
     expect(validateConfig(cfg({ goal: { event: 'x' } })).problems.map((p) => p.path)).toEqual(['nudges[0].goal.within']);
   });
 
+  test('error repairs: their shape, their references, and the nudge id each is served as', () => {
+    const cfg = (errors: unknown[], nudges: unknown[] = []) => ({ version: 1, product: 'acme', nudges, errors });
+    const ok = { id: 'no-dataset', match: { code: 'E_NO_DATASET' }, body: 'Import a dataset first.', actions: [{ label: 'Retry', event: 'report.retry' }] };
+    expect(validateConfig(cfg([ok])).problems).toEqual([]);
+    expect(validateConfig(cfg([{ ...ok, event: 'page' }])).problems).toEqual([
+      { path: 'errors[0].event', message: 'expected event "error.raised" or "integration.state", found "page"' },
+    ]);
+    expect(validateConfig(cfg([{ ...ok, match: 'E_NO_DATASET' }])).problems.map((p) => p.path)).toEqual(['errors[0].match']);
+    expect(validateConfig(cfg([ok, ok])).problems).toEqual([{ path: 'errors[1].id', message: 'duplicate error repair id "no-dataset" (also at errors[0])' }]);
+    expect(validateConfig(cfg([{ ...ok, actions: [{ label: 'Show me', recipe: 'nope' }] }])).problems).toEqual([
+      { path: 'errors[0].actions[0].recipe', message: 'unknown recipe "nope"; recipes: none defined' },
+    ]);
+    expect(validateConfig(cfg([ok], [{ id: 'repair-no-dataset', kind: 'modal', body: 'x', when: { event: 'x' } }])).problems).toEqual([
+      { path: 'nudges[0].id', message: 'nudge id "repair-no-dataset" is taken: errors "no-dataset" is served as that nudge; rename one' },
+    ]);
+  });
+
   test('metric, fact and near-miss event names are checked against what the server computes', () => {
     const text = broken('metric: dau_over_wau,            weight: 15', 'metric: dau_over_wauu,           weight: 15')
       .replace('{ fact: hours_since_checklist_progress, gte: 72 }', '{ fact: hours_since_checklist_progres, gte: 72 }')
@@ -265,6 +282,7 @@ test('the JSON Schema generated from the zod schema describes every section for 
     'lifecycle',
     'status',
     'fatigue',
+    'errors',
     'timeline',
   ]);
   // Metric and fact names are enums with a description each, so editors complete and explain them.

@@ -5,6 +5,7 @@
  * meaning is ambiguous. A shape problem in one entry doesn't hide the reference problems of the
  * others. Every problem has a path and, for YAML and JSON files, the line it is on.
  */
+import { REPAIR_PREFIX } from './repairs.js';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { FACT_NAMES, KNOWN_EVENT_NAMES, METRIC_NAMES } from '../contracts/health.js';
 import { referencedIds } from '../rules/events.js';
@@ -167,6 +168,11 @@ export function checkReferences(c: KeelConfig, known?: KnownIds): { path: Path; 
     'recipes',
     (c.recipes ?? []).map((x) => x.id),
   );
+  dupes(
+    'error repair',
+    'errors',
+    (c.errors ?? []).map((x) => x.id),
+  );
   (c.checklists ?? []).forEach((cl, ci) => {
     const seen = new Set<string>();
     cl.items.forEach((it, ii) => {
@@ -252,6 +258,19 @@ export function checkReferences(c: KeelConfig, known?: KnownIds): { path: Path; 
     rule(['nudges', ni, 'audience'], n.audience);
     rule(['nudges', ni, 'when'], n.when);
     (n.actions ?? []).forEach((a, ai) => recipeRef(['nudges', ni, 'actions', ai, 'recipe'], a.recipe));
+  });
+  const repairIds = new Set((c.errors ?? []).map((e) => `${REPAIR_PREFIX}${e.id}`));
+  (c.nudges ?? []).forEach((n, ni) => {
+    if (repairIds.has(n.id))
+      out.push({
+        path: ['nudges', ni, 'id'],
+        message: `nudge id "${n.id}" is taken: errors "${n.id.slice(REPAIR_PREFIX.length)}" is served as that nudge; rename one`,
+      });
+  });
+  (c.errors ?? []).forEach((e, ei) => {
+    textLinks(['errors', ei, 'body'], e.body);
+    rule(['errors', ei, 'audience'], e.audience);
+    (e.actions ?? []).forEach((a, ai) => recipeRef(['errors', ei, 'actions', ai, 'recipe'], a.recipe));
   });
   (c.recipes ?? []).forEach((r, ri) =>
     r.steps.forEach((s, si) => {

@@ -131,7 +131,13 @@ export const ChecklistSchema = obj('a checklist', {
 
 const NudgeActionSchema = obj('a nudge action', {
   label: TextSchema.describe('The button text.'),
-  event: z.string().min(1).describe('An event tracked when the button is pressed (the host app can listen for it as a keel-action event).').optional(),
+  event: z
+    .string()
+    .min(1)
+    .describe(
+      'An event tracked when the button is pressed; the host app hears the press as a keel-nudge-action event on document (detail.action.event names it).',
+    )
+    .optional(),
   recipe: IdSchema.describe('A recipe the button starts.').optional(),
   link: link.describe('A page the button opens: https://… or a path on this site.').optional(),
   snooze: DurationSchema.describe('Hide the nudge for this long ("3d") instead of for good.').optional(),
@@ -160,6 +166,12 @@ const placement = z
   .enum(PLACEMENTS, { error: (iss) => `expected a placement (${PLACEMENTS.join(', ')}), found ${q(iss.input)}` })
   .describe('Which side of the anchor it prefers; it flips and shifts to stay in the viewport.');
 
+const PrioritySchema = z.number({ error: 'expected a priority (a number; higher shows first)' });
+const CapSchema = obj('a cap', {
+  times: z.number().int().positive().describe('How many times it may show…'),
+  per: DurationSchema.describe('…in this window ("7d").'),
+});
+
 /** What a nudge is for: an event the user tracks within a window after being exposed to it. */
 export const GoalSchema = obj('a goal', {
   event: z.string({ error: 'expected the goal event name (a string)' }).min(1).describe('The event that means the nudge did its job ("report.created").'),
@@ -180,16 +192,8 @@ export const NudgeSchema = obj('a nudge', {
   audience: RuleSchema.describe('Who may see it (targeting); everyone when left out. `when` says at what moment.').optional(),
   when: RuleSchema.describe('The moment it shows (the trigger), for example after an error or on a page.'),
   actions: z.array(NudgeActionSchema).describe('Its buttons, in order.').optional(),
-  priority: z
-    .number({ error: 'expected a priority (a number; higher shows first)' })
-    .describe('When several nudges could show at once, the higher one shows first.')
-    .optional(),
-  cap: obj('a cap', {
-    times: z.number().int().positive().describe('How many times it may show…'),
-    per: DurationSchema.describe('…in this window ("7d").'),
-  })
-    .describe('How often it may show to one user, on top of the fatigue budget.')
-    .optional(),
+  priority: PrioritySchema.describe('When several nudges could show at once, the higher one shows first.').optional(),
+  cap: CapSchema.describe('How often it may show to one user, on top of the fatigue budget.').optional(),
   goal: GoalSchema.optional(),
   holdout: z
     .number({ error: 'expected a holdout percentage (a number from 0 to 50)' })
@@ -205,6 +209,38 @@ export const NudgeSchema = obj('a nudge', {
     path: ['anchor'],
   })
   .refine((n) => !n.holdout || n.goal !== undefined, { error: 'a holdout needs a goal to measure: add goal: { event: …, within: 7d }', path: ['holdout'] });
+
+/** The events a repair can answer: an error the user saw, or an integration reporting its state. */
+export const REPAIR_EVENTS = ['error.raised', 'integration.state'] as const;
+/**
+ * An error mapped to its repair, shown in place when the error happens. Served to browsers as a
+ * nudge (`repair-<id>`, see `servedConfig`), so it is chosen under the same budget and measured
+ * with the same events as any nudge.
+ */
+export const ErrorRepairSchema = obj('an error repair', {
+  id: IdSchema.describe('A stable id; the repair is shown, and its outcome measured, as the nudge "repair-<id>".'),
+  event: z
+    .enum(REPAIR_EVENTS, { error: (iss) => `expected event ${REPAIR_EVENTS.map(q).join(' or ')}, found ${q(iss.input)}` })
+    .describe('The event that carries the error: "error.raised" (the default) or "integration.state".')
+    .optional(),
+  match: WhereSchema.describe(
+    'Which errors: filters on the event\'s properties, for example { code: "E_NO_DATASET" } or { message: { glob: "*timed out*" } }.',
+  ),
+  within: DurationSchema.describe('How long after the error the repair may still show ("10m", the default).').optional(),
+  anchor: anchor.describe('Where to show it: the element the error is about (a tooltip by it); a banner when left out.').optional(),
+  placement: placement.optional(),
+  title: TextSchema.describe('A short heading.').optional(),
+  body: TextSchema.describe('What went wrong and what to do, in a small Markdown subset.'),
+  actions: z
+    .array(NudgeActionSchema)
+    .describe(
+      'Its buttons: a retry the host app handles (event: tracked, and heard by the host app as a keel-nudge-action event), a recipe, a link to an article.',
+    )
+    .optional(),
+  audience: RuleSchema.describe('Who may see it; everyone when left out.').optional(),
+  priority: PrioritySchema.describe('Against other nudges (default 100: a user who is stuck comes first).').optional(),
+  cap: CapSchema.describe('How often it may show to one user, on top of the fatigue budget (default 3 a day).').optional(),
+});
 
 const advance = z
   .union([z.enum(['click', 'next']), RuleSchema], { error: 'expected advance "click", "next" or an event rule' })
@@ -402,6 +438,10 @@ export const ConfigSchema = obj('the config', {
   lifecycle: LifecycleSchema.describe('The lifecycle states of a tenant, their proofs and what each allows.').optional(),
   status: StatusSchema.describe('The components <keel-status> reports on.').optional(),
   fatigue: FatigueSchema.describe('One budget for every surface that interrupts: nudges, recipes and checklists reopening.').optional(),
+  errors: z
+    .array(ErrorRepairSchema)
+    .describe('Errors mapped to a repair shown in place when they happen: a message, a retry, a recipe or an article.')
+    .optional(),
   timeline: TimelineSchema.describe("Which events the tenant's timeline shows besides its lifecycle, alerts, incidents and config.").optional(),
 });
 

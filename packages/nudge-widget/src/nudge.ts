@@ -264,7 +264,7 @@ export class KeelNudge extends LitElement {
       // A hotspot's beacon gone with its anchor, or a nudge removed before it showed: said too.
       if ((beacon && reason !== 'replaced') || (pending && reason === 'disconnected')) this.emit('keel-nudge-hidden', { nudgeId: this.nudgeId, reason });
       // A keyboard user on a beacon that goes (its tip capped once closed) lands on what it pointed at, not on <body>.
-      if (hadFocus && reason !== 'disconnected') this.refocus(this.anchorEl);
+      if (hadFocus && beacon && reason !== 'disconnected') this.refocus(this.anchorEl);
       return;
     }
     this.setOpen(false);

@@ -93,6 +93,9 @@ test('fingerprints and routes: what varies between occurrences is a placeholder'
   expect(routeOf('/reports/1042/edit?tab=2#x')).toBe('/reports/:id/edit');
   expect(routeOf('/teams/acme/settings')).toBe('/teams/acme/settings');
   expect(routeOf('/o/5f1c9a2e-0d3b-4c5a-9e8f-1a2b3c4d5e6f')).toBe('/o/:id');
+  expect(routeOf('/docs/getting-started-v2')).toBe('/docs/getting-started-v2'); // a slug, not an id
+  expect(routeOf('/share/aB3dE5fG7hJ9kL1mN2')).toBe('/share/:id');
+  expect(fingerprintOf("Can't open 'a.txt'")).toBe('Can\'t open "…"'); // an apostrophe is not a quote
 });
 
 describe.each(dialects)('the friction log on %s', (_name, open) => {
@@ -146,9 +149,36 @@ describe.each(dialects)('the friction log on %s', (_name, open) => {
     ]);
     const fix = e.addressedBy[0]!;
     expect([fix.item, fix.version, fix.publishedAt]).toEqual(['nudge:explain-report-error', 2, at(7 * DAY)]);
-    expect([fix.before.affectedUsers, fix.before.activeUsers, fix.before.rate]).toEqual([10, 20, 0.5]);
-    expect([fix.after.affectedUsers, fix.after.activeUsers, fix.after.rate]).toEqual([2, 20, 0.1]);
+    expect([fix.before!.affectedUsers, fix.before!.activeUsers, fix.before!.rate]).toEqual([10, 20, 0.5]);
+    expect([fix.after!.affectedUsers, fix.after!.activeUsers, fix.after!.rate]).toEqual([2, 20, 0.1]);
     expect(fix.explanation).toBe('50.0% of active users hit it in the 7 days before version 2 brought nudge:explain-report-error, 10.0% after');
+  });
+
+  test('only items that need the failure address it: not under "not", nor a count that holds at zero; a version older than the log reads has nothing to compare', async () => {
+    const current = {
+      ...FIX,
+      nudges: [
+        ...FIX.nudges!,
+        { id: 'calm-week', kind: 'banner', body: 'x', when: { not: { event: 'error.raised', where: { code: 'E_NO_DATASET' } } } },
+        { id: 'no-errors', kind: 'banner', body: 'x', when: { event: 'error.raised', where: { code: 'E_NO_DATASET' }, count: { lte: 0 } } },
+        { id: 'old-fix', kind: 'banner', body: 'x', when: { event: 'error.raised', where: { code: 'E_NO_DATASET' } } },
+      ],
+    } as KeelConfig;
+    await configStore(k).publish({ document: JSON.stringify(current), hash: 'old', publishedAt: at(120 * DAY), publishedBy: 'test', summary: 's' });
+    const e = (await frictionLog(k, current, { now })).find((x) => x.kind === 'error')!;
+    expect(e.addressedBy.map((f) => f.item)).toEqual(['nudge:explain-report-error', 'nudge:old-fix', 'repair:import-first']);
+    const old = e.addressedBy.find((f) => f.item === 'nudge:old-fix')!;
+    expect([old.before, old.after]).toEqual([null, null]);
+    expect(old.explanation).toBe('version 3 brought nudge:old-fix on 2025-11-01, before the last 90 days this log reads: nothing to compare it with');
+  });
+
+  test('a repair glob is matched against what the log keeps of a message (500 characters), so a huge stored message cannot stall it', async () => {
+    const huge = `${'timed out '.repeat(45_000)}/`;
+    await insertRows(k, [track('t0', 'u0', 'error.raised', { message: huge }, DAY)]);
+    const cfg = { ...FIX, errors: [{ id: 'timeouts', match: { message: { glob: '*timed out*timed out*x' } }, body: 'x' }] } as KeelConfig;
+    const e = (await frictionLog(k, cfg, { now })).find((x) => x.title.startsWith('timed out'))!;
+    expect(e.users).toBe(1);
+    expect(e.addressedBy).toEqual([]); // matched against the first 500 characters: no "x" there
   });
 
   test('one tenant, verified evidence only, and a window that holds nothing', async () => {

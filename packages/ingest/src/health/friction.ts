@@ -50,8 +50,9 @@ export interface FrictionFix {
   /** The first config version that had it, and when it was published. */
   version: number;
   publishedAt: string;
-  before: FrictionPeriod;
-  after: FrictionPeriod;
+  /** Null when the window before the version starts earlier than the events read (`LOOKBACK_DAYS`). */
+  before: FrictionPeriod | null;
+  after: FrictionPeriod | null;
   explanation: string;
 }
 
@@ -109,14 +110,38 @@ const parse = (payload: string): { properties: Record<string, unknown>; path: st
     return { properties: {}, path: undefined };
   }
 };
+/**
+ * An event's properties with every string cut to 500 characters and every list to 50 entries: what
+ * authors' `where` globs are matched against. A stored message can be as long as the body limit,
+ * and a glob with several `*` on a long string backtracks for long enough to stall the server.
+ */
+function clipped(v: unknown): Record<string, unknown> {
+  const clip = (x: unknown, d: number): unknown =>
+    typeof x === 'string'
+      ? x.slice(0, 500)
+      : Array.isArray(x)
+        ? d > 8
+          ? []
+          : x.slice(0, 50).map((y) => clip(y, d + 1))
+        : x && typeof x === 'object'
+          ? d > 8
+            ? {}
+            : Object.fromEntries(
+                Object.entries(x)
+                  .slice(0, 100)
+                  .map(([k, y]) => [k, clip(y, d + 1)]),
+              )
+          : x;
+  return clip(v, 0) as Record<string, unknown>;
+}
 const str = (v: unknown, max = 200): string | undefined => (typeof v === 'string' && v ? v.slice(0, max) : typeof v === 'number' ? String(v) : undefined);
 
-/** A path with its id-like segments (numbers, UUIDs, long hex or mixed tokens) as `:id`; no query or hash. */
+/** A path with its id-like segments (numbers, UUIDs, long hex, long letter-and-digit tokens) as `:id`; slugs such as `getting-started-v2` stay. No query or hash. */
 export function routeOf(path: string): string {
   const p = path.split(/[?#]/)[0]!.slice(0, 300);
   return p
     .split('/')
-    .map((s) => (/^\d+$|^[0-9a-f]{8}-[0-9a-f-]{27,}$|^[0-9a-f]{12,}$|^(?=.*\d)[A-Za-z0-9_-]{16,}$/i.test(s) ? ':id' : s))
+    .map((s) => (/^\d+$|^[0-9a-f]{8}-[0-9a-f-]{27,}$|^[0-9a-f]{12,}$|^(?=.*\d)(?=.*[a-z])[a-z0-9]{16,}$/i.test(s) ? ':id' : s))
     .join('/');
 }
 
@@ -125,7 +150,7 @@ export function fingerprintOf(message: string): string {
   return message
     .slice(0, 500)
     .replace(/\bhttps?:\/\/\S+/g, '<url>')
-    .replace(/"[^"]*"|'[^']*'|`[^`]*`/g, '"…"')
+    .replace(/"[^"]*"|(?<!\w)'[^']*'(?!\w)|`[^`]*`/g, '"…"')
     .replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi, '<id>')
     .replace(/\b(?:0x)?[0-9a-f]*\d[0-9a-f]*\b/gi, (m) => (m.length >= 8 ? '<id>' : /^\d+$/.test(m) ? '<n>' : m))
     .replace(/\s+/g, ' ')
@@ -184,7 +209,7 @@ function classify(r: Row): { kind: FrictionKind; key: string; title: string; rou
   return undefined;
 }
 
-/** Every `{ event, where }` a rule names, at any depth (all, any, not). */
+/** Every `{ event, where }` a rule needs to hold, at any depth of all and any (not under not). */
 function eventLeaves(rule: unknown, out: { event: string; where?: Where }[] = []): { event: string; where?: Where }[] {
   if (!rule || typeof rule !== 'object') return out;
   if (Array.isArray(rule)) {
@@ -192,9 +217,26 @@ function eventLeaves(rule: unknown, out: { event: string; where?: Where }[] = []
     return out;
   }
   const r = rule as Record<string, unknown>;
-  if (typeof r.event === 'string') out.push({ event: r.event, ...(r.where ? { where: r.where as Where } : {}) });
-  for (const k of ['all', 'any', 'not']) if (r[k]) eventLeaves(r[k], out);
+  // A clause that also holds with none of the event ("count: { lte: 0 }", or under "not") doesn't answer it.
+  if (typeof r.event === 'string' && !holdsAtZero(r.count)) out.push({ event: r.event, ...(r.where ? { where: r.where as Where } : {}) });
+  for (const k of ['all', 'any']) if (r[k]) eventLeaves(r[k], out);
   return out;
+}
+
+/** Whether an event clause's count comparison holds for a count of 0 (its default, at least 1, doesn't). */
+function holdsAtZero(count: unknown): boolean {
+  if (!count || typeof count !== 'object') return false;
+  const c = count as Record<string, unknown>;
+  const n = (k: string) => (typeof c[k] === 'number' ? (c[k] as number) : undefined);
+  const [eq, ne, gt, gte, lt, lte] = ['eq', 'ne', 'gt', 'gte', 'lt', 'lte'].map(n);
+  return (
+    (eq === undefined || eq === 0) &&
+    (ne === undefined || ne !== 0) &&
+    (gt === undefined || 0 > gt) &&
+    (gte === undefined || 0 >= gte) &&
+    (lt === undefined || 0 < lt) &&
+    (lte === undefined || 0 <= lte)
+  );
 }
 
 /** A nudge's item name; an error repair (served as the nudge `repair-<id>`) is `repair:<id>`. */
@@ -218,11 +260,12 @@ export async function frictionLog(k: KeelDb, current: KeelConfig | undefined, o:
   const from = now - windowMs;
   const prevFrom = from - windowMs;
   const iso = (t: number) => new Date(t).toISOString();
+  const loadedFrom = now - Math.max(LOOKBACK_DAYS * DAY, 2 * windowMs);
   let q = k.db
     .selectFrom('events')
     .select(['message_id as messageId', 'event', 'user_id as user', 'anonymous_id as anon', 'group_id as tenant', 'timestamp', 'payload', 'trust'])
     .where('event', 'in', EVENTS)
-    .where('timestamp', '>=', iso(now - Math.max(LOOKBACK_DAYS * DAY, 2 * windowMs)))
+    .where('timestamp', '>=', iso(loadedFrom))
     .where('timestamp', '<=', iso(now));
   if (o.tenant !== undefined) q = q.where('group_id', '=', o.tenant);
   if (o.evidence === 'verified') q = q.where('trust', '=', 'verified');
@@ -257,7 +300,7 @@ export async function frictionLog(k: KeelDb, current: KeelConfig | undefined, o:
       a = {
         ...c,
         event: r.event,
-        sample: c.props,
+        sample: clipped(c.props),
         first: at,
         last: at,
         occurrences: 0,
@@ -274,7 +317,7 @@ export async function frictionLog(k: KeelDb, current: KeelConfig | undefined, o:
     if (who) a.hits.push({ at, who });
     if (at >= from) {
       a.occurrences++;
-      a.sample = c.props;
+      a.sample = clipped(c.props);
       if (who) {
         a.users.add(who);
         if (r.trust === 'verified') a.verified.add(who);
@@ -347,6 +390,18 @@ export async function frictionLog(k: KeelDb, current: KeelConfig | undefined, o:
     for (const item of addressing(current, a.event, a.sample)) {
       const p = firstPublished.get(item);
       if (!p) continue;
+      if (p.at - windowMs < loadedFrom) {
+        const readDays = Math.round((now - loadedFrom) / DAY);
+        fixes.push({
+          item,
+          version: p.version,
+          publishedAt: iso(p.at),
+          before: null,
+          after: null,
+          explanation: `version ${p.version} brought ${item} on ${iso(p.at).slice(0, 10)}, before the last ${readDays} days this log reads: nothing to compare it with`,
+        });
+        continue;
+      }
       const before = await period(a, p.at - windowMs, p.at);
       const after = await period(a, p.at, Math.min(p.at + windowMs, now));
       const short = now - p.at < windowMs ? ` (only ${((now - p.at) / DAY).toFixed(1)} of ${days} days so far)` : '';

@@ -284,7 +284,15 @@ export const adminRoutes: FastifyPluginAsync = async (app) => {
                   users: z.number().int(),
                   tenants: z.number().int(),
                   trend: z.string(),
-                  addressedBy: z.array(z.looseObject({ item: z.string(), version: z.number().int(), before: Period, after: Period, explanation: z.string() })),
+                  addressedBy: z.array(
+                    z.looseObject({
+                      item: z.string(),
+                      version: z.number().int(),
+                      before: Period.nullable(),
+                      after: Period.nullable(),
+                      explanation: z.string(),
+                    }),
+                  ),
                   explanation: z.string(),
                 }),
               ),

@@ -8,7 +8,8 @@
  * A new surface joins the one budget by reading `interruptionChecks` (as checklists do through
  * `Guide.interrupt`) and adding its own checks here, not by copying these.
  *
- * Only types are imported: the rule functions come in the snapshot (see `GuideLib` in guide.ts for
+ * Only types are imported from the rules (and `humanDuration` from the budget, already in this
+ * chunk): the rule functions come in the snapshot (see `GuideLib` in guide.ts for
  * why the lazy engine chunk must not import them itself). The client's eager "is the engine
  * wanted?" test (`guideWanted`) is not built from this module on purpose: importing it there
  * would move it into the page's up-front file, which has no bytes to spare.

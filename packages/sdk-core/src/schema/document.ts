@@ -218,7 +218,7 @@ export const REPAIR_EVENTS = ['error.raised', 'integration.state'] as const;
  * with the same events as any nudge.
  */
 export const ErrorRepairSchema = obj('an error repair', {
-  id: IdSchema.describe('A stable id; the repair is shown, and its outcome measured, as the nudge "repair-<id>".'),
+  id: IdSchema.describe('A stable id; the repair is served, explained and counted as the nudge "repair-<id>".'),
   event: z
     .enum(REPAIR_EVENTS, { error: (iss) => `expected event ${REPAIR_EVENTS.map(q).join(' or ')}, found ${q(iss.input)}` })
     .describe('The event that carries the error: "error.raised" (the default) or "integration.state".')
